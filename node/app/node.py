@@ -1,0 +1,256 @@
+"""The composition root: builds a node's parts from its home and exposes what the CLI does."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.config import NodeConfig, load_config
+from node.errors import InvalidInput, NotFound
+from node.feed import NodeIdentity, public_key_to_text
+from node.hashing import ListItem, ListRefusal, MediaHashes, hash_file, read_hash_list
+from node.match import MatchLists
+from node.model import (
+    PDQ_MIN_QUALITY,
+    ContentType,
+    Distribution,
+    KeyId,
+    MatchResult,
+    Partner,
+    Signal,
+    Tlp,
+    fingerprint,
+    parse_category,
+)
+from node.model.clock import utc_now
+from node.rpc.client import PeerClient
+from node.store import Store
+from node.sync import partners as partner_ops
+from node.sync.export import export_bundle
+from node.sync.ingest import Ingestor
+from node.sync.publish import Contribution, PublishReport, Publisher
+from node.sync.pull import Puller, PullReport
+from node.sync.query import Matcher
+from node.sync.refresh import ListRefresher
+from node.sync.status import NodeStatus, node_status
+
+from node.app.home import Home, require_home
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An item a command could not use, and why (never the hash value itself)."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContributeReport:
+    """What ``accord contribute`` did."""
+
+    publish: PublishReport | None
+    refused: tuple[Refusal, ...]
+
+
+class AccordNode:
+    """One node, opened from its home directory. Close it when done."""
+
+    def __init__(self, home: Home, *, config: NodeConfig | None = None) -> None:
+        self.home = home
+        self.config = config or load_config(home.root)
+        self.identity = NodeIdentity.load(home.key_path)
+        self.store = Store(home.db_path)
+        self.lists = MatchLists()
+        self.refresher = ListRefresher(store=self.store, lists=self.lists)
+        self.matcher = Matcher(
+            lists=self.lists, store=self.store, pdq_threshold=self.config.match.pdq_threshold, names=self.names
+        )
+        self.publisher = Publisher(
+            store=self.store, identity=self.identity, name=self.config.node.name, limits=self.config.limits, clock=utc_now
+        )
+        self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
+        self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
+
+    @classmethod
+    def open(cls, root: Path) -> AccordNode:
+        """Open the node at ``root`` (which must exist)."""
+        return cls(require_home(root))
+
+    def close(self) -> None:
+        """Release the database."""
+        self.store.close()
+
+    # --- identity and partners -----------------------------------------------------------
+
+    @property
+    def key_id(self) -> KeyId:
+        """This node's key id."""
+        return self.identity.key_id
+
+    def identity_card(self) -> dict[str, str]:
+        """What to hand partners: name, key id, short fingerprint, public key."""
+        return {
+            "name": self.config.node.name,
+            "key_id": self.key_id,
+            "fingerprint": fingerprint(self.key_id),
+            "public_key": public_key_to_text(self.identity.public_key),
+            "listen": self.config.network.listen,
+        }
+
+    def names(self) -> dict[KeyId, str]:
+        """Display names of known origins: partners by their local name, and ourselves."""
+        names = {p.key_id: p.name for p in self.store.partners()}
+        names[self.key_id] = self.config.node.name
+        return names
+
+    def add_partner(self, name: str, *, public_key: str, endpoint: str | None) -> Partner:
+        """Pin a partner."""
+        return partner_ops.add_partner(
+            self.store, name=name, public_key=public_key, endpoint=endpoint, self_key=self.key_id
+        )
+
+    def remove_partner(self, name: str) -> None:
+        """Unpin a partner."""
+        partner_ops.remove_partner(self.store, name)
+
+    def partners(self) -> list[Partner]:
+        """Pinned partners."""
+        return self.store.partners()
+
+    # --- contributing ---------------------------------------------------------------------
+
+    def contribute(
+        self,
+        *,
+        files: Sequence[Path] = (),
+        lists: Sequence[Path] = (),
+        signals: Sequence[str] = (),
+        category: str,
+        tlp: Tlp,
+        content_type: ContentType | None = None,
+        recipients: Iterable[str] = (),
+    ) -> ContributeReport:
+        """Hash ``files``, read ``lists`` and parse ``signals``; publish what is valid as one batch."""
+        category = parse_category(category)
+        distribution = Distribution(tlp=tlp, recipients=self._recipient_keys(recipients))
+        items: list[Contribution] = []
+        refused: list[Refusal] = []
+        for path in files:
+            self._from_file(path, items, refused, content_type)
+        for path in lists:
+            self._from_list(path, items, refused, content_type)
+        for text in signals:
+            signal = Signal.parse(text)
+            items.append(Contribution(signal, content_type or ContentType.default_for(signal.type)))
+        if not items:
+            return ContributeReport(publish=None, refused=tuple(refused))
+        report = self.publisher.contribute(items, category=category, distribution=distribution)
+        self.refresher.refresh()
+        return ContributeReport(publish=report, refused=tuple(refused))
+
+    def _recipient_keys(self, names: Iterable[str]) -> frozenset[KeyId]:
+        partners = {p.name: p.key_id for p in self.store.partners()}
+        keys: set[KeyId] = set()
+        for name in names:
+            if name not in partners:
+                raise NotFound(f"no partner named {name!r} to address (see 'accord partner list')")
+            keys.add(partners[name])
+        return frozenset(keys)
+
+    def _from_file(
+        self, path: Path, items: list[Contribution], refused: list[Refusal], content_type: ContentType | None
+    ) -> None:
+        try:
+            hashes = hash_file(path)
+        except InvalidInput as exc:
+            refused.append(Refusal(str(path), str(exc)))
+            return
+        kind = content_type or hashes.content_type
+        items.append(Contribution(hashes.md5, kind))
+        items.append(Contribution(hashes.sha256, kind))
+        if hashes.pdq is None:
+            return
+        quality = hashes.pdq_quality if hashes.pdq_quality is not None else 0
+        if quality < PDQ_MIN_QUALITY:
+            refused.append(Refusal(str(path), f"pdq quality {quality} is below {PDQ_MIN_QUALITY}: pdq not shared"))
+        else:
+            items.append(Contribution(hashes.pdq, kind, quality))
+
+    def _from_list(
+        self, path: Path, items: list[Contribution], refused: list[Refusal], content_type: ContentType | None
+    ) -> None:
+        for item in read_hash_list(path):
+            if isinstance(item, ListRefusal):
+                refused.append(Refusal(f"{path}:{item.line}", item.reason))
+            else:
+                assert isinstance(item, ListItem)  # noqa: S101 - the union has two members
+                kind = content_type or ContentType.default_for(item.signal.type)
+                items.append(Contribution(item.signal, kind))
+
+    def revoke(self, targets: Sequence[str]) -> PublishReport:
+        """Revoke our indicators named by id or by ``TYPE:VALUE``."""
+        ids: list[str] = []
+        for target in targets:
+            if target.startswith("indicator--"):
+                ids.append(target)
+                continue
+            own = [i for i in self.publisher.own_indicators(Signal.parse(target)) if not i.revoked]
+            if not own:
+                raise NotFound("this node has published no active indicator with that signal")
+            ids.extend(i.id for i in own)
+        report = self.publisher.revoke(ids)
+        self.refresher.refresh()
+        return report
+
+    # --- matching, sync, status, export ---------------------------------------------------
+
+    def load_lists(self) -> int:
+        """Load the match lists from the database (the initial load, then incremental)."""
+        return self.refresher.load()
+
+    def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
+        """Match signals against the lists (loaded on first use)."""
+        if not self.lists.ready:
+            self.load_lists()
+        return self.matcher.match(signals)
+
+    def hash_file(self, path: Path) -> MediaHashes:
+        """The signals of a media file."""
+        return hash_file(path)
+
+    def sync(self, partner_name: str | None = None) -> list[PullReport]:
+        """Pull once from one partner, or from every partner with an endpoint."""
+        partners = [p for p in self.store.partners() if p.endpoint]
+        if partner_name is not None:
+            partners = [p for p in partners if p.name == partner_name]
+            if not partners:
+                raise NotFound(f"no partner named {partner_name!r} with an endpoint")
+        return [self.pull_partner(p) for p in partners]
+
+    def pull_partner(self, partner: Partner) -> PullReport:
+        """One pull from ``partner`` over gRPC."""
+        assert partner.endpoint is not None  # noqa: S101 - callers pass partners with endpoints
+        network = self.config.network
+        with PeerClient(
+            partner.endpoint,
+            identity=self.identity,
+            timeout=network.rpc_timeout_seconds,
+            max_message_bytes=network.max_message_bytes,
+        ) as client:
+            return self.puller.pull(partner, client)
+
+    def status(self) -> NodeStatus:
+        """The node's status from the database."""
+        return node_status(self.store, name=self.config.node.name, key_id=self.key_id)
+
+    def export_stix(self, path: Path, *, include_red: bool) -> int:
+        """Write a STIX 2.1 bundle of held indicators to ``path``; returns how many it holds."""
+        bundle, count = export_bundle(self.store, names=self.names(), include_red=include_red)
+        path.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        return count

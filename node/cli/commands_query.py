@@ -1,0 +1,222 @@
+"""``accord hash``, ``accord match``, ``accord sync`` and ``accord status``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from node.app import AccordNode
+from node.cli.options import home_option, json_option, open_node
+from node.cli.output import print_json, print_table, warn
+from node.errors import InvalidInput
+from node.hashing import MediaHashes, hash_file
+from node.model import PDQ_MIN_QUALITY, MatchResult, Signal
+
+EXIT_NO_MATCH = 1
+EXIT_FAILED = 2
+EXIT_PEER = 4
+
+
+@click.command("hash")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@json_option
+def hash_cmd(files: tuple[Path, ...], as_json: bool) -> None:
+    """Print the signals of each file: md5, sha256 and, for images, pdq with its quality."""
+    rows: list[dict[str, Any]] = []
+    failed = 0
+    for path in files:
+        try:
+            rows.append(_hash_row(hash_file(path)))
+        except InvalidInput as exc:
+            warn(f"accord: {path}: {exc}")
+            failed += 1
+    if as_json:
+        print_json(rows)
+    else:
+        for row in rows:
+            click.echo(row["file"])
+            for key in ("md5", "sha256", "pdq"):
+                if row[key]:
+                    suffix = f"  (quality {row['pdq_quality']})" if key == "pdq" else ""
+                    click.echo(f"  {row[key]}{suffix}")
+            if row["note"]:
+                click.echo(f"  note: {row['note']}")
+    if failed:
+        click.get_current_context().exit(EXIT_FAILED)
+
+
+def _hash_row(hashes: MediaHashes) -> dict[str, Any]:
+    return {
+        "file": hashes.path,
+        "md5": str(hashes.md5),
+        "sha256": str(hashes.sha256),
+        "pdq": None if hashes.pdq is None else str(hashes.pdq),
+        "pdq_quality": hashes.pdq_quality,
+        "content_type": hashes.content_type.value,
+        "note": hashes.note,
+    }
+
+
+@click.command("match")
+@home_option
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--signal", "signals", multiple=True, help="A signal TYPE:VALUE to match. Repeatable.")
+@json_option
+def match_cmd(home: Path | None, files: tuple[Path, ...], signals: tuple[str, ...], as_json: bool) -> None:
+    """Match FILES and/or signals against the node's lists. Exit 0: match; 1: no match; 2+: error."""
+    if not (files or signals):
+        raise click.UsageError("give media FILES or --signal TYPE:VALUE")
+    node = open_node(home)
+    queries = [(s, Signal.parse(s)) for s in signals]
+    for path in files:
+        queries.extend((str(path), signal) for signal in _file_signals(path))
+    results = node.match([signal for _, signal in queries])
+    labelled = list(zip([label for label, _ in queries], results, strict=True))
+    _print_matches(labelled, as_json)
+    if not any(r.matches for r in results):
+        click.get_current_context().exit(EXIT_NO_MATCH)
+
+
+def _file_signals(path: Path) -> list[Signal]:
+    hashes = hash_file(path)
+    signals = [hashes.md5, hashes.sha256]
+    if hashes.pdq is not None and (hashes.pdq_quality or 0) >= PDQ_MIN_QUALITY:
+        signals.append(hashes.pdq)
+    elif hashes.pdq is not None:
+        warn(f"accord: {path}: pdq quality {hashes.pdq_quality} is below {PDQ_MIN_QUALITY}; matched by md5/sha256 only")
+    return signals
+
+
+def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> None:
+    if as_json:
+        print_json([_result_json(label, r) for label, r in labelled])
+        return
+    rows = [
+        (label, m.origin_name, m.category, m.signal_type.value, m.distance, m.tlp.value, m.indicator_id)
+        for label, result in labelled
+        for m in result.matches
+    ]
+    if not rows:
+        click.echo("no match")
+        return
+    print_table(["query", "origin", "category", "signal", "distance", "tlp", "indicator"], rows)
+
+
+def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
+    return {
+        "query": label,
+        "signal_type": result.query.type.value,
+        "corroboration": result.corroboration,
+        "matches": [
+            {
+                "indicator_id": m.indicator_id,
+                "origin": m.origin,
+                "origin_name": m.origin_name,
+                "category": m.category,
+                "signal_type": m.signal_type.value,
+                "content_type": m.content_type.value,
+                "distance": m.distance,
+                "tlp": m.tlp.value,
+            }
+            for m in result.matches
+        ],
+    }
+
+
+@click.command("sync")
+@home_option
+@click.option("--partner", default=None, help="Pull from this partner only.")
+@json_option
+def sync_cmd(home: Path | None, partner: str | None, as_json: bool) -> None:
+    """Pull once from partners with an endpoint, in the foreground, and report the outcome."""
+    reports = open_node(home).sync(partner)
+    if as_json:
+        print_json(
+            [
+                {"partner": r.partner, "accepted": r.accepted, "indicators": r.indicators,
+                 "rejected": dict(r.rejected), "error": r.error, "ok": r.ok}
+                for r in reports
+            ]
+        )
+    elif not reports:
+        click.echo("no partner with an endpoint to pull from")
+    for report in reports:
+        if not as_json:
+            click.echo(f"{report.partner}: {report.summary()}")
+    if any(not r.ok for r in reports):
+        click.get_current_context().exit(EXIT_PEER)
+
+
+@click.command("status")
+@home_option
+@json_option
+def status_cmd(home: Path | None, as_json: bool) -> None:
+    """Identity, partners with their last sync, counts per origin / category / signal type."""
+    node = open_node(home)
+    status = node.status()
+    names = node.names()
+    if as_json:
+        print_json(_status_json(node))
+        return
+    click.echo(f"node: {status.name}  key id {status.key_id}  own feed head seq {status.own_head_seq}")
+    click.echo("")
+    if status.partners:
+        print_table(
+            ["partner", "endpoint", "head", "last sync", "last success", "result"],
+            [
+                (p.partner.name, p.partner.endpoint or "-", p.head_seq,
+                 (p.sync.last_attempt if p.sync else None) or "never",
+                 (p.sync.last_success if p.sync else None) or "never",
+                 (p.sync.last_result if p.sync else None) or "-")
+                for p in status.partners
+            ],
+        )
+    else:
+        click.echo("no partners pinned")
+    click.echo("")
+    if status.counts:
+        print_table(
+            ["origin", "category", "signal", "indicators"],
+            [(names.get(c.origin, c.origin[:12]), c.category, c.signal_type, c.count) for c in status.counts],
+        )
+    else:
+        click.echo("no indicators held")
+    refused = ", ".join(f"{reason} {n}" for reason, n in status.rejections.items()) or "none"
+    click.echo(f"\nrefused input: {refused}; equivocation evidence: {status.evidence}")
+
+
+def _status_json(node: AccordNode) -> dict[str, Any]:
+    status = node.status()
+    names = node.names()
+    return {
+        "name": status.name,
+        "key_id": status.key_id,
+        "own_head_seq": status.own_head_seq,
+        "partners": [
+            {
+                "name": p.partner.name,
+                "key_id": p.partner.key_id,
+                "endpoint": p.partner.endpoint,
+                "head_seq": p.head_seq,
+                "last_attempt": p.sync.last_attempt if p.sync else None,
+                "last_success": p.sync.last_success if p.sync else None,
+                "last_result": p.sync.last_result if p.sync else None,
+                "last_error": p.sync.last_error if p.sync else None,
+                "received": p.sync.received if p.sync else 0,
+                "rejected": p.sync.rejected if p.sync else 0,
+            }
+            for p in status.partners
+        ],
+        "counts": [
+            {"origin": c.origin, "origin_name": names.get(c.origin, c.origin[:12]), "category": c.category,
+             "signal_type": c.signal_type, "count": c.count}
+            for c in status.counts
+        ],
+        "rejections": status.rejections,
+        "evidence": status.evidence,
+    }
+
+
+COMMANDS = [hash_cmd, match_cmd, sync_cmd, status_cmd]

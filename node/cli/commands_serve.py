@@ -1,0 +1,69 @@
+"""``accord init``, ``accord identity`` and ``accord serve``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from node.app import AccordNode, Home, init_home, serve
+from node.cli.options import home_option, json_option, open_node, resolve_home
+from node.cli.output import print_json, print_table
+from node.config import NodeConfig
+
+
+@click.command("init")
+@home_option
+@click.option("--name", required=True, help="Your organisation's name, as partners will see it.")
+def init_cmd(home: Path | None, name: str) -> None:
+    """Create a node home: Ed25519 identity (0600), database and config."""
+    root = resolve_home(home)
+    init_home(root, name=name)
+    node = AccordNode.open(root)
+    card = node.identity_card()
+    node.close()
+    click.echo(f"created node {name!r} in {root}")
+    click.echo(f"key id:      {card['key_id']}")
+    click.echo(f"fingerprint: {card['fingerprint']}")
+    click.echo(f"public key:  {card['public_key']}")
+    click.echo("hand the public key to partners; compare fingerprints out of band")
+
+
+@click.command("identity")
+@home_option
+@json_option
+def identity_cmd(home: Path | None, as_json: bool) -> None:
+    """Print this node's key id, fingerprint and the public key to hand to partners."""
+    card = open_node(home).identity_card()
+    if as_json:
+        print_json(card)
+        return
+    print_table(["field", "value"], list(card.items()))
+
+
+@click.command("serve")
+@home_option
+@click.option("--listen", default=None, help="Partner API address HOST:PORT [default: network.listen].")
+@click.option("--local-listen", default=None, help="Local API address (loopback) [default: network.local_listen].")
+@click.option("--name", default="Accord node", show_default=True, help="Name for a node created on first start.")
+def serve_cmd(home: Path | None, listen: str | None, local_listen: str | None, name: str) -> None:
+    """Serve partners and the local Match API; pull from partners on a schedule.
+
+    With no node at --home, one is created first (identity, database, default config).
+    """
+    root = resolve_home(home)
+    if not Home(root).exists():
+        init_home(root, name=name)
+        click.echo(f"accord: created a new node in {root}", err=True)
+    node = AccordNode.open(root)
+    if local_listen is not None:
+        node.config = _with_local_listen(node, local_listen)
+    serve(node, listen=listen, announce=lambda line: click.echo(line, err=True))
+
+
+def _with_local_listen(node: AccordNode, address: str) -> NodeConfig:
+    return replace(node.config, network=replace(node.config.network, local_listen=address))
+
+
+COMMANDS = [init_cmd, identity_cmd, serve_cmd]

@@ -1,0 +1,182 @@
+"""Node configuration: one TOML file in the home directory, overridable by ``ACCORD_*`` variables.
+
+Every key has a safe default, so a node runs with no file at all. ``ACCORD_<SECTION>_<KEY>``
+overrides ``[section] key`` (e.g. ``ACCORD_SYNC_INTERVAL_SECONDS=5``). Unknown keys are errors:
+a misspelt limit silently falling back to its default is how a limit gets lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.errors import ConfigError
+
+CONFIG_FILE = "accord.toml"
+ENV_PREFIX = "ACCORD_"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSection:
+    """Who this node is to humans."""
+
+    name: str = "Accord node"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSection:
+    """Where the node listens."""
+
+    listen: str = "127.0.0.1:7700"  # partner-facing Federation API
+    local_listen: str = "127.0.0.1:7701"  # the operator's Matching/Status API; loopback only
+    max_message_bytes: int = 8 * 1024 * 1024  # gRPC receive/send cap: one page plus framing
+    max_concurrent_rpcs: int = 64  # beyond this the server answers RESOURCE_EXHAUSTED
+    rpc_timeout_seconds: float = 30.0  # deadline on every outgoing call
+    grace_seconds: float = 5.0  # graceful shutdown: in-flight calls get this long
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSection:
+    """The pull schedule (DESIGN §10)."""
+
+    interval_seconds: float = 60.0
+    jitter_seconds: float = 5.0
+    max_backoff_seconds: float = 900.0  # a failing peer is retried at most this far apart
+    refresh_seconds: float = 0.5  # how often match lists pick up newly committed rows
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSection:
+    """Input limits, checked before parsing (DESIGN §4)."""
+
+    max_envelope_bytes: int = 4 * 1024 * 1024  # one entry of 5,000 indicators is ~2.5 MiB
+    max_objects_per_entry: int = 5000  # keeps one entry's transaction and parse bounded
+    max_page_bytes: int = 2 * 1024 * 1024  # a pull page holds whole envelopes up to this size
+    clock_skew_seconds: int = 300  # tolerated difference between partners' clocks
+    max_batch_signals: int = 10_000  # signals per local Match call
+
+
+@dataclass(frozen=True, slots=True)
+class MatchSection:
+    """Matching thresholds (DESIGN §9)."""
+
+    pdq_threshold: int = 31
+
+
+@dataclass(frozen=True, slots=True)
+class LogSection:
+    """Logging."""
+
+    level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """The whole configuration. Build with :func:`load_config`."""
+
+    node: NodeSection = field(default_factory=NodeSection)
+    network: NetworkSection = field(default_factory=NetworkSection)
+    sync: SyncSection = field(default_factory=SyncSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+    match: MatchSection = field(default_factory=MatchSection)
+    log: LogSection = field(default_factory=LogSection)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.match.pdq_threshold <= 128:
+            raise ConfigError("match.pdq_threshold must be between 0 and 128")
+        if self.sync.interval_seconds <= 0 or self.sync.refresh_seconds <= 0:
+            raise ConfigError("sync intervals must be positive")
+        if self.limits.max_page_bytes < 1024 or self.limits.max_envelope_bytes < 1024:
+            raise ConfigError("limits below 1 KiB cannot carry one entry")
+
+
+def load_config(home: Path, env: Mapping[str, str] | None = None) -> NodeConfig:
+    """Read ``home/accord.toml`` (if present), then apply ``ACCORD_*`` overrides from ``env``."""
+    raw: dict[str, Any] = {}
+    path = home / CONFIG_FILE
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    _apply_env(raw, os.environ if env is None else env)
+    return _build(raw, source=str(path))
+
+
+_SECTION_TYPES: dict[str, type[Any]] = {
+    "node": NodeSection,
+    "network": NetworkSection,
+    "sync": SyncSection,
+    "limits": LimitsSection,
+    "match": MatchSection,
+    "log": LogSection,
+}
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "ACCORD_HOME":
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+        if section in _SECTION_TYPES and key:
+            raw.setdefault(section, {})[key] = text
+
+
+def _build(raw: dict[str, Any], *, source: str) -> NodeConfig:
+    unknown = set(raw) - set(_SECTION_TYPES)
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {', '.join(sorted(unknown))}")
+    sections = {name: _section(cls, raw.get(name, {}), name) for name, cls in _SECTION_TYPES.items()}
+    return NodeConfig(**sections)
+
+
+def _section(cls: type[Any], values: object, name: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ConfigError(f"[{name}] has unknown key(s) {', '.join(sorted(unknown))}")
+    return cls(**{key: _coerce(fields[key].default, value, f"{name}.{key}") for key, value in values.items()})
+
+
+def _coerce(default: object, value: object, label: str) -> object:
+    """Convert ``value`` (from TOML or an environment string) to the type of ``default``."""
+    kind = type(default)
+    try:
+        if kind is bool or kind is str:
+            return value if isinstance(value, kind) else kind(str(value))
+        if kind is int and not isinstance(value, bool):
+            return int(value)  # type: ignore[call-overload]
+        if kind is float and not isinstance(value, bool):
+            return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{label} must be a {kind.__name__}, not {value!r}") from exc
+    raise ConfigError(f"{label} must be a {kind.__name__}, not {value!r}")
+
+
+def render_default_config(name: str) -> str:
+    """The config file ``accord init`` writes: every key with its default, commented."""
+    lines = ["# Accord node configuration. Every key is optional; see deploy/accord.example.toml.", ""]
+    config = NodeConfig(node=NodeSection(name=name))
+    for section_name in _SECTION_TYPES:
+        section = getattr(config, section_name)
+        lines.append(f"[{section_name}]")
+        for f in dataclasses.fields(section):
+            lines.append(f"{f.name} = {_toml_value(getattr(section, f.name))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)

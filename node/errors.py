@@ -1,0 +1,154 @@
+"""One error tree for the whole node.
+
+Every error the node raises on purpose derives from :class:`AccordError`. Each carries a
+human explanation (``str(err)``), a stable machine ``reason`` (used as the metrics / rejection
+label), and the exit code the CLI uses. The rpc layer maps the classes to gRPC status codes in
+one table; the CLI catches ``AccordError`` in one place. Messages never contain hash values.
+"""
+
+from __future__ import annotations
+
+
+class AccordError(Exception):
+    """Root of every error the node raises deliberately."""
+
+    reason = "error"
+    exit_code = 2
+
+    def diagnostics(self) -> str:
+        """A human explanation, suitable for an operator's terminal."""
+        return str(self)
+
+
+# --- input and configuration -------------------------------------------------------------
+
+
+class InvalidInput(AccordError):
+    """A value given by a user or a caller does not have the required form."""
+
+    reason = "invalid_input"
+
+
+class InvalidSignal(InvalidInput):
+    """A hash value is not valid for its signal type (wrong length, not hex, unknown type)."""
+
+    reason = "invalid_signal"
+
+
+class LowQuality(InvalidInput):
+    """A PDQ hash whose quality is below the minimum; such hashes match too much noise."""
+
+    reason = "low_quality"
+
+
+class MediaError(InvalidInput):
+    """A media file could not be read or decoded."""
+
+    reason = "media_error"
+
+
+class ConfigError(AccordError):
+    """The configuration file or environment holds an invalid value."""
+
+    reason = "config_error"
+
+
+class NotFound(AccordError):
+    """A named thing (partner, indicator, home directory) does not exist."""
+
+    reason = "not_found"
+    exit_code = 3
+
+
+class AlreadyExists(AccordError):
+    """A thing that must be unique exists already."""
+
+    reason = "already_exists"
+    exit_code = 3
+
+
+# --- the trust boundary: reasons an envelope or entry is refused -------------------------
+
+
+class Rejected(AccordError):
+    """An envelope or entry from a peer was refused. Nothing of it was stored."""
+
+    reason = "rejected"
+    exit_code = 4
+
+
+class TooLarge(Rejected):
+    """Input is larger than a configured limit; refused before parsing."""
+
+    reason = "too_large"
+
+
+class UnknownSigner(Rejected):
+    """The envelope is signed by a key that is not pinned."""
+
+    reason = "unknown_signer"
+
+
+class BadSignature(Rejected):
+    """The signature does not verify over the received bytes."""
+
+    reason = "bad_signature"
+
+
+class MalformedEntry(Rejected):
+    """The verified payload is not a well-formed feed entry."""
+
+    reason = "malformed_entry"
+
+
+class MalformedStix(Rejected):
+    """The entry's STIX bundle does not follow Accord's STIX profile."""
+
+    reason = "malformed_stix"
+
+
+class Gap(Rejected):
+    """The entry's seq is beyond head+1: earlier entries are missing."""
+
+    reason = "gap"
+
+
+class BrokenChain(Rejected):
+    """The entry's prev digest does not match the digest of the origin's head."""
+
+    reason = "broken_chain"
+
+
+class Replayed(Rejected):
+    """The entry was already accepted (same origin, seq and digest); it is ignored."""
+
+    reason = "replayed"
+
+
+class Equivocation(Rejected):
+    """Two validly signed entries share an (origin, seq) but differ: the origin forked its feed."""
+
+    reason = "equivocation"
+
+
+class Quarantined(Rejected):
+    """The origin is quarantined (e.g. after equivocation); nothing more is accepted from it."""
+
+    reason = "quarantined"
+
+
+# --- peers and transport -----------------------------------------------------------------
+
+
+class PeerError(AccordError):
+    """A peer could not be reached or answered with an error."""
+
+    reason = "peer_error"
+    exit_code = 4
+
+
+class Unauthenticated(AccordError):
+    """A request's signed metadata is missing, stale, replayed or does not verify."""
+
+    reason = "unauthenticated"
+    exit_code = 4

@@ -1,0 +1,26 @@
+"""Feeds and envelopes: keys, canonical entry bytes, DSSE signing and verification. Home of PyNaCl."""
+
+from node.feed.entries import decode_entry, encode_entry
+from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope
+from node.feed.keys import (
+    NodeIdentity,
+    key_id_of,
+    public_key_from_text,
+    public_key_to_text,
+    verify_signature,
+)
+
+__all__ = [
+    "NodeIdentity",
+    "VerifiedPayload",
+    "decode_entry",
+    "encode_entry",
+    "key_id_of",
+    "open_envelope",
+    "pae",
+    "payload_digest",
+    "public_key_from_text",
+    "public_key_to_text",
+    "sign_envelope",
+    "verify_signature",
+]

@@ -1,0 +1,7 @@
+"""Match lists: in-memory indexes per signal type, updated incrementally (DESIGN §9)."""
+
+from node.match.exact import ExactIndex
+from node.match.lists import ListUpdate, MatchLists
+from node.match.pdq import PdqIndex
+
+__all__ = ["ExactIndex", "ListUpdate", "MatchLists", "PdqIndex"]

@@ -1,0 +1,41 @@
+"""Pure domain values: signals, indicators, feed entries, TLP, matches. Stdlib only, no I/O."""
+
+from node.model.entries import ENTRY_PAYLOAD_TYPE, Distribution, FeedEntry, Head
+from node.model.envelopes import Envelope, EnvelopeSignature
+from node.model.ids import Digest, KeyId, Seq, fingerprint, parse_digest, parse_key_id
+from node.model.indicators import KNOWN_CATEGORIES, ContentType, Indicator, parse_category
+from node.model.matches import IndexHit, Match, MatchResult
+from node.model.partners import Partner, is_loopback_endpoint, parse_endpoint, parse_partner_name
+from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
+from node.model.tlp import Tlp
+
+__all__ = [
+    "ENTRY_PAYLOAD_TYPE",
+    "KNOWN_CATEGORIES",
+    "PDQ_DEFAULT_THRESHOLD",
+    "PDQ_MIN_QUALITY",
+    "ContentType",
+    "Digest",
+    "Distribution",
+    "Envelope",
+    "EnvelopeSignature",
+    "FeedEntry",
+    "Head",
+    "IndexHit",
+    "Indicator",
+    "KeyId",
+    "Match",
+    "Partner",
+    "MatchResult",
+    "Seq",
+    "Signal",
+    "SignalType",
+    "Tlp",
+    "fingerprint",
+    "is_loopback_endpoint",
+    "parse_category",
+    "parse_digest",
+    "parse_endpoint",
+    "parse_key_id",
+    "parse_partner_name",
+]

@@ -1,0 +1,22 @@
+"""Who may receive an entry from this node: TLP 2.0 enforced at egress (DESIGN §5)."""
+
+from __future__ import annotations
+
+from node.model.entries import Distribution
+from node.model.ids import KeyId
+
+
+def may_serve(distribution: Distribution, *, origin: KeyId, server: KeyId, caller: KeyId) -> bool:
+    """True when ``server`` may hand an entry of ``origin`` to the authenticated ``caller``.
+
+    CLEAR and GREEN go to any authenticated partner. AMBER goes to the named recipients, and a
+    recipient may relay it to another recipient. AMBER+STRICT and RED go to the named
+    recipients from the origin itself only: a relay never serves them.
+    """
+    if not distribution.tlp.names_recipients:
+        return True
+    if caller not in distribution.recipients:
+        return False
+    if distribution.tlp.origin_only:
+        return server == origin
+    return True

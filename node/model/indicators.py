@@ -1,0 +1,104 @@
+"""Indicators: one shared signal with its labels, as the domain sees it (not as STIX spells it)."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from node.errors import InvalidInput
+from node.model.ids import KeyId
+from node.model.signals import PDQ_MIN_QUALITY, Signal, SignalType
+from node.model.tlp import Tlp
+
+KNOWN_CATEGORIES = (
+    "csam",
+    "aig-csam",
+    "csem",
+    "ncii",
+    "tvec",
+    "election-deepfake",
+    "impersonation-deepfake",
+    "benign",
+)
+"""The small shared vocabulary (DESIGN §1). It is open: a bundle may carry its own slug."""
+
+_CATEGORY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_INDICATOR_ID = re.compile(r"indicator--[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def parse_category(text: str) -> str:
+    """A harm category slug: lowercase letters, digits and dashes, at most 63 characters."""
+    slug = text.strip().lower()
+    if not _CATEGORY.fullmatch(slug):
+        raise InvalidInput(
+            "a category is a lowercase slug of letters, digits and '-', e.g. "
+            + ", ".join(KNOWN_CATEGORIES[:4])
+        )
+    return slug
+
+
+def parse_indicator_id(text: str) -> str:
+    """A STIX indicator id with a version-4 UUID, as Accord creates them."""
+    if not isinstance(text, str) or not _INDICATOR_ID.fullmatch(text):
+        raise InvalidInput("an indicator id looks like indicator--<uuid4>")
+    return text
+
+
+class ContentType(enum.Enum):
+    """What kind of media a signal was taken from."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    FILE = "file"
+
+    @classmethod
+    def parse(cls, text: str) -> ContentType:
+        """The content type named ``text`` (``photo`` accepted for ``image``)."""
+        name = text.strip().lower()
+        name = "image" if name == "photo" else name
+        for member in cls:
+            if member.value == name:
+                return member
+        raise InvalidInput(f"unknown content type {text[:20]!r} (image, video, file)")
+
+    @classmethod
+    def default_for(cls, signal_type: SignalType) -> ContentType:
+        """PDQ is computed from images; cryptographic hashes could be of any file."""
+        return cls.IMAGE if signal_type is SignalType.PDQ else cls.FILE
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """One version of a shared signal, created by ``origin``.
+
+    Versions of one indicator share ``id`` and differ by ``modified``; a version with
+    ``revoked=True`` retracts it for good.
+    """
+
+    id: str
+    signal: Signal
+    category: str
+    content_type: ContentType
+    tlp: Tlp
+    origin: KeyId
+    created: datetime
+    modified: datetime
+    revoked: bool = False
+    quality: int | None = None
+    valid_until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        parse_indicator_id(self.id)
+        parse_category(self.category)
+        for stamp in (self.created, self.modified):
+            if stamp.tzinfo is None:
+                raise InvalidInput("indicator timestamps must be timezone-aware (UTC)")
+        if self.modified < self.created:
+            raise InvalidInput("an indicator's modified time precedes its created time")
+        if self.quality is not None:
+            if not 0 <= self.quality <= 100:
+                raise InvalidInput("PDQ quality is between 0 and 100")
+            if self.signal.type is SignalType.PDQ and self.quality < PDQ_MIN_QUALITY:
+                raise InvalidInput(f"PDQ quality {self.quality} is below {PDQ_MIN_QUALITY}")

@@ -1,0 +1,48 @@
+"""Pinned partners: the only origins and callers this node trusts (DESIGN §3)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from node.errors import InvalidInput
+from node.model.ids import KeyId
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_ENDPOINT = re.compile(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
+
+
+def parse_partner_name(text: str) -> str:
+    """A partner's local name: letters, digits, '.', '_' and '-', up to 63 characters."""
+    if not _NAME.fullmatch(text):
+        raise InvalidInput("a partner name is 1-63 letters, digits, '.', '_' or '-' (no spaces)")
+    return text
+
+
+def parse_endpoint(text: str) -> str:
+    """``HOST:PORT`` (IPv6 hosts in brackets), with a port between 1 and 65535."""
+    match = _ENDPOINT.fullmatch(text.strip())
+    if not match or not 1 <= int(match.group(2)) <= 65535:
+        raise InvalidInput("an endpoint is HOST:PORT, e.g. 127.0.0.1:7700 or [::1]:7700")
+    return text.strip()
+
+
+def is_loopback_endpoint(endpoint: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: the only places plaintext is acceptable."""
+    host = endpoint.rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    """A pinned partner: its key is trusted for its own origin; its endpoint (if any) is pulled."""
+
+    name: str
+    key_id: KeyId
+    public_key: bytes
+    endpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        parse_partner_name(self.name)
+        if self.endpoint is not None:
+            parse_endpoint(self.endpoint)

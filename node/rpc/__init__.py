@@ -1,0 +1,1 @@
+"""gRPC: servicers, clients, request authentication, servers. Home of grpc and generated code."""

@@ -1,0 +1,82 @@
+"""Conversions between protobuf messages and domain values, in pairs."""
+
+from __future__ import annotations
+
+from node.model import Envelope, EnvelopeSignature, KeyId, MatchResult
+from node.rpc.pb import federation_pb2, local_pb2
+from node.store import CountRow
+from node.sync.status import NodeStatus
+
+
+def envelope_to_proto(envelope: Envelope) -> federation_pb2.Envelope:
+    """The envelope's bytes as they are; nothing is re-serialised."""
+    return federation_pb2.Envelope(
+        payload_type=envelope.payload_type,
+        payload=envelope.payload,
+        signatures=[federation_pb2.Signature(keyid=s.keyid, sig=s.sig) for s in envelope.signatures],
+    )
+
+
+def envelope_from_proto(message: federation_pb2.Envelope) -> Envelope:
+    """An envelope exactly as received; verification happens in ingest."""
+    return Envelope(
+        payload_type=message.payload_type,
+        payload=bytes(message.payload),
+        signatures=tuple(EnvelopeSignature(keyid=KeyId(s.keyid), sig=bytes(s.sig)) for s in message.signatures),
+    )
+
+
+def match_result_to_proto(result: MatchResult) -> local_pb2.MatchResult:
+    """A match result with every match's provenance."""
+    return local_pb2.MatchResult(
+        query=str(result.query),
+        corroboration=result.corroboration,
+        matches=[
+            local_pb2.Match(
+                indicator_id=m.indicator_id,
+                origin=m.origin,
+                origin_name=m.origin_name,
+                category=m.category,
+                signal_type=m.signal_type.value,
+                content_type=m.content_type.value,
+                distance=m.distance,
+                tlp=m.tlp.value,
+            )
+            for m in result.matches
+        ],
+    )
+
+
+def status_to_proto(status: NodeStatus, *, names: dict[KeyId, str], sizes: dict[str, int], ready: bool) -> local_pb2.StatusResponse:
+    """The node status as the Local API reports it."""
+    return local_pb2.StatusResponse(
+        name=status.name,
+        key_id=status.key_id,
+        own_head_seq=status.own_head_seq,
+        partners=[
+            local_pb2.PartnerStatus(
+                name=p.partner.name,
+                key_id=p.partner.key_id,
+                endpoint=p.partner.endpoint or "",
+                head_seq=p.head_seq,
+                last_attempt=(p.sync.last_attempt or "") if p.sync else "",
+                last_success=(p.sync.last_success or "") if p.sync else "",
+                last_result=(p.sync.last_result or "") if p.sync else "",
+            )
+            for p in status.partners
+        ],
+        counts=[_count_to_proto(c, names) for c in status.counts],
+        rejections=status.rejections,
+        list_sizes=sizes,
+        ready=ready,
+    )
+
+
+def _count_to_proto(row: CountRow, names: dict[KeyId, str]) -> local_pb2.CountRow:
+    return local_pb2.CountRow(
+        origin=row.origin,
+        origin_name=names.get(row.origin, row.origin[:12]),
+        category=row.category,
+        signal_type=row.signal_type,
+        count=row.count,
+    )

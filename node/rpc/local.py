@@ -1,0 +1,58 @@
+"""The operator's Local service: match signals or media, and report status. Loopback only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import grpc
+
+from node.errors import AccordError, InvalidInput
+from node.model import Signal
+from node.rpc.convert import match_result_to_proto
+from node.rpc.errors import abort_with
+from node.rpc.pb import local_pb2, local_pb2_grpc
+from node.sync.query import Matcher, signals_of_media
+
+log = logging.getLogger(__name__)
+
+
+class LocalServicer(local_pb2_grpc.LocalServicer):
+    """Match API for the upload pipeline, and status for operators' tools."""
+
+    def __init__(
+        self, *, matcher: Matcher, status: Callable[[], local_pb2.StatusResponse], max_batch: int
+    ) -> None:
+        self._matcher = matcher
+        self._status = status
+        self._max_batch = max_batch
+
+    def Match(  # noqa: N802 - gRPC method name
+        self, request: local_pb2.MatchRequest, context: grpc.ServicerContext
+    ) -> local_pb2.MatchResponse:
+        """Every match of every query signal (and of the media's signals), with provenance."""
+        try:
+            signals, notes = self._signals(request)
+            results = self._matcher.match(signals)
+        except AccordError as exc:
+            abort_with(context, exc)
+            raise  # unreachable: abort raises
+        return local_pb2.MatchResponse(results=[match_result_to_proto(r) for r in results], media_notes=notes)
+
+    def Status(  # noqa: N802 - gRPC method name
+        self, request: local_pb2.StatusRequest, context: grpc.ServicerContext
+    ) -> local_pb2.StatusResponse:
+        """Identity, partners with their last pull, counts and refusals."""
+        return self._status()
+
+    def _signals(self, request: local_pb2.MatchRequest) -> tuple[list[Signal], list[str]]:
+        if len(request.signals) > self._max_batch:
+            raise InvalidInput(f"a Match call takes at most {self._max_batch} signals")
+        signals = [Signal.parse(text) for text in request.signals]
+        notes: list[str] = []
+        if request.media:
+            media_signals, notes = signals_of_media(request.media)
+            signals.extend(media_signals)
+        if not signals:
+            raise InvalidInput("give at least one signal or media bytes to match")
+        return signals, notes

@@ -1,0 +1,1 @@
+"""Generated from proto/node/rpc/pb by proto/generate.py. Do not edit."""

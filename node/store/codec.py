@@ -1,0 +1,91 @@
+"""Row ↔ value conversions shared by the store's reads and writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from typing import Any
+
+from node.model import (
+    ContentType,
+    Envelope,
+    EnvelopeSignature,
+    Indicator,
+    KeyId,
+    Seq,
+    Signal,
+    SignalType,
+    Tlp,
+)
+from node.model.clock import format_timestamp, parse_timestamp
+from node.store.records import StoredEntry
+
+
+def signatures_to_text(envelope: Envelope) -> str:
+    """Signatures as JSON text (base64 sigs), the form DSSE's JSON envelope uses."""
+    return json.dumps([{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in envelope.signatures])
+
+
+def signatures_from_text(text: str) -> tuple[EnvelopeSignature, ...]:
+    """Inverse of :func:`signatures_to_text`."""
+    return tuple(
+        EnvelopeSignature(keyid=KeyId(item["keyid"]), sig=base64.b64decode(item["sig"]))
+        for item in json.loads(text)
+    )
+
+
+def stored_entry_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StoredEntry:
+    """Columns: origin, seq, tlp, recipients, payload_type, payload, signatures."""
+    origin, seq, tlp, recipients, payload_type, payload, signatures = row
+    return StoredEntry(
+        origin=KeyId(origin),
+        seq=Seq(seq),
+        tlp=Tlp(tlp),
+        recipients=frozenset(KeyId(r) for r in json.loads(recipients)),
+        envelope=Envelope(
+            payload_type=payload_type, payload=bytes(payload), signatures=signatures_from_text(signatures)
+        ),
+    )
+
+
+INDICATOR_COLUMNS = (
+    "id, origin, signal_type, value, category, content_type, tlp, quality, "
+    "created, modified, valid_until, revoked"
+)
+
+
+def indicator_to_row(indicator: Indicator) -> tuple[Any, ...]:
+    """Values in the order of :data:`INDICATOR_COLUMNS`."""
+    return (
+        indicator.id,
+        indicator.origin,
+        indicator.signal.type.value,
+        indicator.signal.value,
+        indicator.category,
+        indicator.content_type.value,
+        indicator.tlp.value,
+        indicator.quality,
+        format_timestamp(indicator.created),
+        format_timestamp(indicator.modified),
+        None if indicator.valid_until is None else format_timestamp(indicator.valid_until),
+        int(indicator.revoked),
+    )
+
+
+def indicator_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Indicator:
+    """Inverse of :func:`indicator_to_row`."""
+    (id_, origin, signal_type, value, category, content_type, tlp, quality, created, modified, until, revoked) = row
+    return Indicator(
+        id=id_,
+        signal=Signal(SignalType(signal_type), value),
+        category=category,
+        content_type=ContentType(content_type),
+        tlp=Tlp(tlp),
+        origin=KeyId(origin),
+        created=parse_timestamp(created),
+        modified=parse_timestamp(modified),
+        revoked=bool(revoked),
+        quality=quality,
+        valid_until=None if until is None else parse_timestamp(until),
+    )

@@ -1,0 +1,193 @@
+"""SQLite access: one writer, many readers, every acknowledged write durable (DESIGN §8).
+
+Writes go through :meth:`Store.write`, which holds a process-wide lock and an ``BEGIN
+IMMEDIATE`` transaction: the lock serialises this process's threads, ``IMMEDIATE`` serialises
+processes (the CLI and a running ``accord serve`` share one file), and reading a head inside the
+same transaction that advances it makes the check-then-write atomic. WAL mode lets readers run
+beside the writer; ``synchronous=FULL`` makes a commit survive power loss once it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from node.model import Digest, Distribution, Head, Indicator, KeyId, Partner, Seq, Signal, Tlp
+from node.store.codec import INDICATOR_COLUMNS, indicator_from_row, stored_entry_from_row
+from node.store.records import CountRow, IndicatorChange, StoredEntry, SyncRecord
+from node.store.schema import migrations
+from node.store.transaction import WriteTx
+
+BUSY_TIMEOUT_MS = 30_000  # another process's write transaction is short; wait rather than fail
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class Store:
+    """The node's database. Safe to share between threads; open one per process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._writer = Database(_connect(path))
+        with self._write_lock:
+            migrations.apply(self._writer)
+
+    def close(self) -> None:
+        """Close the writer connection (reader connections close with their threads)."""
+        self._writer.close()
+
+    @contextmanager
+    def write(self) -> Iterator[WriteTx]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self._write_lock:
+            conn = self._writer.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield WriteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read connection (WAL readers see the last committed state)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+        return conn
+
+    # --- feeds ---------------------------------------------------------------------------
+
+    def heads(self) -> dict[KeyId, Head]:
+        """Every origin's head."""
+        rows = self.reader.execute("SELECT origin, seq, digest FROM heads")
+        return {KeyId(o): Head(origin=KeyId(o), seq=Seq(s), digest=Digest(d)) for o, s, d in rows}
+
+    def head(self, origin: KeyId) -> Head | None:
+        """One origin's head, if we hold any of its entries."""
+        return self.heads().get(origin)
+
+    def entries_after(self, origin: KeyId, after: Seq, *, limit: int) -> list[StoredEntry]:
+        """Up to ``limit`` entries of ``origin`` with seq > ``after``, in seq order."""
+        rows = self.reader.execute(
+            "SELECT origin, seq, tlp, recipients, payload_type, payload, signatures FROM entries"
+            " WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (origin, after, limit),
+        )
+        return [stored_entry_from_row(r) for r in rows]
+
+    def evidence_count(self) -> int:
+        """How many conflicting envelopes are kept as proof of equivocation."""
+        return int(self.reader.execute("SELECT COUNT(*) FROM evidence").fetchone()[0])
+
+    # --- partners ------------------------------------------------------------------------
+
+    def partners(self) -> list[Partner]:
+        """Every pinned partner, by name."""
+        rows = self.reader.execute("SELECT name, key_id, public_key, endpoint FROM partners ORDER BY name")
+        return [Partner(name=n, key_id=KeyId(k), public_key=bytes(p), endpoint=e) for n, k, p, e in rows]
+
+    def partner(self, name: str) -> Partner | None:
+        """The partner pinned under ``name``."""
+        return next((p for p in self.partners() if p.name == name), None)
+
+    def pinned_keys(self) -> dict[KeyId, bytes]:
+        """Key id → raw public key of every pinned partner."""
+        return {p.key_id: p.public_key for p in self.partners()}
+
+    def sync_records(self) -> dict[str, SyncRecord]:
+        """The last pull of each partner that has been pulled."""
+        rows = self.reader.execute(
+            "SELECT partner, last_attempt, last_success, last_result, last_error, received, rejected"
+            " FROM sync_state"
+        )
+        return {r[0]: SyncRecord(*r) for r in rows}
+
+    def rejection_counts(self) -> dict[str, int]:
+        """Refused inputs counted by reason."""
+        rows = self.reader.execute("SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason")
+        return {reason: int(count) for reason, count in rows}
+
+    # --- indicators ----------------------------------------------------------------------
+
+    def indicators_by_id(self, ids: Iterable[str]) -> dict[str, Indicator]:
+        """The current versions of the given indicators."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Indicator] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.reader.execute(
+                f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE id IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            found.update((row[0], indicator_from_row(row)) for row in rows)
+        return found
+
+    def indicators_with_signal(self, signal: Signal, *, origin: KeyId | None = None) -> list[Indicator]:
+        """Indicators (any origin, or one) whose signal equals ``signal``."""
+        sql = f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE signal_type = ? AND value = ?"  # noqa: S608
+        params: list[str] = [signal.type.value, signal.value]
+        if origin is not None:
+            sql += " AND origin = ?"
+            params.append(origin)
+        return [indicator_from_row(r) for r in self.reader.execute(sql, params)]
+
+    def iter_indicators(self, *, include_revoked: bool) -> Iterator[Indicator]:
+        """Every indicator we hold, oldest first, streamed."""
+        where = "" if include_revoked else " WHERE revoked = 0"
+        cursor = self.reader.execute(f"SELECT {INDICATOR_COLUMNS} FROM indicators{where} ORDER BY change_id")
+        for row in cursor:
+            yield indicator_from_row(row)
+
+    def changes_since(self, change_id: int, *, limit: int) -> list[IndicatorChange]:
+        """Indicator writes committed after ``change_id``, in commit order."""
+        rows = self.reader.execute(
+            "SELECT change_id, id, signal_type, value, revoked FROM indicators"
+            " WHERE change_id > ? ORDER BY change_id LIMIT ?",
+            (change_id, limit),
+        )
+        return [IndicatorChange(c, i, t, v, active=not r) for c, i, t, v, r in rows]
+
+    def counts(self) -> list[CountRow]:
+        """Active indicators by origin, category and signal type."""
+        rows = self.reader.execute(
+            "SELECT origin, category, signal_type, COUNT(*) FROM indicators WHERE revoked = 0"
+            " GROUP BY origin, category, signal_type ORDER BY origin, category, signal_type"
+        )
+        return [CountRow(KeyId(o), c, t, int(n)) for o, c, t, n in rows]
+
+    def distributions_of(self, ids: Iterable[str]) -> dict[str, Distribution]:
+        """The distribution of the entry that carried each indicator's current version."""
+        found: dict[str, Distribution] = {}
+        wanted = list(ids)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.reader.execute(
+                "SELECT i.id, e.tlp, e.recipients FROM indicators i JOIN entries e"  # noqa: S608
+                f" ON e.origin = i.origin AND e.seq = i.entry_seq WHERE i.id IN ({marks})",
+                chunk,
+            )
+            for id_, tlp, recipients in rows:
+                keys = frozenset(KeyId(k) for k in json.loads(recipients))
+                found[id_] = Distribution(tlp=Tlp(tlp), recipients=keys)
+        return found

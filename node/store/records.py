@@ -1,0 +1,52 @@
+"""Records the store returns that are about the node's own bookkeeping, not the domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.model import Envelope, KeyId, Seq, Tlp
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An accepted entry as held: the envelope exactly as signed, plus what egress checks need."""
+
+    origin: KeyId
+    seq: Seq
+    tlp: Tlp
+    recipients: frozenset[KeyId]
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRecord:
+    """The last pull from one partner."""
+
+    partner: str
+    last_attempt: str | None
+    last_success: str | None
+    last_result: str | None
+    last_error: str | None
+    received: int
+    rejected: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorChange:
+    """One row of the change stream the match lists tail: an indicator became (in)active."""
+
+    change_id: int
+    indicator_id: str
+    signal_type: str
+    value: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CountRow:
+    """Active indicators grouped by origin, category and signal type."""
+
+    origin: KeyId
+    category: str
+    signal_type: str
+    count: int

@@ -1,0 +1,135 @@
+"""The database schema as an ordered list of sqlite-utils migrations.
+
+The ``entries`` table is the source of truth: raw envelopes exactly as signed, append-only.
+Everything else (heads, indicators, counters) is derived from it and could be rebuilt.
+Never edit a migration that has shipped; add a new one.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("accord")
+
+
+@migrations()
+def m001_feeds(db: Database) -> None:
+    """Entries (raw envelopes) and the head of each origin's feed."""
+    db.execute(
+        """
+        CREATE TABLE entries (
+            origin TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            prev TEXT,
+            payload_type TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            signatures TEXT NOT NULL,
+            tlp TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            created TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            via TEXT,
+            objects INTEGER NOT NULL,
+            PRIMARY KEY (origin, seq)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE heads (
+            origin TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE evidence (
+            id INTEGER PRIMARY KEY,
+            origin TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            payload_type TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            signatures TEXT NOT NULL,
+            via TEXT,
+            detected_at TEXT NOT NULL,
+            UNIQUE (origin, seq, digest)
+        )
+        """
+    )
+
+
+@migrations()
+def m002_indicators(db: Database) -> None:
+    """Current version of every indicator, with a change counter the match lists tail."""
+    db.execute(
+        """
+        CREATE TABLE indicators (
+            id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            signal_type TEXT NOT NULL,
+            value TEXT NOT NULL,
+            category TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            tlp TEXT NOT NULL,
+            quality INTEGER,
+            created TEXT NOT NULL,
+            modified TEXT NOT NULL,
+            valid_until TEXT,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            entry_seq INTEGER NOT NULL,
+            change_id INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX indicators_signal ON indicators (signal_type, value)")
+    db.execute("CREATE INDEX indicators_origin ON indicators (origin, signal_type, value)")
+    db.execute("CREATE UNIQUE INDEX indicators_change ON indicators (change_id)")
+
+
+@migrations()
+def m003_partners(db: Database) -> None:
+    """Pinned partners, per-partner sync state, and refused input (counted by reason)."""
+    db.execute(
+        """
+        CREATE TABLE partners (
+            name TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL UNIQUE,
+            public_key BLOB NOT NULL,
+            endpoint TEXT,
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sync_state (
+            partner TEXT PRIMARY KEY,
+            last_attempt TEXT,
+            last_success TEXT,
+            last_result TEXT,
+            last_error TEXT,
+            received INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE rejections (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            partner TEXT,
+            origin TEXT,
+            seq INTEGER,
+            reason TEXT NOT NULL,
+            message TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX rejections_reason ON rejections (reason)")

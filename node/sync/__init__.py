@@ -1,0 +1,1 @@
+"""Use cases: publish, ingest (THE trust boundary), pull, match queries, status, export."""

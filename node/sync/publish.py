@@ -1,0 +1,195 @@
+"""Publish: turn the operator's contributions and revocations into signed entries of our feed.
+
+Each batch becomes STIX indicators in one or more feed entries; each entry is serialised once
+(RFC 8785), signed as a DSSE envelope and appended with its derived rows in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from node.config import LimitsSection
+from node.errors import NotFound
+from node.feed import NodeIdentity, encode_entry, payload_digest, sign_envelope
+from node.model import (
+    ENTRY_PAYLOAD_TYPE,
+    ContentType,
+    Distribution,
+    FeedEntry,
+    Indicator,
+    KeyId,
+    Seq,
+    Signal,
+)
+from node.model.clock import Clock, format_timestamp
+from node.stix import build_bundle
+from node.store import Store
+
+log = logging.getLogger(__name__)
+
+_BUNDLE_OVERHEAD = 8  # identity, extension definition and marking objects beside the indicators
+_ENTRY_MARGIN = 2048  # origin, seq, prev, recipients and signature around the bundle
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One signal to share, with what is known about the media it came from."""
+
+    signal: Signal
+    content_type: ContentType
+    quality: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    """What a publish call appended to our feed."""
+
+    seqs: tuple[Seq, ...]
+    added: int
+    updated: int
+    unchanged: int
+
+
+class Publisher:
+    """Appends entries to this node's own feed."""
+
+    def __init__(
+        self, *, store: Store, identity: NodeIdentity, name: str, limits: LimitsSection, clock: Clock
+    ) -> None:
+        self._store = store
+        self._identity = identity
+        self._name = name
+        self._limits = limits
+        self._clock = clock
+
+    @property
+    def origin(self) -> KeyId:
+        """Our key id: the origin of every entry we publish."""
+        return self._identity.key_id
+
+    def contribute(
+        self, items: Sequence[Contribution], *, category: str, distribution: Distribution
+    ) -> PublishReport:
+        """Share ``items`` under ``category`` and ``distribution``; re-sharing a signal relabels it."""
+        now = self._clock()
+        fresh: list[Indicator] = []
+        added = updated = unchanged = 0
+        for item in dict((c.signal, c) for c in items).values():
+            current = self._current(item.signal)
+            indicator = self._version(item, current, category=category, tlp=distribution, now=now)
+            if indicator is None:
+                unchanged += 1
+                continue
+            fresh.append(indicator)
+            added, updated = (added + 1, updated) if current is None else (added, updated + 1)
+        seqs = self._publish(fresh, distribution)
+        return PublishReport(seqs=seqs, added=added, updated=updated, unchanged=unchanged)
+
+    def revoke(self, indicator_ids: Iterable[str]) -> PublishReport:
+        """Publish revoked versions of our own indicators; they never match again anywhere."""
+        wanted = list(dict.fromkeys(indicator_ids))
+        found = self._store.indicators_by_id(wanted)
+        missing = [i for i in wanted if i not in found or found[i].origin != self.origin]
+        if missing:
+            raise NotFound(f"{len(missing)} indicator(s) are not in this node's own feed, e.g. {missing[0]}")
+        now = self._clock()
+        live = [ind for ind in found.values() if not ind.revoked]
+        by_distribution: dict[Distribution, list[Indicator]] = {}
+        distributions = self._store.distributions_of(i.id for i in live)
+        for ind in live:
+            revoked = replace(ind, revoked=True, modified=_after(ind.modified, now))
+            by_distribution.setdefault(distributions[ind.id], []).append(revoked)
+        seqs: tuple[Seq, ...] = ()
+        for distribution, batch in by_distribution.items():
+            seqs += self._publish(batch, distribution)
+        return PublishReport(seqs=seqs, added=0, updated=len(live), unchanged=len(wanted) - len(live))
+
+    def own_indicators(self, signal: Signal) -> list[Indicator]:
+        """Our indicators listing ``signal`` (any version state)."""
+        return self._store.indicators_with_signal(signal, origin=self.origin)
+
+    def _current(self, signal: Signal) -> Indicator | None:
+        live = [i for i in self.own_indicators(signal) if not i.revoked]
+        return max(live, key=lambda i: i.modified, default=None)
+
+    def _version(
+        self, item: Contribution, current: Indicator | None, *, category: str, tlp: Distribution, now: datetime
+    ) -> Indicator | None:
+        """A new indicator, a relabelled version of ``current``, or None when nothing changes."""
+        if current is None:
+            return Indicator(
+                id=f"indicator--{uuid.uuid4()}",
+                signal=item.signal,
+                category=category,
+                content_type=item.content_type,
+                tlp=tlp.tlp,
+                origin=self.origin,
+                created=now,
+                modified=now,
+                quality=item.quality,
+            )
+        if (current.category, current.tlp, current.content_type) == (category, tlp.tlp, item.content_type):
+            return None
+        return replace(
+            current,
+            category=category,
+            tlp=tlp.tlp,
+            content_type=item.content_type,
+            modified=_after(current.modified, now),
+            quality=item.quality if item.quality is not None else current.quality,
+        )
+
+    def _publish(self, indicators: list[Indicator], distribution: Distribution) -> tuple[Seq, ...]:
+        per_entry = max(1, self._limits.max_objects_per_entry - _BUNDLE_OVERHEAD)
+        seqs: list[Seq] = []
+        for start in range(0, len(indicators), per_entry):
+            seqs.extend(self._append_batch(indicators[start : start + per_entry], distribution))
+        return tuple(seqs)
+
+    def _append_batch(self, batch: list[Indicator], distribution: Distribution) -> list[Seq]:
+        bundle = build_bundle(batch, origin_names={self.origin: self._name})
+        if len(batch) > 1 and _encoded_size(bundle) > self._limits.max_envelope_bytes:
+            half = len(batch) // 2  # too large for one envelope: two entries instead
+            return self._append_batch(batch[:half], distribution) + self._append_batch(batch[half:], distribution)
+        with self._store.write() as tx:
+            head = tx.head(self.origin)
+            entry = FeedEntry(
+                origin=self.origin,
+                seq=Seq(head.seq + 1 if head else 1),
+                prev=head.digest if head else None,
+                created=self._clock(),
+                distribution=distribution,
+                bundle=bundle,
+            )
+            payload = encode_entry(entry)
+            tx.append_entry(
+                origin=self.origin,
+                seq=entry.seq,
+                digest=payload_digest(payload),
+                prev=entry.prev,
+                envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self._identity),
+                tlp=distribution.tlp,
+                recipients=distribution.recipients,
+                created=format_timestamp(entry.created),
+                via=None,
+                objects=len(batch),
+            )
+            tx.upsert_indicators(batch, entry_seq=entry.seq)
+        log.info("published entry seq=%d indicators=%d tlp=%s", entry.seq, len(batch), distribution.tlp.value)
+        return [entry.seq]
+
+
+def _encoded_size(bundle: dict[str, Any]) -> int:
+    """An upper estimate of the signed envelope's size: the bundle plus the entry's other fields."""
+    return len(json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode()) + _ENTRY_MARGIN
+
+
+def _after(previous: datetime, now: datetime) -> datetime:
+    """A modified time strictly after ``previous`` (STIX versions must move forward)."""
+    return now if now > previous else previous + timedelta(milliseconds=1)

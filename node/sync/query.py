@@ -1,0 +1,78 @@
+"""Match queries: index hits plus provenance from the store (DESIGN §9).
+
+The index answers which indicators are near; the store says who published them, under which
+category and TLP. The node reports every match; the operator's policy decides what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
+
+from node.hashing import hash_bytes
+from node.match import MatchLists
+from node.model import PDQ_MIN_QUALITY, Indicator, KeyId, Match, MatchResult, Signal
+
+NameSource = Callable[[], Mapping[KeyId, str]]
+"""Returns the display name of each known origin (partners by their local name, and us)."""
+
+
+class ProvenanceSource(Protocol):
+    """Where provenance comes from (the store)."""
+
+    def indicators_by_id(self, ids: Iterable[str]) -> dict[str, Indicator]:
+        """Current versions of the given indicators."""
+        ...
+
+
+class Matcher:
+    """Matches signals against the lists and explains each match."""
+
+    def __init__(
+        self, *, lists: MatchLists, store: ProvenanceSource, pdq_threshold: int, names: NameSource
+    ) -> None:
+        self._lists = lists
+        self._store = store
+        self._threshold = pdq_threshold
+        self._names = names
+
+    def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
+        """One result per query signal, matches nearest first."""
+        hits = [self._lists.query(s, pdq_threshold=self._threshold) for s in signals]
+        indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
+        names = self._names()
+        results: list[MatchResult] = []
+        for signal, batch in zip(signals, hits, strict=True):
+            matches = tuple(
+                Match(
+                    indicator_id=ind.id,
+                    origin=ind.origin,
+                    origin_name=names.get(ind.origin, ind.origin[:12]),
+                    category=ind.category,
+                    signal_type=ind.signal.type,
+                    content_type=ind.content_type,
+                    distance=hit.distance,
+                    tlp=ind.tlp,
+                )
+                for hit in batch
+                # The lists may lag a revocation by one refresh; the store is the truth.
+                if (ind := indicators.get(hit.indicator_id)) is not None and not ind.revoked
+            )
+            results.append(MatchResult(query=signal, matches=matches))
+        return results
+
+
+def signals_of_media(data: bytes) -> tuple[list[Signal], list[str]]:
+    """The signals to match for media bytes, and notes on what could not be used.
+
+    A PDQ hash below the quality floor is left out: it would match unrelated flat images.
+    """
+    hashes = hash_bytes(data)
+    signals = [hashes.md5, hashes.sha256]
+    notes = [hashes.note] if hashes.note else []
+    if hashes.pdq is not None and hashes.pdq_quality is not None:
+        if hashes.pdq_quality >= PDQ_MIN_QUALITY:
+            signals.append(hashes.pdq)
+        else:
+            notes.append(f"pdq quality {hashes.pdq_quality} is below {PDQ_MIN_QUALITY}: not matched by pdq")
+    return signals, notes
