@@ -49,7 +49,8 @@ def main() -> int:
         stale = [
             p.name
             for p in generated
-            if not (ROOT / PACKAGE / p.name).exists() or not filecmp.cmp(p, ROOT / PACKAGE / p.name, shallow=False)
+            if not (ROOT / PACKAGE / p.name).exists()
+            or not filecmp.cmp(p, ROOT / PACKAGE / p.name, shallow=False)
         ]
         if check:
             if stale:

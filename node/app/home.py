@@ -65,5 +65,7 @@ def require_home(root: Path) -> Home:
     """The home at ``root``, or NotFound telling the operator how to create one."""
     home = Home(root)
     if not home.exists():
-        raise NotFound(f"no node at {root}: run 'accord init --home {root}' (or 'accord serve' to create one)")
+        raise NotFound(
+            f"no node at {root}: run 'accord init --home {root}' (or 'accord serve' to create one)"
+        )
     return home

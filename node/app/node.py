@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.app.home import Home, require_home
 from node.config import NodeConfig, load_config
 from node.errors import InvalidInput, NotFound
 from node.feed import NodeIdentity, public_key_to_text
@@ -31,13 +32,11 @@ from node.store import Store
 from node.sync import partners as partner_ops
 from node.sync.export import export_bundle
 from node.sync.ingest import Ingestor
-from node.sync.publish import Contribution, PublishReport, Publisher
+from node.sync.publish import Contribution, Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
 from node.sync.status import NodeStatus, node_status
-
-from node.app.home import Home, require_home
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +68,17 @@ class AccordNode:
         self.lists = MatchLists()
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
         self.matcher = Matcher(
-            lists=self.lists, store=self.store, pdq_threshold=self.config.match.pdq_threshold, names=self.names
+            lists=self.lists,
+            store=self.store,
+            pdq_threshold=self.config.match.pdq_threshold,
+            names=self.names,
         )
         self.publisher = Publisher(
-            store=self.store, identity=self.identity, name=self.config.node.name, limits=self.config.limits, clock=utc_now
+            store=self.store,
+            identity=self.identity,
+            name=self.config.node.name,
+            limits=self.config.limits,
+            clock=utc_now,
         )
         self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
         self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
@@ -178,7 +184,9 @@ class AccordNode:
             return
         quality = hashes.pdq_quality if hashes.pdq_quality is not None else 0
         if quality < PDQ_MIN_QUALITY:
-            refused.append(Refusal(str(path), f"pdq quality {quality} is below {PDQ_MIN_QUALITY}: pdq not shared"))
+            refused.append(
+                Refusal(str(path), f"pdq quality {quality} is below {PDQ_MIN_QUALITY}: pdq not shared")
+            )
         else:
             items.append(Contribution(hashes.pdq, kind, quality))
 
@@ -189,9 +197,9 @@ class AccordNode:
             if isinstance(item, ListRefusal):
                 refused.append(Refusal(f"{path}:{item.line}", item.reason))
             else:
-                assert isinstance(item, ListItem)  # noqa: S101 - the union has two members
+                assert isinstance(item, ListItem)
                 kind = content_type or ContentType.default_for(item.signal.type)
-                items.append(Contribution(item.signal, kind))
+                items.append(Contribution(item.signal, kind, category=item.category))
 
     def revoke(self, targets: Sequence[str]) -> PublishReport:
         """Revoke our indicators named by id or by ``TYPE:VALUE``."""
@@ -235,7 +243,7 @@ class AccordNode:
 
     def pull_partner(self, partner: Partner) -> PullReport:
         """One pull from ``partner`` over gRPC."""
-        assert partner.endpoint is not None  # noqa: S101 - callers pass partners with endpoints
+        assert partner.endpoint is not None
         network = self.config.network
         with PeerClient(
             partner.endpoint,

@@ -54,16 +54,24 @@ def _start(node: AccordNode, listen: str | None) -> Servers:
     config = node.config
     verifier = RequestVerifier(pinned=node.store.pinned_keys, window_seconds=config.limits.clock_skew_seconds)
     federation = FederationServicer(
-        store=node.store, identity=node.identity, name=config.node.name, verifier=verifier, limits=config.limits
+        store=node.store,
+        identity=node.identity,
+        name=config.node.name,
+        verifier=verifier,
+        limits=config.limits,
     )
-    local = LocalServicer(matcher=node.matcher, status=lambda: _status(node), max_batch=config.limits.max_batch_signals)
+    local = LocalServicer(
+        matcher=node.matcher, status=lambda: _status(node), max_batch=config.limits.max_batch_signals
+    )
     return start_servers(
         federation=federation, local=local, listen=listen or config.network.listen, network=config.network
     )
 
 
 def _status(node: AccordNode) -> local_pb2.StatusResponse:
-    return status_to_proto(node.status(), names=node.names(), sizes=node.lists.sizes(), ready=node.lists.ready)
+    return status_to_proto(
+        node.status(), names=node.names(), sizes=node.lists.sizes(), ready=node.lists.ready
+    )
 
 
 def _scheduler(node: AccordNode) -> SyncScheduler:
@@ -79,7 +87,9 @@ def _scheduler(node: AccordNode) -> SyncScheduler:
         return node.pull_partner(partner).ok
 
     settings = ScheduleSettings(
-        interval=sync.interval_seconds, jitter=sync.jitter_seconds, max_backoff=sync.max_backoff_seconds,
+        interval=sync.interval_seconds,
+        jitter=sync.jitter_seconds,
+        max_backoff=sync.max_backoff_seconds,
         refresh=sync.refresh_seconds,
     )
     return SyncScheduler(settings=settings, peers=peers, pull=pull, refresh=node.refresher.refresh)

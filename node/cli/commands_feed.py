@@ -18,15 +18,30 @@ TLP_CHOICES = [t.value for t in Tlp]
 @click.command("contribute")
 @home_option
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--list", "lists", multiple=True, type=click.Path(path_type=Path),
-              help="Hash list file: 'signal_type value' lines or CSV with a header. Repeatable.")
+@click.option(
+    "--list",
+    "lists",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Hash list file: 'signal_type value' lines or CSV with a header. Repeatable.",
+)
 @click.option("--signal", "signals", multiple=True, help="A signal TYPE:VALUE. Repeatable.")
 @click.option("--category", required=True, help="Harm category, e.g. csam, ncii, tvec, election-deepfake.")
-@click.option("--tlp", type=click.Choice(TLP_CHOICES, case_sensitive=False), default="green", show_default=True)
-@click.option("--content-type", type=click.Choice([c.value for c in ContentType]), default=None,
-              help="Override the detected content type.")
-@click.option("--to", "recipients", multiple=True,
-              help="Recipient partner (required for amber, amber+strict, red). Repeatable.")
+@click.option(
+    "--tlp", type=click.Choice(TLP_CHOICES, case_sensitive=False), default="green", show_default=True
+)
+@click.option(
+    "--content-type",
+    type=click.Choice([c.value for c in ContentType]),
+    default=None,
+    help="Override the detected content type.",
+)
+@click.option(
+    "--to",
+    "recipients",
+    multiple=True,
+    help="Recipient partner (required for amber, amber+strict, red). Repeatable.",
+)
 def contribute_cmd(
     home: Path | None,
     files: tuple[Path, ...],
@@ -54,7 +69,9 @@ def contribute_cmd(
     if report.publish is not None:
         p = report.publish
         seqs = ", ".join(str(s) for s in p.seqs) or "none (nothing changed)"
-        click.echo(f"published entry seq {seqs}: {p.added} added, {p.updated} relabelled, {p.unchanged} unchanged")
+        click.echo(
+            f"published entry seq {seqs}: {p.added} added, {p.updated} relabelled, {p.unchanged} unchanged"
+        )
     else:
         click.echo("nothing published")
     if report.refused:
@@ -72,13 +89,20 @@ def revoke_cmd(home: Path | None, targets: tuple[str, ...]) -> None:
     """
     report = open_node(home).revoke(targets)
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
-    click.echo(f"revoked {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} already revoked")
+    click.echo(
+        f"revoked {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} already revoked"
+    )
 
 
 @click.command("export")
 @home_option
-@click.option("--stix", "path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a STIX 2.1 bundle to this file.")
+@click.option(
+    "--stix",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a STIX 2.1 bundle to this file.",
+)
 @click.option("--include-red", is_flag=True, help="Also export TLP:RED indicators (never by default).")
 def export_cmd(home: Path | None, path: Path, include_red: bool) -> None:
     """Export the active indicators this node holds as a STIX 2.1 bundle."""

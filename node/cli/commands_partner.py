@@ -40,7 +40,8 @@ def list_cmd(home: Path | None, as_json: bool) -> None:
         click.echo("no partners pinned (add one with 'accord partner add')")
         return
     print_table(
-        ["name", "fingerprint", "endpoint"], [(p.name, fingerprint(p.key_id), p.endpoint or "-") for p in partners]
+        ["name", "fingerprint", "endpoint"],
+        [(p.name, fingerprint(p.key_id), p.endpoint or "-") for p in partners],
     )
 
 

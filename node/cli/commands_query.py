@@ -85,7 +85,8 @@ def _file_signals(path: Path) -> list[Signal]:
     if hashes.pdq is not None and (hashes.pdq_quality or 0) >= PDQ_MIN_QUALITY:
         signals.append(hashes.pdq)
     elif hashes.pdq is not None:
-        warn(f"accord: {path}: pdq quality {hashes.pdq_quality} is below {PDQ_MIN_QUALITY}; matched by md5/sha256 only")
+        quality = hashes.pdq_quality
+        warn(f"accord: {path}: pdq quality {quality} is below {PDQ_MIN_QUALITY}; matched by md5/sha256 only")
     return signals
 
 
@@ -107,6 +108,7 @@ def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> No
 def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
     return {
         "query": label,
+        "signal": str(result.query),
         "signal_type": result.query.type.value,
         "corroboration": result.corroboration,
         "matches": [
@@ -135,8 +137,14 @@ def sync_cmd(home: Path | None, partner: str | None, as_json: bool) -> None:
     if as_json:
         print_json(
             [
-                {"partner": r.partner, "accepted": r.accepted, "indicators": r.indicators,
-                 "rejected": dict(r.rejected), "error": r.error, "ok": r.ok}
+                {
+                    "partner": r.partner,
+                    "accepted": r.accepted,
+                    "indicators": r.indicators,
+                    "rejected": dict(r.rejected),
+                    "error": r.error,
+                    "ok": r.ok,
+                }
                 for r in reports
             ]
         )
@@ -166,10 +174,14 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
         print_table(
             ["partner", "endpoint", "head", "last sync", "last success", "result"],
             [
-                (p.partner.name, p.partner.endpoint or "-", p.head_seq,
-                 (p.sync.last_attempt if p.sync else None) or "never",
-                 (p.sync.last_success if p.sync else None) or "never",
-                 (p.sync.last_result if p.sync else None) or "-")
+                (
+                    p.partner.name,
+                    p.partner.endpoint or "-",
+                    p.head_seq,
+                    (p.sync.last_attempt if p.sync else None) or "never",
+                    (p.sync.last_success if p.sync else None) or "never",
+                    (p.sync.last_result if p.sync else None) or "-",
+                )
                 for p in status.partners
             ],
         )
@@ -210,8 +222,13 @@ def _status_json(node: AccordNode) -> dict[str, Any]:
             for p in status.partners
         ],
         "counts": [
-            {"origin": c.origin, "origin_name": names.get(c.origin, c.origin[:12]), "category": c.category,
-             "signal_type": c.signal_type, "count": c.count}
+            {
+                "origin": c.origin,
+                "origin_name": names.get(c.origin, c.origin[:12]),
+                "category": c.category,
+                "signal_type": c.signal_type,
+                "count": c.count,
+            }
             for c in status.counts
         ],
         "rejections": status.rejections,

@@ -45,8 +45,12 @@ def identity_cmd(home: Path | None, as_json: bool) -> None:
 @click.command("serve")
 @home_option
 @click.option("--listen", default=None, help="Partner API address HOST:PORT [default: network.listen].")
-@click.option("--local-listen", default=None, help="Local API address (loopback) [default: network.local_listen].")
-@click.option("--name", default="Accord node", show_default=True, help="Name for a node created on first start.")
+@click.option(
+    "--local-listen", default=None, help="Local API address (loopback) [default: network.local_listen]."
+)
+@click.option(
+    "--name", default="Accord node", show_default=True, help="Name for a node created on first start."
+)
 def serve_cmd(home: Path | None, listen: str | None, local_listen: str | None, name: str) -> None:
     """Serve partners and the local Match API; pull from partners on a schedule.
 

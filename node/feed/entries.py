@@ -13,7 +13,7 @@ from typing import Any
 import rfc8785
 
 from node.errors import InvalidInput, MalformedEntry
-from node.model import Digest, Distribution, FeedEntry, KeyId, Seq, Tlp, parse_digest, parse_key_id
+from node.model import Distribution, FeedEntry, KeyId, Seq, Tlp, parse_digest, parse_key_id
 from node.model.clock import format_timestamp, parse_timestamp
 
 ENTRY_FORMAT = 1
@@ -22,7 +22,7 @@ _KEYS = {"accord", "origin", "seq", "prev", "created", "distribution", "bundle"}
 
 def encode_entry(entry: FeedEntry) -> bytes:
     """The canonical bytes of ``entry``: serialise once, sign these, never re-serialise."""
-    document = {
+    document: dict[str, Any] = {
         "accord": ENTRY_FORMAT,
         "origin": entry.origin,
         "seq": entry.seq,
@@ -95,5 +95,3 @@ def _bundle(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("bundle must be a JSON object")
     return value
-
-

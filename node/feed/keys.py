@@ -98,9 +98,7 @@ class NodeIdentity:
         except OSError as exc:
             raise ConfigError(f"cannot read the node key {path}: {exc.strerror}") from exc
         if mode & 0o077:
-            raise ConfigError(
-                f"the node key {path} has mode {mode:04o}; it must be 0600 (chmod 600 {path})"
-            )
+            raise ConfigError(f"the node key {path} has mode {mode:04o}; it must be 0600 (chmod 600 {path})")
         try:
             seed = base64.b64decode(data.strip(), validate=True)
         except (binascii.Error, ValueError) as exc:

@@ -15,7 +15,9 @@ from node.errors import InvalidInput
 
 Clock = Callable[[], datetime]
 
-_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_STAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z"
+)  # ASCII digits only
 
 
 def utc_now() -> datetime:
@@ -32,8 +34,12 @@ def format_timestamp(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for a timezone-aware datetime."""
     if moment.tzinfo is None:
         raise InvalidInput("timestamps must be timezone-aware")
-    moment = truncate_ms(moment.astimezone(UTC))
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = truncate_ms(moment.astimezone(UTC))
+    # Formatted by hand: strftime's %Y does not zero-pad years before 1000 on glibc.
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -28,9 +29,18 @@ def parse_endpoint(text: str) -> str:
 
 
 def is_loopback_endpoint(endpoint: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost: the only places plaintext is acceptable."""
+    """True for 127.0.0.0/8, ::1 and localhost: the only places plaintext is acceptable.
+
+    Hosts are compared as IP addresses, never by prefix: a DNS name such as
+    ``127.example.net`` can resolve anywhere.
+    """
     host = endpoint.rsplit(":", 1)[0].strip("[]")
-    return host == "localhost" or host == "::1" or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

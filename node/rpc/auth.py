@@ -35,7 +35,9 @@ def _request_string(method: str, caller: str, timestamp: str, nonce: str, reques
     return "\n".join((_CONTEXT, method, caller, timestamp, nonce, digest)).encode()
 
 
-def sign_request(identity: NodeIdentity, method: str, request: Message, *, now: float | None = None) -> list[tuple[str, str]]:
+def sign_request(
+    identity: NodeIdentity, method: str, request: Message, *, now: float | None = None
+) -> list[tuple[str, str]]:
     """Metadata that proves ``identity`` made this call of ``method`` with ``request``."""
     timestamp = str(int((time.time() if now is None else now) * 1000))
     nonce = secrets.token_hex(16)
@@ -51,7 +53,13 @@ def sign_request(identity: NodeIdentity, method: str, request: Message, *, now: 
 class RequestVerifier:
     """Verifies signed request metadata against the pinned keys, with a replay cache."""
 
-    def __init__(self, *, pinned: Callable[[], Mapping[KeyId, bytes]], window_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        pinned: Callable[[], Mapping[KeyId, bytes]],
+        window_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._pinned = pinned
         self._window = window_seconds
         self._clock = clock

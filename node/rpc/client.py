@@ -29,7 +29,9 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
 class PeerClient:
     """Pulls a partner's entries over gRPC. Implements ``sync.pull.FeedSource``."""
 
-    def __init__(self, endpoint: str, *, identity: NodeIdentity, timeout: float, max_message_bytes: int) -> None:
+    def __init__(
+        self, endpoint: str, *, identity: NodeIdentity, timeout: float, max_message_bytes: int
+    ) -> None:
         self._endpoint = endpoint
         self._identity = identity
         self._timeout = timeout
@@ -59,7 +61,7 @@ class PeerClient:
         request = federation_pb2.PullRequest(
             cursors=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(cursors.items())]
         )
-        metadata = sign_request(self._identity, PULL_METHOD, request)
+        metadata = tuple(sign_request(self._identity, PULL_METHOD, request))
         try:
             for page in self._stub.Pull(request, timeout=self._timeout, metadata=metadata):
                 for message in page.envelopes:
@@ -84,7 +86,9 @@ class LocalClient:
     def match(self, signals: Sequence[str], media: bytes = b"") -> local_pb2.MatchResponse:
         """Match signals (``TYPE:VALUE``) and/or media bytes."""
         try:
-            return self._stub.Match(local_pb2.MatchRequest(signals=list(signals), media=media), timeout=self._timeout)
+            return self._stub.Match(
+                local_pb2.MatchRequest(signals=list(signals), media=media), timeout=self._timeout
+            )
         except grpc.RpcError as exc:
             raise _peer_error(self._endpoint, exc) from exc
 

@@ -22,7 +22,9 @@ def envelope_from_proto(message: federation_pb2.Envelope) -> Envelope:
     return Envelope(
         payload_type=message.payload_type,
         payload=bytes(message.payload),
-        signatures=tuple(EnvelopeSignature(keyid=KeyId(s.keyid), sig=bytes(s.sig)) for s in message.signatures),
+        signatures=tuple(
+            EnvelopeSignature(keyid=KeyId(s.keyid), sig=bytes(s.sig)) for s in message.signatures
+        ),
     )
 
 
@@ -47,7 +49,9 @@ def match_result_to_proto(result: MatchResult) -> local_pb2.MatchResult:
     )
 
 
-def status_to_proto(status: NodeStatus, *, names: dict[KeyId, str], sizes: dict[str, int], ready: bool) -> local_pb2.StatusResponse:
+def status_to_proto(
+    status: NodeStatus, *, names: dict[KeyId, str], sizes: dict[str, int], ready: bool
+) -> local_pb2.StatusResponse:
     """The node status as the Local API reports it."""
     return local_pb2.StatusResponse(
         name=status.name,

@@ -33,7 +33,13 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
     """Serves node info to anyone and feed entries to authenticated, pinned partners."""
 
     def __init__(
-        self, *, store: Store, identity: NodeIdentity, name: str, verifier: RequestVerifier, limits: LimitsSection
+        self,
+        *,
+        store: Store,
+        identity: NodeIdentity,
+        name: str,
+        verifier: RequestVerifier,
+        limits: LimitsSection,
     ) -> None:
         self._store = store
         self._identity = identity
@@ -41,15 +47,18 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         self._verifier = verifier
         self._limits = limits
 
-    def GetNodeInfo(  # noqa: N802 - gRPC method name
+    def GetNodeInfo(
         self, request: federation_pb2.NodeInfoRequest, context: grpc.ServicerContext
     ) -> federation_pb2.NodeInfo:
         """Public: who this node says it is. Partners still compare the key out of band."""
         return federation_pb2.NodeInfo(
-            name=self._name, key_id=self._identity.key_id, public_key=self._identity.public_key, version=__version__
+            name=self._name,
+            key_id=self._identity.key_id,
+            public_key=self._identity.public_key,
+            version=__version__,
         )
 
-    def Pull(  # noqa: N802 - gRPC method name
+    def Pull(
         self, request: federation_pb2.PullRequest, context: grpc.ServicerContext
     ) -> Iterator[federation_pb2.EntryPage]:
         """Stream the entries after the caller's cursors that TLP lets it receive."""

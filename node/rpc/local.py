@@ -27,7 +27,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         self._status = status
         self._max_batch = max_batch
 
-    def Match(  # noqa: N802 - gRPC method name
+    def Match(
         self, request: local_pb2.MatchRequest, context: grpc.ServicerContext
     ) -> local_pb2.MatchResponse:
         """Every match of every query signal (and of the media's signals), with provenance."""
@@ -39,7 +39,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
             raise  # unreachable: abort raises
         return local_pb2.MatchResponse(results=[match_result_to_proto(r) for r in results], media_notes=notes)
 
-    def Status(  # noqa: N802 - gRPC method name
+    def Status(
         self, request: local_pb2.StatusRequest, context: grpc.ServicerContext
     ) -> local_pb2.StatusResponse:
         """Identity, partners with their last pull, counts and refusals."""

@@ -36,7 +36,9 @@ class Servers:
 
     def set_serving(self, serving: bool) -> None:
         """Report SERVING / NOT_SERVING on every service name."""
-        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in _SERVICES:
             self.health.set(name, status)
 

@@ -55,7 +55,7 @@ class Backoff:
             return 0.0
         failures = self._failures.get(peer, 0) + 1
         self._failures[peer] = failures
-        delay = min(self._cap, self._interval * 2 ** (failures - 1)) * random.uniform(0.9, 1.1)  # noqa: S311
+        delay: float = min(self._cap, self._interval * 2.0 ** (failures - 1)) * random.uniform(0.9, 1.1)  # noqa: S311
         self._not_before[peer] = self._clock() + delay
         return delay
 
@@ -81,10 +81,22 @@ class SyncScheduler:
 
     def start(self) -> None:
         """Start the jobs; the first pull of each peer runs within the jitter of now."""
-        self._scheduler.add_job(self._refresh_job, IntervalTrigger(seconds=self._settings.refresh), id="refresh",
-                                max_instances=1, coalesce=True, misfire_grace_time=60)
-        self._scheduler.add_job(self.reconcile, IntervalTrigger(seconds=RECONCILE_SECONDS), id="reconcile",
-                                max_instances=1, coalesce=True, misfire_grace_time=60)
+        self._scheduler.add_job(
+            self._refresh_job,
+            IntervalTrigger(seconds=self._settings.refresh),
+            id="refresh",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=60,
+        )
+        self._scheduler.add_job(
+            self.reconcile,
+            IntervalTrigger(seconds=RECONCILE_SECONDS),
+            id="reconcile",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=60,
+        )
         self._scheduler.start()
         self.reconcile()
 

@@ -24,7 +24,9 @@ from node.store.records import StoredEntry
 
 def signatures_to_text(envelope: Envelope) -> str:
     """Signatures as JSON text (base64 sigs), the form DSSE's JSON envelope uses."""
-    return json.dumps([{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in envelope.signatures])
+    return json.dumps(
+        [{"keyid": s.keyid, "sig": base64.b64encode(s.sig).decode()} for s in envelope.signatures]
+    )
 
 
 def signatures_from_text(text: str) -> tuple[EnvelopeSignature, ...]:
@@ -75,7 +77,20 @@ def indicator_to_row(indicator: Indicator) -> tuple[Any, ...]:
 
 def indicator_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Indicator:
     """Inverse of :func:`indicator_to_row`."""
-    (id_, origin, signal_type, value, category, content_type, tlp, quality, created, modified, until, revoked) = row
+    (
+        id_,
+        origin,
+        signal_type,
+        value,
+        category,
+        content_type,
+        tlp,
+        quality,
+        created,
+        modified,
+        until,
+        revoked,
+    ) = row
     return Indicator(
         id=id_,
         signal=Signal(SignalType(signal_type), value),

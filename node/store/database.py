@@ -154,7 +154,8 @@ class Store:
     def iter_indicators(self, *, include_revoked: bool) -> Iterator[Indicator]:
         """Every indicator we hold, oldest first, streamed."""
         where = "" if include_revoked else " WHERE revoked = 0"
-        cursor = self.reader.execute(f"SELECT {INDICATOR_COLUMNS} FROM indicators{where} ORDER BY change_id")
+        sql = f"SELECT {INDICATOR_COLUMNS} FROM indicators{where} ORDER BY change_id"  # noqa: S608
+        cursor = self.reader.execute(sql)
         for row in cursor:
             yield indicator_from_row(row)
 

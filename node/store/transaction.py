@@ -16,6 +16,7 @@ from node.store.codec import INDICATOR_COLUMNS, indicator_to_row, signatures_to_
 
 _CHUNK = 500  # SQL variables per IN (...) query, well under SQLite's limit
 
+# The column list is a constant of this package, not input.
 _UPSERT_INDICATOR = f"""
 INSERT INTO indicators ({INDICATOR_COLUMNS}, entry_seq, change_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -28,7 +29,7 @@ WHERE excluded.modified > indicators.modified      -- only a newer version repla
   AND excluded.origin = indicators.origin          -- only the creator versions its objects
   AND excluded.signal_type = indicators.signal_type
   AND excluded.value = indicators.value            -- a version never changes the signal
-"""
+"""  # noqa: S608
 
 
 class WriteTx:
@@ -97,7 +98,9 @@ class WriteTx:
             (origin, seq, digest, now),
         )
 
-    def add_evidence(self, *, origin: KeyId, seq: Seq, digest: Digest, envelope: Envelope, via: str | None) -> None:
+    def add_evidence(
+        self, *, origin: KeyId, seq: Seq, digest: Digest, envelope: Envelope, via: str | None
+    ) -> None:
         """Keep a conflicting envelope as proof of equivocation (idempotent)."""
         self._conn.execute(
             "INSERT OR IGNORE INTO evidence (origin, seq, digest, payload_type, payload, signatures, via,"
@@ -135,10 +138,7 @@ class WriteTx:
         base = int(row[0])
         self._conn.executemany(
             _UPSERT_INDICATOR,
-            (
-                (*indicator_to_row(ind), entry_seq, base + n)
-                for n, ind in enumerate(indicators, start=1)
-            ),
+            ((*indicator_to_row(ind), entry_seq, base + n) for n, ind in enumerate(indicators, start=1)),
         )
 
     # --- partners and bookkeeping -------------------------------------------------------

@@ -14,12 +14,12 @@ from node.stix import build_bundle
 from node.store import Store
 
 
-def export_bundle(store: Store, *, names: Mapping[KeyId, str], include_red: bool) -> tuple[dict[str, Any], int]:
+def export_bundle(
+    store: Store, *, names: Mapping[KeyId, str], include_red: bool
+) -> tuple[dict[str, Any], int]:
     """A bundle of every active indicator (RED only with ``include_red``) and how many it holds."""
     indicators = [
-        ind
-        for ind in store.iter_indicators(include_revoked=False)
-        if include_red or ind.tlp is not Tlp.RED
+        ind for ind in store.iter_indicators(include_revoked=False) if include_red or ind.tlp is not Tlp.RED
     ]
     origin_names = {ind.origin: names.get(ind.origin, ind.origin[:12]) for ind in indicators}
     return build_bundle(indicators, origin_names=origin_names), len(indicators)

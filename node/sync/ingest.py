@@ -59,19 +59,24 @@ class Ingestor:
         entry: FeedEntry | None = None
         try:
             verified = open_envelope(
-                envelope, pinned=pinned, expected_type=ENTRY_PAYLOAD_TYPE, max_bytes=self._limits.max_envelope_bytes
+                envelope,
+                pinned=pinned,
+                expected_type=ENTRY_PAYLOAD_TYPE,
+                max_bytes=self._limits.max_envelope_bytes,
             )
             entry = decode_entry(verified.payload)
             if entry.origin != verified.signer:
                 raise MalformedEntry("entry names another origin than the key that signed it")
             indicators = self._indicators(entry)
-            return self._commit(entry, verified, envelope, indicators, via)
+            return self._commit(entry, verified=verified, envelope=envelope, indicators=indicators, via=via)
         except Rejected as exc:
             self._count(exc, via=via, entry=entry, signer=verified.signer if verified else None)
             raise
 
     def _indicators(self, entry: FeedEntry) -> list[Indicator]:
-        indicators = read_bundle(entry.bundle, origin=entry.origin, max_objects=self._limits.max_objects_per_entry)
+        indicators = read_bundle(
+            entry.bundle, origin=entry.origin, max_objects=self._limits.max_objects_per_entry
+        )
         for indicator in indicators:
             if indicator.tlp is not entry.distribution.tlp:
                 raise MalformedEntry("an indicator's TLP marking differs from the entry's distribution")
@@ -80,6 +85,7 @@ class Ingestor:
     def _commit(
         self,
         entry: FeedEntry,
+        *,
         verified: VerifiedPayload,
         envelope: Envelope,
         indicators: list[Indicator],
@@ -88,12 +94,22 @@ class Ingestor:
         with self._store.write() as tx:
             verdict = self._succession(tx, entry, verified)
             if verdict is Succession.NEXT:
-                self._append(tx, entry, verified, envelope, indicators, via)
+                self._append(
+                    tx, entry=entry, verified=verified, envelope=envelope, indicators=indicators, via=via
+                )
             elif verdict is Succession.EQUIVOCATION:
                 # Evidence is committed by this transaction; the error is raised after it.
-                tx.add_evidence(origin=entry.origin, seq=entry.seq, digest=verified.digest, envelope=envelope, via=via)
+                tx.add_evidence(
+                    origin=entry.origin, seq=entry.seq, digest=verified.digest, envelope=envelope, via=via
+                )
         if verdict is Succession.NEXT:
-            log.info("accepted entry origin=%s seq=%d indicators=%d via=%s", entry.origin[:12], entry.seq, len(indicators), via)
+            log.info(
+                "accepted entry origin=%s seq=%d indicators=%d via=%s",
+                entry.origin[:12],
+                entry.seq,
+                len(indicators),
+                via,
+            )
             return Accepted(origin=entry.origin, seq=entry.seq, indicators=len(indicators))
         raise _refusal(verdict, entry)
 
@@ -111,6 +127,7 @@ class Ingestor:
     def _append(
         self,
         tx: WriteTx,
+        *,
         entry: FeedEntry,
         verified: VerifiedPayload,
         envelope: Envelope,
@@ -133,12 +150,20 @@ class Ingestor:
         )
         tx.upsert_indicators(indicators, entry_seq=entry.seq)
 
-    def _count(self, exc: Rejected, *, via: str | None, entry: FeedEntry | None, signer: KeyId | None) -> None:
+    def _count(
+        self, exc: Rejected, *, via: str | None, entry: FeedEntry | None, signer: KeyId | None
+    ) -> None:
         origin = entry.origin if entry else signer
-        log.warning("refused entry from %s (origin %s): %s", via or "local input", (origin or "?")[:12], exc.reason)
+        log.warning(
+            "refused entry from %s (origin %s): %s", via or "local input", (origin or "?")[:12], exc.reason
+        )
         with self._store.write() as tx:
             tx.record_rejection(
-                partner=via, origin=origin, seq=entry.seq if entry else None, reason=exc.reason, message=str(exc)
+                partner=via,
+                origin=origin,
+                seq=entry.seq if entry else None,
+                reason=exc.reason,
+                message=str(exc),
             )
 
 
@@ -147,7 +172,9 @@ def _refusal(verdict: Succession, entry: FeedEntry) -> Rejected:
     if verdict is Succession.DUPLICATE:
         return Replayed(f"{where} was accepted before; the replayed copy is ignored")
     if verdict is Succession.EQUIVOCATION:
-        return Equivocation(f"{where}: a different, validly signed entry holds this seq; both kept as evidence")
+        return Equivocation(
+            f"{where}: a different, validly signed entry holds this seq; both kept as evidence"
+        )
     if verdict is Succession.GAP:
         return Gap(f"{where} arrives before the entries that precede it; waiting for them")
     return BrokenChain(f"{where} does not name the digest of the previous entry as its prev")

@@ -13,7 +13,9 @@ from node.store import Store
 log = logging.getLogger(__name__)
 
 
-def add_partner(store: Store, *, name: str, public_key: str, endpoint: str | None, self_key: KeyId) -> Partner:
+def add_partner(
+    store: Store, *, name: str, public_key: str, endpoint: str | None, self_key: KeyId
+) -> Partner:
     """Pin ``name`` with its public key (``ed25519:<base64>``) and optional ``HOST:PORT``."""
     raw = public_key_from_text(public_key)
     partner = Partner(

@@ -44,6 +44,7 @@ class Contribution:
     signal: Signal
     content_type: ContentType
     quality: int | None = None
+    category: str | None = None  # overrides the batch's category (e.g. a CSV column)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +81,10 @@ class Publisher:
         now = self._clock()
         fresh: list[Indicator] = []
         added = updated = unchanged = 0
-        for item in dict((c.signal, c) for c in items).values():
+        for item in {c.signal: c for c in items}.values():
             current = self._current(item.signal)
-            indicator = self._version(item, current, category=category, tlp=distribution, now=now)
+            label = item.category or category
+            indicator = self._version(item, current, category=label, tlp=distribution, now=now)
             if indicator is None:
                 unchanged += 1
                 continue
@@ -119,7 +121,13 @@ class Publisher:
         return max(live, key=lambda i: i.modified, default=None)
 
     def _version(
-        self, item: Contribution, current: Indicator | None, *, category: str, tlp: Distribution, now: datetime
+        self,
+        item: Contribution,
+        current: Indicator | None,
+        *,
+        category: str,
+        tlp: Distribution,
+        now: datetime,
     ) -> Indicator | None:
         """A new indicator, a relabelled version of ``current``, or None when nothing changes."""
         if current is None:
@@ -156,7 +164,9 @@ class Publisher:
         bundle = build_bundle(batch, origin_names={self.origin: self._name})
         if len(batch) > 1 and _encoded_size(bundle) > self._limits.max_envelope_bytes:
             half = len(batch) // 2  # too large for one envelope: two entries instead
-            return self._append_batch(batch[:half], distribution) + self._append_batch(batch[half:], distribution)
+            return self._append_batch(batch[:half], distribution) + self._append_batch(
+                batch[half:], distribution
+            )
         with self._store.write() as tx:
             head = tx.head(self.origin)
             entry = FeedEntry(

@@ -73,6 +73,6 @@ def signals_of_media(data: bytes) -> tuple[list[Signal], list[str]]:
     if hashes.pdq is not None and hashes.pdq_quality is not None:
         if hashes.pdq_quality >= PDQ_MIN_QUALITY:
             signals.append(hashes.pdq)
-        else:
+        elif not notes:  # the hashing note already explains a low quality when there is one
             notes.append(f"pdq quality {hashes.pdq_quality} is below {PDQ_MIN_QUALITY}: not matched by pdq")
     return signals, notes

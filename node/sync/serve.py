@@ -27,7 +27,9 @@ def entries_for(
         yield from _origin_entries(store, caller=caller, server=server, origin=origin, after=after)
 
 
-def _origin_entries(store: Store, *, caller: KeyId, server: KeyId, origin: KeyId, after: Seq) -> Iterator[StoredEntry]:
+def _origin_entries(
+    store: Store, *, caller: KeyId, server: KeyId, origin: KeyId, after: Seq
+) -> Iterator[StoredEntry]:
     cursor = after
     while batch := store.entries_after(origin, cursor, limit=_READ_BATCH):
         for entry in batch:

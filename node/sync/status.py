@@ -35,7 +35,9 @@ def node_status(store: Store, *, name: str, key_id: KeyId) -> NodeStatus:
     heads = store.heads()
     syncs = store.sync_records()
     partners = tuple(
-        PartnerStatus(partner=p, head_seq=heads[p.key_id].seq if p.key_id in heads else 0, sync=syncs.get(p.name))
+        PartnerStatus(
+            partner=p, head_seq=heads[p.key_id].seq if p.key_id in heads else 0, sync=syncs.get(p.name)
+        )
         for p in store.partners()
     )
     return NodeStatus(

@@ -1,0 +1,5 @@
+"""``python -m node``: the accord command line."""
+
+from node.cli.main import main
+
+main()

@@ -1,0 +1,23 @@
+"""Media and hash lists → signals (DESIGN §2, the "hash" step).
+
+``media`` hashes files and bytes (md5, sha256, and PDQ for images); ``pdq`` is the one place
+PDQ values are computed; ``lists`` reads hash-list files an operator already holds.
+"""
+
+from node.hashing.lists import MAX_LINE_BYTES, ListItem, ListRefusal, read_hash_list
+from node.hashing.media import IMAGE_FORMATS, MAX_IMAGE_PIXELS, MediaHashes, hash_bytes, hash_file
+from node.hashing.pdq import pdq_from_image, pdq_hex_from_bits
+
+__all__ = [
+    "IMAGE_FORMATS",
+    "MAX_IMAGE_PIXELS",
+    "MAX_LINE_BYTES",
+    "ListItem",
+    "ListRefusal",
+    "MediaHashes",
+    "hash_bytes",
+    "hash_file",
+    "pdq_from_image",
+    "pdq_hex_from_bits",
+    "read_hash_list",
+]

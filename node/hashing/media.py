@@ -1,0 +1,202 @@
+"""Media → signals: the first step of the flow (DESIGN §2).
+
+:func:`hash_file` and :func:`hash_bytes` turn a file someone wants to publish or check into its
+md5 and sha256 and, when it decodes as an image, its PDQ hash. The digests are streamed, so a
+file's size is not bounded by memory; PDQ needs the decoded pixels, so images are bounded by a
+pixel limit instead. A file that is not an image is not an error: it simply has no PDQ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from dataclasses import dataclass
+from functools import cache, partial
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError
+
+from node.errors import InvalidInput, MediaError
+from node.hashing.files import describe_os_error, open_regular_file
+from node.hashing.pdq import pdq_from_image, to_rgb
+from node.model import PDQ_MIN_QUALITY, ContentType, Signal, SignalType
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1 << 20
+"""Read size for streaming digests: large enough for full disk throughput, small in memory."""
+
+MAX_IMAGE_PIXELS = 50_000_000
+"""Largest image (width x height) decoded for PDQ. pdqhash converts to floating-point luma at
+full resolution: a 48-megapixel photo peaks near 1.6 GB and 4 s. Larger images still get md5
+and sha256. Kept below Pillow's own decompression-bomb limit (~89 M pixels) so this limit, not
+Pillow's warning, is what normally refuses an oversized image."""
+
+
+IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
+"""Pillow formats decoded for PDQ: what uploads and hash-sharing partners actually carry.
+Other plugins stay closed to untrusted input: EPS runs Ghostscript, and rarely used decoders
+(PSD, FITS, SPIDER, ...) are attack surface with no matching benefit. AVIF is used when the
+installed Pillow has it."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaHashes:
+    """Every signal taken from one piece of media, and why any is missing."""
+
+    path: str | None
+    md5: Signal
+    sha256: Signal
+    pdq: Signal | None
+    pdq_quality: int | None
+    content_type: ContentType
+    note: str | None
+
+    def __post_init__(self) -> None:
+        if self.md5.type is not SignalType.MD5 or self.sha256.type is not SignalType.SHA256:
+            raise InvalidInput("media hashes need an md5 and a sha256 signal")
+        if (self.pdq is None) != (self.pdq_quality is None):
+            raise InvalidInput("a pdq hash and its quality come together")
+        if self.pdq is not None and self.pdq.type is not SignalType.PDQ:
+            raise InvalidInput("the pdq field holds a pdq signal")
+        expected = ContentType.IMAGE if self.pdq is not None else ContentType.FILE
+        if self.content_type is not expected:
+            raise InvalidInput("content type is image exactly when the media has a pdq hash")
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        """The signals present: md5, sha256 and, for images, pdq."""
+        return (self.md5, self.sha256) if self.pdq is None else (self.md5, self.sha256, self.pdq)
+
+
+@dataclass(frozen=True, slots=True)
+class _ImageOutcome:
+    pdq: Signal | None
+    quality: int | None
+    notes: tuple[str, ...]
+
+
+def hash_file(path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXELS) -> MediaHashes:
+    """Hash the file at ``path``.
+
+    Raises :class:`MediaError` naming the file when it cannot be read at all (missing, a
+    directory, not a regular file, permission denied, a read error). The file is opened once,
+    so the digests and the PDQ hash describe the same bytes.
+    """
+    name = os.fspath(path)
+    with open_regular_file(name, what="media file", error=MediaError) as stream:
+        md5, sha256 = _digest_file(stream, name)
+        stream.seek(0)
+        image = _hash_image(stream, max_pixels=max_pixels)
+    return _media_hashes(name, md5, sha256, image)
+
+
+def hash_bytes(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS) -> MediaHashes:
+    """Hash media already in memory (e.g. a Match API request). ``path`` is None."""
+    md5, sha256 = _digest(data)
+    image = _hash_image(io.BytesIO(data), max_pixels=max_pixels)
+    return _media_hashes(None, md5, sha256, image)
+
+
+def _media_hashes(path: str | None, md5: Signal, sha256: Signal, image: _ImageOutcome) -> MediaHashes:
+    return MediaHashes(
+        path=path,
+        md5=md5,
+        sha256=sha256,
+        pdq=image.pdq,
+        pdq_quality=image.quality,
+        content_type=ContentType.IMAGE if image.pdq is not None else ContentType.FILE,
+        note="; ".join(image.notes) or None,
+    )
+
+
+# --- cryptographic digests ---------------------------------------------------------------
+
+
+def _digest(data: bytes) -> tuple[Signal, Signal]:
+    # MD5 identifies content here (lists are published as MD5); it protects nothing.
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    sha256 = hashlib.sha256(data).hexdigest()
+    return Signal(SignalType.MD5, md5), Signal(SignalType.SHA256, sha256)
+
+
+def _digest_file(stream: BinaryIO, name: str) -> tuple[Signal, Signal]:
+    """Both digests in one pass over the file, one chunk in memory at a time."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    try:
+        for chunk in iter(partial(stream.read, CHUNK_BYTES), b""):
+            md5.update(chunk)
+            sha256.update(chunk)
+    except OSError as exc:
+        raise MediaError(f"cannot read media file {name!r}: {describe_os_error(exc)}") from exc
+    return Signal(SignalType.MD5, md5.hexdigest()), Signal(SignalType.SHA256, sha256.hexdigest())
+
+
+# --- PDQ ---------------------------------------------------------------------------------
+
+
+def _hash_image(stream: BinaryIO, *, max_pixels: int) -> _ImageOutcome:
+    """PDQ for the image in ``stream``, or no PDQ and a note saying why."""
+    decoded = _decode_image(stream, max_pixels=max_pixels)
+    if isinstance(decoded, str):
+        return _ImageOutcome(None, None, (decoded,))
+    with decoded.image as image:
+        pdq, quality = pdq_from_image(image)
+    notes = ["multi-frame image: pdq of the first frame only"] if decoded.animated else []
+    if quality < PDQ_MIN_QUALITY:
+        # Reported, not refused: whoever publishes or matches decides (PDQ_MIN_QUALITY).
+        notes.append(f"pdq quality {quality} is below {PDQ_MIN_QUALITY}: too little detail to match on")
+    return _ImageOutcome(pdq, quality, tuple(notes))
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    image: Image.Image
+    animated: bool
+
+
+def _decode_image(stream: BinaryIO, *, max_pixels: int) -> _Decoded | str:
+    """The first frame as a new RGB image (the caller closes it), or a note saying why not."""
+    opened = _open_image(stream)
+    if isinstance(opened, str):
+        return opened
+    with opened as image:
+        pixels = image.width * image.height
+        if pixels > max_pixels:
+            return f"image of {pixels} pixels is over the {max_pixels} pixel limit: no pdq"
+        try:
+            # Multi-frame images (GIF, APNG, WebP, TIFF) are hashed by their first frame, as
+            # the reference does; asking first keeps the seek this needs before decoding.
+            animated = bool(getattr(image, "is_animated", False))
+            image.load()
+            rgb = to_rgb(image)
+        # Media comes from users and partners. Pillow's decoders raise a wide, undocumented
+        # range of exceptions on damaged or hostile data (OSError, SyntaxError, ValueError,
+        # struct.error, IndexError, ...); each means "cannot be decoded", never a crash.
+        except Exception as exc:
+            logger.debug("image data could not be decoded: %r", exc)
+            return "image data is truncated or corrupt: no pdq"
+    return _Decoded(rgb, animated)
+
+
+def _open_image(stream: BinaryIO) -> Image.Image | str:
+    """The image's header, read by an allowed decoder, or a note saying why there is none."""
+    try:
+        return Image.open(stream, formats=_decodable_formats())
+    except UnidentifiedImageError:
+        return "not an image: no pdq"
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return "image too large to decode: no pdq"
+    except Exception as exc:  # as in _decode_image: hostile headers raise anything
+        logger.debug("image header could not be read: %r", exc)
+        return "image header is corrupt: no pdq"
+
+
+@cache
+def _decodable_formats() -> tuple[str, ...]:
+    """IMAGE_FORMATS that this Pillow build registers (asking Pillow for an unknown one fails)."""
+    Image.init()
+    return tuple(name for name in IMAGE_FORMATS if name in Image.OPEN)

@@ -1,0 +1,146 @@
+"""Indicators → STIX 2.1 bundle, on the publishing hot path (DESIGN §2, §7).
+
+The publish use case hands a batch of domain indicators here and signs the returned JSON data
+inside a feed entry. Objects are built as plain dicts, never through the ``stix2`` library,
+which is 30-60x slower (bench/stix_codec.py); the tests prove both agree and that
+stix2-validator passes the result with no warnings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from node.errors import InvalidInput
+from node.model import ContentType, Indicator, KeyId, SignalType, fingerprint
+from node.stix.profile import (
+    EXTENSION_DEFINITION_ID,
+    HASH_KEYS,
+    PROFILE_PUBLISHED,
+    SIGNAL_LABELS,
+    TLP_MARKINGS,
+    accord_identity,
+    extension_definition,
+    indicator_types_for,
+    origin_identity_id,
+)
+from node.stix.timestamps import format_timestamp, parse_timestamp
+
+_IDENTITY_CREATED = parse_timestamp(PROFILE_PUBLISHED)
+
+
+def build_bundle(indicators: Sequence[Indicator], *, origin_names: Mapping[KeyId, str]) -> dict[str, Any]:
+    """A STIX 2.1 bundle (JSON data) holding ``indicators`` in Accord's profile.
+
+    The bundle also holds the identity of every origin of ``indicators`` (named from
+    ``origin_names``, which must cover them all), the Accord project identity and the
+    extension definition. Timestamps are truncated to milliseconds. Raises
+    :class:`InvalidInput` for an origin without a name or a ``valid_until`` not after
+    ``created`` (STIX requires ``valid_until`` > ``valid_from``).
+    """
+    objects = _origin_identities(indicators, origin_names)
+    objects += [accord_identity(), extension_definition()]
+    objects += [indicator_to_stix(indicator) for indicator in indicators]
+    return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
+
+
+def indicator_to_stix(indicator: Indicator) -> dict[str, Any]:
+    """One indicator as a STIX ``indicator`` object (JSON data)."""
+    signal = indicator.signal
+    created = format_timestamp(indicator.created)
+    name, description = _texts(signal.type, indicator.category, indicator.content_type)
+    stix: dict[str, Any] = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": indicator.id,
+        "created_by_ref": origin_identity_id(indicator.origin),
+        "created": created,
+        "modified": format_timestamp(indicator.modified),
+        "name": name,
+        "description": description,
+        "indicator_types": indicator_types_for(indicator.category),
+        "pattern": f"[file:hashes.{HASH_KEYS[signal.type]} = '{signal.value}']",
+        "pattern_type": "stix",
+        "pattern_version": "2.1",
+        # The profile has no separate start of validity: an indicator is valid once created.
+        "valid_from": created,
+        "object_marking_refs": [TLP_MARKINGS[indicator.tlp]],
+        "extensions": {EXTENSION_DEFINITION_ID: _extension(indicator)},
+    }
+    if indicator.valid_until is not None:
+        stix["valid_until"] = _valid_until(indicator.valid_until, created)
+    if indicator.revoked:
+        stix["revoked"] = True
+    return stix
+
+
+def _extension(indicator: Indicator) -> dict[str, Any]:
+    extension: dict[str, Any] = {
+        "extension_type": "property-extension",
+        "signal_type": indicator.signal.type.value,
+        "category": indicator.category,
+        "content_type": indicator.content_type.value,
+    }
+    if indicator.quality is not None:
+        extension["quality"] = indicator.quality
+    return extension
+
+
+def _valid_until(valid_until: datetime, created: str) -> str:
+    text = format_timestamp(valid_until)
+    # Same format and width, so text order is time order.
+    if text <= created:
+        raise InvalidInput("an indicator's valid_until must be later than its created time")
+    return text
+
+
+@lru_cache(maxsize=1024)
+def _texts(signal_type: SignalType, category: str, content_type: ContentType) -> tuple[str, str]:
+    """Name and description. They name the signal type and category, never the hash value."""
+    label = SIGNAL_LABELS[signal_type]
+    name = f"{label} hash: {category}"
+    description = (
+        f"A {label} hash of {content_type.value} content labelled '{category}', shared through Accord."
+    )
+    return name, description
+
+
+def _origin_identities(
+    indicators: Iterable[Indicator], origin_names: Mapping[KeyId, str]
+) -> list[dict[str, Any]]:
+    """One identity per origin, in key id order, so equal input gives equal output."""
+    latest: dict[KeyId, datetime] = {}
+    for indicator in indicators:
+        seen = latest.get(indicator.origin)
+        if seen is None or indicator.modified > seen:
+            latest[indicator.origin] = indicator.modified
+    return [
+        _identity(origin, _origin_name(origin, origin_names), latest[origin]) for origin in sorted(latest)
+    ]
+
+
+def _origin_name(origin: KeyId, origin_names: Mapping[KeyId, str]) -> str:
+    name = origin_names.get(origin)
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"no display name given for origin {fingerprint(origin)}")
+    return name
+
+
+def _identity(origin: KeyId, name: str, latest: datetime) -> dict[str, Any]:
+    """An origin's identity. Its version follows the origin's newest indicator in the bundle, so a
+    renamed origin shows up as a newer version, and no clock is read."""
+    return {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": origin_identity_id(origin),
+        "created": PROFILE_PUBLISHED,
+        "modified": format_timestamp(max(latest, _IDENTITY_CREATED)),
+        "name": name,
+        "identity_class": "organization",
+        # The key id makes the bundle self-describing: a reader can tie each creator to a key
+        # and check that the id is the one derived from it (see library.parse_with_stix2).
+        "extensions": {EXTENSION_DEFINITION_ID: {"extension_type": "property-extension", "key_id": origin}},
+    }

@@ -1,0 +1,95 @@
+"""Real ``accord`` processes for integration tests: CLI calls and long-running ``accord serve``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ACCORD = [sys.executable, "-m", "node"]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def accord(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run one accord command to completion."""
+    return subprocess.run(
+        [*ACCORD, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def accord_json(*args: str | Path) -> Any:
+    """Run an accord command with --json and parse its output."""
+    result = accord(*args, "--json")
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> float:
+    """Seconds until ``predicate`` held; AssertionError after ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+class ServeProcess:
+    """``accord serve`` in the background, its stderr in a log file; stopped with SIGTERM."""
+
+    def __init__(
+        self, home: Path, *, listen: int, local: int, log: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.home, self.listen, self.local, self.log = home, listen, local, log
+        self._log_handle = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                *ACCORD,
+                "-v",
+                "serve",
+                "--home",
+                str(home),
+                "--listen",
+                f"127.0.0.1:{listen}",
+                "--local-listen",
+                f"127.0.0.1:{local}",
+            ],
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        wait_for(lambda: "SERVING" in log.read_text() or self.process.poll() is not None, timeout=30)
+        if self.process.poll() is not None:
+            raise RuntimeError(f"accord serve exited early:\n{log.read_text()}")
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, then wait; kill only if it does not stop in time. Returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_handle.close()
+        return self.process.returncode

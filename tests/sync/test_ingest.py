@@ -1,0 +1,259 @@
+"""Ingest, the trust boundary: every refusal stores nothing, is counted, and says why."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from node import errors
+from node.config import LimitsSection
+from node.model import Distribution, KeyId, Tlp
+from node.store import Store
+from node.sync.ingest import Ingestor
+from tests.support.feeds import (
+    FeedWriter,
+    flip_byte,
+    identity,
+    indicator,
+    md5_signal,
+    pdq_signal,
+    with_payload,
+    with_signature,
+)
+
+
+def held(store: Store) -> tuple[dict[KeyId, int], int]:
+    """(heads by origin, number of indicator rows): the whole derived state."""
+    heads = {k: h.seq for k, h in store.heads().items()}
+    rows = store.reader.execute("SELECT COUNT(*) FROM indicators").fetchone()[0]
+    return heads, rows
+
+
+def assert_nothing_stored(store: Store) -> None:
+    assert held(store) == ({}, 0)
+    assert store.reader.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 0
+
+
+def test_entries_in_order_are_accepted_with_their_indicators(
+    store, pinned, ingestor, ngo: FeedWriter
+) -> None:
+    first = ngo.entry([indicator(ngo.origin, pdq_signal(1)), indicator(ngo.origin, md5_signal(1))])
+    second = ngo.entry([indicator(ngo.origin, pdq_signal(2))])
+
+    assert ingestor.ingest(first, pinned=pinned, via="ngo").indicators == 2
+    assert ingestor.ingest(second, pinned=pinned, via="ngo").seq == 2
+
+    assert held(store) == ({ngo.origin: 2}, 3)
+    stored = store.entries_after(ngo.origin, 0, limit=10)
+    assert [e.envelope for e in stored] == [first, second]  # the exact bytes, unchanged
+
+
+@pytest.mark.parametrize("where", ["start", "middle", "end"])
+def test_a_tampered_payload_byte_is_refused(store, pinned, ingestor, ngo: FeedWriter, where: str) -> None:
+    envelope = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
+    index = {"start": 0, "middle": len(envelope.payload) // 2, "end": len(envelope.payload) - 1}[where]
+
+    with pytest.raises(errors.BadSignature, match="does not verify"):
+        ingestor.ingest(with_payload(envelope, flip_byte(envelope.payload, index)), pinned=pinned, via="ngo")
+
+    assert_nothing_stored(store)
+    assert store.rejection_counts() == {"bad_signature": 1}
+
+
+@pytest.mark.parametrize("index", [0, 31, 32, 63])
+def test_a_tampered_signature_byte_is_refused(store, pinned, ingestor, ngo: FeedWriter, index: int) -> None:
+    envelope = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
+
+    with pytest.raises(errors.BadSignature):
+        ingestor.ingest(
+            with_signature(envelope, flip_byte(envelope.signatures[0].sig, index)), pinned=pinned, via="ngo"
+        )
+
+    assert_nothing_stored(store)
+
+
+def test_an_unpinned_signer_is_refused(store, pinned, ingestor) -> None:
+    stranger = FeedWriter(identity(9), name="stranger")
+    envelope = stranger.entry([indicator(stranger.origin, pdq_signal(1))])
+
+    with pytest.raises(errors.UnknownSigner, match="not signed by any pinned"):
+        ingestor.ingest(envelope, pinned=pinned, via="ngo")
+
+    assert_nothing_stored(store)
+    assert store.rejection_counts() == {"unknown_signer": 1}
+
+
+def test_a_pinned_key_id_with_another_keys_signature_is_refused(store, pinned, ingestor, ngo, lab) -> None:
+    # The envelope claims the NGO's key id, but the signature is the lab's.
+    envelope = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
+    forged = with_signature(envelope, lab.signer.sign(b"DSSEv1 anything"), keyid=ngo.origin)
+
+    with pytest.raises(errors.BadSignature):
+        ingestor.ingest(forged, pinned=pinned, via="lab")
+    assert_nothing_stored(store)
+
+
+def test_an_entry_signed_by_one_partner_claiming_anothers_origin_is_refused(
+    store, pinned, ingestor, ngo, lab
+) -> None:
+    # The lab signs an entry that names the NGO as origin: a pinned key, but the wrong one.
+    impostor = FeedWriter(lab.signer, origin=ngo.origin)
+    envelope = impostor.entry([indicator(ngo.origin, pdq_signal(1))])
+
+    with pytest.raises(errors.MalformedEntry, match="another origin than the key that signed it"):
+        ingestor.ingest(envelope, pinned=pinned, via="lab")
+    assert_nothing_stored(store)
+
+
+def test_a_gap_is_refused_until_the_missing_entry_arrives(store, pinned, ingestor, ngo: FeedWriter) -> None:
+    first = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
+    second = ngo.entry([indicator(ngo.origin, pdq_signal(2))])
+
+    with pytest.raises(errors.Gap, match="seq 2"):
+        ingestor.ingest(second, pinned=pinned, via="ngo")
+    assert_nothing_stored(store)
+
+    ingestor.ingest(first, pinned=pinned, via="ngo")
+    ingestor.ingest(second, pinned=pinned, via="ngo")
+    assert held(store) == ({ngo.origin: 2}, 2)
+
+
+def test_a_replayed_entry_is_refused_and_counted(store, pinned, ingestor, ngo: FeedWriter) -> None:
+    first = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
+    ingestor.ingest(first, pinned=pinned, via="ngo")
+
+    with pytest.raises(errors.Replayed, match="accepted before"):
+        ingestor.ingest(first, pinned=pinned, via="ngo")
+
+    assert held(store) == ({ngo.origin: 1}, 1)
+    assert store.rejection_counts() == {"replayed": 1}
+
+
+def test_a_wrong_prev_digest_is_refused(store, pinned, ingestor, ngo: FeedWriter) -> None:
+    ingestor.ingest(ngo.entry([indicator(ngo.origin, pdq_signal(1))]), pinned=pinned, via="ngo")
+    bad = ngo.entry([indicator(ngo.origin, pdq_signal(2))], prev="sha256:" + "0" * 64)
+
+    with pytest.raises(errors.BrokenChain):
+        ingestor.ingest(bad, pinned=pinned, via="ngo")
+    assert held(store) == ({ngo.origin: 1}, 1)
+
+
+def test_equivocation_keeps_both_envelopes_and_quarantines_the_origin(store, pinned, ingestor, ngo) -> None:
+    original = ngo.entry([indicator(ngo.origin, pdq_signal(1))], advance=False)
+    fork = ngo.entry([indicator(ngo.origin, pdq_signal(2))], advance=False)
+    ingestor.ingest(original, pinned=pinned, via="ngo")
+
+    with pytest.raises(errors.Equivocation, match="both kept as evidence"):
+        ingestor.ingest(fork, pinned=pinned, via="hub")
+
+    assert store.evidence_count() == 1
+    assert held(store) == ({ngo.origin: 1}, 1)  # the fork's indicator never arrived
+    ngo.entry([indicator(ngo.origin, pdq_signal(1))])  # advance the writer past seq 1
+    later = ngo.entry([indicator(ngo.origin, pdq_signal(3))])
+    with pytest.raises(errors.Quarantined):
+        ingestor.ingest(later, pinned=pinned, via="ngo")
+    assert store.rejection_counts() == {"equivocation": 1, "quarantined": 1}
+
+
+def test_malformed_stix_is_refused(store, pinned, ingestor, ngo: FeedWriter) -> None:
+    good = ngo.entry([indicator(ngo.origin, pdq_signal(1))], advance=False)
+    bundle = json.loads(good.payload)["bundle"]
+    bundle["objects"][-1]["pattern"] = "[file:hashes.MD5 = 'not-hex']"
+
+    with pytest.raises(errors.MalformedStix):
+        ingestor.ingest(ngo.entry([], bundle=bundle), pinned=pinned, via="ngo")
+    assert_nothing_stored(store)
+    assert store.rejection_counts() == {"malformed_stix": 1}
+
+
+def test_a_non_hex_hash_is_refused_without_echoing_it(store, pinned, ingestor, ngo: FeedWriter) -> None:
+    good = ngo.entry([indicator(ngo.origin, pdq_signal(1))], advance=False)
+    bundle = json.loads(good.payload)["bundle"]
+    secret = "zz" + "ab" * 31
+    bundle["objects"][-1]["pattern"] = f"[file:hashes.x_pdq = '{secret}']"
+
+    with pytest.raises(errors.MalformedStix) as caught:
+        ingestor.ingest(ngo.entry([], bundle=bundle), pinned=pinned, via="ngo")
+    assert secret not in str(caught.value)
+    stored_messages = [r[0] for r in store.reader.execute("SELECT message FROM rejections")]
+    assert all(secret not in m for m in stored_messages)
+
+
+def test_an_oversized_envelope_is_refused_before_parsing(store, pinned, ngo: FeedWriter) -> None:
+    small = Ingestor(store=store, limits=LimitsSection(max_envelope_bytes=2048))
+    envelope = ngo.entry([indicator(ngo.origin, pdq_signal(n)) for n in range(20)])
+
+    with pytest.raises(errors.TooLarge, match="exceeds the limit of 2048 bytes"):
+        small.ingest(envelope, pinned=pinned, via="ngo")
+    assert_nothing_stored(store)
+
+
+def test_too_many_objects_are_refused(store, pinned, ngo: FeedWriter) -> None:
+    few = Ingestor(store=store, limits=LimitsSection(max_objects_per_entry=5))
+    envelope = ngo.entry([indicator(ngo.origin, md5_signal(n)) for n in range(10)])
+
+    with pytest.raises(errors.Rejected):
+        few.ingest(envelope, pinned=pinned, via="ngo")
+    assert_nothing_stored(store)
+
+
+def test_an_indicator_marked_differently_from_the_entry_is_refused(store, pinned, ingestor, ngo) -> None:
+    envelope = ngo.entry(
+        [indicator(ngo.origin, pdq_signal(1), tlp=Tlp.GREEN)], distribution=Distribution(Tlp.CLEAR)
+    )
+
+    with pytest.raises(errors.MalformedEntry, match="TLP marking differs"):
+        ingestor.ingest(envelope, pinned=pinned, via="ngo")
+    assert_nothing_stored(store)
+
+
+def test_an_origin_cannot_version_another_origins_indicator(store, pinned, ingestor, ngo, lab) -> None:
+    theirs = indicator(ngo.origin, pdq_signal(1))
+    ingestor.ingest(ngo.entry([theirs]), pinned=pinned, via="ngo")
+    hijack = indicator(lab.origin, pdq_signal(1), indicator_id=theirs.id, revoked=True)
+
+    with pytest.raises(errors.MalformedEntry):
+        ingestor.ingest(lab.entry([hijack]), pinned=pinned, via="lab")
+
+    assert store.indicators_by_id([theirs.id])[theirs.id].revoked is False
+    assert lab.origin not in store.heads()
+
+
+def test_revocation_is_final_and_replaying_the_add_cannot_revive_it(store, pinned, ingestor, ngo) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    added = indicator(ngo.origin, pdq_signal(1))
+    add_entry = ngo.entry([added])
+    ingestor.ingest(add_entry, pinned=pinned, via="ngo")
+    revoked = replace(added, revoked=True, modified=added.modified + timedelta(seconds=1))
+    ingestor.ingest(ngo.entry([revoked]), pinned=pinned, via="ngo")
+
+    with pytest.raises(errors.Replayed):
+        ingestor.ingest(add_entry, pinned=pinned, via="ngo")
+    assert store.indicators_by_id([added.id])[added.id].revoked is True
+
+
+def test_one_entry_is_one_transaction(store, pinned, ingestor, ngo: FeedWriter) -> None:
+    # A failure while writing derived rows must leave neither the entry nor the new head behind.
+    store._writer.conn.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON indicators WHEN NEW.category = 'boom'"
+        " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    envelope = ngo.entry(
+        [indicator(ngo.origin, pdq_signal(1)), indicator(ngo.origin, pdq_signal(2), category="boom")]
+    )
+
+    with pytest.raises(sqlite3.IntegrityError, match="disk trouble"):
+        ingestor.ingest(envelope, pinned=pinned, via="ngo")
+    assert_nothing_stored(store)
+
+
+def test_a_refusal_of_one_origin_leaves_others_untouched(store, pinned, ingestor, ngo, lab) -> None:
+    ingestor.ingest(lab.entry([indicator(lab.origin, md5_signal(1))]), pinned=pinned, via="lab")
+    bad = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
+    with pytest.raises(errors.BadSignature):
+        ingestor.ingest(with_payload(bad, flip_byte(bad.payload, 5)), pinned=pinned, via="ngo")
+    assert held(store) == ({lab.origin: 1}, 1)
