@@ -51,7 +51,7 @@ test: install-dev
 	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term:skip-covered
 
 bench: install-dev
-	$(BIN)/python -m bench.matching
+	$(BIN)/python -m bench.stix_codec
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from node.app.node import AccordNode
-from node.model import Partner
+from node.model import Partner, is_loopback_endpoint
 from node.rpc.auth import RequestVerifier
 from node.rpc.convert import status_to_proto
 from node.rpc.federation import FederationServicer
@@ -29,6 +29,10 @@ def serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], Non
     """Serve until a termination signal arrives. ``announce`` receives human status lines."""
     stop = threading.Event()
     _install_signal_handlers(stop)
+    address = listen or node.config.network.listen
+    if not is_loopback_endpoint(address):
+        # TLS with pinned certificates comes with the federation-trust work; until then say so.
+        log.warning("partner API on %s is PLAINTEXT: requests are signed, but not encrypted", address)
     servers = _start(node, listen)
     announce(
         f"accord: node {node.config.node.name!r} ({node.key_id[:16]}…) serving partners on "

@@ -20,10 +20,14 @@ EXIT_PEER = 4
 
 
 @click.command("hash")
+@home_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @json_option
-def hash_cmd(files: tuple[Path, ...], as_json: bool) -> None:
-    """Print the signals of each file: md5, sha256 and, for images, pdq with its quality."""
+def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
+    """Print the signals of each file: md5, sha256 and, for images, pdq with its quality.
+
+    Hashing is local and needs no node: --home is accepted for symmetry and not used.
+    """
     rows: list[dict[str, Any]] = []
     failed = 0
     for path in files:
