@@ -8,6 +8,8 @@ a misspelt limit silently falling back to its default is how a limit gets lost.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -89,8 +91,23 @@ class NodeConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.match.pdq_threshold <= 128:
             raise ConfigError("match.pdq_threshold must be between 0 and 128")
-        if self.sync.interval_seconds <= 0 or self.sync.refresh_seconds <= 0:
-            raise ConfigError("sync intervals must be positive")
+        sync = self.sync
+        if not all(
+            math.isfinite(v)
+            for v in (
+                sync.interval_seconds,
+                sync.refresh_seconds,
+                sync.jitter_seconds,
+                sync.max_backoff_seconds,
+                self.network.rpc_timeout_seconds,
+                self.network.grace_seconds,
+            )
+        ):
+            raise ConfigError("sync and network durations must be finite numbers")
+        if sync.interval_seconds <= 0 or sync.refresh_seconds <= 0 or self.network.rpc_timeout_seconds <= 0:
+            raise ConfigError("sync intervals and the rpc timeout must be positive")
+        if sync.jitter_seconds < 0 or sync.max_backoff_seconds < 0 or self.network.grace_seconds < 0:
+            raise ConfigError("jitter, backoff and grace periods cannot be negative")
         if self.limits.max_page_bytes < 1024 or self.limits.max_envelope_bytes < 1024:
             raise ConfigError("limits below 1 KiB cannot carry one entry")
 
@@ -146,16 +163,21 @@ def _section(cls: type[Any], values: object, name: str) -> Any:
 
 
 def _coerce(default: object, value: object, label: str) -> object:
-    """Convert ``value`` (from TOML or an environment string) to the type of ``default``."""
+    """Convert ``value`` (from TOML, or an environment string) to the type of ``default``.
+
+    TOML values must already have the right type (no float truncated into an int, no list
+    turned into a string); environment values are strings and are parsed.
+    """
     kind = type(default)
+    from_env = isinstance(value, str)
+    if kind is str and from_env:
+        return value
     try:
-        if kind is bool or kind is str:
-            return value if isinstance(value, kind) else kind(str(value))
-        if kind is int and not isinstance(value, bool):
+        if kind is int and (from_env or (isinstance(value, int) and not isinstance(value, bool))):
             return int(value)  # type: ignore[call-overload]
-        if kind is float and not isinstance(value, bool):
+        if kind is float and (from_env or (isinstance(value, int | float) and not isinstance(value, bool))):
             return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise ConfigError(f"{label} must be a {kind.__name__}, not {value!r}") from exc
     raise ConfigError(f"{label} must be a {kind.__name__}, not {value!r}")
 
@@ -175,8 +197,9 @@ def render_default_config(name: str) -> str:
 
 def _toml_value(value: object) -> str:
     if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
+        # A JSON string is a valid TOML basic string once DEL, which TOML forbids raw, is escaped
+        # too (JSON escapes the other control characters; non-ASCII stays as UTF-8).
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value)

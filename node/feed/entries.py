@@ -42,7 +42,7 @@ def decode_entry(payload: bytes) -> FeedEntry:
     document = _strict_json(payload)
     if not isinstance(document, dict) or set(document) != _KEYS:
         raise MalformedEntry("entry must be a JSON object with exactly the keys " + ", ".join(sorted(_KEYS)))
-    if document["accord"] != ENTRY_FORMAT:
+    if type(document["accord"]) is not int or document["accord"] != ENTRY_FORMAT:
         raise MalformedEntry(f"entry format {document['accord']!r} is not supported (expected 1)")
     try:
         return FeedEntry(
@@ -68,8 +68,11 @@ def _strict_json(payload: bytes) -> Any:
         return dict(pairs)
 
     try:
-        return json.loads(payload, parse_constant=reject_constant, object_pairs_hook=no_duplicates)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # Decode as UTF-8 ourselves: json.loads(bytes) would guess UTF-16/32 and skip a BOM.
+        text = payload.decode("utf-8")
+        return json.loads(text, parse_constant=reject_constant, object_pairs_hook=no_duplicates)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad UTF-8, bad JSON, and integers beyond Python's digit limit.
         raise MalformedEntry("entry payload is not valid UTF-8 JSON") from exc
 
 
@@ -88,7 +91,11 @@ def _distribution(value: object) -> Distribution:
     keys: frozenset[KeyId] = frozenset(parse_key_id(r) for r in recipients)
     if len(keys) != len(recipients):
         raise InvalidInput("distribution names a recipient twice")
-    return Distribution(tlp=Tlp.parse(str(value["tlp"])), recipients=keys)
+    try:
+        tlp = Tlp(value["tlp"])  # the exact lowercase name: signed data takes no aliases
+    except ValueError as exc:
+        raise InvalidInput("distribution tlp must be clear, green, amber, amber+strict or red") from exc
+    return Distribution(tlp=tlp, recipients=keys)
 
 
 def _bundle(value: object) -> dict[str, Any]:

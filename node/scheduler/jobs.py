@@ -55,7 +55,9 @@ class Backoff:
             return 0.0
         failures = self._failures.get(peer, 0) + 1
         self._failures[peer] = failures
-        delay: float = min(self._cap, self._interval * 2.0 ** (failures - 1)) * random.uniform(0.9, 1.1)  # noqa: S311
+        # The exponent is bounded so a long outage cannot overflow the float before the cap applies.
+        growth = 2.0 ** min(failures - 1, 60)
+        delay: float = min(self._cap, self._interval * growth) * random.uniform(0.9, 1.1)  # noqa: S311
         self._not_before[peer] = self._clock() + delay
         return delay
 

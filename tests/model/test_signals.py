@@ -1,0 +1,158 @@
+"""Signals: every type validates its length and alphabet, and errors never echo the value."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.errors import InvalidSignal
+from node.model import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
+
+LENGTHS = {SignalType.MD5: 32, SignalType.SHA1: 40, SignalType.SHA256: 64, SignalType.PDQ: 64}
+# Distinctive digits, so a value leaking into a message is easy to spot.
+SECRET = "7e3a9c51" * 8
+
+
+def value_of(signal_type: SignalType) -> str:
+    return SECRET[: signal_type.hex_length]
+
+
+def test_hex_lengths_are_those_of_the_algorithms() -> None:
+    assert {t: t.hex_length for t in SignalType} == LENGTHS
+
+
+def test_only_pdq_is_perceptual() -> None:
+    assert [t for t in SignalType if t.is_perceptual] == [SignalType.PDQ]
+
+
+def test_reference_constants() -> None:
+    assert PDQ_MIN_QUALITY == 50
+    assert PDQ_DEFAULT_THRESHOLD == 31
+
+
+@pytest.mark.parametrize("signal_type", list(SignalType))
+def test_parse_accepts_every_type(signal_type: SignalType) -> None:
+    signal = Signal.parse(f"{signal_type.value}:{value_of(signal_type)}")
+    assert signal == Signal(signal_type, value_of(signal_type))
+    assert str(signal) == f"{signal_type.value}:{value_of(signal_type)}"
+
+
+@pytest.mark.parametrize("signal_type", list(SignalType))
+def test_uppercase_and_whitespace_are_normalised(signal_type: SignalType) -> None:
+    signal = Signal.parse(f"  {signal_type.value.upper()}:{value_of(signal_type).upper()}  ")
+    assert signal.type is signal_type
+    assert signal.value == value_of(signal_type)
+
+
+@pytest.mark.parametrize("signal_type", list(SignalType))
+@pytest.mark.parametrize("delta", [-1, 1, -2])
+def test_wrong_length_is_refused_without_echoing_the_value(signal_type: SignalType, delta: int) -> None:
+    value = (SECRET * 2)[: signal_type.hex_length + delta]
+    with pytest.raises(InvalidSignal) as caught:
+        Signal(signal_type, value)
+    message = str(caught.value)
+    assert str(signal_type.hex_length) in message
+    assert value not in message
+    assert value[:8] not in message
+
+
+@pytest.mark.parametrize("signal_type", list(SignalType))
+@pytest.mark.parametrize("bad", ["g", "z", " ", "-", "é", "٣"])
+def test_non_hex_is_refused_without_echoing_the_value(signal_type: SignalType, bad: str) -> None:
+    value = value_of(signal_type)[:-2] + bad + "a"
+    with pytest.raises(InvalidSignal) as caught:
+        Signal(signal_type, value)
+    message = str(caught.value)
+    assert "not all hex" in message
+    assert value_of(signal_type)[:8] not in message
+
+
+def test_empty_value_is_refused() -> None:
+    with pytest.raises(InvalidSignal):
+        Signal.parse("md5:")
+
+
+def test_parse_needs_a_type_prefix() -> None:
+    with pytest.raises(InvalidSignal) as caught:
+        Signal.parse(SECRET)
+    assert SECRET[:8] not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("md5", SignalType.MD5),
+        ("MD5", SignalType.MD5),
+        ("sha1", SignalType.SHA1),
+        ("SHA-1", SignalType.SHA1),
+        ("sha256", SignalType.SHA256),
+        ("sha-256", SignalType.SHA256),
+        ("SHA_256", SignalType.SHA256),
+        (" Sha-256 ", SignalType.SHA256),
+        ("pdq", SignalType.PDQ),
+        ("PDQ", SignalType.PDQ),
+    ],
+)
+def test_signal_type_aliases(text: str, expected: SignalType) -> None:
+    assert SignalType.parse(text) is expected
+
+
+@pytest.mark.parametrize("text", ["", "sha512", "tmk", "sha 256", "pdqf"])
+def test_unknown_signal_type_is_refused(text: str) -> None:
+    with pytest.raises(InvalidSignal, match="unknown signal type"):
+        SignalType.parse(text)
+
+
+def test_signal_with_unknown_type_is_refused() -> None:
+    with pytest.raises(InvalidSignal):
+        Signal.parse("sha512:" + "a" * 128)
+
+
+@pytest.mark.parametrize("signal_type", list(SignalType))
+def test_redacted_shows_type_and_a_short_prefix_only(signal_type: SignalType) -> None:
+    signal = Signal(signal_type, value_of(signal_type))
+    redacted = signal.redacted()
+    assert redacted.startswith(f"{signal_type.value}:{SECRET[:4]}")
+    assert SECRET[:5] not in redacted
+    assert len(redacted) <= len(signal_type.value) + 6
+
+
+def test_pdq_bytes_are_the_raw_big_endian_hash() -> None:
+    value = "00ff" + "12" * 30
+    assert Signal(SignalType.PDQ, value).pdq_bytes() == bytes.fromhex(value)
+
+
+@pytest.mark.parametrize("signal_type", [SignalType.MD5, SignalType.SHA1, SignalType.SHA256])
+def test_pdq_bytes_only_for_pdq(signal_type: SignalType) -> None:
+    with pytest.raises(InvalidSignal):
+        Signal(signal_type, value_of(signal_type)).pdq_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(signal_type=st.sampled_from(list(SignalType)), data=st.data())
+def test_parse_of_str_round_trips(signal_type: SignalType, data: st.DataObject) -> None:
+    value = data.draw(
+        st.text(
+            alphabet="0123456789abcdefABCDEF",
+            min_size=signal_type.hex_length,
+            max_size=signal_type.hex_length,
+        )
+    )
+    signal = Signal.parse(f"{signal_type.value}:{value}")
+    assert signal.value == value.lower()
+    assert Signal.parse(str(signal)) == signal
+
+
+@settings(max_examples=200, deadline=None)
+@given(signal_type=st.sampled_from(list(SignalType)), value=st.text(max_size=80))
+def test_arbitrary_text_is_a_signal_only_if_it_is_hex_of_the_right_length(
+    signal_type: SignalType, value: str
+) -> None:
+    normal = value.strip().lower()
+    valid = len(normal) == signal_type.hex_length and all(c in "0123456789abcdef" for c in normal)
+    if valid:
+        assert Signal(signal_type, value).value == normal
+    else:
+        with pytest.raises(InvalidSignal):
+            Signal(signal_type, value)

@@ -1,0 +1,226 @@
+"""Configuration: defaults, the TOML file, ACCORD_* overrides, and refusal of anything unknown."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.config import (
+    CONFIG_FILE,
+    LimitsSection,
+    MatchSection,
+    NetworkSection,
+    NodeConfig,
+    NodeSection,
+    SyncSection,
+    load_config,
+    render_default_config,
+)
+from node.errors import ConfigError
+
+
+def write_config(home: Path, text: str) -> None:
+    (home / CONFIG_FILE).write_text(text, encoding="utf-8")
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    config = load_config(tmp_path, env={})
+    assert config == NodeConfig()
+    assert config.match.pdq_threshold == 31
+    assert config.limits.max_envelope_bytes == 4 * 1024 * 1024
+    assert config.network.local_listen.startswith("127.0.0.1:")
+
+
+def test_values_from_the_file(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        [node]
+        name = "Hotline One"
+
+        [sync]
+        interval_seconds = 5
+        jitter_seconds = 0.5
+
+        [limits]
+        max_objects_per_entry = 100
+
+        [match]
+        pdq_threshold = 20
+        """,
+    )
+    config = load_config(tmp_path, env={})
+    assert config.node.name == "Hotline One"
+    assert config.sync.interval_seconds == 5.0
+    assert isinstance(config.sync.interval_seconds, float)
+    assert config.sync.jitter_seconds == 0.5
+    assert config.limits.max_objects_per_entry == 100
+    assert config.match.pdq_threshold == 20
+    # keys not in the file keep their defaults
+    assert config.sync.refresh_seconds == SyncSection().refresh_seconds
+    assert config.network == NetworkSection()
+
+
+def test_environment_overrides_of_every_kind(tmp_path: Path) -> None:
+    env = {
+        "ACCORD_MATCH_PDQ_THRESHOLD": "12",
+        "ACCORD_SYNC_INTERVAL_SECONDS": "2.5",
+        "ACCORD_NODE_NAME": "From Env",
+        "ACCORD_NETWORK_LOCAL_LISTEN": "127.0.0.1:9999",
+        "ACCORD_LIMITS_MAX_PAGE_BYTES": "65536",
+    }
+    config = load_config(tmp_path, env=env)
+    assert config.match.pdq_threshold == 12
+    assert type(config.match.pdq_threshold) is int
+    assert config.sync.interval_seconds == 2.5
+    assert config.node.name == "From Env"
+    assert config.network.local_listen == "127.0.0.1:9999"
+    assert config.limits.max_page_bytes == 65536
+
+
+def test_environment_beats_the_file(tmp_path: Path) -> None:
+    write_config(tmp_path, "[match]\npdq_threshold = 20\n[node]\nname = 'file'\n")
+    config = load_config(tmp_path, env={"ACCORD_MATCH_PDQ_THRESHOLD": "8"})
+    assert config.match.pdq_threshold == 8
+    assert config.node.name == "file"
+
+
+def test_unrelated_environment_is_ignored(tmp_path: Path) -> None:
+    env = {"ACCORD_HOME": "/elsewhere", "HOME": "/root", "ACCORD_": "x", "ACCORD_NODE": "x", "PATH": "/bin"}
+    assert load_config(tmp_path, env=env) == NodeConfig()
+
+
+def test_os_environ_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACCORD_LOG_LEVEL", "DEBUG")
+    assert load_config(tmp_path).log.level == "DEBUG"
+
+
+def test_an_unknown_section_is_refused(tmp_path: Path) -> None:
+    write_config(tmp_path, "[sink]\nx = 1\n")
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[limits]\nmax_envelope_byte = 10\n", "[sync]\ninterval = 5\n", "[node]\nname = 'x'\ncolour = 'red'\n"],
+)
+def test_an_unknown_key_is_refused(tmp_path: Path, text: str) -> None:
+    write_config(tmp_path, text)
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(tmp_path, env={})
+
+
+def test_an_unknown_key_from_the_environment_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(tmp_path, env={"ACCORD_SYNC_INTERVL_SECONDS": "5"})
+
+
+def test_a_section_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
+    write_config(tmp_path, "match = 5\n")
+    with pytest.raises(ConfigError, match="must be a table"):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[match]\npdq_threshold = 'high'\n",
+        "[match]\npdq_threshold = true\n",
+        "[sync]\ninterval_seconds = 'soon'\n",
+        "[sync]\ninterval_seconds = false\n",
+        "[limits]\nmax_page_bytes = [1, 2]\n",
+    ],
+)
+def test_a_wrong_type_is_refused(tmp_path: Path, text: str) -> None:
+    write_config(tmp_path, text)
+    with pytest.raises(ConfigError, match="must be a"):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("ACCORD_MATCH_PDQ_THRESHOLD", "3.5"), ("ACCORD_SYNC_REFRESH_SECONDS", "fast")]
+)
+def test_a_wrong_type_from_the_environment_is_refused(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match="must be a"):
+        load_config(tmp_path, env={name: value})
+
+
+def test_invalid_toml_is_refused(tmp_path: Path) -> None:
+    write_config(tmp_path, "[match\npdq_threshold = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize("threshold", ["-1", "129", "1000"])
+def test_an_invalid_threshold_is_refused(tmp_path: Path, threshold: str) -> None:
+    with pytest.raises(ConfigError, match="pdq_threshold"):
+        load_config(tmp_path, env={"ACCORD_MATCH_PDQ_THRESHOLD": threshold})
+
+
+@pytest.mark.parametrize("threshold", [0, 128])
+def test_threshold_bounds_are_inclusive(threshold: int) -> None:
+    assert NodeConfig(match=MatchSection(pdq_threshold=threshold)).match.pdq_threshold == threshold
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ACCORD_SYNC_INTERVAL_SECONDS": "0"},
+        {"ACCORD_SYNC_REFRESH_SECONDS": "-1"},
+        {"ACCORD_LIMITS_MAX_PAGE_BYTES": "1023"},
+        {"ACCORD_LIMITS_MAX_ENVELOPE_BYTES": "10"},
+    ],
+)
+def test_unusable_limits_are_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        load_config(tmp_path, env=env)
+
+
+def test_the_default_file_parses_back_to_the_defaults(tmp_path: Path) -> None:
+    text = render_default_config("Hotline One")
+    parsed = tomllib.loads(text)
+    expected = NodeConfig(node=NodeSection(name="Hotline One"))
+    for section in ("node", "network", "sync", "limits", "match", "log"):
+        assert parsed[section] == dataclasses.asdict(getattr(expected, section))
+    write_config(tmp_path, text)
+    assert load_config(tmp_path, env={}) == expected
+
+
+def test_the_default_file_lists_every_key() -> None:
+    parsed = tomllib.loads(render_default_config("n"))
+    assert set(parsed["limits"]) == {f.name for f in dataclasses.fields(LimitsSection)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=40))
+def test_any_printable_name_survives_the_default_file(name: str) -> None:
+    assert tomllib.loads(render_default_config(name))["node"]["name"] == name
+
+
+def test_a_float_for_an_integer_key_is_refused(tmp_path: Path) -> None:
+    write_config(tmp_path, "[match]\npdq_threshold = 31.9\n")
+    with pytest.raises(ConfigError):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize("text", ["[node]\nname = [1, 2]\n", "[log]\nlevel = 5\n"])
+def test_a_non_string_for_a_string_key_is_refused(tmp_path: Path, text: str) -> None:
+    write_config(tmp_path, text)
+    with pytest.raises(ConfigError):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_non_finite_interval_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError):
+        load_config(tmp_path, env={"ACCORD_SYNC_INTERVAL_SECONDS": value})
+
+
+def test_a_name_with_a_control_character_survives_the_default_file() -> None:
+    assert tomllib.loads(render_default_config("Hotline\nOne"))["node"]["name"] == "Hotline\nOne"
