@@ -20,6 +20,7 @@ from typing import Any
 from node.errors import ConfigError
 
 CONFIG_FILE = "accord.toml"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 ENV_PREFIX = "ACCORD_"
 
 
@@ -108,6 +109,8 @@ class NodeConfig:
             raise ConfigError("sync intervals and the rpc timeout must be positive")
         if sync.jitter_seconds < 0 or sync.max_backoff_seconds < 0 or self.network.grace_seconds < 0:
             raise ConfigError("jitter, backoff and grace periods cannot be negative")
+        if self.log.level.upper() not in _LOG_LEVELS:
+            raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}")
         if self.limits.max_page_bytes < 1024 or self.limits.max_envelope_bytes < 1024:
             raise ConfigError("limits below 1 KiB cannot carry one entry")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def serve_cmd(home: Path | None, listen: str | None, local_listen: str | None, n
         init_home(root, name=name)
         click.echo(f"accord: created a new node in {root}", err=True)
     node = AccordNode.open(root)
+    if not click.get_current_context().find_root().params.get("verbose"):
+        logging.getLogger("node").setLevel(node.config.log.level.upper())  # -v overrides the file
     if local_listen is not None:
         node.config = _with_local_listen(node, local_listen)
     serve(node, listen=listen, announce=lambda line: click.echo(line, err=True))

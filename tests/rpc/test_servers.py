@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from node.app import AccordNode, init_home
 from node.app.serve import _start
-from node.errors import PeerError
+from node.errors import ConfigError, PeerError
 from node.feed import NodeIdentity, public_key_to_text
 from node.model import ContentType, Distribution, KeyId, Seq, Signal, Tlp
 from node.rpc.auth import sign_request
@@ -239,3 +239,9 @@ def test_the_caller_identity_comes_from_the_signature_not_a_header(
         assert len(list(client.pull({node.key_id: Seq(0)}))) == 1
     with PeerClient(address, identity=outsider, timeout=5, max_message_bytes=1 << 22) as client:
         assert list(client.pull({node.key_id: Seq(0)})) == []
+
+
+def test_a_second_node_cannot_take_a_busy_port(node: AccordNode, servers: Servers) -> None:
+    # gRPC would share the port through SO_REUSEPORT; the node turns that off so this fails loudly.
+    with pytest.raises(ConfigError, match="cannot listen"):
+        _start(node, f"127.0.0.1:{servers.federation_port}")
