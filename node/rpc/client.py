@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import grpc
 
@@ -89,6 +89,13 @@ class LocalClient:
             return self._stub.Match(
                 local_pb2.MatchRequest(signals=list(signals), media=media), timeout=self._timeout
             )
+        except grpc.RpcError as exc:
+            raise _peer_error(self._endpoint, exc) from exc
+
+    def match_stream(self, requests: Iterable[local_pb2.MatchRequest]) -> Iterator[local_pb2.MatchResponse]:
+        """Bulk matching on one call: one response per request, in order."""
+        try:
+            yield from self._stub.MatchStream(iter(requests), timeout=self._timeout)
         except grpc.RpcError as exc:
             raise _peer_error(self._endpoint, exc) from exc
 

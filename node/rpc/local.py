@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import grpc
 
 from node.errors import AccordError, InvalidInput
 from node.model import Signal
 from node.rpc.convert import match_result_to_proto
-from node.rpc.errors import abort_with
+from node.rpc.errors import abort_with, status_for
 from node.rpc.pb import local_pb2, local_pb2_grpc
 from node.sync.query import Matcher, signals_of_media
 
@@ -32,11 +32,27 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
     ) -> local_pb2.MatchResponse:
         """Every match of every query signal (and of the media's signals), with provenance."""
         try:
-            signals, notes = self._signals(request)
-            results = self._matcher.match(signals)
+            return self._answer(request)
         except AccordError as exc:
             abort_with(context, exc)
             raise  # unreachable: abort raises
+
+    def MatchStream(
+        self, requests: Iterator[local_pb2.MatchRequest], context: grpc.ServicerContext
+    ) -> Iterator[local_pb2.MatchResponse]:
+        """Bulk matching: one response per request, in order. A bad request ends the call
+        with INVALID_ARGUMENT naming its position; the responses already sent stand."""
+        for position, request in enumerate(requests):
+            try:
+                response = self._answer(request)
+            except AccordError as exc:
+                log.info("MatchStream request %d refused: %s", position, exc.reason)
+                context.abort(status_for(exc), f"request {position}: {exc}")
+            yield response
+
+    def _answer(self, request: local_pb2.MatchRequest) -> local_pb2.MatchResponse:
+        signals, notes = self._signals(request)
+        results = self._matcher.match(signals)
         return local_pb2.MatchResponse(results=[match_result_to_proto(r) for r in results], media_notes=notes)
 
     def Status(

@@ -245,3 +245,41 @@ def test_a_second_node_cannot_take_a_busy_port(node: AccordNode, servers: Server
     # gRPC would share the port through SO_REUSEPORT; the node turns that off so this fails loudly.
     with pytest.raises(ConfigError, match="cannot listen"):
         _start(node, f"127.0.0.1:{servers.federation_port}")
+
+
+def test_match_stream_answers_each_request_in_order(node: AccordNode, servers: Servers) -> None:
+    from node.rpc.pb import local_pb2
+
+    publish(node, 1)
+    node.load_lists()
+    requests = [local_pb2.MatchRequest(signals=[str(pdq_signal(j))]) for j in range(10)]
+    requests.append(local_pb2.MatchRequest(signals=[str(md5_signal(1)), str(pdq_signal(3))]))
+    client = LocalClient(f"127.0.0.1:{servers.local_port}", timeout=5)
+    responses = list(client.match_stream(requests))
+    assert [len(r.results) for r in responses] == [1] * 10 + [2]
+    assert all(r.results[0].matches[0].distance == 0 for r in responses[:10])
+    assert [len(r.matches) for r in responses[10].results] == [0, 1]
+    client.close()
+
+
+def test_match_stream_names_the_bad_request(node: AccordNode, servers: Servers) -> None:
+    from node.rpc.pb import local_pb2
+
+    requests = [
+        local_pb2.MatchRequest(signals=[str(md5_signal(1))]),
+        local_pb2.MatchRequest(signals=["md5:zz"]),
+    ]
+    client = LocalClient(f"127.0.0.1:{servers.local_port}", timeout=5)
+    received = []
+    with pytest.raises(PeerError, match=r"INVALID_ARGUMENT: request 1: a md5 value must be 32 hex"):
+        received.extend(client.match_stream(requests))
+    assert len(received) == 1
+    client.close()
+
+
+def test_match_batch_size_is_limited(node: AccordNode, servers: Servers) -> None:
+    too_many = [str(md5_signal(n)) for n in range(node.config.limits.max_batch_signals + 1)]
+    client = LocalClient(f"127.0.0.1:{servers.local_port}", timeout=10)
+    with pytest.raises(PeerError, match="at most"):
+        client.match(too_many)
+    client.close()

@@ -114,6 +114,8 @@ Global___MatchResult: _TypeAlias = MatchResult  # noqa: Y015
 
 @_typing.final
 class MatchResponse(_message.Message):
+    """Results are in request order: the request's signals first, then the media's signals."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RESULTS_FIELD_NUMBER: _builtins.int

@@ -39,6 +39,11 @@ class LocalStub:
                 request_serializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchRequest.SerializeToString,
                 response_deserializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchResponse.FromString,
                 _registered_method=True)
+        self.MatchStream = channel.stream_stream(
+                '/accord.v1.Local/MatchStream',
+                request_serializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchRequest.SerializeToString,
+                response_deserializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchResponse.FromString,
+                _registered_method=True)
         self.Status = channel.unary_unary(
                 '/accord.v1.Local/Status',
                 request_serializer=node_dot_rpc_dot_pb_dot_local__pb2.StatusRequest.SerializeToString,
@@ -50,7 +55,15 @@ class LocalServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Match(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One signal, a batch (up to limits.max_batch_signals), and/or media bytes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MatchStream(self, request_iterator, context):
+        """Bulk: one response per request, in order, on one call (e.g. a training-data scan).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -66,6 +79,11 @@ def add_LocalServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Match': grpc.unary_unary_rpc_method_handler(
                     servicer.Match,
+                    request_deserializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchRequest.FromString,
+                    response_serializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchResponse.SerializeToString,
+            ),
+            'MatchStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.MatchStream,
                     request_deserializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchRequest.FromString,
                     response_serializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchResponse.SerializeToString,
             ),
@@ -100,6 +118,33 @@ class Local:
             request,
             target,
             '/accord.v1.Local/Match',
+            node_dot_rpc_dot_pb_dot_local__pb2.MatchRequest.SerializeToString,
+            node_dot_rpc_dot_pb_dot_local__pb2.MatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MatchStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/accord.v1.Local/MatchStream',
             node_dot_rpc_dot_pb_dot_local__pb2.MatchRequest.SerializeToString,
             node_dot_rpc_dot_pb_dot_local__pb2.MatchResponse.FromString,
             options,

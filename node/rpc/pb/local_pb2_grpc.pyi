@@ -32,12 +32,18 @@ class LocalStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> LocalAsyncStub: ...
     Match: _grpc.UnaryUnaryMultiCallable[_local_pb2.MatchRequest, _local_pb2.MatchResponse]
+    """One signal, a batch (up to limits.max_batch_signals), and/or media bytes."""
+    MatchStream: _grpc.StreamStreamMultiCallable[_local_pb2.MatchRequest, _local_pb2.MatchResponse]
+    """Bulk: one response per request, in order, on one call (e.g. a training-data scan)."""
     Status: _grpc.UnaryUnaryMultiCallable[_local_pb2.StatusRequest, _local_pb2.StatusResponse]
 
 @_typing.type_check_only
 class LocalAsyncStub(LocalStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Match: _aio.UnaryUnaryMultiCallable[_local_pb2.MatchRequest, _local_pb2.MatchResponse]  # type: ignore[assignment]
+    """One signal, a batch (up to limits.max_batch_signals), and/or media bytes."""
+    MatchStream: _aio.StreamStreamMultiCallable[_local_pb2.MatchRequest, _local_pb2.MatchResponse]  # type: ignore[assignment]
+    """Bulk: one response per request, in order, on one call (e.g. a training-data scan)."""
     Status: _aio.UnaryUnaryMultiCallable[_local_pb2.StatusRequest, _local_pb2.StatusResponse]  # type: ignore[assignment]
 
 class LocalServicer(metaclass=_abc_1.ABCMeta):
@@ -46,7 +52,16 @@ class LocalServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _local_pb2.MatchRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_local_pb2.MatchResponse, _abc.Awaitable[_local_pb2.MatchResponse]]: ...
+    ) -> _typing.Union[_local_pb2.MatchResponse, _abc.Awaitable[_local_pb2.MatchResponse]]:
+        """One signal, a batch (up to limits.max_batch_signals), and/or media bytes."""
+
+    @_abc_1.abstractmethod
+    def MatchStream(
+        self,
+        request_iterator: _MaybeAsyncIterator[_local_pb2.MatchRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_local_pb2.MatchResponse], _abc.AsyncIterator[_local_pb2.MatchResponse]]:
+        """Bulk: one response per request, in order, on one call (e.g. a training-data scan)."""
 
     @_abc_1.abstractmethod
     def Status(
