@@ -10,7 +10,7 @@ from pathlib import Path
 
 from node.app.home import Home, require_home
 from node.config import NodeConfig, load_config
-from node.errors import InvalidInput, NotFound
+from node.errors import InvalidInput, NotFound, PeerError
 from node.feed import NodeIdentity, public_key_to_text
 from node.hashing import ListItem, ListRefusal, MediaHashes, hash_file, read_hash_list
 from node.match import MatchLists
@@ -27,7 +27,8 @@ from node.model import (
     parse_category,
 )
 from node.model.clock import utc_now
-from node.rpc.client import PeerClient
+from node.rpc.client import LocalClient, PeerClient
+from node.rpc.convert import match_result_from_proto
 from node.store import Store
 from node.sync import partners as partner_ops
 from node.sync.export import export_bundle
@@ -222,11 +223,39 @@ class AccordNode:
         """Load the match lists from the database (the initial load, then incremental)."""
         return self.refresher.load()
 
-    def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
-        """Match signals against the lists (loaded on first use)."""
+    def match(self, signals: Sequence[Signal], *, prefer_running_node: bool = False) -> list[MatchResult]:
+        """Match signals against the lists.
+
+        With ``prefer_running_node``, ask this node's own ``accord serve`` over its Local API
+        when it is running (its lists are already in memory), else load them here. Both paths
+        run the same Matcher.
+        """
+        if prefer_running_node:
+            answered = self._match_via_running_node(signals)
+            if answered is not None:
+                return answered
         if not self.lists.ready:
             self.load_lists()
         return self.matcher.match(signals)
+
+    def _match_via_running_node(self, signals: Sequence[Signal]) -> list[MatchResult] | None:
+        client = LocalClient(
+            self.config.network.local_listen, timeout=self.config.network.rpc_timeout_seconds
+        )
+        try:
+            status = client.status()
+            if status.key_id != self.key_id or not status.ready:
+                return None  # another node holds that port, or ours is still loading
+            batch = self.config.limits.max_batch_signals
+            results: list[MatchResult] = []
+            for start in range(0, len(signals), batch):
+                chunk = [str(s) for s in signals[start : start + batch]]
+                results.extend(match_result_from_proto(r) for r in client.match(chunk).results)
+            return results
+        except PeerError:
+            return None  # not running: match in this process
+        finally:
+            client.close()
 
     def hash_file(self, path: Path) -> MediaHashes:
         """The signals of a media file."""

@@ -67,16 +67,23 @@ def _hash_row(hashes: MediaHashes) -> dict[str, Any]:
 @home_option
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--signal", "signals", multiple=True, help="A signal TYPE:VALUE to match. Repeatable.")
+@click.option("--offline", is_flag=True, help="Load the lists here even when the node is serving.")
 @json_option
-def match_cmd(home: Path | None, files: tuple[Path, ...], signals: tuple[str, ...], as_json: bool) -> None:
-    """Match FILES and/or signals against the node's lists. Exit 0: match; 1: no match; 2+: error."""
+def match_cmd(
+    home: Path | None, files: tuple[Path, ...], signals: tuple[str, ...], offline: bool, as_json: bool
+) -> None:
+    """Match FILES and/or signals against the node's lists. Exit 0: match; 1: no match; 2+: error.
+
+    When this node is serving, its running Local API answers (lists already in memory);
+    otherwise the lists are loaded from the database in this process. Same engine either way.
+    """
     if not (files or signals):
         raise click.UsageError("give media FILES or --signal TYPE:VALUE")
     node = open_node(home)
     queries = [(s, Signal.parse(s)) for s in signals]
     for path in files:
         queries.extend((str(path), signal) for signal in _file_signals(path))
-    results = node.match([signal for _, signal in queries])
+    results = node.match([signal for _, signal in queries], prefer_running_node=not offline)
     labelled = list(zip([label for label, _ in queries], results, strict=True))
     _print_matches(labelled, as_json)
     if not any(r.matches for r in results):

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from node.model import Envelope, EnvelopeSignature, KeyId, MatchResult
+from node.model import (
+    ContentType,
+    Envelope,
+    EnvelopeSignature,
+    KeyId,
+    Match,
+    MatchResult,
+    Signal,
+    SignalType,
+    Tlp,
+)
 from node.rpc.pb import federation_pb2, local_pb2
 from node.store import CountRow
 from node.sync.status import NodeStatus
@@ -46,6 +56,26 @@ def match_result_to_proto(result: MatchResult) -> local_pb2.MatchResult:
             )
             for m in result.matches
         ],
+    )
+
+
+def match_result_from_proto(message: local_pb2.MatchResult) -> MatchResult:
+    """A match result as the Local API reported it."""
+    return MatchResult(
+        query=Signal.parse(message.query),
+        matches=tuple(
+            Match(
+                indicator_id=m.indicator_id,
+                origin=KeyId(m.origin),
+                origin_name=m.origin_name,
+                category=m.category,
+                signal_type=SignalType(m.signal_type),
+                content_type=ContentType(m.content_type),
+                distance=m.distance,
+                tlp=Tlp(m.tlp),
+            )
+            for m in message.matches
+        ),
     )
 
 

@@ -283,3 +283,35 @@ def test_match_batch_size_is_limited(node: AccordNode, servers: Servers) -> None
     with pytest.raises(PeerError, match="at most"):
         client.match(too_many)
     client.close()
+
+
+def test_the_cli_asks_the_running_node_and_falls_back_when_it_cannot(
+    node: AccordNode, servers: Servers, tmp_path: Path
+) -> None:
+    publish(node, 1)
+    node.load_lists()
+    servers.set_serving(True)
+    query = [pdq_signal(4)]
+
+    # A second handle on the same home, as `accord match` opens it in its own process.
+    cli_side = AccordNode.open(node.home.root)
+    cli_side.config = replace(
+        cli_side.config, network=replace(cli_side.config.network, local_listen=f"127.0.0.1:{servers.local_port}")
+    )
+    [answer] = cli_side.match(query, prefer_running_node=True)
+    assert answer.matches[0].origin_name == "Example NGO"
+    assert not cli_side.lists.ready  # answered by the server: nothing was loaded here
+
+    # Another node on that port (different key) must not answer for us.
+    init_home(tmp_path / "other", name="Other")
+    stranger = AccordNode.open(tmp_path / "other")
+    stranger.config = cli_side.config
+    assert stranger.match(query, prefer_running_node=True)[0].matches == ()
+    assert stranger.lists.ready  # fell back to its own (empty) lists
+
+    servers.stop(0)
+    [fallback] = cli_side.match(query, prefer_running_node=True)
+    assert fallback.matches[0].indicator_id == answer.matches[0].indicator_id
+    assert cli_side.lists.ready
+    cli_side.close()
+    stranger.close()
