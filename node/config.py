@@ -66,9 +66,16 @@ class LimitsSection:
 
 @dataclass(frozen=True, slots=True)
 class MatchSection:
-    """Matching thresholds (DESIGN §9)."""
+    """Matching thresholds (DESIGN §9).
+
+    ``pdq_threshold`` applies unless a partner (by its local name) or a category has its own;
+    when both have one, the stricter (smaller) applies. In TOML the overrides are tables,
+    e.g. ``category_thresholds = { ncii = 24 }``; in the environment ``ncii=24,csam=31``.
+    """
 
     pdq_threshold: int = 31
+    category_thresholds: dict[str, int] = field(default_factory=dict)
+    partner_thresholds: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +97,13 @@ class NodeConfig:
     log: LogSection = field(default_factory=LogSection)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.match.pdq_threshold <= 128:
-            raise ConfigError("match.pdq_threshold must be between 0 and 128")
+        match = self.match
+        named = {"match.pdq_threshold": match.pdq_threshold}
+        named |= {f"match.category_thresholds.{k}": v for k, v in match.category_thresholds.items()}
+        named |= {f"match.partner_thresholds.{k}": v for k, v in match.partner_thresholds.items()}
+        for key, threshold in named.items():
+            if not 0 <= threshold <= 128:
+                raise ConfigError(f"{key} must be between 0 and 128, not {threshold}")
         sync = self.sync
         if not all(
             math.isfinite(v)
@@ -162,7 +174,25 @@ def _section(cls: type[Any], values: object, name: str) -> Any:
     unknown = set(values) - set(fields)
     if unknown:
         raise ConfigError(f"[{name}] has unknown key(s) {', '.join(sorted(unknown))}")
-    return cls(**{key: _coerce(fields[key].default, value, f"{name}.{key}") for key, value in values.items()})
+    return cls(**{key: _value(fields[key], value, f"{name}.{key}") for key, value in values.items()})
+
+
+def _value(spec: dataclasses.Field[Any], value: object, label: str) -> object:
+    if spec.default is dataclasses.MISSING:  # the tables: name -> threshold
+        return _threshold_table(value, label)
+    return _coerce(spec.default, value, label)
+
+
+def _threshold_table(value: object, label: str) -> dict[str, int]:
+    """A table of name → integer threshold, from TOML or from ``a=1,b=2`` in the environment."""
+    if isinstance(value, str):
+        pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ConfigError(f"{label} must be written name=threshold,name=threshold")
+        value = {k.strip(): v.strip() for k, _, v in pairs}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{label} must be a table of name = threshold")
+    return {str(k): int(_coerce(0, v, f"{label}.{k}")) for k, v in value.items()}  # type: ignore[call-overload]
 
 
 def _coerce(default: object, value: object, label: str) -> object:
@@ -199,6 +229,8 @@ def render_default_config(name: str) -> str:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {v}" for k, v in value.items()) + " }" if value else "{}"
     if isinstance(value, str):
         # A JSON string is a valid TOML basic string once DEL, which TOML forbids raw, is escaped
         # too (JSON escapes the other control characters; non-ASCII stays as UTF-8).

@@ -21,6 +21,7 @@ from node.model import (
     KeyId,
     MatchResult,
     Partner,
+    PdqThresholds,
     Signal,
     Tlp,
     fingerprint,
@@ -71,7 +72,7 @@ class AccordNode:
         self.matcher = Matcher(
             lists=self.lists,
             store=self.store,
-            pdq_threshold=self.config.match.pdq_threshold,
+            thresholds=self._thresholds(),
             names=self.names,
         )
         self.publisher = Publisher(
@@ -83,6 +84,14 @@ class AccordNode:
         )
         self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
         self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
+
+    def _thresholds(self) -> PdqThresholds:
+        match = self.config.match
+        return PdqThresholds(
+            default=match.pdq_threshold,
+            by_category=match.category_thresholds,
+            by_partner=match.partner_thresholds,
+        )
 
     @classmethod
     def open(cls, root: Path) -> AccordNode:

@@ -4,7 +4,7 @@ from node.model.entries import ENTRY_PAYLOAD_TYPE, Distribution, FeedEntry, Head
 from node.model.envelopes import Envelope, EnvelopeSignature
 from node.model.ids import Digest, KeyId, Seq, fingerprint, parse_digest, parse_key_id
 from node.model.indicators import KNOWN_CATEGORIES, ContentType, Indicator, parse_category
-from node.model.matches import IndexHit, Match, MatchResult
+from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds
 from node.model.partners import Partner, is_loopback_endpoint, parse_endpoint, parse_partner_name
 from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
 from node.model.tlp import Tlp
@@ -27,6 +27,7 @@ __all__ = [
     "Match",
     "MatchResult",
     "Partner",
+    "PdqThresholds",
     "Seq",
     "Signal",
     "SignalType",

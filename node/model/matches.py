@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from node.model.ids import KeyId
 from node.model.indicators import ContentType
@@ -43,3 +44,29 @@ class MatchResult:
     def corroboration(self) -> int:
         """How many independent origins published a matching signal."""
         return len({m.origin for m in self.matches})
+
+
+@dataclass(frozen=True, slots=True)
+class PdqThresholds:
+    """How far a PDQ hit may be, per the operator's policy (DESIGN §9).
+
+    The default applies unless the indicator's origin (by its local partner name) or its
+    category has its own threshold; when both do, the stricter one applies, so loosening one
+    list for a trusted partner never loosens a category the operator tightened.
+    """
+
+    default: int
+    by_category: Mapping[str, int] = field(default_factory=dict)
+    by_partner: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def widest(self) -> int:
+        """The largest threshold any indicator can have: what the index is asked for."""
+        return max([self.default, *self.by_category.values(), *self.by_partner.values()])
+
+    def limit_for(self, *, partner: str, category: str) -> int:
+        """The threshold that applies to an indicator of ``partner`` under ``category``."""
+        overrides = [
+            t for t in (self.by_partner.get(partner), self.by_category.get(category)) if t is not None
+        ]
+        return min(overrides) if overrides else self.default

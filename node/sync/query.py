@@ -11,7 +11,7 @@ from typing import Protocol
 
 from node.hashing import hash_bytes
 from node.match import MatchLists
-from node.model import PDQ_MIN_QUALITY, Indicator, KeyId, Match, MatchResult, Signal
+from node.model import PDQ_MIN_QUALITY, Indicator, KeyId, Match, MatchResult, PdqThresholds, Signal
 
 NameSource = Callable[[], Mapping[KeyId, str]]
 """Returns the display name of each known origin (partners by their local name, and us)."""
@@ -29,16 +29,16 @@ class Matcher:
     """Matches signals against the lists and explains each match."""
 
     def __init__(
-        self, *, lists: MatchLists, store: ProvenanceSource, pdq_threshold: int, names: NameSource
+        self, *, lists: MatchLists, store: ProvenanceSource, thresholds: PdqThresholds, names: NameSource
     ) -> None:
         self._lists = lists
         self._store = store
-        self._threshold = pdq_threshold
+        self._thresholds = thresholds
         self._names = names
 
     def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
         """One result per query signal, matches nearest first."""
-        hits = [self._lists.query(s, pdq_threshold=self._threshold) for s in signals]
+        hits = [self._lists.query(s, pdq_threshold=self._thresholds.widest) for s in signals]
         indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
         names = self._names()
         results: list[MatchResult] = []
@@ -56,10 +56,18 @@ class Matcher:
                 )
                 for hit in batch
                 # The lists may lag a revocation by one refresh; the store is the truth.
-                if (ind := indicators.get(hit.indicator_id)) is not None and not ind.revoked
+                if (ind := indicators.get(hit.indicator_id)) is not None
+                and not ind.revoked
+                and hit.distance <= self._within(ind, names)
             )
             results.append(MatchResult(query=signal, matches=matches))
         return results
+
+    def _within(self, indicator: Indicator, names: Mapping[KeyId, str]) -> int:
+        if not indicator.signal.type.is_perceptual:
+            return 0
+        partner = names.get(indicator.origin, "")
+        return self._thresholds.limit_for(partner=partner, category=indicator.category)
 
 
 def signals_of_media(data: bytes) -> tuple[list[Signal], list[str]]:
