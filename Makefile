@@ -6,7 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOME_DIR ?= ./accord-data
 
-.PHONY: serve check install install-dev lint typecheck imports proto proto-check test federation bench clean
+.PHONY: serve check install install-dev system-deps lint typecheck imports proto proto-check test federation bench clean
+
+# FFmpeg libraries for vPDQ (video). Installed with apt when missing and we are root on Debian;
+# elsewhere install them yourself (see README) or go without video matching.
+VIDEO_APT := pkg-config cmake ffmpeg libavcodec-dev libavformat-dev libavdevice-dev libavutil-dev \
+             libswscale-dev libswresample-dev libavfilter-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +21,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python system-deps
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,video]' || { [ -z "$$CI" ] && echo "video extra not installed: video tests will skip"; }
 	touch $(VENV)/.installed $@
+
+system-deps:
+	@if command -v ffmpeg >/dev/null && pkg-config --exists libavcodec libavformat libswscale 2>/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing FFmpeg libraries for video (vPDQ)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(VIDEO_APT) >/dev/null; \
+	else echo "FFmpeg development libraries missing: video (vPDQ) support will be skipped"; fi
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev

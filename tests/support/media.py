@@ -135,3 +135,67 @@ def _save(image: Image.Image, path: StrPath, *, fmt: str, quality: int = 92) -> 
     else:
         image.save(target, format=fmt.upper())
     return target
+
+
+def make_video(path: StrPath, *, seed: int, seconds: int = 8, size: tuple[int, int] = (320, 240)) -> Path:
+    """Write an H.264 MP4 with one distinct scene per second (needs the ffmpeg program).
+
+    Each second shows a different generated image, so vPDQ (one hash per second) sees
+    ``seconds`` distinct, high-quality frames; the same seed gives the same video.
+    """
+    import subprocess
+    import tempfile
+
+    target = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        for second in range(seconds):
+            render_image(seed=seed * 1000 + second, size=size).save(Path(tmp) / f"f{second:04d}.png")
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-framerate",
+                "1",
+                "-i",
+                f"{tmp}/f%04d.png",
+                "-c:v",
+                "libx264",
+                "-r",
+                "10",
+                "-pix_fmt",
+                "yuv420p",
+                str(target),
+            ],
+            check=True,
+        )
+    return target
+
+
+def make_video_variant(src: StrPath, dst: StrPath, *, scale: float = 0.5, crf: int = 32) -> Path:
+    """Re-encode ``src`` smaller and at lower quality, as a re-upload would be."""
+    import subprocess
+
+    target = Path(dst)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-vf",
+            f"scale=iw*{scale}:ih*{scale}",
+            "-c:v",
+            "libx264",
+            "-crf",
+            str(crf),
+            "-pix_fmt",
+            "yuv420p",
+            str(target),
+        ],
+        check=True,
+    )
+    return target
