@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from node.errors import MediaError
 from node.model import PDQ_MIN_QUALITY
@@ -87,7 +88,7 @@ def distinct_frames(frames: list[VideoFrame], *, min_quality: int = PDQ_MIN_QUAL
     return good[:MAX_VIDEO_FRAMES]
 
 
-def _vpdq():  # type: ignore[no-untyped-def]
+def _vpdq() -> Any:
     try:
         import vpdq  # noqa: PLC0415 - optional extra, imported where it is needed
     except ImportError as exc:
