@@ -41,6 +41,7 @@ class NetworkSection:
     max_concurrent_rpcs: int = 64  # beyond this the server answers RESOURCE_EXHAUSTED
     rpc_timeout_seconds: float = 30.0  # deadline on every outgoing call
     grace_seconds: float = 5.0  # graceful shutdown: in-flight calls get this long
+    metrics_listen: str = ""  # Prometheus /metrics on a loopback HOST:PORT; empty = off
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class LogSection:
     """Logging."""
 
     level: str = "INFO"
+    format: str = "text"  # "json": one JSON object per line, for log shippers
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,8 @@ class NodeConfig:
             raise ConfigError("sync intervals and the rpc timeout must be positive")
         if sync.jitter_seconds < 0 or sync.max_backoff_seconds < 0 or self.network.grace_seconds < 0:
             raise ConfigError("jitter, backoff and grace periods cannot be negative")
+        if self.log.format not in ("text", "json"):
+            raise ConfigError("log.format must be text or json")
         if self.log.level.upper() not in _LOG_LEVELS:
             raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}")
         if self.limits.max_page_bytes < 1024 or self.limits.max_envelope_bytes < 1024:

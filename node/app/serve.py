@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
 from node.model import Partner, is_loopback_endpoint
 from node.rpc.auth import RequestVerifier
@@ -33,7 +34,12 @@ def serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], Non
     if not is_loopback_endpoint(address):
         # TLS with pinned certificates comes with the federation-trust work; until then say so.
         log.warning("partner API on %s is PLAINTEXT: requests are signed, but not encrypted", address)
-    servers = _start(node, listen)
+    metrics = NodeMetrics(node)
+    servers = _start(node, listen, observe=metrics.observe_match)
+    metrics_address = node.config.network.metrics_listen or None  # empty in the config means off
+    stop_metrics = metrics.serve(metrics_address) if metrics_address else None
+    if metrics_address:
+        announce(f"accord: metrics on http://{_host(metrics_address)}:{metrics.port}/metrics")
     announce(
         f"accord: node {node.config.node.name!r} ({node.key_id[:16]}…) serving partners on "
         f"{_host(listen or node.config.network.listen)}:{servers.federation_port}, "
@@ -51,10 +57,14 @@ def serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], Non
         servers.set_serving(False)
         scheduler.stop()
         servers.stop(node.config.network.grace_seconds)
+        if stop_metrics is not None:
+            stop_metrics()
         node.close()
 
 
-def _start(node: AccordNode, listen: str | None) -> Servers:
+def _start(
+    node: AccordNode, listen: str | None, *, observe: Callable[[float, int], None] | None = None
+) -> Servers:
     config = node.config
     verifier = RequestVerifier(pinned=node.store.pinned_keys, window_seconds=config.limits.clock_skew_seconds)
     federation = FederationServicer(
@@ -65,7 +75,10 @@ def _start(node: AccordNode, listen: str | None) -> Servers:
         limits=config.limits,
     )
     local = LocalServicer(
-        matcher=node.matcher, status=lambda: _status(node), max_batch=config.limits.max_batch_signals
+        matcher=node.matcher,
+        status=lambda: _status(node),
+        max_batch=config.limits.max_batch_signals,
+        observe=observe,
     )
     return start_servers(
         federation=federation, local=local, listen=listen or config.network.listen, network=config.network

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from node.app import AccordNode, Home, init_home, serve
+from node.cli import logs
 from node.cli.options import home_option, json_option, open_node, resolve_home
 from node.cli.output import print_json, print_table
 from node.config import NodeConfig
@@ -64,9 +65,16 @@ def serve_cmd(home: Path | None, listen: str | None, local_listen: str | None, n
     node = AccordNode.open(root)
     if not click.get_current_context().find_root().params.get("verbose"):
         logging.getLogger("node").setLevel(node.config.log.level.upper())  # -v overrides the file
+    if node.config.log.format == "json":
+        logs.use_json()
     if local_listen is not None:
         node.config = _with_local_listen(node, local_listen)
-    serve(node, listen=listen, announce=lambda line: click.echo(line, err=True))
+    json_lines = node.config.log.format == "json"
+    serve(
+        node,
+        listen=listen,
+        announce=lambda line: click.echo(logs.status_line(line, json_lines=json_lines), err=True),
+    )
 
 
 def _with_local_listen(node: AccordNode, address: str) -> NodeConfig:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from node import __version__
-from node.cli import commands_feed, commands_partner, commands_query, commands_serve
+from node.cli import commands_feed, commands_partner, commands_query, commands_serve, logs
 from node.errors import AccordError
 
 EXIT_INTERNAL = 5
@@ -46,13 +46,7 @@ def cli(home: Path | None, verbose: int) -> None:
 
 
 def _configure_logging(verbose: int) -> None:
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    package = logging.getLogger("node")
-    package.handlers[:] = [handler]
-    package.setLevel(level)
-    package.propagate = False
+    logs.configure({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
 
 
 for module in (commands_serve, commands_partner, commands_feed, commands_query):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from node.app import AccordNode
+from node.cli import logs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,4 +48,6 @@ def open_node(home: Path | None) -> AccordNode:
     """Open the node at the resolved home; it is closed when the command ends."""
     node = AccordNode.open(resolve_home(home))
     click.get_current_context().call_on_close(node.close)
+    if node.config.log.format == "json":
+        logs.use_json()
     return node

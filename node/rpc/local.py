@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -21,11 +22,17 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
     """Match API for the upload pipeline, and status for operators' tools."""
 
     def __init__(
-        self, *, matcher: Matcher, status: Callable[[], local_pb2.StatusResponse], max_batch: int
+        self,
+        *,
+        matcher: Matcher,
+        status: Callable[[], local_pb2.StatusResponse],
+        max_batch: int,
+        observe: Callable[[float, int], None] | None = None,
     ) -> None:
         self._matcher = matcher
         self._status = status
         self._max_batch = max_batch
+        self._observe = observe  # (seconds, signals) of each answered request, for metrics
 
     def Match(
         self, request: local_pb2.MatchRequest, context: grpc.ServicerContext
@@ -51,9 +58,15 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
             yield response
 
     def _answer(self, request: local_pb2.MatchRequest) -> local_pb2.MatchResponse:
+        started = time.perf_counter()
         signals, notes = self._signals(request)
         results = self._matcher.match(signals)
-        return local_pb2.MatchResponse(results=[match_result_to_proto(r) for r in results], media_notes=notes)
+        response = local_pb2.MatchResponse(
+            results=[match_result_to_proto(r) for r in results], media_notes=notes
+        )
+        if self._observe is not None:
+            self._observe(time.perf_counter() - started, len(signals))
+        return response
 
     def Status(
         self, request: local_pb2.StatusRequest, context: grpc.ServicerContext
