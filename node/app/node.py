@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from node.app.home import Home, require_home
+from node.app.locks import partner_lock
 from node.config import NodeConfig, load_config
 from node.errors import InvalidInput, NotFound, PeerError
 from node.feed import NodeIdentity, public_key_to_text
@@ -280,16 +281,20 @@ class AccordNode:
         return [self.pull_partner(p) for p in partners]
 
     def pull_partner(self, partner: Partner) -> PullReport:
-        """One pull from ``partner`` over gRPC."""
-        assert partner.endpoint is not None
+        """One pull from ``partner`` over gRPC, unless another process is pulling it right now."""
+        if partner.endpoint is None:
+            raise NotFound(f"partner {partner.name!r} has no endpoint to pull from")
         network = self.config.network
-        with PeerClient(
-            partner.endpoint,
-            identity=self.identity,
-            timeout=network.rpc_timeout_seconds,
-            max_message_bytes=network.max_message_bytes,
-        ) as client:
-            return self.puller.pull(partner, client)
+        with partner_lock(self.home.root, partner.name) as held:
+            if not held:
+                return PullReport(partner=partner.name, skipped=True)
+            with PeerClient(
+                partner.endpoint,
+                identity=self.identity,
+                timeout=network.rpc_timeout_seconds,
+                max_message_bytes=network.max_message_bytes,
+            ) as client:
+                return self.puller.pull(partner, client)
 
     def status(self) -> NodeStatus:
         """The node's status from the database."""

@@ -101,7 +101,7 @@ def _scheduler(node: AccordNode) -> SyncScheduler:
         partner: Partner | None = node.store.partner(name)
         if partner is None or partner.endpoint is None:
             return True  # unpinned since scheduled; the next reconcile removes the job
-        return node.pull_partner(partner).ok
+        return node.pull_partner(partner).error is None  # skipped (already running) is not a failure
 
     settings = ScheduleSettings(
         interval=sync.interval_seconds,

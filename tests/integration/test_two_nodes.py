@@ -119,3 +119,27 @@ def test_sync_in_the_foreground_reports_and_survives_a_dead_partner(
     assert "UNAVAILABLE" in down.stdout
     status = accord_json("status", "--home", platform.home)
     assert status["partners"][0]["last_error"]
+
+
+def test_a_sync_while_another_process_pulls_the_same_partner_steps_aside(
+    federation: dict[str, ServeProcess],
+) -> None:
+    from node.app.locks import partner_lock
+
+    platform = federation["platform"]
+    with partner_lock(platform.home, "ngo") as held:  # as the running server's scheduled pull would
+        assert held
+        busy = accord("sync", "--home", platform.home)
+    assert busy.returncode == 0
+    assert "already running" in busy.stdout
+    assert accord("sync", "--home", platform.home).returncode == 0
+
+
+def test_sigterm_stops_a_node_within_the_grace_period(federation: dict[str, ServeProcess]) -> None:
+    import time
+
+    node = federation["ngo"]
+    started = time.monotonic()
+    assert node.stop() == 0
+    assert time.monotonic() - started < 5 + 1  # network.grace_seconds + 1
+    assert "shutting down" in node.log.read_text()

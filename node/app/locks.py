@@ -1,0 +1,36 @@
+"""Cross-process locks in the home directory.
+
+``accord serve``'s scheduled pull and an ``accord sync`` typed by an operator may target the
+same partner at once. Ingest would stay correct (one transaction per entry, duplicates
+refused), but the second pull would fetch everything again and count it as replayed. A
+per-partner ``flock`` makes the second one step aside and say so; the kernel releases it if
+the holder dies, so a crash never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def partner_lock(root: Path, partner: str) -> Iterator[bool]:
+    """Hold the pull lock of ``partner``; yields False (without waiting) when another holds it."""
+    directory = root / "locks"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(directory / f"pull-{partner}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
