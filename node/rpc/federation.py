@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 PULL_METHOD = "/accord.v1.Federation/Pull"
 MAX_CURSORS = 10_000  # origins one request may name; far above any real federation
+MAX_SEQ = 2**63 - 1  # SQLite's INTEGER range; the wire type (uint64) allows more
 PAGES_PER_CALL = 32  # one call streams at most this many pages; the caller then asks again
 
 
@@ -96,5 +97,7 @@ def _cursors(request: federation_pb2.PullRequest) -> dict[KeyId, Seq]:
         raise InvalidInput(f"a pull names at most {MAX_CURSORS} origins")
     cursors: dict[KeyId, Seq] = {}
     for cursor in request.cursors:
+        if cursor.seq > MAX_SEQ:
+            raise InvalidInput(f"a cursor seq is at most {MAX_SEQ}")
         cursors[parse_key_id(cursor.origin)] = Seq(cursor.seq)
     return cursors
