@@ -88,7 +88,7 @@ cursor = st.builds(
 def _pull(running: tuple[AccordNode, Servers], cursors: list[federation_pb2.Cursor], sign: bool) -> None:
     node, servers = running
     stub = federation_pb2_grpc.FederationStub(grpc.insecure_channel(f"127.0.0.1:{servers.federation_port}"))
-    request = federation_pb2.PullRequest(cursors=cursors + [federation_pb2.Cursor(origin=node.key_id, seq=0)])
+    request = federation_pb2.PullRequest(cursors=[*cursors, federation_pb2.Cursor(origin=node.key_id, seq=0)])
     metadata = sign_request(CALLER, PULL_METHOD, request) if sign else None
     try:
         pages = list(stub.Pull(request, metadata=metadata, timeout=10))
