@@ -37,7 +37,7 @@ class NetworkSection:
 
     listen: str = "127.0.0.1:7700"  # partner-facing Federation API
     local_listen: str = "127.0.0.1:7701"  # the operator's Matching/Status API; loopback only
-    max_message_bytes: int = 8 * 1024 * 1024  # gRPC receive/send cap: one page plus framing
+    max_message_bytes: int = 32 * 1024 * 1024  # gRPC receive/send cap: one page (or envelope) + framing
     max_concurrent_rpcs: int = 64  # beyond this the server answers RESOURCE_EXHAUSTED
     rpc_timeout_seconds: float = 30.0  # deadline on every outgoing call
     grace_seconds: float = 5.0  # graceful shutdown: in-flight calls get this long
@@ -58,8 +58,13 @@ class SyncSection:
 class LimitsSection:
     """Input limits, checked before parsing (DESIGN §4)."""
 
-    max_envelope_bytes: int = 4 * 1024 * 1024  # one entry of 5,000 indicators is ~2.5 MiB
-    max_objects_per_entry: int = 5000  # keeps one entry's transaction and parse bounded
+    # One entry of 20,000 indicators is ~17 MiB (~870 bytes each) and parses into ~60 MB of
+    # objects. Bigger entries make ingest cheaper: at million-row scale each commit rewrites
+    # most pages of the random-key id index, so 20,000 rows per transaction write far fewer
+    # pages per indicator than 5,000 (commits of a 1M-row sync: 15.5 s → 6.8 s), at the same
+    # durability. Receivers must accept what publishers send: change these together.
+    max_envelope_bytes: int = 24 * 1024 * 1024
+    max_objects_per_entry: int = 20_000  # keeps one entry's transaction and parse bounded
     max_page_bytes: int = 2 * 1024 * 1024  # a pull page holds whole envelopes up to this size
     clock_skew_seconds: int = 300  # tolerated difference between partners' clocks
     max_batch_signals: int = 10_000  # signals per local Match call

@@ -32,7 +32,7 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
     config = load_config(tmp_path, env={})
     assert config == NodeConfig()
     assert config.match.pdq_threshold == 31
-    assert config.limits.max_envelope_bytes == 4 * 1024 * 1024
+    assert config.limits.max_envelope_bytes == 24 * 1024 * 1024
     assert config.network.local_listen.startswith("127.0.0.1:")
 
 

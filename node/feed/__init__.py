@@ -1,6 +1,7 @@
 """Feeds and envelopes: keys, canonical entry bytes, DSSE signing and verification. Home of PyNaCl."""
 
-from node.feed.entries import decode_entry, encode_entry
+from node.feed.canonical import canonical_json
+from node.feed.entries import CanonicalBundle, canonical_bundle, decode_entry, encode_entry
 from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope
 from node.feed.keys import (
     NodeIdentity,
@@ -11,8 +12,11 @@ from node.feed.keys import (
 )
 
 __all__ = [
+    "CanonicalBundle",
     "NodeIdentity",
     "VerifiedPayload",
+    "canonical_bundle",
+    "canonical_json",
     "decode_entry",
     "encode_entry",
     "key_id_of",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from node.errors import InvalidInput
 
@@ -18,6 +19,9 @@ Clock = Callable[[], datetime]
 _STAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z"
 )  # ASCII digits only
+
+
+_CANONICAL_LENGTH = len("2026-01-31T12:00:00.000Z")
 
 
 def utc_now() -> datetime:
@@ -34,17 +38,45 @@ def format_timestamp(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.mmmZ`` for a timezone-aware datetime."""
     if moment.tzinfo is None:
         raise InvalidInput("timestamps must be timezone-aware")
-    m = truncate_ms(moment.astimezone(UTC))
-    # Formatted by hand: strftime's %Y does not zero-pad years before 1000 on glibc.
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-        f".{m.microsecond // 1000:03d}Z"
-    )
+    if moment.tzinfo is UTC:
+        # Cached only in UTC: equal UTC datetimes are one instant, while datetimes of a zone that
+        # differ only in ``fold`` compare (and hash) equal but are different instants.
+        return _format_utc_cached(moment)
+    return _format_utc(moment.astimezone(UTC))
+
+
+def _format_utc(moment: datetime) -> str:
+    # isoformat zero-pads the year to four digits and truncates (never rounds) to milliseconds;
+    # a UTC datetime ends in "+00:00", which RFC 3339 lets us write as "Z".
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+_format_utc_cached = lru_cache(maxsize=4096)(_format_utc)  # a batch shares a few timestamps
 
 
 def parse_timestamp(text: str) -> datetime:
     """Parse an RFC 3339 UTC timestamp ending in ``Z`` (fractions beyond ms are truncated)."""
-    if not isinstance(text, str) or not _STAMP.fullmatch(text):
+    if not isinstance(text, str):
+        raise InvalidInput("a timestamp is RFC 3339 in UTC, e.g. 2026-01-31T12:00:00.000Z")
+    if len(text) == _CANONICAL_LENGTH:
+        return _parse_canonical(text)
+    return _parse_any(text)
+
+
+@lru_cache(maxsize=4096)  # rows read back share a handful of timestamps; datetimes are immutable
+def _parse_canonical(text: str) -> datetime:
+    if not _STAMP.fullmatch(text):
+        raise InvalidInput("a timestamp is RFC 3339 in UTC, e.g. 2026-01-31T12:00:00.000Z")
+    # The form format_timestamp writes (three fraction digits, as _STAMP checked): fromisoformat
+    # reads it exactly, in C, and refuses impossible dates as strptime does.
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput("a timestamp names a date or time that does not exist") from exc
+
+
+def _parse_any(text: str) -> datetime:
+    if not _STAMP.fullmatch(text):
         raise InvalidInput("a timestamp is RFC 3339 in UTC, e.g. 2026-01-31T12:00:00.000Z")
     head, _, fraction = text[:-1].partition(".")
     try:

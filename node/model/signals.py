@@ -51,7 +51,11 @@ class SignalType(enum.Enum):
 
 
 _HEX_LENGTHS = {SignalType.MD5: 32, SignalType.SHA1: 40, SignalType.SHA256: 64, SignalType.PDQ: 64}
+# Keyed by the member's value: an Enum member hashes through a Python-level __hash__, a str
+# hashes once and caches it. Signals are built per indicator on the ingest path.
+_LENGTH_BY_NAME = {kind.value: length for kind, length in _HEX_LENGTHS.items()}
 _HEX = re.compile(r"[0-9a-f]*")
+_HEX_DIGITS = b"0123456789abcdef"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +66,16 @@ class Signal:
     value: str
 
     def __post_init__(self) -> None:
-        value = self.value.strip().lower()
+        # Fast path: a value already in normal form (what the codec and the store always hold)
+        # is exactly one that strip().lower() leaves unchanged and the check below accepts.
+        value = self.value
+        if (
+            len(value) == _LENGTH_BY_NAME.get(self.type._value_)
+            and value.isascii()
+            and not value.encode().translate(None, _HEX_DIGITS)
+        ):
+            return
+        value = value.strip().lower()
         if len(value) != self.type.hex_length or not _HEX.fullmatch(value):
             # The message describes the defect but never echoes the value: it may be a
             # restricted hash and error messages can reach partners and logs.

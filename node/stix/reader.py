@@ -17,6 +17,7 @@ from typing import Any, Final
 from node.errors import InvalidInput, MalformedStix, TooLarge
 from node.model import Indicator, KeyId
 from node.model.indicators import parse_indicator_id
+from node.stix.fastpath import SharedFields
 from node.stix.fields import (
     FieldError,
     labels_from_extensions,
@@ -68,15 +69,19 @@ def read_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> list[Indi
     """
     objects = _bundle_objects(bundle, max_objects)
     creator = origin_identity_id(origin)
+    shared = SharedFields(origin=origin, creator=creator)
     indicators: list[Indicator] = []
     versions: set[tuple[str, datetime]] = set()
     for index, stix in enumerate(objects):
-        try:
-            indicator = _read_object(stix, origin=origin, creator=creator)
-        except MalformedStix as exc:
-            raise MalformedStix(f"bundle object {index}: {exc}") from exc
+        # The fast path reads the common case; anything else takes the full, precise reader.
+        indicator = shared.read(stix)
         if indicator is None:
-            continue
+            try:
+                indicator = _read_object(stix, origin=origin, creator=creator)
+            except MalformedStix as exc:
+                raise MalformedStix(f"bundle object {index}: {exc}") from exc
+            if indicator is None:
+                continue
         # Two versions of one indicator may travel together; the same version twice is ambiguous.
         version = (indicator.id, indicator.modified)
         if version in versions:

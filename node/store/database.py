@@ -18,21 +18,42 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from node.model import Digest, Distribution, Head, Indicator, KeyId, Partner, Seq, Signal, Tlp
+from node.model import Digest, Distribution, Head, Indicator, KeyId, Partner, Seq, Signal, SignalType, Tlp
 from node.store.codec import INDICATOR_COLUMNS, indicator_from_row, stored_entry_from_row
 from node.store.records import CountRow, IndicatorChange, StoredEntry, SyncRecord
 from node.store.schema import migrations
 from node.store.transaction import WriteTx
 
 BUSY_TIMEOUT_MS = 30_000  # another process's write transaction is short; wait rather than fail
+# An entry of 20,000 indicators dirties up to ~15,000 pages of the id index once it outgrows
+# the cache; the writer keeps them in memory until the commit instead of spilling them to the
+# WAL twice (SQLite's default cache is 2 MiB). Readers mostly probe single rows.
+WRITER_CACHE_KIB = 64 * 1024
+READER_CACHE_KIB = 8 * 1024
+# Checkpoint after ~256 MiB of WAL rather than SQLite's 4 MiB: an index page rewritten by many
+# consecutive entries is copied into the database file once, not once per entry (a 1M-row
+# first sync spent 30% less time in SQLite). The WAL file keeps up to 512 MiB of disk after a
+# checkpoint and is overwritten in place: on ext4, fsync'd writes over allocated blocks ran at
+# ~3 GB/s here, appends that grow a file at 0.3-0.6 GB/s.
+WAL_CHECKPOINT_PAGES = 65_536
+WAL_SIZE_LIMIT_BYTES = 512 * 1024 * 1024
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, *, cache_kib: int) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA synchronous = FULL")  # a commit that returned survives power loss
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA cache_size = -{cache_kib}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return conn
+
+
+def _connect_writer(path: Path) -> sqlite3.Connection:
+    conn = _connect(path, cache_kib=WRITER_CACHE_KIB)
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
     return conn
 
 
@@ -43,7 +64,7 @@ class Store:
         self.path = path
         self._write_lock = threading.Lock()
         self._local = threading.local()
-        self._writer = Database(_connect(path))
+        self._writer = Database(_connect_writer(path))
         with self._write_lock:
             migrations.apply(self._writer)
 
@@ -69,7 +90,7 @@ class Store:
         """This thread's read connection (WAL readers see the last committed state)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = _connect(self.path)
+            conn = _connect(self.path, cache_kib=READER_CACHE_KIB)
             conn.execute("PRAGMA query_only = ON")
             self._local.conn = conn
         return conn
@@ -143,13 +164,38 @@ class Store:
         return found
 
     def indicators_with_signal(self, signal: Signal, *, origin: KeyId | None = None) -> list[Indicator]:
-        """Indicators (any origin, or one) whose signal equals ``signal``."""
+        """Indicators (any origin, or one) whose signal equals ``signal``.
+
+        Reads the whole table: only this node's own contributions are indexed by signal (see
+        :meth:`local_indicators_with_signals`); matching goes through the match lists.
+        """
         sql = f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE signal_type = ? AND value = ?"  # noqa: S608
         params: list[str] = [signal.type.value, signal.value]
         if origin is not None:
             sql += " AND origin = ?"
             params.append(origin)
         return [indicator_from_row(r) for r in self.reader.execute(sql, params)]
+
+    def local_indicators_with_signals(self, signals: Iterable[Signal]) -> dict[Signal, list[Indicator]]:
+        """This node's own contributions listing each of ``signals``; signals without any are absent.
+
+        Uses the index over local rows: one query per signal type, however many signals (the
+        values travel as one JSON array).
+        """
+        values: dict[SignalType, list[str]] = {}
+        for signal in signals:
+            values.setdefault(signal.type, []).append(signal.value)
+        found: dict[Signal, list[Indicator]] = {}
+        for kind, wanted in values.items():
+            rows = self.reader.execute(
+                f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE local = 1"  # noqa: S608
+                " AND signal_type = ? AND value IN (SELECT value FROM json_each(?))",
+                (kind.value, json.dumps(wanted)),
+            )
+            for row in rows:
+                indicator = indicator_from_row(row)
+                found.setdefault(indicator.signal, []).append(indicator)
+        return found
 
     def iter_indicators(self, *, include_revoked: bool) -> Iterator[Indicator]:
         """Every indicator we hold, oldest first, streamed."""
@@ -166,7 +212,7 @@ class Store:
             " WHERE change_id > ? ORDER BY change_id LIMIT ?",
             (change_id, limit),
         )
-        return [IndicatorChange(c, i, t, v, active=not r) for c, i, t, v, r in rows]
+        return [IndicatorChange(c, i, t, v, not r) for c, i, t, v, r in rows]
 
     def counts(self) -> list[CountRow]:
         """Active indicators by origin, category and signal type."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from node.model import Envelope, KeyId, Seq, Tlp
 
@@ -31,9 +32,11 @@ class SyncRecord:
     rejected: int
 
 
-@dataclass(frozen=True, slots=True)
-class IndicatorChange:
-    """One row of the change stream the match lists tail: an indicator became (in)active."""
+class IndicatorChange(NamedTuple):
+    """One row of the change stream the match lists tail: an indicator became (in)active.
+
+    A NamedTuple rather than a frozen dataclass: a first sync reads millions of these, and a
+    tuple is built ~4x faster."""
 
     change_id: int
     indicator_id: str

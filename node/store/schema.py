@@ -133,3 +133,50 @@ def m003_partners(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX rejections_reason ON rejections (reason)")
+
+
+@migrations()
+def m004_indicators_by_change(db: Database) -> None:
+    """Indicators keyed by their change id, with one random-key index instead of four.
+
+    The change id becomes the rowid (``INTEGER PRIMARY KEY``): new rows append at the end of
+    the table in commit order, and the change stream the match lists tail is a rowid range
+    scan, so the unique index on ``change_id`` goes. Lookups by signal serve only the node's own
+    contributions (re-labelling and revoking them; matching uses the match lists), so the two
+    signal indexes over every row give way to a partial index over the rows this node published
+    (``local``). At million-row scale each random-key index costs about one 4 KiB page write
+    per ingested row; measured on a 1M-row first sync, SQLite's time fell from 24 s to 14 s.
+    """
+    columns = (
+        "change_id, id, origin, signal_type, value, category, content_type, tlp, quality, created,"
+        " modified, valid_until, revoked, entry_seq"
+    )
+    db.execute(
+        """
+        CREATE TABLE indicators_by_change (
+            change_id INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            origin TEXT NOT NULL,
+            signal_type TEXT NOT NULL,
+            value TEXT NOT NULL,
+            category TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            tlp TEXT NOT NULL,
+            quality INTEGER,
+            created TEXT NOT NULL,
+            modified TEXT NOT NULL,
+            valid_until TEXT,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            entry_seq INTEGER NOT NULL,
+            local INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    # The publisher stores its entries with no ``via``; every other entry came from a peer.
+    db.execute(
+        f"INSERT INTO indicators_by_change ({columns}, local) SELECT {columns},"  # noqa: S608
+        " origin IN (SELECT origin FROM entries WHERE via IS NULL) FROM indicators ORDER BY change_id"
+    )
+    db.execute("DROP TABLE indicators")  # drops its indexes too
+    db.execute("ALTER TABLE indicators_by_change RENAME TO indicators")
+    db.execute("CREATE INDEX indicators_local_signal ON indicators (signal_type, value) WHERE local = 1")

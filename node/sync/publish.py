@@ -6,17 +6,15 @@ Each batch becomes STIX indicators in one or more feed entries; each entry is se
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from node.config import LimitsSection
 from node.errors import NotFound
-from node.feed import NodeIdentity, encode_entry, payload_digest, sign_envelope
+from node.feed import NodeIdentity, canonical_bundle, encode_entry, payload_digest, sign_envelope
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
     ContentType,
@@ -30,11 +28,14 @@ from node.model import (
 from node.model.clock import Clock, format_timestamp
 from node.stix import build_bundle
 from node.store import Store
+from node.sync.ingest import collector_paused
 
 log = logging.getLogger(__name__)
 
 _BUNDLE_OVERHEAD = 8  # identity, extension definition and marking objects beside the indicators
-_ENTRY_MARGIN = 2048  # origin, seq, prev, recipients and signature around the bundle
+# Origin, seq, prev, created, TLP, payload type and signature around the bundle (~400 bytes);
+# recipients are counted on top (see _entry_overhead).
+_ENTRY_MARGIN = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +79,19 @@ class Publisher:
         self, items: Sequence[Contribution], *, category: str, distribution: Distribution
     ) -> PublishReport:
         """Share ``items`` under ``category`` and ``distribution``; re-sharing a signal relabels it."""
+        with collector_paused():  # a big batch is many short-lived, acyclic objects
+            return self._contribute(items, category=category, distribution=distribution)
+
+    def _contribute(
+        self, items: Sequence[Contribution], *, category: str, distribution: Distribution
+    ) -> PublishReport:
         now = self._clock()
         fresh: list[Indicator] = []
         added = updated = unchanged = 0
-        for item in {c.signal: c for c in items}.values():
-            current = self._current(item.signal)
+        unique = {c.signal: c for c in items}
+        versions = self._current_versions(unique)
+        for item in unique.values():
+            current = versions.get(item.signal)
             label = item.category or category
             indicator = self._version(item, current, category=label, tlp=distribution, now=now)
             if indicator is None:
@@ -114,11 +123,17 @@ class Publisher:
 
     def own_indicators(self, signal: Signal) -> list[Indicator]:
         """Our indicators listing ``signal`` (any version state)."""
-        return self._store.indicators_with_signal(signal, origin=self.origin)
+        found = self._store.local_indicators_with_signals([signal]).get(signal, [])
+        return [i for i in found if i.origin == self.origin]
 
-    def _current(self, signal: Signal) -> Indicator | None:
-        live = [i for i in self.own_indicators(signal) if not i.revoked]
-        return max(live, key=lambda i: i.modified, default=None)
+    def _current_versions(self, signals: Iterable[Signal]) -> dict[Signal, Indicator]:
+        """Our newest live indicator of each signal that has one (a few queries for any batch)."""
+        current: dict[Signal, Indicator] = {}
+        for signal, found in self._store.local_indicators_with_signals(signals).items():
+            live = [i for i in found if not i.revoked and i.origin == self.origin]
+            if live:
+                current[signal] = max(live, key=lambda i: i.modified)
+        return current
 
     def _version(
         self,
@@ -161,8 +176,11 @@ class Publisher:
         return tuple(seqs)
 
     def _append_batch(self, batch: list[Indicator], distribution: Distribution) -> list[Seq]:
-        bundle = build_bundle(batch, origin_names={self.origin: self._name})
-        if len(batch) > 1 and _encoded_size(bundle) > self._limits.max_envelope_bytes:
+        bundle = canonical_bundle(build_bundle(batch, origin_names={self.origin: self._name}))
+        if (
+            len(batch) > 1
+            and len(bundle.text) + _entry_overhead(distribution) > self._limits.max_envelope_bytes
+        ):
             half = len(batch) // 2  # too large for one envelope: two entries instead
             return self._append_batch(batch[:half], distribution) + self._append_batch(
                 batch[half:], distribution
@@ -175,9 +193,9 @@ class Publisher:
                 prev=head.digest if head else None,
                 created=self._clock(),
                 distribution=distribution,
-                bundle=bundle,
+                bundle=bundle.data,
             )
-            payload = encode_entry(entry)
+            payload = encode_entry(entry, bundle=bundle)
             tx.append_entry(
                 origin=self.origin,
                 seq=entry.seq,
@@ -190,14 +208,14 @@ class Publisher:
                 via=None,
                 objects=len(batch),
             )
-            tx.upsert_indicators(batch, entry_seq=entry.seq)
+            tx.upsert_indicators(batch, entry_seq=entry.seq, local=True)
         log.info("published entry seq=%d indicators=%d tlp=%s", entry.seq, len(batch), distribution.tlp.value)
         return [entry.seq]
 
 
-def _encoded_size(bundle: dict[str, Any]) -> int:
-    """An upper estimate of the signed envelope's size: the bundle plus the entry's other fields."""
-    return len(json.dumps(bundle, separators=(",", ":"), ensure_ascii=False).encode()) + _ENTRY_MARGIN
+def _entry_overhead(distribution: Distribution) -> int:
+    """An upper bound of what a signed envelope holds besides its bundle's bytes."""
+    return _ENTRY_MARGIN + sum(len(r) + 3 for r in distribution.recipients)
 
 
 def _after(previous: datetime, now: datetime) -> datetime:

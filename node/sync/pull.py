@@ -3,11 +3,15 @@
 The transport is a port (:class:`FeedSource`); the rpc layer provides the gRPC client and tests
 may provide any other. One origin's refused entry stops that origin for this pull (later
 entries would only be gaps) but never the other origins, and never the other peers.
+
+A helper thread receives and prepares (verifies, parses, reads) the next entry while this one
+commits: committing is mostly SQLite and fsync, which release the GIL, so the two overlap.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -17,11 +21,16 @@ from typing import Protocol
 from node.errors import PeerError, Rejected
 from node.model import Envelope, KeyId, Partner, Seq
 from node.store import Store
-from node.sync.ingest import Ingestor
+from node.sync.ingest import Ingestor, Prepared, collector_paused
 
 log = logging.getLogger(__name__)
 
 _MAX_ROUNDS = 100_000  # calls per pull; each call carries at most the peer's per-call page budget
+_AHEAD = 1  # entries prepared ahead of the one committing: bounds memory to about three entries
+_POLL_SECONDS = 0.1  # how often a blocked helper thread checks whether the pull was abandoned
+# When the caller stops early, the helper may be waiting on the network; it ends by itself once
+# the caller closes the channel, so the caller waits only this long for it.
+_JOIN_SECONDS = 1.0
 
 
 class FeedSource(Protocol):
@@ -78,7 +87,8 @@ class Puller:
             report.skipped = True
             return report
         try:
-            self._run(partner, source, report)
+            with collector_paused():  # see collector_paused: entries are many acyclic objects
+                self._run(partner, source, report)
         finally:
             with self._guard:
                 self._running.discard(partner.name)
@@ -124,12 +134,12 @@ class Puller:
         stopped: set[KeyId],
         report: PullReport,
     ) -> None:
-        for envelope in envelopes:
-            origin = _claimed_origin(envelope)
+        for prepared in _prepared_ahead(self._ingestor, envelopes, pinned):
+            origin = prepared.claimed_signer
             if origin in stopped:
-                continue
+                continue  # prepared, which has no side effects, but never committed
             try:
-                accepted = self._ingestor.ingest(envelope, pinned=pinned, via=partner.name)
+                accepted = self._ingestor.commit(prepared, via=partner.name)
             except Rejected as exc:
                 report.rejected[exc.reason] += 1
                 stopped.add(origin)  # later entries of this origin would only be gaps
@@ -149,6 +159,54 @@ class Puller:
             )
 
 
-def _claimed_origin(envelope: Envelope) -> KeyId:
-    """The signer an envelope claims; used only to skip the rest of a refused origin's stream."""
-    return envelope.signatures[0].keyid if envelope.signatures else KeyId("")
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """The helper thread's exception (a PeerError mid-stream, or a bug), raised in the caller."""
+
+    error: BaseException
+
+
+_END = object()
+
+
+def _prepared_ahead(
+    ingestor: Ingestor, envelopes: Iterator[Envelope], pinned: Mapping[KeyId, bytes]
+) -> Iterator[Prepared]:
+    """``envelopes`` prepared in a helper thread, in order, at most :data:`_AHEAD` ahead.
+
+    Preparing has no side effects, so an entry the caller skips (its origin was stopped) or
+    never takes (the caller stopped early) was never acted on.
+    """
+    ready: queue.Queue[object] = queue.Queue(maxsize=_AHEAD)
+    abandoned = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not abandoned.is_set():
+            try:
+                ready.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for envelope in envelopes:
+                if not hand_over(ingestor.prepare(envelope, pinned=pinned)):
+                    return
+        except BaseException as exc:  # handed to the caller's thread and raised there
+            hand_over(_Failed(exc))
+        else:
+            hand_over(_END)
+
+    helper = threading.Thread(target=work, name="accord-pull-prepare", daemon=True)
+    helper.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            assert isinstance(item, Prepared)
+            yield item
+    finally:
+        abandoned.set()
+        helper.join(_JOIN_SECONDS)

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.errors import MalformedEntry
-from node.feed import NodeIdentity, decode_entry, encode_entry
+from node.errors import InvalidInput, MalformedEntry
+from node.feed import NodeIdentity, canonical_bundle, decode_entry, encode_entry
 from node.model import Digest, Distribution, FeedEntry, KeyId, Seq, Tlp
-from node.model.clock import truncate_ms
+from node.model.clock import format_timestamp, truncate_ms
 
 ORIGIN = NodeIdentity.from_seed(bytes([1]) * 32).key_id
 BOB = NodeIdentity.from_seed(bytes([2]) * 32).key_id
@@ -144,6 +145,33 @@ def test_decode_inverts_encode(entry: FeedEntry) -> None:
     data = encode_entry(entry)
     assert decode_entry(data) == entry
     assert encode_entry(decode_entry(data)) == data
+
+
+@settings(max_examples=150, deadline=None)
+@given(entries())
+def test_encoding_is_rfc8785_of_the_whole_document(entry: FeedEntry) -> None:
+    """encode_entry joins separately serialised parts; the result is the reference's bytes."""
+    document = {
+        "accord": 1,
+        "origin": entry.origin,
+        "seq": entry.seq,
+        "prev": entry.prev,
+        "created": format_timestamp(entry.created),
+        "distribution": {
+            "tlp": entry.distribution.tlp.value,
+            "recipients": sorted(entry.distribution.recipients),
+        },
+        "bundle": entry.bundle,
+    }
+    expected = rfc8785.dumps(document)
+    assert encode_entry(entry) == expected
+    assert encode_entry(entry, bundle=canonical_bundle(entry.bundle)) == expected
+
+
+def test_a_canonical_bundle_of_another_bundle_is_refused() -> None:
+    entry = make_entry()
+    with pytest.raises(InvalidInput, match="another bundle"):
+        encode_entry(entry, bundle=canonical_bundle(dict(entry.bundle)))
 
 
 # --- decoding: what is refused ----------------------------------------------------------------

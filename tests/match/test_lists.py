@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
-from node.match import ExactIndex, ListUpdate, MatchLists
+from node.match import ExactIndex, ListUpdate, MatchLists, PdqIndex
 from node.model import IndexHit, Signal, SignalType
 
 MD5 = Signal(SignalType.MD5, "a" * 32)
@@ -139,3 +140,28 @@ def test_concurrent_queries_and_updates_stay_consistent() -> None:
         reader.join(timeout=10)
     assert errors == []
     assert lists.sizes()["pdq"] == len(lists.query(PDQ, pdq_threshold=31))
+
+
+def test_pdq_adds_and_removals_interleaved_in_one_apply_keep_their_order() -> None:
+    lists = MatchLists()
+    lists.apply(
+        [active("x", PDQ), active("y", PDQ), inactive("x", PDQ), active("x", PDQ_FAR), active("z", PDQ)]
+    )
+    assert lists.query(PDQ, pdq_threshold=0) == [IndexHit("y", 0), IndexHit("z", 0)]
+    assert lists.query(PDQ_FAR, pdq_threshold=0) == [IndexHit("x", 0)]
+    assert lists.sizes()["pdq"] == 3
+
+
+def test_query_many_answers_each_signal_as_query_does() -> None:
+    lists = MatchLists()
+    lists.apply([active("m", MD5), active("p", PDQ), active("pf", PDQ_FAR)])
+    signals = [PDQ_NEAR, MD5, PDQ_FAR, SHA1]
+    assert lists.query_many(signals, pdq_threshold=31) == [lists.query(s, pdq_threshold=31) for s in signals]
+
+
+def test_lists_can_start_from_a_saved_pdq_index(tmp_path: Path) -> None:
+    first = MatchLists()
+    first.apply([active("p", PDQ)])
+    first.pdq.save(tmp_path)
+    second = MatchLists(pdq=PdqIndex.load(tmp_path))
+    assert second.query(PDQ_NEAR, pdq_threshold=31) == [IndexHit("p", 3)]

@@ -104,7 +104,7 @@ def test_results_are_nearest_first_then_by_id() -> None:
     assert hits == [IndexHit("exact", 0), IndexHit("a-near", 1), IndexHit("b-near", 1), IndexHit("far", 20)]
 
 
-def test_remove_stops_matching_and_the_row_is_reused() -> None:
+def test_remove_stops_matching_and_the_row_stays_a_tombstone_until_a_merge() -> None:
     index = PdqIndex()
     a, b = bytes(32), b"\xff" * 32
     index.add("a", a)
@@ -116,9 +116,12 @@ def test_remove_stops_matching_and_the_row_is_reused() -> None:
     index.remove("never-added")
     assert len(index) == 1
     index.add("c", flip(a, [1]))
-    assert index._used == 2  # the tombstone was reused; no new row handed out
+    assert index.stats()["tail_rows"] == 3  # nothing rebuilt: the removed row is masked
     assert index.query(a, THRESHOLD) == [IndexHit("c", 1)]
     assert index.query(b, 0) == [IndexHit("b", 0)]
+    index.merge()
+    assert (index.stats()["segment_rows"], index.stats()["tail_rows"]) == (2, 0)  # compacted
+    assert index.query(a, THRESHOLD) == [IndexHit("c", 1)]
 
 
 def test_adding_an_id_again_replaces_its_hash() -> None:

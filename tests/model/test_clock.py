@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 from hypothesis import given, settings
@@ -129,3 +131,70 @@ def test_utc_now_is_aware_and_truncated() -> None:
     assert now.tzinfo is UTC
     assert now.microsecond % 1000 == 0
     assert before <= now <= datetime.now(UTC)
+
+
+# --- the fast paths agree with the previous implementation ---------------------------------------
+
+_REFERENCE_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z")
+
+
+def reference_format(moment: datetime) -> str:
+    """The previous format_timestamp: by hand, after converting to UTC and truncating."""
+    m = truncate_ms(moment.astimezone(UTC))
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}Z"
+    )
+
+
+def reference_parse(text: str) -> datetime | None:
+    """The previous parse_timestamp: strptime and the fraction by hand; None when refused."""
+    if not _REFERENCE_STAMP.fullmatch(text):
+        return None
+    head, _, fraction = text[:-1].partition(".")
+    try:
+        moment = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    millis = int((fraction + "000")[:3]) if fraction else 0
+    return moment.replace(microsecond=millis * 1000)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_format_agrees_with_the_reference(naive: datetime, minutes: int) -> None:
+    for zone in (UTC, timezone(timedelta(minutes=minutes))):
+        moment = naive.replace(tzinfo=zone)
+        assert format_timestamp(moment) == reference_format(moment)
+
+
+stamp_like = st.from_regex(
+    r"\A[0-9]{4}-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\.[0-9]{0,10})?Z?\Z"
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(stamp_like, st.text(max_size=30)))
+def test_parse_agrees_with_the_reference(text: str) -> None:
+    expected = reference_parse(text)
+    if expected is None:
+        with pytest.raises(InvalidInput):
+            parse_timestamp(text)
+    else:
+        parsed = parse_timestamp(text)
+        assert parsed == expected
+        assert parsed.tzinfo is UTC
+
+
+def test_a_zone_whose_times_repeat_formats_each_instant() -> None:
+    try:
+        zone = ZoneInfo("Europe/Berlin")
+    except ZoneInfoNotFoundError:
+        pytest.skip("no time zone database on this machine")
+    first = datetime(2025, 10, 26, 2, 30, tzinfo=zone, fold=0)
+    second = first.replace(fold=1)  # the same wall time an hour later; compares equal to `first`
+    assert format_timestamp(first) == "2025-10-26T00:30:00.000Z"
+    assert format_timestamp(second) == "2025-10-26T01:30:00.000Z"

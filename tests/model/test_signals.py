@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -156,3 +158,38 @@ def test_arbitrary_text_is_a_signal_only_if_it_is_hex_of_the_right_length(
     else:
         with pytest.raises(InvalidSignal):
             Signal(signal_type, value)
+
+
+# --- the fast path of validation agrees with the full check -------------------------------------
+
+_REFERENCE_HEX = re.compile(r"[0-9a-f]*")
+
+
+def reference_normal_form(signal_type: SignalType, value: str) -> str | None:
+    """The previous validation, written out: the normal form, or None when it is refused."""
+    normal = value.strip().lower()
+    if len(normal) != LENGTHS[signal_type] or not _REFERENCE_HEX.fullmatch(normal):
+        return None
+    return normal
+
+
+hexish = st.text(alphabet="0123456789abcdefABCDEFgG \t\n\u0130\u212a\uff10", max_size=70)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(list(SignalType)), st.one_of(hexish, st.text(max_size=70)))
+def test_validation_agrees_with_the_reference(signal_type: SignalType, value: str) -> None:
+    expected = reference_normal_form(signal_type, value)
+    if expected is None:
+        with pytest.raises(InvalidSignal):
+            Signal(signal_type, value)
+    else:
+        assert Signal(signal_type, value).value == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(list(SignalType)), st.data())
+def test_values_in_normal_form_are_kept_as_they_are(signal_type: SignalType, data: st.DataObject) -> None:
+    length = LENGTHS[signal_type]
+    value = data.draw(st.text(alphabet="0123456789abcdef", min_size=length, max_size=length))
+    assert Signal(signal_type, value).value is value

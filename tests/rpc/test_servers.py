@@ -296,7 +296,8 @@ def test_the_cli_asks_the_running_node_and_falls_back_when_it_cannot(
     # A second handle on the same home, as `accord match` opens it in its own process.
     cli_side = AccordNode.open(node.home.root)
     cli_side.config = replace(
-        cli_side.config, network=replace(cli_side.config.network, local_listen=f"127.0.0.1:{servers.local_port}")
+        cli_side.config,
+        network=replace(cli_side.config.network, local_listen=f"127.0.0.1:{servers.local_port}"),
     )
     [answer] = cli_side.match(query, prefer_running_node=True)
     assert answer.matches[0].origin_name == "Example NGO"

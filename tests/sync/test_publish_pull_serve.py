@@ -19,7 +19,7 @@ from node.sync.ingest import Ingestor
 from node.sync.publish import Contribution, Publisher
 from node.sync.pull import Puller
 from node.sync.serve import entries_for
-from tests.support.feeds import T0, flip_byte, identity, md5_signal, pdq_signal, with_payload
+from tests.support.feeds import T0, flip_byte, identity, indicator, md5_signal, pdq_signal, with_payload
 
 
 def ticking_clock() -> object:
@@ -115,6 +115,34 @@ def test_publish_chains_entries_and_reuses_indicator_ids(publisher: Publisher, o
     assert entries[0].prev is None and entries[1].prev is not None
     ids = {o["id"] for e in entries for o in e.bundle["objects"] if o["type"] == "indicator"}
     assert len(ids) == 1  # relabelling publishes a new version of the same indicator
+
+
+def test_a_batch_looks_up_its_current_versions_in_one_query_per_signal_type(
+    publisher: Publisher, origin_store: Store
+) -> None:
+    signals = [pdq_signal(n) for n in range(300)] + [md5_signal(n) for n in range(200)]
+    contribute(publisher, *signals)
+    reads: list[str] = []
+    origin_store.reader.set_trace_callback(reads.append)
+    relabelled = [Contribution(s, ContentType.default_for(s.type), category="tvec") for s in signals[:10]]
+    report = publisher.contribute(
+        [*relabelled, *(Contribution(s, ContentType.default_for(s.type)) for s in signals[10:])],
+        category="csam",
+        distribution=Distribution(Tlp.GREEN),
+    )
+    origin_store.reader.set_trace_callback(None)
+    assert (report.added, report.updated, report.unchanged) == (0, 10, 490)
+    assert len([q for q in reads if "FROM indicators" in q]) == 2
+
+
+def test_own_indicators_are_only_this_nodes_contributions(publisher: Publisher, origin_store: Store) -> None:
+    contribute(publisher, pdq_signal(1))
+    theirs = indicator(OTHER.key_id, pdq_signal(1))
+    with origin_store.write() as tx:
+        tx.upsert_indicators([theirs], entry_seq=Seq(1))
+    [own] = publisher.own_indicators(pdq_signal(1))
+    assert own.origin == ORIGIN.key_id
+    assert {i.id for i in origin_store.indicators_with_signal(pdq_signal(1))} == {own.id, theirs.id}
 
 
 def test_large_batches_are_split_into_entries_within_the_limits(origin_store: Store) -> None:

@@ -1,0 +1,304 @@
+"""First sync between two nodes on loopback: publish, pull over real gRPC, verify, store, match.
+
+    .venv/bin/python -m bench.sync [--indicators 1000000] [--quick] [--same-process]
+
+Two real node homes in a temporary directory: the origin publishes N PDQ indicators (timed),
+serves its Federation API on a loopback port from its own process (as a second node would;
+``--same-process`` serves it from this one), and the receiver pulls everything through the
+production path (gRPC → verify → parse → STIX profile → one transaction per entry) and loads
+its match lists, until all N are stored and a sample of them matches. In the same run the
+``stix2`` library parses a sample of the same bundles, the path Accord's codec replaces.
+Both nodes share this machine's cores; the receiver's CPU time is printed beside the clock.
+
+Targets (issue 4): 1M indicators in ≤ 60 s, ≥ 50,000 indicators/s through ingest. ``--quick``
+runs 100,000 indicators. Results go to stdout only; nothing is written outside the temp dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import resource
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, TypeVar
+
+import stix2
+
+from node.app import AccordNode, init_home
+from node.app.serve import _start
+from node.feed import public_key_to_text
+from node.model import ContentType, Distribution, Seq, Signal, SignalType, Tlp
+from node.sync.publish import Contribution
+
+FULL_COUNT = 1_000_000
+QUICK_COUNT = 100_000
+TARGET_SECONDS = 60.0  # for 1M indicators (issue 4)
+TARGET_RATE = 50_000  # indicators/s through ingest
+LIBRARY_SAMPLE = 2_000  # objects stix2 parses; at ~2,000/s a larger sample only takes longer
+MATCH_SAMPLE = 100  # published signals the receiver must find in its lists afterwards
+PUBLISH_BATCH = 100_000  # contributions per publish call (bounds the publisher's working set)
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Timed:
+    """How long one step took."""
+
+    seconds: float
+
+    def rate(self, count: int) -> float:
+        """``count`` items per second."""
+        return count / self.seconds if self.seconds > 0 else float("inf")
+
+
+def timed(action: Callable[[], _T]) -> tuple[_T, Timed]:
+    """Run ``action`` and measure its wall-clock time."""
+    start = time.perf_counter()
+    result = action()
+    return result, Timed(time.perf_counter() - start)
+
+
+def pdq_signals(count: int, seed: int = 4) -> list[Signal]:
+    """Uniformly random PDQ hashes (unrelated images are ~128 bits apart)."""
+    rng = random.Random(seed)
+    return [Signal(SignalType.PDQ, f"{rng.getrandbits(256):064x}") for _ in range(count)]
+
+
+def open_node(root: Path, name: str) -> AccordNode:
+    """A fresh node home whose servers bind free loopback ports."""
+    init_home(root, name=name)
+    return open_existing(root)
+
+
+def open_existing(root: Path) -> AccordNode:
+    """The node at ``root``, its servers set to bind free loopback ports."""
+    node = AccordNode.open(root)
+    network = replace(node.config.network, listen="127.0.0.1:0", local_listen="127.0.0.1:0")
+    node.config = replace(node.config, network=network)
+    return node
+
+
+def publish(origin: AccordNode, signals: list[Signal]) -> int:
+    """Publish ``signals`` as GREEN csam PDQ indicators; returns how many entries that made."""
+    distribution = Distribution(tlp=Tlp.GREEN)
+    entries = 0
+    for start in range(0, len(signals), PUBLISH_BATCH):
+        items = [Contribution(s, ContentType.IMAGE, 90) for s in signals[start : start + PUBLISH_BATCH]]
+        report = origin.publisher.contribute(items, category="csam", distribution=distribution)
+        entries += len(report.seqs)
+    return entries
+
+
+@contextmanager
+def serving(origin: AccordNode, *, same_process: bool) -> Iterator[int]:
+    """The origin's real gRPC servers on loopback; yields the Federation port.
+
+    By default the origin serves from its own process, as a second node would; with
+    ``same_process`` it shares this one (and its GIL) with the receiver.
+    """
+    if same_process:
+        servers = _start(origin, "127.0.0.1:0")
+        try:
+            yield servers.federation_port
+        finally:
+            servers.stop(0)
+        return
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=serve_origin, args=(str(origin.home.root), child), daemon=True
+    )
+    process.start()
+    try:
+        yield parent.recv()
+    finally:
+        parent.send("stop")
+        process.join(30)
+
+
+def serve_origin(root: str, conn: Connection) -> None:
+    """Child process: serve the origin node at ``root`` until told to stop."""
+    node = open_existing(Path(root))
+    servers = _start(node, "127.0.0.1:0")
+    conn.send(servers.federation_port)
+    conn.recv()
+    servers.stop(0)
+    node.close()
+
+
+def pin_both_ways(origin: AccordNode, receiver: AccordNode, port: int) -> None:
+    """The receiver pins the origin's key and knows where it listens (the origin pinned it first)."""
+    receiver.add_partner(
+        "origin", public_key=public_key_to_text(origin.identity.public_key), endpoint=f"127.0.0.1:{port}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What the receiver's first sync did and how long each part took."""
+
+    entries: int
+    indicators: int
+    pull: Timed
+    load: Timed
+    cpu_seconds: float  # the receiver process's user + system time over pull and load
+
+    @property
+    def total(self) -> Timed:
+        """Pull (verify + parse + store) plus match-list load: until everything is matchable."""
+        return Timed(self.pull.seconds + self.load.seconds)
+
+
+def first_sync(receiver: AccordNode) -> SyncResult:
+    """Pull everything from the origin over gRPC, then load the match lists."""
+    partner = receiver.store.partner("origin")
+    assert partner is not None
+    before = cpu_seconds()
+    report, pull_time = timed(lambda: receiver.pull_partner(partner))
+    if not report.ok or report.rejected:
+        raise SystemExit(f"sync failed: {report.summary()}")
+    _, load_time = timed(receiver.load_lists)
+    return SyncResult(
+        entries=report.accepted,
+        indicators=report.indicators,
+        pull=pull_time,
+        load=load_time,
+        cpu_seconds=cpu_seconds() - before,
+    )
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def check_matchable(receiver: AccordNode, signals: list[Signal], count: int) -> None:
+    """Every indicator is stored, and a sample of the published signals matches exactly."""
+    stored = sum(row.count for row in receiver.store.counts())
+    if stored != count:
+        raise SystemExit(f"receiver holds {stored} active indicators, expected {count}")
+    sample = random.Random(9).sample(signals, min(MATCH_SAMPLE, len(signals)))
+    for signal, result in zip(sample, receiver.match(sample), strict=True):
+        if not any(m.distance == 0 for m in result.matches):
+            raise SystemExit(f"a published signal does not match at the receiver: {signal.redacted()}")
+
+
+def library_rate(origin: AccordNode) -> tuple[int, float]:
+    """Objects/s of ``stix2.parse`` on a sample of the bundles the origin served."""
+    [entry] = origin.store.entries_after(origin.key_id, Seq(0), limit=1)
+    bundle: dict[str, Any] = json.loads(entry.envelope.payload)["bundle"]
+    objects = bundle["objects"][:LIBRARY_SAMPLE]
+    text = json.dumps({**bundle, "objects": objects})
+    _, took = timed(lambda: stix2.parse(text, allow_custom=False))
+    return len(objects), took.rate(len(objects))
+
+
+def rss_mib() -> tuple[float, float]:
+    """Current and peak RSS of this process (the receiver, and the origin as it published), in MiB."""
+    current = 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            current = int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return current, peak
+
+
+def verdict(ok: bool) -> str:
+    """PASS or MISS."""
+    return "PASS" if ok else "MISS"
+
+
+def run(count: int, *, same_process: bool = False) -> None:
+    """The whole benchmark for ``count`` indicators."""
+    signals = pdq_signals(count)
+    with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
+        origin = open_node(Path(tmp) / "origin", "Origin NGO")
+        receiver = open_node(Path(tmp) / "receiver", "Receiving platform")
+        try:
+            entries, publish_time = timed(lambda: publish(origin, signals))
+            print(
+                f"publish   {count:>9,} indicators in {entries} entries: {publish_time.seconds:6.1f} s"
+                f"  {publish_time.rate(count):>9,.0f} indicators/s"
+            )
+            receiver_key = public_key_to_text(receiver.identity.public_key)
+            origin.add_partner("receiver", public_key=receiver_key, endpoint=None)
+            with serving(origin, same_process=same_process) as port:
+                pin_both_ways(origin, receiver, port)
+                result = first_sync(receiver)
+            _, check_time = timed(lambda: check_matchable(receiver, signals, count))
+            report(result, check_time)
+            compare_library(origin, result)
+            verdicts(count, result)
+        finally:
+            origin.close()
+            receiver.close()
+
+
+def report(result: SyncResult, check_time: Timed) -> None:
+    """Print what the first sync did."""
+    n = result.indicators
+    current, peak = rss_mib()
+    print(
+        f"pull      {result.entries:>9,} entries, {n:,} indicators over gRPC loopback:"
+        f" {result.pull.seconds:6.1f} s  {result.pull.rate(n):>9,.0f} indicators/s"
+    )
+    print(
+        f"lists     loaded in {result.load.seconds:6.2f} s; stored count and {MATCH_SAMPLE} sample"
+        f" matches checked in {check_time.seconds:.2f} s"
+    )
+    print(
+        f"sync      verified + stored + matchable: {result.total.seconds:6.1f} s"
+        f"  {result.total.rate(n):>9,.0f} indicators/s  (receiver CPU {result.cpu_seconds:.1f} s)"
+    )
+    print(f"memory    receiver process RSS {current:,.0f} MiB now, {peak:,.0f} MiB peak")
+
+
+def compare_library(origin: AccordNode, result: SyncResult) -> None:
+    """The stix2 library on the same bundles, and how Accord's ingest compares."""
+    sample, library = library_rate(origin)
+    rate = result.total.rate(result.indicators)
+    print(
+        f"stix2     stix2.parse on {sample:,} objects of the same bundles: {library:>9,.0f} objects/s"
+        f" (parse only; {result.indicators:,} would take {result.indicators / library:,.0f} s);"
+        f" Accord's whole ingest is {rate / library:,.1f}x faster"
+    )
+
+
+def verdicts(count: int, result: SyncResult) -> None:
+    """PASS or MISS against the issue's targets."""
+    rate = result.total.rate(result.indicators)
+    print(
+        f"target    ≥ {TARGET_RATE:,} indicators/s through ingest: {verdict(rate >= TARGET_RATE)}"
+        f" ({rate:,.0f}/s)"
+    )
+    seconds = result.total.seconds * FULL_COUNT / count
+    label = ")" if count == FULL_COUNT else f", extrapolated linearly from {count:,})"
+    print(
+        f"target    first sync of 1M indicators ≤ {TARGET_SECONDS:.0f} s:"
+        f" {verdict(seconds <= TARGET_SECONDS)} ({seconds:.1f} s{label}"
+    )
+
+
+def main() -> None:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__.split("\n")[0])
+    parser.add_argument("--indicators", type=int, default=FULL_COUNT, help="how many PDQ indicators")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_COUNT:,} indicators (< 1 minute)")
+    parser.add_argument(
+        "--same-process", action="store_true", help="serve the origin from this process, not its own"
+    )
+    args = parser.parse_args()
+    run(QUICK_COUNT if args.quick else args.indicators, same_process=args.same_process)
+
+
+if __name__ == "__main__":
+    main()

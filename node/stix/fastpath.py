@@ -1,0 +1,177 @@
+"""The strict reader's common case, with what a bundle's indicators share checked once.
+
+An entry's indicators mostly differ only in ``id`` and ``pattern``: the creator, timestamps,
+texts, labels and markings repeat. :class:`SharedFields` remembers, per bundle, which
+combinations of those fields passed every rule of the profile, so each further indicator costs
+a few dictionary lookups plus the checks of its own id and pattern.
+
+This path never decides a refusal and is never more lenient than the full reader: ``read``
+returns an indicator only when every rule holds, and None whenever anything is unusual or
+wrong; the caller then runs the full reader, which accepts exactly the same objects, builds the
+same indicator, and names the rule broken. tests/stix/test_fastpath.py checks both agree.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from operator import itemgetter
+from typing import Any, Final, NamedTuple
+
+from node.errors import InvalidInput, MalformedStix
+from node.model import Indicator, KeyId, Signal
+from node.model.indicators import parse_indicator_id
+from node.stix.fields import Labels, labels_from_extensions, timestamp_field
+from node.stix.profile import EXTENSION_DEFINITION_ID, HASH_KEYS, TLP_BY_MARKING, indicator_types_for
+
+_ABSENT: Final = object()  # marks an optional property that is not there (JSON null is None)
+
+# One fullmatch per pattern checks the form, the hash named, the length and lowercase hex: the
+# same set of strings the full reader accepts in four steps.
+_PATTERNS: Final = {
+    kind: re.compile(rf"\[file:hashes\.{re.escape(key)} = '([0-9a-f]{{{kind.hex_length}}})'\]")
+    for kind, key in HASH_KEYS.items()
+}
+
+
+class _Shared(NamedTuple):
+    """What a combination of shared fields stands for once it has passed every rule."""
+
+    labels: Labels
+    created: datetime
+    modified: datetime
+    valid_until: datetime | None
+    indicator_types: list[str]
+    pattern: re.Pattern[str]
+
+
+class SharedFields:
+    """The fast path for the indicators of one bundle from one origin."""
+
+    def __init__(self, *, origin: KeyId, creator: str) -> None:
+        self._origin = origin
+        self._creator = creator
+        self._shared: dict[tuple[Any, ...], _Shared | None] = {}
+
+    def read(self, stix: object) -> Indicator | None:
+        """The indicator ``stix`` holds if it takes the common shape and passes; else None."""
+        if type(stix) is not dict or stix.get("type") != "indicator":
+            return None
+        revoked = stix.get("revoked", False)
+        if revoked is not True and revoked is not False:
+            return None
+        try:
+            shared = self._shared_fields(stix, revoked)
+        except (TypeError, KeyError):  # a missing property, or a list or object where text belongs
+            return None
+        if shared is None or stix["indicator_types"] != shared.indicator_types:
+            return None
+        return self._indicator(stix, shared, revoked)
+
+    def _indicator(self, stix: dict[str, Any], shared: _Shared, revoked: bool) -> Indicator | None:
+        pattern, refs = stix["pattern"], stix["object_marking_refs"]
+        found = shared.pattern.fullmatch(pattern) if type(pattern) is str else None
+        if found is None or type(refs) is not list or len(refs) != 1 or type(refs[0]) is not str:
+            return None
+        tlp = TLP_BY_MARKING.get(refs[0])
+        if tlp is None:
+            return None
+        labels = shared.labels
+        try:
+            return Indicator(
+                id=parse_indicator_id(stix["id"]),
+                signal=Signal(labels.signal_type, found.group(1)),
+                category=labels.category,
+                content_type=labels.content_type,
+                tlp=tlp,
+                origin=self._origin,
+                created=shared.created,
+                modified=shared.modified,
+                revoked=revoked,
+                quality=labels.quality,
+                valid_until=shared.valid_until,
+            )
+        except InvalidInput:
+            return None
+
+    def _shared_fields(self, stix: dict[str, Any], revoked: bool) -> _Shared | None:
+        extensions = stix["extensions"]
+        if type(extensions) is not dict or len(extensions) != 1:
+            return None
+        extension = extensions.get(EXTENSION_DEFINITION_ID)
+        if type(extension) is not dict:
+            return None
+        # Each value is keyed with its type (JSON's 1, 1.0 and true are equal in Python), or is
+        # text, a bool or the absence marker: a hit means the very same values passed before.
+        # The property names are part of the key, so the property set is checked once too.
+        key = (
+            tuple(stix),
+            tuple(extension.items()),
+            tuple(map(type, extension.values())),
+            revoked,
+            stix.get("valid_until", _ABSENT),
+            _shared_text(stix),
+        )
+        shared = self._shared.get(key, _ABSENT)
+        if shared is _ABSENT:
+            shared = self._shared[key] = _check_shared(stix, self._creator)
+        return shared  # type: ignore[return-value]
+
+
+_REQUIRED: Final = frozenset(
+    {
+        "type",
+        "spec_version",
+        "id",
+        "created_by_ref",
+        "created",
+        "modified",
+        "name",
+        "description",
+        "indicator_types",
+        "pattern",
+        "pattern_type",
+        "pattern_version",
+        "valid_from",
+        "object_marking_refs",
+        "extensions",
+    }
+)
+_ALLOWED: Final = _REQUIRED | {"valid_until", "revoked"}
+_shared_text: Final = itemgetter(
+    "spec_version",
+    "pattern_type",
+    "pattern_version",
+    "created_by_ref",
+    "created",
+    "modified",
+    "valid_from",
+    "name",
+    "description",
+)
+_CONSTANTS: Final = {"spec_version": "2.1", "pattern_type": "stix", "pattern_version": "2.1"}
+
+
+def _check_shared(stix: dict[str, Any], creator: str) -> _Shared | None:
+    """The shared fields of ``stix`` when they pass every rule of the profile, else None."""
+    try:
+        labels = labels_from_extensions(stix["extensions"])
+        created = timestamp_field(stix, "created")
+        modified = timestamp_field(stix, "modified")
+        valid_from = timestamp_field(stix, "valid_from")
+        valid_until = timestamp_field(stix, "valid_until") if "valid_until" in stix else None
+    except MalformedStix:
+        return None
+    valid = (
+        _REQUIRED <= stix.keys() <= _ALLOWED
+        and all(stix[name] == value for name, value in _CONSTANTS.items())
+        and stix["created_by_ref"] == creator
+        and all(isinstance(stix[name], str) and stix[name].strip() for name in ("name", "description"))
+        and created <= modified
+        and valid_from == created
+        and (valid_until is None or valid_until > created)
+    )
+    pattern = _PATTERNS.get(labels.signal_type)
+    if not valid or pattern is None:
+        return None
+    return _Shared(labels, created, modified, valid_until, indicator_types_for(labels.category), pattern)

@@ -1,0 +1,152 @@
+"""Ingest in two steps: prepare (no side effects, may run ahead) and commit (in feed order).
+
+A pull prepares the next entry in a helper thread while it commits this one; what it may
+trust, what it records and what it stops must be exactly what one-by-one ingest gives.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator, Mapping
+
+import pytest
+
+from node import errors
+from node.config import LimitsSection
+from node.model import Envelope, KeyId, Partner, Seq
+from node.store import Store
+from node.sync.ingest import Ingestor, collector_paused
+from node.sync.pull import Puller
+from tests.support.feeds import FeedWriter, flip_byte, identity, indicator, pdq_signal, with_payload
+
+
+def state(store: Store) -> tuple[int, int, int]:
+    """(entries, indicator rows, rejections): everything an ingest may write."""
+    count = store.reader.execute
+    return (
+        count("SELECT COUNT(*) FROM entries").fetchone()[0],
+        count("SELECT COUNT(*) FROM indicators").fetchone()[0],
+        count("SELECT COUNT(*) FROM rejections").fetchone()[0],
+    )
+
+
+def test_prepare_writes_nothing_and_commit_records_its_refusal(store, pinned, ingestor, ngo) -> None:
+    good = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
+    bad = with_payload(good, flip_byte(good.payload, 5))
+    prepared_good = ingestor.prepare(good, pinned=pinned)
+    prepared_bad = ingestor.prepare(bad, pinned=pinned)
+    assert state(store) == (0, 0, 0)
+    assert prepared_good.refusal is None and len(prepared_good.indicators) == 1
+    assert isinstance(prepared_bad.refusal, errors.BadSignature)
+
+    with pytest.raises(errors.BadSignature):
+        ingestor.commit(prepared_bad, via="ngo")
+    assert state(store) == (0, 0, 1)
+    assert ingestor.commit(prepared_good, via="ngo").indicators == 1
+    assert state(store) == (1, 1, 1)
+
+
+class ListSource:
+    """Serves fixed envelopes once; optionally raises after them."""
+
+    def __init__(self, envelopes: list[Envelope], error: BaseException | None = None) -> None:
+        self.envelopes, self.error, self.calls = envelopes, error, 0
+
+    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[Envelope]:
+        self.calls += 1
+        if self.calls == 1:
+            yield from self.envelopes
+            if self.error is not None:
+                raise self.error
+
+
+def make_puller(store: Store) -> Puller:
+    ingestor = Ingestor(store=store, limits=LimitsSection())
+    return Puller(store=store, ingestor=ingestor, self_key=identity(9).key_id)
+
+
+def test_a_forged_origin_stops_its_signer_not_the_origin_it_names(store, pinned, ngo, lab) -> None:
+    """lab signs an entry naming ngo as origin: refused, and only lab's stream stops."""
+    forger = FeedWriter(lab.signer, name="lab", origin=ngo.origin)
+    forged = forger.entry([indicator(ngo.origin, pdq_signal(9))])
+    first = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
+    second = ngo.entry([indicator(ngo.origin, pdq_signal(2))])
+    partner = Partner(name="hub", key_id=identity(5).key_id, public_key=identity(5).public_key)
+
+    report = make_puller(store).pull(partner, ListSource([forged, first, second]))
+    assert dict(report.rejected) == {"malformed_entry": 1}
+    assert report.accepted == 2 and store.head(ngo.origin).seq == 2  # type: ignore[union-attr]
+
+
+def test_entries_prepared_ahead_of_a_refusal_are_neither_stored_nor_counted(store, pinned, ngo) -> None:
+    entries = [ngo.entry([indicator(ngo.origin, pdq_signal(n))]) for n in range(5)]
+    entries[1] = with_payload(entries[1], flip_byte(entries[1].payload, 3))
+    partner = Partner(name="ngo", key_id=ngo.origin, public_key=ngo.signer.public_key)
+
+    report = make_puller(store).pull(partner, ListSource(entries))
+    assert report.accepted == 1 and dict(report.rejected) == {"bad_signature": 1}
+    assert state(store) == (1, 1, 1)
+
+
+def test_an_unexpected_error_in_the_stream_reaches_the_caller_after_the_commits(store, pinned, ngo) -> None:
+    entries = [ngo.entry([indicator(ngo.origin, pdq_signal(n))]) for n in range(3)]
+    partner = Partner(name="ngo", key_id=ngo.origin, public_key=ngo.signer.public_key)
+    with pytest.raises(RuntimeError, match="bug"):
+        make_puller(store).pull(partner, ListSource(entries, RuntimeError("a bug in the transport")))
+    assert store.head(ngo.origin).seq == 3  # type: ignore[union-attr]
+    assert not [t for t in threading.enumerate() if t.name == "accord-pull-prepare"]
+
+
+def test_a_peer_error_mid_stream_fails_the_pull_and_keeps_what_was_committed(store, pinned, ngo) -> None:
+    entries = [ngo.entry([indicator(ngo.origin, pdq_signal(n))]) for n in range(2)]
+    partner = Partner(name="ngo", key_id=ngo.origin, public_key=ngo.signer.public_key)
+    report = make_puller(store).pull(partner, ListSource(entries, errors.PeerError("reset")))
+    assert report.error == "reset" and report.accepted == 2
+
+
+# --- the collector pause ------------------------------------------------------------------------
+
+
+def test_pauses_nest_and_restore_the_collector() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_pause_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_in_threads_resume_when_the_last_one_ends() -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with collector_paused():
+            inside.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=other)
+    with collector_paused():
+        thread.start()
+        inside.wait(5)
+    assert not gc.isenabled()  # the other thread's pause is still open
+    release.set()
+    thread.join(5)
+    assert gc.isenabled()
+
+
+def test_a_pause_ends_when_its_block_raises() -> None:
+    with pytest.raises(ValueError, match="x"), collector_paused():
+        raise ValueError("x")
+    assert gc.isenabled()
