@@ -22,7 +22,14 @@ from node.errors import InvalidInput, MalformedStix
 from node.model import Indicator, KeyId, Signal
 from node.model.indicators import parse_indicator_id
 from node.stix.fields import Labels, labels_from_extensions, timestamp_field
-from node.stix.profile import EXTENSION_DEFINITION_ID, HASH_KEYS, TLP_BY_MARKING, indicator_types_for
+from node.stix.profile import (
+    EXTENSION_DEFINITION_ID,
+    HASH_KEYS,
+    INDICATOR_ALLOWED,
+    INDICATOR_REQUIRED,
+    TLP_BY_MARKING,
+    indicator_types_for,
+)
 
 _ABSENT: Final = object()  # marks an optional property that is not there (JSON null is None)
 
@@ -118,26 +125,6 @@ class SharedFields:
         return shared  # type: ignore[return-value]
 
 
-_REQUIRED: Final = frozenset(
-    {
-        "type",
-        "spec_version",
-        "id",
-        "created_by_ref",
-        "created",
-        "modified",
-        "name",
-        "description",
-        "indicator_types",
-        "pattern",
-        "pattern_type",
-        "pattern_version",
-        "valid_from",
-        "object_marking_refs",
-        "extensions",
-    }
-)
-_ALLOWED: Final = _REQUIRED | {"valid_until", "revoked"}
 _shared_text: Final = itemgetter(
     "spec_version",
     "pattern_type",
@@ -163,7 +150,7 @@ def _check_shared(stix: dict[str, Any], creator: str) -> _Shared | None:
     except MalformedStix:
         return None
     valid = (
-        _REQUIRED <= stix.keys() <= _ALLOWED
+        INDICATOR_REQUIRED <= stix.keys() <= INDICATOR_ALLOWED
         and all(stix[name] == value for name, value in _CONSTANTS.items())
         and stix["created_by_ref"] == creator
         and all(isinstance(stix[name], str) and stix[name].strip() for name in ("name", "description"))

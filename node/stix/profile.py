@@ -132,3 +132,26 @@ def extension_definition() -> dict[str, Any]:
         "version": EXTENSION_VERSION,
         "extension_types": ["property-extension"],
     }
+
+
+# The properties an Accord indicator must carry, and those it may; anything else is refused.
+INDICATOR_REQUIRED: Final = frozenset(
+    {
+        "type",
+        "spec_version",
+        "id",
+        "created_by_ref",
+        "created",
+        "modified",
+        "name",
+        "description",
+        "indicator_types",
+        "pattern",
+        "pattern_type",
+        "pattern_version",
+        "valid_from",
+        "object_marking_refs",
+        "extensions",
+    }
+)
+INDICATOR_ALLOWED: Final = INDICATOR_REQUIRED | {"valid_until", "revoked"}

@@ -25,7 +25,7 @@ from node.stix.fields import (
     timestamp_field,
     tlp_from_markings,
 )
-from node.stix.profile import indicator_types_for, origin_identity_id
+from node.stix.profile import INDICATOR_ALLOWED, INDICATOR_REQUIRED, indicator_types_for, origin_identity_id
 
 _BUNDLE_PROPERTIES: Final = frozenset({"type", "id", "objects"})
 _BUNDLE_ID: Final = re.compile(r"bundle--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -37,26 +37,6 @@ _DESCRIPTIVE_ID: Final = re.compile(
     r"(identity|extension-definition|marking-definition)--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
 
-_INDICATOR_REQUIRED: Final = frozenset(
-    {
-        "type",
-        "spec_version",
-        "id",
-        "created_by_ref",
-        "created",
-        "modified",
-        "name",
-        "description",
-        "indicator_types",
-        "pattern",
-        "pattern_type",
-        "pattern_version",
-        "valid_from",
-        "object_marking_refs",
-        "extensions",
-    }
-)
-_INDICATOR_ALLOWED: Final = _INDICATOR_REQUIRED | {"valid_until", "revoked"}
 _INDICATOR_CONSTANTS: Final = (("spec_version", "2.1"), ("pattern_type", "stix"), ("pattern_version", "2.1"))
 
 
@@ -160,9 +140,9 @@ def _read_indicator(stix: dict[str, Any], *, creator: str, origin: KeyId) -> Ind
 
 
 def _check_properties(stix: dict[str, Any], creator: str) -> None:
-    if not stix.keys() >= _INDICATOR_REQUIRED:
-        raise FieldError(min(_INDICATOR_REQUIRED - stix.keys()), "is missing")
-    if not stix.keys() <= _INDICATOR_ALLOWED:
+    if not stix.keys() >= INDICATOR_REQUIRED:
+        raise FieldError(min(INDICATOR_REQUIRED - stix.keys()), "is missing")
+    if not stix.keys() <= INDICATOR_ALLOWED:
         # The unknown names are not echoed: a peer chose them. granular_markings would be the
         # dangerous one (a second TLP on part of the object), so all of them are refused.
         raise MalformedStix("indicator has properties outside Accord's profile")
