@@ -21,6 +21,8 @@ from node.errors import ConfigError
 
 CONFIG_FILE = "accord.toml"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TLS_MODES = ("auto", "always")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 ENV_PREFIX = "ACCORD_"
 
 
@@ -42,6 +44,12 @@ class NetworkSection:
     rpc_timeout_seconds: float = 30.0  # deadline on every outgoing call
     grace_seconds: float = 5.0  # graceful shutdown: in-flight calls get this long
     metrics_listen: str = ""  # Prometheus /metrics on a loopback HOST:PORT; empty = off
+    # "auto": the partner API serves TLS unless it listens on loopback, and partners are reached
+    # over TLS unless their endpoint is loopback. "always": TLS on loopback too.
+    tls: str = "auto"
+    # Serve and reach non-loopback partners WITHOUT TLS. Signed requests still authenticate,
+    # but every byte (restricted hash lists included) crosses the network readable.
+    insecure_plaintext: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +136,10 @@ class NodeConfig:
             raise ConfigError("sync intervals and the rpc timeout must be positive")
         if sync.jitter_seconds < 0 or sync.max_backoff_seconds < 0 or self.network.grace_seconds < 0:
             raise ConfigError("jitter, backoff and grace periods cannot be negative")
+        if self.network.tls not in _TLS_MODES:
+            raise ConfigError(f"network.tls must be one of {', '.join(_TLS_MODES)}, not {self.network.tls!r}")
+        if self.network.tls == "always" and self.network.insecure_plaintext:
+            raise ConfigError("network.tls = always contradicts network.insecure_plaintext = true")
         if self.log.format not in ("text", "json"):
             raise ConfigError("log.format must be text or json")
         if self.log.level.upper() not in _LOG_LEVELS:
@@ -214,6 +226,12 @@ def _coerce(default: object, value: object, label: str) -> object:
     from_env = isinstance(value, str)
     if kind is str and from_env:
         return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and str(value).strip().lower() in _BOOLEANS:
+            return _BOOLEANS[str(value).strip().lower()]
+        raise ConfigError(f"{label} must be true or false, not {value!r}")
     try:
         if kind is int and (from_env or (isinstance(value, int) and not isinstance(value, bool))):
             return int(value)  # type: ignore[call-overload]

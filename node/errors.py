@@ -147,6 +147,18 @@ class PeerError(AccordError):
     exit_code = 4
 
 
+class PeerCertificateMismatch(PeerError):
+    """A peer presented a TLS certificate other than the one pinned for it."""
+
+    reason = "tls_pin_mismatch"
+
+
+class PlaintextRefused(PeerError):
+    """A peer would have to be reached without TLS where TLS is required."""
+
+    reason = "tls_required"
+
+
 class Unauthenticated(AccordError):
     """A request's signed metadata is missing, stale, replayed or does not verify."""
 

@@ -1,4 +1,4 @@
-"""The node's home directory: identity key (0600), database, config (DESIGN §11).
+"""The node's home directory: identity key (0600), TLS key (0600) and certificate, database, config.
 
 ``accord serve`` with no home creates one with embedded defaults, so a node runs with one
 command; ``accord init`` does the same explicitly and refuses to overwrite an existing one.
@@ -13,12 +13,14 @@ from pathlib import Path
 
 from node.config import CONFIG_FILE, render_default_config
 from node.errors import AlreadyExists, NotFound
-from node.feed import NodeIdentity
+from node.feed import NodeIdentity, TlsCredentials
 
 log = logging.getLogger(__name__)
 
 KEY_FILE = "identity.key"
 DB_FILE = "accord.db"
+TLS_KEY_FILE = "tls.key"
+TLS_CERT_FILE = "tls.crt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,16 @@ class Home:
         return self.root / DB_FILE
 
     @property
+    def tls_key_path(self) -> Path:
+        """The ECDSA P-256 TLS key, mode 0600."""
+        return self.root / TLS_KEY_FILE
+
+    @property
+    def tls_cert_path(self) -> Path:
+        """The self-signed TLS certificate partners pin."""
+        return self.root / TLS_CERT_FILE
+
+    @property
     def config_path(self) -> Path:
         """The TOML configuration."""
         return self.root / CONFIG_FILE
@@ -48,13 +60,14 @@ class Home:
 
 
 def init_home(root: Path, *, name: str) -> Home:
-    """Create a home: directory (0700), identity key (0600) and a config file with defaults."""
+    """Create a home: directory (0700), identity key (0600), TLS key and certificate, default config."""
     home = Home(root)
     if home.exists():
         raise AlreadyExists(f"{root} already holds a node identity; refusing to replace it")
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     NodeIdentity.generate().save(home.key_path)
+    TlsCredentials.generate(organisation=name).save(home.tls_key_path, home.tls_cert_path)
     if not home.config_path.exists():
         home.config_path.write_text(render_default_config(name), encoding="utf-8")
     log.info("created node home %s", root)
@@ -69,3 +82,19 @@ def require_home(root: Path) -> Home:
             f"no node at {root}: run 'accord init --home {root}' (or 'accord serve' to create one)"
         )
     return home
+
+
+def tls_credentials(home: Home, *, organisation: str) -> TlsCredentials:
+    """The home's TLS credentials; a home made before TLS existed gets them on first use."""
+    if not home.tls_key_path.exists() and not home.tls_cert_path.exists():
+        TlsCredentials.generate(organisation=organisation).save(home.tls_key_path, home.tls_cert_path)
+        log.info("created a TLS key and self-signed certificate in %s", home.root)
+    return TlsCredentials.load(home.tls_key_path, home.tls_cert_path)
+
+
+def rotate_tls(home: Home, *, organisation: str) -> TlsCredentials:
+    """Replace the TLS key and certificate; partners must pin the new fingerprint."""
+    fresh = TlsCredentials.generate(organisation=organisation)
+    fresh.save(home.tls_key_path, home.tls_cert_path, replace=True)
+    log.warning("rotated the TLS certificate: partners must pin %s", fresh.fingerprint)
+    return fresh

@@ -8,24 +8,27 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.app.home import Home, require_home
+from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
 from node.config import NodeConfig, load_config
 from node.errors import InvalidInput, NotFound, PeerError
-from node.feed import NodeIdentity, public_key_to_text
+from node.feed import NodeIdentity, TlsCredentials, public_key_to_text
 from node.hashing import ListItem, ListRefusal, MediaHashes, hash_file, read_hash_list
 from node.match import MatchLists
 from node.model import (
     PDQ_MIN_QUALITY,
+    CertFingerprint,
     ContentType,
     Distribution,
     KeyId,
     MatchResult,
     Partner,
     PdqThresholds,
+    SharingGroup,
     Signal,
     Tlp,
     fingerprint,
+    is_loopback_endpoint,
     parse_category,
 )
 from node.model.clock import utc_now
@@ -67,6 +70,7 @@ class AccordNode:
         self.home = home
         self.config = config or load_config(home.root)
         self.identity = NodeIdentity.load(home.key_path)
+        self.tls = tls_credentials(home, organisation=self.config.node.name)
         self.store = Store(home.db_path)
         self.lists = MatchLists()
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
@@ -117,8 +121,32 @@ class AccordNode:
             "key_id": self.key_id,
             "fingerprint": fingerprint(self.key_id),
             "public_key": public_key_to_text(self.identity.public_key),
+            "tls_fingerprint": self.tls.fingerprint,
             "listen": self.config.network.listen,
         }
+
+    def rotate_tls(self) -> CertFingerprint:
+        """A new TLS key and certificate (a running server uses it after a restart)."""
+        self.tls = rotate_tls(self.home, organisation=self.config.node.name)
+        return self.tls.fingerprint
+
+    def serves_tls(self, listen: str) -> TlsCredentials | None:
+        """The credentials the partner API serves on ``listen``, or None for plaintext.
+
+        TLS unless the address is loopback (and ``network.tls`` is not ``always``), or the
+        operator set ``network.insecure_plaintext``.
+        """
+        network = self.config.network
+        if network.insecure_plaintext:
+            return None
+        if network.tls == "always" or not is_loopback_endpoint(listen):
+            return self.tls
+        return None
+
+    def plaintext_allowed(self, endpoint: str) -> bool:
+        """Whether a partner without a pinned certificate may be reached in plaintext at ``endpoint``."""
+        network = self.config.network
+        return network.insecure_plaintext or (network.tls == "auto" and is_loopback_endpoint(endpoint))
 
     def names(self) -> dict[KeyId, str]:
         """Display names of known origins: partners by their local name, and ourselves."""
@@ -126,11 +154,34 @@ class AccordNode:
         names[self.key_id] = self.config.node.name
         return names
 
-    def add_partner(self, name: str, *, public_key: str, endpoint: str | None) -> Partner:
-        """Pin a partner."""
+    def add_partner(
+        self, name: str, *, public_key: str, endpoint: str | None, cert_fingerprint: str | None = None
+    ) -> Partner:
+        """Pin a partner (its key and, for TLS, its certificate fingerprint)."""
         return partner_ops.add_partner(
-            self.store, name=name, public_key=public_key, endpoint=endpoint, self_key=self.key_id
+            self.store,
+            name=name,
+            public_key=public_key,
+            endpoint=endpoint,
+            self_key=self.key_id,
+            cert_fingerprint=cert_fingerprint,
         )
+
+    def pin_partner_certificate(self, name: str, cert_fingerprint: str) -> Partner:
+        """Pin a partner's (new) TLS certificate fingerprint."""
+        return partner_ops.pin_certificate(self.store, name, cert_fingerprint)
+
+    def add_to_group(self, group: str, members: Sequence[str]) -> SharingGroup:
+        """Create sharing group ``group`` if needed and add partners to it."""
+        return partner_ops.add_to_group(self.store, group, list(members))
+
+    def remove_from_group(self, group: str, members: Sequence[str]) -> SharingGroup | None:
+        """Remove partners from ``group``, or the group itself when none are named."""
+        return partner_ops.remove_from_group(self.store, group, list(members))
+
+    def sharing_groups(self) -> list[SharingGroup]:
+        """Every sharing group with its members."""
+        return self.store.sharing_groups()
 
     def remove_partner(self, name: str) -> None:
         """Unpin a partner."""
@@ -152,10 +203,16 @@ class AccordNode:
         tlp: Tlp,
         content_type: ContentType | None = None,
         recipients: Iterable[str] = (),
+        groups: Iterable[str] = (),
     ) -> ContributeReport:
-        """Hash ``files``, read ``lists`` and parse ``signals``; publish what is valid as one batch."""
+        """Hash ``files``, read ``lists`` and parse ``signals``; publish what is valid as one batch.
+
+        ``recipients`` (partner names) and ``groups`` (sharing group names) are resolved to key
+        ids here, and those key ids are what the signed entry carries.
+        """
         category = parse_category(category)
-        distribution = Distribution(tlp=tlp, recipients=self._recipient_keys(recipients))
+        keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
+        distribution = Distribution(tlp=tlp, recipients=keys)
         items: list[Contribution] = []
         refused: list[Refusal] = []
         for path in files:
@@ -170,15 +227,6 @@ class AccordNode:
         report = self.publisher.contribute(items, category=category, distribution=distribution)
         self.refresher.refresh()
         return ContributeReport(publish=report, refused=tuple(refused))
-
-    def _recipient_keys(self, names: Iterable[str]) -> frozenset[KeyId]:
-        partners = {p.name: p.key_id for p in self.store.partners()}
-        keys: set[KeyId] = set()
-        for name in names:
-            if name not in partners:
-                raise NotFound(f"no partner named {name!r} to address (see 'accord partner list')")
-            keys.add(partners[name])
-        return frozenset(keys)
 
     def _from_file(
         self, path: Path, items: list[Contribution], refused: list[Refusal], content_type: ContentType | None
@@ -293,6 +341,8 @@ class AccordNode:
                 identity=self.identity,
                 timeout=network.rpc_timeout_seconds,
                 max_message_bytes=network.max_message_bytes,
+                pin=partner.cert_fingerprint,
+                plaintext_allowed=self.plaintext_allowed(partner.endpoint),
             ) as client:
                 return self.puller.pull(partner, client)
 

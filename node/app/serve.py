@@ -31,18 +31,17 @@ def serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], Non
     stop = threading.Event()
     _install_signal_handlers(stop)
     address = listen or node.config.network.listen
-    if not is_loopback_endpoint(address):
-        # TLS with pinned certificates comes with the federation-trust work; until then say so.
-        log.warning("partner API on %s is PLAINTEXT: requests are signed, but not encrypted", address)
+    _warn_about_plaintext(node, address)
     metrics = NodeMetrics(node)
     servers = _start(node, listen, observe=metrics.observe_match)
     metrics_address = node.config.network.metrics_listen or None  # empty in the config means off
     stop_metrics = metrics.serve(metrics_address) if metrics_address else None
     if metrics_address:
         announce(f"accord: metrics on http://{_host(metrics_address)}:{metrics.port}/metrics")
+    transport = f"TLS, certificate {node.tls.fingerprint}" if node.serves_tls(address) else "plaintext"
     announce(
         f"accord: node {node.config.node.name!r} ({node.key_id[:16]}…) serving partners on "
-        f"{_host(listen or node.config.network.listen)}:{servers.federation_port}, "
+        f"{_host(address)}:{servers.federation_port} ({transport}), "
         f"local API on {_host(node.config.network.local_listen)}:{servers.local_port}"
     )
     loaded = node.load_lists()
@@ -80,9 +79,29 @@ def _start(
         max_batch=config.limits.max_batch_signals,
         observe=observe,
     )
+    address = listen or config.network.listen
     return start_servers(
-        federation=federation, local=local, listen=listen or config.network.listen, network=config.network
+        federation=federation,
+        local=local,
+        listen=address,
+        network=config.network,
+        tls=node.serves_tls(address),
     )
+
+
+def _warn_about_plaintext(node: AccordNode, address: str) -> None:
+    if not node.config.network.insecure_plaintext:
+        return
+    log.warning(
+        "INSECURE: network.insecure_plaintext is set: partners without a pinned certificate are"
+        " reached in PLAINTEXT, and the partner API serves plaintext"
+    )
+    if not is_loopback_endpoint(address):
+        log.warning(
+            "INSECURE: partner API on %s is PLAINTEXT: requests are signed, but every entry"
+            " (restricted lists included) crosses the network readable",
+            address,
+        )
 
 
 def _status(node: AccordNode) -> local_pb2.StatusResponse:

@@ -40,7 +40,13 @@ TLP_CHOICES = [t.value for t in Tlp]
     "--to",
     "recipients",
     multiple=True,
-    help="Recipient partner (required for amber, amber+strict, red). Repeatable.",
+    help="Recipient partner (amber, amber+strict and red need recipients). Repeatable.",
+)
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    help="Sharing group whose members are recipients (see 'accord group'). Repeatable.",
 )
 def contribute_cmd(
     home: Path | None,
@@ -51,6 +57,7 @@ def contribute_cmd(
     tlp: str,
     content_type: str | None,
     recipients: tuple[str, ...],
+    groups: tuple[str, ...],
 ) -> None:
     """Add FILES (hashed locally), hash lists and signals to this node's feed as one signed batch."""
     if not (files or lists or signals):
@@ -63,6 +70,7 @@ def contribute_cmd(
         tlp=Tlp.parse(tlp),
         content_type=None if content_type is None else ContentType.parse(content_type),
         recipients=recipients,
+        groups=groups,
     )
     for refusal in report.refused:
         warn(f"refused {refusal.source}: {refusal.reason}")

@@ -21,10 +21,35 @@ def partner_group() -> None:
 @click.argument("name")
 @click.option("--key", "public_key", required=True, help="The partner's public key, ed25519:<base64>.")
 @click.option("--endpoint", default=None, help="HOST:PORT of its partner API, if this node pulls from it.")
-def add_cmd(home: Path | None, name: str, public_key: str, endpoint: str | None) -> None:
-    """Pin partner NAME with its public key (and endpoint to pull from)."""
-    partner = open_node(home).add_partner(name, public_key=public_key, endpoint=endpoint)
+@click.option(
+    "--cert-fingerprint",
+    default=None,
+    help="SHA-256 fingerprint of its TLS certificate (sha256:<hex>, from its 'accord identity').",
+)
+def add_cmd(
+    home: Path | None, name: str, public_key: str, endpoint: str | None, cert_fingerprint: str | None
+) -> None:
+    """Pin partner NAME with its public key (and endpoint to pull from, and TLS certificate).
+
+    Without --cert-fingerprint the partner is reached in plaintext, which the node allows only
+    for a loopback endpoint (or with network.insecure_plaintext).
+    """
+    partner = open_node(home).add_partner(
+        name, public_key=public_key, endpoint=endpoint, cert_fingerprint=cert_fingerprint
+    )
     click.echo(f"pinned {partner.name}: key id {partner.key_id} (fingerprint {fingerprint(partner.key_id)})")
+    if partner.cert_fingerprint is not None:
+        click.echo(f"TLS certificate pinned: {partner.cert_fingerprint}")
+
+
+@partner_group.command("pin")
+@home_option
+@click.argument("name")
+@click.option("--cert-fingerprint", required=True, help="The partner's new TLS certificate fingerprint.")
+def pin_cmd(home: Path | None, name: str, cert_fingerprint: str) -> None:
+    """Pin a (new) TLS certificate fingerprint for partner NAME, e.g. after it rotated it."""
+    partner = open_node(home).pin_partner_certificate(name, cert_fingerprint)
+    click.echo(f"TLS certificate pinned for {partner.name}: {partner.cert_fingerprint}")
 
 
 @partner_group.command("list")
@@ -34,14 +59,24 @@ def list_cmd(home: Path | None, as_json: bool) -> None:
     """List pinned partners."""
     partners = open_node(home).partners()
     if as_json:
-        print_json([{"name": p.name, "key_id": p.key_id, "endpoint": p.endpoint} for p in partners])
+        print_json(
+            [
+                {
+                    "name": p.name,
+                    "key_id": p.key_id,
+                    "endpoint": p.endpoint,
+                    "cert_fingerprint": p.cert_fingerprint,
+                }
+                for p in partners
+            ]
+        )
         return
     if not partners:
         click.echo("no partners pinned (add one with 'accord partner add')")
         return
     print_table(
-        ["name", "fingerprint", "endpoint"],
-        [(p.name, fingerprint(p.key_id), p.endpoint or "-") for p in partners],
+        ["name", "fingerprint", "endpoint", "tls certificate"],
+        [(p.name, fingerprint(p.key_id), p.endpoint or "-", p.cert_fingerprint or "-") for p in partners],
     )
 
 

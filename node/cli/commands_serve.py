@@ -19,7 +19,7 @@ from node.config import NodeConfig
 @home_option
 @click.option("--name", required=True, help="Your organisation's name, as partners will see it.")
 def init_cmd(home: Path | None, name: str) -> None:
-    """Create a node home: Ed25519 identity (0600), database and config."""
+    """Create a node home: Ed25519 identity (0600), TLS key (0600) and certificate, database, config."""
     root = resolve_home(home)
     init_home(root, name=name)
     node = AccordNode.open(root)
@@ -29,14 +29,15 @@ def init_cmd(home: Path | None, name: str) -> None:
     click.echo(f"key id:      {card['key_id']}")
     click.echo(f"fingerprint: {card['fingerprint']}")
     click.echo(f"public key:  {card['public_key']}")
-    click.echo("hand the public key to partners; compare fingerprints out of band")
+    click.echo(f"tls cert:    {card['tls_fingerprint']}")
+    click.echo("hand the public key and TLS certificate fingerprint to partners; compare them out of band")
 
 
 @click.command("identity")
 @home_option
 @json_option
 def identity_cmd(home: Path | None, as_json: bool) -> None:
-    """Print this node's key id, fingerprint and the public key to hand to partners."""
+    """Print this node's key id, fingerprint, public key and TLS certificate fingerprint for partners."""
     card = open_node(home).identity_card()
     if as_json:
         print_json(card)
@@ -53,7 +54,14 @@ def identity_cmd(home: Path | None, as_json: bool) -> None:
 @click.option(
     "--name", default="Accord node", show_default=True, help="Name for a node created on first start."
 )
-def serve_cmd(home: Path | None, listen: str | None, local_listen: str | None, name: str) -> None:
+@click.option(
+    "--insecure-plaintext",
+    is_flag=True,
+    help="DANGEROUS: serve and reach non-loopback partners without TLS (network.insecure_plaintext).",
+)
+def serve_cmd(
+    home: Path | None, listen: str | None, local_listen: str | None, name: str, insecure_plaintext: bool
+) -> None:
     """Serve partners and the local Match API; pull from partners on a schedule.
 
     With no node at --home, one is created first (identity, database, default config).
@@ -69,6 +77,8 @@ def serve_cmd(home: Path | None, listen: str | None, local_listen: str | None, n
         logs.use_json()
     if local_listen is not None:
         node.config = _with_local_listen(node, local_listen)
+    if insecure_plaintext:
+        node.config = replace(node.config, network=replace(node.config.network, insecure_plaintext=True))
     json_lines = node.config.log.format == "json"
     serve(
         node,

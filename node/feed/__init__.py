@@ -1,4 +1,7 @@
-"""Feeds and envelopes: keys, canonical entry bytes, DSSE signing and verification. Home of PyNaCl."""
+"""Feeds and envelopes: keys, canonical entry bytes, DSSE signing and verification.
+
+Home of PyNaCl (Ed25519) and of cryptography (the TLS key and certificate).
+"""
 
 from node.feed.canonical import canonical_json
 from node.feed.entries import CanonicalBundle, canonical_bundle, decode_entry, encode_entry
@@ -10,10 +13,13 @@ from node.feed.keys import (
     public_key_to_text,
     verify_signature,
 )
+from node.feed.tls import TLS_SERVER_NAME, TlsCredentials
 
 __all__ = [
+    "TLS_SERVER_NAME",
     "CanonicalBundle",
     "NodeIdentity",
+    "TlsCredentials",
     "VerifiedPayload",
     "canonical_bundle",
     "canonical_json",

@@ -1,11 +1,23 @@
 """Pure domain values: signals, indicators, feed entries, TLP, matches. Stdlib only, no I/O."""
 
+from node.model.certificates import (
+    CertFingerprint,
+    cert_fingerprint_of,
+    fingerprints_match,
+    parse_cert_fingerprint,
+)
 from node.model.entries import ENTRY_PAYLOAD_TYPE, Distribution, FeedEntry, Head
 from node.model.envelopes import Envelope, EnvelopeSignature
 from node.model.ids import Digest, KeyId, Seq, fingerprint, parse_digest, parse_key_id
 from node.model.indicators import KNOWN_CATEGORIES, ContentType, Indicator, parse_category
 from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds
-from node.model.partners import Partner, is_loopback_endpoint, parse_endpoint, parse_partner_name
+from node.model.partners import (
+    Partner,
+    SharingGroup,
+    is_loopback_endpoint,
+    parse_endpoint,
+    parse_partner_name,
+)
 from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -14,6 +26,7 @@ __all__ = [
     "KNOWN_CATEGORIES",
     "PDQ_DEFAULT_THRESHOLD",
     "PDQ_MIN_QUALITY",
+    "CertFingerprint",
     "ContentType",
     "Digest",
     "Distribution",
@@ -29,12 +42,16 @@ __all__ = [
     "Partner",
     "PdqThresholds",
     "Seq",
+    "SharingGroup",
     "Signal",
     "SignalType",
     "Tlp",
+    "cert_fingerprint_of",
     "fingerprint",
+    "fingerprints_match",
     "is_loopback_endpoint",
     "parse_category",
+    "parse_cert_fingerprint",
     "parse_digest",
     "parse_endpoint",
     "parse_key_id",

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from node.errors import InvalidInput
+from node.model.certificates import CertFingerprint, parse_cert_fingerprint
 from node.model.ids import KeyId
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -45,14 +46,38 @@ def is_loopback_endpoint(endpoint: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Partner:
-    """A pinned partner: its key is trusted for its own origin; its endpoint (if any) is pulled."""
+    """A pinned partner: its key is trusted for its own origin; its endpoint (if any) is pulled.
+
+    ``cert_fingerprint`` pins the TLS certificate its endpoint presents; without one, this node
+    reaches the partner in plaintext only on loopback (or when the operator insists).
+    """
 
     name: str
     key_id: KeyId
     public_key: bytes
     endpoint: str | None = None
+    cert_fingerprint: CertFingerprint | None = None
 
     def __post_init__(self) -> None:
         parse_partner_name(self.name)
         if self.endpoint is not None:
             parse_endpoint(self.endpoint)
+        if self.cert_fingerprint is not None:
+            parse_cert_fingerprint(self.cert_fingerprint)
+
+
+@dataclass(frozen=True, slots=True)
+class SharingGroup:
+    """A named set of partners that restricted (AMBER/RED) entries can be addressed to.
+
+    Members are partner names; contributing resolves them to the partners' key ids, which are
+    what the signed entry carries.
+    """
+
+    name: str
+    members: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        parse_partner_name(self.name)
+        for member in self.members:
+            parse_partner_name(member)

@@ -7,18 +7,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import grpc
 
-from node.errors import PeerError
+from node.errors import PeerError, PlaintextRefused
 from node.feed import NodeIdentity
-from node.model import Envelope, KeyId, Seq
+from node.model import CertFingerprint, Envelope, KeyId, Seq
 from node.rpc.auth import sign_request
 from node.rpc.convert import envelope_from_proto
 from node.rpc.federation import PULL_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc, local_pb2, local_pb2_grpc
+from node.rpc.tls import pinned_channel_credentials, pinned_channel_options
 
 log = logging.getLogger(__name__)
 
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+def channel_options(max_message_bytes: int) -> list[tuple[str, str | int]]:
     """Message size caps for both directions."""
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -27,21 +28,56 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 class PeerClient:
-    """Pulls a partner's entries over gRPC. Implements ``sync.pull.FeedSource``."""
+    """Pulls a partner's entries over gRPC. Implements ``sync.pull.FeedSource``.
+
+    With ``pin`` the channel is TLS trusting only the certificate with that fingerprint (see
+    :mod:`node.rpc.tls`); without it the channel is plaintext, which the caller must allow
+    explicitly. The connection is made on the first call, so a refused or mismatched peer
+    surfaces as a :class:`PeerError` from that call, where pulls record their failures.
+    """
 
     def __init__(
-        self, endpoint: str, *, identity: NodeIdentity, timeout: float, max_message_bytes: int
+        self,
+        endpoint: str,
+        *,
+        identity: NodeIdentity,
+        timeout: float,
+        max_message_bytes: int,
+        pin: CertFingerprint | None = None,
+        plaintext_allowed: bool = True,
     ) -> None:
         self._endpoint = endpoint
         self._identity = identity
         self._timeout = timeout
-        # Plaintext: the skeleton serves loopback. TLS with pinned certificates is the trust issue's work.
-        self._channel = grpc.insecure_channel(endpoint, options=channel_options(max_message_bytes))
-        self._stub = federation_pb2_grpc.FederationStub(self._channel)
+        self._max_message_bytes = max_message_bytes
+        self._pin = pin
+        self._plaintext_allowed = plaintext_allowed
+        self._channel: grpc.Channel | None = None
+
+    @property
+    def _stub(self) -> federation_pb2_grpc.FederationStub:
+        if self._channel is None:
+            self._channel = self._connect()
+        return federation_pb2_grpc.FederationStub(self._channel)
+
+    def _connect(self) -> grpc.Channel:
+        options: list[tuple[str, str | int]] = [*channel_options(self._max_message_bytes)]
+        if self._pin is not None:
+            credentials = pinned_channel_credentials(self._endpoint, self._pin, timeout=self._timeout)
+            return grpc.secure_channel(
+                self._endpoint, credentials, options=options + pinned_channel_options()
+            )
+        if not self._plaintext_allowed:
+            raise PlaintextRefused(
+                f"{self._endpoint} would be reached without TLS: pin the partner's certificate"
+                " fingerprint ('accord partner pin NAME --cert-fingerprint sha256:...')"
+            )
+        return grpc.insecure_channel(self._endpoint, options=options)
 
     def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
+        """Close the channel (if one was opened)."""
+        if self._channel is not None:
+            self._channel.close()
 
     def __enter__(self) -> PeerClient:
         return self

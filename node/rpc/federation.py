@@ -67,10 +67,16 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             caller = self._verifier.verify(PULL_METHOD, request, context.invocation_metadata())
             cursors = _cursors(request)
         except AccordError as exc:
-            log.warning("refused Pull: %s", exc)
+            log.warning("refused Pull from %s: %s", context.peer(), exc)
+            self._count_refusal(exc)
             abort_with(context, exc)
             return
         yield from self._pages(caller, cursors, context)
+
+    def _count_refusal(self, exc: AccordError) -> None:
+        """Count a refused request with refused input (``accord status``, metrics); never its content."""
+        with self._store.write() as tx:
+            tx.record_rejection(partner=None, origin=None, seq=None, reason=exc.reason, message=str(exc))
 
     def _pages(
         self, caller: KeyId, cursors: dict[KeyId, Seq], context: grpc.ServicerContext

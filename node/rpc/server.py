@@ -15,11 +15,13 @@ from grpc_reflection.v1alpha import reflection
 
 from node.config import NetworkSection
 from node.errors import ConfigError
+from node.feed import TlsCredentials
 from node.model import is_loopback_endpoint
 from node.rpc.client import channel_options
 from node.rpc.federation import FederationServicer
 from node.rpc.local import LocalServicer
 from node.rpc.pb import federation_pb2, federation_pb2_grpc, local_pb2, local_pb2_grpc
+from node.rpc.tls import server_credentials
 
 _SERVICES = ("accord.v1.Federation", "accord.v1.Local", "")
 
@@ -51,9 +53,14 @@ class Servers:
 
 
 def start_servers(
-    *, federation: FederationServicer, local: LocalServicer, listen: str, network: NetworkSection
+    *,
+    federation: FederationServicer,
+    local: LocalServicer,
+    listen: str,
+    network: NetworkSection,
+    tls: TlsCredentials | None = None,
 ) -> Servers:
-    """Bind and start both servers; health starts NOT_SERVING."""
+    """Bind and start both servers; health starts NOT_SERVING. With ``tls`` the partner port is TLS."""
     if not is_loopback_endpoint(network.local_listen):
         raise ConfigError(f"network.local_listen must be a loopback address, not {network.local_listen}")
     checker = health.HealthServicer()
@@ -74,7 +81,7 @@ def start_servers(
         federation=partner_server,
         local=local_server,
         health=checker,
-        federation_port=_bind(partner_server, listen),
+        federation_port=_bind(partner_server, listen, tls),
         local_port=_bind(local_server, network.local_listen),
     )
     servers.set_serving(False)
@@ -92,9 +99,12 @@ def _server(network: NetworkSection) -> grpc.Server:
     )
 
 
-def _bind(server: grpc.Server, address: str) -> int:
+def _bind(server: grpc.Server, address: str, tls: TlsCredentials | None = None) -> int:
     try:
-        port = server.add_insecure_port(address)
+        if tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, server_credentials(tls))
     except RuntimeError as exc:
         raise ConfigError(f"cannot listen on {address}: {exc}") from exc
     if port == 0:

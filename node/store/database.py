@@ -18,7 +18,20 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from node.model import Digest, Distribution, Head, Indicator, KeyId, Partner, Seq, Signal, SignalType, Tlp
+from node.model import (
+    CertFingerprint,
+    Digest,
+    Distribution,
+    Head,
+    Indicator,
+    KeyId,
+    Partner,
+    Seq,
+    SharingGroup,
+    Signal,
+    SignalType,
+    Tlp,
+)
 from node.store.codec import INDICATOR_COLUMNS, indicator_from_row, stored_entry_from_row
 from node.store.records import CountRow, IndicatorChange, StoredEntry, SyncRecord
 from node.store.schema import migrations
@@ -123,12 +136,34 @@ class Store:
 
     def partners(self) -> list[Partner]:
         """Every pinned partner, by name."""
-        rows = self.reader.execute("SELECT name, key_id, public_key, endpoint FROM partners ORDER BY name")
-        return [Partner(name=n, key_id=KeyId(k), public_key=bytes(p), endpoint=e) for n, k, p, e in rows]
+        rows = self.reader.execute(
+            "SELECT name, key_id, public_key, endpoint, cert_fingerprint FROM partners ORDER BY name"
+        )
+        return [
+            Partner(
+                name=n,
+                key_id=KeyId(k),
+                public_key=bytes(p),
+                endpoint=e,
+                cert_fingerprint=None if c is None else CertFingerprint(c),
+            )
+            for n, k, p, e, c in rows
+        ]
 
     def partner(self, name: str) -> Partner | None:
         """The partner pinned under ``name``."""
         return next((p for p in self.partners() if p.name == name), None)
+
+    def sharing_groups(self) -> list[SharingGroup]:
+        """Every sharing group with its members (partner names), by name."""
+        rows = self.reader.execute(
+            "SELECT g.name, m.partner FROM sharing_groups g"
+            " LEFT JOIN sharing_group_members m ON m.group_name = g.name ORDER BY g.name, m.partner"
+        )
+        members: dict[str, list[str]] = {}
+        for group, partner in rows:
+            members.setdefault(group, []).extend([] if partner is None else [partner])
+        return [SharingGroup(name=name, members=tuple(names)) for name, names in members.items()]
 
     def pinned_keys(self) -> dict[KeyId, bytes]:
         """Key id → raw public key of every pinned partner."""

@@ -180,3 +180,23 @@ def m004_indicators_by_change(db: Database) -> None:
     db.execute("DROP TABLE indicators")  # drops its indexes too
     db.execute("ALTER TABLE indicators_by_change RENAME TO indicators")
     db.execute("CREATE INDEX indicators_local_signal ON indicators (signal_type, value) WHERE local = 1")
+
+
+@migrations()
+def m008_tls_pins_and_sharing_groups(db: Database) -> None:
+    """Each partner's pinned TLS certificate fingerprint, and named sharing groups of partners.
+
+    A member row goes with its partner (``ON DELETE CASCADE``): unpinning a partner takes it out
+    of every group, so a later contribution to the group can never address a stale key.
+    """
+    db.execute("ALTER TABLE partners ADD COLUMN cert_fingerprint TEXT")
+    db.execute("CREATE TABLE sharing_groups (name TEXT PRIMARY KEY, added_at TEXT NOT NULL)")
+    db.execute(
+        """
+        CREATE TABLE sharing_group_members (
+            group_name TEXT NOT NULL REFERENCES sharing_groups (name) ON DELETE CASCADE,
+            partner TEXT NOT NULL REFERENCES partners (name) ON DELETE CASCADE,
+            PRIMARY KEY (group_name, partner)
+        )
+        """
+    )

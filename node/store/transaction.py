@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from itertools import chain
 
-from node.model import Digest, Envelope, Head, Indicator, KeyId, Partner, Seq, Tlp
+from node.model import CertFingerprint, Digest, Envelope, Head, Indicator, KeyId, Partner, Seq, Tlp
 from node.model.clock import format_timestamp, utc_now
 from node.store.codec import INDICATOR_COLUMNS, indicator_rows, signatures_to_text
 
@@ -169,9 +169,48 @@ class WriteTx:
     def add_partner(self, partner: Partner) -> None:
         """Pin a partner. Raises sqlite3.IntegrityError when the name or key is pinned already."""
         self._conn.execute(
-            "INSERT INTO partners (name, key_id, public_key, endpoint, added_at) VALUES (?,?,?,?,?)",
-            (partner.name, partner.key_id, partner.public_key, partner.endpoint, format_timestamp(utc_now())),
+            "INSERT INTO partners (name, key_id, public_key, endpoint, cert_fingerprint, added_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (
+                partner.name,
+                partner.key_id,
+                partner.public_key,
+                partner.endpoint,
+                partner.cert_fingerprint,
+                format_timestamp(utc_now()),
+            ),
         )
+
+    def pin_certificate(self, name: str, fingerprint: CertFingerprint) -> bool:
+        """Pin (or re-pin, after a rotation) a partner's TLS certificate; True when it exists."""
+        cursor = self._conn.execute(
+            "UPDATE partners SET cert_fingerprint = ? WHERE name = ?", (fingerprint, name)
+        )
+        return cursor.rowcount > 0
+
+    def add_group_members(self, group: str, members: Iterable[str]) -> None:
+        """Create ``group`` if needed and add ``members`` (partner names; IntegrityError if unknown)."""
+        self._conn.execute(
+            "INSERT INTO sharing_groups (name, added_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (group, format_timestamp(utc_now())),
+        )
+        self._conn.executemany(
+            "INSERT INTO sharing_group_members (group_name, partner) VALUES (?, ?)"
+            " ON CONFLICT (group_name, partner) DO NOTHING",
+            [(group, member) for member in members],
+        )
+
+    def remove_group(self, group: str) -> bool:
+        """Delete a sharing group (its memberships go with it); True when it existed."""
+        return self._conn.execute("DELETE FROM sharing_groups WHERE name = ?", (group,)).rowcount > 0
+
+    def remove_group_members(self, group: str, members: Iterable[str]) -> int:
+        """Take ``members`` out of ``group``; how many were in it."""
+        cursor = self._conn.executemany(
+            "DELETE FROM sharing_group_members WHERE group_name = ? AND partner = ?",
+            [(group, member) for member in members],
+        )
+        return cursor.rowcount
 
     def remove_partner(self, name: str) -> bool:
         """Unpin a partner; True when one was removed. Its entries stay as history."""

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from node.errors import PeerError, Rejected
+from node.errors import PeerCertificateMismatch, PeerError, PlaintextRefused, Rejected
 from node.model import Envelope, KeyId, Partner, Seq
 from node.store import Store
 from node.sync.ingest import Ingestor, Prepared, collector_paused
@@ -31,6 +31,8 @@ _POLL_SECONDS = 0.1  # how often a blocked helper thread checks whether the pull
 # When the caller stops early, the helper may be waiting on the network; it ends by itself once
 # the caller closes the channel, so the caller waits only this long for it.
 _JOIN_SECONDS = 1.0
+# Transport refusals are security events, counted with refused input (an unreachable peer is not).
+_COUNTED_FAILURES = (PeerCertificateMismatch, PlaintextRefused)
 
 
 class FeedSource(Protocol):
@@ -53,6 +55,7 @@ class PullReport:
     indicators: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     error: str | None = None
+    error_reason: str | None = None  # set when the failure is counted as a refusal
     skipped: bool = False
 
     @property
@@ -113,6 +116,9 @@ class Puller:
                 self._round(partner, source.pull(cursors), pinned, stopped, report)
             except PeerError as exc:
                 report.error = str(exc)
+                if isinstance(exc, _COUNTED_FAILURES):
+                    report.error_reason = exc.reason
+                    log.warning("refused partner %s: %s", partner.name, exc)
                 break
             if report.accepted == accepted_before:
                 break
@@ -157,6 +163,14 @@ class Puller:
                 received=report.accepted,
                 rejected=sum(report.rejected.values()),
             )
+            if report.error_reason is not None:
+                tx.record_rejection(
+                    partner=report.partner,
+                    origin=None,
+                    seq=None,
+                    reason=report.error_reason,
+                    message=report.error or report.error_reason,
+                )
 
 
 @dataclass(frozen=True, slots=True)
