@@ -93,7 +93,9 @@ def test_partners_are_pinned_listed_and_removed(home: Path) -> None:
     )
     assert added.exit_code == 0 and PARTNER.key_id in added.output
     listed = json.loads(run("partner", "list", "--home", home, "--json").output)
-    assert listed == [{"name": "platform", "key_id": PARTNER.key_id, "endpoint": "127.0.0.1:7710"}]
+    assert listed == [
+        {"name": "platform", "key_id": PARTNER.key_id, "endpoint": "127.0.0.1:7710", "cert_fingerprint": None}
+    ]
     assert run("partner", "add", "--home", home, "again", "--key", PARTNER_KEY).exit_code == 3
     assert run("partner", "remove", "--home", home, "platform").exit_code == 0
     assert run("partner", "remove", "--home", home, "platform").exit_code == 3
