@@ -1,5 +1,6 @@
 #!/bin/sh
-# One-shot setup for deploy/compose.yaml: create the three node homes and pin their keys.
+# One-shot setup for deploy/compose.yaml: create the three node homes and pin their keys
+# (and, for the partners a node pulls from, their TLS certificate fingerprints).
 #
 # Runs in a throwaway container (as root) with each node's volume mounted under $HOMES_DIR.
 # Safe to run again: existing homes and pins are kept. The pins mirror deploy/federation.py:
@@ -29,10 +30,10 @@ create_home() {
     fi
 }
 
-# public_key NODE: the key to hand to partners, read from `accord identity --json`.
-public_key() {
+# card NODE FIELD: a field of `accord identity --json` (public_key, tls_fingerprint).
+card() {
     "$ACCORD" --home "$HOMES_DIR/$1" identity --json |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["public_key"])'
+        python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
 }
 
 # is_pinned NODE PARTNER: whether NODE has a partner of that name already.
@@ -41,17 +42,18 @@ is_pinned() {
         python3 -c 'import json, sys; sys.exit(sys.argv[1] not in {p["name"] for p in json.load(sys.stdin)})' "$2"
 }
 
-# pin NODE PARTNER [pull]: pin PARTNER's key at NODE; with "pull", also its endpoint.
+# pin NODE PARTNER [pull]: pin PARTNER's key at NODE; with "pull", also its endpoint and its TLS
+# certificate (the partner API serves TLS on the container network).
 pin() {
     if is_pinned "$1" "$2"; then
         echo "$1: $2 already pinned, kept"
         return 0
     fi
     if [ "${3:-}" = pull ]; then
-        "$ACCORD" --home "$HOMES_DIR/$1" partner add "$2" --key "$(public_key "$2")" \
-            --endpoint "$2:$PARTNER_PORT"
+        "$ACCORD" --home "$HOMES_DIR/$1" partner add "$2" --key "$(card "$2" public_key)" \
+            --endpoint "$2:$PARTNER_PORT" --cert-fingerprint "$(card "$2" tls_fingerprint)"
     else
-        "$ACCORD" --home "$HOMES_DIR/$1" partner add "$2" --key "$(public_key "$2")"
+        "$ACCORD" --home "$HOMES_DIR/$1" partner add "$2" --key "$(card "$2" public_key)"
     fi
 }
 

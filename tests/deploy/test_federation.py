@@ -192,6 +192,26 @@ def test_compose_init_creates_homes_and_pins_keys_idempotently(tmp_path: Path) -
     assert _partners(tmp_path / "ngo") == {"hub": None, "platform": None}
     assert _partners(tmp_path / "hub") == {"ngo": "ngo:7700", "platform": None}
     assert _partners(tmp_path / "platform") == {"hub": "hub:7700", "ngo": None}
+    # Pulls cross the container network: each pulled partner's TLS certificate is pinned.
+    assert _cert_pins(tmp_path / "hub") == {
+        "ngo": _identity(tmp_path / "ngo")["tls_fingerprint"],
+        "platform": None,
+    }
+    assert _cert_pins(tmp_path / "platform")["hub"] == _identity(tmp_path / "hub")["tls_fingerprint"]
+
+
+def _accord_json(home: Path, *args: str) -> Any:
+    command = [sys.executable, "-m", "node", "--home", str(home), *args, "--json"]
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def _identity(home: Path) -> dict[str, str]:
+    card: dict[str, str] = _accord_json(home, "identity")
+    return card
+
+
+def _cert_pins(home: Path) -> dict[str, str | None]:
+    return {p["name"]: p["cert_fingerprint"] for p in _accord_json(home, "partner", "list")}
 
 
 # --- the image's health check and the systemd unit ---------------------------------------------
@@ -203,7 +223,7 @@ def test_dockerfile_health_check_reports_a_serving_node(tmp_path: Path) -> None:
     assert found is not None, "no HEALTHCHECK ... CMD [exec form] in the Dockerfile"
     check = json.loads(found.group(1))
     base = free_base_port()
-    check = [sys.executable, *check[1:-1], check[-1].replace("127.0.0.1:7700", f"127.0.0.1:{base}")]
+    check = [sys.executable, *check[1:-1], check[-1].replace("127.0.0.1:7701", f"127.0.0.1:{base + 1}")]
     accord = Path(sys.executable).parent / "accord"
     serve = [str(accord), "--home", str(tmp_path / "node"), "serve"]
     serve += ["--listen", f"127.0.0.1:{base}", "--local-listen", f"127.0.0.1:{base + 1}"]
