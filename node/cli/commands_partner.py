@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from node.cli.options import home_option, json_option, open_node
-from node.cli.output import print_json, print_table
-from node.model import fingerprint
+from node.cli.output import print_json, print_table, warn
+from node.model import fingerprint, is_loopback_endpoint
 
 
 @click.group("partner")
@@ -40,6 +40,11 @@ def add_cmd(
     click.echo(f"pinned {partner.name}: key id {partner.key_id} (fingerprint {fingerprint(partner.key_id)})")
     if partner.cert_fingerprint is not None:
         click.echo(f"TLS certificate pinned: {partner.cert_fingerprint}")
+    elif partner.endpoint is not None and not is_loopback_endpoint(partner.endpoint):
+        warn(
+            f"no TLS certificate pinned for {partner.name}: pulls from {partner.endpoint} are refused"
+            " until you run 'accord partner pin' (or set network.insecure_plaintext)"
+        )
 
 
 @partner_group.command("pin")

@@ -95,6 +95,24 @@ def test_a_partner_is_pinned_with_its_certificate_and_repinned(home: Path) -> No
     assert {p["name"]: p["cert_fingerprint"] for p in listed}["hub"] == "sha256:" + "cd" * 32
 
 
+def test_a_remote_partner_without_a_pin_gets_a_warning(home: Path) -> None:
+    key = public_key_to_text(identity(32).public_key)
+    added = run("partner", "add", "--home", home, "far", "--key", key, "--endpoint", "192.0.2.7:7700")
+    assert added.exit_code == 0 and "no TLS certificate pinned for far" in added.output
+    near = run(
+        "partner",
+        "add",
+        "--home",
+        home,
+        "near",
+        "--key",
+        public_key_to_text(identity(33).public_key),
+        "--endpoint",
+        "127.0.0.1:7700",
+    )
+    assert near.exit_code == 0 and "no TLS certificate" not in near.output
+
+
 def test_bad_or_misplaced_pins_are_refused_clearly(home: Path) -> None:
     key = public_key_to_text(identity(31).public_key)
     bad = run("partner", "add", "--home", home, "hub", "--key", key, "--cert-fingerprint", "sha256:12")

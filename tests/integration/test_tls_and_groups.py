@@ -94,10 +94,12 @@ def test_a_peer_without_tls_is_refused_when_tls_is_required(tmp_path: Path) -> N
     card = init(ngo_home, "Example NGO")
     pin(ngo_home, "platform", init(platform, "Platform"))
     port = free_port()
-    # Plaintext on loopback (the default); the platform pins the certificate, so it insists on TLS.
-    server = ServeProcess(ngo_home, listen=port, local=free_port(), log=tmp_path / "ngo.log")
+    # Plaintext, loudly (insecure_plaintext); the platform pins the certificate, so it insists on TLS.
+    insecure = {"ACCORD_NETWORK_INSECURE_PLAINTEXT": "true"}
+    server = ServeProcess(ngo_home, listen=port, local=free_port(), log=tmp_path / "ngo.log", env=insecure)
     try:
-        assert "plaintext" in server.log.read_text()
+        log = server.log.read_text()
+        assert "(plaintext)" in log and "WARNING" in log and "INSECURE" in log
         pin(
             platform,
             "ngo",

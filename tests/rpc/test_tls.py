@@ -136,6 +136,18 @@ def test_non_loopback_addresses_serve_tls_unless_insecure_plaintext(
     assert node.plaintext_allowed("192.0.2.10:7700")
 
 
+def test_a_non_loopback_listen_address_serves_tls_by_default(
+    plain_servers: tuple[AccordNode, Servers],
+) -> None:
+    node, _ = plain_servers  # network.tls = auto: loopback is plaintext, every other address TLS
+    running = _start(node, "0.0.0.0:0")
+    try:
+        der = fetch_peer_certificate(f"127.0.0.1:{running.federation_port}", timeout=5)
+        assert cert_fingerprint_of(der) == node.tls.fingerprint
+    finally:
+        running.stop(0)
+
+
 def test_rotation_changes_the_certificate_served_after_restart(tls_node: AccordNode) -> None:
     before = tls_node.tls.fingerprint
     after = tls_node.rotate_tls()
