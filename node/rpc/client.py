@@ -9,7 +9,7 @@ import grpc
 
 from node.errors import PeerError, PlaintextRefused
 from node.feed import NodeIdentity
-from node.model import CertFingerprint, Envelope, KeyId, Seq
+from node.model import CertFingerprint, Envelope, KeyId, Seq, is_loopback_endpoint
 from node.rpc.auth import sign_request
 from node.rpc.convert import envelope_from_proto
 from node.rpc.federation import PULL_METHOD
@@ -31,9 +31,10 @@ class PeerClient:
     """Pulls a partner's entries over gRPC. Implements ``sync.pull.FeedSource``.
 
     With ``pin`` the channel is TLS trusting only the certificate with that fingerprint (see
-    :mod:`node.rpc.tls`); without it the channel is plaintext, which the caller must allow
-    explicitly. The connection is made on the first call, so a refused or mismatched peer
-    surfaces as a :class:`PeerError` from that call, where pulls record their failures.
+    :mod:`node.rpc.tls`); without it the channel is plaintext, allowed by default only to a
+    loopback endpoint (``plaintext_allowed`` decides otherwise). The connection is made on the
+    first call, so a refused or mismatched peer surfaces as a :class:`PeerError` from that
+    call, where pulls record their failures.
     """
 
     def __init__(
@@ -44,14 +45,16 @@ class PeerClient:
         timeout: float,
         max_message_bytes: int,
         pin: CertFingerprint | None = None,
-        plaintext_allowed: bool = True,
+        plaintext_allowed: bool | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._identity = identity
         self._timeout = timeout
         self._max_message_bytes = max_message_bytes
         self._pin = pin
-        self._plaintext_allowed = plaintext_allowed
+        self._plaintext_allowed = (
+            is_loopback_endpoint(endpoint) if plaintext_allowed is None else plaintext_allowed
+        )
         self._channel: grpc.Channel | None = None
 
     @property

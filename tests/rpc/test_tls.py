@@ -178,3 +178,10 @@ def test_fingerprints_are_accepted_in_the_forms_operators_paste(text: str) -> No
 def test_a_malformed_fingerprint_is_refused(text: str) -> None:
     with pytest.raises(Exception, match="certificate fingerprint is"):
         parse_cert_fingerprint(text)
+
+
+def test_a_client_refuses_plaintext_off_loopback_by_default() -> None:
+    # 192.0.2.0/24 is TEST-NET-1: the refusal comes before any connection is attempted.
+    remote = PeerClient("192.0.2.1:7700", identity=CALLER, timeout=5, max_message_bytes=1 << 20)
+    with remote, pytest.raises(PlaintextRefused, match="without TLS"):
+        list(remote.pull({CALLER.key_id: Seq(0)}))
