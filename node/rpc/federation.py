@@ -6,6 +6,7 @@ validate → authenticate → convert → call → convert; errors map to status
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 
 import grpc
@@ -74,9 +75,15 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         yield from self._pages(caller, cursors, context)
 
     def _count_refusal(self, exc: AccordError) -> None:
-        """Count a refused request with refused input (``accord status``, metrics); never its content."""
-        with self._store.write() as tx:
-            tx.record_rejection(partner=None, origin=None, seq=None, reason=exc.reason, message=str(exc))
+        """Count a refused request with refused input (``accord status``, metrics); never its content.
+
+        A failure to count must not change the answer: the caller is refused either way.
+        """
+        try:
+            with self._store.write() as tx:
+                tx.record_rejection(partner=None, origin=None, seq=None, reason=exc.reason, message=str(exc))
+        except sqlite3.Error:
+            log.exception("could not count a refused Pull (%s)", exc.reason)
 
     def _pages(
         self, caller: KeyId, cursors: dict[KeyId, Seq], context: grpc.ServicerContext
