@@ -82,6 +82,16 @@ class MatchSection:
     pdq_threshold: int = 31
     category_thresholds: dict[str, int] = field(default_factory=dict)
     partner_thresholds: dict[str, int] = field(default_factory=dict)
+    # Video (vPDQ), Meta's reference defaults: a query frame matches a listed frame within
+    # this many bits; a video matches when this share of the query's frames match...
+    vpdq_frame_threshold: int = 31
+    vpdq_query_match_percent: float = 80.0
+    # ...and this share of the listed video's frames were matched (0: any share).
+    vpdq_compared_match_percent: float = 0.0
+    # The server saves its PDQ and video indexes (with the change cursor they reflect) this
+    # often and on a clean shutdown, so a restart loads them instead of rebuilding; 0: only at
+    # shutdown.
+    index_save_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +115,18 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         match = self.match
-        named = {"match.pdq_threshold": match.pdq_threshold}
+        named = {"match.pdq_threshold": match.pdq_threshold, "match.vpdq_frame_threshold": match.vpdq_frame_threshold}
         named |= {f"match.category_thresholds.{k}": v for k, v in match.category_thresholds.items()}
         named |= {f"match.partner_thresholds.{k}": v for k, v in match.partner_thresholds.items()}
         for key, threshold in named.items():
             if not 0 <= threshold <= 128:
                 raise ConfigError(f"{key} must be between 0 and 128, not {threshold}")
+        for key in ("vpdq_query_match_percent", "vpdq_compared_match_percent"):
+            share = getattr(match, key)
+            if not 0.0 <= share <= 100.0:  # NaN fails too
+                raise ConfigError(f"match.{key} must be between 0 and 100, not {share}")
+        if not 0.0 <= match.index_save_seconds < math.inf:
+            raise ConfigError("match.index_save_seconds must be a finite number, 0 or more")
         sync = self.sync
         if not all(
             math.isfinite(v)

@@ -25,6 +25,7 @@ from node.model import (
     PdqThresholds,
     Signal,
     Tlp,
+    VideoThresholds,
     fingerprint,
     parse_category,
 )
@@ -75,6 +76,11 @@ class AccordNode:
             store=self.store,
             thresholds=self._thresholds(),
             names=self.names,
+            video=VideoThresholds(
+                frame_threshold=self.config.match.vpdq_frame_threshold,
+                query_match_percent=self.config.match.vpdq_query_match_percent,
+                compared_match_percent=self.config.match.vpdq_compared_match_percent,
+            ),
         )
         self.publisher = Publisher(
             store=self.store,
@@ -191,6 +197,10 @@ class AccordNode:
         kind = content_type or hashes.content_type
         items.append(Contribution(hashes.md5, kind))
         items.append(Contribution(hashes.sha256, kind))
+        if hashes.vpdq is not None:
+            items.append(Contribution(hashes.vpdq, kind))
+        elif hashes.content_type is ContentType.FILE and hashes.note and "vpdq" in hashes.note:
+            refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
         if hashes.pdq is None:
             return
         quality = hashes.pdq_quality if hashes.pdq_quality is not None else 0

@@ -3,5 +3,6 @@
 from node.match.exact import ExactIndex
 from node.match.lists import ListUpdate, MatchLists
 from node.match.pdq import PdqIndex
+from node.match.video import VideoIndex
 
-__all__ = ["ExactIndex", "ListUpdate", "MatchLists", "PdqIndex"]
+__all__ = ["ExactIndex", "ListUpdate", "MatchLists", "PdqIndex", "VideoIndex"]

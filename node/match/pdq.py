@@ -78,6 +78,7 @@ class PdqIndex:
         # Held by whoever runs a merge, before ``_lock``: one merge at a time, never nested.
         self._merge_gate = threading.Lock()
         self.seal_rows = SEAL_ROWS
+        self.loaded_meta: dict[str, str | int] = {}  # what ``save`` was given, after ``load``
 
     def __len__(self) -> int:
         return self._live
@@ -366,6 +367,7 @@ class PdqIndex:
         index._state = _View(segments, tail, count)
         index._tail_rows = {i: row for row, i in enumerate(tail.ids) if tail.alive[row]}
         index._live = sum(int(np.count_nonzero(s.alive)) for s in segments) + len(index._tail_rows)
+        index.loaded_meta = snapshot.meta
         return index
 
     def stats(self) -> dict[str, int]:
