@@ -115,7 +115,10 @@ class NodeConfig:
 
     def __post_init__(self) -> None:
         match = self.match
-        named = {"match.pdq_threshold": match.pdq_threshold, "match.vpdq_frame_threshold": match.vpdq_frame_threshold}
+        named = {
+            "match.pdq_threshold": match.pdq_threshold,
+            "match.vpdq_frame_threshold": match.vpdq_frame_threshold,
+        }
         named |= {f"match.category_thresholds.{k}": v for k, v in match.category_thresholds.items()}
         named |= {f"match.partner_thresholds.{k}": v for k, v in match.partner_thresholds.items()}
         for key, threshold in named.items():

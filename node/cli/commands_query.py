@@ -115,7 +115,16 @@ def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> No
         print_json([_result_json(label, r) for label, r in labelled])
         return
     rows = [
-        (label, m.origin_name, m.category, m.signal_type.value, m.distance, _frames(m), m.tlp.value, m.indicator_id)
+        (
+            label,
+            m.origin_name,
+            m.category,
+            m.signal_type.value,
+            m.distance,
+            _frames(m),
+            m.tlp.value,
+            m.indicator_id,
+        )
         for label, result in labelled
         for m in result.matches
     ]

@@ -12,8 +12,8 @@ import hashlib
 import io
 import logging
 import os
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache, partial
 from typing import BinaryIO
 

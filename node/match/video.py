@@ -72,9 +72,10 @@ class VideoIndex:
                 nearest = best.setdefault(video, {})
                 nearest.setdefault(query_frame, hit.distance)  # hits come nearest first
                 hit_frames.setdefault(video, set()).add(listed_frame)
-        found = [
-            hit for video, nearest in best.items() if (hit := self._judge(video, nearest, hit_frames[video], len(frames), thresholds))
-        ]
+        judged = (
+            self._judge(v, nearest, hit_frames[v], len(frames), thresholds) for v, nearest in best.items()
+        )
+        found = [video_hit for video_hit in judged if video_hit is not None]
         found.sort(key=lambda h: (-h.query_match_percent, h.distance, h.indicator_id))
         return found
 

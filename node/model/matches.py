@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from node.errors import InvalidInput
-
 from node.model.ids import KeyId
 from node.model.indicators import ContentType
 from node.model.signals import Signal, SignalType

@@ -8,6 +8,7 @@ length and alphabet for its type. ``str(signal)`` gives the full ``type:value`` 
 from __future__ import annotations
 
 import enum
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -152,7 +153,9 @@ def _check_vpdq(value: str) -> None:
             f"(got {len(value)} characters)"
         )
     if not _HEX.fullmatch(value):
-        raise InvalidSignal("a vpdq value must be lowercase hex frame hashes (got characters that are not all hex)")
+        raise InvalidSignal(
+            "a vpdq value must be lowercase hex frame hashes (got characters that are not all hex)"
+        )
     listed = [value[n : n + _FRAME_HEX] for n in range(0, len(value), _FRAME_HEX)]
-    if any(a >= b for a, b in zip(listed, listed[1:], strict=False)):
+    if any(a >= b for a, b in itertools.pairwise(listed)):
         raise InvalidSignal("a vpdq value lists its frame hashes once each, in ascending order")

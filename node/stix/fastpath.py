@@ -35,7 +35,7 @@ _ABSENT: Final = object()  # marks an optional property that is not there (JSON 
 
 # One fullmatch per pattern checks the form, the hash named, the length and lowercase hex: the
 # same set of strings the full reader accepts in four steps.
-_PATTERNS: Final = {
+_PATTERNS: Final[dict[SignalType, re.Pattern[str]]] = {
     kind: re.compile(rf"\[file:hashes\.{re.escape(key)} = '([0-9a-f]{{{kind.hex_length}}})'\]")
     for kind, key in HASH_KEYS.items()
     if kind is not SignalType.VPDQ

@@ -13,8 +13,8 @@ from node.hashing import hash_bytes
 from node.match import MatchLists
 from node.model import (
     PDQ_MIN_QUALITY,
-    Indicator,
     IndexHit,
+    Indicator,
     KeyId,
     Match,
     MatchResult,

@@ -13,6 +13,7 @@ from node.match import ListUpdate, MatchLists, VideoIndex
 from node.model import Signal, VideoHit, VideoThresholds
 from tests.match.pdq_data import flip, random_hashes
 
+
 def frames(n: int, seed: int) -> list[bytes]:
     return [row.tobytes() for row in random_hashes(n, np.random.default_rng(seed))]
 

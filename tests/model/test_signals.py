@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from node.errors import InvalidSignal
 from node.model import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
 
-LENGTHS = {SignalType.MD5: 32, SignalType.SHA1: 40, SignalType.SHA256: 64, SignalType.PDQ: 64, SignalType.VPDQ: 64}
+LENGTHS = {
+    SignalType.MD5: 32,
+    SignalType.SHA1: 40,
+    SignalType.SHA256: 64,
+    SignalType.PDQ: 64,
+    SignalType.VPDQ: 64,
+}
 # Distinctive digits, so a value leaking into a message is easy to spot.
 SECRET = "7e3a9c51" * 8
 

@@ -53,7 +53,9 @@ def test_a_non_canonical_video_value_is_refused_by_name(value: str, rule: str) -
     with pytest.raises(MalformedStix, match=rule) as caught:
         read_bundle(bundle, origin=ORIGIN, max_objects=MAX_OBJECTS)
     assert "'pattern'" in str(caught.value)
-    assert not any(frame[:16] in str(caught.value) or frame[:16].upper() in str(caught.value) for frame in FRAMES)
+    assert not any(
+        frame[:16] in str(caught.value) or frame[:16].upper() in str(caught.value) for frame in FRAMES
+    )
 
 
 def test_a_pdq_pattern_under_a_vpdq_label_is_refused() -> None:
