@@ -48,6 +48,11 @@ class MatchLists:
         """The PDQ index (to save it, or to query batches of hashes directly)."""
         return self._pdq
 
+    def adopt(self, *, pdq: PdqIndex, video: VideoIndex) -> None:
+        """Replace the PDQ and video indexes with loaded ones (before the lists are ready)."""
+        with self._lock:
+            self._pdq, self._video = pdq, video
+
     @property
     def video(self) -> VideoIndex:
         """The video (vPDQ) index."""

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from node.errors import ConfigError
+from node.match import persist
 from node.match.pdq import PdqIndex
 from node.model import IndexHit, VideoHit, VideoThresholds
 
@@ -96,9 +97,13 @@ class VideoIndex:
 
     def save(self, directory: Path, *, meta: dict[str, str | int] | None = None) -> None:
         """Write the frame index and the frame counts (in its checked manifest) to ``directory``."""
+        persist.save(directory, self.snapshot(meta=meta))
+
+    def snapshot(self, *, meta: dict[str, str | int] | None = None) -> persist.Snapshot:
+        """A consistent copy of what ``save`` writes (see ``PdqIndex.snapshot``)."""
         with self._lock:
             counts = json.dumps(self._counts, separators=(",", ":"), sort_keys=True)
-            self._frames.save(directory, meta={**(meta or {}), _COUNTS_META: counts})
+            return self._frames.snapshot(meta={**(meta or {}), _COUNTS_META: counts})
 
     @classmethod
     def load(cls, directory: Path) -> tuple[VideoIndex, dict[str, str | int]]:
