@@ -63,8 +63,15 @@ proto-check: install-dev
 test: install-dev
 	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term:skip-covered
 
+# `make bench` runs every benchmark in its quick mode (minutes); `make bench BENCH=` runs the full
+# sizes (1M/10M lists, a 10M-indicator home built once under .bench-data/; see bench/README.md).
+BENCH ?= --quick
 bench: install-dev
 	$(BIN)/python -m bench.stix_codec
+	$(BIN)/python -m bench.matching $(BENCH)
+	$(BIN)/python -m bench.sync $(BENCH)
+	$(BIN)/python -m bench.match_api $(BENCH)
+	$(BIN)/python -m bench.cold_start $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

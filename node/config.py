@@ -90,6 +90,16 @@ class MatchSection:
     pdq_threshold: int = 31
     category_thresholds: dict[str, int] = field(default_factory=dict)
     partner_thresholds: dict[str, int] = field(default_factory=dict)
+    # Video (vPDQ), Meta's reference defaults: a query frame matches a listed frame within
+    # this many bits; a video matches when this share of the query's frames match...
+    vpdq_frame_threshold: int = 31
+    vpdq_query_match_percent: float = 80.0
+    # ...and this share of the listed video's frames were matched (0: any share).
+    vpdq_compared_match_percent: float = 0.0
+    # The server saves its PDQ and video indexes (with the change cursor they reflect) this
+    # often and on a clean shutdown, so a restart loads them instead of rebuilding; 0: only at
+    # shutdown.
+    index_save_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +122,29 @@ class NodeConfig:
     log: LogSection = field(default_factory=LogSection)
 
     def __post_init__(self) -> None:
+        self._check_match()
+        self._check_durations()
+        self._check_network_and_log()
+
+    def _check_match(self) -> None:
         match = self.match
-        named = {"match.pdq_threshold": match.pdq_threshold}
+        named = {
+            "match.pdq_threshold": match.pdq_threshold,
+            "match.vpdq_frame_threshold": match.vpdq_frame_threshold,
+        }
         named |= {f"match.category_thresholds.{k}": v for k, v in match.category_thresholds.items()}
         named |= {f"match.partner_thresholds.{k}": v for k, v in match.partner_thresholds.items()}
         for key, threshold in named.items():
             if not 0 <= threshold <= 128:
                 raise ConfigError(f"{key} must be between 0 and 128, not {threshold}")
+        for key in ("vpdq_query_match_percent", "vpdq_compared_match_percent"):
+            share = getattr(match, key)
+            if not 0.0 <= share <= 100.0:  # NaN fails too
+                raise ConfigError(f"match.{key} must be between 0 and 100, not {share}")
+        if not 0.0 <= match.index_save_seconds < math.inf:
+            raise ConfigError("match.index_save_seconds must be a finite number, 0 or more")
+
+    def _check_durations(self) -> None:
         sync = self.sync
         if not all(
             math.isfinite(v)
@@ -136,6 +162,8 @@ class NodeConfig:
             raise ConfigError("sync intervals and the rpc timeout must be positive")
         if sync.jitter_seconds < 0 or sync.max_backoff_seconds < 0 or self.network.grace_seconds < 0:
             raise ConfigError("jitter, backoff and grace periods cannot be negative")
+
+    def _check_network_and_log(self) -> None:
         if self.network.tls not in _TLS_MODES:
             raise ConfigError(f"network.tls must be one of {', '.join(_TLS_MODES)}, not {self.network.tls!r}")
         if self.network.tls == "always" and self.network.insecure_plaintext:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
+from node.app.snapshots import resume_from_saved, save_indexes
 from node.config import NodeConfig, load_config
 from node.errors import InvalidInput, NotFound, PeerError
 from node.feed import NodeIdentity, TlsCredentials, public_key_to_text
@@ -27,6 +28,7 @@ from node.model import (
     SharingGroup,
     Signal,
     Tlp,
+    VideoThresholds,
     fingerprint,
     is_loopback_endpoint,
     parse_category,
@@ -79,6 +81,11 @@ class AccordNode:
             store=self.store,
             thresholds=self._thresholds(),
             names=self.names,
+            video=VideoThresholds(
+                frame_threshold=self.config.match.vpdq_frame_threshold,
+                query_match_percent=self.config.match.vpdq_query_match_percent,
+                compared_match_percent=self.config.match.vpdq_compared_match_percent,
+            ),
         )
         self.publisher = Publisher(
             store=self.store,
@@ -89,6 +96,7 @@ class AccordNode:
         )
         self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
         self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
+        self._saved_cursor: int | None = None  # cursor of the indexes on disk, when known
 
     def _thresholds(self) -> PdqThresholds:
         match = self.config.match
@@ -239,6 +247,10 @@ class AccordNode:
         kind = content_type or hashes.content_type
         items.append(Contribution(hashes.md5, kind))
         items.append(Contribution(hashes.sha256, kind))
+        if hashes.vpdq is not None:
+            items.append(Contribution(hashes.vpdq, kind))
+        elif hashes.content_type is ContentType.FILE and hashes.note and "vpdq" in hashes.note:
+            refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
         if hashes.pdq is None:
             return
         quality = hashes.pdq_quality if hashes.pdq_quality is not None else 0
@@ -280,6 +292,30 @@ class AccordNode:
     def load_lists(self) -> int:
         """Load the match lists from the database (the initial load, then incremental)."""
         return self.refresher.load()
+
+    def open_lists(self) -> tuple[int, bool]:
+        """The server's start: resume from the indexes it saved, else build from the database.
+        Returns how many indicators are listed, and whether saved indexes were used."""
+        self._saved_cursor = resume_from_saved(
+            self.home.root, lists=self.lists, refresher=self.refresher, store=self.store, key_id=self.key_id
+        )
+        if self._saved_cursor is None:
+            self.load_lists()
+        return sum(self.lists.sizes().values()), self._saved_cursor is not None
+
+    def save_indexes(self) -> int | None:
+        """Save the PDQ and video indexes with the change cursor they reflect; returns it, or
+        None when nothing changed since this node's last save."""
+        saved = save_indexes(
+            self.home.root,
+            lists=self.lists,
+            refresher=self.refresher,
+            key_id=self.key_id,
+            unless_at=self._saved_cursor,
+        )
+        if saved is not None:
+            self._saved_cursor = saved
+        return saved
 
     def match(self, signals: Sequence[Signal], *, prefer_running_node: bool = False) -> list[MatchResult]:
         """Match signals against the lists.

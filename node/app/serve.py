@@ -1,7 +1,9 @@
 """``accord serve``: run the node until SIGTERM or SIGINT.
 
-Start order: servers bound (health NOT_SERVING) → match lists loaded → SERVING → scheduler.
-Stop order: NOT_SERVING at once → scheduler stopped → in-flight calls get the grace period.
+Start order: servers bound (health NOT_SERVING) → match lists loaded (from the indexes saved
+at the last stop, else rebuilt from the database) → compiled search loops warmed up → SERVING
+→ scheduler and the periodic index save. Stop order: NOT_SERVING at once → scheduler stopped →
+in-flight calls get the grace period → indexes saved.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from types import FrameType
 
 from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
+from node.match.pdq import warm_up
 from node.model import Partner, is_loopback_endpoint
 from node.rpc.auth import RequestVerifier
 from node.rpc.convert import status_to_proto
@@ -44,11 +47,14 @@ def serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], Non
         f"{_host(address)}:{servers.federation_port} ({transport}), "
         f"local API on {_host(node.config.network.local_listen)}:{servers.local_port}"
     )
-    loaded = node.load_lists()
+    loaded, resumed = node.open_lists()
+    warm_up()  # numba compiles (or loads from its cache) here, not in the first match
     servers.set_serving(True)
-    announce(f"accord: match lists loaded ({loaded} indicators); SERVING")
+    source = "saved index + changes since" if resumed else "database"
+    announce(f"accord: match lists loaded from {source} ({loaded} indicators); SERVING")
     scheduler = _scheduler(node)
     scheduler.start()
+    saver = _start_index_saver(node, stop)
     try:
         stop.wait()
     finally:
@@ -56,9 +62,35 @@ def serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], Non
         servers.set_serving(False)
         scheduler.stop()
         servers.stop(node.config.network.grace_seconds)
+        if saver is not None:
+            saver.join()
+        _save_indexes(node)
         if stop_metrics is not None:
             stop_metrics()
         node.close()
+
+
+def _start_index_saver(node: AccordNode, stop: threading.Event) -> threading.Thread | None:
+    """Save the indexes every ``match.index_save_seconds`` until ``stop`` (0: never)."""
+    interval = node.config.match.index_save_seconds
+    if interval <= 0:
+        return None
+
+    def run() -> None:
+        while not stop.wait(interval):
+            _save_indexes(node)
+
+    thread = threading.Thread(target=run, name="index-saver", daemon=True)
+    thread.start()
+    return thread
+
+
+def _save_indexes(node: AccordNode) -> None:
+    # A failed save costs the next start a rebuild, nothing else: say so and carry on.
+    try:
+        node.save_indexes()
+    except Exception:
+        log.exception("could not save the match indexes; the next start rebuilds them")
 
 
 def _start(

@@ -12,7 +12,7 @@ from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
 from node.hashing import MediaHashes, hash_file
-from node.model import PDQ_MIN_QUALITY, MatchResult, Signal
+from node.model import PDQ_MIN_QUALITY, Match, MatchResult, Signal
 
 EXIT_NO_MATCH = 1
 EXIT_FAILED = 2
@@ -24,7 +24,8 @@ EXIT_PEER = 4
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @json_option
 def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
-    """Print the signals of each file: md5, sha256 and, for images, pdq with its quality.
+    """Print the signals of each file: md5, sha256 and, for images, pdq with its quality; for
+    videos, vpdq (the distinct frame PDQ hashes of quality 50 or more, needs the video extra).
 
     Hashing is local and needs no node: --home is accepted for symmetry and not used.
     """
@@ -45,6 +46,8 @@ def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
                 if row[key]:
                     suffix = f"  (quality {row['pdq_quality']})" if key == "pdq" else ""
                     click.echo(f"  {row[key]}{suffix}")
+            if row["vpdq"]:
+                click.echo(f"  {row['vpdq'][:21]}…  ({row['vpdq_frames']} frames; full value with --json)")
             if row["note"]:
                 click.echo(f"  note: {row['note']}")
     if failed:
@@ -58,6 +61,8 @@ def _hash_row(hashes: MediaHashes) -> dict[str, Any]:
         "sha256": str(hashes.sha256),
         "pdq": None if hashes.pdq is None else str(hashes.pdq),
         "pdq_quality": hashes.pdq_quality,
+        "vpdq": None if hashes.vpdq is None else str(hashes.vpdq),
+        "vpdq_frames": None if hashes.vpdq is None else len(hashes.vpdq.frames()),
         "content_type": hashes.content_type.value,
         "note": hashes.note,
     }
@@ -98,6 +103,10 @@ def _file_signals(path: Path) -> list[Signal]:
     elif hashes.pdq is not None:
         quality = hashes.pdq_quality
         warn(f"accord: {path}: pdq quality {quality} is below {PDQ_MIN_QUALITY}; matched by md5/sha256 only")
+    if hashes.vpdq is not None:
+        signals.append(hashes.vpdq)
+    elif hashes.note and "vpdq" in hashes.note:
+        warn(f"accord: {path}: {hashes.note}; matched by md5/sha256 only")
     return signals
 
 
@@ -106,14 +115,30 @@ def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> No
         print_json([_result_json(label, r) for label, r in labelled])
         return
     rows = [
-        (label, m.origin_name, m.category, m.signal_type.value, m.distance, m.tlp.value, m.indicator_id)
+        (
+            label,
+            m.origin_name,
+            m.category,
+            m.signal_type.value,
+            m.distance,
+            _frames(m),
+            m.tlp.value,
+            m.indicator_id,
+        )
         for label, result in labelled
         for m in result.matches
     ]
     if not rows:
         click.echo("no match")
         return
-    print_table(["query", "origin", "category", "signal", "distance", "tlp", "indicator"], rows)
+    print_table(["query", "origin", "category", "signal", "distance", "frames", "tlp", "indicator"], rows)
+
+
+def _frames(match: Match) -> str:
+    """Video matches: the share of the query's frames matched / of the listed video's."""
+    if match.query_match_percent is None or match.compared_match_percent is None:
+        return "-"
+    return f"{match.query_match_percent:g}%/{match.compared_match_percent:g}%"
 
 
 def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
@@ -132,6 +157,8 @@ def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
                 "content_type": m.content_type.value,
                 "distance": m.distance,
                 "tlp": m.tlp.value,
+                "query_match_percent": m.query_match_percent,
+                "compared_match_percent": m.compared_match_percent,
             }
             for m in result.matches
         ],

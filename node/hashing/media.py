@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import BinaryIO
@@ -21,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from node.errors import InvalidInput, MediaError
 from node.hashing.files import describe_os_error, open_regular_file
 from node.hashing.pdq import pdq_from_image, to_rgb
+from node.hashing.video import VideoFrame, distinct_frames, hash_video, hash_video_bytes, looks_like_video
 from node.model import PDQ_MIN_QUALITY, ContentType, Signal, SignalType
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ full resolution: a 48-megapixel photo peaks near 1.6 GB and 4 s. Larger images s
 and sha256. Kept below Pillow's own decompression-bomb limit (~89 M pixels) so this limit, not
 Pillow's warning, is what normally refuses an oversized image."""
 
+
+_VIDEO_SNIFF_BYTES = 512  # enough for every container signature looks_like_video knows
 
 IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
 """Pillow formats decoded for PDQ: what uploads and hash-sharing partners actually carry.
@@ -53,6 +57,7 @@ class MediaHashes:
     pdq_quality: int | None
     content_type: ContentType
     note: str | None
+    vpdq: Signal | None = None  # videos: the distinct good frames (node.hashing.video)
 
     def __post_init__(self) -> None:
         if self.md5.type is not SignalType.MD5 or self.sha256.type is not SignalType.SHA256:
@@ -61,14 +66,23 @@ class MediaHashes:
             raise InvalidInput("a pdq hash and its quality come together")
         if self.pdq is not None and self.pdq.type is not SignalType.PDQ:
             raise InvalidInput("the pdq field holds a pdq signal")
-        expected = ContentType.IMAGE if self.pdq is not None else ContentType.FILE
+        if self.vpdq is not None and (self.vpdq.type is not SignalType.VPDQ or self.pdq is not None):
+            raise InvalidInput("the vpdq field holds a vpdq signal, and media is an image or a video")
+        expected = _content_type(self.pdq, self.vpdq)
         if self.content_type is not expected:
-            raise InvalidInput("content type is image exactly when the media has a pdq hash")
+            raise InvalidInput("content type is image with a pdq hash, video with a vpdq signal, else file")
 
     @property
     def signals(self) -> tuple[Signal, ...]:
-        """The signals present: md5, sha256 and, for images, pdq."""
-        return (self.md5, self.sha256) if self.pdq is None else (self.md5, self.sha256, self.pdq)
+        """The signals present: md5, sha256 and, for images, pdq; for videos, vpdq."""
+        perceptual = tuple(s for s in (self.pdq, self.vpdq) if s is not None)
+        return (self.md5, self.sha256, *perceptual)
+
+
+def _content_type(pdq: Signal | None, vpdq: Signal | None) -> ContentType:
+    if pdq is not None:
+        return ContentType.IMAGE
+    return ContentType.VIDEO if vpdq is not None else ContentType.FILE
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +90,7 @@ class _ImageOutcome:
     pdq: Signal | None
     quality: int | None
     notes: tuple[str, ...]
+    vpdq: Signal | None = None
 
 
 def hash_file(path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXELS) -> MediaHashes:
@@ -89,7 +104,11 @@ def hash_file(path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXEL
     with open_regular_file(name, what="media file", error=MediaError) as stream:
         md5, sha256 = _digest_file(stream, name)
         stream.seek(0)
+        head = stream.read(_VIDEO_SNIFF_BYTES)
+        stream.seek(0)
         image = _hash_image(stream, max_pixels=max_pixels)
+    if image.pdq is None and looks_like_video(head):
+        image = _hash_video(lambda: hash_video(name))
     return _media_hashes(name, md5, sha256, image)
 
 
@@ -97,6 +116,8 @@ def hash_bytes(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS) -> MediaHashe
     """Hash media already in memory (e.g. a Match API request). ``path`` is None."""
     md5, sha256 = _digest(data)
     image = _hash_image(io.BytesIO(data), max_pixels=max_pixels)
+    if image.pdq is None and looks_like_video(data[:_VIDEO_SNIFF_BYTES]):
+        image = _hash_video(lambda: hash_video_bytes(data))
     return _media_hashes(None, md5, sha256, image)
 
 
@@ -107,9 +128,24 @@ def _media_hashes(path: str | None, md5: Signal, sha256: Signal, image: _ImageOu
         sha256=sha256,
         pdq=image.pdq,
         pdq_quality=image.quality,
-        content_type=ContentType.IMAGE if image.pdq is not None else ContentType.FILE,
+        content_type=_content_type(image.pdq, image.vpdq),
         note="; ".join(image.notes) or None,
+        vpdq=image.vpdq,
     )
+
+
+# --- vPDQ ----------------------------------------------------------------------------------
+
+
+def _hash_video(frames_of: Callable[[], list[VideoFrame]]) -> _ImageOutcome:
+    """The vpdq signal of a video, or none and a note saying why (a video is still a file)."""
+    try:
+        frames = distinct_frames(frames_of())
+    except MediaError as exc:
+        return _ImageOutcome(None, None, (f"{exc}: no vpdq",))
+    if not frames:
+        return _ImageOutcome(None, None, (f"no frame of quality {PDQ_MIN_QUALITY} or more: no vpdq",))
+    return _ImageOutcome(None, None, (), Signal.vpdq(frames))
 
 
 # --- cryptographic digests ---------------------------------------------------------------

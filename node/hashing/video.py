@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import MediaError
-from node.model import PDQ_MIN_QUALITY
+from node.model import PDQ_MIN_QUALITY, VPDQ_MAX_FRAMES
 
 SECONDS_PER_HASH = 1.0
 """Meta's default sampling: one PDQ hash per second of video."""
 
-MAX_VIDEO_FRAMES = 4096
+MAX_VIDEO_FRAMES = VPDQ_MAX_FRAMES
 """Distinct frame hashes kept per video (over an hour at one per second). Bounds the size of
 one signal in a feed entry (64 hex characters per frame)."""
 

@@ -1,7 +1,9 @@
 """Match lists: in-memory indexes per signal type, updated incrementally (DESIGN §9)."""
 
+from node.match import persist
 from node.match.exact import ExactIndex
 from node.match.lists import ListUpdate, MatchLists
 from node.match.pdq import PdqIndex
+from node.match.video import VideoIndex
 
-__all__ = ["ExactIndex", "ListUpdate", "MatchLists", "PdqIndex"]
+__all__ = ["ExactIndex", "ListUpdate", "MatchLists", "PdqIndex", "VideoIndex", "persist"]

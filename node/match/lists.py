@@ -15,7 +15,10 @@ from dataclasses import dataclass
 
 from node.match.exact import ExactIndex
 from node.match.pdq import PdqIndex
-from node.model import IndexHit, Signal, SignalType
+from node.match.video import VideoIndex
+from node.model import IndexHit, Signal, SignalType, VideoThresholds
+
+_DEFAULT_VIDEO = VideoThresholds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,19 +33,30 @@ class ListUpdate:
 class MatchLists:
     """All indexes of one node. ``ready`` turns true once the initial load has finished."""
 
-    def __init__(self, *, pdq: PdqIndex | None = None) -> None:
-        """``pdq`` lets the node start from an index it saved (``PdqIndex.load``)."""
+    def __init__(self, *, pdq: PdqIndex | None = None, video: VideoIndex | None = None) -> None:
+        """``pdq`` and ``video`` let the node start from indexes it saved (their ``load``)."""
         self._lock = threading.Lock()  # writers only
         self._exact: dict[SignalType, ExactIndex] = {
             t: ExactIndex() for t in SignalType if not t.is_perceptual
         }
         self._pdq = pdq if pdq is not None else PdqIndex()
+        self._video = video if video is not None else VideoIndex()
         self.ready = False
 
     @property
     def pdq(self) -> PdqIndex:
         """The PDQ index (to save it, or to query batches of hashes directly)."""
         return self._pdq
+
+    def adopt(self, *, pdq: PdqIndex, video: VideoIndex) -> None:
+        """Replace the PDQ and video indexes with loaded ones (before the lists are ready)."""
+        with self._lock:
+            self._pdq, self._video = pdq, video
+
+    @property
+    def video(self) -> VideoIndex:
+        """The video (vPDQ) index."""
+        return self._video
 
     def apply(self, updates: Iterable[ListUpdate]) -> int:
         """Apply updates in order; returns how many were applied.
@@ -73,19 +87,32 @@ class MatchLists:
         if signal.type is SignalType.PDQ:
             self._pdq.remove(update.indicator_id)  # adds are batched by ``apply``
             return
+        if signal.type is SignalType.VPDQ:
+            if update.active:
+                self._video.add(update.indicator_id, [bytes.fromhex(f) for f in signal.frames()])
+            else:
+                self._video.remove(update.indicator_id)
+            return
         index = self._exact[signal.type]
         if update.active:
             index.add(update.indicator_id, signal.value)
         else:
             index.remove(update.indicator_id)
 
-    def query(self, signal: Signal, *, pdq_threshold: int) -> list[IndexHit]:
-        """Indicators matching ``signal``: equal value, or PDQ within ``pdq_threshold`` bits."""
+    def query(
+        self, signal: Signal, *, pdq_threshold: int, video: VideoThresholds = _DEFAULT_VIDEO
+    ) -> list[IndexHit]:
+        """Indicators matching ``signal``: equal value, PDQ within ``pdq_threshold`` bits, or
+        videos sharing enough frames (``video``)."""
         if signal.type is SignalType.PDQ:
             return self._pdq.query(signal.pdq_bytes(), pdq_threshold)
+        if signal.type is SignalType.VPDQ:
+            return list(self._video.query([bytes.fromhex(f) for f in signal.frames()], video))
         return self._exact[signal.type].query(signal.value)
 
-    def query_many(self, signals: Sequence[Signal], *, pdq_threshold: int) -> list[list[IndexHit]]:
+    def query_many(
+        self, signals: Sequence[Signal], *, pdq_threshold: int, video: VideoThresholds = _DEFAULT_VIDEO
+    ) -> list[list[IndexHit]]:
         """``query`` for each signal; the PDQ ones go to the index as one batch."""
         results: list[list[IndexHit]] = [[] for _ in signals]
         pdq_at = [n for n, s in enumerate(signals) if s.type is SignalType.PDQ]
@@ -95,11 +122,12 @@ class MatchLists:
                 results[n] = hits
         for n, signal in enumerate(signals):
             if signal.type is not SignalType.PDQ:
-                results[n] = self._exact[signal.type].query(signal.value)
+                results[n] = self.query(signal, pdq_threshold=pdq_threshold, video=video)
         return results
 
     def sizes(self) -> dict[str, int]:
         """Listed indicators per signal type."""
         sizes = {t.value: len(i) for t, i in self._exact.items()}
         sizes[SignalType.PDQ.value] = len(self._pdq)
+        sizes[SignalType.VPDQ.value] = len(self._video)
         return sizes

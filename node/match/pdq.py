@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from operator import attrgetter
 from pathlib import Path
@@ -78,6 +78,7 @@ class PdqIndex:
         # Held by whoever runs a merge, before ``_lock``: one merge at a time, never nested.
         self._merge_gate = threading.Lock()
         self.seal_rows = SEAL_ROWS
+        self.loaded_meta: dict[str, str | int] = {}  # what ``save`` was given, after ``load``
 
     def __len__(self) -> int:
         return self._live
@@ -242,6 +243,30 @@ class PdqIndex:
         self._add_words(ids, words)
         self.merge(full=True)
 
+    def bulk_load_batches(self, batches: Iterable[tuple[Sequence[str], PdqInput]]) -> None:
+        """``bulk_load`` from a stream of (ids, hashes) batches, e.g. rows read from the store.
+
+        Ids are turned into 16-byte keys batch by batch, so a rebuild of 10M rows never holds
+        10M Python strings at once (~1 GB); the base segment is then built in one go.
+        """
+        keys: list[Keys] = []
+        words: list[Words] = []
+        for ids, hashes in batches:
+            batch = as_words(hashes)
+            if len(ids) != len(batch):
+                raise ValueError(f"{len(ids)} ids for {len(batch)} hashes")
+            keys.append(self._codec.encode_many(ids))
+            words.append(batch)
+        if not keys:
+            return
+        all_keys, all_words = np.concatenate(keys), np.concatenate(words)
+        with self._merge_gate, self._lock:
+            if not self._state.segments and not self._state.tail_count:
+                self._install_base(all_keys, all_words)
+                return
+        self._add_words(self._codec.decode_many(all_keys), all_words)
+        self.merge(full=True)
+
     def _install_base(self, keys: Keys, words: Words) -> None:
         order = sort_by_key(keys)
         keys, words = keys[order], words[order]
@@ -337,9 +362,17 @@ class PdqIndex:
 
     def save(self, directory: Path, *, meta: dict[str, str | int] | None = None) -> None:
         """Write the index to ``directory`` (numpy arrays and a checked manifest; see ``persist``)."""
+        persist.save(directory, self.snapshot(meta=meta))
+
+    def snapshot(self, *, meta: dict[str, str | int] | None = None) -> persist.Snapshot:
+        """A consistent copy of what ``save`` writes, taken under the writer lock in O(rows/8).
+
+        Segments are immutable apart from their liveness flags, which are copied; so the slow
+        part of a save (writing and hashing the files) runs without holding up writers.
+        """
         with self._lock:
             state = self._state
-            snapshot = persist.Snapshot(
+            return persist.Snapshot(
                 segments=[(s, s.alive.copy()) for s in state.segments],
                 tail_words=state.tail.words[: state.tail_count].copy(),
                 tail_alive=state.tail.alive[: state.tail_count].copy(),
@@ -347,7 +380,6 @@ class PdqIndex:
                 other_ids=self._codec.others(),
                 meta=dict(meta or {}),
             )
-        persist.save(directory, snapshot)
 
     @classmethod
     def load(
@@ -366,6 +398,7 @@ class PdqIndex:
         index._state = _View(segments, tail, count)
         index._tail_rows = {i: row for row, i in enumerate(tail.ids) if tail.alive[row]}
         index._live = sum(int(np.count_nonzero(s.alive)) for s in segments) + len(index._tail_rows)
+        index.loaded_meta = snapshot.meta
         return index
 
     def stats(self) -> dict[str, int]:

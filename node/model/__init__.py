@@ -10,7 +10,7 @@ from node.model.entries import ENTRY_PAYLOAD_TYPE, Distribution, FeedEntry, Head
 from node.model.envelopes import Envelope, EnvelopeSignature
 from node.model.ids import Digest, KeyId, Seq, fingerprint, parse_digest, parse_key_id
 from node.model.indicators import KNOWN_CATEGORIES, ContentType, Indicator, parse_category
-from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds
+from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds, VideoHit, VideoThresholds
 from node.model.partners import (
     Partner,
     SharingGroup,
@@ -18,7 +18,7 @@ from node.model.partners import (
     parse_endpoint,
     parse_partner_name,
 )
-from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
+from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, VPDQ_MAX_FRAMES, Signal, SignalType
 from node.model.tlp import Tlp
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "KNOWN_CATEGORIES",
     "PDQ_DEFAULT_THRESHOLD",
     "PDQ_MIN_QUALITY",
+    "VPDQ_MAX_FRAMES",
     "CertFingerprint",
     "ContentType",
     "Digest",
@@ -46,6 +47,8 @@ __all__ = [
     "Signal",
     "SignalType",
     "Tlp",
+    "VideoHit",
+    "VideoThresholds",
     "cert_fingerprint_of",
     "fingerprint",
     "fingerprints_match",

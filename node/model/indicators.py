@@ -65,7 +65,9 @@ class ContentType(enum.Enum):
 
     @classmethod
     def default_for(cls, signal_type: SignalType) -> ContentType:
-        """PDQ is computed from images; cryptographic hashes could be of any file."""
+        """PDQ is computed from images, vPDQ from videos; cryptographic hashes of any file."""
+        if signal_type is SignalType.VPDQ:
+            return cls.VIDEO
         return cls.IMAGE if signal_type is SignalType.PDQ else cls.FILE
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from node.errors import InvalidInput
 from node.model.ids import KeyId
 from node.model.indicators import ContentType
 from node.model.signals import Signal, SignalType
@@ -20,6 +21,40 @@ class IndexHit:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoHit(IndexHit):
+    """A listed video that passed the frame-share rule (:class:`VideoThresholds`).
+
+    ``distance`` is the mean distance of the query's matched frames to their nearest listed
+    frame, rounded; the percentages say how much of each video the other covers.
+    """
+
+    query_match_percent: float
+    compared_match_percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class VideoThresholds:
+    """When a query video matches a listed one (Meta's vPDQ reference rule and defaults).
+
+    A query frame matches when a listed frame of that video is within ``frame_threshold``
+    bits. The video matches when the share of the query's frames that match reaches
+    ``query_match_percent`` and the share of the listed video's frames matched by some query
+    frame reaches ``compared_match_percent``. Frames below quality 50 never reach a signal.
+    """
+
+    frame_threshold: int = 31
+    query_match_percent: float = 80.0
+    compared_match_percent: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.frame_threshold <= 128:
+            raise InvalidInput("the vpdq frame threshold is between 0 and 128 bits")
+        for share in (self.query_match_percent, self.compared_match_percent):
+            if not 0.0 <= share <= 100.0:
+                raise InvalidInput("vpdq match percentages are between 0 and 100")
+
+
+@dataclass(frozen=True, slots=True)
 class Match:
     """One listed indicator that matches a query signal."""
 
@@ -31,6 +66,10 @@ class Match:
     content_type: ContentType
     distance: int
     tlp: Tlp
+    # Video (vpdq) matches only: the share of the query's frames matched, and of the listed
+    # video's frames. None for every other signal type.
+    query_match_percent: float | None = None
+    compared_match_percent: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

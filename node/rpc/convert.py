@@ -53,6 +53,8 @@ def match_result_to_proto(result: MatchResult) -> local_pb2.MatchResult:
                 content_type=m.content_type.value,
                 distance=m.distance,
                 tlp=m.tlp.value,
+                query_match_percent=m.query_match_percent,
+                compared_match_percent=m.compared_match_percent,
             )
             for m in result.matches
         ],
@@ -73,6 +75,10 @@ def match_result_from_proto(message: local_pb2.MatchResult) -> MatchResult:
                 content_type=ContentType(m.content_type),
                 distance=m.distance,
                 tlp=Tlp(m.tlp),
+                query_match_percent=m.query_match_percent if m.HasField("query_match_percent") else None,
+                compared_match_percent=(
+                    m.compared_match_percent if m.HasField("compared_match_percent") else None
+                ),
             )
             for m in message.matches
         ),

@@ -19,7 +19,7 @@ from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 from node.errors import InvalidInput, MalformedStix
-from node.model import Indicator, KeyId, Signal
+from node.model import VPDQ_MAX_FRAMES, Indicator, KeyId, Signal, SignalType
 from node.model.indicators import parse_indicator_id
 from node.stix.fields import Labels, labels_from_extensions, timestamp_field
 from node.stix.profile import (
@@ -35,10 +35,15 @@ _ABSENT: Final = object()  # marks an optional property that is not there (JSON 
 
 # One fullmatch per pattern checks the form, the hash named, the length and lowercase hex: the
 # same set of strings the full reader accepts in four steps.
-_PATTERNS: Final = {
+_PATTERNS: Final[dict[SignalType, re.Pattern[str]]] = {
     kind: re.compile(rf"\[file:hashes\.{re.escape(key)} = '([0-9a-f]{{{kind.hex_length}}})'\]")
     for kind, key in HASH_KEYS.items()
+    if kind is not SignalType.VPDQ
 }
+# A video lists 1..VPDQ_MAX_FRAMES frame hashes; Signal checks their order (else: full reader).
+_PATTERNS[SignalType.VPDQ] = re.compile(
+    rf"\[file:hashes\.{HASH_KEYS[SignalType.VPDQ]} = '((?:[0-9a-f]{{64}}){{1,{VPDQ_MAX_FRAMES}}})'\]"
+)
 
 
 class _Shared(NamedTuple):

@@ -65,6 +65,8 @@ def signal_from_pattern(pattern: object, signal_type: SignalType) -> Signal:
     hash_key, value = found.groups()
     if SIGNAL_TYPE_BY_HASH_KEY[hash_key] is not signal_type:
         raise FieldError("pattern", "compares a different hash than the extension's signal_type")
+    if signal_type is SignalType.VPDQ:
+        return _vpdq_signal(value)
     # Checked here rather than left to Signal, which would also accept upper case and spaces:
     # the profile writes lowercase hex and nothing else.
     if len(value) != _HEX_LENGTHS[hash_key] or not HEX_LOWER.fullmatch(value):
@@ -73,6 +75,15 @@ def signal_from_pattern(pattern: object, signal_type: SignalType) -> Signal:
             f"must compare {signal_type.hex_length} lowercase hex characters for {signal_type.value}",
         )
     return Signal(signal_type, value)
+
+
+def _vpdq_signal(value: str) -> Signal:
+    if not HEX_LOWER.fullmatch(value):
+        raise FieldError("pattern", "must compare lowercase hex frame hashes for vpdq")
+    try:
+        return Signal(SignalType.VPDQ, value)
+    except InvalidInput as exc:  # the message names the rule, never the value
+        raise FieldError("pattern", f"is not a canonical vpdq value: {exc}") from exc
 
 
 def tlp_from_markings(refs: object) -> Tlp:

@@ -8,7 +8,9 @@ hash-algorithm vocabulary, and stix2-validator 3.2.0 accepts a custom hash name 
 starts with ``x_`` (check 241 warns for ``PDQ``, ``pdq`` and ``x-pdq`` as keys of a File's
 ``hashes``). Inside a pattern the validator does not check hash names at all, so ``x_pdq`` is
 the one spelling that is clean in both places; it is also a plain pattern identifier, so it
-needs no quotes, unlike ``'SHA-256'``.
+needs no quotes, unlike ``'SHA-256'``. A video is ``[file:hashes.x_vpdq = '<64 hex per
+frame>']`` by the same reasoning: its distinct frame PDQ hashes, sorted and concatenated
+(``Signal`` checks that canonical form).
 """
 
 from __future__ import annotations
@@ -54,10 +56,11 @@ HASH_KEYS: Final[dict[SignalType, str]] = {
     SignalType.SHA1: "'SHA-1'",
     SignalType.SHA256: "'SHA-256'",
     SignalType.PDQ: "x_pdq",
+    SignalType.VPDQ: "x_vpdq",
 }
 SIGNAL_TYPE_BY_HASH_KEY: Final[dict[str, SignalType]] = {key: kind for kind, key in HASH_KEYS.items()}
 
-PATTERN: Final = re.compile(r"\[file:hashes\.(MD5|'SHA-1'|'SHA-256'|x_pdq) = '([^']*)'\]")
+PATTERN: Final = re.compile(r"\[file:hashes\.(MD5|'SHA-1'|'SHA-256'|x_pdq|x_vpdq) = '([^']*)'\]")
 """The only pattern form of the profile: one comparison of one file hash."""
 
 HEX_LOWER: Final = re.compile(r"[0-9a-f]+")
@@ -67,12 +70,13 @@ SIGNAL_LABELS: Final[dict[SignalType, str]] = {
     SignalType.SHA1: "SHA-1",
     SignalType.SHA256: "SHA-256",
     SignalType.PDQ: "PDQ",
+    SignalType.VPDQ: "vPDQ",
 }
 """Human names of the signal types, for indicator names and descriptions."""
 
 EXTENSION_SCHEMA: Final = (
     "Accord property extension 1.0.0 (plain-text schema). On an indicator: signal_type "
-    "(required; md5, sha1, sha256 or pdq, and equal to the hash named in the pattern), category "
+    "(required; md5, sha1, sha256, pdq or vpdq, and equal to the hash named in the pattern), category "
     "(required; lowercase slug of letters, digits and '-', at most 63 characters, e.g. csam, "
     "aig-csam, csem, ncii, tvec, election-deepfake, impersonation-deepfake, benign), "
     "content_type (required; image, video or file), quality (optional; integer 0-100, the PDQ "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -248,6 +248,27 @@ class Store:
             (change_id, limit),
         )
         return [IndicatorChange(c, i, t, v, not r) for c, i, t, v, r in rows]
+
+    def active_changes_upto(
+        self, change_id: int, signal_types: Sequence[str], *, batch: int
+    ) -> Iterator[list[IndicatorChange]]:
+        """Active indicators of ``signal_types`` with a change id up to ``change_id``, in
+        batches in change order: the exact lists as they stood at that point of the stream."""
+        marks = ",".join("?" * len(signal_types))
+        sql = (
+            "SELECT change_id, id, signal_type, value, revoked FROM indicators"  # noqa: S608
+            f" WHERE change_id > ? AND change_id <= ? AND revoked = 0 AND signal_type IN ({marks})"
+            " ORDER BY change_id LIMIT ?"
+        )
+        after = 0
+        while rows := self.reader.execute(sql, (after, change_id, *signal_types, batch)).fetchall():
+            yield [IndicatorChange(c, i, t, v, not r) for c, i, t, v, r in rows]
+            after = rows[-1][0]
+
+    def last_change_id(self) -> int:
+        """The highest change id committed (0 for an empty store)."""
+        row = self.reader.execute("SELECT MAX(change_id) FROM indicators").fetchone()
+        return int(row[0] or 0)
 
     def counts(self) -> list[CountRow]:
         """Active indicators by origin, category and signal type."""

@@ -11,7 +11,19 @@ from typing import Protocol
 
 from node.hashing import hash_bytes
 from node.match import MatchLists
-from node.model import PDQ_MIN_QUALITY, Indicator, KeyId, Match, MatchResult, PdqThresholds, Signal
+from node.model import (
+    PDQ_MIN_QUALITY,
+    IndexHit,
+    Indicator,
+    KeyId,
+    Match,
+    MatchResult,
+    PdqThresholds,
+    Signal,
+    SignalType,
+    VideoHit,
+    VideoThresholds,
+)
 
 NameSource = Callable[[], Mapping[KeyId, str]]
 """Returns the display name of each known origin (partners by their local name, and us)."""
@@ -29,31 +41,30 @@ class Matcher:
     """Matches signals against the lists and explains each match."""
 
     def __init__(
-        self, *, lists: MatchLists, store: ProvenanceSource, thresholds: PdqThresholds, names: NameSource
+        self,
+        *,
+        lists: MatchLists,
+        store: ProvenanceSource,
+        thresholds: PdqThresholds,
+        names: NameSource,
+        video: VideoThresholds | None = None,
     ) -> None:
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
         self._names = names
+        self._video = video or VideoThresholds()
 
     def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
         """One result per query signal, matches nearest first."""
-        hits = [self._lists.query(s, pdq_threshold=self._thresholds.widest) for s in signals]
+        widest = self._thresholds.widest
+        hits = [self._lists.query(s, pdq_threshold=widest, video=self._video) for s in signals]
         indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
         names = self._names()
         results: list[MatchResult] = []
         for signal, batch in zip(signals, hits, strict=True):
             matches = tuple(
-                Match(
-                    indicator_id=ind.id,
-                    origin=ind.origin,
-                    origin_name=names.get(ind.origin, ind.origin[:12]),
-                    category=ind.category,
-                    signal_type=ind.signal.type,
-                    content_type=ind.content_type,
-                    distance=hit.distance,
-                    tlp=ind.tlp,
-                )
+                _match(ind, hit, names)
                 for hit in batch
                 # The lists may lag a revocation by one refresh; the store is the truth.
                 if (ind := indicators.get(hit.indicator_id)) is not None
@@ -64,16 +75,35 @@ class Matcher:
         return results
 
     def _within(self, indicator: Indicator, names: Mapping[KeyId, str]) -> int:
+        if indicator.signal.type is SignalType.VPDQ:
+            return self._video.frame_threshold  # the video index applied the frame rule
         if not indicator.signal.type.is_perceptual:
             return 0
         partner = names.get(indicator.origin, "")
         return self._thresholds.limit_for(partner=partner, category=indicator.category)
 
 
+def _match(indicator: Indicator, hit: IndexHit, names: Mapping[KeyId, str]) -> Match:
+    video = hit if isinstance(hit, VideoHit) else None
+    return Match(
+        indicator_id=indicator.id,
+        origin=indicator.origin,
+        origin_name=names.get(indicator.origin, indicator.origin[:12]),
+        category=indicator.category,
+        signal_type=indicator.signal.type,
+        content_type=indicator.content_type,
+        distance=hit.distance,
+        tlp=indicator.tlp,
+        query_match_percent=None if video is None else video.query_match_percent,
+        compared_match_percent=None if video is None else video.compared_match_percent,
+    )
+
+
 def signals_of_media(data: bytes) -> tuple[list[Signal], list[str]]:
     """The signals to match for media bytes, and notes on what could not be used.
 
-    A PDQ hash below the quality floor is left out: it would match unrelated flat images.
+    A PDQ hash below the quality floor is left out: it would match unrelated flat images. A
+    video gives its vpdq signal (its good frames only).
     """
     hashes = hash_bytes(data)
     signals = [hashes.md5, hashes.sha256]
@@ -83,4 +113,6 @@ def signals_of_media(data: bytes) -> tuple[list[Signal], list[str]]:
             signals.append(hashes.pdq)
         elif not notes:  # the hashing note already explains a low quality when there is one
             notes.append(f"pdq quality {hashes.pdq_quality} is below {PDQ_MIN_QUALITY}: not matched by pdq")
+    if hashes.vpdq is not None:
+        signals.append(hashes.vpdq)
     return signals, notes

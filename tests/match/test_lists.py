@@ -60,7 +60,7 @@ def inactive(indicator_id: str, signal: Signal) -> ListUpdate:
 def test_new_lists_are_empty_and_not_ready() -> None:
     lists = MatchLists()
     assert not lists.ready
-    assert lists.sizes() == {"md5": 0, "sha1": 0, "sha256": 0, "pdq": 0}
+    assert lists.sizes() == {"md5": 0, "sha1": 0, "sha256": 0, "pdq": 0, "vpdq": 0}
 
 
 def test_apply_then_query_each_type() -> None:
@@ -69,7 +69,7 @@ def test_apply_then_query_each_type() -> None:
         [active("m", MD5), active("s1", SHA1), active("s2", SHA256), active("p", PDQ), active("pf", PDQ_FAR)]
     )
     assert applied == 5
-    assert lists.sizes() == {"md5": 1, "sha1": 1, "sha256": 1, "pdq": 2}
+    assert lists.sizes() == {"md5": 1, "sha1": 1, "sha256": 1, "pdq": 2, "vpdq": 0}
     assert lists.query(MD5, pdq_threshold=31) == [IndexHit("m", 0)]
     assert lists.query(SHA1, pdq_threshold=31) == [IndexHit("s1", 0)]
     assert lists.query(SHA256, pdq_threshold=31) == [IndexHit("s2", 0)]
@@ -106,7 +106,7 @@ def test_updates_apply_in_order() -> None:
 def test_deactivating_an_unknown_indicator_is_a_no_op() -> None:
     lists = MatchLists()
     assert lists.apply([inactive("ghost", PDQ), inactive("ghost", MD5)]) == 2
-    assert lists.sizes() == {"md5": 0, "sha1": 0, "sha256": 0, "pdq": 0}
+    assert lists.sizes() == {"md5": 0, "sha1": 0, "sha256": 0, "pdq": 0, "vpdq": 0}
 
 
 def test_apply_accepts_a_generator() -> None:

@@ -137,4 +137,6 @@ def test_unknown_content_type_is_refused() -> None:
 
 def test_default_content_type() -> None:
     assert ContentType.default_for(SignalType.PDQ) is ContentType.IMAGE
-    assert {ContentType.default_for(t) for t in SignalType if t is not SignalType.PDQ} == {ContentType.FILE}
+    assert ContentType.default_for(SignalType.VPDQ) is ContentType.VIDEO
+    perceptual = (SignalType.PDQ, SignalType.VPDQ)
+    assert {ContentType.default_for(t) for t in SignalType if t not in perceptual} == {ContentType.FILE}

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from node.errors import InvalidSignal
 from node.model import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
 
-LENGTHS = {SignalType.MD5: 32, SignalType.SHA1: 40, SignalType.SHA256: 64, SignalType.PDQ: 64}
+LENGTHS = {
+    SignalType.MD5: 32,
+    SignalType.SHA1: 40,
+    SignalType.SHA256: 64,
+    SignalType.PDQ: 64,
+    SignalType.VPDQ: 64,
+}
 # Distinctive digits, so a value leaking into a message is easy to spot.
 SECRET = "7e3a9c51" * 8
 
@@ -24,8 +30,8 @@ def test_hex_lengths_are_those_of_the_algorithms() -> None:
     assert {t: t.hex_length for t in SignalType} == LENGTHS
 
 
-def test_only_pdq_is_perceptual() -> None:
-    assert [t for t in SignalType if t.is_perceptual] == [SignalType.PDQ]
+def test_only_pdq_and_vpdq_are_perceptual() -> None:
+    assert [t for t in SignalType if t.is_perceptual] == [SignalType.PDQ, SignalType.VPDQ]
 
 
 def test_reference_constants() -> None:
@@ -193,3 +199,37 @@ def test_values_in_normal_form_are_kept_as_they_are(signal_type: SignalType, dat
     length = LENGTHS[signal_type]
     value = data.draw(st.text(alphabet="0123456789abcdef", min_size=length, max_size=length))
     assert Signal(signal_type, value).value is value
+
+
+# --- vpdq: a video's distinct frame hashes, in one canonical form ---------------------------
+
+
+def test_vpdq_builds_canonical_form_and_lists_frames() -> None:
+    frames = ["b" * 64, "A" * 64, "b" * 64]
+    signal = Signal.vpdq(frames)
+    assert signal.value == "a" * 64 + "b" * 64
+    assert signal.frames() == ["a" * 64, "b" * 64]
+    assert Signal.parse(str(signal)) == signal
+    assert signal.type.is_perceptual and signal.redacted() == "vpdq:aaaa…"
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("", "1 to 4096 frame hashes"),
+        ("a" * 63, "1 to 4096 frame hashes"),
+        ("a" * 64 * 4097, "1 to 4096 frame hashes"),
+        ("g" * 64, "not all hex"),
+        ("b" * 64 + "a" * 64, "ascending"),
+        ("a" * 128, "once each"),
+    ],
+)
+def test_vpdq_refuses_non_canonical_values_without_echoing_them(value: str, rule: str) -> None:
+    with pytest.raises(InvalidSignal, match=rule) as caught:
+        Signal(SignalType.VPDQ, value)
+    assert "bbbb" not in str(caught.value) and "gggg" not in str(caught.value)
+
+
+def test_only_vpdq_signals_have_frames() -> None:
+    with pytest.raises(InvalidSignal):
+        Signal(SignalType.PDQ, "a" * 64).frames()

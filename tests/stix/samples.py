@@ -33,13 +33,20 @@ def indicator_id(seed: int) -> str:
     return f"indicator--{uuid.UUID(int=random.Random(seed).getrandbits(128), version=4)}"
 
 
+def sample_signal(seed: int, signal_type: SignalType) -> Signal:
+    """A signal of ``signal_type`` determined by ``seed`` (a video lists five frames)."""
+    if signal_type is SignalType.VPDQ:
+        return Signal.vpdq(hex_value(1000 * seed + n, 64) for n in range(5))
+    return Signal(signal_type, hex_value(seed, signal_type.hex_length))
+
+
 def make_indicator(
     seed: int, signal_type: SignalType = SignalType.PDQ, *, origin: KeyId = ORIGIN, **changes: Any
 ) -> Indicator:
     """A valid indicator determined by ``seed``; ``changes`` override single fields."""
     fields: dict[str, Any] = {
         "id": indicator_id(seed),
-        "signal": Signal(signal_type, hex_value(seed, signal_type.hex_length)),
+        "signal": sample_signal(seed, signal_type),
         "category": "csam",
         "content_type": ContentType.default_for(signal_type),
         "tlp": Tlp.AMBER,
@@ -99,6 +106,9 @@ categories = st.one_of(
 @st.composite
 def signals(draw: st.DrawFn) -> Signal:
     signal_type = draw(st.sampled_from(SignalType))
+    if signal_type is SignalType.VPDQ:
+        frame = st.text("0123456789abcdef", min_size=64, max_size=64)
+        return Signal.vpdq(draw(st.lists(frame, min_size=1, max_size=8)))
     value = draw(
         st.text("0123456789abcdef", min_size=signal_type.hex_length, max_size=signal_type.hex_length)
     )

@@ -44,6 +44,11 @@ def pdq_signal(seed: int) -> Signal:
     return Signal(SignalType.PDQ, hashlib.sha256(f"pdq-{seed}".encode()).hexdigest())
 
 
+def vpdq_signal(seed: int, *, frames: int = 10) -> Signal:
+    """A reproducible video signal: ``frames`` unrelated frame hashes (canonical form)."""
+    return Signal.vpdq(hashlib.sha256(f"vpdq-{seed}-{n}".encode()).hexdigest() for n in range(frames))
+
+
 def md5_signal(seed: int) -> Signal:
     """A reproducible MD5 signal."""
     return Signal(SignalType.MD5, hashlib.md5(f"md5-{seed}".encode()).hexdigest())

@@ -199,3 +199,24 @@ def make_video_variant(src: StrPath, dst: StrPath, *, scale: float = 0.5, crf: i
         check=True,
     )
     return target
+
+
+def require_video_tools() -> None:
+    """Skip the calling test module unless vpdq and ffmpeg are installed; in CI, fail instead.
+
+    CI installs the video extra (``make system-deps``): a skip there would hide its absence.
+    """
+    import shutil
+
+    import pytest
+
+    try:
+        import vpdq  # noqa: F401 - optional extra
+    except ImportError:  # pragma: no cover - depends on the machine
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("the video extra (vpdq + FFmpeg) is not installed", allow_module_level=True)
+    if shutil.which("ffmpeg") is None:  # pragma: no cover
+        if os.environ.get("CI"):
+            raise RuntimeError("CI needs the ffmpeg program to generate test videos")
+        pytest.skip("ffmpeg is needed to generate test videos", allow_module_level=True)

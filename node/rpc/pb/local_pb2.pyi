@@ -28,7 +28,7 @@ class MatchRequest(_message.Message):
     """optional: media bytes the node hashes itself"""
     @_builtins.property
     def signals(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """TYPE:VALUE, e.g. "pdq:<64 hex>", "md5:<32 hex>" """
+        """TYPE:VALUE, e.g. "pdq:<64 hex>", "md5:<32 hex>", "vpdq:<64 hex per frame>" """
 
     def __init__(
         self,
@@ -56,6 +56,8 @@ class Match(_message.Message):
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     DISTANCE_FIELD_NUMBER: _builtins.int
     TLP_FIELD_NUMBER: _builtins.int
+    QUERY_MATCH_PERCENT_FIELD_NUMBER: _builtins.int
+    COMPARED_MATCH_PERCENT_FIELD_NUMBER: _builtins.int
     indicator_id: _builtins.str
     origin: _builtins.str
     origin_name: _builtins.str
@@ -63,7 +65,11 @@ class Match(_message.Message):
     signal_type: _builtins.str
     content_type: _builtins.str
     distance: _builtins.int
+    """vpdq: mean distance of the query's matched frames to their nearest"""
     tlp: _builtins.str
+    query_match_percent: _builtins.float
+    """Video (vpdq) matches only: share of the query's frames matched, and of the listed video's."""
+    compared_match_percent: _builtins.float
     def __init__(
         self,
         *,
@@ -75,12 +81,21 @@ class Match(_message.Message):
         content_type: _builtins.str = ...,
         distance: _builtins.int = ...,
         tlp: _builtins.str = ...,
+        query_match_percent: _builtins.float | None = ...,
+        compared_match_percent: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "compared_match_percent", b"compared_match_percent", "query_match_percent", b"query_match_percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "content_type", b"content_type", "distance", b"distance", "indicator_id", b"indicator_id", "origin", b"origin", "origin_name", b"origin_name", "signal_type", b"signal_type", "tlp", b"tlp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "category", b"category", "compared_match_percent", b"compared_match_percent", "content_type", b"content_type", "distance", b"distance", "indicator_id", b"indicator_id", "origin", b"origin", "origin_name", b"origin_name", "query_match_percent", b"query_match_percent", "signal_type", b"signal_type", "tlp", b"tlp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__compared_match_percent: _TypeAlias = _typing.Literal["compared_match_percent"]  # noqa: Y015
+    _WhichOneofArgType__compared_match_percent: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent"]  # noqa: Y015
+    _WhichOneofReturnType__query_match_percent: _TypeAlias = _typing.Literal["query_match_percent"]  # noqa: Y015
+    _WhichOneofArgType__query_match_percent: _TypeAlias = _typing.Literal["_query_match_percent", b"_query_match_percent"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__compared_match_percent) -> _WhichOneofReturnType__compared_match_percent | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__query_match_percent) -> _WhichOneofReturnType__query_match_percent | None: ...
 
 Global___Match: _TypeAlias = Match  # noqa: Y015
 

@@ -1,0 +1,181 @@
+"""Match API over gRPC loopback: single-signal ``Local.Match`` calls/s from concurrent clients.
+
+    .venv/bin/python -m bench.match_api [--indicators 1000000] [--quick] [--clients 4]
+                                        [--threads 4] [--seconds 20] [--data DIR]
+
+A real ``accord serve`` process holds N random PDQ indicators (a home built once through the
+node's publisher and cached under ``--data``, default ``.bench-data/``). Client processes, each
+with several threads and its own channel, send one-signal Match requests for ``--seconds``:
+half are listed hashes with up to 31 bits flipped (they match), half random (they do not).
+Measured in the same run, as the baseline: the same engine called in-process (``Matcher.match``
+on one signal, no gRPC) on one thread. Clients and server share this machine's two cores.
+
+Target (issue 4): ≥ 1,000 calls/s. ``--quick``: 20,000 indicators, 5 s of calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from threading import Thread
+
+from bench.cold_start import REPO, batch_signals, build_home, free_port, wait_serving
+from node.app import AccordNode
+from node.model import Signal
+from node.rpc.client import LocalClient
+
+FULL_COUNT = 1_000_000
+QUICK_COUNT = 20_000
+TARGET_RATE = 1_000.0  # single-signal calls/s over gRPC loopback (issue 4)
+ENGINE_SECONDS = 2.0
+
+
+def queries(count: int, listed: int, seed: int) -> list[str]:
+    """``count`` query signals: half near a listed hash (≤ 31 bits flipped), half random."""
+    rng = random.Random(seed)
+    sample = batch_signals(0, min(listed, 1_000))
+    found: list[str] = []
+    for n in range(count):
+        if n % 2:
+            found.append(f"pdq:{rng.getrandbits(256):064x}")
+            continue
+        value = int(rng.choice(sample).value, 16)
+        for bit in rng.sample(range(256), rng.randint(0, 31)):
+            value ^= 1 << bit
+        found.append(f"pdq:{value:064x}")
+    return found
+
+
+def engine_rate(root: Path, texts: list[str]) -> float:
+    """Baseline: in-process ``Matcher.match`` of one signal per call, one thread."""
+    node = AccordNode.open(root)
+    try:
+        node.load_lists()
+        signals = [Signal.parse(t) for t in texts]
+        calls, deadline = 0, time.perf_counter() + ENGINE_SECONDS
+        started = time.perf_counter()
+        while time.perf_counter() < deadline:
+            node.matcher.match([signals[calls % len(signals)]])
+            calls += 1
+        return calls / (time.perf_counter() - started)
+    finally:
+        node.close()
+
+
+def client_process(address: str, texts: list[str], threads: int, seconds: float, conn: Connection) -> None:
+    """One client process: ``threads`` threads calling Match until the time is up."""
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    errors = [0] * threads
+
+    def worker(n: int) -> None:
+        client = LocalClient(address, timeout=30)
+        deadline = time.perf_counter() + seconds
+        k = n
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                client.match([texts[k % len(texts)]])
+            except Exception:  # a failed call is counted, not fatal: the figure says how many
+                errors[n] += 1
+            latencies[n].append(time.perf_counter() - started)
+            k += threads
+        client.close()
+
+    workers = [Thread(target=worker, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    conn.send(([x for part in latencies for x in part], sum(errors)))
+
+
+def api_rate(address: str, texts: list[str], *, clients: int, threads: int, seconds: float) -> float:
+    """Run the client processes against the server; print and return calls/s and latency."""
+    context = multiprocessing.get_context("spawn")
+    pipes, processes = [], []
+    for n in range(clients):
+        parent, child = context.Pipe()
+        part = texts[n::clients]
+        process = context.Process(target=client_process, args=(address, part, threads, seconds, child))
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    started = time.perf_counter()
+    results = [pipe.recv() for pipe in pipes]
+    elapsed = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    latencies = sorted(x for lat, _ in results for x in lat)
+    errors = sum(e for _, e in results)
+    rate = len(latencies) / max(elapsed, seconds)
+    p99 = latencies[int(0.99 * (len(latencies) - 1))]
+    print(
+        f"grpc      {clients} client processes x {threads} threads, {len(latencies):,} calls"
+        f" ({errors} failed): {rate:,.0f} calls/s; latency p50 {1000 * statistics.median(latencies):.1f} ms,"
+        f" p99 {1000 * p99:.1f} ms"
+    )
+    print(
+        f"target    ≥ {TARGET_RATE:,.0f} calls/s: {'PASS' if rate >= TARGET_RATE else 'MISS'} ({rate:,.0f})"
+    )
+    return rate
+
+
+def main() -> None:
+    """Parse arguments, build or reuse the home, start the server and measure."""
+    parser = argparse.ArgumentParser(prog="python -m bench.match_api", description=__doc__.split("\n")[0])
+    parser.add_argument("--indicators", type=int, default=FULL_COUNT, help="indicators the node holds")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_COUNT:,} indicators, 5 s of calls")
+    parser.add_argument("--clients", type=int, default=4, help="client processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per client process")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the clients call")
+    parser.add_argument("--data", type=Path, default=REPO / ".bench-data", help="where homes are cached")
+    args = parser.parse_args()
+    count, seconds = (QUICK_COUNT, 5.0) if args.quick else (args.indicators, args.seconds)
+    root = args.data / f"cold-start-{count}" / "home"  # the same homes as bench.cold_start
+    root.parent.mkdir(parents=True, exist_ok=True)
+    print(f"machine   load average {os.getloadavg()[0]:.2f} (clients and server share the 2 cores)")
+    build_home(root, count)
+    texts = queries(20_000, count, seed=3)
+    engine = engine_rate(root, texts)
+    print(
+        f"engine    in-process Matcher.match, one signal per call, 1 thread: {engine:,.0f} calls/s (baseline)"
+    )
+    local = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "node",
+        "serve",
+        "--home",
+        str(root),
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+    ]
+    command += ["--local-listen", f"127.0.0.1:{local}"]
+    env = {**os.environ, "ACCORD_MATCH_INDEX_SAVE_SECONDS": "0", "ACCORD_LOG_LEVEL": "WARNING"}
+    log = root.parent / "match-api-serve.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_serving(f"127.0.0.1:{local}", server)
+            rate = api_rate(
+                f"127.0.0.1:{local}", texts, clients=args.clients, threads=args.threads, seconds=seconds
+            )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(120)
+    print(f"ratio     gRPC calls/s / in-process engine calls/s: {rate / engine:.2f}")
+    print(f"machine   load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
