@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.app.backup import backup_database
 from node.app.home import Home, require_home
 from node.app.locks import partner_lock
 from node.config import NodeConfig, load_config
@@ -83,8 +84,13 @@ class AccordNode:
             limits=self.config.limits,
             clock=utc_now,
         )
-        self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
-        self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
+        self.ingestor = Ingestor(store=self.store, limits=self.config.limits, self_key=self.identity.key_id)
+        self.puller = Puller(
+            store=self.store,
+            ingestor=self.ingestor,
+            self_key=self.identity.key_id,
+            self_public_key=self.identity.public_key,
+        )
 
     def _thresholds(self) -> PdqThresholds:
         match = self.config.match
@@ -293,8 +299,13 @@ class AccordNode:
                 identity=self.identity,
                 timeout=network.rpc_timeout_seconds,
                 max_message_bytes=network.max_message_bytes,
+                page_timeout=self.config.sync.page_timeout_seconds,
             ) as client:
                 return self.puller.pull(partner, client)
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the database at ``target`` (SQLite online backup; safe while serving)."""
+        backup_database(self.store, target)
 
     def status(self) -> NodeStatus:
         """The node's status from the database."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import grpc
@@ -30,11 +32,18 @@ class PeerClient:
     """Pulls a partner's entries over gRPC. Implements ``sync.pull.FeedSource``."""
 
     def __init__(
-        self, endpoint: str, *, identity: NodeIdentity, timeout: float, max_message_bytes: int
+        self,
+        endpoint: str,
+        *,
+        identity: NodeIdentity,
+        timeout: float,
+        max_message_bytes: int,
+        page_timeout: float | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._identity = identity
-        self._timeout = timeout
+        self._timeout = timeout  # the deadline of each call
+        self._page_timeout = page_timeout or timeout  # the longest wait for the next page
         # Plaintext: the skeleton serves loopback. TLS with pinned certificates is the trust issue's work.
         self._channel = grpc.insecure_channel(endpoint, options=channel_options(max_message_bytes))
         self._stub = federation_pb2_grpc.FederationStub(self._channel)
@@ -62,12 +71,57 @@ class PeerClient:
             cursors=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(cursors.items())]
         )
         metadata = tuple(sign_request(self._identity, PULL_METHOD, request))
+        call = self._stub.Pull(request, timeout=self._timeout, metadata=metadata)
+        watchdog = _StallWatchdog(call, self._page_timeout)
         try:
-            for page in self._stub.Pull(request, timeout=self._timeout, metadata=metadata):
+            while (page := watchdog.next_page()) is not None:
                 for message in page.envelopes:
                     yield envelope_from_proto(message)
         except grpc.RpcError as exc:
+            if watchdog.fired:
+                raise PeerError(
+                    f"{self._endpoint} stalled: no page within {self._page_timeout:g} s; pull abandoned"
+                ) from exc
             raise _peer_error(self._endpoint, exc) from exc
+        finally:
+            watchdog.stop()
+            call.cancel()  # no-op when the call ended; frees the server when we stopped early
+
+
+class _StallWatchdog:
+    """Cancels a streaming call when the peer sends no message for ``seconds``.
+
+    Only the time spent waiting for the peer counts: the clock runs while :meth:`next_page`
+    waits and stops when a page arrives, so a slow commit on our side never looks like a stall.
+    """
+
+    def __init__(self, call: Iterator[federation_pb2.EntryPage], seconds: float) -> None:
+        self._call = call
+        self._seconds = seconds
+        self._waiting_since: float | None = None
+        self._done = threading.Event()
+        self.fired = False
+        threading.Thread(target=self._watch, name="accord-pull-watchdog", daemon=True).start()
+
+    def next_page(self) -> federation_pb2.EntryPage | None:
+        """The next page, or None at the end of the stream."""
+        self._waiting_since = time.monotonic()
+        try:
+            return next(self._call, None)
+        finally:
+            self._waiting_since = None
+
+    def stop(self) -> None:
+        """End the watch (the call is over)."""
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(self._seconds / 4, 1.0)):
+            since = self._waiting_since
+            if since is not None and time.monotonic() - since > self._seconds:
+                self.fired = True
+                self._call.cancel()  # type: ignore[attr-defined]  # a grpc.Call as well
+                return
 
 
 class LocalClient:
