@@ -74,7 +74,9 @@ def _check_backup(source: Path, own: KeyId) -> RestoreReport:
         try:
             if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
                 raise InvalidInput(f"{source} fails SQLite's integrity check; not restoring it")
-            authors = {row[0] for row in conn.execute("SELECT DISTINCT origin FROM entries WHERE via IS NULL")}
+            authors = {
+                row[0] for row in conn.execute("SELECT DISTINCT origin FROM entries WHERE via IS NULL")
+            }
             head = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM entries WHERE origin = ?", (own,))
             own_head = int(head.fetchone()[0])
             entries = int(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])

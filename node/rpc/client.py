@@ -85,7 +85,7 @@ class PeerClient:
             raise _peer_error(self._endpoint, exc) from exc
         finally:
             watchdog.stop()
-            call.cancel()  # no-op when the call ended; frees the server when we stopped early
+            call.cancel()  # type: ignore[no-untyped-call]  # no-op once the call ended; frees the server
 
 
 class _StallWatchdog:
@@ -95,8 +95,9 @@ class _StallWatchdog:
     waits and stops when a page arrives, so a slow commit on our side never looks like a stall.
     """
 
-    def __init__(self, call: Iterator[federation_pb2.EntryPage], seconds: float) -> None:
+    def __init__(self, call: grpc.CallIterator[federation_pb2.EntryPage], seconds: float) -> None:
         self._call = call
+        self._pages = iter(call)
         self._seconds = seconds
         self._waiting_since: float | None = None
         self._done = threading.Event()
@@ -107,7 +108,7 @@ class _StallWatchdog:
         """The next page, or None at the end of the stream."""
         self._waiting_since = time.monotonic()
         try:
-            return next(self._call, None)
+            return next(self._pages, None)
         finally:
             self._waiting_since = None
 
@@ -120,7 +121,7 @@ class _StallWatchdog:
             since = self._waiting_since
             if since is not None and time.monotonic() - since > self._seconds:
                 self.fired = True
-                self._call.cancel()  # type: ignore[attr-defined]  # a grpc.Call as well
+                self._call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
                 return
 
 

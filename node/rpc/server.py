@@ -89,7 +89,14 @@ def _server(network: NetworkSection) -> grpc.Server:
         # held ones instead of running, and the limit would not be the one that refuses.
         futures.ThreadPoolExecutor(max_workers=network.max_concurrent_rpcs),
         # No SO_REUSEPORT: a second node on a busy port must fail, not silently share it.
-        options=[*channel_options(network.max_message_bytes), ("grpc.so_reuseport", 0)],
+        options=[
+            *channel_options(network.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+            # Requests are small (cursors, signals; media up to the message cap). Without
+            # bandwidth probing the receive window stays at its initial 64 KiB, so an oversized
+            # message is refused after at most that much of it was read, not megabytes.
+            ("grpc.http2.bdp_probe", 0),
+        ],
         maximum_concurrent_rpcs=network.max_concurrent_rpcs,
     )
 

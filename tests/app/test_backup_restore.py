@@ -107,7 +107,7 @@ def _own_signal(live: LiveNode, *, seq: int) -> str:
 def test_every_partner_with_an_endpoint_must_answer_before_publishing(
     pair: tuple[LiveNode, LiveNode], tmp_path: Path
 ) -> None:
-    ngo, platform = pair
+    ngo, _ = pair
     lab = LiveNode.start(tmp_path / "lab", "Lab")
     ngo.pin(lab, "lab", endpoint="127.0.0.1:1")  # unreachable: it cannot confirm our head
     ngo.publish(1)
