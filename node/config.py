@@ -60,6 +60,10 @@ class SyncSection:
     jitter_seconds: float = 5.0
     max_backoff_seconds: float = 900.0  # a failing peer is retried at most this far apart
     refresh_seconds: float = 0.5  # how often match lists pick up newly committed rows
+    # A peer that sends no page for this long is stalled: the pull gives up (what it committed
+    # stays) instead of holding the job until the call's deadline. Time spent committing what
+    # arrived does not count; only waiting for the peer does.
+    page_timeout_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +157,19 @@ class NodeConfig:
                 sync.refresh_seconds,
                 sync.jitter_seconds,
                 sync.max_backoff_seconds,
+                sync.page_timeout_seconds,
                 self.network.rpc_timeout_seconds,
                 self.network.grace_seconds,
             )
         ):
             raise ConfigError("sync and network durations must be finite numbers")
-        if sync.interval_seconds <= 0 or sync.refresh_seconds <= 0 or self.network.rpc_timeout_seconds <= 0:
-            raise ConfigError("sync intervals and the rpc timeout must be positive")
+        if (
+            min(sync.interval_seconds, sync.refresh_seconds, sync.page_timeout_seconds) <= 0
+            or self.network.rpc_timeout_seconds <= 0
+        ):
+            raise ConfigError("sync intervals, the page timeout and the rpc timeout must be positive")
+        if self.network.max_concurrent_rpcs < 1 or self.network.max_message_bytes < 1024:
+            raise ConfigError("network.max_concurrent_rpcs must be at least 1, max_message_bytes 1 KiB")
         if sync.jitter_seconds < 0 or sync.max_backoff_seconds < 0 or self.network.grace_seconds < 0:
             raise ConfigError("jitter, backoff and grace periods cannot be negative")
 

@@ -164,3 +164,24 @@ class Unauthenticated(AccordError):
 
     reason = "unauthenticated"
     exit_code = 4
+
+
+# --- the node's own state ----------------------------------------------------------------
+
+
+class NodeBusy(AccordError):
+    """A running ``accord serve`` holds this home; the operation would pull its database away."""
+
+    reason = "node_busy"
+    exit_code = 3
+
+
+class RestoredFeed(AccordError):
+    """This node was restored from a backup and has not yet learned its own feed's head.
+
+    Publishing now could reuse a seq that partners already hold with another entry: a fork.
+    A pull from the partners (``accord sync``) brings back what it published after the backup.
+    """
+
+    reason = "restored"
+    exit_code = 4

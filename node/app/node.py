@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.app.backup import backup_database
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
 from node.app.snapshots import resume_from_saved, save_indexes
@@ -94,8 +95,13 @@ class AccordNode:
             limits=self.config.limits,
             clock=utc_now,
         )
-        self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
-        self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
+        self.ingestor = Ingestor(store=self.store, limits=self.config.limits, self_key=self.identity.key_id)
+        self.puller = Puller(
+            store=self.store,
+            ingestor=self.ingestor,
+            self_key=self.identity.key_id,
+            self_public_key=self.identity.public_key,
+        )
         self._saved_cursor: int | None = None  # cursor of the indexes on disk, when known
 
     def _thresholds(self) -> PdqThresholds:
@@ -379,8 +385,13 @@ class AccordNode:
                 max_message_bytes=network.max_message_bytes,
                 pin=partner.cert_fingerprint,
                 plaintext_allowed=self.plaintext_allowed(partner.endpoint),
+                page_timeout=self.config.sync.page_timeout_seconds,
             ) as client:
                 return self.puller.pull(partner, client)
+
+    def backup(self, target: Path) -> None:
+        """A consistent copy of the database at ``target`` (SQLite online backup; safe while serving)."""
+        backup_database(self.store, target)
 
     def status(self) -> NodeStatus:
         """The node's status from the database."""

@@ -14,8 +14,10 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from node.app.locks import serve_lock
 from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
+from node.errors import NodeBusy
 from node.match.pdq import warm_up
 from node.model import Partner, is_loopback_endpoint
 from node.rpc.auth import RequestVerifier
@@ -31,6 +33,13 @@ log = logging.getLogger(__name__)
 
 def serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], None]) -> None:
     """Serve until a termination signal arrives. ``announce`` receives human status lines."""
+    with serve_lock(node.home.root) as held:
+        if not held:
+            raise NodeBusy(f"another 'accord serve' is running on {node.home.root}")
+        _serve(node, listen=listen, announce=announce)
+
+
+def _serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], None]) -> None:
     stop = threading.Event()
     _install_signal_handlers(stop)
     address = listen or node.config.network.listen

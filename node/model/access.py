@@ -11,9 +11,12 @@ def may_serve(distribution: Distribution, *, origin: KeyId, server: KeyId, calle
 
     CLEAR and GREEN go to any authenticated partner. AMBER goes to the named recipients, and a
     recipient may relay it to another recipient. AMBER+STRICT and RED go to the named
-    recipients from the origin itself only: a relay never serves them.
+    recipients from the origin itself only: a relay never serves them. Any entry may go back
+    to its own origin.
     """
-    if not distribution.tlp.names_recipients:
+    if not distribution.tlp.names_recipients or caller == origin:
+        # An origin may always have its own entries back: it wrote them, and a node restored
+        # from a backup learns the rest of its own feed this way instead of forking it.
         return True
     if caller not in distribution.recipients:
         return False

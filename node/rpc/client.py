@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import grpc
@@ -46,10 +48,12 @@ class PeerClient:
         max_message_bytes: int,
         pin: CertFingerprint | None = None,
         plaintext_allowed: bool | None = None,
+        page_timeout: float | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._identity = identity
-        self._timeout = timeout
+        self._timeout = timeout  # the deadline of each call
+        self._page_timeout = page_timeout or timeout  # the longest wait for the next page
         self._max_message_bytes = max_message_bytes
         self._pin = pin
         self._plaintext_allowed = (
@@ -101,12 +105,58 @@ class PeerClient:
             cursors=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(cursors.items())]
         )
         metadata = tuple(sign_request(self._identity, PULL_METHOD, request))
+        call = self._stub.Pull(request, timeout=self._timeout, metadata=metadata)
+        watchdog = _StallWatchdog(call, self._page_timeout)
         try:
-            for page in self._stub.Pull(request, timeout=self._timeout, metadata=metadata):
+            while (page := watchdog.next_page()) is not None:
                 for message in page.envelopes:
                     yield envelope_from_proto(message)
         except grpc.RpcError as exc:
+            if watchdog.fired:
+                raise PeerError(
+                    f"{self._endpoint} stalled: no page within {self._page_timeout:g} s; pull abandoned"
+                ) from exc
             raise _peer_error(self._endpoint, exc) from exc
+        finally:
+            watchdog.stop()
+            call.cancel()  # type: ignore[no-untyped-call]  # no-op once the call ended; frees the server
+
+
+class _StallWatchdog:
+    """Cancels a streaming call when the peer sends no message for ``seconds``.
+
+    Only the time spent waiting for the peer counts: the clock runs while :meth:`next_page`
+    waits and stops when a page arrives, so a slow commit on our side never looks like a stall.
+    """
+
+    def __init__(self, call: grpc.CallIterator[federation_pb2.EntryPage], seconds: float) -> None:
+        self._call = call
+        self._pages = iter(call)
+        self._seconds = seconds
+        self._waiting_since: float | None = None
+        self._done = threading.Event()
+        self.fired = False
+        threading.Thread(target=self._watch, name="accord-pull-watchdog", daemon=True).start()
+
+    def next_page(self) -> federation_pb2.EntryPage | None:
+        """The next page, or None at the end of the stream."""
+        self._waiting_since = time.monotonic()
+        try:
+            return next(self._pages, None)
+        finally:
+            self._waiting_since = None
+
+    def stop(self) -> None:
+        """End the watch (the call is over)."""
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(self._seconds / 4, 1.0)):
+            since = self._waiting_since
+            if since is not None and time.monotonic() - since > self._seconds:
+                self.fired = True
+                self._call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
+                return
 
 
 class LocalClient:

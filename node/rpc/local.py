@@ -50,6 +50,8 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         """Bulk matching: one response per request, in order. A bad request ends the call
         with INVALID_ARGUMENT naming its position; the responses already sent stand."""
         for position, request in enumerate(requests):
+            if not context.is_active():
+                return  # the caller cancelled or its deadline passed: no more work for it
             try:
                 response = self._answer(request)
             except AccordError as exc:

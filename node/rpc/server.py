@@ -92,9 +92,18 @@ def start_servers(
 
 def _server(network: NetworkSection) -> grpc.Server:
     return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=min(32, network.max_concurrent_rpcs)),
+        # One worker per admitted call: with fewer, calls within the limit would queue behind
+        # held ones instead of running, and the limit would not be the one that refuses.
+        futures.ThreadPoolExecutor(max_workers=network.max_concurrent_rpcs),
         # No SO_REUSEPORT: a second node on a busy port must fail, not silently share it.
-        options=[*channel_options(network.max_message_bytes), ("grpc.so_reuseport", 0)],
+        options=[
+            *channel_options(network.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+            # Requests are small (cursors, signals; media up to the message cap). Without
+            # bandwidth probing the receive window stays at its initial 64 KiB, so an oversized
+            # message is refused after at most that much of it was read, not megabytes.
+            ("grpc.http2.bdp_probe", 0),
+        ],
         maximum_concurrent_rpcs=network.max_concurrent_rpcs,
     )
 

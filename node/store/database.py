@@ -10,6 +10,7 @@ beside the writer; ``synchronous=FULL`` makes a commit survive power loss once i
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -97,6 +98,32 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def backup(self, target: Path) -> None:
+        """Copy the database to ``target`` with SQLite's online backup API.
+
+        The copy is one consistent snapshot even while this or another process writes: the
+        backup reads inside one read transaction of a WAL database. ``target`` must not exist;
+        it is written beside itself first and renamed, mode 0600 (it holds restricted hashes).
+        """
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        source = _connect(self.path, cache_kib=READER_CACHE_KIB)
+        copy = sqlite3.connect(str(partial))
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+        finally:
+            copy.close()
+            source.close()
+        os.replace(partial, target)
+
+    def restored_at(self) -> str | None:
+        """When this database was restored from a backup, while its own head is unconfirmed."""
+        row = self.reader.execute("SELECT restored_at FROM restore_state WHERE id = 1").fetchone()
+        return None if row is None else str(row[0])
 
     @property
     def reader(self) -> sqlite3.Connection:

@@ -200,3 +200,23 @@ def m008_tls_pins_and_sharing_groups(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m011_restore_state(db: Database) -> None:
+    """Whether this database was restored from a backup, and which partners have answered since.
+
+    A restored node may be behind its own feed: entries it published after the backup live on
+    at partners. Until every partner it pulls from has answered a pull that asked for our own
+    origin's entries, publishing would fork the feed (same seq, different entry), so it refuses.
+    """
+    db.execute(
+        """
+        CREATE TABLE restore_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            restored_at TEXT NOT NULL,
+            source TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE TABLE restore_confirmations (partner TEXT PRIMARY KEY, at TEXT NOT NULL)")

@@ -73,9 +73,11 @@ class Prepared:
 class Ingestor:
     """Verifies and stores entries from pinned origins."""
 
-    def __init__(self, *, store: Store, limits: LimitsSection) -> None:
+    def __init__(self, *, store: Store, limits: LimitsSection, self_key: KeyId | None = None) -> None:
         self._store = store
         self._limits = limits
+        # Our own entries come back from partners after a restore; they stay our contributions.
+        self._self_key = self_key
 
     def ingest(self, envelope: Envelope, *, pinned: Mapping[KeyId, bytes], via: str | None) -> Accepted:
         """Accept ``envelope`` or raise a :class:`Rejected` subclass naming the rule it broke.
@@ -206,7 +208,8 @@ class Ingestor:
         # Only the creator versions its objects. Checked after the upsert, in the same transaction
         # (raising rolls all of it back): the upsert leaves another origin's rows unchanged, so when
         # it wrote every row, none of the ids was foreign and the check is skipped.
-        written = tx.upsert_indicators_counted(indicators, entry_seq=entry.seq)
+        own = entry.origin == self._self_key
+        written = tx.upsert_indicators_counted(indicators, entry_seq=entry.seq, local=own)
         if written < len(indicators) and tx.foreign_indicator_ids([i.id for i in indicators], entry.origin):
             raise MalformedEntry("entry versions an indicator that another origin created")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from node.config import LimitsSection
-from node.errors import NotFound
+from node.errors import NotFound, RestoredFeed
 from node.feed import NodeIdentity, canonical_bundle, encode_entry, payload_digest, sign_envelope
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
@@ -186,6 +186,13 @@ class Publisher:
                 batch[half:], distribution
             )
         with self._store.write() as tx:
+            restored = tx.restored_at()
+            if restored is not None:
+                raise RestoredFeed(
+                    f"this node was restored from a backup at {restored} and has not yet learned its own"
+                    " feed's head from its partners; publishing now could fork the feed. Run 'accord"
+                    " sync' (every partner with an endpoint must answer) and publish again"
+                )
             head = tx.head(self.origin)
             entry = FeedEntry(
                 origin=self.origin,

@@ -76,10 +76,13 @@ class PullReport:
 class Puller:
     """Pulls from peers into the store. One pull per peer at a time within this process."""
 
-    def __init__(self, *, store: Store, ingestor: Ingestor, self_key: KeyId) -> None:
+    def __init__(
+        self, *, store: Store, ingestor: Ingestor, self_key: KeyId, self_public_key: bytes | None = None
+    ) -> None:
         self._store = store
         self._ingestor = ingestor
         self._self_key = self_key
+        self._self_public_key = self_public_key  # to take back our own entries after a restore
         self._running: set[str] = set()
         self._guard = threading.Lock()
 
@@ -108,6 +111,11 @@ class Puller:
     def _run(self, partner: Partner, source: FeedSource, report: PullReport) -> None:
         pinned = self._store.pinned_keys()
         stopped: set[KeyId] = set()
+        own_key = self._self_public_key if self._store.restored_at() is not None else None
+        if own_key is not None:
+            # Restored from a backup: ask the partner for our own entries after our local head.
+            # They are verified with our own key like any origin's, and accepted in order.
+            pinned[self._self_key] = own_key
         # A peer bounds each call; ask again from the advanced cursors until nothing new arrives.
         for _ in range(_MAX_ROUNDS):
             cursors = self._cursors(pinned, stopped)
@@ -123,14 +131,20 @@ class Puller:
             if report.accepted == accepted_before:
                 break
         log.info("pull from %s: %s", partner.name, report.summary())
+        if own_key is not None and report.error is None and self._self_key not in stopped:
+            self._confirm_restore(partner.name)
+
+    def _confirm_restore(self, partner: str) -> None:
+        with self._store.write() as tx:
+            waiting = tx.confirm_restore(partner)
+        if waiting:
+            log.warning("restored node: own feed head not yet confirmed by %s", ", ".join(waiting))
+        else:
+            log.warning("restored node: own feed head confirmed by every partner; publishing allowed again")
 
     def _cursors(self, pinned: Mapping[KeyId, bytes], stopped: set[KeyId]) -> dict[KeyId, Seq]:
         heads = self._store.heads()
-        return {
-            key: heads[key].seq if key in heads else Seq(0)
-            for key in pinned
-            if key != self._self_key and key not in stopped
-        }
+        return {key: heads[key].seq if key in heads else Seq(0) for key in pinned if key not in stopped}
 
     def _round(
         self,
