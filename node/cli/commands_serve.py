@@ -53,7 +53,15 @@ def identity_cmd(home: Path | None, as_json: bool) -> None:
 @click.option(
     "--name", default="Accord node", show_default=True, help="Name for a node created on first start."
 )
-def serve_cmd(home: Path | None, listen: str | None, local_listen: str | None, name: str) -> None:
+@click.option(
+    "--taxii",
+    default=None,
+    metavar="HOST:PORT",
+    help="Also serve read-only TAXII 2.1 on this loopback address [default: taxii.listen, off].",
+)
+def serve_cmd(
+    home: Path | None, listen: str | None, local_listen: str | None, name: str, taxii: str | None
+) -> None:
     """Serve partners and the local Match API; pull from partners on a schedule.
 
     With no node at --home, one is created first (identity, database, default config).
@@ -73,6 +81,7 @@ def serve_cmd(home: Path | None, listen: str | None, local_listen: str | None, n
     serve(
         node,
         listen=listen,
+        taxii=taxii,
         announce=lambda line: click.echo(logs.status_line(line, json_lines=json_lines), err=True),
     )
 
