@@ -132,8 +132,9 @@ class AccordNode:
         }
 
     def names(self) -> dict[KeyId, str]:
-        """Display names of known origins: partners by their local name, and ourselves."""
+        """Display names of known origins: partners and unsigned sources by local name, and ourselves."""
         names = {p.key_id: p.name for p in self.store.partners()}
+        names |= {s.origin: s.name for s in self.bridges.sources()}  # unsigned sources, by their local name
         names[self.key_id] = self.config.node.name
         return names
 
