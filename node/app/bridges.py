@@ -8,7 +8,9 @@ never read one source at the same time.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from node.app.locks import partner_lock
@@ -28,6 +30,7 @@ from node.taxii import TaxiiClient, TaxiiServer, TaxiiSettings, fetch_url
 
 log = logging.getLogger(__name__)
 
+SECRETS_DIR = "source-secrets"  # one 0600 file per source that has a password or token
 DEFAULT_SOURCE_CATEGORY = "unspecified"  # for third-party objects that name no category we know
 DEFAULT_SOURCE_TLP = Tlp.AMBER  # unmarked data from another tool is treated as restricted
 
@@ -108,7 +111,27 @@ class Bridges:
             secret=secret,
             category=None if category is None else parse_category(category),
         )
-        return sources.register_source(self._store, source)
+        registered = sources.register_source(self._store, replace(source, secret=None))
+        if secret is not None:
+            self._write_secret(source.name, secret)
+        return registered
+
+    def _secret_path(self, name: str) -> Path:
+        return self._root / SECRETS_DIR / name
+
+    def _write_secret(self, name: str, secret: str) -> None:
+        """Keep a source's password or token in a file only the node's user can read (mode 0600)."""
+        directory = self._root / SECRETS_DIR
+        directory.mkdir(mode=0o700, exist_ok=True)
+        path = self._secret_path(name)
+        path.unlink(missing_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(secret)
+
+    def _read_secret(self, name: str) -> str | None:
+        path = self._secret_path(name)
+        return path.read_text(encoding="utf-8") if path.exists() else None
 
     def sources(self) -> list[Source]:
         """Every unsigned source."""
@@ -119,8 +142,9 @@ class Bridges:
         return staged_counts(self._store)
 
     def remove_source(self, name: str) -> None:
-        """Forget a source."""
+        """Forget a source and its secret."""
         sources.delete_source(self._store, name)
+        self._secret_path(name).unlink(missing_ok=True)
 
     def accept_source(self, name: str) -> int:
         """Move what a source staged into matching."""
@@ -154,7 +178,7 @@ class Bridges:
             source.url,
             source.collection or "",
             username=source.username,
-            secret=source.secret,
+            secret=self._read_secret(source.name),
             timeout=imports.timeout_seconds,
             max_bytes=imports.max_response_bytes,
         )

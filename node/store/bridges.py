@@ -268,17 +268,16 @@ def analyst_by_token_hash(store: Store, token_hash: str) -> AnalystRecord | None
 
 
 def add_source(tx: WriteTx, source: Source) -> None:
-    """Store a source. Raises sqlite3.IntegrityError when the name exists."""
+    """Store a source (not its secret: see node.app.bridges). IntegrityError when the name exists."""
     tx.execute(
-        "INSERT INTO sources (name, kind, url, collection, username, secret, trust, category, origin,"
-        " added_after, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO sources (name, kind, url, collection, username, trust, category, origin,"
+        " added_after, added_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (
             source.name,
             source.kind.value,
             source.url,
             source.collection,
             source.username,
-            source.secret,
             source.trust.value,
             source.category,
             source.origin,
@@ -297,7 +296,7 @@ def remove_source(tx: WriteTx, name: str) -> bool:
 def sources(store: Store) -> list[Source]:
     """Every source, by name."""
     rows = store.reader.execute(
-        "SELECT name, kind, url, collection, username, secret, trust, category, added_after FROM sources"
+        "SELECT name, kind, url, collection, username, trust, category, added_after FROM sources"
         " ORDER BY name"
     )
     return [
@@ -307,12 +306,11 @@ def sources(store: Store) -> list[Source]:
             url=u,
             collection=c,
             username=us,
-            secret=s,
             trust=Trust(t),
             category=cat,
             added_after=a,
         )
-        for n, k, u, c, us, s, t, cat, a in rows
+        for n, k, u, c, us, t, cat, a in rows
     ]
 
 

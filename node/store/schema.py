@@ -190,7 +190,8 @@ def m005_ecosystem(db: Database) -> None:
     signed it) and can be rebuilt. Its rowid is the order objects were catalogued in and
     ``date_added`` never decreases with it, so a cursor over the rowid loses nothing when many
     objects share a timestamp. ``staged_indicators`` holds what an unsigned source sent while
-    the operator only observes it; nothing there matches.
+    the operator only observes it; nothing there matches. A source's password or token is
+    not kept here but in a 0600 file of the home (``source-secrets/``).
     """
     db.execute(
         """
@@ -230,7 +231,6 @@ def m005_ecosystem(db: Database) -> None:
             url TEXT NOT NULL,
             collection TEXT,
             username TEXT,
-            secret TEXT,
             trust TEXT NOT NULL,
             category TEXT,
             origin TEXT NOT NULL UNIQUE,
