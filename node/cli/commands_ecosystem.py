@@ -111,7 +111,7 @@ def analyst_remove_cmd(home: Path | None, name: str) -> None:
     type=_TRUST,
     default=Trust.OBSERVE.value,
     show_default=True,
-    help="observe/review: kept aside, never matched; auto: matched.",
+    help="observe: counted, never matched; review: kept aside until 'accord partner accept'; auto: matched.",
 )
 @click.option("--category", default=None, help="Category for objects that carry none [default: unspecified].")
 def add_taxii_cmd(
@@ -177,7 +177,7 @@ def sources_cmd(home: Path | None, as_json: bool) -> None:
 @home_option
 @click.argument("name")
 def accept_cmd(home: Path | None, name: str) -> None:
-    """Move what source NAME staged (observe/review) into the match lists."""
+    """Move what review-trust source NAME staged into the match lists."""
     count = open_node(home).bridges.accept_source(name)
     click.echo(f"accepted {count} indicators from {name}")
 
@@ -206,7 +206,7 @@ def remove_source_cmd(home: Path | None, name: str) -> None:
     type=_TRUST,
     default=Trust.AUTO.value,
     show_default=True,
-    help="auto: matched; observe/review: kept aside until 'accord partner accept'.",
+    help="auto: matched; review: kept aside until 'accord partner accept'; observe: never matched.",
 )
 @click.option("--category", default=None, help="Category when no tag maps to one [default: refuse those].")
 @json_option

@@ -151,6 +151,11 @@ def record_import(store: Store, report: ImportReport) -> None:
 def accept_staged(store: Store, name: str) -> int:
     """Move what a source staged into the indicators (they match from now on); returns how many."""
     source = find_source(store, name)
+    if source.trust is Trust.OBSERVE:
+        raise InvalidInput(
+            f"source {name!r} is observe-only: its indicators are kept for inspection and never matched"
+            " (add it again with --trust review to accept what it sends)"
+        )
     with store.write() as tx:
         pending = staged_indicators(tx, source.name)
         written = tx.upsert_indicators_counted(pending, entry_seq=_NO_ENTRY)

@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 
 from node.app import AccordNode, init_home
+from node.errors import InvalidInput
 from node.model import Signal, SignalType
 from node.model.sources import Trust
 from node.sync.sources import IMPORT_REFUSED
 from tests.ecosystem.medallion import COLLECTION_ID, PASSWORD, USER, Medallion
 from tests.support.feeds import md5_signal, pdq_signal
-from tests.support.processes import accord, accord_json
+from tests.support.processes import ServeProcess, accord, accord_json, free_port, wait_for
 
 TLP_RED_V1 = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
 CREATED = "2026-03-01T10:00:00.000Z"
@@ -156,10 +157,10 @@ def test_new_and_revoked_objects_arrive_on_the_next_pull(node: AccordNode, medal
     assert matched(node, kept) == ["feed"] and matched(node, md5_signal(203)) == ["feed"]
 
 
-def test_an_observed_source_never_matches_until_accepted(node: AccordNode, medallion: Medallion) -> None:
+def test_a_reviewed_source_never_matches_until_accepted(node: AccordNode, medallion: Medallion) -> None:
     signal = md5_signal(301)
     medallion.add([stix_indicator(f"[file:hashes.MD5 = '{signal.value}']")])
-    add_source(node, medallion, "watch", Trust.OBSERVE)
+    add_source(node, medallion, "watch", Trust.REVIEW)
     [report] = node.sync("watch")
     assert report.error is None and report.indicators > 0
     assert matched(node, signal) == []
@@ -168,6 +169,17 @@ def test_an_observed_source_never_matches_until_accepted(node: AccordNode, medal
     assert node.bridges.accept_source("watch") == report.indicators
     assert matched(node, signal) == ["watch"]
     assert node.bridges.staged_counts().get("watch", 0) == 0
+
+
+def test_an_observed_source_is_never_matched_nor_accepted(node: AccordNode, medallion: Medallion) -> None:
+    signal = md5_signal(302)
+    medallion.add([stix_indicator(f"[file:hashes.MD5 = '{signal.value}']")])
+    add_source(node, medallion, "eyes", Trust.OBSERVE)
+    [report] = node.sync("eyes")
+    assert report.indicators > 0 and node.bridges.staged_counts()["eyes"] == report.indicators
+    with pytest.raises(InvalidInput, match="observe-only"):
+        node.bridges.accept_source("eyes")
+    assert matched(node, signal) == []
 
 
 def test_a_restart_after_an_interrupted_pull_adds_nothing_twice(
@@ -226,3 +238,38 @@ def test_the_cli_adds_lists_and_syncs_a_taxii_source(tmp_path: Path, medallion: 
     assert duplicate.returncode == 3 and "exists" in duplicate.stderr
     bad = accord("partner", "add-taxii", "--home", home, "ftp", "ftp://127.0.0.1/", "--collection", "x")
     assert bad.returncode == 2 and "http" in bad.stderr
+
+
+def test_a_running_node_pulls_the_source_on_its_schedule(tmp_path: Path, medallion: Medallion) -> None:
+    home = tmp_path / "served"
+    assert accord("init", "--home", home, "--name", "P").returncode == 0
+    added = accord(
+        "partner",
+        "add-taxii",
+        "--home",
+        home,
+        "sched",
+        medallion.api_root,
+        "--collection",
+        COLLECTION_ID,
+        "--user",
+        USER,
+        "--token",
+        PASSWORD,
+        "--trust",
+        "auto",
+    )
+    assert added.returncode == 0, added.stderr
+    env = {"ACCORD_SYNC_INTERVAL_SECONDS": "1", "ACCORD_SYNC_JITTER_SECONDS": "0"}
+    server = ServeProcess(home, listen=free_port(), local=free_port(), log=tmp_path / "serve.log", env=env)
+    try:
+        signal = md5_signal(501)
+        medallion.add([stix_indicator(f"[file:hashes.MD5 = '{signal.value}']")])  # after serve started
+
+        def matched_by_the_running_node() -> bool:
+            found = accord_json("match", "--home", home, "--signal", str(signal))
+            return bool(found[0]["matches"]) and found[0]["matches"][0]["origin_name"] == "sched"
+
+        wait_for(matched_by_the_running_node, timeout=90, interval=1)
+    finally:
+        assert server.stop() == 0
