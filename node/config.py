@@ -115,6 +115,26 @@ class LogSection:
 
 
 @dataclass(frozen=True, slots=True)
+class TaxiiSection:
+    """The read-only TAXII 2.1 server (off unless ``listen`` is set)."""
+
+    listen: str = ""  # loopback HOST:PORT of the TAXII server; empty = off (or `serve --taxii`)
+    analyst_max_tlp: str = "amber+strict"  # what analyst accounts see unless created with --max-tlp
+    page_size: int = 100  # objects per response when the client names no limit
+    max_page_size: int = 1000  # objects per response whatever the client asks
+
+
+@dataclass(frozen=True, slots=True)
+class ImportsSection:
+    """Pulling unsigned sources: TAXII collections and MISP feeds."""
+
+    timeout_seconds: float = 30.0  # per HTTP request
+    max_response_bytes: int = 32 * 1024 * 1024  # one TAXII page or MISP event file; refused above
+    # MISP tag (lowercase) → category, on top of the built-in map (csam, ncii, terrorism, ...)
+    tag_categories: dict[str, str] = field(default_factory=dict, metadata={"table": "names"})
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """The whole configuration. Build with :func:`load_config`."""
 
@@ -124,6 +144,8 @@ class NodeConfig:
     limits: LimitsSection = field(default_factory=LimitsSection)
     match: MatchSection = field(default_factory=MatchSection)
     log: LogSection = field(default_factory=LogSection)
+    taxii: TaxiiSection = field(default_factory=TaxiiSection)
+    imports: ImportsSection = field(default_factory=ImportsSection)
 
     def __post_init__(self) -> None:
         self._check_match()
@@ -184,6 +206,18 @@ class NodeConfig:
             raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}")
         if self.limits.max_page_bytes < 1024 or self.limits.max_envelope_bytes < 1024:
             raise ConfigError("limits below 1 KiB cannot carry one entry")
+        self._check_bridges()
+
+    def _check_bridges(self) -> None:
+        taxii, imports = self.taxii, self.imports
+        if not 1 <= taxii.page_size <= taxii.max_page_size:
+            raise ConfigError("taxii.page_size must be between 1 and taxii.max_page_size")
+        if taxii.analyst_max_tlp.strip().lower() not in ("clear", "green", "amber", "amber+strict", "red"):
+            raise ConfigError("taxii.analyst_max_tlp must be clear, green, amber, amber+strict or red")
+        if not (math.isfinite(imports.timeout_seconds) and imports.timeout_seconds > 0):
+            raise ConfigError("imports.timeout_seconds must be a positive number")
+        if imports.max_response_bytes < 1024:
+            raise ConfigError("imports.max_response_bytes below 1 KiB cannot carry one page")
 
 
 def load_config(home: Path, env: Mapping[str, str] | None = None) -> NodeConfig:
@@ -206,6 +240,8 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "limits": LimitsSection,
     "match": MatchSection,
     "log": LogSection,
+    "taxii": TaxiiSection,
+    "imports": ImportsSection,
 }
 
 
@@ -237,6 +273,8 @@ def _section(cls: type[Any], values: object, name: str) -> Any:
 
 
 def _value(spec: dataclasses.Field[Any], value: object, label: str) -> object:
+    if spec.metadata.get("table") == "names":  # name -> name (e.g. MISP tag -> category)
+        return _name_table(value, label)
     if spec.default is dataclasses.MISSING:  # the tables: name -> threshold
         return _threshold_table(value, label)
     return _coerce(spec.default, value, label)
@@ -252,6 +290,18 @@ def _threshold_table(value: object, label: str) -> dict[str, int]:
     if not isinstance(value, dict):
         raise ConfigError(f"{label} must be a table of name = threshold")
     return {str(k): int(_coerce(0, v, f"{label}.{k}")) for k, v in value.items()}  # type: ignore[call-overload]
+
+
+def _name_table(value: object, label: str) -> dict[str, str]:
+    """A table of name → name, from TOML or from ``a=b,c=d`` in the environment."""
+    if isinstance(value, str):
+        pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+        if any(not sep for _, sep, _ in pairs):
+            raise ConfigError(f"{label} must be written name=value,name=value")
+        value = {k.strip(): v.strip() for k, _, v in pairs}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError(f'{label} must be a table of name = "value"')
+    return {str(k).lower(): v for k, v in value.items()}
 
 
 def _coerce(default: object, value: object, label: str) -> object:
@@ -295,7 +345,8 @@ def render_default_config(name: str) -> str:
 
 def _toml_value(value: object) -> str:
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {v}" for k, v in value.items()) + " }" if value else "{}"
+        items = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if value else "{}"
     if isinstance(value, str):
         # A JSON string is a valid TOML basic string once DEL, which TOML forbids raw, is escaped
         # too (JSON escapes the other control characters; non-ASCII stays as UTF-8).

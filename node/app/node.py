@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from node.app.backup import backup_database
+from node.app.bridges import Bridges
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
 from node.app.snapshots import resume_from_saved, save_indexes
@@ -45,6 +47,7 @@ from node.sync.publish import Contribution, Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
+from node.sync.sources import IMPORT_REFUSED
 from node.sync.status import NodeStatus, node_status
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,14 @@ class AccordNode:
             self_public_key=self.identity.public_key,
         )
         self._saved_cursor: int | None = None  # cursor of the indexes on disk, when known
+        self.bridges = Bridges(
+            root=home.root,
+            config=lambda: self.config,
+            store=self.store,
+            key_id=self.identity.key_id,
+            names=self.names,
+            after_import=self.refresher.refresh,
+        )
 
     def _thresholds(self) -> PdqThresholds:
         match = self.config.match
@@ -163,8 +174,9 @@ class AccordNode:
         return network.insecure_plaintext or (network.tls == "auto" and is_loopback_endpoint(endpoint))
 
     def names(self) -> dict[KeyId, str]:
-        """Display names of known origins: partners by their local name, and ourselves."""
+        """Display names of known origins: partners and unsigned sources by local name, and ourselves."""
         names = {p.key_id: p.name for p in self.store.partners()}
+        names |= {s.origin: s.name for s in self.bridges.sources()}  # unsigned sources, by their local name
         names[self.key_id] = self.config.node.name
         return names
 
@@ -362,13 +374,23 @@ class AccordNode:
         return hash_file(path)
 
     def sync(self, partner_name: str | None = None) -> list[PullReport]:
-        """Pull once from one partner, or from every partner with an endpoint."""
+        """Pull once from one partner or TAXII source, or from every partner (with an endpoint) and source."""
         partners = [p for p in self.store.partners() if p.endpoint]
+        taxii = self.bridges.taxii_source_names()
         if partner_name is not None:
             partners = [p for p in partners if p.name == partner_name]
-            if not partners:
-                raise NotFound(f"no partner named {partner_name!r} with an endpoint")
-        return [self.pull_partner(p) for p in partners]
+            taxii = [t for t in taxii if t == partner_name]
+            if not partners and not taxii:
+                raise NotFound(f"no partner named {partner_name!r} with an endpoint, nor such a TAXII source")
+        return [self.pull_partner(p) for p in partners] + [self.pull_source(t) for t in taxii]
+
+    def pull_source(self, name: str) -> PullReport:
+        """One pull of a TAXII source, reported like a partner's pull."""
+        report = self.bridges.pull_source(name)
+        rejected: Counter[str] = Counter({IMPORT_REFUSED: len(report.refused)} if report.refused else {})
+        return PullReport(
+            partner=name, indicators=report.added + report.staged, rejected=rejected, error=report.error
+        )
 
     def pull_partner(self, partner: Partner) -> PullReport:
         """One pull from ``partner`` over gRPC, unless another process is pulling it right now."""

@@ -31,20 +31,30 @@ from node.scheduler import ScheduleSettings, SyncScheduler
 log = logging.getLogger(__name__)
 
 
-def serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], None]) -> None:
-    """Serve until a termination signal arrives. ``announce`` receives human status lines."""
+def serve(
+    node: AccordNode, *, listen: str | None, announce: Callable[[str], None], taxii: str | None = None
+) -> None:
+    """Serve until a termination signal arrives. ``announce`` receives human status lines.
+
+    ``taxii`` (else ``taxii.listen`` from the config; empty means off) starts the read-only
+    TAXII 2.1 server on that loopback address.
+    """
     with serve_lock(node.home.root) as held:
         if not held:
             raise NodeBusy(f"another 'accord serve' is running on {node.home.root}")
-        _serve(node, listen=listen, announce=announce)
+        _serve(node, listen=listen, announce=announce, taxii=taxii)
 
 
-def _serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], None]) -> None:
+def _serve(
+    node: AccordNode, *, listen: str | None, announce: Callable[[str], None], taxii: str | None
+) -> None:
     stop = threading.Event()
     _install_signal_handlers(stop)
     address = listen or node.config.network.listen
     _warn_about_plaintext(node, address)
     metrics = NodeMetrics(node)
+    taxii_address = taxii or node.config.taxii.listen or None  # bound first: a bad address fails early
+    taxii_server = node.bridges.taxii_server(taxii_address) if taxii_address else None
     servers = _start(node, listen, observe=metrics.observe_match)
     metrics_address = node.config.network.metrics_listen or None  # empty in the config means off
     stop_metrics = metrics.serve(metrics_address) if metrics_address else None
@@ -56,6 +66,9 @@ def _serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], No
         f"{_host(address)}:{servers.federation_port} ({transport}), "
         f"local API on {_host(node.config.network.local_listen)}:{servers.local_port}"
     )
+    if taxii_server is not None:
+        taxii_server.start()
+        announce(f"accord: TAXII 2.1 on http://{_host(taxii_address or '')}:{taxii_server.port}/taxii2/")
     loaded, resumed = node.open_lists()
     warm_up()  # numba compiles (or loads from its cache) here, not in the first match
     servers.set_serving(True)
@@ -70,6 +83,8 @@ def _serve(node: AccordNode, *, listen: str | None, announce: Callable[[str], No
         announce("accord: shutting down")
         servers.set_serving(False)
         scheduler.stop()
+        if taxii_server is not None:
+            taxii_server.stop()
         servers.stop(node.config.network.grace_seconds)
         if saver is not None:
             saver.join()
@@ -155,9 +170,12 @@ def _scheduler(node: AccordNode) -> SyncScheduler:
     sync = node.config.sync
 
     def peers() -> list[str]:
-        return [p.name for p in node.store.partners() if p.endpoint]
+        # TAXII sources are pulled on the partners' schedule; their names never clash with a partner's.
+        return [p.name for p in node.store.partners() if p.endpoint] + node.bridges.taxii_source_names()
 
     def pull(name: str) -> bool:
+        if name in node.bridges.taxii_source_names():
+            return node.pull_source(name).error is None
         partner: Partner | None = node.store.partner(name)
         if partner is None or partner.endpoint is None:
             return True  # unpinned since scheduled; the next reconcile removes the job

@@ -59,8 +59,19 @@ def identity_cmd(home: Path | None, as_json: bool) -> None:
     is_flag=True,
     help="DANGEROUS: serve and reach non-loopback partners without TLS (network.insecure_plaintext).",
 )
+@click.option(
+    "--taxii",
+    default=None,
+    metavar="HOST:PORT",
+    help="Also serve read-only TAXII 2.1 on this loopback address [default: taxii.listen, off].",
+)
 def serve_cmd(
-    home: Path | None, listen: str | None, local_listen: str | None, name: str, insecure_plaintext: bool
+    home: Path | None,
+    listen: str | None,
+    local_listen: str | None,
+    name: str,
+    insecure_plaintext: bool,
+    taxii: str | None,
 ) -> None:
     """Serve partners and the local Match API; pull from partners on a schedule.
 
@@ -83,6 +94,7 @@ def serve_cmd(
     serve(
         node,
         listen=listen,
+        taxii=taxii,
         announce=lambda line: click.echo(logs.status_line(line, json_lines=json_lines), err=True),
     )
 

@@ -16,6 +16,7 @@ import click
 from node import __version__
 from node.cli import (
     commands_backup,
+    commands_ecosystem,
     commands_feed,
     commands_partner,
     commands_query,
@@ -64,6 +65,7 @@ for module in (
     commands_query,
     commands_trust,
     commands_backup,
+    commands_ecosystem,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

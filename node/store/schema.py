@@ -183,6 +183,77 @@ def m004_indicators_by_change(db: Database) -> None:
 
 
 @migrations()
+def m005_ecosystem(db: Database) -> None:
+    """TAXII object catalogue, analyst accounts, and unsigned import sources (TAXII, MISP).
+
+    ``taxii_objects`` is derived from ``entries`` (each object of each bundle, as the origin
+    signed it) and can be rebuilt. Its rowid is the order objects were catalogued in and
+    ``date_added`` never decreases with it, so a cursor over the rowid loses nothing when many
+    objects share a timestamp. ``staged_indicators`` holds what an unsigned source sent while
+    the operator only observes it; nothing there matches. A source's password or token is
+    not kept here but in a 0600 file of the home (``source-secrets/``).
+    """
+    db.execute(
+        """
+        CREATE TABLE taxii_objects (
+            rowid INTEGER PRIMARY KEY,
+            object_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            version TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            category TEXT,
+            tlp TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            date_added TEXT NOT NULL,
+            object TEXT NOT NULL,
+            UNIQUE (object_id, version)
+        )
+        """
+    )
+    db.execute("CREATE TABLE taxii_catalogued (origin TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
+    db.execute(
+        """
+        CREATE TABLE analysts (
+            name TEXT PRIMARY KEY,
+            token_hash TEXT NOT NULL UNIQUE,
+            max_tlp TEXT,
+            partner TEXT,
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            url TEXT NOT NULL,
+            collection TEXT,
+            username TEXT,
+            trust TEXT NOT NULL,
+            category TEXT,
+            origin TEXT NOT NULL UNIQUE,
+            added_after TEXT,
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE staged_indicators (
+            id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            modified TEXT NOT NULL,
+            revoked INTEGER NOT NULL,
+            row TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX staged_indicators_source ON staged_indicators (source)")
+
+
+@migrations()
 def m008_tls_pins_and_sharing_groups(db: Database) -> None:
     """Each partner's pinned TLS certificate fingerprint, and named sharing groups of partners.
 

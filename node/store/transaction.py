@@ -47,6 +47,10 @@ class WriteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """Run one statement inside this transaction (for the store's own modules)."""
+        return self._conn.execute(sql, params)
+
     # --- feeds ---------------------------------------------------------------------------
 
     def head(self, origin: KeyId) -> Head | None:

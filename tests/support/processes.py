@@ -58,7 +58,14 @@ class ServeProcess:
     """``accord serve`` in the background, its stderr in a log file; stopped with SIGTERM."""
 
     def __init__(
-        self, home: Path, *, listen: int, local: int, log: Path, env: dict[str, str] | None = None
+        self,
+        home: Path,
+        *,
+        listen: int,
+        local: int,
+        log: Path,
+        env: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.home, self.listen, self.local, self.log = home, listen, local, log
         self._log_handle = log.open("w")
@@ -73,6 +80,7 @@ class ServeProcess:
                 f"127.0.0.1:{listen}",
                 "--local-listen",
                 f"127.0.0.1:{local}",
+                *extra,
             ],
             stdout=self._log_handle,
             stderr=subprocess.STDOUT,

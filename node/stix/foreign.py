@@ -1,0 +1,164 @@
+"""Third-party STIX 2.1 → candidate indicators, through the ``stix2`` library (DESIGN §7).
+
+TAXII servers of other tools hold STIX that is not in Accord's profile: any indicator whose
+pattern compares a file hash this node matches (MD5, SHA-1, SHA-256, PDQ) is taken, each hash
+as its own indicator; anything else is skipped or refused with a reason that never echoes the
+hash value. Objects are low-volume here, so the reference library validates every one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import stix2
+from stix2.exceptions import STIXError
+
+from node.errors import InvalidInput
+from node.model import (
+    KNOWN_CATEGORIES,
+    ContentType,
+    Indicator,
+    KeyId,
+    Signal,
+    SignalType,
+    Tlp,
+    parse_category,
+)
+from node.stix.profile import ACCORD_NAMESPACE, EXTENSION_DEFINITION_ID, TLP_MARKINGS
+from node.stix.timestamps import parse_timestamp
+
+# A comparison of a file hash inside a STIX pattern: file:hashes.MD5 = '…', file:hashes.'SHA-256' = '…'
+_HASH_COMPARISON = re.compile(r"file:hashes\.(?:'([^']+)'|([A-Za-z0-9_-]+))\s*=\s*'([^']*)'")
+_HASH_NAMES = {
+    "md5": SignalType.MD5,
+    "sha1": SignalType.SHA1,
+    "sha-1": SignalType.SHA1,
+    "sha256": SignalType.SHA256,
+    "sha-256": SignalType.SHA256,
+    "pdq": SignalType.PDQ,
+    "x_pdq": SignalType.PDQ,
+    "x-pdq": SignalType.PDQ,
+}
+# TLP 1.0 marking ids that the stix2 library and many TAXII servers still use, beside TLP 2.0's.
+_TLP1 = {
+    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": Tlp.CLEAR,
+    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": Tlp.GREEN,
+    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": Tlp.AMBER,
+    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": Tlp.RED,
+}
+_TLP_BY_MARKING = {**_TLP1, **{marking: tlp for tlp, marking in TLP_MARKINGS.items()}}
+_TLP_ORDER = list(Tlp)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignRefusal:
+    """An object that could not be used, and why (never the hash value)."""
+
+    object_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignBatch:
+    """What a batch of third-party objects gave: indicators, refusals, and objects skipped."""
+
+    indicators: tuple[Indicator, ...]
+    refused: tuple[ForeignRefusal, ...]
+    skipped: int
+
+
+def local_indicator_id(origin: KeyId, foreign_id: str, signal: Signal) -> str:
+    """A stable indicator id for one hash of one foreign object: re-imports find the same row."""
+    name = f"{origin}\x00{foreign_id}\x00{signal.type.value}:{signal.value}"
+    derived = uuid.uuid5(ACCORD_NAMESPACE, name)
+    return f"indicator--{uuid.UUID(bytes=derived.bytes, version=4)}"
+
+
+def indicators_from_foreign_stix(
+    objects: list[dict[str, Any]], *, origin: KeyId, default_category: str, default_tlp: Tlp
+) -> ForeignBatch:
+    """Every usable hash of ``objects`` as an indicator of ``origin`` (the unsigned source)."""
+    indicators: list[Indicator] = []
+    refused: list[ForeignRefusal] = []
+    skipped = 0
+    for raw in objects:
+        object_id = str(raw.get("id", "?"))[:120] if isinstance(raw, dict) else "?"
+        if not isinstance(raw, dict) or raw.get("type") != "indicator":
+            skipped += 1
+            continue
+        try:
+            indicators.extend(
+                _convert(raw, origin=origin, default_category=default_category, default_tlp=default_tlp)
+            )
+        except InvalidInput as exc:
+            refused.append(ForeignRefusal(object_id, str(exc)))
+    return ForeignBatch(tuple(indicators), tuple(refused), skipped)
+
+
+def _convert(
+    raw: dict[str, Any], *, origin: KeyId, default_category: str, default_tlp: Tlp
+) -> list[Indicator]:
+    try:
+        parsed = stix2.parse(raw, allow_custom=True, version="2.1")
+    except (STIXError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(f"not a valid STIX 2.1 indicator: {type(exc).__name__}") from exc
+    if parsed.get("pattern_type") != "stix":
+        raise InvalidInput("only STIX patterns are read")
+    signals = _signals(str(parsed["pattern"]))
+    if not signals:
+        raise InvalidInput("the pattern compares no file hash this node matches (md5, sha1, sha256, pdq)")
+    created = _timestamp(raw["created"])
+    modified = max(created, _timestamp(raw.get("modified", raw["created"])))
+    category = _category(raw, default_category)
+    tlp = _tlp(raw.get("object_marking_refs", []), default_tlp)
+    return [
+        Indicator(
+            id=local_indicator_id(origin, str(raw["id"]), signal),
+            signal=signal,
+            category=category,
+            content_type=ContentType.default_for(signal.type),
+            tlp=tlp,
+            origin=origin,
+            created=created,
+            modified=modified,
+            revoked=bool(raw.get("revoked", False)),
+        )
+        for signal in signals
+    ]
+
+
+def _signals(pattern: str) -> list[Signal]:
+    signals: list[Signal] = []
+    for quoted, bare, value in _HASH_COMPARISON.findall(pattern):
+        kind = _HASH_NAMES.get((quoted or bare).lower())
+        if kind is None:
+            continue
+        signals.append(Signal(kind, value))  # InvalidSignal (an InvalidInput) names the defect only
+    return list(dict.fromkeys(signals))
+
+
+def _timestamp(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidInput("created/modified must be STIX timestamps")
+    return parse_timestamp(value)
+
+
+def _category(raw: dict[str, Any], default: str) -> str:
+    extension = raw.get("extensions", {}).get(EXTENSION_DEFINITION_ID, {})
+    if isinstance(extension, dict) and isinstance(extension.get("category"), str):
+        return parse_category(extension["category"])
+    labels = raw.get("labels", [])
+    known = [str(label).lower() for label in labels if str(label).lower() in KNOWN_CATEGORIES]
+    return known[0] if known else default
+
+
+def _tlp(markings: object, default: Tlp) -> Tlp:
+    """The most restricted TLP among the markings, or ``default`` when none is a TLP marking."""
+    found = (
+        [_TLP_BY_MARKING[m] for m in markings if m in _TLP_BY_MARKING] if isinstance(markings, list) else []
+    )
+    return max(found, key=_TLP_ORDER.index) if found else default
