@@ -13,6 +13,9 @@ from node.hashing import hash_bytes
 from node.match import MatchLists
 from node.model import PDQ_MIN_QUALITY, Indicator, KeyId, Match, MatchResult, PdqThresholds, Signal
 
+MatchRecorder = Callable[[list[str]], None]
+"""Counts local matches per indicator (the store's match log, read by provenance and reports)."""
+
 NameSource = Callable[[], Mapping[KeyId, str]]
 """Returns the display name of each known origin (partners by their local name, and us)."""
 
@@ -29,8 +32,15 @@ class Matcher:
     """Matches signals against the lists and explains each match."""
 
     def __init__(
-        self, *, lists: MatchLists, store: ProvenanceSource, thresholds: PdqThresholds, names: NameSource
+        self,
+        *,
+        lists: MatchLists,
+        store: ProvenanceSource,
+        thresholds: PdqThresholds,
+        names: NameSource,
+        record: MatchRecorder | None = None,
     ) -> None:
+        self._record = record
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
@@ -61,6 +71,9 @@ class Matcher:
                 and hit.distance <= self._within(ind, names)
             )
             results.append(MatchResult(query=signal, matches=matches))
+        matched = [m.indicator_id for r in results for m in r.matches]
+        if matched and self._record is not None:
+            self._record(matched)  # one small write, only when something matched
         return results
 
     def _within(self, indicator: Indicator, names: Mapping[KeyId, str]) -> int:
