@@ -79,6 +79,7 @@ def _start(
         status=lambda: _status(node),
         max_batch=config.limits.max_batch_signals,
         observe=observe,
+        query=node.lookup.query,
     )
     return start_servers(
         federation=federation, local=local, listen=listen or config.network.listen, network=config.network
