@@ -67,15 +67,29 @@ def test_the_table_refuses_updates_and_deletes(node: AccordNode) -> None:
     [
         (["UPDATE audit_log SET details = '{\"items\":0}' WHERE seq = 2"], 2),
         (["DELETE FROM audit_log WHERE seq = 3"], 4),
-        (["UPDATE audit_log SET seq = seq + 100 WHERE seq >= 3", "INSERT INTO audit_log SELECT 3, at, actor,"
-          " 'show', details, prev_hash, row_hash, signature FROM audit_log WHERE seq = 2",
-          "UPDATE audit_log SET seq = seq - 99 WHERE seq >= 103"], 3),
-        (["UPDATE audit_log SET seq = 0 WHERE seq = 2", "UPDATE audit_log SET seq = 2 WHERE seq = 3",
-          "UPDATE audit_log SET seq = 3 WHERE seq = 0"], 2),
+        (
+            [
+                "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 3",
+                "INSERT INTO audit_log SELECT 3, at, actor,"
+                " 'show', details, prev_hash, row_hash, signature FROM audit_log WHERE seq = 2",
+                "UPDATE audit_log SET seq = seq - 99 WHERE seq >= 103",
+            ],
+            3,
+        ),
+        (
+            [
+                "UPDATE audit_log SET seq = 0 WHERE seq = 2",
+                "UPDATE audit_log SET seq = 2 WHERE seq = 3",
+                "UPDATE audit_log SET seq = 3 WHERE seq = 0",
+            ],
+            2,
+        ),
     ],
     ids=["edited", "deleted", "inserted", "reordered"],
 )
-def test_tampering_is_found_at_the_first_bad_row(node: AccordNode, statements: list[str], bad_seq: int) -> None:
+def test_tampering_is_found_at_the_first_bad_row(
+    node: AccordNode, statements: list[str], bad_seq: int
+) -> None:
     act(node)
     tamper(node, *statements)
     broken = node.audit.verify().broken
@@ -86,9 +100,17 @@ def test_an_edit_resealed_without_the_key_fails_on_its_signature(node: AccordNod
     act(node)
     record = node.audit.records()[-1]  # the last row: no successor links to its hash
     details = '{"partner":"somebody-else"}'
-    resealed = row_hash(seq=record.seq, at=record.at, actor=record.actor, action=record.action,
-                        details=details, prev_hash=record.prev_hash)
-    tamper(node, f"UPDATE audit_log SET details = '{details}', row_hash = '{resealed}' WHERE seq = {record.seq}")
+    resealed = row_hash(
+        seq=record.seq,
+        at=record.at,
+        actor=record.actor,
+        action=record.action,
+        details=details,
+        prev_hash=record.prev_hash,
+    )
+    tamper(
+        node, f"UPDATE audit_log SET details = '{details}', row_hash = '{resealed}' WHERE seq = {record.seq}"
+    )
     broken = node.audit.verify().broken
     assert broken is not None and broken.seq == record.seq and "signature" in broken.reason
 

@@ -12,8 +12,14 @@ from node.model.audit import GENESIS, AuditRecord, details_text, first_break, ro
 def chain(n: int) -> list[AuditRecord]:
     records, prev = [], GENESIS
     for seq in range(1, n + 1):
-        fields = {"seq": seq, "at": f"2026-12-01T00:00:{seq:02d}.000Z", "actor": "user:a", "action": "show",
-                  "details": details_text({"n": seq}), "prev_hash": prev}
+        fields = {
+            "seq": seq,
+            "at": f"2026-12-01T00:00:{seq:02d}.000Z",
+            "actor": "user:a",
+            "action": "show",
+            "details": details_text({"n": seq}),
+            "prev_hash": prev,
+        }
         digest = row_hash(**fields)  # type: ignore[arg-type]
         records.append(AuditRecord(**fields, row_hash=digest))  # type: ignore[arg-type]
         prev = digest

@@ -28,7 +28,10 @@ def test_status_precedence() -> None:
     assert status(valid_until=NOW + timedelta(days=1)) is IndicatorStatus.ACTIVE
     assert status(revoked=True, valid_until=T0 + timedelta(days=1)) is IndicatorStatus.REVOKED
     ind = indicator(ORIGIN, md5_signal(1), revoked=False)
-    assert status_of(ind, now=NOW, quarantined=frozenset({ORIGIN}), disputed=frozenset()) is IndicatorStatus.QUARANTINED
+    assert (
+        status_of(ind, now=NOW, quarantined=frozenset({ORIGIN}), disputed=frozenset())
+        is IndicatorStatus.QUARANTINED
+    )
 
 
 def test_time_bounds() -> None:

@@ -38,14 +38,20 @@ def lookup(store: Store) -> Lookup:
 def held(store, pinned, ingestor: Ingestor, ngo: FeedWriter, lab: FeedWriter) -> dict[str, list[str]]:
     """ngo: 10 csam pdq (one hour apart) + 5 ncii md5; lab: 4 tvec md5 (amber), 1 red, 1 expired."""
     ngo_pdq = [
-        replace(indicator(ngo.origin, pdq_signal(i)), created=T0 + timedelta(hours=i), modified=T0 + timedelta(hours=i))
+        replace(
+            indicator(ngo.origin, pdq_signal(i)),
+            created=T0 + timedelta(hours=i),
+            modified=T0 + timedelta(hours=i),
+        )
         for i in range(10)
     ]
     ngo_md5 = [indicator(ngo.origin, md5_signal(i), category="ncii") for i in range(5)]
     to_us = Distribution(tlp=Tlp.AMBER, recipients=frozenset({SELF.key_id}))
     lab_amber = [indicator(lab.origin, md5_signal(100 + i), category="tvec", tlp=Tlp.AMBER) for i in range(4)]
     lab_red = [indicator(lab.origin, md5_signal(200), category="tvec", tlp=Tlp.RED)]
-    expired = [replace(indicator(lab.origin, md5_signal(300), category="tvec"), valid_until=T0 + timedelta(days=1))]
+    expired = [
+        replace(indicator(lab.origin, md5_signal(300), category="tvec"), valid_until=T0 + timedelta(days=1))
+    ]
     ingestor.ingest(ngo.entry(ngo_pdq), pinned=pinned, via="ngo")
     ingestor.ingest(ngo.entry(ngo_md5), pinned=pinned, via="hub")
     ingestor.ingest(lab.entry(lab_amber, distribution=to_us), pinned=pinned, via="lab")
@@ -65,7 +71,9 @@ def ids(lookup: Lookup, **filters: object) -> set[str]:
     return {r.indicator.id for r in lookup.query(IndicatorQuery(limit=1000, **filters)).rows}  # type: ignore[arg-type]
 
 
-def test_each_filter_selects_exactly_what_was_held(lookup: Lookup, held, ngo: FeedWriter, lab: FeedWriter) -> None:
+def test_each_filter_selects_exactly_what_was_held(
+    lookup: Lookup, held, ngo: FeedWriter, lab: FeedWriter
+) -> None:
     everything = set(held["pdq"] + held["ncii"] + held["amber"] + held["expired"])
     assert ids(lookup) == everything  # no RED unless asked
     assert ids(lookup, categories=frozenset({"ncii"})) == set(held["ncii"])
@@ -99,7 +107,13 @@ def test_statuses(lookup: Lookup, store: Store, held, ngo: FeedWriter, pinned, i
     assert ids(lookup, statuses=frozenset({IndicatorStatus.DISPUTED})) == set()  # no Opinions held yet
     # Evidence of equivocation quarantines every (unrevoked) indicator of that origin.
     with store.write() as tx:
-        tx.add_evidence(origin=ngo.origin, seq=1, digest="sha256:" + "0" * 64, envelope=ngo.entry([], advance=False), via="x")  # type: ignore[arg-type]
+        tx.add_evidence(
+            origin=ngo.origin,
+            seq=1,
+            digest="sha256:" + "0" * 64,
+            envelope=ngo.entry([], advance=False),
+            via="x",
+        )  # type: ignore[arg-type]
     quarantined = ids(lookup, statuses=frozenset({IndicatorStatus.QUARANTINED}))
     assert quarantined == set(held["pdq"] + held["ncii"][1:])
     assert not quarantined & ids(lookup, statuses=frozenset({IndicatorStatus.ACTIVE}))
@@ -107,7 +121,12 @@ def test_statuses(lookup: Lookup, store: Store, held, ngo: FeedWriter, pinned, i
 
 def test_disputes_plug_in_as_a_status(store: Store, held) -> None:
     disputed = held["amber"][1]
-    lookup = Lookup(store=store, names=dict, own_key=(SELF.key_id, SELF.public_key), disputes=lambda: frozenset({disputed}))
+    lookup = Lookup(
+        store=store,
+        names=dict,
+        own_key=(SELF.key_id, SELF.public_key),
+        disputes=lambda: frozenset({disputed}),
+    )
     assert ids(lookup, statuses=frozenset({IndicatorStatus.DISPUTED})) == {disputed}
     assert disputed not in ids(lookup, statuses=frozenset({IndicatorStatus.ACTIVE}))
 
@@ -152,7 +171,8 @@ def test_show_lists_every_version_with_its_entry_and_reverifies(
 ) -> None:
     first_id = held["ncii"][2]
     relabelled = replace(
-        indicator(ngo.origin, md5_signal(2), category="csem", indicator_id=first_id), modified=T0 + timedelta(days=1)
+        indicator(ngo.origin, md5_signal(2), category="csem", indicator_id=first_id),
+        modified=T0 + timedelta(days=1),
     )
     ingestor.ingest(ngo.entry([relabelled]), pinned=pinned, via="lab")
     [item] = lookup.show(str(md5_signal(2)), include_red=False)
@@ -164,12 +184,18 @@ def test_show_lists_every_version_with_its_entry_and_reverifies(
     assert lookup.show(first_id, include_red=False)[0].matches.count == 2  # type: ignore[union-attr]
 
 
-def test_show_reports_a_stored_envelope_that_no_longer_verifies(lookup: Lookup, store: Store, held, tmp_path) -> None:
+def test_show_reports_a_stored_envelope_that_no_longer_verifies(
+    lookup: Lookup, store: Store, held, tmp_path
+) -> None:
     target = held["ncii"][1]
     raw = sqlite3.connect(store.path)
-    payload = raw.execute("SELECT payload FROM entries WHERE seq = 2 AND instr(payload, ?) > 0", (target.encode(),)).fetchone()[0]
+    payload = raw.execute(
+        "SELECT payload FROM entries WHERE seq = 2 AND instr(payload, ?) > 0", (target.encode(),)
+    ).fetchone()[0]
     tampered = bytes(payload).replace(b'"ncii"', b'"tvec"', 1)
-    raw.execute("UPDATE entries SET payload = ? WHERE seq = 2 AND instr(payload, ?) > 0", (tampered, target.encode()))
+    raw.execute(
+        "UPDATE entries SET payload = ? WHERE seq = 2 AND instr(payload, ?) > 0", (tampered, target.encode())
+    )
     raw.commit()
     raw.close()
     [item] = lookup.show(target, include_red=False)
@@ -193,4 +219,3 @@ def test_show_says_when_the_origin_is_no_longer_pinned(store: Store, held, lab: 
     lookup = Lookup(store=store, names=dict, own_key=(SELF.key_id, SELF.public_key))
     [item] = lookup.show(held["amber"][0], include_red=False)
     assert item.versions[0].verification.startswith("cannot verify")
-
