@@ -96,7 +96,6 @@ class AccordNode:
             store=self.store,
             names=self.names,
             own_key=(self.identity.key_id, self.identity.public_key),
-            max_objects=self.config.limits.max_objects_per_entry,
         )
         self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
 

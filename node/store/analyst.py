@@ -49,10 +49,11 @@ def query_sql(
     sql = f"SELECT {columns} FROM {table}"  # noqa: S608 - constants of this module
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY " + _ORDER[query.sort]
     if query.near is None:
-        sql += " LIMIT ?"
+        sql += " ORDER BY " + _ORDER[query.sort] + " LIMIT ?"
         params.append(query.limit + 1)  # one more than asked tells the caller it was truncated
+    # A near-duplicate scan reads in table order (sequential pages, not index-ordered random
+    # reads: 10x faster here); the few hits are ordered afterwards.
     return sql, params
 
 

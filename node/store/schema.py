@@ -194,6 +194,7 @@ def m006_analyst(db: Database) -> None:
     db.execute("CREATE INDEX indicators_value ON indicators (value)")
     db.execute("CREATE INDEX indicators_created ON indicators (created)")
     db.execute("CREATE INDEX indicators_category_created ON indicators (category, created)")
+    db.execute("CREATE INDEX indicators_tlp_created ON indicators (tlp, created)")
     db.execute("CREATE INDEX indicators_origin_created ON indicators (origin, created)")
     # One row per indicator per UTC day it matched locally: cheap to bump, enough for reports.
     db.execute(

@@ -16,7 +16,7 @@ from node.feed import decode_entry, open_envelope
 from node.model import ENTRY_PAYLOAD_TYPE, Indicator, KeyId, Seq, Signal
 from node.model.clock import utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer, QueryRow, SortKey, status_of
-from node.stix import read_bundle
+from node.stix.reader import indicator_from_stix
 from node.store import Store
 from node.store.analyst import (
     EntryRecord,
@@ -77,13 +77,11 @@ class Lookup:
         names: NameSource,
         own_key: tuple[KeyId, bytes],
         disputes: DisputeSource = no_disputes,
-        max_objects: int = 20_000,
     ) -> None:
         self._store = store
         self._names = names
         self._own_key = own_key
         self._disputes = disputes
-        self._max_objects = max_objects
 
     def query(self, query: IndicatorQuery) -> QueryAnswer:
         """The rows ``query`` selects that the caller may see, in the asked order."""
@@ -103,12 +101,10 @@ class Lookup:
             distance = (int(value, 16) ^ target).bit_count()
             if distance <= query.distance:
                 hits[indicator_id] = distance
-        ordered = list(hits)  # in the SQL order
-        if query.sort is SortKey.DISTANCE:
-            ordered.sort(key=lambda i: (hits[i], i))
-        chosen = ordered[: query.limit]
-        indicators = self._store.indicators_by_id(chosen)
-        rows = self._rows([indicators[i] for i in chosen if i in indicators], sets, hits)
+        # Hits are few (unrelated PDQs lie ~128 bits apart), so they are read whole and ordered here.
+        found = self._store.indicators_by_id(hits)
+        ordered = sorted(found.values(), key=lambda ind: _sort_key(query.sort, ind, hits[ind.id]))
+        rows = self._rows(ordered[: query.limit], sets, hits)
         return QueryAnswer(rows=tuple(rows), truncated=len(ordered) > query.limit)
 
     def _sets(self) -> StatusSets:
@@ -193,7 +189,27 @@ class Lookup:
             entry = decode_entry(verified.payload)
             if entry.origin != indicator.origin or entry.seq != record.entry.seq:
                 return "FAILED: the signed entry names another origin or seq than where it is stored", None
-            carried = read_bundle(entry.bundle, origin=entry.origin, max_objects=self._max_objects)
+            # Only this indicator's object is read (an entry may hold 20,000 of them).
+            objects = entry.bundle.get("objects")
+            if not isinstance(objects, list):
+                return "FAILED: the signed bundle holds no object list", None
+            stix = next((o for o in objects if isinstance(o, dict) and o.get("id") == indicator.id), None)
+            if stix is None:
+                return "ok", None
+            return "ok", indicator_from_stix(stix, origin=entry.origin)
         except AccordError as exc:
             return f"FAILED: {exc}", None
-        return "ok", next((i for i in carried if i.id == indicator.id), None)
+
+
+def _sort_key(sort: SortKey, indicator: Indicator, distance: int) -> tuple[object, ...]:
+    """The order :data:`node.store.analyst._ORDER` gives in SQL, for rows ordered in Python."""
+    created = -indicator.created.timestamp()
+    keys: dict[SortKey, tuple[object, ...]] = {
+        SortKey.NEWEST: (created, indicator.id),
+        SortKey.OLDEST: (-created, indicator.id),
+        SortKey.MODIFIED: (-indicator.modified.timestamp(), indicator.id),
+        SortKey.CATEGORY: (indicator.category, created, indicator.id),
+        SortKey.ORIGIN: (indicator.origin, created, indicator.id),
+        SortKey.DISTANCE: (distance, indicator.id),
+    }
+    return keys[sort]
