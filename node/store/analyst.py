@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from node.model import Indicator, KeyId, Seq
+from node.model import Indicator, KeyId
 from node.model.audit import AuditRecord
 from node.model.clock import format_timestamp
 from node.model.queries import IndicatorQuery, IndicatorStatus, SortKey
@@ -17,13 +17,15 @@ from node.store.codec import INDICATOR_COLUMNS, indicator_from_row, stored_entry
 from node.store.database import Store
 from node.store.records import StoredEntry
 
+# Ties break on change_id (the rowid): every index ends in it implicitly, so an index on
+# (category, created) yields "category = ? ORDER BY created DESC, change_id DESC" with no sort.
 _ORDER = {
-    SortKey.NEWEST: "created DESC, id",
-    SortKey.OLDEST: "created, id",
-    SortKey.MODIFIED: "modified DESC, id",
-    SortKey.CATEGORY: "category, created DESC, id",
-    SortKey.ORIGIN: "origin, created DESC, id",
-    SortKey.DISTANCE: "created DESC, id",  # the distance order is applied after the scan
+    SortKey.NEWEST: "created DESC, change_id DESC",
+    SortKey.OLDEST: "created, change_id",
+    SortKey.MODIFIED: "modified DESC, change_id DESC",
+    SortKey.CATEGORY: "category, created DESC, change_id DESC",
+    SortKey.ORIGIN: "origin, created DESC, change_id DESC",
+    SortKey.DISTANCE: "created DESC, change_id DESC",  # the distance order is applied after the scan
 }
 
 
@@ -62,8 +64,14 @@ def _filters(query: IndicatorQuery, sets: StatusSets) -> tuple[list[str], list[A
     params: list[Any] = []
 
     def one_of(column: str, values: Iterable[str]) -> None:
-        where.append(f"{column} IN (SELECT value FROM json_each(?))")  # noqa: S608 - column is a constant
-        params.append(json.dumps(sorted(values)))
+        # "= ?" for one value: SQLite then reads the (column, created) index in order and stops
+        # at the limit; a list makes it sort every matching row (30 ms instead of 0.05 ms here).
+        chosen = sorted(values)
+        if len(chosen) == 1:
+            where.append(f"{column} = ?")
+        else:
+            where.append(f"{column} IN ({', '.join('?' * len(chosen))})")
+        params.extend(chosen)
 
     if query.signal is not None:
         where.append("value = ? AND signal_type = ?")
@@ -148,17 +156,29 @@ class EntryRecord:
     via: str | None
 
 
-def entries_mentioning(store: Store, origin: KeyId, indicator_id: str) -> list[EntryRecord]:
-    """Entries of ``origin`` whose signed payload names ``indicator_id``, in seq order.
+def entries_mentioning(store: Store, indicator: Indicator, *, margin: timedelta) -> list[EntryRecord]:
+    """Entries of the indicator's origin whose signed payload names it, in seq order.
 
-    A byte search over that origin's payloads instead of a per-version table: it costs nothing
-    at ingest, and ``accord show`` is an occasional question. The caller verifies and parses
-    each payload and keeps only entries that really carry the indicator.
+    Candidates are the origin's entries created from ``margin`` before the indicator's
+    ``created`` up to the entry holding its current version (found through an index on entry
+    times); only their payloads are byte-searched for the id. No per-version table, so this
+    costs nothing at ingest. The caller verifies and parses each payload and keeps only the
+    entries that really carry the indicator.
     """
+    row = store.reader.execute("SELECT entry_seq FROM indicators WHERE id = ?", (indicator.id,)).fetchone()
+    if row is None:
+        return []
     rows = store.reader.execute(
         "SELECT origin, seq, tlp, recipients, payload_type, payload, signatures, digest, created,"
-        " received_at, via FROM entries WHERE origin = ? AND instr(payload, ?) > 0 ORDER BY seq",
-        (origin, json.dumps(indicator_id).encode()),
+        " received_at, via FROM entries WHERE origin = ? AND seq IN (SELECT seq FROM entries"
+        " WHERE origin = ? AND created >= ? AND seq <= ?) AND instr(payload, ?) > 0 ORDER BY seq",
+        (
+            indicator.origin,
+            indicator.origin,
+            format_timestamp(indicator.created - margin),
+            row[0],
+            json.dumps(indicator.id).encode(),
+        ),
     )
     return [
         EntryRecord(
@@ -166,14 +186,6 @@ def entries_mentioning(store: Store, origin: KeyId, indicator_id: str) -> list[E
         )
         for r in rows
     ]
-
-
-def entry_bookkeeping(store: Store, origin: KeyId, seq: Seq) -> tuple[str, str | None] | None:
-    """``(received_at, via)`` of one entry."""
-    row = store.reader.execute(
-        "SELECT received_at, via FROM entries WHERE origin = ? AND seq = ?", (origin, seq)
-    ).fetchone()
-    return None if row is None else (row[0], row[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,6 +195,9 @@ def m006_analyst(db: Database) -> None:
     db.execute("CREATE INDEX indicators_created ON indicators (created)")
     db.execute("CREATE INDEX indicators_category_created ON indicators (category, created)")
     db.execute("CREATE INDEX indicators_tlp_created ON indicators (tlp, created)")
+    # Provenance narrows an indicator's entries by time before searching their payloads; one
+    # row per entry (not per indicator), so ingest does not feel it.
+    db.execute("CREATE INDEX entries_origin_created ON entries (origin, created, seq)")
     db.execute("CREATE INDEX indicators_origin_created ON indicators (origin, created)")
     # One row per indicator per UTC day it matched locally: cheap to bump, enough for reports.
     db.execute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from node.errors import AccordError, InvalidInput, NotFound
 from node.feed import decode_entry, open_envelope
@@ -36,6 +37,10 @@ DisputeSource = Callable[[], frozenset[str]]
 adds them); until then :func:`no_disputes` answers, and the ``disputed`` status is empty."""
 
 VERIFY_LIMIT_BYTES = 1 << 30  # stored envelopes passed their size limit at ingest already
+ENTRY_TIME_MARGIN = timedelta(days=1)
+"""Provenance searches an indicator's versions in entries created from this long before the
+indicator's ``created`` on: an entry cannot carry an indicator made after it, and a day covers
+any honest clock difference between the two timestamps (both are the origin's own clock)."""
 
 
 def no_disputes() -> frozenset[str]:
@@ -157,7 +162,7 @@ class Lookup:
         pinned[own_id] = own_public
         key = pinned.get(indicator.origin)
         versions = []
-        for record in entries_mentioning(self._store, indicator.origin, indicator.id):
+        for record in entries_mentioning(self._store, indicator, margin=ENTRY_TIME_MARGIN):
             verification, version = self._verify(record, key, indicator)
             if verification == "ok" and version is None:
                 continue  # the id appeared in the bytes but not as this indicator's object
