@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from node.app import AccordNode
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table
 from node.model import ContentType, KeyId, Signal, Tlp, parse_category
@@ -130,7 +131,7 @@ def _row_json(row: QueryRow) -> dict[str, Any]:
     }
 
 
-def _print_answer(node: Any, answer: QueryAnswer, form: str) -> None:
+def _print_answer(node: AccordNode, answer: QueryAnswer, form: str) -> None:
     rows = [_row_json(r) for r in answer.rows]
     if form == "as_json":
         print_json({"rows": rows, "truncated": answer.truncated})
