@@ -13,6 +13,7 @@ behind ``accord query`` and, as the baseline, the same SQL statement against
 near-duplicate scan, ``accord show`` (provenance with re-verification) and the transparency
 report. ``--cli`` also times the real ``accord`` commands as subprocesses (start-up included).
 Target (issue 5): indexed filters answer in < 100 ms at 1M indicators. ``--quick``: 100,000.
+``--ingest-baseline`` ingests the partner half again without the m006 indexes (their ingest cost).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -56,6 +58,13 @@ PER_ENTRY = 5_000  # entries of a steady feed; publication times step with each 
 START = datetime(2026, 8, 1, tzinfo=UTC)
 SPAN = timedelta(days=90)
 TARGET_MS = 100.0
+ANALYST_INDEXES = (
+    "indicators_value",
+    "indicators_created",
+    "indicators_category_created",
+    "indicators_origin_created",
+    "indicators_tlp_created",
+)
 
 
 def signal_for(origin: int, n: int) -> Signal:
@@ -225,6 +234,30 @@ def run(node: AccordNode, samples: dict[str, Any], repeats: int) -> None:
     print(f"{'report, 91 days':32} {'':>6} {ms:>10.1f}")
 
 
+def ingest_baseline(root: Path, count: int, measured_s: float) -> None:
+    """Ingest the partner's half again into a home without m006's indicator indexes; print both."""
+    init_home(root, name="baseline")
+    AccordNode.open(root).close()  # applies every migration, m006 included
+    raw = sqlite3.connect(root / "accord.db")
+    for index in ANALYST_INDEXES:  # back to the indexes the node had before m006
+        raw.execute(f"DROP INDEX {index}")
+    raw.commit()
+    raw.close()
+    node = AccordNode.open(root)
+    try:
+        lab = NodeIdentity.from_seed(b"\x02" * 32)
+        node.add_partner("lab", public_key=public_key_to_text(lab.public_key), endpoint=None)
+        started = time.perf_counter()
+        _ingest_lab(node, lab, count, max(1, -(-count // PER_ENTRY)))
+        base_s = time.perf_counter() - started
+    finally:
+        node.close()
+    print(
+        f"\ningest of {count:,} partner indicators: {count / measured_s:,.0f}/s with the query indexes,"
+        f" {count / base_s:,.0f}/s without them (ratio {base_s / measured_s:.2f})"
+    )
+
+
 def run_cli(home: Path, samples: dict[str, Any]) -> None:
     accord = str(Path(sys.executable).with_name("accord"))
     commands = [
@@ -257,6 +290,11 @@ def main() -> None:
         "--keep", type=Path, default=None, help="build the home here and keep it (reused if built)"
     )
     parser.add_argument("--cli", action="store_true", help="also time the accord commands")
+    parser.add_argument(
+        "--ingest-baseline",
+        action="store_true",
+        help="also ingest the partner's half without the m006 indexes",
+    )
     args = parser.parse_args()
     total = 100_000 if args.quick else args.indicators
     with tempfile.TemporaryDirectory(prefix="accord-bench-query-") as tmp:
@@ -280,6 +318,8 @@ def main() -> None:
             node.close()
         if args.cli:
             run_cli(home, samples)
+        if args.ingest_baseline and samples["build"] is not None:
+            ingest_baseline(Path(tmp) / "baseline", total - total // 2, samples["build"][1])
 
 
 if __name__ == "__main__":
