@@ -7,8 +7,10 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from node.app.audit import AuditLog
 from node.app.backup import backup_database
 from node.app.bridges import Bridges
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
@@ -37,16 +39,20 @@ from node.model import (
     parse_category,
 )
 from node.model.clock import utc_now
+from node.model.queries import IndicatorQuery, QueryAnswer
 from node.rpc.client import LocalClient, PeerClient
 from node.rpc.convert import match_result_from_proto
+from node.stix import build_bundle
 from node.store import Store
 from node.sync import partners as partner_ops
 from node.sync.export import export_bundle
 from node.sync.ingest import Ingestor
+from node.sync.lookup import Lookup, Provenance
 from node.sync.publish import Contribution, Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
+from node.sync.report import TransparencyReport, build_report
 from node.sync.sources import IMPORT_REFUSED
 from node.sync.status import NodeStatus, node_status
 
@@ -90,6 +96,7 @@ class AccordNode:
                 query_match_percent=self.config.match.vpdq_query_match_percent,
                 compared_match_percent=self.config.match.vpdq_compared_match_percent,
             ),
+            record=self.store.record_matches,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -113,6 +120,12 @@ class AccordNode:
             key_id=self.identity.key_id,
             names=self.names,
             after_import=self.refresher.refresh,
+        )
+        self.audit = AuditLog(store=self.store, identity=self.identity)
+        self.lookup = Lookup(
+            store=self.store,
+            names=self.names,
+            own_key=(self.identity.key_id, self.identity.public_key),
         )
 
     def _thresholds(self) -> PdqThresholds:
@@ -184,7 +197,7 @@ class AccordNode:
         self, name: str, *, public_key: str, endpoint: str | None, cert_fingerprint: str | None = None
     ) -> Partner:
         """Pin a partner (its key and, for TLS, its certificate fingerprint)."""
-        return partner_ops.add_partner(
+        partner = partner_ops.add_partner(
             self.store,
             name=name,
             public_key=public_key,
@@ -192,6 +205,8 @@ class AccordNode:
             self_key=self.key_id,
             cert_fingerprint=cert_fingerprint,
         )
+        self.audit.record("partner-add", {"partner": name, "key_id": partner.key_id, "endpoint": endpoint})
+        return partner
 
     def pin_partner_certificate(self, name: str, cert_fingerprint: str) -> Partner:
         """Pin a partner's (new) TLS certificate fingerprint."""
@@ -212,6 +227,7 @@ class AccordNode:
     def remove_partner(self, name: str) -> None:
         """Unpin a partner."""
         partner_ops.remove_partner(self.store, name)
+        self.audit.record("partner-remove", {"partner": name})
 
     def partners(self) -> list[Partner]:
         """Pinned partners."""
@@ -252,6 +268,18 @@ class AccordNode:
             return ContributeReport(publish=None, refused=tuple(refused))
         report = self.publisher.contribute(items, category=category, distribution=distribution)
         self.refresher.refresh()
+        self.audit.record(
+            "contribute",
+            {
+                "category": category,
+                "tlp": tlp.value,
+                "items": len(items),
+                "added": report.added,
+                "updated": report.updated,
+                "refused": len(refused),
+                "entries": list(report.seqs),
+            },
+        )
         return ContributeReport(publish=report, refused=tuple(refused))
 
     def _from_file(
@@ -303,6 +331,7 @@ class AccordNode:
             ids.extend(i.id for i in own)
         report = self.publisher.revoke(ids)
         self.refresher.refresh()
+        self.audit.record("revoke", {"indicator_ids": ids})
         return report
 
     # --- matching, sync, status, export ---------------------------------------------------
@@ -423,4 +452,51 @@ class AccordNode:
         """Write a STIX 2.1 bundle of held indicators to ``path``; returns how many it holds."""
         bundle, count = export_bundle(self.store, names=self.names(), include_red=include_red)
         path.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        self.audit.record("export", {"path": str(path), "indicators": count, "include_red": include_red})
         return count
+
+    # --- analysts -------------------------------------------------------------------------
+
+    def query(self, query: IndicatorQuery, *, actor: str | None = None) -> QueryAnswer:
+        """Indicators selected by ``query``; a query that may return RED rows is audited."""
+        answer = self.lookup.query(query)
+        if query.include_red:
+            red = sum(1 for r in answer.rows if r.indicator.tlp is Tlp.RED)
+            self.audit.record(
+                "query-red", {**describe_query(query), "rows": len(answer.rows), "red_rows": red}, actor=actor
+            )
+        return answer
+
+    def show(self, target: str, *, include_red: bool) -> list[Provenance]:
+        """Full provenance of an indicator id or of every indicator listing a signal (audited)."""
+        found = self.lookup.show(target, include_red=include_red)
+        named = target if target.startswith("indicator--") else target.split(":", 1)[0] + ":<value>"
+        self.audit.record("show", {"target": named, "indicators": len(found), "include_red": include_red})
+        return found
+
+    def stix_bundle(self, answer: QueryAnswer) -> dict[str, object]:
+        """A STIX 2.1 bundle of the indicators in ``answer``."""
+        indicators = [r.indicator for r in answer.rows]
+        names = {r.indicator.origin: r.origin_name for r in answer.rows}
+        return build_bundle(indicators, origin_names=names)
+
+    def report(self, *, since: datetime, until: datetime) -> TransparencyReport:
+        """The transparency report for ``[since, until)``."""
+        return build_report(
+            self.store, node=self.config.node.name, names=self.names(), since=since, until=until
+        )
+
+
+def describe_query(query: IndicatorQuery) -> dict[str, object]:
+    """The filters of ``query`` for the audit log: which were used, never a hash value."""
+    return {
+        "signal_type": None if query.signal is None else query.signal.type.value,
+        "near_search": None if query.near is None else query.distance,
+        "categories": sorted(query.categories),
+        "origins": sorted(query.origins),
+        "tlps": sorted(t.value for t in query.tlps),
+        "statuses": sorted(s.value for s in query.statuses),
+        "since": None if query.since is None else query.since.isoformat(),
+        "until": None if query.until is None else query.until.isoformat(),
+        "include_red": query.include_red,
+    }

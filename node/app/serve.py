@@ -134,6 +134,7 @@ def _start(
         status=lambda: _status(node),
         max_batch=config.limits.max_batch_signals,
         observe=observe,
+        query=node.lookup.query,
     )
     address = listen or config.network.listen
     return start_servers(

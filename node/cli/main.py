@@ -15,6 +15,7 @@ import click
 
 from node import __version__
 from node.cli import (
+    commands_analyst,
     commands_backup,
     commands_ecosystem,
     commands_feed,
@@ -66,6 +67,7 @@ for module in (
     commands_trust,
     commands_backup,
     commands_ecosystem,
+    commands_analyst,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -188,6 +188,13 @@ class LocalClient:
         except grpc.RpcError as exc:
             raise _peer_error(self._endpoint, exc) from exc
 
+    def query(self, request: local_pb2.QueryRequest) -> local_pb2.QueryResponse:
+        """Indicators the node holds, filtered (never TLP:RED over this API)."""
+        try:
+            return self._stub.Query(request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise _peer_error(self._endpoint, exc) from exc
+
     def status(self) -> local_pb2.StatusResponse:
         """The node's status."""
         try:

@@ -10,9 +10,11 @@ import grpc
 
 from node.errors import AccordError, InvalidInput
 from node.model import Signal
+from node.model.queries import IndicatorQuery, QueryAnswer
 from node.rpc.convert import match_result_to_proto
 from node.rpc.errors import abort_with, status_for
 from node.rpc.pb import local_pb2, local_pb2_grpc
+from node.rpc.queries import answer_to_proto, query_from_proto
 from node.sync.query import Matcher, signals_of_media
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,9 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         status: Callable[[], local_pb2.StatusResponse],
         max_batch: int,
         observe: Callable[[float, int], None] | None = None,
+        query: Callable[[IndicatorQuery], QueryAnswer] | None = None,
     ) -> None:
+        self._query = query
         self._matcher = matcher
         self._status = status
         self._max_batch = max_batch
@@ -69,6 +73,18 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         if self._observe is not None:
             self._observe(time.perf_counter() - started, len(signals))
         return response
+
+    def Query(
+        self, request: local_pb2.QueryRequest, context: grpc.ServicerContext
+    ) -> local_pb2.QueryResponse:
+        """Indicators the node holds, filtered like ``accord query`` (never TLP:RED)."""
+        if self._query is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server does not answer queries")
+        try:
+            return answer_to_proto(self._query(query_from_proto(request)))
+        except AccordError as exc:
+            abort_with(context, exc)
+            raise  # unreachable: abort raises
 
     def Status(
         self, request: local_pb2.StatusRequest, context: grpc.ServicerContext

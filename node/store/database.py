@@ -33,6 +33,7 @@ from node.model import (
     SignalType,
     Tlp,
 )
+from node.model.clock import format_timestamp, utc_now
 from node.store.codec import INDICATOR_COLUMNS, indicator_from_row, stored_entry_from_row
 from node.store.records import CountRow, IndicatorChange, StoredEntry, SyncRecord
 from node.store.schema import migrations
@@ -266,6 +267,11 @@ class Store:
         cursor = self.reader.execute(sql)
         for row in cursor:
             yield indicator_from_row(row)
+
+    def record_matches(self, indicator_ids: Iterable[str]) -> None:
+        """Count a local match of each indicator (the match log ``accord show`` and reports read)."""
+        with self.write() as tx:
+            tx.count_matches(indicator_ids, at=format_timestamp(utc_now()))
 
     def changes_since(self, change_id: int, *, limit: int) -> list[IndicatorChange]:
         """Indicator writes committed after ``change_id``, in commit order."""

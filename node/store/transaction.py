@@ -13,6 +13,7 @@ from functools import lru_cache
 from itertools import chain
 
 from node.model import CertFingerprint, Digest, Envelope, Head, Indicator, KeyId, Partner, Seq, Tlp
+from node.model.audit import AuditRecord
 from node.model.clock import format_timestamp, utc_now
 from node.store.codec import INDICATOR_COLUMNS, indicator_rows, signatures_to_text
 
@@ -279,4 +280,37 @@ class WriteTx:
             " received = sync_state.received + excluded.received,"
             " rejected = sync_state.rejected + excluded.rejected",
             (partner, now, now if success else None, result, error, received, rejected),
+        )
+
+    # --- analyst bookkeeping -------------------------------------------------------------
+
+    def last_audit(self) -> tuple[int, str] | None:
+        """``(seq, row_hash)`` of the newest audit row, as of this transaction."""
+        row = self._conn.execute("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def append_audit(self, record: AuditRecord) -> None:
+        """Append one audit row (its hash was computed over :meth:`last_audit`)."""
+        self._conn.execute(
+            "INSERT INTO audit_log (seq, at, actor, action, details, prev_hash, row_hash, signature)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (
+                record.seq,
+                record.at,
+                record.actor,
+                record.action,
+                record.details,
+                record.prev_hash,
+                record.row_hash,
+                record.signature,
+            ),
+        )
+
+    def count_matches(self, indicator_ids: Iterable[str], *, at: str) -> None:
+        """Count one local match of each indicator on the UTC day of ``at``."""
+        self._conn.execute(
+            "INSERT INTO match_log (indicator_id, day, count, last_at)"
+            " SELECT value, substr(?1, 1, 10), 1, ?1 FROM json_each(?2) WHERE true"
+            " ON CONFLICT (indicator_id, day) DO UPDATE SET count = count + 1, last_at = excluded.last_at",
+            (at, json.dumps(list(indicator_ids))),
         )

@@ -25,6 +25,9 @@ from node.model import (
     VideoThresholds,
 )
 
+MatchRecorder = Callable[[list[str]], None]
+"""Counts local matches per indicator (the store's match log, read by provenance and reports)."""
+
 NameSource = Callable[[], Mapping[KeyId, str]]
 """Returns the display name of each known origin (partners by their local name, and us)."""
 
@@ -48,7 +51,9 @@ class Matcher:
         thresholds: PdqThresholds,
         names: NameSource,
         video: VideoThresholds | None = None,
+        record: MatchRecorder | None = None,
     ) -> None:
+        self._record = record
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
@@ -72,6 +77,9 @@ class Matcher:
                 and hit.distance <= self._within(ind, names)
             )
             results.append(MatchResult(query=signal, matches=matches))
+        matched = [m.indicator_id for r in results for m in r.matches]
+        if matched and self._record is not None:
+            self._record(matched)  # one small write, only when something matched
         return results
 
     def _within(self, indicator: Indicator, names: Mapping[KeyId, str]) -> int:

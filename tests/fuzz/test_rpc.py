@@ -126,3 +126,39 @@ test_pull_metadata, test_pull_metadata_long = both_modes(
         },
     )
 )(_pull_metadata)
+
+
+def _query(running: tuple[AccordNode, Servers], fields: dict[str, object]) -> None:
+    _, servers = running
+    stub = local_pb2_grpc.LocalStub(grpc.insecure_channel(f"127.0.0.1:{servers.local_port}"))
+    try:
+        response = stub.Query(local_pb2.QueryRequest(**fields), timeout=10)  # type: ignore[arg-type]
+    except grpc.RpcError as error:
+        assert_specific(error)
+        return
+    assert all(row.tlp != "red" for row in response.rows)
+
+
+words = st.lists(
+    st.one_of(st.text(max_size=20), st.sampled_from(["csam", "red", "green", "active", "image"])), max_size=3
+)
+test_query_rpc, test_query_rpc_long = both_modes(
+    fields=st.fixed_dictionaries(
+        {},
+        optional={
+            "signal": signal_text,
+            "near": signal_text,
+            "distance": st.integers(0, 2**32 - 1),
+            "has_distance": st.booleans(),
+            "categories": words,
+            "origins": st.lists(st.one_of(st.text(max_size=70), st.just(identity(1).key_id)), max_size=2),
+            "tlps": words,
+            "statuses": words,
+            "content_types": words,
+            "since": st.one_of(st.text(max_size=30), st.just("2026-11-30"), st.just("2026-11-30T00:00:00Z")),
+            "until": st.one_of(st.text(max_size=30), st.just("2026-12-30")),
+            "sort": st.one_of(st.text(max_size=12), st.sampled_from(["-created", "distance", "origin"])),
+            "limit": st.integers(0, 2**32 - 1),
+        },
+    )
+)(_query)

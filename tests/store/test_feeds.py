@@ -29,6 +29,7 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
         "m003_partners",
         "m004_indicators_by_change",
         "m005_ecosystem",
+        "m006_analyst",
         "m008_tls_pins_and_sharing_groups",
         "m011_restore_state",
     } <= set(names)

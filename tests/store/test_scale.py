@@ -21,6 +21,14 @@ from node.store.schema import migrations
 from node.store.transaction import _ROWS_PER_STATEMENT
 from tests.store.build import ALICE, BOB, append, indicator, open_store
 
+ANALYST_INDEXES = {
+    "indicators_value",
+    "indicators_created",
+    "indicators_category_created",
+    "indicators_origin_created",
+    "indicators_tlp_created",
+}
+
 OLD_COLUMNS = f"{INDICATOR_COLUMNS}, entry_seq, change_id"
 
 
@@ -61,7 +69,10 @@ def test_m004_moves_an_existing_database_forward(tmp_path: Path) -> None:
             i.signal: [i] for i in mine
         }
         indexes = {r[0] for r in store.reader.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {i for i in indexes if i.startswith("indicators")} == {"indicators_local_signal"}
+        assert {i for i in indexes if i.startswith("indicators")} == {
+            "indicators_local_signal",
+            *ANALYST_INDEXES,  # m006: the analyst-query indexes
+        }
         # New writes continue the change stream after the highest id carried over.
         with store.write() as tx:
             tx.upsert_indicators([indicator(99)], entry_seq=Seq(2))

@@ -321,3 +321,158 @@ class StatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StatusResponse: _TypeAlias = StatusResponse  # noqa: Y015
+
+@_typing.final
+class QueryRequest(_message.Message):
+    """Analyst query (the engine behind `accord query`). Empty repeated fields mean "any".
+    TLP:RED indicators are never returned over this API: RED leaves the node only when a person
+    asks for it at the node itself (`accord query --include-red`, audited).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    NEAR_FIELD_NUMBER: _builtins.int
+    DISTANCE_FIELD_NUMBER: _builtins.int
+    HAS_DISTANCE_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    ORIGINS_FIELD_NUMBER: _builtins.int
+    TLPS_FIELD_NUMBER: _builtins.int
+    STATUSES_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPES_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    SORT_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    signal: _builtins.str
+    """exact TYPE:VALUE"""
+    near: _builtins.str
+    """pdq:HEX near-duplicate search"""
+    distance: _builtins.int
+    """for near; 0 with has_distance unset means the default (31)"""
+    has_distance: _builtins.bool
+    since: _builtins.str
+    """RFC 3339 UTC or YYYY-MM-DD; empty: unbounded"""
+    until: _builtins.str
+    sort: _builtins.str
+    """-created (default), created, -modified, category, origin, distance"""
+    limit: _builtins.int
+    """0: the default (100)"""
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def origins(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """key ids"""
+
+    @_builtins.property
+    def tlps(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def statuses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """active, revoked, disputed, expired, quarantined"""
+
+    @_builtins.property
+    def content_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        signal: _builtins.str = ...,
+        near: _builtins.str = ...,
+        distance: _builtins.int = ...,
+        has_distance: _builtins.bool = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+        origins: _abc.Iterable[_builtins.str] | None = ...,
+        tlps: _abc.Iterable[_builtins.str] | None = ...,
+        statuses: _abc.Iterable[_builtins.str] | None = ...,
+        content_types: _abc.Iterable[_builtins.str] | None = ...,
+        since: _builtins.str = ...,
+        until: _builtins.str = ...,
+        sort: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "content_types", b"content_types", "distance", b"distance", "has_distance", b"has_distance", "limit", b"limit", "near", b"near", "origins", b"origins", "signal", b"signal", "since", b"since", "sort", b"sort", "statuses", b"statuses", "tlps", b"tlps", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryRequest: _TypeAlias = QueryRequest  # noqa: Y015
+
+@_typing.final
+class IndicatorRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    ORIGIN_NAME_FIELD_NUMBER: _builtins.int
+    SIGNAL_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    TLP_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    MODIFIED_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    HAS_DISTANCE_FIELD_NUMBER: _builtins.int
+    DISTANCE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    origin: _builtins.str
+    origin_name: _builtins.str
+    signal: _builtins.str
+    """TYPE:VALUE"""
+    category: _builtins.str
+    content_type: _builtins.str
+    tlp: _builtins.str
+    status: _builtins.str
+    created: _builtins.str
+    modified: _builtins.str
+    valid_until: _builtins.str
+    has_distance: _builtins.bool
+    distance: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        origin: _builtins.str = ...,
+        origin_name: _builtins.str = ...,
+        signal: _builtins.str = ...,
+        category: _builtins.str = ...,
+        content_type: _builtins.str = ...,
+        tlp: _builtins.str = ...,
+        status: _builtins.str = ...,
+        created: _builtins.str = ...,
+        modified: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        has_distance: _builtins.bool = ...,
+        distance: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "content_type", b"content_type", "created", b"created", "distance", b"distance", "has_distance", b"has_distance", "id", b"id", "modified", b"modified", "origin", b"origin", "origin_name", b"origin_name", "signal", b"signal", "status", b"status", "tlp", b"tlp", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IndicatorRow: _TypeAlias = IndicatorRow  # noqa: Y015
+
+@_typing.final
+class QueryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    truncated: _builtins.bool
+    """more rows matched than the limit"""
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___IndicatorRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___IndicatorRow] | None = ...,
+        truncated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueryResponse: _TypeAlias = QueryResponse  # noqa: Y015

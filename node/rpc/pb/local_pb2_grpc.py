@@ -34,6 +34,11 @@ class LocalStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.Query = channel.unary_unary(
+                '/accord.v1.Local/Query',
+                request_serializer=node_dot_rpc_dot_pb_dot_local__pb2.QueryRequest.SerializeToString,
+                response_deserializer=node_dot_rpc_dot_pb_dot_local__pb2.QueryResponse.FromString,
+                _registered_method=True)
         self.Match = channel.unary_unary(
                 '/accord.v1.Local/Match',
                 request_serializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchRequest.SerializeToString,
@@ -53,6 +58,13 @@ class LocalStub:
 
 class LocalServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def Query(self, request, context):
+        """Indicators this node holds, filtered, sorted and limited; RED is never included.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def Match(self, request, context):
         """One signal, a batch (up to limits.max_batch_signals), and/or media bytes.
@@ -77,6 +89,11 @@ class LocalServicer:
 
 def add_LocalServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'Query': grpc.unary_unary_rpc_method_handler(
+                    servicer.Query,
+                    request_deserializer=node_dot_rpc_dot_pb_dot_local__pb2.QueryRequest.FromString,
+                    response_serializer=node_dot_rpc_dot_pb_dot_local__pb2.QueryResponse.SerializeToString,
+            ),
             'Match': grpc.unary_unary_rpc_method_handler(
                     servicer.Match,
                     request_deserializer=node_dot_rpc_dot_pb_dot_local__pb2.MatchRequest.FromString,
@@ -102,6 +119,33 @@ def add_LocalServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Local:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def Query(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/accord.v1.Local/Query',
+            node_dot_rpc_dot_pb_dot_local__pb2.QueryRequest.SerializeToString,
+            node_dot_rpc_dot_pb_dot_local__pb2.QueryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def Match(request,

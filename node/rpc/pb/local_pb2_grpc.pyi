@@ -31,6 +31,8 @@ class LocalStub:
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> LocalAsyncStub: ...
+    Query: _grpc.UnaryUnaryMultiCallable[_local_pb2.QueryRequest, _local_pb2.QueryResponse]
+    """Indicators this node holds, filtered, sorted and limited; RED is never included."""
     Match: _grpc.UnaryUnaryMultiCallable[_local_pb2.MatchRequest, _local_pb2.MatchResponse]
     """One signal, a batch (up to limits.max_batch_signals), and/or media bytes."""
     MatchStream: _grpc.StreamStreamMultiCallable[_local_pb2.MatchRequest, _local_pb2.MatchResponse]
@@ -40,6 +42,8 @@ class LocalStub:
 @_typing.type_check_only
 class LocalAsyncStub(LocalStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
+    Query: _aio.UnaryUnaryMultiCallable[_local_pb2.QueryRequest, _local_pb2.QueryResponse]  # type: ignore[assignment]
+    """Indicators this node holds, filtered, sorted and limited; RED is never included."""
     Match: _aio.UnaryUnaryMultiCallable[_local_pb2.MatchRequest, _local_pb2.MatchResponse]  # type: ignore[assignment]
     """One signal, a batch (up to limits.max_batch_signals), and/or media bytes."""
     MatchStream: _aio.StreamStreamMultiCallable[_local_pb2.MatchRequest, _local_pb2.MatchResponse]  # type: ignore[assignment]
@@ -47,6 +51,14 @@ class LocalAsyncStub(LocalStub):
     Status: _aio.UnaryUnaryMultiCallable[_local_pb2.StatusRequest, _local_pb2.StatusResponse]  # type: ignore[assignment]
 
 class LocalServicer(metaclass=_abc_1.ABCMeta):
+    @_abc_1.abstractmethod
+    def Query(
+        self,
+        request: _local_pb2.QueryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_local_pb2.QueryResponse, _abc.Awaitable[_local_pb2.QueryResponse]]:
+        """Indicators this node holds, filtered, sorted and limited; RED is never included."""
+
     @_abc_1.abstractmethod
     def Match(
         self,

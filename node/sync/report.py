@@ -1,0 +1,132 @@
+"""The transparency report for a period: what this node contributed, received, matched, revoked,
+and how each partner's sync went. Numbers only (no hash values); rendering is the app's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from node.errors import InvalidInput
+from node.model import KeyId
+from node.store import Store
+from node.store.analyst import period_counts
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerHealth:
+    """One partner's sync over the period and its last known state."""
+
+    partner: str
+    entries_received: int
+    refused: dict[str, int]
+    last_attempt: str | None
+    last_success: str | None
+    last_result: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransparencyReport:
+    """Counts for ``[since, until)``. ``disputes`` is None while Opinions are not ingested."""
+
+    node: str
+    since: datetime
+    until: datetime
+    contributed: dict[str, int]  # category → indicators this node published
+    received: dict[str, dict[str, int]]  # origin name → category → indicators
+    restricted_received: int  # of those, TLP:RED (counted, never listed)
+    matches: dict[str, int]  # category → local matches
+    matched_indicators: dict[str, int]  # category → distinct indicators that matched
+    revocations: dict[str, dict[str, int]]  # origin name → category → revoked versions
+    disputes: int | None
+    partners: tuple[PartnerHealth, ...]
+    actions: dict[str, int] = field(default_factory=dict)  # audit log: action → count
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as plain JSON values."""
+        return {
+            "node": self.node,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "contributed": self.contributed,
+            "received": self.received,
+            "restricted_received": self.restricted_received,
+            "matches": self.matches,
+            "matched_indicators": self.matched_indicators,
+            "revocations": self.revocations,
+            "disputes": self.disputes,
+            "partners": [
+                {
+                    "partner": p.partner,
+                    "entries_received": p.entries_received,
+                    "refused": p.refused,
+                    "last_attempt": p.last_attempt,
+                    "last_success": p.last_success,
+                    "last_result": p.last_result,
+                }
+                for p in self.partners
+            ],
+            "actions": self.actions,
+        }
+
+
+def build_report(
+    store: Store, *, node: str, names: Mapping[KeyId, str], since: datetime, until: datetime
+) -> TransparencyReport:
+    """Count everything the report states, straight from the database."""
+    if until <= since:
+        raise InvalidInput("the report period is empty: --until must be later than --since")
+
+    def name(origin: str) -> str:
+        return names.get(KeyId(origin), origin[:12])
+
+    contributed: dict[str, int] = {}
+    received: dict[str, dict[str, int]] = {}
+    restricted = 0
+    for local, origin, category, red, count in period_counts(store, "published", since, until):
+        if local:
+            contributed[category] = contributed.get(category, 0) + count
+            continue
+        by_category = received.setdefault(name(origin), {})
+        by_category[category] = by_category.get(category, 0) + count
+        restricted += count if red else 0
+    revocations: dict[str, dict[str, int]] = {}
+    for origin, category, count in period_counts(store, "revoked", since, until):
+        revocations.setdefault(name(origin), {})[category] = count
+    matches = {c: int(n) for c, n, _ in period_counts(store, "matches", since, until)}
+    matched = {c: int(d) for c, _, d in period_counts(store, "matches", since, until)}
+    return TransparencyReport(
+        node=node,
+        since=since,
+        until=until,
+        contributed=contributed,
+        received=received,
+        restricted_received=restricted,
+        matches=matches,
+        matched_indicators=matched,
+        revocations=revocations,
+        disputes=None,
+        partners=_health(store, since, until),
+        actions={a: int(n) for a, n in period_counts(store, "audit", since, until)},
+    )
+
+
+def _health(store: Store, since: datetime, until: datetime) -> tuple[PartnerHealth, ...]:
+    entries = {via: int(n) for via, n, _ in period_counts(store, "entries", since, until)}
+    refused: dict[str, dict[str, int]] = {}
+    for partner, reason, count in period_counts(store, "refused", since, until):
+        refused.setdefault(partner, {})[reason] = int(count)
+    records = store.sync_records()
+    partners = sorted({p.name for p in store.partners()} | set(entries) | set(refused) - {"-"})
+    return tuple(
+        PartnerHealth(
+            partner=p,
+            entries_received=entries.get(p, 0),
+            refused=refused.get(p, {}),
+            last_attempt=records[p].last_attempt if p in records else None,
+            last_success=records[p].last_success if p in records else None,
+            last_result=records[p].last_result if p in records else None,
+        )
+        for p in partners
+    )

@@ -1,0 +1,79 @@
+"""The Local API's Query on a real server (loopback, port 0): same engine, never TLP:RED."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from node.app import AccordNode, init_home
+from node.app.serve import _start
+from node.errors import PeerError
+from node.feed import public_key_to_text
+from node.model import ContentType, Distribution, Tlp
+from node.rpc.client import LocalClient
+from node.rpc.pb import local_pb2
+from node.rpc.server import Servers
+from node.sync.publish import Contribution
+from tests.support.feeds import identity, md5_signal, pdq_signal
+
+PARTNER = identity(7)
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[AccordNode]:
+    init_home(tmp_path / "home", name="Example NGO")
+    opened = AccordNode.open(tmp_path / "home")
+    opened.config = replace(opened.config, network=replace(opened.config.network, local_listen="127.0.0.1:0"))
+    opened.add_partner("platform", public_key=public_key_to_text(PARTNER.public_key), endpoint=None)
+    green = [Contribution(pdq_signal(i), ContentType.IMAGE, 100) for i in range(5)]
+    opened.publisher.contribute(green, category="csam", distribution=Distribution(Tlp.GREEN))
+    red = Distribution(Tlp.RED, recipients=frozenset({PARTNER.key_id}))
+    opened.publisher.contribute(
+        [Contribution(md5_signal(1), ContentType.FILE)], category="ncii", distribution=red
+    )
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def client(node: AccordNode) -> Iterator[LocalClient]:
+    running: Servers = _start(node, "127.0.0.1:0")
+    local = LocalClient(f"127.0.0.1:{running.local_port}", timeout=10)
+    yield local
+    local.close()
+    running.stop(0)
+
+
+def test_query_answers_with_the_same_rows_as_the_engine(node: AccordNode, client: LocalClient) -> None:
+    response = client.query(local_pb2.QueryRequest(categories=["csam"], limit=3))
+    assert len(response.rows) == 3 and response.truncated
+    assert {r.signal.split(":")[0] for r in response.rows} == {"pdq"}
+    exact = client.query(local_pb2.QueryRequest(signal=str(pdq_signal(2))))
+    assert [r.signal for r in exact.rows] == [str(pdq_signal(2))]
+    near = client.query(local_pb2.QueryRequest(near=str(pdq_signal(3)), distance=0, has_distance=True))
+    assert [(r.signal, r.has_distance, r.distance) for r in near.rows] == [(str(pdq_signal(3)), True, 0)]
+
+
+def test_query_never_returns_red(client: LocalClient) -> None:
+    assert client.query(local_pb2.QueryRequest(signal=str(md5_signal(1)))).rows == []
+    assert all(r.tlp != "red" for r in client.query(local_pb2.QueryRequest(limit=1000)).rows)
+    with pytest.raises(PeerError, match="INVALID_ARGUMENT"):
+        client.query(local_pb2.QueryRequest(tlps=["red"]))
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        local_pb2.QueryRequest(signal="md5:nothex"),
+        local_pb2.QueryRequest(origins=["not-a-key-id"]),
+        local_pb2.QueryRequest(statuses=["gone"]),
+        local_pb2.QueryRequest(since="tomorrow"),
+        local_pb2.QueryRequest(near=str(md5_signal(1))),
+    ],
+)
+def test_bad_queries_are_invalid_argument(client: LocalClient, request_: local_pb2.QueryRequest) -> None:
+    with pytest.raises(PeerError, match="INVALID_ARGUMENT"):
+        client.query(request_)
