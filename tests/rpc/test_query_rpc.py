@@ -77,3 +77,14 @@ def test_query_never_returns_red(client: LocalClient) -> None:
 def test_bad_queries_are_invalid_argument(client: LocalClient, request_: local_pb2.QueryRequest) -> None:
     with pytest.raises(PeerError, match="INVALID_ARGUMENT"):
         client.query(request_)
+
+
+def test_matches_through_the_local_api_are_counted_for_provenance(
+    node: AccordNode, client: LocalClient
+) -> None:
+    node.load_lists()
+    assert client.match([str(pdq_signal(2)), str(md5_signal(99))]).results[0].matches
+    [item] = node.show(str(pdq_signal(2)), include_red=False)
+    assert item.matches is not None and item.matches.count == 1
+    client.match([str(md5_signal(99))])  # no match: nothing is written
+    assert node.show(str(pdq_signal(2)), include_red=False)[0].matches.count == 1  # type: ignore[union-attr]
