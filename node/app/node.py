@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +19,12 @@ from node.model import (
     PDQ_MIN_QUALITY,
     ContentType,
     Distribution,
+    Envelope,
     KeyId,
     MatchResult,
     Partner,
     PdqThresholds,
+    Seq,
     Signal,
     Tlp,
     fingerprint,
@@ -31,7 +33,7 @@ from node.model import (
 from node.model.clock import utc_now
 from node.rpc.client import LocalClient, PeerClient
 from node.rpc.convert import match_result_from_proto
-from node.store import Store
+from node.store import EvidenceRecord, Store
 from node.sync import partners as partner_ops
 from node.sync.export import export_bundle
 from node.sync.ingest import Ingestor
@@ -39,6 +41,7 @@ from node.sync.publish import Contribution, Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
+from node.sync.serve import entries_for
 from node.sync.status import NodeStatus, node_status
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,22 @@ class Refusal:
 
     source: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushReport:
+    """What ``accord push`` did: where the partner's copy of our feed resumed, and its verdict."""
+
+    partner: str
+    resumed_after: int
+    accepted: int
+    refused: dict[str, int]
+
+    def summary(self) -> str:
+        """One line for humans."""
+        refused = ", ".join(f"{n} {reason}" for reason, n in sorted(self.refused.items()))
+        text = f"{self.accepted} entries accepted after seq {self.resumed_after}"
+        return text + (f"; refused: {refused}" if refused else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +297,21 @@ class AccordNode:
             partners = [p for p in partners if p.name == partner_name]
             if not partners:
                 raise NotFound(f"no partner named {partner_name!r} with an endpoint")
-        return [self.pull_partner(p) for p in partners]
+        reports = [self.pull_partner(p) for p in partners]
+        if partner_name is None:
+            reports.extend(self._repair(partners))
+        return reports
+
+    def _repair(self, partners: Sequence[Partner]) -> list[PullReport]:
+        """Pull again from peers whose signed heads show entries we still miss (after another
+        peer withheld them, or a peer pulled earlier in this round had not received them yet)."""
+        heads = self.store.heads()
+        behind = {
+            h.peer
+            for h in self.store.peer_heads()
+            if h.origin != self.key_id and h.seq > (heads[h.origin].seq if h.origin in heads else 0)
+        }
+        return [self.pull_partner(p) for p in partners if p.name in behind]
 
     def pull_partner(self, partner: Partner) -> PullReport:
         """One pull from ``partner`` over gRPC, unless another process is pulling it right now."""
@@ -295,6 +328,50 @@ class AccordNode:
                 max_message_bytes=network.max_message_bytes,
             ) as client:
                 return self.puller.pull(partner, client)
+
+    def receive_push(self, partner: Partner, envelopes: Iterator[Envelope]) -> PullReport:
+        """Ingest what ``partner`` pushed (the Push RPC), exactly as pulled entries, and record it."""
+        report = self.puller.receive(partner, envelopes)
+        with self.store.write() as tx:
+            tx.record_sync(
+                partner=partner.name,
+                success=True,
+                result="pushed: " + report.summary(),
+                error=None,
+                received=report.accepted,
+                rejected=sum(report.rejected.values()),
+            )
+        return report
+
+    def push(self, partner_name: str) -> PushReport:
+        """Push our own entries that ``partner_name`` does not hold yet (and may receive) to it."""
+        partner = self.store.partner(partner_name)
+        if partner is None or partner.endpoint is None:
+            raise NotFound(f"no partner named {partner_name!r} with an endpoint to push to")
+        network = self.config.network
+        with PeerClient(
+            partner.endpoint,
+            identity=self.identity,
+            timeout=network.rpc_timeout_seconds,
+            max_message_bytes=network.max_message_bytes,
+        ) as client:
+            held = client.held().get(self.key_id, Seq(0))
+            entries = entries_for(
+                self.store, caller=partner.key_id, server=self.key_id, cursors={self.key_id: held}
+            )
+            reply = client.push((e.envelope for e in entries), per_message=1)
+        report = PushReport(
+            partner=partner.name,
+            resumed_after=int(held),
+            accepted=reply.accepted,
+            refused=dict(reply.refused),
+        )
+        log.info("push to %s: %s", partner.name, report.summary())
+        return report
+
+    def evidence(self) -> list[EvidenceRecord]:
+        """Every envelope kept as proof of equivocation."""
+        return self.store.evidence()
 
     def status(self) -> NodeStatus:
         """The node's status from the database."""

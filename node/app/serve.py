@@ -73,6 +73,7 @@ def _start(
         name=config.node.name,
         verifier=verifier,
         limits=config.limits,
+        receive=node.receive_push,
     )
     local = LocalServicer(
         matcher=node.matcher,

@@ -3,6 +3,7 @@
 from node.feed.canonical import canonical_json
 from node.feed.entries import CanonicalBundle, canonical_bundle, decode_entry, encode_entry
 from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope
+from node.feed.heads import HEAD_PAYLOAD_TYPE, SignedHead, open_head, sign_head
 from node.feed.keys import (
     NodeIdentity,
     key_id_of,
@@ -12,8 +13,10 @@ from node.feed.keys import (
 )
 
 __all__ = [
+    "HEAD_PAYLOAD_TYPE",
     "CanonicalBundle",
     "NodeIdentity",
+    "SignedHead",
     "VerifiedPayload",
     "canonical_bundle",
     "canonical_json",
@@ -21,10 +24,12 @@ __all__ = [
     "encode_entry",
     "key_id_of",
     "open_envelope",
+    "open_head",
     "pae",
     "payload_digest",
     "public_key_from_text",
     "public_key_to_text",
     "sign_envelope",
+    "sign_head",
     "verify_signature",
 ]

@@ -180,3 +180,28 @@ def m004_indicators_by_change(db: Database) -> None:
     db.execute("DROP TABLE indicators")  # drops its indexes too
     db.execute("ALTER TABLE indicators_by_change RENAME TO indicators")
     db.execute("CREATE INDEX indicators_local_signal ON indicators (signal_type, value) WHERE local = 1")
+
+
+@migrations()
+def m009_peer_heads(db: Database) -> None:
+    """Origin-signed feed heads as each peer showed them to us, one per (origin, peer).
+
+    Kept as the signed envelopes: a head is evidence (of equivocation when it names another
+    digest at a seq we hold, of omission when a peer served less than it showed) and is passed
+    along unchanged to our own partners.
+    """
+    db.execute(
+        """
+        CREATE TABLE peer_heads (
+            origin TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            payload_type TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            signatures TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (origin, peer)
+        )
+        """
+    )

@@ -16,11 +16,12 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from node.errors import PeerError, Rejected
+from node.errors import PeerError, Rejected, Withheld
 from node.model import Envelope, KeyId, Partner, Seq
 from node.store import Store
+from node.sync.heads import HeadsReport, check_heads
 from node.sync.ingest import Ingestor, Prepared, collector_paused
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,15 @@ class FeedSource(Protocol):
 
         Raises :class:`PeerError` when the peer cannot be reached or fails mid-stream.
         """
+        ...
+
+
+@runtime_checkable
+class HeadSource(Protocol):
+    """A peer that also shows origin-signed feed heads (a gRPC peer does; tests may not)."""
+
+    def heads(self) -> list[Envelope]:
+        """The origin-signed heads the peer shows us. Raises :class:`PeerError` on failure."""
         ...
 
 
@@ -102,9 +112,18 @@ class Puller:
             self._running.add(name)
             return True
 
+    def receive(self, partner: Partner, envelopes: Iterator[Envelope]) -> PullReport:
+        """Ingest entries ``partner`` pushed to us, exactly as a pull would, and record it."""
+        report = PullReport(partner=partner.name)
+        with collector_paused():
+            self._round(partner, envelopes, self._store.pinned_keys(), set(), report)
+        log.info("push from %s: %s", partner.name, report.summary())
+        return report
+
     def _run(self, partner: Partner, source: FeedSource, report: PullReport) -> None:
         pinned = self._store.pinned_keys()
         stopped: set[KeyId] = set()
+        shown = self._heads(partner, source, pinned, report)
         # A peer bounds each call; ask again from the advanced cursors until nothing new arrives.
         for _ in range(_MAX_ROUNDS):
             cursors = self._cursors(pinned, stopped)
@@ -116,7 +135,50 @@ class Puller:
                 break
             if report.accepted == accepted_before:
                 break
+        if report.error is None:
+            self._check_omissions(partner, shown, report)
         log.info("pull from %s: %s", partner.name, report.summary())
+
+    def _heads(
+        self, partner: Partner, source: FeedSource, pinned: Mapping[KeyId, bytes], report: PullReport
+    ) -> HeadsReport:
+        """Verify, compare and record the heads the peer shows (before pulling, so an
+        equivocating origin is quarantined before any of its forked entries could be taken)."""
+        if not isinstance(source, HeadSource):
+            return HeadsReport()
+        try:
+            envelopes = source.heads()
+        except PeerError as exc:
+            log.warning("heads from %s unavailable: %s", partner.name, exc)
+            return HeadsReport()
+        checked = check_heads(
+            self._store, envelopes, peer=partner.name, pinned=pinned, self_key=self._self_key
+        )
+        report.rejected.update(checked.rejected)
+        return checked
+
+    def _check_omissions(self, partner: Partner, shown: HeadsReport, report: PullReport) -> None:
+        """A peer that showed a signed head beyond what it served withheld entries from us: the
+        cursor stays where it is and the entries can come from another peer."""
+        heads = self._store.heads()
+        quarantined = self._store.quarantined_origins()
+        for origin, seq in sorted(shown.shown.items()):
+            have = heads[origin].seq if origin in heads else 0
+            if origin == self._self_key or origin in quarantined or seq <= have:
+                continue
+            exc = Withheld(
+                f"{partner.name} showed origin {origin[:12]}… at seq {seq} but served only up to seq {have}"
+            )
+            log.warning("omission: %s", exc)
+            report.rejected[exc.reason] += 1
+            with self._store.write() as tx:
+                tx.record_rejection(
+                    partner=partner.name,
+                    origin=origin,
+                    seq=Seq(have + 1),
+                    reason=exc.reason,
+                    message=str(exc),
+                )
 
     def _cursors(self, pinned: Mapping[KeyId, bytes], stopped: set[KeyId]) -> dict[KeyId, Seq]:
         heads = self._store.heads()
