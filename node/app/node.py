@@ -297,21 +297,7 @@ class AccordNode:
             partners = [p for p in partners if p.name == partner_name]
             if not partners:
                 raise NotFound(f"no partner named {partner_name!r} with an endpoint")
-        reports = [self.pull_partner(p) for p in partners]
-        if partner_name is None:
-            reports.extend(self._repair(partners))
-        return reports
-
-    def _repair(self, partners: Sequence[Partner]) -> list[PullReport]:
-        """Pull again from peers whose signed heads show entries we still miss (after another
-        peer withheld them, or a peer pulled earlier in this round had not received them yet)."""
-        heads = self.store.heads()
-        behind = {
-            h.peer
-            for h in self.store.peer_heads()
-            if h.origin != self.key_id and h.seq > (heads[h.origin].seq if h.origin in heads else 0)
-        }
-        return [self.pull_partner(p) for p in partners if p.name in behind]
+        return [self.pull_partner(p) for p in partners]
 
     def pull_partner(self, partner: Partner) -> PullReport:
         """One pull from ``partner`` over gRPC, unless another process is pulling it right now."""

@@ -64,6 +64,7 @@ class PullReport:
     rejected: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     skipped: bool = False
+    refused_origins: dict[KeyId, str] = field(default_factory=dict)  # the first refusal per origin named
 
     @property
     def ok(self) -> bool:
@@ -116,13 +117,13 @@ class Puller:
         """Ingest entries ``partner`` pushed to us, exactly as a pull would, and record it."""
         report = PullReport(partner=partner.name)
         with collector_paused():
-            self._round(partner, envelopes, self._store.pinned_keys(), set(), report)
+            self._round(partner, envelopes, self._store.pinned_keys(), {}, report)
         log.info("push from %s: %s", partner.name, report.summary())
         return report
 
     def _run(self, partner: Partner, source: FeedSource, report: PullReport) -> None:
         pinned = self._store.pinned_keys()
-        stopped: set[KeyId] = set()
+        stopped: dict[KeyId, str] = {}  # origin → why this pull stopped taking its entries
         shown = self._heads(partner, source, pinned, report)
         # A peer bounds each call; ask again from the advanced cursors until nothing new arrives.
         for _ in range(_MAX_ROUNDS):
@@ -159,12 +160,18 @@ class Puller:
 
     def _check_omissions(self, partner: Partner, shown: HeadsReport, report: PullReport) -> None:
         """A peer that showed a signed head beyond what it served withheld entries from us: the
-        cursor stays where it is and the entries can come from another peer."""
+        cursor stays where it is and the entries can come from another peer. An origin whose
+        entry was refused for what it was (not for a gap) is already counted by that refusal."""
         heads = self._store.heads()
         quarantined = self._store.quarantined_origins()
         for origin, seq in sorted(shown.shown.items()):
             have = heads[origin].seq if origin in heads else 0
-            if origin == self._self_key or origin in quarantined or seq <= have:
+            skip = (
+                origin == self._self_key
+                or origin in quarantined
+                or report.refused_origins.get(origin, "gap") != "gap"
+            )
+            if skip or seq <= have:
                 continue
             exc = Withheld(
                 f"{partner.name} showed origin {origin[:12]}… at seq {seq} but served only up to seq {have}"
@@ -180,7 +187,7 @@ class Puller:
                     message=str(exc),
                 )
 
-    def _cursors(self, pinned: Mapping[KeyId, bytes], stopped: set[KeyId]) -> dict[KeyId, Seq]:
+    def _cursors(self, pinned: Mapping[KeyId, bytes], stopped: dict[KeyId, str]) -> dict[KeyId, Seq]:
         heads = self._store.heads()
         return {
             key: heads[key].seq if key in heads else Seq(0)
@@ -193,7 +200,7 @@ class Puller:
         partner: Partner,
         envelopes: Iterator[Envelope],
         pinned: Mapping[KeyId, bytes],
-        stopped: set[KeyId],
+        stopped: dict[KeyId, str],
         report: PullReport,
     ) -> None:
         for prepared in _prepared_ahead(self._ingestor, envelopes, pinned):
@@ -204,7 +211,9 @@ class Puller:
                 accepted = self._ingestor.commit(prepared, via=partner.name)
             except Rejected as exc:
                 report.rejected[exc.reason] += 1
-                stopped.add(origin)  # later entries of this origin would only be gaps
+                stopped[origin] = exc.reason  # later entries of this origin would only be gaps
+                named = prepared.entry.origin if prepared.entry is not None else origin
+                report.refused_origins.setdefault(named, exc.reason)
                 continue
             report.accepted += 1
             report.indicators += accepted.indicators
