@@ -52,6 +52,14 @@ class SyncSection:
     jitter_seconds: float = 5.0
     max_backoff_seconds: float = 900.0  # a failing peer is retried at most this far apart
     refresh_seconds: float = 0.5  # how often match lists pick up newly committed rows
+    # Partners (names, comma-separated) we push our own entries to after each scheduled pull
+    # from them: for a contributor that cannot accept inbound connections. Empty: no push.
+    push_to: str = ""
+
+    @property
+    def push_targets(self) -> frozenset[str]:
+        """The partner names in ``push_to``."""
+        return frozenset(name.strip() for name in self.push_to.split(",") if name.strip())
 
 
 @dataclass(frozen=True, slots=True)

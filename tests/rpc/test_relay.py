@@ -339,4 +339,27 @@ def test_a_push_larger_than_the_message_limit_is_refused(push_pair: dict[str, Li
         assert entry_count(hub) == 0
     finally:
         hub.servers.stop(0)
-    wait_for(lambda: True, timeout=1)
+
+
+def test_a_scheduled_push_follows_each_pull_from_a_partner_named_in_push_to(
+    push_pair: dict[str, LiveNode],
+) -> None:
+    from dataclasses import replace
+
+    from node.app.serve import _scheduler
+
+    contributor, hub = push_pair["contributor"], push_pair["hub"]
+    config = contributor.node.config
+    contributor.node.config = replace(
+        config, sync=replace(config.sync, interval_seconds=0.5, jitter_seconds=0.0, push_to=" hub ,")
+    )
+    contributor.publish(md5_signal(1))
+    scheduler = _scheduler(contributor.node)
+    scheduler.start()
+    try:
+        wait_for(lambda: head_seq(hub, contributor.key_id) == 1, timeout=30)
+        contributor.publish(md5_signal(2))
+        wait_for(lambda: head_seq(hub, contributor.key_id) == 2, timeout=30)
+    finally:
+        scheduler.stop()
+    assert hub.node.store.rejection_counts() == {}
