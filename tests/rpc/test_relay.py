@@ -10,18 +10,21 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
 
+from node.app.serve import _scheduler, _start
 from node.errors import PeerError
-from node.feed import sign_head
+from node.feed import NodeIdentity, public_key_to_text, sign_envelope, sign_head
 from node.model import Digest, Envelope, Head, KeyId, Seq, Tlp
 from node.rpc.auth import sign_request
 from node.rpc.client import PeerClient
 from node.rpc.federation import HEADS_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc
+from node.store.codec import signatures_to_text
 from node.sync.ingest import Ingestor
 from tests.support.feeds import T0, FeedWriter, flip_byte, identity, indicator, md5_signal, with_payload
 from tests.support.nodes import LiveNode, live_nodes
@@ -112,9 +115,7 @@ def test_a_hub_that_re_signs_an_origins_entry_with_its_own_key_is_refused(star: 
     origin.publish(md5_signal(1))
     hub.node.sync()
     stored = hub.node.store.entries_after(origin.key_id, Seq(0), limit=1)[0].envelope
-    from node.feed import sign_envelope  # the hub's own, pinned key: a "wrong signer" for this origin
-    from node.store.codec import signatures_to_text
-
+    # The hub signs with its own key, which the spoke pins: a wrong signer for this origin.
     forged = sign_envelope(stored.payload_type, stored.payload, hub.node.identity)
     with db(hub) as conn:
         conn.execute("UPDATE entries SET signatures = ?", (signatures_to_text(forged),))
@@ -248,10 +249,8 @@ def test_forked_heads_quarantine_the_origin_and_its_signals_stop_matching(
     assert spoke.node.status().quarantined == (liar.key_id,)
 
 
-def _key_text(identity_: object) -> str:
-    from node.feed import public_key_to_text
-
-    return public_key_to_text(identity_.public_key)  # type: ignore[attr-defined]
+def _key_text(identity_: NodeIdentity) -> str:
+    return public_key_to_text(identity_.public_key)
 
 
 @pytest.fixture
@@ -325,10 +324,6 @@ def test_a_push_larger_than_the_message_limit_is_refused(push_pair: dict[str, Li
     envelope = contributor.node.store.entries_after(contributor.key_id, Seq(0), limit=1)[0].envelope
     limit = len(envelope.payload) // 2
     hub.servers.stop(0)  # type: ignore[union-attr]
-    from dataclasses import replace
-
-    from node.app.serve import _start
-
     hub.node.config = replace(
         hub.node.config, network=replace(hub.node.config.network, max_message_bytes=limit)
     )
@@ -344,10 +339,6 @@ def test_a_push_larger_than_the_message_limit_is_refused(push_pair: dict[str, Li
 def test_a_scheduled_push_follows_each_pull_from_a_partner_named_in_push_to(
     push_pair: dict[str, LiveNode],
 ) -> None:
-    from dataclasses import replace
-
-    from node.app.serve import _scheduler
-
     contributor, hub = push_pair["contributor"], push_pair["hub"]
     config = contributor.node.config
     contributor.node.config = replace(
