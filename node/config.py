@@ -64,6 +64,14 @@ class SyncSection:
     # stays) instead of holding the job until the call's deadline. Time spent committing what
     # arrived does not count; only waiting for the peer does.
     page_timeout_seconds: float = 30.0
+    # Partners (names, comma-separated) we push our own entries to after each scheduled pull
+    # from them: for a contributor that cannot accept inbound connections. Empty: no push.
+    push_to: str = ""
+
+    @property
+    def push_targets(self) -> frozenset[str]:
+        """The partner names in ``push_to``."""
+        return frozenset(name.strip() for name in self.push_to.split(",") if name.strip())
 
 
 @dataclass(frozen=True, slots=True)

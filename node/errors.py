@@ -137,6 +137,12 @@ class Quarantined(Rejected):
     reason = "quarantined"
 
 
+class Withheld(Rejected):
+    """A peer showed an origin-signed head further than the entries it served: an omission."""
+
+    reason = "withheld"
+
+
 # --- peers and transport -----------------------------------------------------------------
 
 

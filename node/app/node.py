@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,10 +26,12 @@ from node.model import (
     CertFingerprint,
     ContentType,
     Distribution,
+    Envelope,
     KeyId,
     MatchResult,
     Partner,
     PdqThresholds,
+    Seq,
     SharingGroup,
     Signal,
     Tlp,
@@ -43,7 +45,7 @@ from node.model.queries import IndicatorQuery, QueryAnswer
 from node.rpc.client import LocalClient, PeerClient
 from node.rpc.convert import match_result_from_proto
 from node.stix import build_bundle
-from node.store import Store
+from node.store import EvidenceRecord, Store
 from node.sync import partners as partner_ops
 from node.sync.export import export_bundle
 from node.sync.ingest import Ingestor
@@ -53,6 +55,7 @@ from node.sync.pull import Puller, PullReport
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
 from node.sync.report import TransparencyReport, build_report
+from node.sync.serve import entries_for
 from node.sync.sources import IMPORT_REFUSED
 from node.sync.status import NodeStatus, node_status
 
@@ -65,6 +68,22 @@ class Refusal:
 
     source: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushReport:
+    """What ``accord push`` did: where the partner's copy of our feed resumed, and its verdict."""
+
+    partner: str
+    resumed_after: int
+    accepted: int
+    refused: dict[str, int]
+
+    def summary(self) -> str:
+        """One line for humans."""
+        refused = ", ".join(f"{n} {reason}" for reason, n in sorted(self.refused.items()))
+        text = f"{self.accepted} entries accepted after seq {self.resumed_after}"
+        return text + (f"; refused: {refused}" if refused else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,24 +444,67 @@ class AccordNode:
         """One pull from ``partner`` over gRPC, unless another process is pulling it right now."""
         if partner.endpoint is None:
             raise NotFound(f"partner {partner.name!r} has no endpoint to pull from")
-        network = self.config.network
         with partner_lock(self.home.root, partner.name) as held:
             if not held:
                 return PullReport(partner=partner.name, skipped=True)
-            with PeerClient(
-                partner.endpoint,
-                identity=self.identity,
-                timeout=network.rpc_timeout_seconds,
-                max_message_bytes=network.max_message_bytes,
-                pin=partner.cert_fingerprint,
-                plaintext_allowed=self.plaintext_allowed(partner.endpoint),
-                page_timeout=self.config.sync.page_timeout_seconds,
-            ) as client:
+            with self._peer_client(partner.endpoint, partner) as client:
                 return self.puller.pull(partner, client)
+
+    def _peer_client(self, endpoint: str, partner: Partner) -> PeerClient:
+        """A client for ``partner`` at ``endpoint``: TLS pinned to its certificate when one is
+        pinned, plaintext only where allowed, with the configured deadlines and limits."""
+        network = self.config.network
+        return PeerClient(
+            endpoint,
+            identity=self.identity,
+            timeout=network.rpc_timeout_seconds,
+            max_message_bytes=network.max_message_bytes,
+            pin=partner.cert_fingerprint,
+            plaintext_allowed=self.plaintext_allowed(endpoint),
+            page_timeout=self.config.sync.page_timeout_seconds,
+        )
 
     def backup(self, target: Path) -> None:
         """A consistent copy of the database at ``target`` (SQLite online backup; safe while serving)."""
         backup_database(self.store, target)
+
+    def receive_push(self, partner: Partner, envelopes: Iterator[Envelope]) -> PullReport:
+        """Ingest what ``partner`` pushed (the Push RPC), exactly as pulled entries, and record it."""
+        report = self.puller.receive(partner, envelopes)
+        with self.store.write() as tx:
+            tx.record_sync(
+                partner=partner.name,
+                success=True,
+                result="pushed: " + report.summary(),
+                error=None,
+                received=report.accepted,
+                rejected=sum(report.rejected.values()),
+            )
+        return report
+
+    def push(self, partner_name: str) -> PushReport:
+        """Push our own entries that ``partner_name`` does not hold yet (and may receive) to it."""
+        partner = self.store.partner(partner_name)
+        if partner is None or partner.endpoint is None:
+            raise NotFound(f"no partner named {partner_name!r} with an endpoint to push to")
+        with self._peer_client(partner.endpoint, partner) as client:
+            held = client.held().get(self.key_id, Seq(0))
+            entries = entries_for(
+                self.store, caller=partner.key_id, server=self.key_id, cursors={self.key_id: held}
+            )
+            reply = client.push((e.envelope for e in entries), per_message=1)
+        report = PushReport(
+            partner=partner.name,
+            resumed_after=int(held),
+            accepted=reply.accepted,
+            refused=dict(reply.refused),
+        )
+        log.info("push to %s: %s", partner.name, report.summary())
+        return report
+
+    def evidence(self) -> list[EvidenceRecord]:
+        """Every envelope kept as proof of equivocation."""
+        return self.store.evidence()
 
     def status(self) -> NodeStatus:
         """The node's status from the database."""

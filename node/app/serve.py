@@ -17,7 +17,7 @@ from types import FrameType
 from node.app.locks import serve_lock
 from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
-from node.errors import NodeBusy
+from node.errors import AccordError, NodeBusy
 from node.match.pdq import warm_up
 from node.model import Partner, is_loopback_endpoint
 from node.rpc.auth import RequestVerifier
@@ -128,6 +128,7 @@ def _start(
         name=config.node.name,
         verifier=verifier,
         limits=config.limits,
+        receive=node.receive_push,
     )
     local = LocalServicer(
         matcher=node.matcher,
@@ -180,7 +181,8 @@ def _scheduler(node: AccordNode) -> SyncScheduler:
         partner: Partner | None = node.store.partner(name)
         if partner is None or partner.endpoint is None:
             return True  # unpinned since scheduled; the next reconcile removes the job
-        return node.pull_partner(partner).error is None  # skipped (already running) is not a failure
+        pulled = node.pull_partner(partner).error is None  # skipped (already running) is not a failure
+        return _push_if_asked(node, partner) and pulled
 
     settings = ScheduleSettings(
         interval=sync.interval_seconds,
@@ -189,6 +191,20 @@ def _scheduler(node: AccordNode) -> SyncScheduler:
         refresh=sync.refresh_seconds,
     )
     return SyncScheduler(settings=settings, peers=peers, pull=pull, refresh=node.refresher.refresh)
+
+
+def _push_if_asked(node: AccordNode, partner: Partner) -> bool:
+    """Push our new entries to ``partner`` when the config asks for it; False when that failed."""
+    if partner.name not in node.config.sync.push_targets:
+        return True
+    try:
+        report = node.push(partner.name)
+    except AccordError as exc:
+        log.warning("push to %s failed: %s", partner.name, exc)
+        return False
+    if report.refused:
+        log.warning("push to %s: %s", partner.name, report.summary())
+    return True
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

@@ -235,6 +235,11 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
         click.echo("no indicators held")
     refused = ", ".join(f"{reason} {n}" for reason, n in status.rejections.items()) or "none"
     click.echo(f"\nrefused input: {refused}; equivocation evidence: {status.evidence}")
+    for origin in status.quarantined:
+        click.echo(
+            f"QUARANTINED: origin {names.get(origin, origin[:12])} ({origin}) equivocated;"
+            " see 'accord evidence'"
+        )
 
 
 def _status_json(node: AccordNode) -> dict[str, Any]:
@@ -271,6 +276,7 @@ def _status_json(node: AccordNode) -> dict[str, Any]:
         ],
         "rejections": status.rejections,
         "evidence": status.evidence,
+        "quarantined": list(status.quarantined),
     }
 
 

@@ -21,6 +21,7 @@ from node.cli import (
     commands_feed,
     commands_partner,
     commands_query,
+    commands_relay,
     commands_serve,
     commands_trust,
     logs,
@@ -68,6 +69,7 @@ for module in (
     commands_backup,
     commands_ecosystem,
     commands_analyst,
+    commands_relay,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -6,6 +6,7 @@ Home of PyNaCl (Ed25519) and of cryptography (the TLS key and certificate).
 from node.feed.canonical import canonical_json
 from node.feed.entries import CanonicalBundle, canonical_bundle, decode_entry, encode_entry
 from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope
+from node.feed.heads import HEAD_PAYLOAD_TYPE, SignedHead, open_head, sign_head
 from node.feed.keys import (
     NodeIdentity,
     key_id_of,
@@ -16,9 +17,11 @@ from node.feed.keys import (
 from node.feed.tls import TLS_SERVER_NAME, TlsCredentials
 
 __all__ = [
+    "HEAD_PAYLOAD_TYPE",
     "TLS_SERVER_NAME",
     "CanonicalBundle",
     "NodeIdentity",
+    "SignedHead",
     "TlsCredentials",
     "VerifiedPayload",
     "canonical_bundle",
@@ -27,10 +30,12 @@ __all__ = [
     "encode_entry",
     "key_id_of",
     "open_envelope",
+    "open_head",
     "pae",
     "payload_digest",
     "public_key_from_text",
     "public_key_to_text",
     "sign_envelope",
+    "sign_head",
     "verify_signature",
 ]

@@ -13,8 +13,8 @@ from node.errors import PeerError, PlaintextRefused
 from node.feed import NodeIdentity
 from node.model import CertFingerprint, Envelope, KeyId, Seq, is_loopback_endpoint
 from node.rpc.auth import sign_request
-from node.rpc.convert import envelope_from_proto
-from node.rpc.federation import PULL_METHOD
+from node.rpc.convert import envelope_from_proto, envelope_to_proto
+from node.rpc.federation import HEADS_METHOD, PULL_METHOD, PUSH_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc, local_pb2, local_pb2_grpc
 from node.rpc.tls import pinned_channel_credentials, pinned_channel_options
 
@@ -121,6 +121,32 @@ class PeerClient:
             watchdog.stop()
             call.cancel()  # type: ignore[no-untyped-call]  # no-op once the call ended; frees the server
 
+    def heads(self) -> list[Envelope]:
+        """The origin-signed heads the peer shows us (verified by the caller, in ``sync``)."""
+        return [envelope_from_proto(h) for h in self._heads().heads]
+
+    def held(self) -> dict[KeyId, Seq]:
+        """How far the peer holds each feed we may see: where a push to it resumes."""
+        return {KeyId(c.origin): Seq(c.seq) for c in self._heads().held}
+
+    def _heads(self) -> federation_pb2.HeadsResponse:
+        request = federation_pb2.HeadsRequest()
+        metadata = tuple(sign_request(self._identity, HEADS_METHOD, request))
+        try:
+            return self._stub.Heads(request, timeout=self._timeout, metadata=metadata)
+        except grpc.RpcError as exc:
+            raise _peer_error(self._endpoint, exc) from exc
+
+    def push(self, envelopes: Iterable[Envelope], *, per_message: int) -> federation_pb2.PushReply:
+        """One Push call streaming ``envelopes``, ``per_message`` to a message; the peer's verdict."""
+        metadata = tuple(sign_request(self._identity, PUSH_METHOD, federation_pb2.PushRequest()))
+        try:
+            return self._stub.Push(
+                _push_messages(envelopes, per_message), timeout=self._timeout, metadata=metadata
+            )
+        except grpc.RpcError as exc:
+            raise _peer_error(self._endpoint, exc) from exc
+
 
 class _StallWatchdog:
     """Cancels a streaming call when the peer sends no message for ``seconds``.
@@ -157,6 +183,17 @@ class _StallWatchdog:
                 self.fired = True
                 self._call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
                 return
+
+
+def _push_messages(envelopes: Iterable[Envelope], per_message: int) -> Iterator[federation_pb2.PushRequest]:
+    batch: list[federation_pb2.Envelope] = []
+    for envelope in envelopes:
+        batch.append(envelope_to_proto(envelope))
+        if len(batch) == per_message:
+            yield federation_pb2.PushRequest(envelopes=batch)
+            batch = []
+    if batch:
+        yield federation_pb2.PushRequest(envelopes=batch)
 
 
 class LocalClient:

@@ -7,25 +7,33 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 
 from node import __version__
 from node.config import LimitsSection
-from node.errors import AccordError, InvalidInput
+from node.errors import AccordError, InvalidInput, NotFound, Unauthenticated
 from node.feed import NodeIdentity
-from node.model import KeyId, Seq, parse_key_id
+from node.model import Envelope, KeyId, Partner, Seq, parse_key_id
+from node.model.clock import utc_now
 from node.rpc.auth import RequestVerifier
-from node.rpc.convert import envelope_to_proto
+from node.rpc.convert import envelope_from_proto, envelope_to_proto
 from node.rpc.errors import abort_with
 from node.rpc.pb import federation_pb2, federation_pb2_grpc
 from node.store import Store
+from node.sync.heads import heads_for
+from node.sync.pull import PullReport
 from node.sync.serve import entries_for
+
+Receiver = Callable[[Partner, Iterator[Envelope]], PullReport]
+"""Ingests entries a partner pushed, exactly as pulled ones (``Puller.receive``)."""
 
 log = logging.getLogger(__name__)
 
 PULL_METHOD = "/accord.v1.Federation/Pull"
+HEADS_METHOD = "/accord.v1.Federation/Heads"
+PUSH_METHOD = "/accord.v1.Federation/Push"
 MAX_CURSORS = 10_000  # origins one request may name; far above any real federation
 MAX_SEQ = 2**63 - 1  # SQLite's INTEGER range; the wire type (uint64) allows more
 PAGES_PER_CALL = 32  # one call streams at most this many pages; the caller then asks again
@@ -42,7 +50,9 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         name: str,
         verifier: RequestVerifier,
         limits: LimitsSection,
+        receive: Receiver | None = None,
     ) -> None:
+        self._receive = receive
         self._store = store
         self._identity = identity
         self._name = name
@@ -85,6 +95,42 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         except sqlite3.Error:
             log.exception("could not count a refused Pull (%s)", exc.reason)
 
+    def Heads(
+        self, request: federation_pb2.HeadsRequest, context: grpc.ServicerContext
+    ) -> federation_pb2.HeadsResponse:
+        """Origin-signed heads of the feeds the caller may receive from us, and how far we hold them."""
+        try:
+            caller = self._verifier.verify(HEADS_METHOD, request, context.invocation_metadata())
+        except AccordError as exc:
+            log.warning("refused Heads: %s", exc)
+            abort_with(context, exc)
+            raise  # abort_with raises; this line only satisfies the type checker
+        view = heads_for(self._store, identity=self._identity, caller=caller, now=utc_now())
+        return federation_pb2.HeadsResponse(
+            heads=[envelope_to_proto(h) for h in view.heads],
+            held=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(view.held.items())],
+        )
+
+    def Push(
+        self, request_iterator: Iterator[federation_pb2.PushRequest], context: grpc.ServicerContext
+    ) -> federation_pb2.PushReply:
+        """Ingest the entries a partner pushes, verified exactly like pulled ones."""
+        try:
+            if self._receive is None:
+                raise NotFound("this node does not accept pushed entries")
+            caller = self._verifier.verify(
+                PUSH_METHOD, federation_pb2.PushRequest(), context.invocation_metadata()
+            )
+            partner = next((p for p in self._store.partners() if p.key_id == caller), None)
+            if partner is None:  # unpinned between verification and now
+                raise Unauthenticated("caller key is not pinned by this node")
+        except AccordError as exc:
+            log.warning("refused Push: %s", exc)
+            abort_with(context, exc)
+            raise
+        report = self._receive(partner, _pushed(request_iterator))
+        return federation_pb2.PushReply(accepted=report.accepted, refused=dict(report.rejected))
+
     def _pages(
         self, caller: KeyId, cursors: dict[KeyId, Seq], context: grpc.ServicerContext
     ) -> Iterator[federation_pb2.EntryPage]:
@@ -103,6 +149,12 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             size += message.ByteSize()
         if page:
             yield federation_pb2.EntryPage(envelopes=page)
+
+
+def _pushed(requests: Iterator[federation_pb2.PushRequest]) -> Iterator[Envelope]:
+    for message in requests:
+        for envelope in message.envelopes:
+            yield envelope_from_proto(envelope)
 
 
 def _cursors(request: federation_pb2.PullRequest) -> dict[KeyId, Seq]:

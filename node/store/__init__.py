@@ -1,7 +1,16 @@
 """Storage: SQLite through sqlite-utils. The entries table is the source of truth (DESIGN §8)."""
 
 from node.store.database import Store
-from node.store.records import CountRow, IndicatorChange, StoredEntry, SyncRecord
+from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
 from node.store.transaction import WriteTx
 
-__all__ = ["CountRow", "IndicatorChange", "Store", "StoredEntry", "SyncRecord", "WriteTx"]
+__all__ = [
+    "CountRow",
+    "EvidenceRecord",
+    "IndicatorChange",
+    "PeerHead",
+    "Store",
+    "StoredEntry",
+    "SyncRecord",
+    "WriteTx",
+]

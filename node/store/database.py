@@ -23,6 +23,7 @@ from node.model import (
     CertFingerprint,
     Digest,
     Distribution,
+    Envelope,
     Head,
     Indicator,
     KeyId,
@@ -34,8 +35,13 @@ from node.model import (
     Tlp,
 )
 from node.model.clock import format_timestamp, utc_now
-from node.store.codec import INDICATOR_COLUMNS, indicator_from_row, stored_entry_from_row
-from node.store.records import CountRow, IndicatorChange, StoredEntry, SyncRecord
+from node.store.codec import (
+    INDICATOR_COLUMNS,
+    indicator_from_row,
+    signatures_from_text,
+    stored_entry_from_row,
+)
+from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
 from node.store.schema import migrations
 from node.store.transaction import WriteTx
 
@@ -156,9 +162,63 @@ class Store:
         )
         return [stored_entry_from_row(r) for r in rows]
 
+    def distributions_after(
+        self, origin: KeyId, after: Seq, *, limit: int
+    ) -> list[tuple[Seq, Digest, str, frozenset[KeyId]]]:
+        """(seq, digest, tlp, recipients) of up to ``limit`` entries after ``after``: what egress
+        checks need, without reading the envelopes."""
+        rows = self.reader.execute(
+            "SELECT seq, digest, tlp, recipients FROM entries"
+            " WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (origin, after, limit),
+        )
+        return [(Seq(s), Digest(d), t, frozenset(KeyId(k) for k in json.loads(r))) for s, d, t, r in rows]
+
     def evidence_count(self) -> int:
         """How many conflicting envelopes are kept as proof of equivocation."""
         return int(self.reader.execute("SELECT COUNT(*) FROM evidence").fetchone()[0])
+
+    def quarantined_origins(self) -> set[KeyId]:
+        """Origins we hold evidence of equivocation against: their signals never match."""
+        return {KeyId(r[0]) for r in self.reader.execute("SELECT DISTINCT origin FROM evidence")}
+
+    def evidence(self) -> list[EvidenceRecord]:
+        """Every envelope kept as proof of equivocation, oldest first."""
+        rows = self.reader.execute(
+            "SELECT origin, seq, digest, payload_type, via, detected_at FROM evidence ORDER BY id"
+        )
+        return [EvidenceRecord(KeyId(o), Seq(s), d, t, v, at) for o, s, d, t, v, at in rows]
+
+    def digest_at(self, origin: KeyId, seq: Seq) -> Digest | None:
+        """The digest of the entry we hold at (origin, seq), if any."""
+        row = self.reader.execute(
+            "SELECT digest FROM entries WHERE origin = ? AND seq = ?", (origin, seq)
+        ).fetchone()
+        return None if row is None else Digest(row[0])
+
+    def entry_at(self, origin: KeyId, seq: Seq) -> StoredEntry | None:
+        """The entry we hold at (origin, seq), if any."""
+        rows = self.entries_after(origin, Seq(seq - 1), limit=1)
+        return rows[0] if rows and rows[0].seq == seq else None
+
+    def peer_heads(self, origin: KeyId | None = None) -> list[PeerHead]:
+        """Origin-signed heads as peers showed them to us (of one origin, or all), highest first."""
+        sql = "SELECT origin, peer, seq, digest, payload_type, payload, signatures FROM peer_heads"
+        params: tuple[str, ...] = ()
+        if origin is not None:
+            sql += " WHERE origin = ?"
+            params = (origin,)
+        rows = self.reader.execute(sql + " ORDER BY seq DESC, peer", params)
+        return [
+            PeerHead(
+                KeyId(o),
+                p,
+                Seq(s),
+                d,
+                Envelope(payload_type=t, payload=bytes(b), signatures=signatures_from_text(g)),
+            )
+            for o, p, s, d, t, b, g in rows
+        ]
 
     # --- partners ------------------------------------------------------------------------
 
@@ -275,9 +335,10 @@ class Store:
 
     def changes_since(self, change_id: int, *, limit: int) -> list[IndicatorChange]:
         """Indicator writes committed after ``change_id``, in commit order."""
+        # A quarantined origin's indicators are inactive: they were re-issued when it was.
         rows = self.reader.execute(
-            "SELECT change_id, id, signal_type, value, revoked FROM indicators"
-            " WHERE change_id > ? ORDER BY change_id LIMIT ?",
+            "SELECT change_id, id, signal_type, value, revoked OR origin IN (SELECT origin FROM evidence)"
+            " FROM indicators WHERE change_id > ? ORDER BY change_id LIMIT ?",
             (change_id, limit),
         )
         return [IndicatorChange(c, i, t, v, not r) for c, i, t, v, r in rows]

@@ -53,3 +53,26 @@ class CountRow:
     category: str
     signal_type: str
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeerHead:
+    """An origin-signed head as one peer showed it to us (the envelope exactly as received)."""
+
+    origin: KeyId
+    peer: str
+    seq: Seq
+    digest: str
+    envelope: Envelope
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRecord:
+    """One envelope kept as proof that ``origin`` signed two different things at ``seq``."""
+
+    origin: KeyId
+    seq: Seq
+    digest: str
+    payload_type: str
+    via: str | None
+    detected_at: str

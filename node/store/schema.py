@@ -327,6 +327,31 @@ def m008_tls_pins_and_sharing_groups(db: Database) -> None:
 
 
 @migrations()
+def m009_peer_heads(db: Database) -> None:
+    """Origin-signed feed heads as each peer showed them to us, one per (origin, peer).
+
+    Kept as the signed envelopes: a head is evidence (of equivocation when it names another
+    digest at a seq we hold, of omission when a peer served less than it showed) and is passed
+    along unchanged to our own partners.
+    """
+    db.execute(
+        """
+        CREATE TABLE peer_heads (
+            origin TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            payload_type TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            signatures TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (origin, peer)
+        )
+        """
+    )
+
+
+@migrations()
 def m011_restore_state(db: Database) -> None:
     """Whether this database was restored from a backup, and which partners have answered since.
 

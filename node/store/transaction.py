@@ -115,7 +115,10 @@ class WriteTx:
     def add_evidence(
         self, *, origin: KeyId, seq: Seq, digest: Digest, envelope: Envelope, via: str | None
     ) -> None:
-        """Keep a conflicting envelope as proof of equivocation (idempotent)."""
+        """Keep a conflicting envelope as proof of equivocation (idempotent) and quarantine
+        ``origin``: its indicators leave the match lists with the commit of this transaction."""
+        if not self.is_quarantined(origin):
+            self._withdraw_origin(origin)
         self._conn.execute(
             "INSERT OR IGNORE INTO evidence (origin, seq, digest, payload_type, payload, signatures, via,"
             " detected_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -127,6 +130,43 @@ class WriteTx:
                 envelope.payload,
                 signatures_to_text(envelope),
                 via,
+                format_timestamp(utc_now()),
+            ),
+        )
+
+    def _withdraw_origin(self, origin: KeyId) -> None:
+        """Give every indicator of ``origin`` a fresh change id, so the change stream the match
+        lists tail reports each once more; once evidence is held, it reports them inactive."""
+        top, low = self._conn.execute(
+            "SELECT COALESCE(MAX(change_id), 0), (SELECT MIN(change_id) FROM indicators WHERE origin = ?)"
+            " FROM indicators",
+            (origin,),
+        ).fetchone()
+        if low is None:
+            return
+        # Every new id lands above the current maximum, so no update collides with a row.
+        self._conn.execute(
+            "UPDATE indicators SET change_id = change_id + ? WHERE origin = ?", (top - low + 1, origin)
+        )
+
+    def record_peer_head(
+        self, *, peer: str, origin: KeyId, seq: Seq, digest: Digest, envelope: Envelope
+    ) -> None:
+        """Remember the origin-signed head ``peer`` showed us (the latest one per origin and peer)."""
+        self._conn.execute(
+            "INSERT INTO peer_heads (origin, peer, seq, digest, payload_type, payload, signatures,"
+            " received_at) VALUES (?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (origin, peer) DO UPDATE SET seq = excluded.seq,"
+            " digest = excluded.digest, payload_type = excluded.payload_type, payload = excluded.payload,"
+            " signatures = excluded.signatures, received_at = excluded.received_at",
+            (
+                origin,
+                peer,
+                seq,
+                digest,
+                envelope.payload_type,
+                envelope.payload,
+                signatures_to_text(envelope),
                 format_timestamp(utc_now()),
             ),
         )

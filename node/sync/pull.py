@@ -16,11 +16,12 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from node.errors import PeerCertificateMismatch, PeerError, PlaintextRefused, Rejected
+from node.errors import PeerCertificateMismatch, PeerError, PlaintextRefused, Rejected, Withheld
 from node.model import Envelope, KeyId, Partner, Seq
 from node.store import Store
+from node.sync.heads import HeadsReport, check_heads
 from node.sync.ingest import Ingestor, Prepared, collector_paused
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,15 @@ class FeedSource(Protocol):
         ...
 
 
+@runtime_checkable
+class HeadSource(Protocol):
+    """A peer that also shows origin-signed feed heads (a gRPC peer does; tests may not)."""
+
+    def heads(self) -> list[Envelope]:
+        """The origin-signed heads the peer shows us. Raises :class:`PeerError` on failure."""
+        ...
+
+
 @dataclass(slots=True)
 class PullReport:
     """What one pull from one peer received and refused."""
@@ -57,6 +67,7 @@ class PullReport:
     error: str | None = None
     error_reason: str | None = None  # set when the failure is counted as a refusal
     skipped: bool = False
+    refused_origins: dict[KeyId, str] = field(default_factory=dict)  # the first refusal per origin named
 
     @property
     def ok(self) -> bool:
@@ -108,14 +119,23 @@ class Puller:
             self._running.add(name)
             return True
 
+    def receive(self, partner: Partner, envelopes: Iterator[Envelope]) -> PullReport:
+        """Ingest entries ``partner`` pushed to us, exactly as a pull would, and record it."""
+        report = PullReport(partner=partner.name)
+        with collector_paused():
+            self._round(partner, envelopes, self._store.pinned_keys(), {}, report)
+        log.info("push from %s: %s", partner.name, report.summary())
+        return report
+
     def _run(self, partner: Partner, source: FeedSource, report: PullReport) -> None:
         pinned = self._store.pinned_keys()
-        stopped: set[KeyId] = set()
+        stopped: dict[KeyId, str] = {}  # origin → why this pull stopped taking its entries
         own_key = self._self_public_key if self._store.restored_at() is not None else None
         if own_key is not None:
             # Restored from a backup: ask the partner for our own entries after our local head.
             # They are verified with our own key like any origin's, and accepted in order.
             pinned[self._self_key] = own_key
+        shown = self._heads(partner, source, pinned, report)
         # A peer bounds each call; ask again from the advanced cursors until nothing new arrives.
         for _ in range(_MAX_ROUNDS):
             cursors = self._cursors(pinned, stopped)
@@ -130,6 +150,8 @@ class Puller:
                 break
             if report.accepted == accepted_before:
                 break
+        if report.error is None:
+            self._check_omissions(partner, shown, report)
         log.info("pull from %s: %s", partner.name, report.summary())
         if own_key is not None and report.error is None and self._self_key not in stopped:
             self._confirm_restore(partner.name)
@@ -142,7 +164,54 @@ class Puller:
         else:
             log.warning("restored node: own feed head confirmed by every partner; publishing allowed again")
 
-    def _cursors(self, pinned: Mapping[KeyId, bytes], stopped: set[KeyId]) -> dict[KeyId, Seq]:
+    def _heads(
+        self, partner: Partner, source: FeedSource, pinned: Mapping[KeyId, bytes], report: PullReport
+    ) -> HeadsReport:
+        """Verify, compare and record the heads the peer shows (before pulling, so an
+        equivocating origin is quarantined before any of its forked entries could be taken)."""
+        if not isinstance(source, HeadSource):
+            return HeadsReport()
+        try:
+            envelopes = source.heads()
+        except PeerError as exc:
+            log.warning("heads from %s unavailable: %s", partner.name, exc)
+            return HeadsReport()
+        checked = check_heads(
+            self._store, envelopes, peer=partner.name, pinned=pinned, self_key=self._self_key
+        )
+        report.rejected.update(checked.rejected)
+        return checked
+
+    def _check_omissions(self, partner: Partner, shown: HeadsReport, report: PullReport) -> None:
+        """A peer that showed a signed head beyond what it served withheld entries from us: the
+        cursor stays where it is and the entries can come from another peer. An origin whose
+        entry was refused for what it was (not for a gap) is already counted by that refusal."""
+        heads = self._store.heads()
+        quarantined = self._store.quarantined_origins()
+        for origin, seq in sorted(shown.shown.items()):
+            have = heads[origin].seq if origin in heads else 0
+            skip = (
+                origin == self._self_key
+                or origin in quarantined
+                or report.refused_origins.get(origin, "gap") != "gap"
+            )
+            if skip or seq <= have:
+                continue
+            exc = Withheld(
+                f"{partner.name} showed origin {origin[:12]}… at seq {seq} but served only up to seq {have}"
+            )
+            log.warning("omission: %s", exc)
+            report.rejected[exc.reason] += 1
+            with self._store.write() as tx:
+                tx.record_rejection(
+                    partner=partner.name,
+                    origin=origin,
+                    seq=Seq(have + 1),
+                    reason=exc.reason,
+                    message=str(exc),
+                )
+
+    def _cursors(self, pinned: Mapping[KeyId, bytes], stopped: dict[KeyId, str]) -> dict[KeyId, Seq]:
         heads = self._store.heads()
         return {key: heads[key].seq if key in heads else Seq(0) for key in pinned if key not in stopped}
 
@@ -151,7 +220,7 @@ class Puller:
         partner: Partner,
         envelopes: Iterator[Envelope],
         pinned: Mapping[KeyId, bytes],
-        stopped: set[KeyId],
+        stopped: dict[KeyId, str],
         report: PullReport,
     ) -> None:
         for prepared in _prepared_ahead(self._ingestor, envelopes, pinned):
@@ -162,7 +231,9 @@ class Puller:
                 accepted = self._ingestor.commit(prepared, via=partner.name)
             except Rejected as exc:
                 report.rejected[exc.reason] += 1
-                stopped.add(origin)  # later entries of this origin would only be gaps
+                stopped[origin] = exc.reason  # later entries of this origin would only be gaps
+                named = prepared.entry.origin if prepared.entry is not None else origin
+                report.refused_origins.setdefault(named, exc.reason)
                 continue
             report.accepted += 1
             report.indicators += accepted.indicators

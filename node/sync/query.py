@@ -39,6 +39,10 @@ class ProvenanceSource(Protocol):
         """Current versions of the given indicators."""
         ...
 
+    def quarantined_origins(self) -> set[KeyId]:
+        """Origins whose signals must not match (equivocation evidence is held)."""
+        ...
+
 
 class Matcher:
     """Matches signals against the lists and explains each match."""
@@ -66,6 +70,7 @@ class Matcher:
         hits = [self._lists.query(s, pdq_threshold=widest, video=self._video) for s in signals]
         indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
         names = self._names()
+        quarantined = self._store.quarantined_origins()
         results: list[MatchResult] = []
         for signal, batch in zip(signals, hits, strict=True):
             matches = tuple(
@@ -74,6 +79,7 @@ class Matcher:
                 # The lists may lag a revocation by one refresh; the store is the truth.
                 if (ind := indicators.get(hit.indicator_id)) is not None
                 and not ind.revoked
+                and ind.origin not in quarantined
                 and hit.distance <= self._within(ind, names)
             )
             results.append(MatchResult(query=signal, matches=matches))

@@ -28,6 +28,7 @@ class NodeStatus:
     counts: tuple[CountRow, ...]
     rejections: dict[str, int]
     evidence: int
+    quarantined: tuple[KeyId, ...] = ()
 
 
 def node_status(store: Store, *, name: str, key_id: KeyId) -> NodeStatus:
@@ -48,4 +49,5 @@ def node_status(store: Store, *, name: str, key_id: KeyId) -> NodeStatus:
         counts=tuple(store.counts()),
         rejections=store.rejection_counts(),
         evidence=store.evidence_count(),
+        quarantined=tuple(sorted(store.quarantined_origins())),
     )

@@ -46,6 +46,8 @@ COMMANDS = [
     ["revoke"],
     ["export"],
     ["status"],
+    ["push"],
+    ["evidence"],
 ]
 
 

@@ -16,7 +16,7 @@ from node.app.serve import _start
 from node.feed import public_key_to_text
 from node.model import Tlp
 from node.rpc.auth import sign_request
-from node.rpc.federation import PULL_METHOD
+from node.rpc.federation import HEADS_METHOD, PULL_METHOD, PUSH_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc, local_pb2, local_pb2_grpc
 from node.rpc.server import Servers
 from tests.fuzz.test_parsers import both_modes
@@ -162,3 +162,54 @@ test_query_rpc, test_query_rpc_long = both_modes(
         },
     )
 )(_query)
+
+
+envelope_message = st.builds(
+    lambda kind, payload, keyid, sig: federation_pb2.Envelope(
+        payload_type=kind, payload=payload, signatures=[federation_pb2.Signature(keyid=keyid, sig=sig)]
+    ),
+    st.one_of(st.text(max_size=60), st.just("application/vnd.accord.entry+json; version=1")),
+    st.binary(max_size=400),
+    st.one_of(st.text(max_size=70), st.just(CALLER.key_id)),
+    st.binary(max_size=80),
+)
+
+
+def _push(running: tuple[AccordNode, Servers], envelopes: list[federation_pb2.Envelope], sign: bool) -> None:
+    _, servers = running
+    stub = federation_pb2_grpc.FederationStub(grpc.insecure_channel(f"127.0.0.1:{servers.federation_port}"))
+    metadata = sign_request(CALLER, PUSH_METHOD, federation_pb2.PushRequest()) if sign else None
+    try:
+        reply = stub.Push(
+            iter([federation_pb2.PushRequest(envelopes=envelopes)]), metadata=metadata, timeout=10
+        )
+    except grpc.RpcError as error:
+        assert_specific(error)
+        assert not sign
+        return
+    # Random bytes are never a valid entry of a pinned origin: the first of each claimed signer is
+    # refused by reason, and the rest of that signer's stream is not taken (as in a pull).
+    assert reply.accepted == 0
+    assert (sum(reply.refused.values()) > 0) == bool(envelopes)
+
+
+test_push_rpc, test_push_rpc_long = both_modes(
+    envelopes=st.lists(envelope_message, max_size=3), sign=st.booleans()
+)(_push)
+
+
+def _heads(running: tuple[AccordNode, Servers], sign: bool, nonce: str) -> None:
+    node, servers = running
+    stub = federation_pb2_grpc.FederationStub(grpc.insecure_channel(f"127.0.0.1:{servers.federation_port}"))
+    request = federation_pb2.HeadsRequest()
+    metadata = sign_request(CALLER, HEADS_METHOD, request) if sign else (("x-accord-nonce", nonce),)
+    try:
+        response = stub.Heads(request, metadata=metadata, timeout=10)
+    except grpc.RpcError as error:
+        assert_specific(error)
+        assert not sign
+        return
+    assert {c.origin: c.seq for c in response.held} == {node.key_id: 1}
+
+
+test_heads_rpc, test_heads_rpc_long = both_modes(sign=st.booleans(), nonce=metadata_value)(_heads)

@@ -31,6 +31,7 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
         "m005_ecosystem",
         "m006_analyst",
         "m008_tls_pins_and_sharing_groups",
+        "m009_peer_heads",
         "m011_restore_state",
     } <= set(names)
 

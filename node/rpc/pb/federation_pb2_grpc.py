@@ -44,6 +44,16 @@ class FederationStub:
                 request_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.PullRequest.SerializeToString,
                 response_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.EntryPage.FromString,
                 _registered_method=True)
+        self.Heads = channel.unary_unary(
+                '/accord.v1.Federation/Heads',
+                request_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.HeadsRequest.SerializeToString,
+                response_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.HeadsResponse.FromString,
+                _registered_method=True)
+        self.Push = channel.stream_unary(
+                '/accord.v1.Federation/Push',
+                request_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.PushRequest.SerializeToString,
+                response_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.PushReply.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -61,6 +71,20 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Heads(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Push(self, request_iterator, context):
+        """For contributors that cannot accept inbound connections. The signed request metadata is
+        made over an empty PushRequest: the stream's entries carry their origins' signatures.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +97,16 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.Pull,
                     request_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.PullRequest.FromString,
                     response_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.EntryPage.SerializeToString,
+            ),
+            'Heads': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heads,
+                    request_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.HeadsRequest.FromString,
+                    response_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.HeadsResponse.SerializeToString,
+            ),
+            'Push': grpc.stream_unary_rpc_method_handler(
+                    servicer.Push,
+                    request_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.PushRequest.FromString,
+                    response_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.PushReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +163,60 @@ class Federation:
             '/accord.v1.Federation/Pull',
             node_dot_rpc_dot_pb_dot_federation__pb2.PullRequest.SerializeToString,
             node_dot_rpc_dot_pb_dot_federation__pb2.EntryPage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heads(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/accord.v1.Federation/Heads',
+            node_dot_rpc_dot_pb_dot_federation__pb2.HeadsRequest.SerializeToString,
+            node_dot_rpc_dot_pb_dot_federation__pb2.HeadsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Push(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/accord.v1.Federation/Push',
+            node_dot_rpc_dot_pb_dot_federation__pb2.PushRequest.SerializeToString,
+            node_dot_rpc_dot_pb_dot_federation__pb2.PushReply.FromString,
             options,
             channel_credentials,
             insecure,

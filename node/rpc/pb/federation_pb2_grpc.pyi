@@ -39,12 +39,22 @@ class FederationStub:
     def __new__(cls, channel: _aio.Channel) -> FederationAsyncStub: ...
     GetNodeInfo: _grpc.UnaryUnaryMultiCallable[_federation_pb2.NodeInfoRequest, _federation_pb2.NodeInfo]
     Pull: _grpc.UnaryStreamMultiCallable[_federation_pb2.PullRequest, _federation_pb2.EntryPage]
+    Heads: _grpc.UnaryUnaryMultiCallable[_federation_pb2.HeadsRequest, _federation_pb2.HeadsResponse]
+    Push: _grpc.StreamUnaryMultiCallable[_federation_pb2.PushRequest, _federation_pb2.PushReply]
+    """For contributors that cannot accept inbound connections. The signed request metadata is
+    made over an empty PushRequest: the stream's entries carry their origins' signatures.
+    """
 
 @_typing.type_check_only
 class FederationAsyncStub(FederationStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetNodeInfo: _aio.UnaryUnaryMultiCallable[_federation_pb2.NodeInfoRequest, _federation_pb2.NodeInfo]  # type: ignore[assignment]
     Pull: _aio.UnaryStreamMultiCallable[_federation_pb2.PullRequest, _federation_pb2.EntryPage]  # type: ignore[assignment]
+    Heads: _aio.UnaryUnaryMultiCallable[_federation_pb2.HeadsRequest, _federation_pb2.HeadsResponse]  # type: ignore[assignment]
+    Push: _aio.StreamUnaryMultiCallable[_federation_pb2.PushRequest, _federation_pb2.PushReply]  # type: ignore[assignment]
+    """For contributors that cannot accept inbound connections. The signed request metadata is
+    made over an empty PushRequest: the stream's entries carry their origins' signatures.
+    """
 
 class FederationServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -60,5 +70,22 @@ class FederationServicer(metaclass=_abc_1.ABCMeta):
         request: _federation_pb2.PullRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_federation_pb2.EntryPage], _abc.AsyncIterator[_federation_pb2.EntryPage]]: ...
+
+    @_abc_1.abstractmethod
+    def Heads(
+        self,
+        request: _federation_pb2.HeadsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_federation_pb2.HeadsResponse, _abc.Awaitable[_federation_pb2.HeadsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Push(
+        self,
+        request_iterator: _MaybeAsyncIterator[_federation_pb2.PushRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_federation_pb2.PushReply, _abc.Awaitable[_federation_pb2.PushReply]]:
+        """For contributors that cannot accept inbound connections. The signed request metadata is
+        made over an empty PushRequest: the stream's entries carry their origins' signatures.
+        """
 
 def add_FederationServicer_to_server(servicer: FederationServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
