@@ -314,7 +314,7 @@ class AccordNode:
         items.append(Contribution(hashes.sha256, kind))
         if hashes.vpdq is not None:
             items.append(Contribution(hashes.vpdq, kind))
-        elif hashes.content_type is ContentType.FILE and hashes.note and "vpdq" in hashes.note:
+        elif hashes.video_unhashed:
             refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
         if hashes.pdq is None:
             return

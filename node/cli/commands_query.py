@@ -105,7 +105,7 @@ def _file_signals(path: Path) -> list[Signal]:
         warn(f"accord: {path}: pdq quality {quality} is below {PDQ_MIN_QUALITY}; matched by md5/sha256 only")
     if hashes.vpdq is not None:
         signals.append(hashes.vpdq)
-    elif hashes.note and "vpdq" in hashes.note:
+    elif hashes.video_unhashed:
         warn(f"accord: {path}: {hashes.note}; matched by md5/sha256 only")
     return signals
 

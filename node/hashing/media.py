@@ -37,6 +37,8 @@ and sha256. Kept below Pillow's own decompression-bomb limit (~89 M pixels) so t
 Pillow's warning, is what normally refuses an oversized image."""
 
 
+NO_VPDQ = ": no vpdq"  # ends the note of a video that yielded no vpdq signal
+
 _VIDEO_SNIFF_BYTES = 512  # enough for every container signature looks_like_video knows
 
 IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
@@ -71,6 +73,11 @@ class MediaHashes:
         expected = _content_type(self.pdq, self.vpdq)
         if self.content_type is not expected:
             raise InvalidInput("content type is image with a pdq hash, video with a vpdq signal, else file")
+
+    @property
+    def video_unhashed(self) -> bool:
+        """True for a video that yielded no vpdq (no video extra, undecodable, no good frame)."""
+        return self.vpdq is None and self.note is not None and NO_VPDQ in self.note
 
     @property
     def signals(self) -> tuple[Signal, ...]:
@@ -142,9 +149,9 @@ def _hash_video(frames_of: Callable[[], list[VideoFrame]]) -> _ImageOutcome:
     try:
         frames = distinct_frames(frames_of())
     except MediaError as exc:
-        return _ImageOutcome(None, None, (f"{exc}: no vpdq",))
+        return _ImageOutcome(None, None, (f"{exc}{NO_VPDQ}",))
     if not frames:
-        return _ImageOutcome(None, None, (f"no frame of quality {PDQ_MIN_QUALITY} or more: no vpdq",))
+        return _ImageOutcome(None, None, (f"no frame of quality {PDQ_MIN_QUALITY} or more{NO_VPDQ}",))
     return _ImageOutcome(None, None, (), Signal.vpdq(frames))
 
 

@@ -27,7 +27,9 @@ from node.config import NodeConfig, load_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PORT_OFFSETS = (0, 1, 10, 11, 20, 21)  # ngo, hub and platform: partner and local ports
-DEMO_TIMEOUT_SECONDS = 120
+# Three node starts, two sync hops each way and a dozen CLI runs: ~90 s on a loaded 2-core
+# machine. Each `accord serve` now also warms up its compiled search loops before SERVING.
+DEMO_TIMEOUT_SECONDS = 240
 NODE_NAMES = ("ngo", "hub", "platform")
 
 

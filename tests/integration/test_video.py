@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from node.app import AccordNode, init_home
+from node.model import Tlp
 from node.rpc.client import LocalClient
 from node.rpc.pb import local_pb2
 from tests.integration.test_two_nodes import federation  # noqa: F401 - the two-node fixture
@@ -91,3 +93,21 @@ def test_a_synced_video_matches_on_the_partner_and_stops_after_revocation(
     frame = row["vpdq"].split(":")[1][:64]
     for log in (ngo.log, platform.log):
         assert frame not in log.read_text()  # video hashes stay out of INFO logs
+
+
+def test_an_undecodable_video_is_refused_by_name_and_its_digests_still_published(
+    tmp_path: Path, videos: dict[str, Path]
+) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(videos["original"].read_bytes()[:3000])  # a real header, cut short
+    init_home(tmp_path / "home", name="NGO")
+    node = AccordNode.open(tmp_path / "home")
+    try:
+        assert node.hash_file(broken).video_unhashed
+        report = node.contribute(files=[broken], category="tvec", tlp=Tlp.GREEN)
+        [refusal] = report.refused
+        assert "cannot decode video" in refusal.reason and "md5 and sha256 shared" in refusal.reason
+        assert report.publish is not None and report.publish.added == 2
+        assert not node.hash_file(videos["original"]).video_unhashed
+    finally:
+        node.close()
