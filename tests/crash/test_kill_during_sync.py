@@ -74,7 +74,9 @@ def make_origin(root: Path, hashes: int) -> Iterator[Origin]:
     ]
     published = node.publisher.contribute(items, category="csam", distribution=Distribution(tlp=Tlp.GREEN))
     node.close()
-    server = ServeProcess(home, listen=free_port(), local=free_port(), log=root / "origin.log")
+    server = ServeProcess(
+        home, listen=free_port(), local=free_port(), log=root / "origin.log", ready_timeout=600
+    )
     try:
         clean = receiver(root / "clean", home, server.listen)
         started = time.monotonic()

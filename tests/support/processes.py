@@ -58,7 +58,14 @@ class ServeProcess:
     """``accord serve`` in the background, its stderr in a log file; stopped with SIGTERM."""
 
     def __init__(
-        self, home: Path, *, listen: int, local: int, log: Path, env: dict[str, str] | None = None
+        self,
+        home: Path,
+        *,
+        listen: int,
+        local: int,
+        log: Path,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = 30,
     ) -> None:
         self.home, self.listen, self.local, self.log = home, listen, local, log
         self._log_handle = log.open("w")
@@ -78,7 +85,15 @@ class ServeProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-        wait_for(lambda: "SERVING" in log.read_text() or self.process.poll() is not None, timeout=30)
+        try:
+            wait_for(
+                lambda: "SERVING" in log.read_text() or self.process.poll() is not None, timeout=ready_timeout
+            )
+        except AssertionError:
+            self.process.kill()  # never leave a half-started server behind
+            self.process.wait()
+            self._log_handle.close()
+            raise
         if self.process.poll() is not None:
             raise RuntimeError(f"accord serve exited early:\n{log.read_text()}")
 
