@@ -229,6 +229,7 @@ def test_sigkill_during_sync_loses_and_duplicates_nothing(ci_origin: Origin, tmp
 
 
 @pytest.mark.slow  # minutes at 100,000 hashes: run with `pytest -m slow tests/crash`
+@pytest.mark.timeout(7200)
 def test_sigkill_during_a_large_sync_loses_and_duplicates_nothing(
     slow_origin: Origin, tmp_path: Path
 ) -> None:
