@@ -175,6 +175,9 @@ def test_threshold_bounds_are_inclusive(threshold: int) -> None:
         {"ACCORD_SYNC_REFRESH_SECONDS": "-1"},
         {"ACCORD_LIMITS_MAX_PAGE_BYTES": "1023"},
         {"ACCORD_LIMITS_MAX_ENVELOPE_BYTES": "10"},
+        {"ACCORD_SYNC_PAGE_TIMEOUT_SECONDS": "0"},
+        {"ACCORD_NETWORK_MAX_CONCURRENT_RPCS": "0"},
+        {"ACCORD_NETWORK_MAX_MESSAGE_BYTES": "100"},
     ],
 )
 def test_unusable_limits_are_refused(tmp_path: Path, env: dict[str, str]) -> None:

@@ -17,6 +17,7 @@ from node.cli.main import cli
 from node.errors import AlreadyExists, InvalidInput, NodeBusy, RestoredFeed
 from node.model import Tlp
 from tests.support.nodes import LiveNode, state_digest
+from tests.support.processes import ServeProcess, accord, free_port
 
 
 @pytest.fixture
@@ -179,3 +180,33 @@ def test_backup_is_0600_refuses_to_overwrite_and_restores_an_identical_state(
     with sqlite3.connect(target) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
+
+
+def test_backup_while_serving_and_restore_refused_under_a_running_serve(tmp_path: Path) -> None:
+    home = tmp_path / "node"
+    assert accord("init", "--home", home, "--name", "served").returncode == 0
+    assert (
+        accord("contribute", "--home", home, "--signal", "md5:" + "b" * 32, "--category", "csam").returncode
+        == 0
+    )
+    node = ServeProcess(home, listen=free_port(), local=free_port(), log=tmp_path / "serve.log")
+    try:
+        backup = accord("backup", "--home", home, tmp_path / "live.db")
+        assert backup.returncode == 0, backup.stderr
+        refused = accord("restore", "--home", home, tmp_path / "live.db")
+        assert refused.returncode == 3
+        assert "a node is running" in refused.stderr
+        second = accord(
+            "serve",
+            "--home",
+            home,
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--local-listen",
+            f"127.0.0.1:{free_port()}",
+            timeout=30,
+        )
+        assert second.returncode == 3 and "another 'accord serve' is running" in second.stderr
+    finally:
+        assert node.stop() == 0
+    assert accord("restore", "--home", home, tmp_path / "live.db").returncode == 0

@@ -74,7 +74,9 @@ def make_origin(root: Path, hashes: int) -> Iterator[Origin]:
     ]
     published = node.publisher.contribute(items, category="csam", distribution=Distribution(tlp=Tlp.GREEN))
     node.close()
-    server = ServeProcess(home, listen=free_port(), local=free_port(), log=root / "origin.log")
+    server = ServeProcess(
+        home, listen=free_port(), local=free_port(), log=root / "origin.log", ready_timeout=600
+    )
     try:
         clean = receiver(root / "clean", home, server.listen)
         started = time.monotonic()
@@ -227,6 +229,7 @@ def test_sigkill_during_sync_loses_and_duplicates_nothing(ci_origin: Origin, tmp
 
 
 @pytest.mark.slow  # minutes at 100,000 hashes: run with `pytest -m slow tests/crash`
+@pytest.mark.timeout(7200)
 def test_sigkill_during_a_large_sync_loses_and_duplicates_nothing(
     slow_origin: Origin, tmp_path: Path
 ) -> None:

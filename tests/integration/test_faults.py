@@ -52,7 +52,7 @@ def _receiver(origin: LiveNode, root: Path, *, endpoint: str) -> LiveNode:
         origin.pin(receiver, f"r-{receiver.node.key_id[:8]}")
     receiver.pin(origin, "origin", endpoint=endpoint)
     config = receiver.node.config
-    receiver.node.config = replace(config, sync=replace(config.sync, page_timeout_seconds=0.5))
+    receiver.node.config = replace(config, sync=replace(config.sync, page_timeout_seconds=1.0))
     return receiver
 
 

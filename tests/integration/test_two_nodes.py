@@ -7,6 +7,7 @@ and an unrelated image does not, the NGO revokes and the platform stops matching
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -127,9 +128,14 @@ def test_a_sync_while_another_process_pulls_the_same_partner_steps_aside(
     from node.app.locks import partner_lock
 
     platform = federation["platform"]
-    with partner_lock(platform.home, "ngo") as held:  # as the running server's scheduled pull would
-        assert held
-        busy = accord("sync", "--home", platform.home)
+    busy = None
+    for _ in range(50):  # the running server pulls every second: take the lock between its pulls
+        with partner_lock(platform.home, "ngo") as held:  # as the running server's scheduled pull would
+            if held:
+                busy = accord("sync", "--home", platform.home)
+                break
+        time.sleep(0.1)
+    assert busy is not None
     assert busy.returncode == 0
     assert "already running" in busy.stdout
     assert accord("sync", "--home", platform.home).returncode == 0

@@ -66,6 +66,7 @@ class ServeProcess:
         log: Path,
         env: dict[str, str] | None = None,
         extra: tuple[str, ...] = (),
+        ready_timeout: float = 30,
     ) -> None:
         self.home, self.listen, self.local, self.log = home, listen, local, log
         self._log_handle = log.open("w")
@@ -86,7 +87,15 @@ class ServeProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-        wait_for(lambda: "SERVING" in log.read_text() or self.process.poll() is not None, timeout=30)
+        try:
+            wait_for(
+                lambda: "SERVING" in log.read_text() or self.process.poll() is not None, timeout=ready_timeout
+            )
+        except AssertionError:
+            self.process.kill()  # never leave a half-started server behind
+            self.process.wait()
+            self._log_handle.close()
+            raise
         if self.process.poll() is not None:
             raise RuntimeError(f"accord serve exited early:\n{log.read_text()}")
 
