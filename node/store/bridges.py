@@ -24,6 +24,7 @@ from node.store.transaction import WriteTx
 # Objects every bundle repeats and that carry no hash: the origin's name and the profile's
 # extension definition. They are public node information and catalogued once, as CLEAR.
 SHARED_TYPES = frozenset({"identity", "extension-definition", "marking-definition"})
+_ENTRIES_PER_TX = 8  # entries catalogued per write transaction (up to 20,000 objects each)
 _EXTENSION = "extension-definition--bfbda700-0675-470e-ad25-73a701ee516f"
 
 
@@ -73,17 +74,22 @@ def catalogue_is_behind(store: Store) -> bool:
 
 
 def catalogue_entries(store: Store) -> int:
-    """Add the objects of every entry not yet catalogued; returns how many rows were added."""
+    """Add the objects of every entry not yet catalogued; returns how many rows were added.
+
+    Works in transactions of at most ``_ENTRIES_PER_TX`` entries, so a large backlog (the first
+    TAXII request on a node holding millions of indicators) never holds the writer for long.
+    """
     added = 0
-    with store.write() as tx:
-        now = _not_before_last(tx, taxii_timestamp(utc_now()))
-        heads = tx.execute(
-            "SELECT h.origin, COALESCE(c.seq, 0) FROM heads h LEFT JOIN taxii_catalogued c"
-            " ON c.origin = h.origin WHERE c.seq IS NULL OR c.seq < h.seq"
-        ).fetchall()
-        for origin, done in heads:
-            added += _catalogue_origin(tx, origin, done, now)
-    return added
+    while True:
+        with store.write() as tx:
+            now = _not_before_last(tx, taxii_timestamp(utc_now()))
+            behind = tx.execute(
+                "SELECT h.origin, COALESCE(c.seq, 0) FROM heads h LEFT JOIN taxii_catalogued c"
+                " ON c.origin = h.origin WHERE c.seq IS NULL OR c.seq < h.seq LIMIT 1"
+            ).fetchone()
+            if behind is None:
+                return added
+            added += _catalogue_origin(tx, behind[0], behind[1], now)
 
 
 def _not_before_last(tx: WriteTx, now: str) -> str:
@@ -93,8 +99,8 @@ def _not_before_last(tx: WriteTx, now: str) -> str:
 
 def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str) -> int:
     rows = tx.execute(
-        "SELECT seq, payload, tlp, recipients FROM entries WHERE origin = ? AND seq > ? ORDER BY seq",
-        (origin, after),
+        "SELECT seq, payload, tlp, recipients FROM entries WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (origin, after, _ENTRIES_PER_TX),
     ).fetchall()
     added = 0
     for seq, payload, tlp, recipients in rows:

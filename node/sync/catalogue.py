@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from node.errors import InvalidInput, NotFound
-from node.model import Distribution, KeyId
+from node.model import Distribution, KeyId, Tlp
 from node.model.viewers import Viewer
 from node.store import Store
 from node.store.bridges import (
@@ -32,6 +32,7 @@ from node.store.bridges import (
 _COLLECTION_NS = uuid.UUID("6b1f3f0e-5a8e-4a4c-9a53-3c1f6e0a7d21")  # Accord's TAXII collection ids
 _SCAN_BATCH = 1000  # rows read per query while filling one page
 ALL_COLLECTION = "all"
+Group = tuple[KeyId, str | None, Tlp, frozenset[KeyId]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +84,22 @@ class Catalogue:
         self._server = server
         self._names = names
         self._lock = threading.Lock()
+        self._groups: list[Group] | None = None  # distinct distributions; only refresh() adds rows
 
     def refresh(self) -> int:
         """Catalogue entries committed since the last call; cheap when there are none."""
         if not catalogue_is_behind(self._store):
             return 0
         with self._lock:
-            return catalogue_entries(self._store)
+            added = catalogue_entries(self._store)
+            self._groups = None
+            return added
+
+    def _distinct_groups(self) -> list[Group]:
+        groups = self._groups
+        if groups is None:
+            groups = self._groups = list(catalogue_groups(self._store))
+        return groups
 
     def collections(self, viewer: Viewer) -> list[Collection]:
         """The collections holding at least one object ``viewer`` may see, plus "all"."""
@@ -97,7 +107,7 @@ class Catalogue:
         names = self._names()
         origins: set[KeyId] = set()
         categories: set[str] = set()
-        for origin, category, tlp, recipients in catalogue_groups(self._store):
+        for origin, category, tlp, recipients in self._distinct_groups():
             if viewer.may_view(
                 Distribution(tlp=tlp, recipients=recipients), origin=origin, server=self._server
             ):
