@@ -82,6 +82,10 @@ class MatchSection:
     pdq_threshold: int = 31
     category_thresholds: dict[str, int] = field(default_factory=dict)
     partner_thresholds: dict[str, int] = field(default_factory=dict)
+    # A hash list of known-benign media (relative to the home; empty: none). A query within
+    # the safelist threshold of it, or of an active ``benign`` indicator, never matches as harmful.
+    safelist: str = ""
+    safelist_pdq_threshold: int = 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,7 @@ class NodeConfig:
     def __post_init__(self) -> None:
         match = self.match
         named = {"match.pdq_threshold": match.pdq_threshold}
+        named["match.safelist_pdq_threshold"] = match.safelist_pdq_threshold
         named |= {f"match.category_thresholds.{k}": v for k, v in match.category_thresholds.items()}
         named |= {f"match.partner_thresholds.{k}": v for k, v in match.partner_thresholds.items()}
         for key, threshold in named.items():

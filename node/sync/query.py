@@ -7,11 +7,16 @@ category and TLP. The node reports every match; the operator's policy decides wh
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from node.hashing import hash_bytes
 from node.match import MatchLists
 from node.model import PDQ_MIN_QUALITY, Indicator, KeyId, Match, MatchResult, PdqThresholds, Signal
+from node.model.clock import Clock, utc_now
+
+BENIGN = "benign"
+"""The category of safelist indicators: known-benign media that must never match as harmful."""
 
 NameSource = Callable[[], Mapping[KeyId, str]]
 """Returns the display name of each known origin (partners by their local name, and us)."""
@@ -29,45 +34,90 @@ class Matcher:
     """Matches signals against the lists and explains each match."""
 
     def __init__(
-        self, *, lists: MatchLists, store: ProvenanceSource, thresholds: PdqThresholds, names: NameSource
+        self,
+        *,
+        lists: MatchLists,
+        store: ProvenanceSource,
+        thresholds: PdqThresholds,
+        names: NameSource,
+        safelist: MatchLists | None = None,
+        safelist_threshold: int = 31,
+        clock: Clock = utc_now,
     ) -> None:
+        """``safelist`` holds the operator's local safelist file; benign indicators come from ``lists``."""
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
         self._names = names
+        self._safelist = safelist if safelist is not None else MatchLists()
+        self._safelist_threshold = safelist_threshold
+        self._clock = clock
 
     def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
-        """One result per query signal, matches nearest first."""
-        hits = [self._lists.query(s, pdq_threshold=self._thresholds.widest) for s in signals]
+        """One result per query signal, matches nearest first.
+
+        Revoked and expired (``valid_until`` passed) indicators never match. A safelisted query
+        has no matches: what would have matched is reported as ``suppressed``.
+        """
+        widest = max(self._thresholds.widest, self._safelist_threshold)
+        hits = [self._lists.query(s, pdq_threshold=widest) for s in signals]
         indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
         names = self._names()
+        now = self._clock()
         results: list[MatchResult] = []
         for signal, batch in zip(signals, hits, strict=True):
-            matches = tuple(
-                Match(
-                    indicator_id=ind.id,
-                    origin=ind.origin,
-                    origin_name=names.get(ind.origin, ind.origin[:12]),
-                    category=ind.category,
-                    signal_type=ind.signal.type,
-                    content_type=ind.content_type,
-                    distance=hit.distance,
-                    tlp=ind.tlp,
-                )
+            # The lists may lag a revocation by one refresh; the store is the truth.
+            live = [
+                (hit.distance, ind)
                 for hit in batch
-                # The lists may lag a revocation by one refresh; the store is the truth.
-                if (ind := indicators.get(hit.indicator_id)) is not None
-                and not ind.revoked
-                and hit.distance <= self._within(ind, names)
+                if (ind := indicators.get(hit.indicator_id)) is not None and _live(ind, now)
+            ]
+            benign = any(ind.category == BENIGN and d <= self._safe_within(ind) for d, ind in live)
+            matches = tuple(
+                _match(ind, distance, names)
+                for distance, ind in live
+                if ind.category != BENIGN and distance <= self._within(ind, names)
             )
-            results.append(MatchResult(query=signal, matches=matches))
+            if benign or self.on_local_safelist(signal):
+                results.append(MatchResult(query=signal, matches=(), suppressed=matches, safelisted=True))
+            else:
+                results.append(MatchResult(query=signal, matches=matches))
         return results
+
+    def on_local_safelist(self, signal: Signal) -> bool:
+        """True when the operator's safelist file holds ``signal`` (PDQ: within the threshold)."""
+        return bool(self._safelist.query(signal, pdq_threshold=self._safelist_threshold))
+
+    def is_safelisted(self, signal: Signal) -> bool:
+        """True when a match of ``signal`` would be suppressed by the safelist."""
+        return self.match([signal])[0].safelisted
+
+    def _safe_within(self, indicator: Indicator) -> int:
+        return self._safelist_threshold if indicator.signal.type.is_perceptual else 0
 
     def _within(self, indicator: Indicator, names: Mapping[KeyId, str]) -> int:
         if not indicator.signal.type.is_perceptual:
             return 0
         partner = names.get(indicator.origin, "")
         return self._thresholds.limit_for(partner=partner, category=indicator.category)
+
+
+def _live(indicator: Indicator, now: datetime) -> bool:
+    """Neither revoked nor past its ``valid_until``."""
+    return not indicator.revoked and (indicator.valid_until is None or indicator.valid_until > now)
+
+
+def _match(ind: Indicator, distance: int, names: Mapping[KeyId, str]) -> Match:
+    return Match(
+        indicator_id=ind.id,
+        origin=ind.origin,
+        origin_name=names.get(ind.origin, ind.origin[:12]),
+        category=ind.category,
+        signal_type=ind.signal.type,
+        content_type=ind.content_type,
+        distance=distance,
+        tlp=ind.tlp,
+    )
 
 
 def signals_of_media(data: bytes) -> tuple[list[Signal], list[str]]:
