@@ -12,7 +12,7 @@ from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
 from node.hashing import MediaHashes, hash_file
-from node.model import PDQ_MIN_QUALITY, MatchResult, Signal
+from node.model import PDQ_MIN_QUALITY, Match, MatchResult, Signal
 
 EXIT_NO_MATCH = 1
 EXIT_FAILED = 2
@@ -110,6 +110,12 @@ def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> No
         for label, result in labelled
         for m in result.matches
     ]
+    for label, result in labelled:
+        if result.safelisted:
+            click.echo(
+                f"{label}: {result.query.type.value} is safelisted (known benign); "
+                f"{len(result.suppressed)} match(es) suppressed"
+            )
     if not rows:
         click.echo("no match")
         return
@@ -122,19 +128,22 @@ def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
         "signal": str(result.query),
         "signal_type": result.query.type.value,
         "corroboration": result.corroboration,
-        "matches": [
-            {
-                "indicator_id": m.indicator_id,
-                "origin": m.origin,
-                "origin_name": m.origin_name,
-                "category": m.category,
-                "signal_type": m.signal_type.value,
-                "content_type": m.content_type.value,
-                "distance": m.distance,
-                "tlp": m.tlp.value,
-            }
-            for m in result.matches
-        ],
+        "matches": [_match_json(m) for m in result.matches],
+        "safelisted": result.safelisted,
+        "suppressed": [_match_json(m) for m in result.suppressed],
+    }
+
+
+def _match_json(m: Match) -> dict[str, Any]:
+    return {
+        "indicator_id": m.indicator_id,
+        "origin": m.origin,
+        "origin_name": m.origin_name,
+        "category": m.category,
+        "signal_type": m.signal_type.value,
+        "content_type": m.content_type.value,
+        "distance": m.distance,
+        "tlp": m.tlp.value,
     }
 
 
