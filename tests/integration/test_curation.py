@@ -32,7 +32,8 @@ def _categories(home: Path, signal: str) -> list[str]:
 
 
 def test_partner_sees_bulk_revocation_expiry_and_relabelling(
-    federation: dict[str, ServeProcess], tmp_path: Path  # noqa: F811
+    federation: dict[str, ServeProcess],
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     ngo, platform = federation["ngo"], federation["platform"]
     signals = [str(md5_signal(500 + n)) for n in range(5)]
@@ -71,7 +72,8 @@ def test_partner_sees_bulk_revocation_expiry_and_relabelling(
 
 
 def test_partner_benign_indicators_safelist_an_image(
-    federation: dict[str, ServeProcess], tmp_path: Path  # noqa: F811
+    federation: dict[str, ServeProcess],
+    tmp_path: Path,  # noqa: F811
 ) -> None:
     ngo, platform = federation["ngo"], federation["platform"]
     meme = make_image(tmp_path / "meme.png", seed=61)
