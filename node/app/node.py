@@ -191,7 +191,7 @@ class AccordNode:
         if not collected.items:
             return ContributeReport(publish=None, refused=tuple(collected.refused), forced=forced)
         report = self.publisher.contribute(collected.items, category=category, distribution=distribution)
-        self.refresher.refresh()
+        self._follow_commits()
         return ContributeReport(
             publish=report,
             refused=tuple(collected.refused),
@@ -204,7 +204,10 @@ class AccordNode:
         harmful = [item for item in collected.items if (item.category or category) != BENIGN]
         if not harmful:
             return ()
-        if not self.lists.ready and self._holds_benign():
+        holds_benign = self._holds_benign()
+        if not (holds_benign or self.matcher.has_local_safelist):
+            return ()  # nothing is safelisted: skip the check
+        if not self.lists.ready and holds_benign:
             self.load_lists()  # partners' benign indicators live in the lists
         results = self.matcher.match([item.signal for item in harmful])
         flagged = {r.query for r in results if r.safelisted}
@@ -218,6 +221,15 @@ class AccordNode:
             )
             return ()
         return notes
+
+    def _follow_commits(self) -> None:
+        """Bring loaded lists up to date with what we just committed.
+
+        Lists not loaded yet stay unloaded: their first load reads everything anyway, and a
+        CLI contribute must not load a million-indicator list only to exit.
+        """
+        if self.lists.ready:
+            self.refresher.refresh()
 
     def _holds_benign(self) -> bool:
         return any(row.category == BENIGN for row in self.store.counts())
@@ -290,7 +302,7 @@ class AccordNode:
 
     def _amend(self, targets: Sequence[str], change: Callable[[Indicator], Indicator]) -> PublishReport:
         report = self.publisher.amend(self.own_indicator_ids(targets), change)
-        self.refresher.refresh()
+        self._follow_commits()
         return report
 
     # --- matching, sync, status, export ---------------------------------------------------

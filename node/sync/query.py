@@ -60,12 +60,13 @@ class Matcher:
         has no matches: what would have matched is reported as ``suppressed``.
         """
         widest = max(self._thresholds.widest, self._safelist_threshold)
-        hits = [self._lists.query(s, pdq_threshold=widest) for s in signals]
+        hits = self._lists.query_many(signals, pdq_threshold=widest)
+        safe = self._local_safelist_flags(signals)
         indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
         names = self._names()
         now = self._clock()
         results: list[MatchResult] = []
-        for signal, batch in zip(signals, hits, strict=True):
+        for signal, batch, on_safelist in zip(signals, hits, safe, strict=True):
             # The lists may lag a revocation by one refresh; the store is the truth.
             live = [
                 (hit.distance, ind)
@@ -78,19 +79,23 @@ class Matcher:
                 for distance, ind in live
                 if ind.category != BENIGN and distance <= self._within(ind, names)
             )
-            if benign or self.on_local_safelist(signal):
+            if benign or on_safelist:
                 results.append(MatchResult(query=signal, matches=(), suppressed=matches, safelisted=True))
             else:
                 results.append(MatchResult(query=signal, matches=matches))
         return results
 
-    def on_local_safelist(self, signal: Signal) -> bool:
-        """True when the operator's safelist file holds ``signal`` (PDQ: within the threshold)."""
-        return bool(self._safelist.query(signal, pdq_threshold=self._safelist_threshold))
+    @property
+    def has_local_safelist(self) -> bool:
+        """True when the operator's safelist file listed anything."""
+        return any(self._safelist.sizes().values())
 
-    def is_safelisted(self, signal: Signal) -> bool:
-        """True when a match of ``signal`` would be suppressed by the safelist."""
-        return self.match([signal])[0].safelisted
+    def _local_safelist_flags(self, signals: Sequence[Signal]) -> list[bool]:
+        """Per signal: is it on the operator's safelist file (PDQ: within the threshold)?"""
+        if not self.has_local_safelist:
+            return [False] * len(signals)
+        found = self._safelist.query_many(signals, pdq_threshold=self._safelist_threshold)
+        return [bool(hits) for hits in found]
 
     def _safe_within(self, indicator: Indicator) -> int:
         return self._safelist_threshold if indicator.signal.type.is_perceptual else 0

@@ -7,10 +7,12 @@ platform: it stops matching as harmful there, and contributing it is refused unl
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from node.app import AccordNode
 from node.model import Signal
@@ -18,6 +20,12 @@ from tests.integration.test_two_nodes import federation  # noqa: F401 - the two-
 from tests.support.feeds import md5_signal
 from tests.support.media import make_image, make_variant
 from tests.support.processes import ServeProcess, accord, accord_json, wait_for
+
+
+@pytest.fixture
+def nodes(federation: dict[str, ServeProcess]) -> dict[str, ServeProcess]:  # noqa: F811
+    """The NGO and platform of the two-node federation fixture."""
+    return federation
 
 
 def _match(home: Path, *args: str | Path) -> list[dict[str, Any]]:
@@ -32,10 +40,10 @@ def _categories(home: Path, signal: str) -> list[str]:
 
 
 def test_partner_sees_bulk_revocation_expiry_and_relabelling(
-    federation: dict[str, ServeProcess],
-    tmp_path: Path,  # noqa: F811
+    nodes: dict[str, ServeProcess],
+    tmp_path: Path,
 ) -> None:
-    ngo, platform = federation["ngo"], federation["platform"]
+    ngo, platform = nodes["ngo"], nodes["platform"]
     signals = [str(md5_signal(500 + n)) for n in range(5)]
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"{s}\n" for s in signals))
@@ -72,10 +80,10 @@ def test_partner_sees_bulk_revocation_expiry_and_relabelling(
 
 
 def test_partner_benign_indicators_safelist_an_image(
-    federation: dict[str, ServeProcess],
-    tmp_path: Path,  # noqa: F811
+    nodes: dict[str, ServeProcess],
+    tmp_path: Path,
 ) -> None:
-    ngo, platform = federation["ngo"], federation["platform"]
+    ngo, platform = nodes["ngo"], nodes["platform"]
     meme = make_image(tmp_path / "meme.png", seed=61)
     copy = make_variant(meme, tmp_path / "meme-copy.jpg", scale=0.7, quality=85)
     harmful = make_image(tmp_path / "harmful.png", seed=62)

@@ -17,11 +17,11 @@ from tests.support.processes import accord, accord_json
 
 pytest.importorskip("threatexchange")
 
-from threatexchange.exchanges.impl.file_api import (  # noqa: E402
+from threatexchange.exchanges.impl.file_api import (
     FileCollaborationConfig,
     LocalFileSignalExchangeAPI,
 )
-from threatexchange.signal_type.pdq.signal import PdqSignal  # noqa: E402
+from threatexchange.signal_type.pdq.signal import PdqSignal
 
 
 def _fetch_with_pytx(path: Path) -> dict[tuple[str, str], object]:
