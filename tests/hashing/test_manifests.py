@@ -75,7 +75,7 @@ def test_parquet_is_read_in_record_batches(tmp_path: Path) -> None:
 
 def test_unknown_manifest_kind_and_unreadable_parquet_are_refused(tmp_path: Path) -> None:
     (tmp_path / "m.xlsx").write_bytes(b"PK")
-    with pytest.raises(InvalidInput, match="must be .csv, .jsonl or .parquet"):
+    with pytest.raises(InvalidInput, match=r"must be \.csv, \.jsonl or \.parquet"):
         _rows(tmp_path / "m.xlsx")
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     with pytest.raises(InvalidInput, match="not a readable Parquet file"):
