@@ -72,9 +72,17 @@ def collect(
     return out
 
 
-def count_media(paths: Iterable[Path]) -> int:
-    """How many media files ``paths`` name (directories walked): the length of a progress bar."""
-    return sum(1 for _ in media_files(paths))
+def count_items(sources: Sources) -> int:
+    """About how many items the sources hold (media files, list lines): a progress bar's length."""
+    total = sum(1 for _ in media_files(sources.files))
+    for path in sources.lists:
+        try:
+            with open(path, "rb") as stream:
+                while chunk := stream.read(1 << 20):
+                    total += chunk.count(b"\n")
+        except OSError:
+            continue  # reading it will refuse it by name
+    return total
 
 
 def _from_media(path: Path, out: Collected, content_type: ContentType | None) -> None:

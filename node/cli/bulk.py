@@ -32,7 +32,8 @@ def progress_bar(enabled: bool | None, *, length: int | None, label: str) -> Ite
     if not show:
         yield _Silent()
         return
-    bar: Any = click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+    # Unknown length: a bar of one step that shows the count of items done.
+    bar: Any = click.progressbar(length=max(length or 0, 1), label=label, file=sys.stderr, show_pos=True)
     with bar:
         yield bar
 

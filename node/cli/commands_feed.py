@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from node.app import Refusal
-from node.app.contribute import count_media
+from node.app.contribute import Sources, count_items
 from node.cli.bulk import parse_time, progress_bar
 from node.cli.options import home_option, open_node
 from node.cli.output import warn
@@ -81,7 +81,8 @@ def contribute_cmd(
             "give media FILES or directories, --list FILE, --stix FILE or --signal TYPE:VALUE"
         )
     node = open_node(home)
-    with progress_bar(progress, length=count_media(files) if files else None, label="importing") as bar:
+    sources = Sources(files=files, lists=lists, stix=stix)
+    with progress_bar(progress, length=count_items(sources), label="importing") as bar:
         report = node.contribute(
             files=files,
             lists=lists,

@@ -144,9 +144,9 @@ def _open_text(source: Path) -> io.TextIOWrapper:
 
 
 def count_rows(source: Path) -> int | None:
-    """Rows in the manifest when cheap to know (Parquet metadata, lines of text); else None."""
+    """Rows in the manifest (Parquet metadata, lines of text, files of a directory); None if unreadable."""
     if source.is_dir():
-        return None
+        return sum(1 for _ in media_files([source]))
     if source.suffix.lower() == ".parquet":
         try:
             return int(pq.ParquetFile(source).metadata.num_rows)

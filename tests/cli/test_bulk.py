@@ -344,3 +344,17 @@ def test_scan_refuses_a_manifest_without_an_id_column(home: Path, tmp_path: Path
     manifest.write_text("name,md5\nx,00\n")
     result = run("scan", "--home", home, manifest, "--out", tmp_path / "r.jsonl")
     assert result.exit_code == 2 and "'id' column" in result.stderr
+
+
+def test_progress_bar_goes_to_stderr_only_when_asked(home: Path, tmp_path: Path) -> None:
+    hash_list = tmp_path / "list.txt"
+    hash_list.write_text("".join(f"md5 {md5_signal(n).value}\n" for n in range(30)))
+    shown = run("contribute", "--home", home, "--list", hash_list, "--category", "csam", "--progress")
+    assert shown.exit_code == 0 and "importing" in shown.stderr and "importing" not in shown.stdout
+    quiet = run("scan", "--home", home, hash_list.with_suffix(".csv"), "--out", tmp_path / "r.jsonl")
+    assert quiet.exit_code == 2  # no such manifest (click checks existence)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("id,md5\n" + "".join(f"i{n},{md5_signal(n).value}\n" for n in range(30)))
+    scanned = run("scan", "--home", home, manifest, "--out", tmp_path / "r.jsonl")
+    assert scanned.exit_code == 0 and "scanning" not in scanned.stderr
+    assert "scanned 30 item(s): 30 matched" in scanned.stdout
