@@ -223,13 +223,8 @@ class AccordNode:
         return notes
 
     def _follow_commits(self) -> None:
-        """Bring loaded lists up to date with what we just committed.
-
-        Lists not loaded yet stay unloaded: their first load reads everything anyway, and a
-        CLI contribute must not load a million-indicator list only to exit.
-        """
-        if self.lists.ready:
-            self.refresher.refresh()
+        """Bring this process's lists up to date with what we just committed (as before)."""
+        self.refresher.refresh()
 
     def _holds_benign(self) -> bool:
         return any(row.category == BENIGN for row in self.store.counts())
