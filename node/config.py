@@ -112,6 +112,10 @@ class MatchSection:
     # often and on a clean shutdown, so a restart loads them instead of rebuilding; 0: only at
     # shutdown.
     index_save_seconds: float = 600.0
+    # A hash list of known-benign media (relative to the home; empty: none). A query within
+    # the safelist threshold of it, or of an active ``benign`` indicator, never matches as harmful.
+    safelist: str = ""
+    safelist_pdq_threshold: int = 31
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,7 @@ class NodeConfig:
             "match.pdq_threshold": match.pdq_threshold,
             "match.vpdq_frame_threshold": match.vpdq_frame_threshold,
         }
+        named["match.safelist_pdq_threshold"] = match.safelist_pdq_threshold
         named |= {f"match.category_thresholds.{k}": v for k, v in match.category_thresholds.items()}
         named |= {f"match.partner_thresholds.{k}": v for k, v in match.partner_thresholds.items()}
         for key, threshold in named.items():

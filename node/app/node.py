@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from node.app.audit import AuditLog
 from node.app.backup import backup_database
 from node.app.bridges import Bridges
+from node.app.contribute import Collected, Progress, Refusal, Sources, collect
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
+from node.app.scan import CHUNK_ROWS, ScanReport, run_scan
 from node.app.snapshots import resume_from_saved, save_indexes
 from node.config import NodeConfig, load_config
 from node.errors import InvalidInput, NotFound, PeerError
 from node.feed import NodeIdentity, TlsCredentials, public_key_to_text
-from node.hashing import ListItem, ListRefusal, MediaHashes, hash_file, read_hash_list
-from node.match import MatchLists
+from node.hashing import ListRefusal, MediaHashes, hash_file, read_hash_list
+from node.match import ListUpdate, MatchLists
 from node.model import (
-    PDQ_MIN_QUALITY,
     CertFingerprint,
     ContentType,
     Distribution,
     Envelope,
+    Indicator,
     KeyId,
     MatchResult,
     Partner,
@@ -47,12 +50,12 @@ from node.rpc.convert import match_result_from_proto
 from node.stix import build_bundle
 from node.store import EvidenceRecord, Store
 from node.sync import partners as partner_ops
-from node.sync.export import export_bundle
+from node.sync.export import HMA_CSV_HEADER, export_bundle, hma_csv_rows, match_list_rows, pytx_lines
 from node.sync.ingest import Ingestor
 from node.sync.lookup import Lookup, Provenance
-from node.sync.publish import Contribution, Publisher, PublishReport
+from node.sync.publish import Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
-from node.sync.query import Matcher
+from node.sync.query import BENIGN, Matcher
 from node.sync.refresh import ListRefresher
 from node.sync.report import TransparencyReport, build_report
 from node.sync.serve import entries_for
@@ -60,14 +63,6 @@ from node.sync.sources import IMPORT_REFUSED
 from node.sync.status import NodeStatus, node_status
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """An item a command could not use, and why (never the hash value itself)."""
-
-    source: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +87,8 @@ class ContributeReport:
 
     publish: PublishReport | None
     refused: tuple[Refusal, ...]
+    duplicates: int = 0  # read twice in this import, or already published with the same labels
+    forced: tuple[Refusal, ...] = ()  # safelisted signals contributed anyway (--force)
 
 
 class AccordNode:
@@ -116,6 +113,8 @@ class AccordNode:
                 compared_match_percent=self.config.match.vpdq_compared_match_percent,
             ),
             record=self.store.record_matches,
+            safelist=self._local_safelist(),
+            safelist_threshold=self.config.match.safelist_pdq_threshold,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -154,6 +153,22 @@ class AccordNode:
             by_category=match.category_thresholds,
             by_partner=match.partner_thresholds,
         )
+
+    def _local_safelist(self) -> MatchLists:
+        """The operator's safelist file (``match.safelist``), as a small index of its own."""
+        safelist = MatchLists()
+        if not self.config.match.safelist:
+            return safelist
+        path = self.home.root / self.config.match.safelist
+        updates = []
+        for item in read_hash_list(path):
+            if isinstance(item, ListRefusal):
+                log.warning("safelist %s line %d refused: %s", path, item.line, item.reason)
+                continue
+            updates.append(ListUpdate(f"safelist:{item.line}", item.signal, active=True))
+        safelist.apply(updates)
+        safelist.ready = True
+        return safelist
 
     @classmethod
     def open(cls, root: Path) -> AccordNode:
@@ -259,86 +274,94 @@ class AccordNode:
         *,
         files: Sequence[Path] = (),
         lists: Sequence[Path] = (),
+        stix: Sequence[Path] = (),
         signals: Sequence[str] = (),
         category: str,
         tlp: Tlp,
         content_type: ContentType | None = None,
         recipients: Iterable[str] = (),
         groups: Iterable[str] = (),
+        valid_until: datetime | None = None,
+        force: bool = False,
+        progress: Progress | None = None,
     ) -> ContributeReport:
-        """Hash ``files``, read ``lists`` and parse ``signals``; publish what is valid as one batch.
+        """Hash media (directories walked), read hash lists, STIX bundles and ``signals``; publish.
 
-        ``recipients`` (partner names) and ``groups`` (sharing group names) are resolved to key
-        ids here, and those key ids are what the signed entry carries.
+        Restartable: a signal already published by us under the same labels is a duplicate and
+        adds nothing. A safelisted signal is refused unless ``force``. Large batches are split
+        into entries within ``limits.max_objects_per_entry``. ``recipients`` (partner names) and
+        ``groups`` (sharing group names) are resolved to key ids here, and those key ids are
+        what the signed entry carries.
         """
         category = parse_category(category)
         keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
         distribution = Distribution(tlp=tlp, recipients=keys)
-        items: list[Contribution] = []
-        refused: list[Refusal] = []
-        for path in files:
-            self._from_file(path, items, refused, content_type)
-        for path in lists:
-            self._from_list(path, items, refused, content_type)
-        for text in signals:
-            signal = Signal.parse(text)
-            items.append(Contribution(signal, content_type or ContentType.default_for(signal.type)))
-        if not items:
-            return ContributeReport(publish=None, refused=tuple(refused))
-        report = self.publisher.contribute(items, category=category, distribution=distribution)
-        self.refresher.refresh()
+        if valid_until is not None and valid_until <= utc_now():
+            raise InvalidInput("--valid-until must be in the future")
+        sources = Sources(files=files, lists=lists, stix=stix, signals=signals)
+        collected = collect(sources, content_type=content_type, valid_until=valid_until, progress=progress)
+        forced = self._screen_safelisted(collected, category=category, force=force)
+        unique = len({item.signal for item in collected.items})
+        repeats = len(collected.items) - unique
+        if not collected.items:
+            return ContributeReport(publish=None, refused=tuple(collected.refused), forced=forced)
+        report = self.publisher.contribute(collected.items, category=category, distribution=distribution)
+        self._follow_commits()
         self.audit.record(
             "contribute",
             {
                 "category": category,
                 "tlp": tlp.value,
-                "items": len(items),
+                "items": len(collected.items),
                 "added": report.added,
                 "updated": report.updated,
-                "refused": len(refused),
+                "duplicates": repeats + report.unchanged,
+                "refused": len(collected.refused),
+                "forced": len(forced),
                 "entries": list(report.seqs),
             },
         )
-        return ContributeReport(publish=report, refused=tuple(refused))
+        return ContributeReport(
+            publish=report,
+            refused=tuple(collected.refused),
+            duplicates=repeats + report.unchanged,
+            forced=forced,
+        )
 
-    def _from_file(
-        self, path: Path, items: list[Contribution], refused: list[Refusal], content_type: ContentType | None
-    ) -> None:
-        try:
-            hashes = hash_file(path)
-        except InvalidInput as exc:
-            refused.append(Refusal(str(path), str(exc)))
-            return
-        kind = content_type or hashes.content_type
-        items.append(Contribution(hashes.md5, kind))
-        items.append(Contribution(hashes.sha256, kind))
-        if hashes.vpdq is not None:
-            items.append(Contribution(hashes.vpdq, kind))
-        elif hashes.video_unhashed:
-            refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
-        if hashes.pdq is None:
-            return
-        quality = hashes.pdq_quality if hashes.pdq_quality is not None else 0
-        if quality < PDQ_MIN_QUALITY:
-            refused.append(
-                Refusal(str(path), f"pdq quality {quality} is below {PDQ_MIN_QUALITY}: pdq not shared")
+    def _screen_safelisted(self, collected: Collected, *, category: str, force: bool) -> tuple[Refusal, ...]:
+        """Refuse (or, with ``force``, keep and report) harmful contributions on the safelist."""
+        harmful = [item for item in collected.items if (item.category or category) != BENIGN]
+        if not harmful:
+            return ()
+        holds_benign = self._holds_benign()
+        if not (holds_benign or self.matcher.has_local_safelist):
+            return ()  # nothing is safelisted: skip the check
+        if not self.lists.ready and holds_benign:
+            self.load_lists()  # partners' benign indicators live in the lists
+        results = self.matcher.match([item.signal for item in harmful])
+        flagged = {r.query for r in results if r.safelisted}
+        if not flagged:
+            return ()
+        notes = tuple(Refusal(s.redacted(), "on the safelist (known benign)") for s in flagged)
+        if not force:
+            collected.items = [i for i in collected.items if i.signal not in flagged]
+            collected.refused.extend(
+                replace(n, reason=n.reason + ": refused, use --force to contribute it anyway") for n in notes
             )
-        else:
-            items.append(Contribution(hashes.pdq, kind, quality))
+            return ()
+        return notes
 
-    def _from_list(
-        self, path: Path, items: list[Contribution], refused: list[Refusal], content_type: ContentType | None
-    ) -> None:
-        for item in read_hash_list(path):
-            if isinstance(item, ListRefusal):
-                refused.append(Refusal(f"{path}:{item.line}", item.reason))
-            else:
-                assert isinstance(item, ListItem)
-                kind = content_type or ContentType.default_for(item.signal.type)
-                items.append(Contribution(item.signal, kind, category=item.category))
+    def _follow_commits(self) -> None:
+        """Bring this process's lists up to date with what we just committed (as before)."""
+        self.refresher.refresh()
 
-    def revoke(self, targets: Sequence[str]) -> PublishReport:
-        """Revoke our indicators named by id or by ``TYPE:VALUE``."""
+    def _holds_benign(self) -> bool:
+        return any(row.category == BENIGN for row in self.store.counts())
+
+    # --- curation ---------------------------------------------------------------------------
+
+    def own_indicator_ids(self, targets: Iterable[str]) -> list[str]:
+        """Ids of our live indicators named by id or ``TYPE:VALUE``; NotFound for any other."""
         ids: list[str] = []
         for target in targets:
             if target.startswith("indicator--"):
@@ -346,11 +369,59 @@ class AccordNode:
                 continue
             own = [i for i in self.publisher.own_indicators(Signal.parse(target)) if not i.revoked]
             if not own:
-                raise NotFound("this node has published no active indicator with that signal")
+                raise NotFound(
+                    f"this node has published no active indicator with {Signal.parse(target).redacted()}"
+                )
             ids.extend(i.id for i in own)
-        report = self.publisher.revoke(ids)
-        self.refresher.refresh()
-        self.audit.record("revoke", {"indicator_ids": ids})
+        return ids
+
+    def targets_from_list(self, path: Path) -> tuple[list[str], list[Refusal]]:
+        """The signals a hash list names (as ``TYPE:VALUE``) and its refused lines."""
+        targets: list[str] = []
+        refused: list[Refusal] = []
+        for item in read_hash_list(path):
+            if isinstance(item, ListRefusal):
+                refused.append(Refusal(f"{path}:{item.line}", item.reason))
+            else:
+                targets.append(str(item.signal))
+        return targets, refused
+
+    def revoke(self, targets: Sequence[str]) -> PublishReport:
+        """Revoke our indicators named by id or by ``TYPE:VALUE``."""
+        return self._amend(targets, lambda ind: replace(ind, revoked=True), action="revoke")
+
+    def expire(self, targets: Sequence[str], *, at: datetime) -> PublishReport:
+        """Publish versions of our indicators valid until ``at``; they stop matching from then on."""
+
+        def change(ind: Indicator) -> Indicator:
+            if at <= ind.created:
+                raise InvalidInput(f"{ind.id} was created at {ind.created.isoformat()}; --at must be later")
+            return replace(ind, valid_until=at)
+
+        return self._amend(targets, change, action="expire")
+
+    def relabel(
+        self, targets: Sequence[str], *, category: str | None, content_type: ContentType | None
+    ) -> PublishReport:
+        """Publish versions of our indicators under a new category and/or content type."""
+        slug = None if category is None else parse_category(category)
+
+        def change(ind: Indicator) -> Indicator:
+            return replace(
+                ind,
+                category=slug or ind.category,
+                content_type=content_type or ind.content_type,
+            )
+
+        return self._amend(targets, change, action="relabel")
+
+    def _amend(
+        self, targets: Sequence[str], change: Callable[[Indicator], Indicator], *, action: str
+    ) -> PublishReport:
+        ids = self.own_indicator_ids(targets)
+        report = self.publisher.amend(ids, change)
+        self._follow_commits()
+        self.audit.record(action, {"indicator_ids": ids, "entries": list(report.seqs)})
         return report
 
     # --- matching, sync, status, export ---------------------------------------------------
@@ -547,6 +618,39 @@ class AccordNode:
         return build_report(
             self.store, node=self.config.node.name, names=self.names(), since=since, until=until
         )
+
+    def export_match_list(self, path: Path, *, fmt: str, include_red: bool) -> int:
+        """Write the match lists as ``pytx`` lines or ``hma-csv``; returns the rows written."""
+        rows = match_list_rows(self.store, names=self.names(), include_red=include_red, now=utc_now())
+        written = 0
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            if fmt == "pytx":
+                for line in pytx_lines(rows):
+                    stream.write(line + "\n")
+                    written += 1
+            elif fmt == "hma-csv":
+                writer = csv.writer(stream)
+                writer.writerow(HMA_CSV_HEADER)
+                for row in hma_csv_rows(rows):
+                    writer.writerow(row)
+                    written += 1
+            else:
+                raise InvalidInput(f"unknown export format {fmt!r} (pytx, hma-csv, stix)")
+        return written
+
+    def scan(
+        self,
+        source: Path,
+        out: Path,
+        *,
+        fmt: str,
+        chunk_rows: int = CHUNK_ROWS,
+        progress: Progress | None = None,
+    ) -> ScanReport:
+        """Match a data-set manifest (or a media directory) against the lists into a report."""
+        if not self.lists.ready:
+            self.load_lists()
+        return run_scan(self.matcher, source, out, fmt=fmt, chunk_rows=chunk_rows, progress=progress)
 
 
 def describe_query(query: IndicatorQuery) -> dict[str, object]:

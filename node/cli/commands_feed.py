@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from node.app import Refusal
+from node.app.contribute import Sources, count_items
+from node.cli.bulk import parse_time, progress_bar
 from node.cli.options import home_option, open_node
 from node.cli.output import warn
 from node.model import ContentType, Tlp
@@ -23,7 +26,15 @@ TLP_CHOICES = [t.value for t in Tlp]
     "lists",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="Hash list file: 'signal_type value' lines or CSV with a header. Repeatable.",
+    help="Hash list: 'signal_type value' lines (pytx), TYPE:VALUE lines, CSV with a header "
+    "(HMA bank CSV, ThreatExchange CSV). Repeatable.",
+)
+@click.option(
+    "--stix",
+    "stix",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A STIX 2.1 bundle from any tool: file-hash indicators are imported. Repeatable.",
 )
 @click.option("--signal", "signals", multiple=True, help="A signal TYPE:VALUE. Repeatable.")
 @click.option("--category", required=True, help="Harm category, e.g. csam, ncii, tvec, election-deepfake.")
@@ -48,40 +59,65 @@ TLP_CHOICES = [t.value for t in Tlp]
     multiple=True,
     help="Sharing group whose members are recipients (see 'accord group'). Repeatable.",
 )
+@click.option("--valid-until", default=None, help="Expiry (ISO 8601, e.g. 2027-01-31T00:00:00Z).")
+@click.option("--force", is_flag=True, help="Contribute safelisted (known-benign) signals anyway.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 def contribute_cmd(
     home: Path | None,
     files: tuple[Path, ...],
     lists: tuple[Path, ...],
+    stix: tuple[Path, ...],
     signals: tuple[str, ...],
     category: str,
     tlp: str,
     content_type: str | None,
     recipients: tuple[str, ...],
     groups: tuple[str, ...],
+    valid_until: str | None,
+    force: bool,
+    progress: bool | None,
 ) -> None:
-    """Add FILES (hashed locally), hash lists and signals to this node's feed as one signed batch."""
-    if not (files or lists or signals):
-        raise click.UsageError("give media FILES, --list FILE or --signal TYPE:VALUE")
-    report = open_node(home).contribute(
-        files=files,
-        lists=lists,
-        signals=signals,
-        category=category,
-        tlp=Tlp.parse(tlp),
-        content_type=None if content_type is None else ContentType.parse(content_type),
-        recipients=recipients,
-        groups=groups,
-    )
+    """Add media FILES or directories (hashed locally, recursively), hash lists, STIX bundles and
+    signals to this node's feed, signed, in entries within the per-entry object limit.
+
+    Re-running the same import adds nothing twice. Refused items are listed with file and line;
+    they never stop the rest (exit 2 when any was refused).
+    """
+    if not (files or lists or stix or signals):
+        raise click.UsageError(
+            "give media FILES or directories, --list FILE, --stix FILE or --signal TYPE:VALUE"
+        )
+    node = open_node(home)
+    sources = Sources(files=files, lists=lists, stix=stix)
+    with progress_bar(progress, length=count_items(sources), label="importing") as bar:
+        report = node.contribute(
+            files=files,
+            lists=lists,
+            stix=stix,
+            signals=signals,
+            category=category,
+            tlp=Tlp.parse(tlp),
+            content_type=None if content_type is None else ContentType.parse(content_type),
+            recipients=recipients,
+            groups=groups,
+            valid_until=None if valid_until is None else parse_time(valid_until, "--valid-until"),
+            force=force,
+            progress=bar.update,
+        )
     for refusal in report.refused:
         warn(f"refused {refusal.source}: {refusal.reason}")
+    for note in report.forced:
+        warn(f"warning: {note.source} is {note.reason}; contributed because of --force")
     if report.publish is not None:
         p = report.publish
         seqs = ", ".join(str(s) for s in p.seqs) or "none (nothing changed)"
+        click.echo(f"published entry seq {seqs}")
         click.echo(
-            f"published entry seq {seqs}: {p.added} added, {p.updated} relabelled, {p.unchanged} unchanged"
+            f"{p.added} added, {p.updated} relabelled, {report.duplicates} duplicates, "
+            f"{len(report.refused)} refused"
         )
     else:
-        click.echo("nothing published")
+        click.echo(f"nothing published; refused {len(report.refused)}")
     if report.refused:
         warn(f"{len(report.refused)} item(s) refused; everything else was published")
         click.get_current_context().exit(EXIT_PARTIAL)
@@ -89,32 +125,70 @@ def contribute_cmd(
 
 @click.command("revoke")
 @home_option
-@click.argument("targets", nargs=-1, required=True)
-def revoke_cmd(home: Path | None, targets: tuple[str, ...]) -> None:
-    """Revoke our own indicators, named as TYPE:VALUE or indicator--<uuid>.
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--list",
+    "list_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Revoke every signal this hash list names (any format 'contribute --list' reads).",
+)
+def revoke_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | None) -> None:
+    """Revoke our own indicators, named as TYPE:VALUE or indicator--<uuid>, or listed in a file.
 
     Partners stop matching them after their next sync; replaying the old entry cannot revive them.
     """
-    report = open_node(home).revoke(targets)
+    node = open_node(home)
+    names, refused = list(targets), list[Refusal]()
+    if list_path is not None:
+        listed, refused = node.targets_from_list(list_path)
+        names.extend(listed)
+    if not names:
+        raise click.UsageError("give TYPE:VALUE or indicator ids, or --list FILE")
+    report = node.revoke(names)
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
     click.echo(
         f"revoked {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} already revoked"
     )
+    for refusal in refused:
+        warn(f"refused {refusal.source}: {refusal.reason}")
+    if refused:
+        click.get_current_context().exit(EXIT_PARTIAL)
 
 
 @click.command("export")
 @home_option
 @click.option(
     "--stix",
-    "path",
-    required=True,
+    "stix_path",
+    default=None,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a STIX 2.1 bundle to this file.",
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["stix", "pytx", "hma-csv"]),
+    default=None,
+    help="stix; pytx: 'signal_type signal' lines for python-threatexchange; hma-csv: HMA bank CSV.",
+)
+@click.option(
+    "--out", "out", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Output file."
+)
 @click.option("--include-red", is_flag=True, help="Also export TLP:RED indicators (never by default).")
-def export_cmd(home: Path | None, path: Path, include_red: bool) -> None:
-    """Export the active indicators this node holds as a STIX 2.1 bundle."""
-    count = open_node(home).export_stix(path, include_red=include_red)
+def export_cmd(
+    home: Path | None, stix_path: Path | None, fmt: str | None, out: Path | None, include_red: bool
+) -> None:
+    """Export the active indicators this node holds: a STIX 2.1 bundle, or match lists for HMA/pytx."""
+    fmt = fmt or "stix"
+    path = stix_path if fmt == "stix" and stix_path is not None else out
+    if path is None:
+        raise click.UsageError("give --stix FILE, or --format F --out FILE")
+    node = open_node(home)
+    if fmt == "stix":
+        count = node.export_stix(path, include_red=include_red)
+    else:
+        count = node.export_match_list(path, fmt=fmt, include_red=include_red)
     click.echo(f"wrote {count} indicator(s) to {path}" + ("" if include_red else " (TLP:RED left out)"))
 
 

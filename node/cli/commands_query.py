@@ -128,6 +128,12 @@ def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> No
         for label, result in labelled
         for m in result.matches
     ]
+    for label, result in labelled:
+        if result.safelisted:
+            click.echo(
+                f"{label}: {result.query.type.value} is safelisted (known benign); "
+                f"{len(result.suppressed)} match(es) suppressed"
+            )
     if not rows:
         click.echo("no match")
         return
@@ -147,21 +153,24 @@ def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
         "signal": str(result.query),
         "signal_type": result.query.type.value,
         "corroboration": result.corroboration,
-        "matches": [
-            {
-                "indicator_id": m.indicator_id,
-                "origin": m.origin,
-                "origin_name": m.origin_name,
-                "category": m.category,
-                "signal_type": m.signal_type.value,
-                "content_type": m.content_type.value,
-                "distance": m.distance,
-                "tlp": m.tlp.value,
-                "query_match_percent": m.query_match_percent,
-                "compared_match_percent": m.compared_match_percent,
-            }
-            for m in result.matches
-        ],
+        "matches": [_match_json(m) for m in result.matches],
+        "safelisted": result.safelisted,
+        "suppressed": [_match_json(m) for m in result.suppressed],
+    }
+
+
+def _match_json(m: Match) -> dict[str, Any]:
+    return {
+        "indicator_id": m.indicator_id,
+        "origin": m.origin,
+        "origin_name": m.origin_name,
+        "category": m.category,
+        "signal_type": m.signal_type.value,
+        "content_type": m.content_type.value,
+        "distance": m.distance,
+        "tlp": m.tlp.value,
+        "query_match_percent": m.query_match_percent,
+        "compared_match_percent": m.compared_match_percent,
     }
 
 

@@ -19,6 +19,7 @@ from node.cli import (
     commands_backup,
     commands_ecosystem,
     commands_feed,
+    commands_import,
     commands_partner,
     commands_query,
     commands_relay,
@@ -70,6 +71,7 @@ for module in (
     commands_ecosystem,
     commands_analyst,
     commands_relay,
+    commands_import,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

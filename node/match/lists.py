@@ -61,19 +61,22 @@ class MatchLists:
     def apply(self, updates: Iterable[ListUpdate]) -> int:
         """Apply updates in order; returns how many were applied.
 
-        Consecutive PDQ adds go to the index as one batch (one lookup pass, one view swap):
-        that is what lets a sync of a million indicators be matchable within seconds.
+        PDQ adds go to the index as one batch (one lookup pass, one view swap) until a PDQ
+        removal needs them applied first: that is what lets a sync of a million indicators be
+        matchable within seconds. Exact updates never touch the PDQ index, so a list that mixes
+        md5 and pdq lines still adds its PDQ hashes in one batch.
         """
         applied = 0
         pending: list[ListUpdate] = []
         with self._lock:
             for update in updates:
                 applied += 1
-                if update.signal.type is SignalType.PDQ and update.active:
-                    pending.append(update)
-                    continue
-                self._add_pdq(pending)
-                pending = []
+                if update.signal.type is SignalType.PDQ:
+                    if update.active:
+                        pending.append(update)
+                        continue
+                    self._add_pdq(pending)
+                    pending = []
                 self._apply_one(update)
             self._add_pdq(pending)
         return applied

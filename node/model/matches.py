@@ -78,6 +78,10 @@ class MatchResult:
 
     query: Signal
     matches: tuple[Match, ...]
+    # Harmful matches withheld because the query is safelisted (a local safelist entry or an
+    # active ``benign`` indicator within the safelist threshold): reported, never acted on.
+    suppressed: tuple[Match, ...] = ()
+    safelisted: bool = False
 
     @property
     def corroboration(self) -> int:

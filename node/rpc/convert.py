@@ -43,21 +43,24 @@ def match_result_to_proto(result: MatchResult) -> local_pb2.MatchResult:
     return local_pb2.MatchResult(
         query=str(result.query),
         corroboration=result.corroboration,
-        matches=[
-            local_pb2.Match(
-                indicator_id=m.indicator_id,
-                origin=m.origin,
-                origin_name=m.origin_name,
-                category=m.category,
-                signal_type=m.signal_type.value,
-                content_type=m.content_type.value,
-                distance=m.distance,
-                tlp=m.tlp.value,
-                query_match_percent=m.query_match_percent,
-                compared_match_percent=m.compared_match_percent,
-            )
-            for m in result.matches
-        ],
+        matches=[_match_to_proto(m) for m in result.matches],
+        safelisted=result.safelisted,
+        suppressed=[_match_to_proto(m) for m in result.suppressed],
+    )
+
+
+def _match_to_proto(m: Match) -> local_pb2.Match:
+    return local_pb2.Match(
+        indicator_id=m.indicator_id,
+        origin=m.origin,
+        origin_name=m.origin_name,
+        category=m.category,
+        signal_type=m.signal_type.value,
+        content_type=m.content_type.value,
+        distance=m.distance,
+        tlp=m.tlp.value,
+        query_match_percent=m.query_match_percent,
+        compared_match_percent=m.compared_match_percent,
     )
 
 
@@ -65,23 +68,24 @@ def match_result_from_proto(message: local_pb2.MatchResult) -> MatchResult:
     """A match result as the Local API reported it."""
     return MatchResult(
         query=Signal.parse(message.query),
-        matches=tuple(
-            Match(
-                indicator_id=m.indicator_id,
-                origin=KeyId(m.origin),
-                origin_name=m.origin_name,
-                category=m.category,
-                signal_type=SignalType(m.signal_type),
-                content_type=ContentType(m.content_type),
-                distance=m.distance,
-                tlp=Tlp(m.tlp),
-                query_match_percent=m.query_match_percent if m.HasField("query_match_percent") else None,
-                compared_match_percent=(
-                    m.compared_match_percent if m.HasField("compared_match_percent") else None
-                ),
-            )
-            for m in message.matches
-        ),
+        matches=tuple(_match_from_proto(m) for m in message.matches),
+        suppressed=tuple(_match_from_proto(m) for m in message.suppressed),
+        safelisted=message.safelisted,
+    )
+
+
+def _match_from_proto(m: local_pb2.Match) -> Match:
+    return Match(
+        indicator_id=m.indicator_id,
+        origin=KeyId(m.origin),
+        origin_name=m.origin_name,
+        category=m.category,
+        signal_type=SignalType(m.signal_type),
+        content_type=ContentType(m.content_type),
+        distance=m.distance,
+        tlp=Tlp(m.tlp),
+        query_match_percent=m.query_match_percent if m.HasField("query_match_percent") else None,
+        compared_match_percent=m.compared_match_percent if m.HasField("compared_match_percent") else None,
     )
 
 

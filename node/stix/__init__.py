@@ -7,6 +7,7 @@ This package is the only home of the ``stix2`` library, used by :func:`parse_wit
 
 from __future__ import annotations
 
+from node.stix.foreign import StixRefusal, StixSignal, read_stix_signals
 from node.stix.library import parse_with_stix2
 from node.stix.profile import origin_identity_id
 from node.stix.reader import read_bundle
@@ -14,10 +15,13 @@ from node.stix.timestamps import format_timestamp, parse_timestamp
 from node.stix.writer import build_bundle
 
 __all__ = [
+    "StixRefusal",
+    "StixSignal",
     "build_bundle",
     "format_timestamp",
     "origin_identity_id",
     "parse_timestamp",
     "parse_with_stix2",
     "read_bundle",
+    "read_stix_signals",
 ]

@@ -4,12 +4,19 @@ TAXII servers of other tools hold STIX that is not in Accord's profile: any indi
 pattern compares a file hash this node matches (MD5, SHA-1, SHA-256, PDQ) is taken, each hash
 as its own indicator; anything else is skipped or refused with a reason that never echoes the
 hash value. Objects are low-volume here, so the reference library validates every one.
+
+Bulk import (``accord contribute`` of a STIX file) reads a whole bundle through
+:func:`read_stix_signals`: each object is parsed on its own, so one malformed object is refused
+by position and the rest are still read.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +37,9 @@ from node.model import (
 )
 from node.stix.profile import ACCORD_NAMESPACE, EXTENSION_DEFINITION_ID, TLP_MARKINGS
 from node.stix.timestamps import parse_timestamp
+
+MAX_STIX_FILE_BYTES = 256 * 1024 * 1024
+"""Largest bundle read: it is parsed as one JSON document (~10x its size in memory)."""
 
 # A comparison of a file hash inside a STIX pattern: file:hashes.MD5 = '…', file:hashes.'SHA-256' = '…'
 _HASH_COMPARISON = re.compile(r"file:hashes\.(?:'([^']+)'|([A-Za-z0-9_-]+))\s*=\s*'([^']*)'")
@@ -162,3 +172,98 @@ def _tlp(markings: object, default: Tlp) -> Tlp:
         [_TLP_BY_MARKING[m] for m in markings if m in _TLP_BY_MARKING] if isinstance(markings, list) else []
     )
     return max(found, key=_TLP_ORDER.index) if found else default
+
+
+@dataclass(frozen=True, slots=True)
+class StixSignal:
+    """One signal found in object ``index`` of the bundle; ``category`` from its labels."""
+
+    index: int
+    signal: Signal
+    category: str | None
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StixRefusal:
+    """An object that gave no signal, and why (never the hash value)."""
+
+    index: int
+    reason: str
+
+
+def read_stix_signals(
+    path: str | os.PathLike[str], *, known_categories: frozenset[str]
+) -> Iterator[StixSignal | StixRefusal]:
+    """The hash signals of every indicator in the STIX 2.1 bundle at ``path``.
+
+    Raises :class:`InvalidInput` when the file is not a JSON bundle at all. A label that is one
+    of ``known_categories`` becomes the signal's category.
+    """
+    objects = _bundle_objects(os.fspath(path))
+    for index, data in enumerate(objects):
+        if not isinstance(data, dict) or data.get("type") != "indicator":
+            continue
+        try:
+            indicator = stix2.parse(data, allow_custom=True, version="2.1")
+        except (STIXError, ValueError, TypeError) as exc:
+            # The library's message may quote the pattern, i.e. the hash: name the class only.
+            yield StixRefusal(index, f"the stix2 library refused the indicator ({type(exc).__name__})")
+            continue
+        yield from _bundle_signals(index, indicator, known_categories)
+
+
+def _bundle_objects(name: str) -> list[Any]:
+    try:
+        size = os.stat(name).st_size
+        if size > MAX_STIX_FILE_BYTES:
+            raise InvalidInput(f"STIX file {name!r} is {size} bytes, above {MAX_STIX_FILE_BYTES}")
+        with open(name, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read STIX file {name!r}: {exc.strerror}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"STIX file {name!r} is not JSON text: {type(exc).__name__}") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("type") != "bundle"
+        or not isinstance(data.get("objects"), list)
+    ):
+        raise InvalidInput(f"STIX file {name!r} is not a STIX bundle (type 'bundle' with 'objects')")
+    objects: list[Any] = data["objects"]
+    return objects
+
+
+def _bundle_signals(
+    index: int, indicator: Any, known_categories: frozenset[str]
+) -> Iterator[StixSignal | StixRefusal]:
+    if indicator.get("pattern_type") != "stix":
+        yield StixRefusal(index, f"pattern type {str(indicator.get('pattern_type'))[:20]!r} is not 'stix'")
+        return
+    category = _label_category(indicator, known_categories)
+    revoked = bool(indicator.get("revoked", False))
+    found = 0
+    for quoted, bare, value in _HASH_COMPARISON.findall(indicator["pattern"]):
+        kind = _HASH_NAMES.get((quoted or bare).lower())
+        if kind is None:
+            continue
+        try:
+            signal = Signal(kind, value)
+        except InvalidInput as exc:
+            yield StixRefusal(index, str(exc))
+            continue
+        found += 1
+        yield StixSignal(index, signal, category, revoked)
+    if not found:
+        yield StixRefusal(index, "the pattern compares no md5, sha1, sha256 or pdq file hash")
+
+
+def _label_category(indicator: Any, known: frozenset[str]) -> str | None:
+    for label in indicator.get("labels", []) or []:
+        try:
+            slug = parse_category(str(label))
+        except InvalidInput:
+            continue
+        if slug in known:
+            return slug
+    return None

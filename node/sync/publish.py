@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -46,6 +46,7 @@ class Contribution:
     content_type: ContentType
     quality: int | None = None
     category: str | None = None  # overrides the batch's category (e.g. a CSV column)
+    valid_until: datetime | None = None  # the source's expiry; None: valid until revoked
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,16 @@ class Publisher:
 
     def revoke(self, indicator_ids: Iterable[str]) -> PublishReport:
         """Publish revoked versions of our own indicators; they never match again anywhere."""
+        return self.amend(indicator_ids, lambda ind: replace(ind, revoked=True))
+
+    def amend(self, indicator_ids: Iterable[str], change: Callable[[Indicator], Indicator]) -> PublishReport:
+        """Publish ``change(current)`` as a new version of each of our live indicators.
+
+        Curation (revoke, expire, relabel) is always a new signed version: partners see it at
+        their next sync, and only the creator may version its objects (DESIGN §7). A version
+        ``change`` leaves as it was is not published (counted ``unchanged``). Each new version
+        keeps its indicator's distribution. Raises :class:`NotFound` for an id that is not ours.
+        """
         wanted = list(dict.fromkeys(indicator_ids))
         found = self._store.indicators_by_id(wanted)
         missing = [i for i in wanted if i not in found or found[i].origin != self.origin]
@@ -111,15 +122,17 @@ class Publisher:
             raise NotFound(f"{len(missing)} indicator(s) are not in this node's own feed, e.g. {missing[0]}")
         now = self._clock()
         live = [ind for ind in found.values() if not ind.revoked]
+        changed = [(ind, new) for ind in live if (new := change(ind)) != ind]
         by_distribution: dict[Distribution, list[Indicator]] = {}
-        distributions = self._store.distributions_of(i.id for i in live)
-        for ind in live:
-            revoked = replace(ind, revoked=True, modified=_after(ind.modified, now))
-            by_distribution.setdefault(distributions[ind.id], []).append(revoked)
+        distributions = self._store.distributions_of(ind.id for ind, _ in changed)
+        for ind, new in changed:
+            version = replace(new, modified=_after(ind.modified, now))
+            by_distribution.setdefault(distributions[ind.id], []).append(version)
         seqs: tuple[Seq, ...] = ()
-        for distribution, batch in by_distribution.items():
-            seqs += self._publish(batch, distribution)
-        return PublishReport(seqs=seqs, added=0, updated=len(live), unchanged=len(wanted) - len(live))
+        with collector_paused():
+            for distribution, batch in by_distribution.items():
+                seqs += self._publish(batch, distribution)
+        return PublishReport(seqs=seqs, added=0, updated=len(changed), unchanged=len(wanted) - len(changed))
 
     def own_indicators(self, signal: Signal) -> list[Indicator]:
         """Our indicators listing ``signal`` (any version state)."""
@@ -156,8 +169,10 @@ class Publisher:
                 created=now,
                 modified=now,
                 quality=item.quality,
+                valid_until=item.valid_until,
             )
-        if (current.category, current.tlp, current.content_type) == (category, tlp.tlp, item.content_type):
+        labels = (current.category, current.tlp, current.content_type, current.valid_until)
+        if labels == (category, tlp.tlp, item.content_type, item.valid_until):
             return None
         return replace(
             current,
@@ -166,6 +181,7 @@ class Publisher:
             content_type=item.content_type,
             modified=_after(current.modified, now),
             quality=item.quality if item.quality is not None else current.quality,
+            valid_until=item.valid_until,
         )
 
     def _publish(self, indicators: list[Indicator], distribution: Distribution) -> tuple[Seq, ...]:

@@ -130,6 +130,7 @@ def _draw_shapes(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: tupl
 
 def _save(image: Image.Image, path: StrPath, *, fmt: str, quality: int = 92) -> Path:
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)  # data-set trees in bulk tests
     if fmt.upper() == "JPEG":
         image.save(target, format="JPEG", quality=quality)
     else:

@@ -106,22 +106,32 @@ class MatchResult(_message.Message):
     QUERY_FIELD_NUMBER: _builtins.int
     MATCHES_FIELD_NUMBER: _builtins.int
     CORROBORATION_FIELD_NUMBER: _builtins.int
+    SAFELISTED_FIELD_NUMBER: _builtins.int
+    SUPPRESSED_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """the query signal, TYPE:VALUE"""
     corroboration: _builtins.int
     """independent origins among the matches"""
+    safelisted: _builtins.bool
+    """the query is on the safelist: no match, the would-be matches are below"""
     @_builtins.property
     def matches(self) -> _containers.RepeatedCompositeFieldContainer[Global___Match]: ...
+    @_builtins.property
+    def suppressed(self) -> _containers.RepeatedCompositeFieldContainer[Global___Match]:
+        """harmful matches withheld because the query is safelisted"""
+
     def __init__(
         self,
         *,
         query: _builtins.str = ...,
         matches: _abc.Iterable[Global___Match] | None = ...,
         corroboration: _builtins.int = ...,
+        safelisted: _builtins.bool = ...,
+        suppressed: _abc.Iterable[Global___Match] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["corroboration", b"corroboration", "matches", b"matches", "query", b"query"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corroboration", b"corroboration", "matches", b"matches", "query", b"query", "safelisted", b"safelisted", "suppressed", b"suppressed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,132 @@
+"""Bulk contribution: media directories, hash lists and STIX bundles → contributions (issue 5).
+
+Every source yields contributions or per-item refusals naming the file and line (or object);
+a refused item never stops the batch. The safelist check and the publish happen in the node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from node.errors import InvalidInput
+from node.hashing import ListRefusal, hash_file, media_files, read_hash_list, sniff_content_type
+from node.model import KNOWN_CATEGORIES, PDQ_MIN_QUALITY, ContentType, Signal
+from node.stix import StixRefusal, read_stix_signals
+from node.sync.publish import Contribution
+
+Progress = Callable[[int], None]
+"""Told how many more source items (files, lines, objects) were read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An item a command could not use, and why (never the hash value itself)."""
+
+    source: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Collected:
+    """Contributions read from the sources, and what was refused."""
+
+    items: list[Contribution] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """What to contribute: media (files or directories), hash lists, STIX bundles, signals."""
+
+    files: Sequence[Path] = ()
+    lists: Sequence[Path] = ()
+    stix: Sequence[Path] = ()
+    signals: Sequence[str] = ()
+
+
+def collect(
+    sources: Sources,
+    *,
+    content_type: ContentType | None,
+    valid_until: datetime | None,
+    progress: Progress | None = None,
+) -> Collected:
+    """Read every source; each usable signal becomes a contribution carrying ``valid_until``."""
+    tick = progress or (lambda _n: None)
+    out = Collected()
+    for path in media_files(sources.files):
+        _from_media(path, out, content_type)
+        tick(1)
+    for path in sources.lists:
+        _from_list(path, out, content_type, tick)
+    for path in sources.stix:
+        _from_stix(path, out, content_type, tick)
+    for text in sources.signals:
+        signal = Signal.parse(text)
+        out.items.append(Contribution(signal, content_type or ContentType.default_for(signal.type)))
+    if valid_until is not None:
+        out.items = [replace(item, valid_until=valid_until) for item in out.items]
+    return out
+
+
+def count_items(sources: Sources) -> int:
+    """About how many items the sources hold (media files, list lines): a progress bar's length."""
+    total = sum(1 for _ in media_files(sources.files))
+    for path in sources.lists:
+        try:
+            with open(path, "rb") as stream:
+                while chunk := stream.read(1 << 20):
+                    total += chunk.count(b"\n")
+        except OSError:
+            continue  # reading it will refuse it by name
+    return total
+
+
+def _from_media(path: Path, out: Collected, content_type: ContentType | None) -> None:
+    try:
+        hashes = hash_file(path)
+    except InvalidInput as exc:
+        out.refused.append(Refusal(str(path), str(exc)))
+        return
+    kind = content_type or sniff_content_type(path, hashes.content_type)
+    out.items.append(Contribution(hashes.md5, kind))
+    out.items.append(Contribution(hashes.sha256, kind))
+    if hashes.vpdq is not None:
+        out.items.append(Contribution(hashes.vpdq, kind))
+    elif hashes.video_unhashed:
+        out.refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
+    if hashes.pdq is None:
+        return
+    quality = hashes.pdq_quality if hashes.pdq_quality is not None else 0
+    if quality < PDQ_MIN_QUALITY:
+        out.refused.append(
+            Refusal(str(path), f"pdq quality {quality} is below {PDQ_MIN_QUALITY}: pdq not shared")
+        )
+    else:
+        out.items.append(Contribution(hashes.pdq, kind, quality))
+
+
+def _from_list(path: Path, out: Collected, content_type: ContentType | None, tick: Progress) -> None:
+    for item in read_hash_list(path):
+        tick(1)
+        if isinstance(item, ListRefusal):
+            out.refused.append(Refusal(f"{path}:{item.line}", item.reason))
+            continue
+        kind = content_type or ContentType.default_for(item.signal.type)
+        out.items.append(Contribution(item.signal, kind, category=item.category))
+
+
+def _from_stix(path: Path, out: Collected, content_type: ContentType | None, tick: Progress) -> None:
+    for item in read_stix_signals(path, known_categories=frozenset(KNOWN_CATEGORIES)):
+        tick(1)
+        where = f"{path}:object {item.index}"
+        if isinstance(item, StixRefusal):
+            out.refused.append(Refusal(where, item.reason))
+        elif item.revoked:
+            out.refused.append(Refusal(where, "the source has revoked this indicator"))
+        else:
+            kind = content_type or ContentType.default_for(item.signal.type)
+            out.items.append(Contribution(item.signal, kind, category=item.category))

@@ -1,0 +1,153 @@
+"""``accord expire``, ``accord relabel`` and ``accord scan``: curation and training-data scans.
+
+Bulk contribution itself is ``accord contribute`` (directories, lists, STIX) and bulk
+revocation ``accord revoke --list``; both live with the other feed-writing commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from node.app import Refusal
+from node.app.scan import pending_rows
+from node.cli.bulk import parse_time, progress_bar
+from node.cli.options import home_option, open_node
+from node.cli.output import warn
+from node.model import ContentType
+
+EXIT_PARTIAL = 2
+
+
+@click.command("expire")
+@home_option
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--list",
+    "list_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Hash list of signals to expire.",
+)
+@click.option("--at", "at", required=True, help="Expiry time (ISO 8601, e.g. 2027-01-31T00:00:00Z).")
+def expire_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | None, at: str) -> None:
+    """Set valid_until of our indicators (TYPE:VALUE, indicator ids or --list FILE) to --at.
+
+    Published as new signed versions: partners stop matching them from that time, after their next sync.
+    """
+    node = open_node(home)
+    names, refused = list(targets), list[Refusal]()
+    if list_path is not None:
+        listed, refused = node.targets_from_list(list_path)
+        names.extend(listed)
+    if not names:
+        raise click.UsageError("give TYPE:VALUE or indicator ids, or --list FILE")
+    report = node.expire(names, at=parse_time(at, "--at"))
+    seqs = ", ".join(str(s) for s in report.seqs) or "none"
+    click.echo(
+        f"set valid_until on {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged"
+    )
+    _report_refused(refused)
+
+
+@click.command("relabel")
+@home_option
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--list",
+    "list_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Hash list of signals to relabel.",
+)
+@click.option("--category", default=None, help="New harm category.")
+@click.option(
+    "--content-type",
+    type=click.Choice([c.value for c in ContentType]),
+    default=None,
+    help="New content type.",
+)
+def relabel_cmd(
+    home: Path | None,
+    targets: tuple[str, ...],
+    list_path: Path | None,
+    category: str | None,
+    content_type: str | None,
+) -> None:
+    """Publish new versions of our indicators with another category and/or content type."""
+    if category is None and content_type is None:
+        raise click.UsageError("give --category and/or --content-type")
+    node = open_node(home)
+    names, refused = list(targets), list[Refusal]()
+    if list_path is not None:
+        listed, refused = node.targets_from_list(list_path)
+        names.extend(listed)
+    if not names:
+        raise click.UsageError("give TYPE:VALUE or indicator ids, or --list FILE")
+    report = node.relabel(
+        names,
+        category=category,
+        content_type=None if content_type is None else ContentType.parse(content_type),
+    )
+    seqs = ", ".join(str(s) for s in report.seqs) or "none"
+    click.echo(f"relabelled {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged")
+    _report_refused(refused)
+
+
+@click.command("scan")
+@home_option
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Report file."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default=None,
+    help="Report format [default: from --out's suffix, else jsonl].",
+)
+@click.option(
+    "--chunk-rows",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Rows per checkpoint.",
+)
+@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+def scan_cmd(
+    home: Path | None, source: Path, out: Path, fmt: str | None, chunk_rows: int, progress: bool | None
+) -> None:
+    """Scan a data-set manifest (CSV, JSON lines or Parquet with an id column and md5 / sha256 /
+    pdq columns) or a directory of media against the lists; write matching items to --out.
+
+    Streams in constant memory. Interrupted? Run the same command again: it resumes from its
+    checkpoint (--out + '.checkpoint') and the report gets no duplicate. Exit 0 when items
+    matched, 1 when none did.
+    """
+    fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "jsonl")
+    node = open_node(home)
+    with progress_bar(progress, length=pending_rows(source, out), label="scanning") as bar:
+        report = node.scan(source, out, fmt=fmt, chunk_rows=chunk_rows, progress=bar.update)
+    if report.resumed_from:
+        click.echo(f"resumed after row {report.resumed_from}")
+    click.echo(
+        f"scanned {report.rows} item(s): {report.matched} matched, "
+        f"{report.unusable} without a usable signal; report {out}"
+    )
+    click.echo(
+        f"throughput {report.items_per_second:,.0f} items/s ({report.scanned} in {report.seconds:.1f} s)"
+    )
+    if not report.matched:
+        click.get_current_context().exit(1)
+
+
+def _report_refused(refused: list[Refusal]) -> None:
+    for refusal in refused:
+        warn(f"refused {refusal.source}: {refusal.reason}")
+    if refused:
+        click.get_current_context().exit(EXIT_PARTIAL)
+
+
+COMMANDS = [expire_cmd, relabel_cmd, scan_cmd]

@@ -1,0 +1,162 @@
+"""Data-set manifests → rows of signals, read in chunks (the training-data scan, issue 5).
+
+A manifest has an ``id`` column and one column per signal type (``md5``, ``sha256``, ``sha1``,
+``pdq``; any may be empty). CSV and JSON lines are read a line at a time and Parquet a record
+batch at a time (pyarrow), so memory stays constant however long the manifest is. A directory
+instead is walked (sorted, see :mod:`node.hashing.walk`) and each file hashed. Row ``n`` is
+always the same item, which is what lets a scan resume by skipping the rows it has done.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from node.errors import InvalidInput
+from node.hashing.media import hash_file
+from node.hashing.walk import media_files
+from node.model import PDQ_MIN_QUALITY, Signal, SignalType
+
+_SIGNAL_COLUMNS = {t.value: t for t in SignalType}
+MAX_ID_CHARS = 1024
+"""Longest item id kept in a report; ids are paths or keys, never this long in practice."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRow:
+    """One item of the data set: its id, its signals, and why any value was unusable."""
+
+    number: int  # 1-based position in the manifest (what a checkpoint counts)
+    id: str
+    signals: tuple[Signal, ...]
+    problems: tuple[str, ...] = ()
+
+
+def read_manifest(source: Path, *, skip: int = 0, batch_rows: int = 10_000) -> Iterator[list[ManifestRow]]:
+    """Rows of ``source`` after the first ``skip``, in lists of at most ``batch_rows``."""
+    rows = _rows(source)
+    if skip:
+        # Skipped rows are read (not parsed into signals) so numbering stays exact.
+        for _ in islice(rows, skip):
+            pass
+    while batch := list(islice(rows, batch_rows)):
+        yield batch
+
+
+def _rows(source: Path) -> Iterator[ManifestRow]:
+    if source.is_dir():
+        return _directory_rows(source)
+    suffix = source.suffix.lower()
+    if suffix == ".parquet":
+        return _parquet_rows(source)
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return _jsonl_rows(source)
+    if suffix in (".csv", ".tsv", ".txt"):
+        return _csv_rows(source)
+    raise InvalidInput(f"manifest {source} must be .csv, .jsonl or .parquet, or a directory of media")
+
+
+def _record(number: int, data: dict[str, Any]) -> ManifestRow:
+    item_id = data.get("id")
+    if item_id is None or str(item_id).strip() == "":
+        return ManifestRow(number, f"row {number}", (), ("no id",))
+    signals: list[Signal] = []
+    problems: list[str] = []
+    for column, kind in _SIGNAL_COLUMNS.items():
+        value = data.get(column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            signals.append(Signal(kind, str(value)))
+        except InvalidInput as exc:
+            problems.append(f"{column}: {exc}")
+    return ManifestRow(number, str(item_id)[:MAX_ID_CHARS], tuple(signals), tuple(problems))
+
+
+def _csv_rows(source: Path) -> Iterator[ManifestRow]:
+    with _open_text(source) as stream:
+        reader = csv.DictReader(stream, delimiter="\t" if source.suffix.lower() == ".tsv" else ",")
+        if reader.fieldnames is None or "id" not in [f.strip().lower() for f in reader.fieldnames]:
+            raise InvalidInput(f"manifest {source}: the header must name an 'id' column")
+        for number, raw in enumerate(reader, start=1):
+            yield _record(number, {str(k).strip().lower(): v for k, v in raw.items() if k is not None})
+
+
+def _jsonl_rows(source: Path) -> Iterator[ManifestRow]:
+    with _open_text(source) as stream:
+        for number, line in enumerate(stream, start=1):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                yield ManifestRow(number, f"row {number}", (), ("not a JSON object",))
+                continue
+            if not isinstance(data, dict):
+                yield ManifestRow(number, f"row {number}", (), ("not a JSON object",))
+                continue
+            yield _record(number, {str(k).lower(): v for k, v in data.items()})
+
+
+def _parquet_rows(source: Path) -> Iterator[ManifestRow]:
+    try:
+        parquet = pq.ParquetFile(source)
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(
+            f"manifest {source} is not a readable Parquet file: {type(exc).__name__}"
+        ) from None
+    names = [n.lower() for n in parquet.schema_arrow.names]
+    if "id" not in names:
+        raise InvalidInput(f"manifest {source}: the schema has no 'id' column")
+    wanted = [n for n in parquet.schema_arrow.names if n.lower() == "id" or n.lower() in _SIGNAL_COLUMNS]
+    number = 0
+    for batch in parquet.iter_batches(batch_size=8192, columns=wanted):
+        for data in batch.to_pylist():
+            number += 1
+            yield _record(number, {k.lower(): v for k, v in data.items()})
+
+
+def _directory_rows(root: Path) -> Iterator[ManifestRow]:
+    for number, path in enumerate(media_files([root]), start=1):
+        item_id = str(path.relative_to(root))
+        try:
+            hashes = hash_file(path)
+        except InvalidInput as exc:
+            yield ManifestRow(number, item_id, (), (str(exc),))
+            continue
+        signals = [hashes.md5, hashes.sha256]
+        if hashes.pdq is not None and (hashes.pdq_quality or 0) >= PDQ_MIN_QUALITY:
+            signals.append(hashes.pdq)
+        yield ManifestRow(number, item_id, tuple(signals))
+
+
+def _open_text(source: Path) -> io.TextIOWrapper:
+    try:
+        return open(source, encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read manifest {source}: {exc.strerror}") from exc
+
+
+def count_rows(source: Path) -> int | None:
+    """Rows in the manifest (Parquet metadata, lines of text, files of a directory); None if unreadable."""
+    if source.is_dir():
+        return sum(1 for _ in media_files([source]))
+    if source.suffix.lower() == ".parquet":
+        try:
+            return int(pq.ParquetFile(source).metadata.num_rows)
+        except (OSError, ValueError):
+            return None
+    lines = 0
+    try:
+        with open(source, "rb") as stream:
+            while chunk := stream.read(1 << 20):
+                lines += chunk.count(b"\n")
+    except OSError:
+        return None
+    return lines - 1 if source.suffix.lower() in (".csv", ".tsv", ".txt") else lines
