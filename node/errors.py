@@ -131,6 +131,12 @@ class Equivocation(Rejected):
     reason = "equivocation"
 
 
+class Compromised(Rejected):
+    """The entry comes from a feed position at or after the one its key was marked compromised."""
+
+    reason = "compromised"
+
+
 class Quarantined(Rejected):
     """The origin is quarantined (e.g. after equivocation); nothing more is accepted from it."""
 

@@ -17,11 +17,14 @@ from node.hashing import ListItem, ListRefusal, MediaHashes, hash_file, read_has
 from node.match import MatchLists
 from node.model import (
     PDQ_MIN_QUALITY,
+    Compromise,
     ContentType,
     Distribution,
     KeyId,
     MatchResult,
+    OpinionValue,
     Partner,
+    PartnerPolicy,
     PdqThresholds,
     Signal,
     Tlp,
@@ -33,8 +36,10 @@ from node.rpc.client import LocalClient, PeerClient
 from node.rpc.convert import match_result_from_proto
 from node.store import Store
 from node.sync import partners as partner_ops
+from node.sync import trust
 from node.sync.export import export_bundle
 from node.sync.ingest import Ingestor
+from node.sync.opinions import FeedbackItem, OpinionDesk
 from node.sync.publish import Contribution, Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
 from node.sync.query import Matcher
@@ -75,6 +80,7 @@ class AccordNode:
             store=self.store,
             thresholds=self._thresholds(),
             names=self.names,
+            self_key=self.identity.key_id,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -83,6 +89,7 @@ class AccordNode:
             limits=self.config.limits,
             clock=utc_now,
         )
+        self.opinions = OpinionDesk(store=self.store, publisher=self.publisher, clock=utc_now)
         self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
         self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
 
@@ -305,3 +312,53 @@ class AccordNode:
         bundle, count = export_bundle(self.store, names=self.names(), include_red=include_red)
         path.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         return count
+
+    # --- feedback and trust (opinions, partner policy, compromised keys) -------------------
+
+    def opine(self, targets: Sequence[str], *, value: OpinionValue, explanation: str | None) -> list[int]:
+        """Publish our opinion of the indicators ``targets`` name; returns the entries' seqs."""
+        seqs = self.opinions.state(self.opinions.resolve(targets), value=value, explanation=explanation)
+        return [int(s) for s in seqs]
+
+    def withdraw_opinions(self, targets: Sequence[str]) -> list[int]:
+        """Withdraw our current opinions of the indicators ``targets`` name."""
+        return [int(s) for s in self.opinions.withdraw(self.opinions.resolve(targets))]
+
+    def feedback(self) -> list[FeedbackItem]:
+        """Other origins' current opinions about our own indicators."""
+        return self.opinions.feedback()
+
+    def set_partner_policy(
+        self,
+        name: str,
+        *,
+        categories: Sequence[str] | None,
+        signal_types: Sequence[str] | None,
+        trust_level: str | None,
+        share_sightings: bool | None,
+    ) -> PartnerPolicy:
+        """Change what this node accepts from partner ``name`` and how far it trusts it."""
+        return trust.set_policy(
+            self.store,
+            name,
+            categories=categories,
+            signal_types=signal_types,
+            trust=trust_level,
+            share_sightings=share_sightings,
+        )
+
+    def partner_policy(self, name: str) -> PartnerPolicy:
+        """Partner ``name``'s acceptance policy."""
+        return trust.policy_of(self.store, name)
+
+    def mark_compromised(self, name: str, *, from_seq: int) -> Compromise:
+        """Mark partner ``name``'s key compromised from feed position ``from_seq``."""
+        return trust.mark_compromised(self.store, name, from_seq=from_seq, clock=utc_now)
+
+    def clear_compromise(self, name: str) -> None:
+        """Lift the compromise mark on partner ``name``'s key."""
+        trust.clear_compromise(self.store, name)
+
+    def compromised(self) -> dict[str, Compromise]:
+        """Compromise marks by partner name."""
+        return trust.compromised_partners(self.store)

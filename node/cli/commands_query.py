@@ -12,7 +12,7 @@ from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
 from node.hashing import MediaHashes, hash_file
-from node.model import PDQ_MIN_QUALITY, MatchResult, Signal
+from node.model import PDQ_MIN_QUALITY, Match, MatchResult, Signal
 
 EXIT_NO_MATCH = 1
 EXIT_FAILED = 2
@@ -106,14 +106,46 @@ def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> No
         print_json([_result_json(label, r) for label, r in labelled])
         return
     rows = [
-        (label, m.origin_name, m.category, m.signal_type.value, m.distance, m.tlp.value, m.indicator_id)
+        (
+            label,
+            m.origin_name,
+            m.category,
+            m.signal_type.value,
+            m.distance,
+            m.tlp.value,
+            m.trust.value,
+            _opinions_text(m),
+            m.corroboration,
+            m.indicator_id,
+        )
         for label, result in labelled
         for m in result.matches
     ]
     if not rows:
         click.echo("no match")
         return
-    print_table(["query", "origin", "category", "signal", "distance", "tlp", "indicator"], rows)
+    print_table(
+        [
+            "query",
+            "origin",
+            "category",
+            "signal",
+            "distance",
+            "tlp",
+            "trust",
+            "opinions",
+            "origins",
+            "indicator",
+        ],
+        rows,
+    )
+
+
+def _opinions_text(match: Match) -> str:
+    """e.g. ``contested +2/-1``: the consensus, then agreeing / disputing origins."""
+    if not (match.agreed or match.disputed):
+        return "-"
+    return f"{match.consensus.value} +{match.agreed}/-{match.disputed}"
 
 
 def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
@@ -132,6 +164,11 @@ def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
                 "content_type": m.content_type.value,
                 "distance": m.distance,
                 "tlp": m.tlp.value,
+                "trust": m.trust.value,
+                "agreed": m.agreed,
+                "disputed": m.disputed,
+                "consensus": m.consensus.value,
+                "corroboration": m.corroboration,
             }
             for m in result.matches
         ],

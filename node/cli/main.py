@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from node import __version__
-from node.cli import commands_feed, commands_partner, commands_query, commands_serve, logs
+from node.cli import commands_feed, commands_feedback, commands_partner, commands_query, commands_serve, logs
 from node.errors import AccordError
 
 EXIT_INTERNAL = 5
@@ -49,7 +49,7 @@ def _configure_logging(verbose: int) -> None:
     logs.configure({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
 
 
-for module in (commands_serve, commands_partner, commands_feed, commands_query):
+for module in (commands_serve, commands_partner, commands_feed, commands_query, commands_feedback):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -5,7 +5,9 @@ from node.model.envelopes import Envelope, EnvelopeSignature
 from node.model.ids import Digest, KeyId, Seq, fingerprint, parse_digest, parse_key_id
 from node.model.indicators import KNOWN_CATEGORIES, ContentType, Indicator, parse_category
 from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds
+from node.model.opinions import Consensus, Opinion, OpinionTally, OpinionValue
 from node.model.partners import Partner, is_loopback_endpoint, parse_endpoint, parse_partner_name
+from node.model.policy import Compromise, PartnerPolicy, Trust
 from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -14,6 +16,8 @@ __all__ = [
     "KNOWN_CATEGORIES",
     "PDQ_DEFAULT_THRESHOLD",
     "PDQ_MIN_QUALITY",
+    "Compromise",
+    "Consensus",
     "ContentType",
     "Digest",
     "Distribution",
@@ -26,12 +30,17 @@ __all__ = [
     "KeyId",
     "Match",
     "MatchResult",
+    "Opinion",
+    "OpinionTally",
+    "OpinionValue",
     "Partner",
+    "PartnerPolicy",
     "PdqThresholds",
     "Seq",
     "Signal",
     "SignalType",
     "Tlp",
+    "Trust",
     "fingerprint",
     "is_loopback_endpoint",
     "parse_category",

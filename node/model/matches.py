@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from node.model.ids import KeyId
 from node.model.indicators import ContentType
+from node.model.opinions import Consensus, OpinionTally
+from node.model.policy import Trust
 from node.model.signals import Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -31,6 +33,18 @@ class Match:
     content_type: ContentType
     distance: int
     tlp: Tlp
+    # Provenance beyond the indicator itself (DESIGN §9): how many other origins agree with or
+    # dispute it, how many independent origins published a matching signal for the same query
+    # (this one included), and the trust level the operator set for its origin.
+    agreed: int = 0
+    disputed: int = 0
+    corroboration: int = 1
+    trust: Trust = Trust.AUTO
+
+    @property
+    def consensus(self) -> Consensus:
+        """NONE, AGREED, DISPUTED (disputes only) or CONTESTED (agreements and disputes)."""
+        return OpinionTally(agreed=self.agreed, disputed=self.disputed).consensus
 
 
 @dataclass(frozen=True, slots=True)

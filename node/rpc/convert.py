@@ -12,6 +12,7 @@ from node.model import (
     Signal,
     SignalType,
     Tlp,
+    Trust,
 )
 from node.rpc.pb import federation_pb2, local_pb2
 from node.store import CountRow
@@ -53,6 +54,11 @@ def match_result_to_proto(result: MatchResult) -> local_pb2.MatchResult:
                 content_type=m.content_type.value,
                 distance=m.distance,
                 tlp=m.tlp.value,
+                agreed=m.agreed,
+                disputed=m.disputed,
+                consensus=m.consensus.value,
+                corroboration=m.corroboration,
+                trust=m.trust.value,
             )
             for m in result.matches
         ],
@@ -73,6 +79,10 @@ def match_result_from_proto(message: local_pb2.MatchResult) -> MatchResult:
                 content_type=ContentType(m.content_type),
                 distance=m.distance,
                 tlp=Tlp(m.tlp),
+                agreed=m.agreed,
+                disputed=m.disputed,
+                corroboration=m.corroboration,
+                trust=Trust(m.trust),
             )
             for m in message.matches
         ),

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from node.stix.library import parse_with_stix2
 from node.stix.profile import origin_identity_id
-from node.stix.reader import read_bundle
+from node.stix.reader import BundleContents, read_bundle, read_entry_bundle
 from node.stix.timestamps import format_timestamp, parse_timestamp
 from node.stix.writer import build_bundle
 
 __all__ = [
+    "BundleContents",
     "build_bundle",
     "format_timestamp",
     "origin_identity_id",
     "parse_timestamp",
     "parse_with_stix2",
     "read_bundle",
+    "read_entry_bundle",
 ]

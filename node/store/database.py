@@ -20,6 +20,7 @@ from sqlite_utils import Database
 
 from node.model import Digest, Distribution, Head, Indicator, KeyId, Partner, Seq, Signal, SignalType, Tlp
 from node.store.codec import INDICATOR_COLUMNS, indicator_from_row, stored_entry_from_row
+from node.store.feedback import FeedbackReads
 from node.store.records import CountRow, IndicatorChange, StoredEntry, SyncRecord
 from node.store.schema import migrations
 from node.store.transaction import WriteTx
@@ -57,7 +58,7 @@ def _connect_writer(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Store:
+class Store(FeedbackReads):
     """The node's database. Safe to share between threads; open one per process."""
 
     def __init__(self, path: Path) -> None:

@@ -180,3 +180,53 @@ def m004_indicators_by_change(db: Database) -> None:
     db.execute("DROP TABLE indicators")  # drops its indexes too
     db.execute("ALTER TABLE indicators_by_change RENAME TO indicators")
     db.execute("CREATE INDEX indicators_local_signal ON indicators (signal_type, value) WHERE local = 1")
+
+
+@migrations()
+def m012_opinions_and_partner_policy(db: Database) -> None:
+    """Opinions (current one per author and indicator), per-partner policy, compromised keys.
+
+    Opinions are derived from entries like indicators: the author is the entry's origin, and
+    a later version (by ``modified``) replaces the earlier one; a revoked one stays as a row so
+    that the withdrawal is remembered. Policies and compromise marks are the operator's own
+    settings, keyed by the partner's key id so that they follow the key, not a local name.
+    """
+    db.execute(
+        """
+        CREATE TABLE opinions (
+            origin TEXT NOT NULL,
+            indicator_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            opinion TEXT NOT NULL,
+            explanation TEXT,
+            tlp TEXT NOT NULL,
+            created TEXT NOT NULL,
+            modified TEXT NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            entry_seq INTEGER NOT NULL,
+            PRIMARY KEY (origin, indicator_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX opinions_indicator ON opinions (indicator_id)")
+    db.execute(
+        """
+        CREATE TABLE partner_policies (
+            key_id TEXT PRIMARY KEY,
+            categories TEXT,
+            signal_types TEXT,
+            trust TEXT NOT NULL DEFAULT 'auto',
+            share_sightings INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE compromised_keys (
+            key_id TEXT PRIMARY KEY,
+            from_seq INTEGER NOT NULL,
+            marked_at TEXT NOT NULL
+        )
+        """
+    )

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from node.config import LimitsSection
 from node.errors import (
     BrokenChain,
+    Compromised,
     Equivocation,
     Gap,
     MalformedEntry,
@@ -31,10 +32,10 @@ from node.errors import (
     Replayed,
 )
 from node.feed import VerifiedPayload, decode_entry, open_envelope
-from node.model import ENTRY_PAYLOAD_TYPE, Envelope, FeedEntry, Indicator, KeyId, Seq
+from node.model import ENTRY_PAYLOAD_TYPE, Envelope, FeedEntry, Indicator, KeyId, Opinion, Seq, Tlp
 from node.model.chain import Succession, classify
 from node.model.clock import format_timestamp
-from node.stix import read_bundle
+from node.stix import read_entry_bundle
 from node.store import Store, WriteTx
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Prepared:
     entry: FeedEntry | None
     indicators: list[Indicator] = field(default_factory=list)
     refusal: Rejected | None = None
+    opinions: list[tuple[Opinion, Tlp]] = field(default_factory=list)
 
     @property
     def claimed_signer(self) -> KeyId:
@@ -103,10 +105,12 @@ class Ingestor:
                 entry = decode_entry(verified.payload)
                 if entry.origin != verified.signer:
                     raise MalformedEntry("entry names another origin than the key that signed it")
-                indicators = self._indicators(entry)
+                indicators, opinions = self._contents(entry)
         except Rejected as exc:
             return Prepared(envelope=envelope, verified=verified, entry=entry, refusal=exc)
-        return Prepared(envelope=envelope, verified=verified, entry=entry, indicators=indicators)
+        return Prepared(
+            envelope=envelope, verified=verified, entry=entry, indicators=indicators, opinions=opinions
+        )
 
     def commit(self, prepared: Prepared, *, via: str | None) -> Accepted:
         """Record and raise ``prepared``'s refusal, or check succession and store the entry, its
@@ -123,6 +127,7 @@ class Ingestor:
                     verified=verified,
                     envelope=prepared.envelope,
                     indicators=prepared.indicators,
+                    opinions=prepared.opinions,
                     via=via,
                 )
         except Rejected as exc:
@@ -130,14 +135,16 @@ class Ingestor:
             self._count(exc, via=via, entry=prepared.entry, signer=signer)
             raise
 
-    def _indicators(self, entry: FeedEntry) -> list[Indicator]:
-        indicators = read_bundle(
+    def _contents(self, entry: FeedEntry) -> tuple[list[Indicator], list[tuple[Opinion, Tlp]]]:
+        contents = read_entry_bundle(
             entry.bundle, origin=entry.origin, max_objects=self._limits.max_objects_per_entry
         )
-        for indicator in indicators:
+        for indicator in contents.indicators:
             if indicator.tlp is not entry.distribution.tlp:
                 raise MalformedEntry("an indicator's TLP marking differs from the entry's distribution")
-        return indicators
+        if any(tlp is not entry.distribution.tlp for _, tlp in contents.opinions):
+            raise MalformedEntry("an opinion's TLP marking differs from the entry's distribution")
+        return contents.indicators, contents.opinions
 
     def _commit(
         self,
@@ -146,6 +153,7 @@ class Ingestor:
         verified: VerifiedPayload,
         envelope: Envelope,
         indicators: list[Indicator],
+        opinions: list[tuple[Opinion, Tlp]],
         via: str | None,
     ) -> Accepted:
         with self._store.write() as tx:
@@ -154,6 +162,7 @@ class Ingestor:
                 self._append(
                     tx, entry=entry, verified=verified, envelope=envelope, indicators=indicators, via=via
                 )
+                tx.upsert_opinions(opinions, entry_seq=entry.seq)
             elif verdict is Succession.EQUIVOCATION:
                 # Evidence is committed by this transaction; the error is raised after it.
                 tx.add_evidence(
@@ -173,6 +182,13 @@ class Ingestor:
     def _succession(self, tx: WriteTx, entry: FeedEntry, verified: VerifiedPayload) -> Succession:
         if tx.is_quarantined(entry.origin):
             raise Quarantined(f"origin {entry.origin[:12]}… is quarantined after equivocation; entry refused")
+        compromised = tx.compromised_from(entry.origin)
+        if compromised is not None and entry.seq >= compromised:
+            # The operator's mark: whatever this key signs from that position on is worthless.
+            raise Compromised(
+                f"origin {entry.origin[:12]}… seq {entry.seq}: its key is marked compromised from"
+                f" seq {compromised}; entry refused"
+            )
         return classify(
             tx.head(entry.origin),
             seq=entry.seq,

@@ -13,8 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from node.config import LimitsSection
-from node.errors import NotFound
-from node.feed import NodeIdentity, canonical_bundle, encode_entry, payload_digest, sign_envelope
+from node.errors import InvalidInput, NotFound
+from node.feed import (
+    CanonicalBundle,
+    NodeIdentity,
+    canonical_bundle,
+    encode_entry,
+    payload_digest,
+    sign_envelope,
+)
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
     ContentType,
@@ -22,12 +29,13 @@ from node.model import (
     FeedEntry,
     Indicator,
     KeyId,
+    Opinion,
     Seq,
     Signal,
 )
 from node.model.clock import Clock, format_timestamp
 from node.stix import build_bundle
-from node.store import Store
+from node.store import Store, WriteTx
 from node.sync.ingest import collector_paused
 
 log = logging.getLogger(__name__)
@@ -186,31 +194,58 @@ class Publisher:
                 batch[half:], distribution
             )
         with self._store.write() as tx:
-            head = tx.head(self.origin)
-            entry = FeedEntry(
-                origin=self.origin,
-                seq=Seq(head.seq + 1 if head else 1),
-                prev=head.digest if head else None,
-                created=self._clock(),
-                distribution=distribution,
-                bundle=bundle.data,
-            )
-            payload = encode_entry(entry, bundle=bundle)
-            tx.append_entry(
-                origin=self.origin,
-                seq=entry.seq,
-                digest=payload_digest(payload),
-                prev=entry.prev,
-                envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self._identity),
-                tlp=distribution.tlp,
-                recipients=distribution.recipients,
-                created=format_timestamp(entry.created),
-                via=None,
-                objects=len(batch),
-            )
-            tx.upsert_indicators(batch, entry_seq=entry.seq, local=True)
-        log.info("published entry seq=%d indicators=%d tlp=%s", entry.seq, len(batch), distribution.tlp.value)
-        return [entry.seq]
+            seq = self._append_entry(tx, bundle, distribution, objects=len(batch))
+            tx.upsert_indicators(batch, entry_seq=seq, local=True)
+        log.info("published entry seq=%d indicators=%d tlp=%s", seq, len(batch), distribution.tlp.value)
+        return [seq]
+
+    def publish_opinions(self, opinions: Sequence[Opinion], distribution: Distribution) -> Seq:
+        """Publish our ``opinions`` (new, replacing or revoked versions) as one entry.
+
+        Opinions are few and small (one per indicator an analyst reviewed), so one entry holds
+        them; a batch beyond the entry limits is refused rather than split.
+        """
+        tlp = distribution.tlp
+        bundle = canonical_bundle(
+            build_bundle([], origin_names={self.origin: self._name}, opinions=[(o, tlp) for o in opinions])
+        )
+        if len(opinions) > self._limits.max_objects_per_entry - _BUNDLE_OVERHEAD or (
+            len(bundle.text) + _entry_overhead(distribution) > self._limits.max_envelope_bytes
+        ):
+            raise InvalidInput(f"{len(opinions)} opinions do not fit in one entry; state fewer at once")
+        with self._store.write() as tx:
+            seq = self._append_entry(tx, bundle, distribution, objects=len(opinions))
+            tx.upsert_opinions([(o, tlp) for o in opinions], entry_seq=seq)
+        log.info("published entry seq=%d opinions=%d tlp=%s", seq, len(opinions), tlp.value)
+        return seq
+
+    def _append_entry(
+        self, tx: WriteTx, bundle: CanonicalBundle, distribution: Distribution, *, objects: int
+    ) -> Seq:
+        """Sign ``bundle`` as the entry after our head and append it inside ``tx``."""
+        head = tx.head(self.origin)
+        entry = FeedEntry(
+            origin=self.origin,
+            seq=Seq(head.seq + 1 if head else 1),
+            prev=head.digest if head else None,
+            created=self._clock(),
+            distribution=distribution,
+            bundle=bundle.data,
+        )
+        payload = encode_entry(entry, bundle=bundle)
+        tx.append_entry(
+            origin=self.origin,
+            seq=entry.seq,
+            digest=payload_digest(payload),
+            prev=entry.prev,
+            envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self._identity),
+            tlp=distribution.tlp,
+            recipients=distribution.recipients,
+            created=format_timestamp(entry.created),
+            via=None,
+            objects=objects,
+        )
+        return entry.seq
 
 
 def _entry_overhead(distribution: Distribution) -> int:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17node/rpc/pb/local.proto\x12\taccord.v1\".\n\x0cMatchRequest\x12\x0f\n\x07signals\x18\x01 \x03(\t\x12\r\n\x05media\x18\x02 \x01(\x0c\"\x9e\x01\n\x05Match\x12\x14\n\x0cindicator_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0borigin_name\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x13\n\x0bsignal_type\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x10\n\x08\x64istance\x18\x07 \x01(\r\x12\x0b\n\x03tlp\x18\x08 \x01(\t\"V\n\x0bMatchResult\x12\r\n\x05query\x18\x01 \x01(\t\x12!\n\x07matches\x18\x02 \x03(\x0b\x32\x10.accord.v1.Match\x12\x15\n\rcorroboration\x18\x03 \x01(\r\"M\n\rMatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.accord.v1.MatchResult\x12\x13\n\x0bmedia_notes\x18\x02 \x03(\t\"\x0f\n\rStatusRequest\"\x92\x01\n\rPartnerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\x12\x14\n\x0clast_attempt\x18\x05 \x01(\t\x12\x14\n\x0clast_success\x18\x06 \x01(\t\x12\x13\n\x0blast_result\x18\x07 \x01(\t\"e\n\x08\x43ountRow\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x13\n\x0borigin_name\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x13\n\x0bsignal_type\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\"\x86\x03\n\x0eStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x14\n\x0cown_head_seq\x18\x03 \x01(\x04\x12*\n\x08partners\x18\x04 \x03(\x0b\x32\x18.accord.v1.PartnerStatus\x12#\n\x06\x63ounts\x18\x05 \x03(\x0b\x32\x13.accord.v1.CountRow\x12=\n\nrejections\x18\x06 \x03(\x0b\x32).accord.v1.StatusResponse.RejectionsEntry\x12<\n\nlist_sizes\x18\x07 \x03(\x0b\x32(.accord.v1.StatusResponse.ListSizesEntry\x12\r\n\x05ready\x18\x08 \x01(\x08\x1a\x31\n\x0fRejectionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x30\n\x0eListSizesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\xc8\x01\n\x05Local\x12:\n\x05Match\x12\x17.accord.v1.MatchRequest\x1a\x18.accord.v1.MatchResponse\x12\x44\n\x0bMatchStream\x12\x17.accord.v1.MatchRequest\x1a\x18.accord.v1.MatchResponse(\x01\x30\x01\x12=\n\x06Status\x12\x18.accord.v1.StatusRequest\x1a\x19.accord.v1.StatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17node/rpc/pb/local.proto\x12\taccord.v1\".\n\x0cMatchRequest\x12\x0f\n\x07signals\x18\x01 \x03(\t\x12\r\n\x05media\x18\x02 \x01(\x0c\"\xf9\x01\n\x05Match\x12\x14\n\x0cindicator_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0borigin_name\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x13\n\x0bsignal_type\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x10\n\x08\x64istance\x18\x07 \x01(\r\x12\x0b\n\x03tlp\x18\x08 \x01(\t\x12\x0e\n\x06\x61greed\x18\x1e \x01(\r\x12\x10\n\x08\x64isputed\x18\x1f \x01(\r\x12\x11\n\tconsensus\x18  \x01(\t\x12\x15\n\rcorroboration\x18! \x01(\r\x12\r\n\x05trust\x18\" \x01(\t\"V\n\x0bMatchResult\x12\r\n\x05query\x18\x01 \x01(\t\x12!\n\x07matches\x18\x02 \x03(\x0b\x32\x10.accord.v1.Match\x12\x15\n\rcorroboration\x18\x03 \x01(\r\"M\n\rMatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.accord.v1.MatchResult\x12\x13\n\x0bmedia_notes\x18\x02 \x03(\t\"\x0f\n\rStatusRequest\"\x92\x01\n\rPartnerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\x12\x14\n\x0clast_attempt\x18\x05 \x01(\t\x12\x14\n\x0clast_success\x18\x06 \x01(\t\x12\x13\n\x0blast_result\x18\x07 \x01(\t\"e\n\x08\x43ountRow\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x13\n\x0borigin_name\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x13\n\x0bsignal_type\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\"\x86\x03\n\x0eStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x14\n\x0cown_head_seq\x18\x03 \x01(\x04\x12*\n\x08partners\x18\x04 \x03(\x0b\x32\x18.accord.v1.PartnerStatus\x12#\n\x06\x63ounts\x18\x05 \x03(\x0b\x32\x13.accord.v1.CountRow\x12=\n\nrejections\x18\x06 \x03(\x0b\x32).accord.v1.StatusResponse.RejectionsEntry\x12<\n\nlist_sizes\x18\x07 \x03(\x0b\x32(.accord.v1.StatusResponse.ListSizesEntry\x12\r\n\x05ready\x18\x08 \x01(\x08\x1a\x31\n\x0fRejectionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x30\n\x0eListSizesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x32\xc8\x01\n\x05Local\x12:\n\x05Match\x12\x17.accord.v1.MatchRequest\x1a\x18.accord.v1.MatchResponse\x12\x44\n\x0bMatchStream\x12\x17.accord.v1.MatchRequest\x1a\x18.accord.v1.MatchResponse(\x01\x30\x01\x12=\n\x06Status\x12\x18.accord.v1.StatusRequest\x1a\x19.accord.v1.StatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,23 +38,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MATCHREQUEST']._serialized_start=38
   _globals['_MATCHREQUEST']._serialized_end=84
   _globals['_MATCH']._serialized_start=87
-  _globals['_MATCH']._serialized_end=245
-  _globals['_MATCHRESULT']._serialized_start=247
-  _globals['_MATCHRESULT']._serialized_end=333
-  _globals['_MATCHRESPONSE']._serialized_start=335
-  _globals['_MATCHRESPONSE']._serialized_end=412
-  _globals['_STATUSREQUEST']._serialized_start=414
-  _globals['_STATUSREQUEST']._serialized_end=429
-  _globals['_PARTNERSTATUS']._serialized_start=432
-  _globals['_PARTNERSTATUS']._serialized_end=578
-  _globals['_COUNTROW']._serialized_start=580
-  _globals['_COUNTROW']._serialized_end=681
-  _globals['_STATUSRESPONSE']._serialized_start=684
-  _globals['_STATUSRESPONSE']._serialized_end=1074
-  _globals['_STATUSRESPONSE_REJECTIONSENTRY']._serialized_start=975
-  _globals['_STATUSRESPONSE_REJECTIONSENTRY']._serialized_end=1024
-  _globals['_STATUSRESPONSE_LISTSIZESENTRY']._serialized_start=1026
-  _globals['_STATUSRESPONSE_LISTSIZESENTRY']._serialized_end=1074
-  _globals['_LOCAL']._serialized_start=1077
-  _globals['_LOCAL']._serialized_end=1277
+  _globals['_MATCH']._serialized_end=336
+  _globals['_MATCHRESULT']._serialized_start=338
+  _globals['_MATCHRESULT']._serialized_end=424
+  _globals['_MATCHRESPONSE']._serialized_start=426
+  _globals['_MATCHRESPONSE']._serialized_end=503
+  _globals['_STATUSREQUEST']._serialized_start=505
+  _globals['_STATUSREQUEST']._serialized_end=520
+  _globals['_PARTNERSTATUS']._serialized_start=523
+  _globals['_PARTNERSTATUS']._serialized_end=669
+  _globals['_COUNTROW']._serialized_start=671
+  _globals['_COUNTROW']._serialized_end=772
+  _globals['_STATUSRESPONSE']._serialized_start=775
+  _globals['_STATUSRESPONSE']._serialized_end=1165
+  _globals['_STATUSRESPONSE_REJECTIONSENTRY']._serialized_start=1066
+  _globals['_STATUSRESPONSE_REJECTIONSENTRY']._serialized_end=1115
+  _globals['_STATUSRESPONSE_LISTSIZESENTRY']._serialized_start=1117
+  _globals['_STATUSRESPONSE_LISTSIZESENTRY']._serialized_end=1165
+  _globals['_LOCAL']._serialized_start=1168
+  _globals['_LOCAL']._serialized_end=1368
 # @@protoc_insertion_point(module_scope)

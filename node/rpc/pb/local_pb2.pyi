@@ -56,6 +56,11 @@ class Match(_message.Message):
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
     DISTANCE_FIELD_NUMBER: _builtins.int
     TLP_FIELD_NUMBER: _builtins.int
+    AGREED_FIELD_NUMBER: _builtins.int
+    DISPUTED_FIELD_NUMBER: _builtins.int
+    CONSENSUS_FIELD_NUMBER: _builtins.int
+    CORROBORATION_FIELD_NUMBER: _builtins.int
+    TRUST_FIELD_NUMBER: _builtins.int
     indicator_id: _builtins.str
     origin: _builtins.str
     origin_name: _builtins.str
@@ -64,6 +69,17 @@ class Match(_message.Message):
     content_type: _builtins.str
     distance: _builtins.int
     tlp: _builtins.str
+    agreed: _builtins.int
+    """Feedback and trust (numbers from 30 on are this block's). agreed / disputed: other origins
+    whose current opinion of the indicator agrees / disputes; consensus: none, agreed,
+    disputed (disputes only) or contested (both).
+    """
+    disputed: _builtins.int
+    consensus: _builtins.str
+    corroboration: _builtins.int
+    """independent origins with a matching signal for this query"""
+    trust: _builtins.str
+    """the operator's trust in the origin: auto, review, observe, own"""
     def __init__(
         self,
         *,
@@ -75,10 +91,15 @@ class Match(_message.Message):
         content_type: _builtins.str = ...,
         distance: _builtins.int = ...,
         tlp: _builtins.str = ...,
+        agreed: _builtins.int = ...,
+        disputed: _builtins.int = ...,
+        consensus: _builtins.str = ...,
+        corroboration: _builtins.int = ...,
+        trust: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "content_type", b"content_type", "distance", b"distance", "indicator_id", b"indicator_id", "origin", b"origin", "origin_name", b"origin_name", "signal_type", b"signal_type", "tlp", b"tlp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreed", b"agreed", "category", b"category", "consensus", b"consensus", "content_type", b"content_type", "corroboration", b"corroboration", "disputed", b"disputed", "distance", b"distance", "indicator_id", b"indicator_id", "origin", b"origin", "origin_name", b"origin_name", "signal_type", b"signal_type", "tlp", b"tlp", "trust", b"trust"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,175 @@
+"""Opinions, partner policies and compromise marks: the rows behind feedback and trust.
+
+Mixed into :class:`~node.store.Store` (reads) and :class:`~node.store.WriteTx` (writes), so
+they share the one writer and the per-thread readers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+
+from node.model import Compromise, KeyId, Opinion, OpinionValue, PartnerPolicy, Seq, SignalType, Tlp, Trust
+from node.model.clock import format_timestamp, parse_timestamp, utc_now
+
+_OPINION_COLUMNS = "id, origin, indicator_id, opinion, explanation, created, modified, revoked"
+_UPSERT_OPINION = f"""
+INSERT INTO opinions ({_OPINION_COLUMNS}, tlp, entry_seq) VALUES (?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (origin, indicator_id) DO UPDATE SET
+    id = excluded.id, opinion = excluded.opinion, explanation = excluded.explanation,
+    created = excluded.created, modified = excluded.modified, revoked = excluded.revoked,
+    tlp = excluded.tlp, entry_seq = excluded.entry_seq
+WHERE excluded.modified > opinions.modified   -- the author's later opinion replaces the earlier
+"""  # noqa: S608 - constant column list
+
+
+def _opinion_from_row(row: tuple[object, ...]) -> Opinion:
+    id_, origin, indicator_id, value, explanation, created, modified, revoked = row
+    return Opinion(
+        id=str(id_),
+        origin=KeyId(str(origin)),
+        indicator_id=str(indicator_id),
+        value=OpinionValue(value),
+        explanation=None if explanation is None else str(explanation),
+        created=parse_timestamp(str(created)),
+        modified=parse_timestamp(str(modified)),
+        revoked=bool(revoked),
+    )
+
+
+def _policy_from_row(row: tuple[object, ...]) -> PartnerPolicy:
+    categories, signal_types, trust, share = row
+    return PartnerPolicy(
+        categories=None if categories is None else frozenset(json.loads(str(categories))),
+        signal_types=None
+        if signal_types is None
+        else frozenset(SignalType(t) for t in json.loads(str(signal_types))),
+        trust=Trust(trust),
+        share_sightings=bool(share),
+    )
+
+
+class FeedbackReads:
+    """Read queries over opinions, policies and compromise marks."""
+
+    @property
+    def reader(self) -> sqlite3.Connection:  # provided by Store
+        raise NotImplementedError
+
+    def opinions_about(self, indicator_ids: Iterable[str]) -> dict[str, list[Opinion]]:
+        """The current, not withdrawn opinion of each author about each of ``indicator_ids``."""
+        found: dict[str, list[Opinion]] = {}
+        rows = self.reader.execute(
+            f"SELECT {_OPINION_COLUMNS} FROM opinions WHERE revoked = 0"  # noqa: S608
+            " AND indicator_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(dict.fromkeys(indicator_ids))),),
+        )
+        for row in rows:
+            opinion = _opinion_from_row(row)
+            found.setdefault(opinion.indicator_id, []).append(opinion)
+        return found
+
+    def opinion_of(self, origin: KeyId, indicator_id: str) -> Opinion | None:
+        """``origin``'s opinion about ``indicator_id`` (withdrawn ones included), if any."""
+        row = self.reader.execute(
+            f"SELECT {_OPINION_COLUMNS} FROM opinions WHERE origin = ? AND indicator_id = ?",  # noqa: S608
+            (origin, indicator_id),
+        ).fetchone()
+        return None if row is None else _opinion_from_row(row)
+
+    def feedback_on(self, origin: KeyId) -> list[tuple[Opinion, str, str]]:
+        """Others' current opinions about ``origin``'s indicators, with each indicator's signal
+        type and category, newest first."""
+        rows = self.reader.execute(
+            "SELECT o.id, o.origin, o.indicator_id, o.opinion, o.explanation, o.created, o.modified,"
+            " o.revoked, i.signal_type, i.category FROM opinions o JOIN indicators i ON i.id = o.indicator_id"
+            " WHERE i.origin = ? AND o.origin != ? AND o.revoked = 0 ORDER BY o.modified DESC",
+            (origin, origin),
+        )
+        return [(_opinion_from_row(r[:8]), str(r[8]), str(r[9])) for r in rows]
+
+    def partner_policies(self) -> dict[KeyId, PartnerPolicy]:
+        """The acceptance policy set for each partner key that has one."""
+        rows = self.reader.execute(
+            "SELECT key_id, categories, signal_types, trust, share_sightings FROM partner_policies"
+        )
+        return {KeyId(r[0]): _policy_from_row(r[1:]) for r in rows}
+
+    def compromises(self) -> dict[KeyId, Compromise]:
+        """Every key the operator marked compromised, with the first feed position affected."""
+        rows = self.reader.execute("SELECT key_id, from_seq, marked_at FROM compromised_keys")
+        return {
+            KeyId(k): Compromise(key_id=KeyId(k), from_seq=Seq(s), marked_at=parse_timestamp(m))
+            for k, s, m in rows
+        }
+
+    def entry_seqs_of(self, indicator_ids: Iterable[str]) -> dict[str, int]:
+        """The feed position of the entry that carried each indicator's current version."""
+        rows = self.reader.execute(
+            "SELECT id, entry_seq FROM indicators WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(dict.fromkeys(indicator_ids))),),
+        )
+        return {str(i): int(s) for i, s in rows}
+
+
+class FeedbackWrites:
+    """Writes inside one transaction (see :class:`~node.store.WriteTx`)."""
+
+    _conn: sqlite3.Connection
+
+    def upsert_opinions(self, opinions: Iterable[tuple[Opinion, Tlp]], *, entry_seq: Seq) -> None:
+        """Store each opinion unless its author already holds a later one about that indicator."""
+        self._conn.executemany(
+            _UPSERT_OPINION,
+            [
+                (
+                    o.id,
+                    o.origin,
+                    o.indicator_id,
+                    o.value.value,
+                    o.explanation,
+                    format_timestamp(o.created),
+                    format_timestamp(o.modified),
+                    int(o.revoked),
+                    tlp.value,
+                    entry_seq,
+                )
+                for o, tlp in opinions
+            ],
+        )
+
+    def set_partner_policy(self, key_id: KeyId, policy: PartnerPolicy) -> None:
+        """Replace the acceptance policy of the partner with ``key_id``."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO partner_policies (key_id, categories, signal_types, trust,"
+            " share_sightings, updated_at) VALUES (?,?,?,?,?,?)",
+            (
+                key_id,
+                None if policy.categories is None else json.dumps(sorted(policy.categories)),
+                None
+                if policy.signal_types is None
+                else json.dumps(sorted(t.value for t in policy.signal_types)),
+                policy.trust.value,
+                int(policy.share_sightings),
+                format_timestamp(utc_now()),
+            ),
+        )
+
+    def compromised_from(self, key_id: KeyId) -> Seq | None:
+        """The first compromised feed position of ``key_id``, as of this transaction."""
+        row = self._conn.execute(
+            "SELECT from_seq FROM compromised_keys WHERE key_id = ?", (key_id,)
+        ).fetchone()
+        return None if row is None else Seq(row[0])
+
+    def mark_compromised(self, compromise: Compromise) -> None:
+        """Record (or move) the operator's compromise mark on a key."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO compromised_keys (key_id, from_seq, marked_at) VALUES (?,?,?)",
+            (compromise.key_id, compromise.from_seq, format_timestamp(compromise.marked_at)),
+        )
+
+    def clear_compromise(self, key_id: KeyId) -> bool:
+        """Remove the compromise mark on ``key_id``; True when there was one."""
+        return self._conn.execute("DELETE FROM compromised_keys WHERE key_id = ?", (key_id,)).rowcount > 0

@@ -1,0 +1,136 @@
+"""Opinions, corroboration, partner policy and key compromise across real nodes on loopback.
+
+Three homes: an NGO that publishes, a lab that reviews (disputes, agrees) and a platform that
+matches. The NGO and the lab serve their feeds with ``accord serve``; the platform pulls in the
+foreground with ``accord sync``, so each step is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.processes import ServeProcess, accord, accord_json, free_port
+
+SIGNAL = f"md5:{0xBAD:032x}"
+OTHER = f"md5:{0xC0FFEE:032x}"
+
+
+class Federation:
+    """Three initialised homes, their serve processes, and the pins between them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.homes = {name: root / name for name in ("ngo", "lab", "platform")}
+        self.ports = {name: free_port() for name in ("ngo", "lab")}
+        self.keys: dict[str, str] = {}
+        for name, home in self.homes.items():
+            assert accord("init", "--home", home, "--name", name).returncode == 0
+            self.keys[name] = accord_json("identity", "--home", home)["public_key"]
+        self.serving: list[ServeProcess] = []
+
+    def pin(self, who: str, partner: str, *, pull: bool) -> None:
+        endpoint = ["--endpoint", f"127.0.0.1:{self.ports[partner]}"] if pull else []
+        added = accord(
+            "partner", "add", "--home", self.homes[who], partner, "--key", self.keys[partner], *endpoint
+        )
+        assert added.returncode == 0, added.stderr
+
+    def serve(self, name: str) -> None:
+        log = self.root / f"{name}.log"
+        self.serving.append(
+            ServeProcess(self.homes[name], listen=self.ports[name], local=free_port(), log=log)
+        )
+
+    def run(self, name: str, *args: str) -> str:
+        done = accord(*args, "--home", self.homes[name])
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def sync(self, name: str) -> list[dict[str, Any]]:
+        return accord_json("sync", "--home", self.homes[name])  # type: ignore[no-any-return]
+
+    def match(self, name: str, signal: str) -> list[dict[str, Any]]:
+        [result] = accord_json("match", "--home", self.homes[name], "--signal", signal, "--offline")
+        return result["matches"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def fed(tmp_path: Path) -> Iterator[Federation]:
+    federation = Federation(tmp_path)
+    federation.pin("ngo", "lab", pull=True)
+    federation.pin("ngo", "platform", pull=False)
+    federation.pin("lab", "ngo", pull=True)
+    federation.pin("lab", "platform", pull=False)
+    federation.pin("platform", "ngo", pull=True)
+    federation.pin("platform", "lab", pull=True)
+    federation.serve("ngo")
+    federation.serve("lab")
+    yield federation
+    for process in federation.serving:
+        process.stop()
+
+
+def test_disputes_and_agreements_reach_a_partners_match_and_the_origins_feedback(fed: Federation) -> None:
+    fed.run("ngo", "contribute", "--signal", SIGNAL, "--category", "csam", "--tlp", "green")
+    fed.sync("lab")
+    fed.run("lab", "dispute", SIGNAL, "--reason", "a benign meme template")
+    fed.sync("platform")
+
+    [hit] = fed.match("platform", SIGNAL)
+    assert (hit["origin_name"], hit["disputed"], hit["agreed"], hit["consensus"]) == ("ngo", 1, 0, "disputed")
+    assert hit["trust"] == "auto" and hit["corroboration"] == 1
+
+    # The platform's own agreement counts beside the lab's dispute: contested.
+    fed.run("platform", "agree", hit["indicator_id"], "--reason", "seen in our queue")
+    [hit] = fed.match("platform", SIGNAL)
+    assert (hit["agreed"], hit["disputed"], hit["consensus"]) == (1, 1, "contested")
+
+    # The lab changes its mind: its later opinion replaces the dispute.
+    fed.run("lab", "agree", SIGNAL)
+    fed.sync("platform")
+    [hit] = fed.match("platform", SIGNAL)
+    assert (hit["agreed"], hit["disputed"], hit["consensus"]) == (2, 0, "agreed")
+
+    # The origin reads the feedback on its own indicators once it has pulled the lab's feed.
+    fed.sync("ngo")
+    [feedback] = accord_json("feedback", "--home", fed.homes["ngo"])
+    assert (feedback["author_name"], feedback["opinion"]) == ("lab", "agree")
+    assert feedback["indicator_id"] == hit["indicator_id"] and feedback["category"] == "csam"
+
+    # A withdrawn opinion no longer counts anywhere.
+    fed.run("lab", "withdraw", SIGNAL)
+    fed.sync("platform")
+    fed.sync("ngo")
+    [hit] = fed.match("platform", SIGNAL)
+    assert (hit["agreed"], hit["disputed"]) == (1, 0)
+    assert accord_json("feedback", "--home", fed.homes["ngo"]) == []
+
+
+def test_a_match_counts_the_independent_origins_that_corroborate_it(fed: Federation) -> None:
+    fed.run("ngo", "contribute", "--signal", SIGNAL, "--category", "csam", "--tlp", "green")
+    fed.run("lab", "contribute", "--signal", SIGNAL, "--category", "csam", "--tlp", "green")
+    fed.run("lab", "contribute", "--signal", OTHER, "--category", "ncii", "--tlp", "green")
+    fed.sync("platform")
+    hits = fed.match("platform", SIGNAL)
+    assert sorted(h["origin_name"] for h in hits) == ["lab", "ngo"]
+    assert {h["corroboration"] for h in hits} == {2}
+    [alone] = fed.match("platform", OTHER)
+    assert alone["corroboration"] == 1
+
+
+def test_opinions_on_own_or_unknown_indicators_are_refused(fed: Federation) -> None:
+    fed.run("ngo", "contribute", "--signal", SIGNAL, "--category", "csam", "--tlp", "green")
+    own = accord("dispute", "--home", fed.homes["ngo"], SIGNAL, "--reason", "x")
+    assert own.returncode == 3 and "own indicators" in own.stderr
+    unknown = accord("agree", "--home", fed.homes["lab"], OTHER)
+    assert unknown.returncode == 3
+    no_reason = accord("dispute", "--home", fed.homes["lab"], SIGNAL)
+    assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
+    nothing = accord(
+        "withdraw", "--home", fed.homes["lab"], "indicator--00000000-0000-4000-8000-000000000000"
+    )
+    assert nothing.returncode == 3
