@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.app import keyfiles
 from node.app.home import Home, require_home
 from node.app.locks import partner_lock
 from node.config import NodeConfig, load_config
@@ -73,6 +74,9 @@ class AccordNode:
         self.config = config or load_config(home.root)
         self.identity = NodeIdentity.load(home.key_path)
         self.store = Store(home.db_path)
+        self.origin = keyfiles.origin_id(home, self.identity)
+        keyfiles.finish_rotation(home, self.store, self.origin)
+        self.identity = NodeIdentity.load(home.key_path)
         self.lists = MatchLists()
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
         self.matcher = Matcher(
@@ -80,7 +84,7 @@ class AccordNode:
             store=self.store,
             thresholds=self._thresholds(),
             names=self.names,
-            self_key=self.identity.key_id,
+            self_key=self.origin,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -88,10 +92,11 @@ class AccordNode:
             name=self.config.node.name,
             limits=self.config.limits,
             clock=utc_now,
+            origin=self.origin,
         )
         self.opinions = OpinionDesk(store=self.store, publisher=self.publisher, clock=utc_now)
         self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
-        self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.identity.key_id)
+        self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.origin)
 
     def _thresholds(self) -> PdqThresholds:
         match = self.config.match
@@ -114,8 +119,8 @@ class AccordNode:
 
     @property
     def key_id(self) -> KeyId:
-        """This node's key id."""
-        return self.identity.key_id
+        """This node's key id: its identity, which stays the same across key rotations."""
+        return self.origin
 
     def identity_card(self) -> dict[str, str]:
         """What to hand partners: name, key id, short fingerprint, public key."""
@@ -123,7 +128,8 @@ class AccordNode:
             "name": self.config.node.name,
             "key_id": self.key_id,
             "fingerprint": fingerprint(self.key_id),
-            "public_key": public_key_to_text(self.identity.public_key),
+            "public_key": public_key_to_text(keyfiles.origin_public_key(self.home, self.identity)),
+            "signing_key_id": self.identity.key_id,
             "listen": self.config.network.listen,
         }
 
@@ -362,3 +368,12 @@ class AccordNode:
     def compromised(self) -> dict[str, Compromise]:
         """Compromise marks by partner name."""
         return trust.compromised_partners(self.store)
+
+    def rotate_key(self) -> tuple[int, KeyId]:
+        """Rotate the signing key: publish the rotation (signed by old and new) and swap the key
+        files. Returns the rotation entry's seq and the new key id. The identity stays."""
+        new, _ = keyfiles.stage_new_key(self.home, self.identity)
+        seq = self.publisher.rotate(new)
+        keyfiles.finish_rotation(self.home, self.store, self.origin)
+        self.identity = new
+        return int(seq), new.key_id

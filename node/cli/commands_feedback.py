@@ -1,4 +1,4 @@
-"""``accord dispute|agree|withdraw|feedback`` and ``accord partner set|compromise|uncompromise``.
+"""``accord dispute|agree|withdraw|feedback``, ``accord key rotate``, ``accord partner set|compromise|…``.
 
 Feedback on shared indicators (STIX Opinions in our own feed) and the operator's trust
 decisions about partners. The partner subcommands join the ``partner`` group.
@@ -184,4 +184,22 @@ def uncompromise_cmd(home: Path | None, name: str) -> None:
     click.echo(f"{name}: compromise mark cleared; entries from the marked position match again")
 
 
-COMMANDS = [dispute_cmd, agree_cmd, withdraw_cmd, feedback_cmd]
+@click.group("key")
+def key_group() -> None:
+    """Manage this node's signing key."""
+
+
+@key_group.command("rotate")
+@home_option
+def rotate_cmd(home: Path | None) -> None:
+    """Rotate the signing key: a feed entry signed by the old and the new key.
+
+    Partners accept it when both signatures verify, and from then on accept only entries signed
+    by the new key. The node's identity (the key id partners pinned) stays the same. The old key
+    is kept as identity.key.retired-SEQ (mode 0600); restart a running 'accord serve'.
+    """
+    seq, key_id = open_node(home).rotate_key()
+    click.echo(f"rotated at seq {seq}: key {key_id[:16]}… signs from now on; identity unchanged")
+
+
+COMMANDS = [dispute_cmd, agree_cmd, withdraw_cmd, feedback_cmd, key_group]

@@ -245,6 +245,10 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
         click.echo("no indicators held")
     refused = ", ".join(f"{reason} {n}" for reason, n in status.rejections.items()) or "none"
     click.echo(f"\nrefused input: {refused}; equivocation evidence: {status.evidence}")
+    for name, mark in node.compromised().items():
+        click.echo(
+            f"COMPROMISED: partner {name}'s key, from seq {mark.from_seq} (entries refused, not matched)"
+        )
 
 
 def _status_json(node: AccordNode) -> dict[str, Any]:
@@ -254,6 +258,7 @@ def _status_json(node: AccordNode) -> dict[str, Any]:
         "name": status.name,
         "key_id": status.key_id,
         "own_head_seq": status.own_head_seq,
+        "compromised": {name: mark.from_seq for name, mark in node.compromised().items()},
         "partners": [
             {
                 "name": p.partner.name,

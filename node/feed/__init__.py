@@ -2,7 +2,7 @@
 
 from node.feed.canonical import canonical_json
 from node.feed.entries import CanonicalBundle, canonical_bundle, decode_entry, encode_entry
-from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope
+from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope, signed_by
 from node.feed.keys import (
     NodeIdentity,
     key_id_of,
@@ -26,5 +26,6 @@ __all__ = [
     "public_key_from_text",
     "public_key_to_text",
     "sign_envelope",
+    "signed_by",
     "verify_signature",
 ]

@@ -8,6 +8,7 @@ from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds
 from node.model.opinions import Consensus, Opinion, OpinionTally, OpinionValue
 from node.model.partners import Partner, is_loopback_endpoint, parse_endpoint, parse_partner_name
 from node.model.policy import Compromise, PartnerPolicy, Trust
+from node.model.rotation import KeyRotation, SigningKey
 from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -28,6 +29,7 @@ __all__ = [
     "IndexHit",
     "Indicator",
     "KeyId",
+    "KeyRotation",
     "Match",
     "MatchResult",
     "Opinion",
@@ -39,6 +41,7 @@ __all__ = [
     "Seq",
     "Signal",
     "SignalType",
+    "SigningKey",
     "Tlp",
     "Trust",
     "fingerprint",

@@ -10,7 +10,18 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
-from node.model import Compromise, KeyId, Opinion, OpinionValue, PartnerPolicy, Seq, SignalType, Tlp, Trust
+from node.model import (
+    Compromise,
+    KeyId,
+    Opinion,
+    OpinionValue,
+    PartnerPolicy,
+    Seq,
+    SignalType,
+    SigningKey,
+    Tlp,
+    Trust,
+)
 from node.model.clock import format_timestamp, parse_timestamp, utc_now
 
 _OPINION_COLUMNS = "id, origin, indicator_id, opinion, explanation, created, modified, revoked"
@@ -112,6 +123,14 @@ class FeedbackReads:
         )
         return {str(i): int(s) for i, s in rows}
 
+    def signing_keys(self) -> dict[KeyId, SigningKey]:
+        """Every key that signs for an origin since a rotation, by its own key id."""
+        rows = self.reader.execute("SELECT key_id, origin, public_key, from_seq FROM signing_keys")
+        return {
+            KeyId(k): SigningKey(origin=KeyId(o), key_id=KeyId(k), public_key=bytes(p), from_seq=int(s))
+            for k, o, p, s in rows
+        }
+
 
 class FeedbackWrites:
     """Writes inside one transaction (see :class:`~node.store.WriteTx`)."""
@@ -168,6 +187,29 @@ class FeedbackWrites:
         self._conn.execute(
             "INSERT OR REPLACE INTO compromised_keys (key_id, from_seq, marked_at) VALUES (?,?,?)",
             (compromise.key_id, compromise.from_seq, format_timestamp(compromise.marked_at)),
+        )
+
+    def current_signer(self, origin: KeyId) -> KeyId:
+        """The key id that signs ``origin``'s next entry: its latest rotated key, else itself."""
+        row = self._conn.execute(
+            "SELECT key_id FROM signing_keys WHERE origin = ? ORDER BY from_seq DESC LIMIT 1", (origin,)
+        ).fetchone()
+        return origin if row is None else KeyId(row[0])
+
+    def key_in_use(self, key_id: KeyId) -> bool:
+        """True when ``key_id`` is a pinned partner's key or was announced by a rotation before:
+        a rotation may not adopt a key that signs, or signed, for anyone."""
+        row = self._conn.execute(
+            "SELECT 1 FROM signing_keys WHERE key_id = ? UNION ALL SELECT 1 FROM partners WHERE key_id = ?",
+            (key_id, key_id),
+        ).fetchone()
+        return row is not None
+
+    def add_signing_key(self, key: SigningKey) -> None:
+        """Record that ``key`` signs for its origin from ``key.from_seq`` on."""
+        self._conn.execute(
+            "INSERT INTO signing_keys (key_id, origin, public_key, from_seq) VALUES (?,?,?,?)",
+            (key.key_id, key.origin, key.public_key, key.from_seq),
         )
 
     def clear_compromise(self, key_id: KeyId) -> bool:

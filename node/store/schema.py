@@ -184,7 +184,7 @@ def m004_indicators_by_change(db: Database) -> None:
 
 @migrations()
 def m012_opinions_and_partner_policy(db: Database) -> None:
-    """Opinions (current one per author and indicator), per-partner policy, compromised keys.
+    """Opinions (one per author and indicator), per-partner policy, compromised and rotated keys.
 
     Opinions are derived from entries like indicators: the author is the entry's origin, and
     a later version (by ``modified``) replaces the earlier one; a revoked one stays as a row so
@@ -227,6 +227,19 @@ def m012_opinions_and_partner_policy(db: Database) -> None:
             key_id TEXT PRIMARY KEY,
             from_seq INTEGER NOT NULL,
             marked_at TEXT NOT NULL
+        )
+        """
+    )
+    # Keys that sign for an origin after a rotation entry (the origin's own key signs until its
+    # first rotation). Derived from entries, written in the rotation entry's transaction.
+    db.execute(
+        """
+        CREATE TABLE signing_keys (
+            key_id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            public_key BLOB NOT NULL,
+            from_seq INTEGER NOT NULL,
+            UNIQUE (origin, from_seq)
         )
         """
     )

@@ -29,9 +29,12 @@ from node.model import (
     FeedEntry,
     Indicator,
     KeyId,
+    KeyRotation,
     Opinion,
     Seq,
     Signal,
+    SigningKey,
+    Tlp,
 )
 from node.model.clock import Clock, format_timestamp
 from node.stix import build_bundle
@@ -70,10 +73,19 @@ class Publisher:
     """Appends entries to this node's own feed."""
 
     def __init__(
-        self, *, store: Store, identity: NodeIdentity, name: str, limits: LimitsSection, clock: Clock
+        self,
+        *,
+        store: Store,
+        identity: NodeIdentity,
+        name: str,
+        limits: LimitsSection,
+        clock: Clock,
+        origin: KeyId | None = None,
     ) -> None:
         self._store = store
         self._identity = identity
+        # Our identity: the key id partners pinned. After a key rotation another key signs.
+        self._origin = origin or identity.key_id
         self._name = name
         self._limits = limits
         self._clock = clock
@@ -81,7 +93,7 @@ class Publisher:
     @property
     def origin(self) -> KeyId:
         """Our key id: the origin of every entry we publish."""
-        return self._identity.key_id
+        return self._origin
 
     def contribute(
         self, items: Sequence[Contribution], *, category: str, distribution: Distribution
@@ -219,8 +231,33 @@ class Publisher:
         log.info("published entry seq=%d opinions=%d tlp=%s", seq, len(opinions), tlp.value)
         return seq
 
+    def rotate(self, new: NodeIdentity) -> Seq:
+        """Publish the entry that makes ``new`` our signing key, signed by the current key and
+        ``new``; every later entry is signed by ``new`` alone (the caller swaps the key file)."""
+        rotation = KeyRotation(public_key=new.public_key)
+        bundle = canonical_bundle(build_bundle([], origin_names={}))
+        with self._store.write() as tx:
+            if rotation.key_id == self._identity.key_id or tx.key_in_use(rotation.key_id):
+                raise InvalidInput("the new key is in use already; rotate to a fresh key")
+            seq = self._append_entry(
+                tx, bundle, Distribution(tlp=Tlp.GREEN), objects=0, rotation=rotation, cosigner=new
+            )
+            tx.add_signing_key(
+                SigningKey(origin=self.origin, key_id=new.key_id, public_key=new.public_key, from_seq=seq + 1)
+            )
+        self._identity = new
+        log.warning("rotated our signing key at seq %d: key %s signs from now on", seq, new.key_id[:12])
+        return seq
+
     def _append_entry(
-        self, tx: WriteTx, bundle: CanonicalBundle, distribution: Distribution, *, objects: int
+        self,
+        tx: WriteTx,
+        bundle: CanonicalBundle,
+        distribution: Distribution,
+        *,
+        objects: int,
+        rotation: KeyRotation | None = None,
+        cosigner: NodeIdentity | None = None,
     ) -> Seq:
         """Sign ``bundle`` as the entry after our head and append it inside ``tx``."""
         head = tx.head(self.origin)
@@ -231,14 +268,16 @@ class Publisher:
             created=self._clock(),
             distribution=distribution,
             bundle=bundle.data,
+            rotation=rotation,
         )
         payload = encode_entry(entry, bundle=bundle)
+        cosigners = (cosigner,) if cosigner is not None else ()
         tx.append_entry(
             origin=self.origin,
             seq=entry.seq,
             digest=payload_digest(payload),
             prev=entry.prev,
-            envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self._identity),
+            envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self._identity, *cosigners),
             tlp=distribution.tlp,
             recipients=distribution.recipients,
             created=format_timestamp(entry.created),

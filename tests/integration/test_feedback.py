@@ -134,3 +134,86 @@ def test_opinions_on_own_or_unknown_indicators_are_refused(fed: Federation) -> N
         "withdraw", "--home", fed.homes["lab"], "indicator--00000000-0000-4000-8000-000000000000"
     )
     assert nothing.returncode == 3
+
+
+def _status(fed: Federation, name: str) -> dict[str, Any]:
+    return accord_json("status", "--home", fed.homes[name])  # type: ignore[no-any-return]
+
+
+def test_partner_policy_filters_categories_and_types_and_reports_trust(fed: Federation) -> None:
+    fed.run("ngo", "contribute", "--signal", SIGNAL, "--category", "csam", "--tlp", "green")
+    fed.run("ngo", "contribute", "--signal", OTHER, "--category", "tvec", "--tlp", "green")
+    fed.sync("platform")
+    policy = accord_json(
+        "partner",
+        "set",
+        "--home",
+        fed.homes["platform"],
+        "ngo",
+        "--accept-categories",
+        "tvec,ncii",
+        "--trust",
+        "review",
+    )
+    assert policy["categories"] == ["ncii", "tvec"] and policy["signal_types"] is None
+    assert policy["trust"] == "review"
+    # Outside the policy: stored, not matched. Inside: matched, with the trust level.
+    assert fed.match("platform", SIGNAL) == []
+    [hit] = fed.match("platform", OTHER)
+    assert (hit["category"], hit["trust"]) == ("tvec", "review")
+    counts = {(c["category"], c["count"]) for c in _status(fed, "platform")["counts"]}
+    assert ("csam", 1) in counts  # kept: the feed is stored whole
+
+    accord_json("partner", "set", "--home", fed.homes["platform"], "ngo", "--accept-types", "sha256")
+    assert fed.match("platform", OTHER) == []
+    accord_json(
+        "partner",
+        "set",
+        "--home",
+        fed.homes["platform"],
+        "ngo",
+        "--accept-categories",
+        "all",
+        "--accept-types",
+        "all",
+    )
+    assert len(fed.match("platform", SIGNAL)) == 1
+
+    bad = accord("partner", "set", "--home", fed.homes["platform"], "ngo", "--trust", "blind")
+    assert bad.returncode == 2 and "trust level" in bad.stderr
+    bad = accord("partner", "set", "--home", fed.homes["platform"], "ngo", "--accept-types", "crc32")
+    assert bad.returncode == 2
+    missing = accord("partner", "set", "--home", fed.homes["platform"], "nobody", "--trust", "auto")
+    assert missing.returncode == 3
+
+
+def test_a_compromised_key_is_refused_from_its_mark_and_its_signals_stop_matching(fed: Federation) -> None:
+    fed.run("ngo", "contribute", "--signal", SIGNAL, "--category", "csam", "--tlp", "green")  # seq 1
+    fed.run("ngo", "contribute", "--signal", OTHER, "--category", "csam", "--tlp", "green")  # seq 2
+    fed.sync("platform")
+    assert len(fed.match("platform", OTHER)) == 1
+
+    fed.run("platform", "partner", "compromise", "ngo", "--from-seq", "2")
+    # Takes effect on the very next query: no rebuild, no refresh interval.
+    assert fed.match("platform", OTHER) == []
+    assert len(fed.match("platform", SIGNAL)) == 1
+
+    late = f"md5:{0xFEED:032x}"
+    fed.run("ngo", "contribute", "--signal", late, "--category", "csam", "--tlp", "green")  # seq 3
+    [report] = [r for r in fed.sync("platform") if r["partner"] == "ngo"]
+    assert report["accepted"] == 0 and report["rejected"] == {"compromised": 1}
+    assert fed.match("platform", late) == []
+    status = _status(fed, "platform")
+    assert status["compromised"] == {"ngo": 2}
+    assert status["rejections"]["compromised"] >= 1
+
+    # Only an explicit operator action lifts the mark; the refused entry is then pulled again.
+    fed.run("platform", "partner", "uncompromise", "ngo")
+    assert len(fed.match("platform", OTHER)) == 1
+    fed.sync("platform")
+    assert len(fed.match("platform", late)) == 1
+    assert _status(fed, "platform")["compromised"] == {}
+    again = accord("partner", "uncompromise", "--home", fed.homes["platform"], "ngo")
+    assert again.returncode == 3
+    zero = accord("partner", "compromise", "--home", fed.homes["platform"], "ngo", "--from-seq", "0")
+    assert zero.returncode == 2
