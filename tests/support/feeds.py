@@ -24,10 +24,10 @@ from node.model import (
     FeedEntry,
     Indicator,
     KeyId,
+    KeyRotation,
     Seq,
     Signal,
     SignalType,
-    KeyRotation,
     Tlp,
 )
 from node.stix import build_bundle
