@@ -110,7 +110,7 @@ def _bundle_objects(bundle: object, max_objects: int) -> list[object]:
 
 
 def _read_object(
-    stix: object, *, origin: KeyId, creator: str, contents: BundleContents
+    stix: object, *, origin: KeyId, creator: str, contents: BundleContents | None = None
 ) -> Indicator | Opinion | None:
     """The indicator or opinion in ``stix`` (an opinion is also added to ``contents`` with its
     TLP), or None for a permitted descriptive object."""
@@ -121,7 +121,8 @@ def _read_object(
         return _read_indicator(stix, creator=creator, origin=origin)
     if kind == "opinion":
         opinion, tlp = opinion_from_stix(stix, origin=origin)
-        contents.opinions.append((opinion, tlp))
+        if contents is not None:
+            contents.opinions.append((opinion, tlp))
         return opinion
     if isinstance(kind, str) and kind in _DESCRIPTIVE_TYPES:
         _check_descriptive(stix, kind)

@@ -13,6 +13,12 @@ from typing import Any
 
 import pytest
 
+from node.feed import NodeIdentity, encode_entry, payload_digest, sign_envelope
+from node.model import ENTRY_PAYLOAD_TYPE, Distribution, FeedEntry, Seq, Signal, Tlp
+from node.model.clock import format_timestamp, utc_now
+from node.stix import build_bundle
+from node.store import Store
+from tests.support.feeds import indicator
 from tests.support.processes import ServeProcess, accord, accord_json, free_port
 
 SIGNAL = f"md5:{0xBAD:032x}"
@@ -217,3 +223,67 @@ def test_a_compromised_key_is_refused_from_its_mark_and_its_signals_stop_matchin
     assert again.returncode == 3
     zero = accord("partner", "compromise", "--home", fed.homes["platform"], "ngo", "--from-seq", "0")
     assert zero.returncode == 2
+
+
+def _forge_with_retired_key(home: Path, retired: Path, signal: str) -> None:
+    """Append to the origin's own feed an entry signed with its retired key, as a thief of that
+    key would publish it (the origin's node then serves it like any other entry)."""
+    old = NodeIdentity.load(retired)
+    origin = old.key_id  # the identity never changed: the retired key is the origin key
+    store = Store(home / "accord.db")
+    try:
+        head = store.head(origin)
+        assert head is not None
+        stolen = indicator(origin, Signal.parse(signal))
+        entry = FeedEntry(
+            origin=origin,
+            seq=Seq(head.seq + 1),
+            prev=head.digest,
+            created=utc_now(),
+            distribution=Distribution(tlp=Tlp.GREEN),
+            bundle=build_bundle([stolen], origin_names={origin: "ngo"}),
+        )
+        payload = encode_entry(entry)
+        with store.write() as tx:
+            tx.append_entry(
+                origin=origin,
+                seq=entry.seq,
+                digest=payload_digest(payload),
+                prev=entry.prev,
+                envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, old),
+                tlp=Tlp.GREEN,
+                recipients=frozenset(),
+                created=format_timestamp(entry.created),
+                via=None,
+                objects=1,
+            )
+    finally:
+        store.close()
+
+
+def test_a_rotated_key_signs_on_and_the_retired_key_is_refused(fed: Federation) -> None:
+    ngo = fed.homes["ngo"]
+    before = accord_json("identity", "--home", ngo)
+    fed.run("ngo", "contribute", "--signal", SIGNAL, "--category", "csam", "--tlp", "green")  # seq 1
+    fed.sync("platform")
+
+    rotated = fed.run("ngo", "key", "rotate")
+    assert "rotated at seq 2" in rotated
+    after = accord_json("identity", "--home", ngo)
+    assert after["key_id"] == before["key_id"] and after["public_key"] == before["public_key"]
+    assert after["signing_key_id"] != before["signing_key_id"]
+    retired = ngo / "identity.key.retired-2"
+    assert retired.stat().st_mode & 0o777 == 0o600 and (ngo / "identity.key").stat().st_mode & 0o777 == 0o600
+
+    fed.run("ngo", "contribute", "--signal", OTHER, "--category", "csam", "--tlp", "green")  # seq 3, new key
+    [report] = [r for r in fed.sync("platform") if r["partner"] == "ngo"]
+    assert report["accepted"] == 2 and report["rejected"] == {}
+    [hit] = fed.match("platform", OTHER)
+    assert hit["origin_name"] == "ngo" and hit["origin"] == before["key_id"]  # same identity
+
+    stolen = f"md5:{0x5701E:032x}"
+    _forge_with_retired_key(ngo, retired, stolen)  # seq 4, signed by the old key
+    [report] = [r for r in fed.sync("platform") if r["partner"] == "ngo"]
+    assert report["accepted"] == 0 and report["rejected"] == {"retired_key": 1}
+    assert fed.match("platform", stolen) == []
+    assert _status(fed, "platform")["rejections"] == {"retired_key": 1}
