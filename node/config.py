@@ -52,6 +52,7 @@ class SyncSection:
     jitter_seconds: float = 5.0
     max_backoff_seconds: float = 900.0  # a failing peer is retried at most this far apart
     refresh_seconds: float = 0.5  # how often match lists pick up newly committed rows
+    sightings_seconds: float = 3600.0  # how often sightings go to partners that opted in
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ from node.sync.publish import Contribution, Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
+from node.sync.sightings import MatchCounter, SightingReporter, SightingTotal
 from node.sync.status import NodeStatus, node_status
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class AccordNode:
         keyfiles.finish_rotation(home, self.store, self.origin)
         self.identity = NodeIdentity.load(home.key_path)
         self.lists = MatchLists()
+        self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
         self.matcher = Matcher(
             lists=self.lists,
@@ -85,6 +88,7 @@ class AccordNode:
             thresholds=self._thresholds(),
             names=self.names,
             self_key=self.origin,
+            counter=self.counter,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -95,7 +99,11 @@ class AccordNode:
             origin=self.origin,
         )
         self.opinions = OpinionDesk(store=self.store, publisher=self.publisher, clock=utc_now)
+        self.sightings = SightingReporter(
+            store=self.store, publisher=self.publisher, counter=self.counter, clock=utc_now
+        )
         self.ingestor = Ingestor(store=self.store, limits=self.config.limits)
+        self._sightings_at = time.monotonic()
         self.puller = Puller(store=self.store, ingestor=self.ingestor, self_key=self.origin)
 
     def _thresholds(self) -> PdqThresholds:
@@ -112,8 +120,11 @@ class AccordNode:
         return cls(require_home(root))
 
     def close(self) -> None:
-        """Release the database."""
-        self.store.close()
+        """Keep the counted matches (for sightings), then release the database."""
+        try:
+            self.sightings.flush()
+        finally:
+            self.store.close()
 
     # --- identity and partners -----------------------------------------------------------
 
@@ -259,7 +270,9 @@ class AccordNode:
                 return answered
         if not self.lists.ready:
             self.load_lists()
-        return self.matcher.match(signals)
+        results = self.matcher.match(signals)
+        self.sightings.flush()  # this process may end now: keep its counts for the next report
+        return results
 
     def _match_via_running_node(self, signals: Sequence[Signal]) -> list[MatchResult] | None:
         client = LocalClient(
@@ -330,9 +343,23 @@ class AccordNode:
         """Withdraw our current opinions of the indicators ``targets`` name."""
         return [int(s) for s in self.opinions.withdraw(self.opinions.resolve(targets))]
 
-    def feedback(self) -> list[FeedbackItem]:
-        """Other origins' current opinions about our own indicators."""
-        return self.opinions.feedback()
+    def feedback(self) -> tuple[list[FeedbackItem], list[SightingTotal]]:
+        """Other origins' current opinions about, and sightings of, our own indicators."""
+        return self.opinions.feedback(), self.sightings.totals()
+
+    def publish_sightings(self) -> list[int]:
+        """Publish the pending sightings of partners that opted in now; returns the seqs."""
+        return [int(s) for s in self.sightings.publish()]
+
+    def maintain(self) -> int:
+        """The serve loop's periodic work: apply new rows to the match lists and, every
+        ``sync.sightings_seconds``, report sightings. Returns the rows applied."""
+        applied = self.refresher.refresh()
+        now = time.monotonic()
+        if now - self._sightings_at >= self.config.sync.sightings_seconds:
+            self._sightings_at = now
+            self.sightings.publish()
+        return applied
 
     def set_partner_policy(
         self,

@@ -109,7 +109,7 @@ def _scheduler(node: AccordNode) -> SyncScheduler:
         max_backoff=sync.max_backoff_seconds,
         refresh=sync.refresh_seconds,
     )
-    return SyncScheduler(settings=settings, peers=peers, pull=pull, refresh=node.refresher.refresh)
+    return SyncScheduler(settings=settings, peers=peers, pull=pull, refresh=node.maintain)
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:

@@ -7,13 +7,14 @@ decisions about partners. The partner subcommands join the ``partner`` group.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from node.cli.commands_partner import partner_group
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table
-from node.model import OpinionValue, PartnerPolicy
+from node.model import KeyId, OpinionValue, PartnerPolicy
 
 _TARGETS = click.argument("targets", nargs=-1, required=True, metavar="TYPE:VALUE|INDICATOR_ID...")
 
@@ -62,34 +63,83 @@ def withdraw_cmd(home: Path | None, targets: tuple[str, ...]) -> None:
 @home_option
 @json_option
 def feedback_cmd(home: Path | None, as_json: bool) -> None:
-    """Opinions other origins published about this node's own indicators, newest first."""
+    """Opinions and sightings other origins published about this node's own indicators."""
     node = open_node(home)
-    items = node.feedback()
+    items, totals = node.feedback()
     names = node.names()
-    rows = [
+
+    def name(key: KeyId) -> str:
+        return names.get(key, key[:12])
+
+    opinions = [
         {
             "indicator_id": item.opinion.indicator_id,
             "signal_type": item.signal_type,
             "category": item.category,
             "author": item.opinion.origin,
-            "author_name": names.get(item.opinion.origin, item.opinion.origin[:12]),
+            "author_name": name(item.opinion.origin),
             "opinion": item.opinion.value.value,
             "explanation": item.opinion.explanation,
             "modified": item.opinion.modified.isoformat(),
         }
         for item in items
     ]
+    sightings = [
+        {
+            "indicator_id": total.indicator_id,
+            "signal_type": total.signal_type,
+            "category": total.category,
+            "sighted_by": total.sighted_by,
+            "sighted_by_name": name(total.sighted_by),
+            "count": total.count,
+            "first_seen": total.first_seen.isoformat(),
+            "last_seen": total.last_seen.isoformat(),
+        }
+        for total in totals
+    ]
     if as_json:
-        print_json(rows)
+        print_json({"opinions": opinions, "sightings": sightings})
         return
-    if not rows:
+    _print_feedback(opinions, sightings)
+
+
+def _print_feedback(opinions: list[dict[str, Any]], sightings: list[dict[str, Any]]) -> None:
+    if not opinions and not sightings:
         click.echo("no feedback on this node's indicators")
         return
-    keys = ["indicator_id", "signal_type", "category", "author_name", "opinion", "explanation"]
-    print_table(
-        ["indicator", "signal", "category", "by", "opinion", "explanation"],
-        [tuple(row[k] or "-" for k in keys) for row in rows],
-    )
+    if opinions:
+        keys = ["indicator_id", "signal_type", "category", "author_name", "opinion", "explanation"]
+        headers = ["indicator", "signal", "category", "by", "opinion", "explanation"]
+        print_table(headers, [tuple(row[k] or "-" for k in keys) for row in opinions])
+    if sightings:
+        if opinions:
+            click.echo("")
+        keys = [
+            "indicator_id",
+            "signal_type",
+            "category",
+            "sighted_by_name",
+            "count",
+            "first_seen",
+            "last_seen",
+        ]
+        headers = ["indicator", "signal", "category", "sighted by", "matches", "first seen", "last seen"]
+        print_table(headers, [tuple(row[k] for k in keys) for row in sightings])
+
+
+@click.command("sightings")
+@home_option
+def sightings_cmd(home: Path | None) -> None:
+    """Publish now the sightings due to partners that opted in (--share-sightings yes).
+
+    'accord serve' does this every sync.sightings_seconds; each indicator's matches since the
+    last report go to its origin alone (TLP AMBER+STRICT).
+    """
+    seqs = open_node(home).publish_sightings()
+    if seqs:
+        _published(seqs, "sightings")
+    else:
+        click.echo("no sightings due (no matches of opted-in partners' indicators since the last report)")
 
 
 def _policy_text(name: str, policy: PartnerPolicy) -> str:
@@ -202,4 +252,4 @@ def rotate_cmd(home: Path | None) -> None:
     click.echo(f"rotated at seq {seq}: key {key_id[:16]}… signs from now on; identity unchanged")
 
 
-COMMANDS = [dispute_cmd, agree_cmd, withdraw_cmd, feedback_cmd, key_group]
+COMMANDS = [dispute_cmd, agree_cmd, withdraw_cmd, feedback_cmd, sightings_cmd, key_group]

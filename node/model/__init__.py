@@ -9,6 +9,7 @@ from node.model.opinions import Consensus, Opinion, OpinionTally, OpinionValue
 from node.model.partners import Partner, is_loopback_endpoint, parse_endpoint, parse_partner_name
 from node.model.policy import Compromise, PartnerPolicy, Trust
 from node.model.rotation import KeyRotation, SigningKey
+from node.model.sightings import Sighting
 from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -39,6 +40,7 @@ __all__ = [
     "PartnerPolicy",
     "PdqThresholds",
     "Seq",
+    "Sighting",
     "Signal",
     "SignalType",
     "SigningKey",

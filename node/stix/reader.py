@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 from node.errors import InvalidInput, MalformedStix, TooLarge
-from node.model import Indicator, KeyId, Opinion, Tlp
+from node.model import Indicator, KeyId, Opinion, Sighting, Tlp
 from node.model.indicators import parse_indicator_id
 from node.stix.fastpath import SharedFields
 from node.stix.fields import (
@@ -27,6 +27,7 @@ from node.stix.fields import (
 )
 from node.stix.opinions import opinion_from_stix
 from node.stix.profile import INDICATOR_ALLOWED, INDICATOR_REQUIRED, indicator_types_for, origin_identity_id
+from node.stix.sightings import sighting_from_stix
 
 _BUNDLE_PROPERTIES: Final = frozenset({"type", "id", "objects"})
 _BUNDLE_ID: Final = re.compile(r"bundle--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -42,10 +43,11 @@ _INDICATOR_CONSTANTS: Final = (("spec_version", "2.1"), ("pattern_type", "stix")
 
 
 class BundleContents(NamedTuple):
-    """What an entry's bundle holds: indicators, and opinions with the TLP each is marked with."""
+    """What an entry's bundle holds: indicators, and opinions and sightings with their TLP."""
 
     indicators: list[Indicator]
     opinions: list[tuple[Opinion, Tlp]]
+    sightings: list[tuple[Sighting, Tlp]]
 
 
 def read_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> list[Indicator]:
@@ -64,11 +66,11 @@ def read_entry_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> Bun
     objects = _bundle_objects(bundle, max_objects)
     creator = origin_identity_id(origin)
     shared = SharedFields(origin=origin, creator=creator)
-    contents = BundleContents(indicators=[], opinions=[])
+    contents = BundleContents(indicators=[], opinions=[], sightings=[])
     versions: set[tuple[str, datetime]] = set()
     for index, stix in enumerate(objects):
         # The fast path reads the common case; anything else takes the full, precise reader.
-        found: Indicator | Opinion | None = shared.read(stix)
+        found: Indicator | Opinion | Sighting | None = shared.read(stix)
         if found is None:
             try:
                 found = _read_object(stix, origin=origin, creator=creator, contents=contents)
@@ -77,9 +79,9 @@ def read_entry_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> Bun
             if found is None:
                 continue
         # Two versions of one object may travel together; the same version twice is ambiguous.
-        version = (found.id, found.modified)
+        version = (found.id, found.created if isinstance(found, Sighting) else found.modified)
         if version in versions:
-            kind = "indicator" if isinstance(found, Indicator) else "opinion"
+            kind = type(found).__name__.lower()
             raise MalformedStix(f"bundle object {index}: repeats an {kind} version (same id and modified)")
         versions.add(version)
         if isinstance(found, Indicator):
@@ -111,7 +113,7 @@ def _bundle_objects(bundle: object, max_objects: int) -> list[object]:
 
 def _read_object(
     stix: object, *, origin: KeyId, creator: str, contents: BundleContents | None = None
-) -> Indicator | Opinion | None:
+) -> Indicator | Opinion | Sighting | None:
     """The indicator or opinion in ``stix`` (an opinion is also added to ``contents`` with its
     TLP), or None for a permitted descriptive object."""
     if not isinstance(stix, dict):
@@ -124,11 +126,17 @@ def _read_object(
         if contents is not None:
             contents.opinions.append((opinion, tlp))
         return opinion
+    if kind == "sighting":
+        sighting, tlp = sighting_from_stix(stix, origin=origin)
+        if contents is not None:
+            contents.sightings.append((sighting, tlp))
+        return sighting
     if isinstance(kind, str) and kind in _DESCRIPTIVE_TYPES:
         _check_descriptive(stix, kind)
         return None
     raise MalformedStix(
-        "has a type Accord does not read (indicator, opinion, identity, extension/marking-definition)"
+        "has a type Accord does not read"
+        " (indicator, opinion, sighting, identity, extension/marking-definition)"
     )
 
 

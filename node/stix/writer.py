@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from node.errors import InvalidInput
-from node.model import ContentType, Indicator, KeyId, Opinion, SignalType, Tlp, fingerprint
+from node.model import ContentType, Indicator, KeyId, Opinion, Sighting, SignalType, Tlp, fingerprint
 from node.stix.opinions import opinion_to_stix
 from node.stix.profile import (
     EXTENSION_DEFINITION_ID,
@@ -28,6 +28,7 @@ from node.stix.profile import (
     indicator_types_for,
     origin_identity_id,
 )
+from node.stix.sightings import sighting_to_stix
 from node.stix.timestamps import format_timestamp, parse_timestamp
 
 _IDENTITY_CREATED = parse_timestamp(PROFILE_PUBLISHED)
@@ -38,21 +39,24 @@ def build_bundle(
     *,
     origin_names: Mapping[KeyId, str],
     opinions: Sequence[tuple[Opinion, Tlp]] = (),
+    sightings: Sequence[tuple[Sighting, Tlp]] = (),
 ) -> dict[str, Any]:
     """A STIX 2.1 bundle (JSON data) holding ``indicators`` in Accord's profile.
 
     The bundle also holds the identity of every origin of ``indicators`` (named from
     ``origin_names``, which must cover them all), the Accord project identity and the
-    extension definition, then ``opinions`` (each marked with its TLP). Timestamps are
+    extension definition, then ``opinions`` and ``sightings`` (each marked with its TLP). Timestamps are
     truncated to milliseconds. Raises
     :class:`InvalidInput` for an origin without a name or a ``valid_until`` not after
     ``created`` (STIX requires ``valid_until`` > ``valid_from``).
     """
     versions = [(i.origin, i.modified) for i in indicators] + [(o.origin, o.modified) for o, _ in opinions]
+    versions += [(s.origin, s.created) for s, _ in sightings]
     objects = _origin_identities(versions, origin_names)
     objects += [accord_identity(), extension_definition()]
     objects += [indicator_to_stix(indicator) for indicator in indicators]
     objects += [opinion_to_stix(opinion, tlp=tlp) for opinion, tlp in opinions]
+    objects += [sighting_to_stix(sighting, tlp=tlp) for sighting, tlp in sightings]
     return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from node.model import (
     Compromise,
@@ -17,6 +19,7 @@ from node.model import (
     OpinionValue,
     PartnerPolicy,
     Seq,
+    Sighting,
     SignalType,
     SigningKey,
     Tlp,
@@ -59,6 +62,30 @@ def _policy_from_row(row: tuple[object, ...]) -> PartnerPolicy:
         trust=Trust(trust),
         share_sightings=bool(share),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SightingTotal:
+    """How often ``sighted_by`` reported matching one indicator, over all its sightings."""
+
+    indicator_id: str
+    sighted_by: KeyId
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    signal_type: str
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class MatchCount:
+    """Our own matches of one indicator not yet published as a sighting."""
+
+    indicator_id: str
+    origin: KeyId | None  # the indicator's origin, once the store has looked it up
+    count: int
+    first_seen: datetime
+    last_seen: datetime
 
 
 class FeedbackReads:
@@ -122,6 +149,28 @@ class FeedbackReads:
             (json.dumps(list(dict.fromkeys(indicator_ids))),),
         )
         return {str(i): int(s) for i, s in rows}
+
+    def sightings_on(self, origin: KeyId) -> list[SightingTotal]:
+        """Others' sightings of ``origin``'s indicators, summed per indicator and sighting node."""
+        rows = self.reader.execute(
+            "SELECT s.indicator_id, s.origin, SUM(s.count), MIN(s.first_seen), MAX(s.last_seen),"
+            " i.signal_type, i.category FROM sightings s JOIN indicators i ON i.id = s.indicator_id"
+            " WHERE i.origin = ? AND s.origin != ? GROUP BY s.indicator_id, s.origin"
+            " ORDER BY MAX(s.last_seen) DESC",
+            (origin, origin),
+        )
+        return [
+            SightingTotal(
+                indicator_id=str(r[0]),
+                sighted_by=KeyId(str(r[1])),
+                count=int(r[2]),
+                first_seen=parse_timestamp(str(r[3])),
+                last_seen=parse_timestamp(str(r[4])),
+                signal_type=str(r[5]),
+                category=str(r[6]),
+            )
+            for r in rows
+        ]
 
     def signing_keys(self) -> dict[KeyId, SigningKey]:
         """Every key that signs for an origin since a rotation, by its own key id."""
@@ -187,6 +236,60 @@ class FeedbackWrites:
         self._conn.execute(
             "INSERT OR REPLACE INTO compromised_keys (key_id, from_seq, marked_at) VALUES (?,?,?)",
             (compromise.key_id, compromise.from_seq, format_timestamp(compromise.marked_at)),
+        )
+
+    def add_match_counts(self, counts: Iterable[MatchCount]) -> None:
+        """Fold counted matches into the pending counts (the origin is looked up when taken)."""
+        self._conn.executemany(
+            "INSERT INTO match_counts (indicator_id, count, first_seen, last_seen) VALUES (?,?,?,?)"
+            " ON CONFLICT (indicator_id) DO UPDATE SET count = match_counts.count + excluded.count,"
+            " first_seen = MIN(match_counts.first_seen, excluded.first_seen),"
+            " last_seen = MAX(match_counts.last_seen, excluded.last_seen)",
+            [
+                (c.indicator_id, c.count, format_timestamp(c.first_seen), format_timestamp(c.last_seen))
+                for c in counts
+            ],
+        )
+
+    def take_match_counts(self, origins: Iterable[KeyId]) -> list[MatchCount]:
+        """Remove and return the pending counts of indicators created by ``origins``."""
+        rows = self._conn.execute(
+            "SELECT m.indicator_id, i.origin, m.count, m.first_seen, m.last_seen FROM match_counts m"
+            " JOIN indicators i ON i.id = m.indicator_id WHERE i.origin IN (SELECT value FROM json_each(?))"
+            " ORDER BY i.origin, m.indicator_id",
+            (json.dumps(sorted(origins)),),
+        ).fetchall()
+        self._conn.executemany("DELETE FROM match_counts WHERE indicator_id = ?", [(r[0],) for r in rows])
+        return [
+            MatchCount(
+                indicator_id=str(r[0]),
+                origin=KeyId(str(r[1])),
+                count=int(r[2]),
+                first_seen=parse_timestamp(str(r[3])),
+                last_seen=parse_timestamp(str(r[4])),
+            )
+            for r in rows
+        ]
+
+    def add_sightings(self, sightings: Iterable[tuple[Sighting, Tlp]], *, entry_seq: Seq) -> None:
+        """Store sightings carried by an accepted entry (each id once)."""
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO sightings (id, origin, indicator_id, count, first_seen, last_seen,"
+            " created, tlp, entry_seq) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    s.id,
+                    s.origin,
+                    s.indicator_id,
+                    s.count,
+                    format_timestamp(s.first_seen),
+                    format_timestamp(s.last_seen),
+                    format_timestamp(s.created),
+                    tlp.value,
+                    entry_seq,
+                )
+                for s, tlp in sightings
+            ],
         )
 
     def current_signer(self, origin: KeyId) -> KeyId:

@@ -184,7 +184,7 @@ def m004_indicators_by_change(db: Database) -> None:
 
 @migrations()
 def m012_opinions_and_partner_policy(db: Database) -> None:
-    """Opinions (one per author and indicator), per-partner policy, compromised and rotated keys.
+    """Opinions, sightings and match counts, per-partner policy, compromised and rotated keys.
 
     Opinions are derived from entries like indicators: the author is the entry's origin, and
     a later version (by ``modified``) replaces the earlier one; a revoked one stays as a row so
@@ -227,6 +227,35 @@ def m012_opinions_and_partner_policy(db: Database) -> None:
             key_id TEXT PRIMARY KEY,
             from_seq INTEGER NOT NULL,
             marked_at TEXT NOT NULL
+        )
+        """
+    )
+    # Sightings others published (derived from entries) and our own match counts not yet
+    # published as sightings (bookkeeping: folded in by the Matcher, emptied by publishing).
+    db.execute(
+        """
+        CREATE TABLE sightings (
+            id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            indicator_id TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            created TEXT NOT NULL,
+            tlp TEXT NOT NULL,
+            entry_seq INTEGER NOT NULL,
+            PRIMARY KEY (origin, id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX sightings_indicator ON sightings (indicator_id)")
+    db.execute(
+        """
+        CREATE TABLE match_counts (
+            indicator_id TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
         )
         """
     )

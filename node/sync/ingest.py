@@ -43,12 +43,13 @@ from node.model import (
     KeyId,
     Opinion,
     Seq,
+    Sighting,
     SigningKey,
     Tlp,
 )
 from node.model.chain import Succession, classify
 from node.model.clock import format_timestamp
-from node.stix import read_entry_bundle
+from node.stix import BundleContents, read_entry_bundle
 from node.store import Store, WriteTx
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Prepared:
     indicators: list[Indicator] = field(default_factory=list)
     refusal: Rejected | None = None
     opinions: list[tuple[Opinion, Tlp]] = field(default_factory=list)
+    sightings: list[tuple[Sighting, Tlp]] = field(default_factory=list)
     pinned: Mapping[KeyId, bytes] | None = None  # what it was verified against, to prepare again
 
     @property
@@ -123,15 +125,16 @@ class Ingestor:
                     raise MalformedEntry("entry names another origin than the key that signed it")
                 if entry.rotation is not None and not signed_by(envelope, entry.rotation.public_key):
                     raise BadSignature("a key rotation is not also signed by the new key it announces")
-                indicators, opinions = self._contents(entry)
+                contents = self._contents(entry)
         except Rejected as exc:
             return Prepared(envelope=envelope, verified=verified, entry=entry, refusal=exc, pinned=pinned)
         return Prepared(
             envelope=envelope,
             verified=verified,
             entry=entry,
-            indicators=indicators,
-            opinions=opinions,
+            indicators=contents.indicators,
+            opinions=contents.opinions,
+            sightings=contents.sightings,
             pinned=pinned,
         )
 
@@ -154,7 +157,7 @@ class Ingestor:
                     verified=verified,
                     envelope=prepared.envelope,
                     indicators=prepared.indicators,
-                    opinions=prepared.opinions,
+                    feedback=(prepared.opinions, prepared.sightings),
                     via=via,
                 )
         except Rejected as exc:
@@ -162,7 +165,7 @@ class Ingestor:
             self._count(exc, via=via, entry=prepared.entry, signer=signer)
             raise
 
-    def _contents(self, entry: FeedEntry) -> tuple[list[Indicator], list[tuple[Opinion, Tlp]]]:
+    def _contents(self, entry: FeedEntry) -> BundleContents:
         contents = read_entry_bundle(
             entry.bundle, origin=entry.origin, max_objects=self._limits.max_objects_per_entry
         )
@@ -171,7 +174,9 @@ class Ingestor:
                 raise MalformedEntry("an indicator's TLP marking differs from the entry's distribution")
         if any(tlp is not entry.distribution.tlp for _, tlp in contents.opinions):
             raise MalformedEntry("an opinion's TLP marking differs from the entry's distribution")
-        return contents.indicators, contents.opinions
+        if any(tlp is not entry.distribution.tlp for _, tlp in contents.sightings):
+            raise MalformedEntry("a sighting's TLP marking differs from the entry's distribution")
+        return contents
 
     def _commit(
         self,
@@ -180,7 +185,7 @@ class Ingestor:
         verified: VerifiedPayload,
         envelope: Envelope,
         indicators: list[Indicator],
-        opinions: list[tuple[Opinion, Tlp]],
+        feedback: tuple[list[tuple[Opinion, Tlp]], list[tuple[Sighting, Tlp]]],
         via: str | None,
     ) -> Accepted:
         with self._store.write() as tx:
@@ -190,7 +195,8 @@ class Ingestor:
                 self._append(
                     tx, entry=entry, verified=verified, envelope=envelope, indicators=indicators, via=via
                 )
-                tx.upsert_opinions(opinions, entry_seq=entry.seq)
+                tx.upsert_opinions(feedback[0], entry_seq=entry.seq)
+                tx.add_sightings(feedback[1], entry_seq=entry.seq)
             elif verdict is Succession.EQUIVOCATION:
                 # Evidence is committed by this transaction; the error is raised after it.
                 tx.add_evidence(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -32,6 +32,7 @@ from node.model import (
     KeyRotation,
     Opinion,
     Seq,
+    Sighting,
     Signal,
     SigningKey,
     Tlp,
@@ -39,6 +40,7 @@ from node.model import (
 from node.model.clock import Clock, format_timestamp
 from node.stix import build_bundle
 from node.store import Store, WriteTx
+from node.store.feedback import MatchCount
 from node.sync.ingest import collector_paused
 
 log = logging.getLogger(__name__)
@@ -230,6 +232,31 @@ class Publisher:
             tx.upsert_opinions([(o, tlp) for o in opinions], entry_seq=seq)
         log.info("published entry seq=%d opinions=%d tlp=%s", seq, len(opinions), tlp.value)
         return seq
+
+    def publish_sightings(
+        self,
+        origins: set[KeyId],
+        *,
+        make: Callable[[list[MatchCount]], dict[Distribution, list[Sighting]]],
+    ) -> list[Seq]:
+        """Take the pending match counts of ``origins``' indicators and publish the sightings
+        ``make`` turns them into, in the same transaction: a count is reported exactly once."""
+        seqs: list[Seq] = []
+        with self._store.write() as tx:
+            counts = tx.take_match_counts(origins)
+            per_entry = max(1, self._limits.max_objects_per_entry - _BUNDLE_OVERHEAD)
+            for distribution, sightings in make(counts).items():
+                for start in range(0, len(sightings), per_entry):
+                    marked = [(s, distribution.tlp) for s in sightings[start : start + per_entry]]
+                    bundle = canonical_bundle(
+                        build_bundle([], origin_names={self.origin: self._name}, sightings=marked)
+                    )
+                    seq = self._append_entry(tx, bundle, distribution, objects=len(marked))
+                    tx.add_sightings(marked, entry_seq=seq)
+                    seqs.append(seq)
+        if seqs:
+            log.info("published sightings of %d indicators in entries %s", len(counts), seqs)
+        return seqs
 
     def rotate(self, new: NodeIdentity) -> Seq:
         """Publish the entry that makes ``new`` our signing key, signed by the current key and

@@ -25,6 +25,7 @@ from node.model import (
     Signal,
     Trust,
 )
+from node.sync.sightings import MatchCounter
 
 NameSource = Callable[[], Mapping[KeyId, str]]
 """Returns the display name of each known origin (partners by their local name, and us)."""
@@ -75,8 +76,10 @@ class Matcher:
         thresholds: PdqThresholds,
         names: NameSource,
         self_key: KeyId | None = None,
+        counter: MatchCounter | None = None,
     ) -> None:
         self._lists = lists
+        self._counter = counter  # counts matches of others' indicators, for sightings
         self._store = store
         self._thresholds = thresholds
         self._names = names
@@ -117,6 +120,10 @@ class Matcher:
                 for ind, distance in found
             )
             results.append(MatchResult(query=signal, matches=matches))
+        if self._counter is not None:
+            self._counter.record(
+                m.indicator_id for r in results for m in r.matches if m.trust is not Trust.OWN
+            )
         return results
 
     def _listed(

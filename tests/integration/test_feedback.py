@@ -31,7 +31,7 @@ class Federation:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.homes = {name: root / name for name in ("ngo", "lab", "platform")}
-        self.ports = {name: free_port() for name in ("ngo", "lab")}
+        self.ports = {name: free_port() for name in self.homes}
         self.keys: dict[str, str] = {}
         for name, home in self.homes.items():
             assert accord("init", "--home", home, "--name", name).returncode == 0
@@ -103,7 +103,7 @@ def test_disputes_and_agreements_reach_a_partners_match_and_the_origins_feedback
 
     # The origin reads the feedback on its own indicators once it has pulled the lab's feed.
     fed.sync("ngo")
-    [feedback] = accord_json("feedback", "--home", fed.homes["ngo"])
+    [feedback] = accord_json("feedback", "--home", fed.homes["ngo"])["opinions"]
     assert (feedback["author_name"], feedback["opinion"]) == ("lab", "agree")
     assert feedback["indicator_id"] == hit["indicator_id"] and feedback["category"] == "csam"
 
@@ -113,7 +113,7 @@ def test_disputes_and_agreements_reach_a_partners_match_and_the_origins_feedback
     fed.sync("ngo")
     [hit] = fed.match("platform", SIGNAL)
     assert (hit["agreed"], hit["disputed"]) == (1, 0)
-    assert accord_json("feedback", "--home", fed.homes["ngo"]) == []
+    assert accord_json("feedback", "--home", fed.homes["ngo"]) == {"opinions": [], "sightings": []}
 
 
 def test_a_match_counts_the_independent_origins_that_corroborate_it(fed: Federation) -> None:
@@ -287,3 +287,44 @@ def test_a_rotated_key_signs_on_and_the_retired_key_is_refused(fed: Federation) 
     assert report["accepted"] == 0 and report["rejected"] == {"retired_key": 1}
     assert fed.match("platform", stolen) == []
     assert _status(fed, "platform")["rejections"] == {"retired_key": 1}
+
+
+@pytest.fixture
+def everyone_serves(tmp_path: Path) -> Iterator[Federation]:
+    federation = Federation(tmp_path)
+    for who in federation.homes:
+        for partner in federation.homes:
+            if partner != who:
+                federation.pin(who, partner, pull=True)
+    for name in federation.homes:
+        federation.serve(name)
+    yield federation
+    for process in federation.serving:
+        process.stop()
+
+
+def test_sightings_reach_only_the_origin_that_was_opted_in(everyone_serves: Federation) -> None:
+    fed = everyone_serves
+    fed.run("ngo", "contribute", "--signal", SIGNAL, "--category", "csam", "--tlp", "green")
+    fed.run("lab", "contribute", "--signal", OTHER, "--category", "ncii", "--tlp", "green")
+    fed.sync("platform")
+    fed.run("platform", "partner", "set", "ngo", "--share-sightings", "yes")
+    for _ in range(3):
+        assert len(fed.match("platform", SIGNAL)) == 1
+    for _ in range(2):
+        assert len(fed.match("platform", OTHER)) == 1  # the lab was not opted in
+
+    assert "published sightings in entry seq 1" in fed.run("platform", "sightings")
+    assert "no sightings due" in fed.run("platform", "sightings")  # each match is reported once
+
+    fed.sync("ngo")
+    fed.sync("lab")
+    [sighting] = accord_json("feedback", "--home", fed.homes["ngo"])["sightings"]
+    assert (sighting["sighted_by_name"], sighting["count"], sighting["category"]) == ("platform", 3, "csam")
+    assert sighting["first_seen"] <= sighting["last_seen"]
+    # The lab is not a recipient: the AMBER+STRICT entry is withheld from it, and its own
+    # indicator's matches were not reported because the platform did not opt in for the lab.
+    assert accord_json("feedback", "--home", fed.homes["lab"]) == {"opinions": [], "sightings": []}
+    lab_view = _status(fed, "lab")
+    [platform] = [p for p in lab_view["partners"] if p["name"] == "platform"]
+    assert platform["head_seq"] == 0
