@@ -319,6 +319,7 @@ class AccordNode:
                 identity=self.identity,
                 timeout=network.rpc_timeout_seconds,
                 max_message_bytes=network.max_message_bytes,
+                caller=self.origin,
             ) as client:
                 return self.puller.pull(partner, client)
 

@@ -66,13 +66,14 @@ def _start(
     node: AccordNode, listen: str | None, *, observe: Callable[[float, int], None] | None = None
 ) -> Servers:
     config = node.config
-    verifier = RequestVerifier(pinned=node.store.pinned_keys, window_seconds=config.limits.clock_skew_seconds)
+    verifier = RequestVerifier(pinned=node.store.caller_keys, window_seconds=config.limits.clock_skew_seconds)
     federation = FederationServicer(
         store=node.store,
         identity=node.identity,
         name=config.node.name,
         verifier=verifier,
         limits=config.limits,
+        origin=node.origin,
     )
     local = LocalServicer(
         matcher=node.matcher,

@@ -30,10 +30,17 @@ class PeerClient:
     """Pulls a partner's entries over gRPC. Implements ``sync.pull.FeedSource``."""
 
     def __init__(
-        self, endpoint: str, *, identity: NodeIdentity, timeout: float, max_message_bytes: int
+        self,
+        endpoint: str,
+        *,
+        identity: NodeIdentity,
+        timeout: float,
+        max_message_bytes: int,
+        caller: KeyId | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._identity = identity
+        self._caller = caller  # our pinned identity, when a rotated key signs for it
         self._timeout = timeout
         # Plaintext: the skeleton serves loopback. TLS with pinned certificates is the trust issue's work.
         self._channel = grpc.insecure_channel(endpoint, options=channel_options(max_message_bytes))
@@ -61,7 +68,7 @@ class PeerClient:
         request = federation_pb2.PullRequest(
             cursors=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(cursors.items())]
         )
-        metadata = tuple(sign_request(self._identity, PULL_METHOD, request))
+        metadata = tuple(sign_request(self._identity, PULL_METHOD, request, caller=self._caller))
         try:
             for page in self._stub.Pull(request, timeout=self._timeout, metadata=metadata):
                 for message in page.envelopes:

@@ -172,6 +172,15 @@ class FeedbackReads:
             for r in rows
         ]
 
+    def caller_keys(self) -> dict[KeyId, bytes]:
+        """Pinned identity → the public key that signs for it now (its latest rotated key, else
+        the pinned key): what a partner's signed requests are verified with."""
+        rows = self.reader.execute(
+            "SELECT p.key_id, COALESCE((SELECT s.public_key FROM signing_keys s WHERE s.origin = p.key_id"
+            " ORDER BY s.from_seq DESC LIMIT 1), p.public_key) FROM partners p"
+        )
+        return {KeyId(k): bytes(v) for k, v in rows}
+
     def signing_keys(self) -> dict[KeyId, SigningKey]:
         """Every key that signs for an origin since a rotation, by its own key id."""
         rows = self.reader.execute("SELECT key_id, origin, public_key, from_seq FROM signing_keys")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from node.config import LimitsSection
-from node.errors import InvalidInput, NotFound
+from node.errors import ConfigError, InvalidInput, NotFound
 from node.feed import (
     CanonicalBundle,
     NodeIdentity,
@@ -287,6 +287,10 @@ class Publisher:
         cosigner: NodeIdentity | None = None,
     ) -> Seq:
         """Sign ``bundle`` as the entry after our head and append it inside ``tx``."""
+        if tx.current_signer(self.origin) != self._identity.key_id:
+            # Another process rotated our key: an entry signed with the old one would be refused
+            # by every partner and block our feed behind it.
+            raise ConfigError("this process holds a retired signing key (the key was rotated); restart it")
         head = tx.head(self.origin)
         entry = FeedEntry(
             origin=self.origin,

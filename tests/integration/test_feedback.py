@@ -276,6 +276,12 @@ def test_a_rotated_key_signs_on_and_the_retired_key_is_refused(fed: Federation) 
     assert retired.stat().st_mode & 0o777 == 0o600 and (ngo / "identity.key").stat().st_mode & 0o777 == 0o600
 
     fed.run("ngo", "contribute", "--signal", OTHER, "--category", "csam", "--tlp", "green")  # seq 3, new key
+    # Requests the NGO now signs with its new key verify at the lab only once the lab has
+    # accepted the rotation; the NGO still calls as its pinned identity.
+    early = accord("sync", "--home", ngo, "--partner", "lab")
+    assert early.returncode == 4 and "UNAUTHENTICATED" in early.stdout
+    fed.sync("lab")
+    assert accord("sync", "--home", ngo, "--partner", "lab").returncode == 0
     [report] = [r for r in fed.sync("platform") if r["partner"] == "ngo"]
     assert report["accepted"] == 2 and report["rejected"] == {}
     [hit] = fed.match("platform", OTHER)

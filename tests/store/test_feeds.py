@@ -26,6 +26,7 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
         "m002_indicators",
         "m003_partners",
         "m004_indicators_by_change",
+        "m012_opinions_and_partner_policy",
     ]
 
 
