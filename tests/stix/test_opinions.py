@@ -112,6 +112,6 @@ def test_the_same_opinion_version_twice_is_refused() -> None:
 
 def test_an_unknown_object_type_is_still_refused() -> None:
     bundle = bundle_of(make_opinion())
-    bundle["objects"][-1]["type"] = "sighting"
+    bundle["objects"][-1]["type"] = "note"
     with pytest.raises(errors.MalformedStix, match="does not read"):
         read_entry_bundle(bundle, origin=ORIGIN, max_objects=MAX_OBJECTS)
