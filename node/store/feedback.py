@@ -28,6 +28,11 @@ from node.model import (
 from node.model.clock import format_timestamp, parse_timestamp, utc_now
 
 _OPINION_COLUMNS = "id, origin, indicator_id, opinion, explanation, created, modified, revoked"
+# Feedback carried by entries at or after a compromise mark on its author's key does not count.
+_NOT_COMPROMISED = (
+    " AND NOT EXISTS (SELECT 1 FROM compromised_keys c WHERE c.key_id = {t}.origin"
+    " AND {t}.entry_seq >= c.from_seq)"
+)
 _UPSERT_OPINION = f"""
 INSERT INTO opinions ({_OPINION_COLUMNS}, tlp, entry_seq) VALUES (?,?,?,?,?,?,?,?,?,?)
 ON CONFLICT (origin, indicator_id) DO UPDATE SET
@@ -100,7 +105,7 @@ class FeedbackReads:
         found: dict[str, list[Opinion]] = {}
         rows = self.reader.execute(
             f"SELECT {_OPINION_COLUMNS} FROM opinions WHERE revoked = 0"  # noqa: S608
-            " AND indicator_id IN (SELECT value FROM json_each(?))",
+            " AND indicator_id IN (SELECT value FROM json_each(?))" + _NOT_COMPROMISED.format(t="opinions"),
             (json.dumps(list(dict.fromkeys(indicator_ids))),),
         )
         for row in rows:
@@ -119,10 +124,12 @@ class FeedbackReads:
     def feedback_on(self, origin: KeyId) -> list[tuple[Opinion, str, str]]:
         """Others' current opinions about ``origin``'s indicators, with each indicator's signal
         type and category, newest first."""
-        rows = self.reader.execute(
-            "SELECT o.id, o.origin, o.indicator_id, o.opinion, o.explanation, o.created, o.modified,"
+        rows = self.reader.execute(  # the only text added is the constant _NOT_COMPROMISED
+            "SELECT o.id, o.origin, o.indicator_id, o.opinion, o.explanation, o.created, o.modified,"  # noqa: S608
             " o.revoked, i.signal_type, i.category FROM opinions o JOIN indicators i ON i.id = o.indicator_id"
-            " WHERE i.origin = ? AND o.origin != ? AND o.revoked = 0 ORDER BY o.modified DESC",
+            " WHERE i.origin = ? AND o.origin != ? AND o.revoked = 0"
+            + _NOT_COMPROMISED.format(t="o")
+            + " ORDER BY o.modified DESC",
             (origin, origin),
         )
         return [(_opinion_from_row(r[:8]), str(r[8]), str(r[9])) for r in rows]
@@ -153,9 +160,11 @@ class FeedbackReads:
     def sightings_on(self, origin: KeyId) -> list[SightingTotal]:
         """Others' sightings of ``origin``'s indicators, summed per indicator and sighting node."""
         rows = self.reader.execute(
-            "SELECT s.indicator_id, s.origin, SUM(s.count), MIN(s.first_seen), MAX(s.last_seen),"
+            "SELECT s.indicator_id, s.origin, SUM(s.count), MIN(s.first_seen), MAX(s.last_seen),"  # noqa: S608
             " i.signal_type, i.category FROM sightings s JOIN indicators i ON i.id = s.indicator_id"
-            " WHERE i.origin = ? AND s.origin != ? GROUP BY s.indicator_id, s.origin"
+            " WHERE i.origin = ? AND s.origin != ?"
+            + _NOT_COMPROMISED.format(t="s")
+            + " GROUP BY s.indicator_id, s.origin"
             " ORDER BY MAX(s.last_seen) DESC",
             (origin, origin),
         )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from node import errors
-from node.model import Distribution, Opinion, OpinionTally, OpinionValue, Tlp
+from node.model import Compromise, Distribution, Opinion, OpinionTally, OpinionValue, Seq, Tlp
 from node.stix import build_bundle
 from node.store import Store
 from node.sync.ingest import Ingestor
@@ -89,3 +89,17 @@ def test_an_opinion_marked_with_another_tlp_than_its_entry_is_refused(
     with pytest.raises(errors.MalformedEntry, match="opinion's TLP"):
         ingestor.ingest(lab.entry([], bundle=bundle), pinned=pinned, via="lab")
     assert store.opinions_about([target]) == {} and store.head(lab.origin) is None
+
+
+def test_opinions_from_a_compromised_range_do_not_count(
+    store: Store, pinned, ingestor: Ingestor, lab: FeedWriter, target: str
+) -> None:
+    ingestor.ingest(
+        opinion_entry(lab, opinion_of(lab, target, OpinionValue.DISAGREE, at=1)), pinned=pinned, via="lab"
+    )
+    with store.write() as tx:
+        tx.mark_compromised(Compromise(key_id=lab.origin, from_seq=Seq(1), marked_at=T0))
+    assert tally(store, target) == OpinionTally()
+    with store.write() as tx:
+        tx.clear_compromise(lab.origin)
+    assert tally(store, target) == OpinionTally(agreed=0, disputed=1)
