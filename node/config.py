@@ -73,6 +73,8 @@ class SyncSection:
         """The partner names in ``push_to``."""
         return frozenset(name.strip() for name in self.push_to.split(",") if name.strip())
 
+    sightings_seconds: float = 3600.0  # how often sightings go to partners that opted in
+
 
 @dataclass(frozen=True, slots=True)
 class LimitsSection:

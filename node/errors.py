@@ -131,6 +131,18 @@ class Equivocation(Rejected):
     reason = "equivocation"
 
 
+class RetiredKey(Rejected):
+    """The entry is signed by a key its origin rotated away from (or not yet rotated to)."""
+
+    reason = "retired_key"
+
+
+class Compromised(Rejected):
+    """The entry comes from a feed position at or after the one its key was marked compromised."""
+
+    reason = "compromised"
+
+
 class Quarantined(Rejected):
     """The origin is quarantined (e.g. after equivocation); nothing more is accepted from it."""
 

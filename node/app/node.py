@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from node.app import keyfiles
 from node.app.audit import AuditLog
 from node.app.backup import backup_database
 from node.app.bridges import Bridges
@@ -26,13 +28,16 @@ from node.hashing import ListRefusal, MediaHashes, hash_file, read_hash_list
 from node.match import ListUpdate, MatchLists
 from node.model import (
     CertFingerprint,
+    Compromise,
     ContentType,
     Distribution,
     Envelope,
     Indicator,
     KeyId,
     MatchResult,
+    OpinionValue,
     Partner,
+    PartnerPolicy,
     PdqThresholds,
     Seq,
     SharingGroup,
@@ -50,15 +55,18 @@ from node.rpc.convert import match_result_from_proto
 from node.stix import build_bundle
 from node.store import EvidenceRecord, Store
 from node.sync import partners as partner_ops
+from node.sync import trust
 from node.sync.export import HMA_CSV_HEADER, export_bundle, hma_csv_rows, match_list_rows, pytx_lines
 from node.sync.ingest import Ingestor
 from node.sync.lookup import Lookup, Provenance
+from node.sync.opinions import FeedbackItem, OpinionDesk
 from node.sync.publish import Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
 from node.sync.query import BENIGN, Matcher
 from node.sync.refresh import ListRefresher
 from node.sync.report import TransparencyReport, build_report
 from node.sync.serve import entries_for
+from node.sync.sightings import MatchCounter, SightingReporter, SightingTotal
 from node.sync.sources import IMPORT_REFUSED
 from node.sync.status import NodeStatus, node_status
 
@@ -100,7 +108,11 @@ class AccordNode:
         self.identity = NodeIdentity.load(home.key_path)
         self.tls = tls_credentials(home, organisation=self.config.node.name)
         self.store = Store(home.db_path)
+        self.origin = keyfiles.origin_id(home, self.identity)
+        keyfiles.finish_rotation(home, self.store, self.origin)
+        self.identity = NodeIdentity.load(home.key_path)
         self.lists = MatchLists()
+        self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
         self.matcher = Matcher(
             lists=self.lists,
@@ -115,6 +127,8 @@ class AccordNode:
             record=self.store.record_matches,
             safelist=self._local_safelist(),
             safelist_threshold=self.config.match.safelist_pdq_threshold,
+            self_key=self.origin,
+            counter=self.counter,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -122,20 +136,26 @@ class AccordNode:
             name=self.config.node.name,
             limits=self.config.limits,
             clock=utc_now,
+            origin=self.origin,
         )
-        self.ingestor = Ingestor(store=self.store, limits=self.config.limits, self_key=self.identity.key_id)
+        self.opinions = OpinionDesk(store=self.store, publisher=self.publisher, clock=utc_now)
+        self.sightings = SightingReporter(
+            store=self.store, publisher=self.publisher, counter=self.counter, clock=utc_now
+        )
+        self.ingestor = Ingestor(store=self.store, limits=self.config.limits, self_key=self.origin)
         self.puller = Puller(
             store=self.store,
             ingestor=self.ingestor,
-            self_key=self.identity.key_id,
+            self_key=self.origin,
             self_public_key=self.identity.public_key,
         )
+        self._sightings_at = time.monotonic()
         self._saved_cursor: int | None = None  # cursor of the indexes on disk, when known
         self.bridges = Bridges(
             root=home.root,
             config=lambda: self.config,
             store=self.store,
-            key_id=self.identity.key_id,
+            key_id=self.origin,
             names=self.names,
             after_import=self.refresher.refresh,
         )
@@ -143,7 +163,8 @@ class AccordNode:
         self.lookup = Lookup(
             store=self.store,
             names=self.names,
-            own_key=(self.identity.key_id, self.identity.public_key),
+            own_key=(self.origin, keyfiles.origin_public_key(self.home, self.identity)),
+            disputes=self.store.disputed_indicator_ids,
         )
 
     def _thresholds(self) -> PdqThresholds:
@@ -176,15 +197,18 @@ class AccordNode:
         return cls(require_home(root))
 
     def close(self) -> None:
-        """Release the database."""
-        self.store.close()
+        """Keep the counted matches (for sightings), then release the database."""
+        try:
+            self.sightings.flush()
+        finally:
+            self.store.close()
 
     # --- identity and partners -----------------------------------------------------------
 
     @property
     def key_id(self) -> KeyId:
-        """This node's key id."""
-        return self.identity.key_id
+        """This node's key id: its identity, which stays the same across key rotations."""
+        return self.origin
 
     def identity_card(self) -> dict[str, str]:
         """What to hand partners: name, key id, short fingerprint, public key."""
@@ -192,7 +216,8 @@ class AccordNode:
             "name": self.config.node.name,
             "key_id": self.key_id,
             "fingerprint": fingerprint(self.key_id),
-            "public_key": public_key_to_text(self.identity.public_key),
+            "public_key": public_key_to_text(keyfiles.origin_public_key(self.home, self.identity)),
+            "signing_key_id": self.identity.key_id,
             "tls_fingerprint": self.tls.fingerprint,
             "listen": self.config.network.listen,
         }
@@ -467,7 +492,9 @@ class AccordNode:
                 return answered
         if not self.lists.ready:
             self.load_lists()
-        return self.matcher.match(signals)
+        results = self.matcher.match(signals)
+        self.sightings.flush()  # this process may end now: keep its counts for the next report
+        return results
 
     def _match_via_running_node(self, signals: Sequence[Signal]) -> list[MatchResult] | None:
         client = LocalClient(
@@ -533,6 +560,7 @@ class AccordNode:
             pin=partner.cert_fingerprint,
             plaintext_allowed=self.plaintext_allowed(endpoint),
             page_timeout=self.config.sync.page_timeout_seconds,
+            caller=self.origin,
         )
 
     def backup(self, target: Path) -> None:
@@ -651,6 +679,79 @@ class AccordNode:
         if not self.lists.ready:
             self.load_lists()
         return run_scan(self.matcher, source, out, fmt=fmt, chunk_rows=chunk_rows, progress=progress)
+
+    # --- feedback and trust (opinions, partner policy, compromised keys) -------------------
+
+    def opine(self, targets: Sequence[str], *, value: OpinionValue, explanation: str | None) -> list[int]:
+        """Publish our opinion of the indicators ``targets`` name; returns the entries' seqs."""
+        seqs = self.opinions.state(self.opinions.resolve(targets), value=value, explanation=explanation)
+        return [int(s) for s in seqs]
+
+    def withdraw_opinions(self, targets: Sequence[str]) -> list[int]:
+        """Withdraw our current opinions of the indicators ``targets`` name."""
+        return [int(s) for s in self.opinions.withdraw(self.opinions.resolve(targets))]
+
+    def feedback(self) -> tuple[list[FeedbackItem], list[SightingTotal]]:
+        """Other origins' current opinions about, and sightings of, our own indicators."""
+        return self.opinions.feedback(), self.sightings.totals()
+
+    def publish_sightings(self) -> list[int]:
+        """Publish the pending sightings of partners that opted in now; returns the seqs."""
+        return [int(s) for s in self.sightings.publish()]
+
+    def maintain(self) -> int:
+        """The serve loop's periodic work: apply new rows to the match lists and, every
+        ``sync.sightings_seconds``, report sightings. Returns the rows applied."""
+        applied = self.refresher.refresh()
+        now = time.monotonic()
+        if now - self._sightings_at >= self.config.sync.sightings_seconds:
+            self._sightings_at = now
+            self.sightings.publish()
+        return applied
+
+    def set_partner_policy(
+        self,
+        name: str,
+        *,
+        categories: Sequence[str] | None,
+        signal_types: Sequence[str] | None,
+        trust_level: str | None,
+        share_sightings: bool | None,
+    ) -> PartnerPolicy:
+        """Change what this node accepts from partner ``name`` and how far it trusts it."""
+        return trust.set_policy(
+            self.store,
+            name,
+            categories=categories,
+            signal_types=signal_types,
+            trust=trust_level,
+            share_sightings=share_sightings,
+        )
+
+    def partner_policy(self, name: str) -> PartnerPolicy:
+        """Partner ``name``'s acceptance policy."""
+        return trust.policy_of(self.store, name)
+
+    def mark_compromised(self, name: str, *, from_seq: int) -> Compromise:
+        """Mark partner ``name``'s key compromised from feed position ``from_seq``."""
+        return trust.mark_compromised(self.store, name, from_seq=from_seq, clock=utc_now)
+
+    def clear_compromise(self, name: str) -> None:
+        """Lift the compromise mark on partner ``name``'s key."""
+        trust.clear_compromise(self.store, name)
+
+    def compromised(self) -> dict[str, Compromise]:
+        """Compromise marks by partner name."""
+        return trust.compromised_partners(self.store)
+
+    def rotate_key(self) -> tuple[int, KeyId]:
+        """Rotate the signing key: publish the rotation (signed by old and new) and swap the key
+        files. Returns the rotation entry's seq and the new key id. The identity stays."""
+        new, _ = keyfiles.stage_new_key(self.home, self.identity)
+        seq = self.publisher.rotate(new)
+        keyfiles.finish_rotation(self.home, self.store, self.origin)
+        self.identity = new
+        return int(seq), new.key_id
 
 
 def describe_query(query: IndicatorQuery) -> dict[str, object]:

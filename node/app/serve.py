@@ -121,7 +121,7 @@ def _start(
     node: AccordNode, listen: str | None, *, observe: Callable[[float, int], None] | None = None
 ) -> Servers:
     config = node.config
-    verifier = RequestVerifier(pinned=node.store.pinned_keys, window_seconds=config.limits.clock_skew_seconds)
+    verifier = RequestVerifier(pinned=node.store.caller_keys, window_seconds=config.limits.clock_skew_seconds)
     federation = FederationServicer(
         store=node.store,
         identity=node.identity,
@@ -129,6 +129,7 @@ def _start(
         verifier=verifier,
         limits=config.limits,
         receive=node.receive_push,
+        origin=node.origin,
     )
     local = LocalServicer(
         matcher=node.matcher,
@@ -190,7 +191,7 @@ def _scheduler(node: AccordNode) -> SyncScheduler:
         max_backoff=sync.max_backoff_seconds,
         refresh=sync.refresh_seconds,
     )
-    return SyncScheduler(settings=settings, peers=peers, pull=pull, refresh=node.refresher.refresh)
+    return SyncScheduler(settings=settings, peers=peers, pull=pull, refresh=node.maintain)
 
 
 def _push_if_asked(node: AccordNode, partner: Partner) -> bool:

@@ -123,6 +123,9 @@ def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> No
             m.distance,
             _frames(m),
             m.tlp.value,
+            m.trust.value,
+            _opinions_text(m),
+            m.corroboration,
             m.indicator_id,
         )
         for label, result in labelled
@@ -137,7 +140,22 @@ def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> No
     if not rows:
         click.echo("no match")
         return
-    print_table(["query", "origin", "category", "signal", "distance", "frames", "tlp", "indicator"], rows)
+    print_table(
+        [
+            "query",
+            "origin",
+            "category",
+            "signal",
+            "distance",
+            "frames",
+            "tlp",
+            "trust",
+            "opinions",
+            "origins",
+            "indicator",
+        ],
+        rows,
+    )
 
 
 def _frames(match: Match) -> str:
@@ -145,6 +163,13 @@ def _frames(match: Match) -> str:
     if match.query_match_percent is None or match.compared_match_percent is None:
         return "-"
     return f"{match.query_match_percent:g}%/{match.compared_match_percent:g}%"
+
+
+def _opinions_text(match: Match) -> str:
+    """e.g. ``contested +2/-1``: the consensus, then agreeing / disputing origins."""
+    if not (match.agreed or match.disputed):
+        return "-"
+    return f"{match.consensus.value} +{match.agreed}/-{match.disputed}"
 
 
 def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
@@ -171,6 +196,11 @@ def _match_json(m: Match) -> dict[str, Any]:
         "tlp": m.tlp.value,
         "query_match_percent": m.query_match_percent,
         "compared_match_percent": m.compared_match_percent,
+        "trust": m.trust.value,
+        "agreed": m.agreed,
+        "disputed": m.disputed,
+        "consensus": m.consensus.value,
+        "corroboration": m.corroboration,
     }
 
 
@@ -249,6 +279,10 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
             f"QUARANTINED: origin {names.get(origin, origin[:12])} ({origin}) equivocated;"
             " see 'accord evidence'"
         )
+    for name, mark in node.compromised().items():
+        click.echo(
+            f"COMPROMISED: partner {name}'s key, from seq {mark.from_seq} (entries refused, not matched)"
+        )
 
 
 def _status_json(node: AccordNode) -> dict[str, Any]:
@@ -258,6 +292,7 @@ def _status_json(node: AccordNode) -> dict[str, Any]:
         "name": status.name,
         "key_id": status.key_id,
         "own_head_seq": status.own_head_seq,
+        "compromised": {name: mark.from_seq for name, mark in node.compromised().items()},
         "partners": [
             {
                 "name": p.partner.name,

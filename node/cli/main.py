@@ -19,6 +19,7 @@ from node.cli import (
     commands_backup,
     commands_ecosystem,
     commands_feed,
+    commands_feedback,
     commands_import,
     commands_partner,
     commands_query,
@@ -72,6 +73,7 @@ for module in (
     commands_analyst,
     commands_relay,
     commands_import,
+    commands_feedback,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

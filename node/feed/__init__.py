@@ -5,7 +5,7 @@ Home of PyNaCl (Ed25519) and of cryptography (the TLS key and certificate).
 
 from node.feed.canonical import canonical_json
 from node.feed.entries import CanonicalBundle, canonical_bundle, decode_entry, encode_entry
-from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope
+from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope, signed_by
 from node.feed.heads import HEAD_PAYLOAD_TYPE, SignedHead, open_head, sign_head
 from node.feed.keys import (
     NodeIdentity,
@@ -37,5 +37,6 @@ __all__ = [
     "public_key_to_text",
     "sign_envelope",
     "sign_head",
+    "signed_by",
     "verify_signature",
 ]

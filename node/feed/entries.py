@@ -13,11 +13,13 @@ from typing import Any
 
 from node.errors import InvalidInput, MalformedEntry
 from node.feed.canonical import canonical_json
-from node.model import Distribution, FeedEntry, KeyId, Seq, Tlp, parse_digest, parse_key_id
+from node.feed.keys import PUBLIC_KEY_PREFIX, public_key_from_text, public_key_to_text
+from node.model import Distribution, FeedEntry, KeyId, KeyRotation, Seq, Tlp, parse_digest, parse_key_id
 from node.model.clock import format_timestamp, parse_timestamp
 
 ENTRY_FORMAT = 1
 _KEYS = {"accord", "origin", "seq", "prev", "created", "distribution", "bundle"}
+_ROTATION_KEYS = _KEYS | {"rotation"}  # an entry that also rotates the origin's signing key
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ def encode_entry(entry: FeedEntry, *, bundle: CanonicalBundle | None = None) -> 
             "recipients": sorted(entry.distribution.recipients),
         },
     }
+    if entry.rotation is not None:
+        others["rotation"] = {"key": public_key_to_text(entry.rotation.public_key)}
     # RFC 8785 serialises a member's value the same wherever it stands, and orders members by
     # key: "accord" < "bundle" < every other key. So the document is these three parts joined
     # (tests/feed/test_entries.py checks the result against rfc8785 on whole documents).
@@ -64,7 +68,7 @@ def encode_entry(entry: FeedEntry, *, bundle: CanonicalBundle | None = None) -> 
 def decode_entry(payload: bytes) -> FeedEntry:
     """Parse verified payload bytes into a :class:`FeedEntry`, or raise :class:`MalformedEntry`."""
     document = _strict_json(payload)
-    if not isinstance(document, dict) or set(document) != _KEYS:
+    if not isinstance(document, dict) or set(document) not in (_KEYS, _ROTATION_KEYS):
         raise MalformedEntry("entry must be a JSON object with exactly the keys " + ", ".join(sorted(_KEYS)))
     if type(document["accord"]) is not int or document["accord"] != ENTRY_FORMAT:
         raise MalformedEntry(f"entry format {document['accord']!r} is not supported (expected 1)")
@@ -76,6 +80,7 @@ def decode_entry(payload: bytes) -> FeedEntry:
             created=parse_timestamp(document["created"]),
             distribution=_distribution(document["distribution"]),
             bundle=_bundle(document["bundle"]),
+            rotation=_rotation(document["rotation"]) if "rotation" in document else None,
         )
     except InvalidInput as exc:
         raise MalformedEntry(f"entry field is invalid: {exc}") from exc
@@ -134,3 +139,11 @@ def _bundle(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput("bundle must be a JSON object")
     return value
+
+
+def _rotation(value: object) -> KeyRotation:
+    if not isinstance(value, dict) or set(value) != {"key"} or not isinstance(value["key"], str):
+        raise InvalidInput("rotation must have exactly 'key' (ed25519:<base64>)")
+    if not value["key"].startswith(PUBLIC_KEY_PREFIX):
+        raise InvalidInput("rotation key must be written ed25519:<base64>")
+    return KeyRotation(public_key=public_key_from_text(value["key"]))

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from node.errors import BadSignature, TooLarge, UnknownSigner
-from node.feed.keys import NodeIdentity, verify_signature
+from node.feed.keys import NodeIdentity, key_id_of, verify_signature
 from node.model import Digest, Envelope, EnvelopeSignature, KeyId
 
 
@@ -26,10 +26,26 @@ def payload_digest(payload: bytes) -> Digest:
     return Digest("sha256:" + hashlib.sha256(payload).hexdigest())
 
 
-def sign_envelope(payload_type: str, payload: bytes, identity: NodeIdentity) -> Envelope:
-    """Sign ``payload`` as it is. The caller serialised it once; these bytes are what peers verify."""
-    signature = EnvelopeSignature(keyid=identity.key_id, sig=identity.sign(pae(payload_type, payload)))
-    return Envelope(payload_type=payload_type, payload=payload, signatures=(signature,))
+def sign_envelope(
+    payload_type: str, payload: bytes, identity: NodeIdentity, *cosigners: NodeIdentity
+) -> Envelope:
+    """Sign ``payload`` as it is. The caller serialised it once; these bytes are what peers verify.
+
+    ``cosigners`` add their signatures after the identity's (a key rotation is signed by the
+    old key and the new one).
+    """
+    message = pae(payload_type, payload)
+    signatures = tuple(EnvelopeSignature(keyid=k.key_id, sig=k.sign(message)) for k in (identity, *cosigners))
+    return Envelope(payload_type=payload_type, payload=payload, signatures=signatures)
+
+
+def signed_by(envelope: Envelope, public_key: bytes) -> bool:
+    """True when one of ``envelope``'s signatures names ``public_key``'s key id and verifies with it."""
+    key_id = key_id_of(public_key)
+    message = pae(envelope.payload_type, envelope.payload)
+    return any(
+        s.keyid == key_id and verify_signature(public_key, message, s.sig) for s in envelope.signatures
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from node.model.envelopes import Envelope, EnvelopeSignature
 from node.model.ids import Digest, KeyId, Seq, fingerprint, parse_digest, parse_key_id
 from node.model.indicators import KNOWN_CATEGORIES, ContentType, Indicator, parse_category
 from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds, VideoHit, VideoThresholds
+from node.model.opinions import Consensus, Opinion, OpinionTally, OpinionValue
 from node.model.partners import (
     Partner,
     SharingGroup,
@@ -18,6 +19,9 @@ from node.model.partners import (
     parse_endpoint,
     parse_partner_name,
 )
+from node.model.policy import Compromise, PartnerPolicy, Trust
+from node.model.rotation import KeyRotation, SigningKey
+from node.model.sightings import Sighting
 from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, VPDQ_MAX_FRAMES, Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -28,6 +32,8 @@ __all__ = [
     "PDQ_MIN_QUALITY",
     "VPDQ_MAX_FRAMES",
     "CertFingerprint",
+    "Compromise",
+    "Consensus",
     "ContentType",
     "Digest",
     "Distribution",
@@ -38,15 +44,23 @@ __all__ = [
     "IndexHit",
     "Indicator",
     "KeyId",
+    "KeyRotation",
     "Match",
     "MatchResult",
+    "Opinion",
+    "OpinionTally",
+    "OpinionValue",
     "Partner",
+    "PartnerPolicy",
     "PdqThresholds",
     "Seq",
     "SharingGroup",
+    "Sighting",
     "Signal",
     "SignalType",
+    "SigningKey",
     "Tlp",
+    "Trust",
     "VideoHit",
     "VideoThresholds",
     "cert_fingerprint_of",

@@ -8,6 +8,7 @@ from typing import Any
 
 from node.errors import InvalidInput
 from node.model.ids import Digest, KeyId, Seq
+from node.model.rotation import KeyRotation
 from node.model.tlp import Tlp
 
 ENTRY_PAYLOAD_TYPE = "application/vnd.accord.entry+json; version=1"
@@ -38,6 +39,7 @@ class FeedEntry:
     created: datetime
     distribution: Distribution
     bundle: dict[str, Any]
+    rotation: KeyRotation | None = None  # the key that signs the origin's entries after this one
 
     def __post_init__(self) -> None:
         if self.seq < 1:

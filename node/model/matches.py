@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from node.errors import InvalidInput
 from node.model.ids import KeyId
 from node.model.indicators import ContentType
+from node.model.opinions import Consensus, OpinionTally
+from node.model.policy import Trust
 from node.model.signals import Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -70,6 +72,18 @@ class Match:
     # video's frames. None for every other signal type.
     query_match_percent: float | None = None
     compared_match_percent: float | None = None
+    # Provenance beyond the indicator itself (DESIGN §9): how many other origins agree with or
+    # dispute it, how many independent origins published a matching signal for the same query
+    # (this one included), and the trust level the operator set for its origin.
+    agreed: int = 0
+    disputed: int = 0
+    corroboration: int = 1
+    trust: Trust = Trust.AUTO
+
+    @property
+    def consensus(self) -> Consensus:
+        """NONE, AGREED, DISPUTED (disputes only) or CONTESTED (agreements and disputes)."""
+        return OpinionTally(agreed=self.agreed, disputed=self.disputed).consensus
 
 
 @dataclass(frozen=True, slots=True)

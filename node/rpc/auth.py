@@ -36,14 +36,24 @@ def _request_string(method: str, caller: str, timestamp: str, nonce: str, reques
 
 
 def sign_request(
-    identity: NodeIdentity, method: str, request: Message, *, now: float | None = None
+    identity: NodeIdentity,
+    method: str,
+    request: Message,
+    *,
+    now: float | None = None,
+    caller: KeyId | None = None,
 ) -> list[tuple[str, str]]:
-    """Metadata that proves ``identity`` made this call of ``method`` with ``request``."""
+    """Metadata that proves ``identity`` made this call of ``method`` with ``request``.
+
+    ``caller`` is the identity partners pinned, when a key rotation made another key sign for
+    it; the verifier checks the signature with the key that currently signs for that identity.
+    """
     timestamp = str(int((time.time() if now is None else now) * 1000))
     nonce = secrets.token_hex(16)
-    signature = identity.sign(_request_string(method, identity.key_id, timestamp, nonce, request))
+    caller = caller or identity.key_id
+    signature = identity.sign(_request_string(method, caller, timestamp, nonce, request))
     return [
-        (CALLER, identity.key_id),
+        (CALLER, caller),
         (TIMESTAMP, timestamp),
         (NONCE, nonce),
         (SIGNATURE, base64.b64encode(signature).decode()),

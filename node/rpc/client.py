@@ -49,9 +49,11 @@ class PeerClient:
         pin: CertFingerprint | None = None,
         plaintext_allowed: bool | None = None,
         page_timeout: float | None = None,
+        caller: KeyId | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._identity = identity
+        self._caller = caller  # our pinned identity, when a rotated key signs for it
         self._timeout = timeout  # the deadline of each call
         self._page_timeout = page_timeout or timeout  # the longest wait for the next page
         self._max_message_bytes = max_message_bytes
@@ -104,7 +106,7 @@ class PeerClient:
         request = federation_pb2.PullRequest(
             cursors=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(cursors.items())]
         )
-        metadata = tuple(sign_request(self._identity, PULL_METHOD, request))
+        metadata = tuple(sign_request(self._identity, PULL_METHOD, request, caller=self._caller))
         call = self._stub.Pull(request, timeout=self._timeout, metadata=metadata)
         watchdog = _StallWatchdog(call, self._page_timeout)
         try:
@@ -131,7 +133,7 @@ class PeerClient:
 
     def _heads(self) -> federation_pb2.HeadsResponse:
         request = federation_pb2.HeadsRequest()
-        metadata = tuple(sign_request(self._identity, HEADS_METHOD, request))
+        metadata = tuple(sign_request(self._identity, HEADS_METHOD, request, caller=self._caller))
         try:
             return self._stub.Heads(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as exc:
@@ -139,7 +141,9 @@ class PeerClient:
 
     def push(self, envelopes: Iterable[Envelope], *, per_message: int) -> federation_pb2.PushReply:
         """One Push call streaming ``envelopes``, ``per_message`` to a message; the peer's verdict."""
-        metadata = tuple(sign_request(self._identity, PUSH_METHOD, federation_pb2.PushRequest()))
+        metadata = tuple(
+            sign_request(self._identity, PUSH_METHOD, federation_pb2.PushRequest(), caller=self._caller)
+        )
         try:
             return self._stub.Push(
                 _push_messages(envelopes, per_message), timeout=self._timeout, metadata=metadata

@@ -12,6 +12,7 @@ from node.model import (
     Signal,
     SignalType,
     Tlp,
+    Trust,
 )
 from node.rpc.pb import federation_pb2, local_pb2
 from node.store import CountRow
@@ -61,6 +62,11 @@ def _match_to_proto(m: Match) -> local_pb2.Match:
         tlp=m.tlp.value,
         query_match_percent=m.query_match_percent,
         compared_match_percent=m.compared_match_percent,
+        agreed=m.agreed,
+        disputed=m.disputed,
+        consensus=m.consensus.value,
+        corroboration=m.corroboration,
+        trust=m.trust.value,
     )
 
 
@@ -86,6 +92,10 @@ def _match_from_proto(m: local_pb2.Match) -> Match:
         tlp=Tlp(m.tlp),
         query_match_percent=m.query_match_percent if m.HasField("query_match_percent") else None,
         compared_match_percent=m.compared_match_percent if m.HasField("compared_match_percent") else None,
+        agreed=m.agreed,
+        disputed=m.disputed,
+        corroboration=m.corroboration,
+        trust=Trust(m.trust),
     )
 
 

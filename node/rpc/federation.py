@@ -51,10 +51,13 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         verifier: RequestVerifier,
         limits: LimitsSection,
         receive: Receiver | None = None,
+        origin: KeyId | None = None,
     ) -> None:
         self._receive = receive
         self._store = store
         self._identity = identity
+        # Our pinned identity, the origin of our feed; a rotated key signs for it.
+        self._origin = origin or identity.key_id
         self._name = name
         self._verifier = verifier
         self._limits = limits
@@ -65,7 +68,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         """Public: who this node says it is. Partners still compare the key out of band."""
         return federation_pb2.NodeInfo(
             name=self._name,
-            key_id=self._identity.key_id,
+            key_id=self._origin,
             public_key=self._identity.public_key,
             version=__version__,
         )
@@ -136,7 +139,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
     ) -> Iterator[federation_pb2.EntryPage]:
         page: list[federation_pb2.Envelope] = []
         size = pages = 0
-        for entry in entries_for(self._store, caller=caller, server=self._identity.key_id, cursors=cursors):
+        for entry in entries_for(self._store, caller=caller, server=self._origin, cursors=cursors):
             if not context.is_active():
                 return  # the caller went away: stop reading the database for it
             message = envelope_to_proto(entry.envelope)

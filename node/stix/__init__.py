@@ -10,11 +10,12 @@ from __future__ import annotations
 from node.stix.foreign import StixRefusal, StixSignal, read_stix_signals
 from node.stix.library import parse_with_stix2
 from node.stix.profile import origin_identity_id
-from node.stix.reader import read_bundle
+from node.stix.reader import BundleContents, read_bundle, read_entry_bundle
 from node.stix.timestamps import format_timestamp, parse_timestamp
 from node.stix.writer import build_bundle
 
 __all__ = [
+    "BundleContents",
     "StixRefusal",
     "StixSignal",
     "build_bundle",
@@ -23,5 +24,6 @@ __all__ = [
     "parse_timestamp",
     "parse_with_stix2",
     "read_bundle",
+    "read_entry_bundle",
     "read_stix_signals",
 ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from node.errors import InvalidInput, MalformedStix, TooLarge
-from node.model import Indicator, KeyId
+from node.model import Indicator, KeyId, Opinion, Sighting, Tlp
 from node.model.indicators import parse_indicator_id
 from node.stix.fastpath import SharedFields
 from node.stix.fields import (
@@ -25,7 +25,9 @@ from node.stix.fields import (
     timestamp_field,
     tlp_from_markings,
 )
+from node.stix.opinions import opinion_from_stix
 from node.stix.profile import INDICATOR_ALLOWED, INDICATOR_REQUIRED, indicator_types_for, origin_identity_id
+from node.stix.sightings import sighting_from_stix
 
 _BUNDLE_PROPERTIES: Final = frozenset({"type", "id", "objects"})
 _BUNDLE_ID: Final = re.compile(r"bundle--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -40,35 +42,51 @@ _DESCRIPTIVE_ID: Final = re.compile(
 _INDICATOR_CONSTANTS: Final = (("spec_version", "2.1"), ("pattern_type", "stix"), ("pattern_version", "2.1"))
 
 
+class BundleContents(NamedTuple):
+    """What an entry's bundle holds: indicators, and opinions and sightings with their TLP."""
+
+    indicators: list[Indicator]
+    opinions: list[tuple[Opinion, Tlp]]
+    sightings: list[tuple[Sighting, Tlp]]
+
+
 def read_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> list[Indicator]:
     """The indicators of ``bundle`` (parsed JSON), all created by ``origin``.
 
     Raises :class:`TooLarge` when the bundle holds more than ``max_objects`` objects (counted
     before any is read), and :class:`MalformedStix` naming the object index, the field and the
-    rule for anything outside the profile. Messages never contain hash values.
+    rule for anything outside the profile. Messages never contain hash values. Opinions are
+    checked like everything else and left out: :func:`read_entry_bundle` returns them too.
     """
+    return read_entry_bundle(bundle, origin=origin, max_objects=max_objects).indicators
+
+
+def read_entry_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> BundleContents:
+    """The indicators and opinions of ``bundle``, all created by ``origin`` (see read_bundle)."""
     objects = _bundle_objects(bundle, max_objects)
     creator = origin_identity_id(origin)
     shared = SharedFields(origin=origin, creator=creator)
-    indicators: list[Indicator] = []
+    contents = BundleContents(indicators=[], opinions=[], sightings=[])
     versions: set[tuple[str, datetime]] = set()
     for index, stix in enumerate(objects):
         # The fast path reads the common case; anything else takes the full, precise reader.
-        indicator = shared.read(stix)
-        if indicator is None:
+        found: Indicator | Opinion | Sighting | None = shared.read(stix)
+        if found is None:
             try:
-                indicator = _read_object(stix, origin=origin, creator=creator)
+                found = _read_object(stix, origin=origin, creator=creator, contents=contents)
             except MalformedStix as exc:
                 raise MalformedStix(f"bundle object {index}: {exc}") from exc
-            if indicator is None:
+            if found is None:
                 continue
-        # Two versions of one indicator may travel together; the same version twice is ambiguous.
-        version = (indicator.id, indicator.modified)
+        # Two versions of one object may travel together; the same version twice is ambiguous.
+        version = (found.id, found.created if isinstance(found, Sighting) else found.modified)
         if version in versions:
-            raise MalformedStix(f"bundle object {index}: repeats an indicator version (same id and modified)")
+            kind = type(found).__name__.lower()
+            raise MalformedStix(f"bundle object {index}: repeats an {kind} version (same id and modified)")
         versions.add(version)
-        indicators.append(indicator)
-    return indicators
+        if isinstance(found, Indicator):
+            contents.indicators.append(found)
+    return contents
 
 
 def indicator_from_stix(stix: dict[str, Any], *, origin: KeyId) -> Indicator:
@@ -93,17 +111,33 @@ def _bundle_objects(bundle: object, max_objects: int) -> list[object]:
     return objects
 
 
-def _read_object(stix: object, *, origin: KeyId, creator: str) -> Indicator | None:
-    """The indicator in ``stix``, or None for a permitted descriptive object."""
+def _read_object(
+    stix: object, *, origin: KeyId, creator: str, contents: BundleContents | None = None
+) -> Indicator | Opinion | Sighting | None:
+    """The indicator or opinion in ``stix`` (an opinion is also added to ``contents`` with its
+    TLP), or None for a permitted descriptive object."""
     if not isinstance(stix, dict):
         raise MalformedStix("is not a JSON object")
     kind = stix.get("type")
     if kind == "indicator":
         return _read_indicator(stix, creator=creator, origin=origin)
+    if kind == "opinion":
+        opinion, tlp = opinion_from_stix(stix, origin=origin)
+        if contents is not None:
+            contents.opinions.append((opinion, tlp))
+        return opinion
+    if kind == "sighting":
+        sighting, tlp = sighting_from_stix(stix, origin=origin)
+        if contents is not None:
+            contents.sightings.append((sighting, tlp))
+        return sighting
     if isinstance(kind, str) and kind in _DESCRIPTIVE_TYPES:
         _check_descriptive(stix, kind)
         return None
-    raise MalformedStix("has a type Accord does not read (indicator, identity, extension/marking-definition)")
+    raise MalformedStix(
+        "has a type Accord does not read"
+        " (indicator, opinion, sighting, identity, extension/marking-definition)"
+    )
 
 
 def _check_descriptive(stix: dict[str, Any], kind: str) -> None:

@@ -15,7 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 from node.errors import InvalidInput
-from node.model import ContentType, Indicator, KeyId, SignalType, fingerprint
+from node.model import ContentType, Indicator, KeyId, Opinion, Sighting, SignalType, Tlp, fingerprint
+from node.stix.opinions import opinion_to_stix
 from node.stix.profile import (
     EXTENSION_DEFINITION_ID,
     HASH_KEYS,
@@ -27,23 +28,35 @@ from node.stix.profile import (
     indicator_types_for,
     origin_identity_id,
 )
+from node.stix.sightings import sighting_to_stix
 from node.stix.timestamps import format_timestamp, parse_timestamp
 
 _IDENTITY_CREATED = parse_timestamp(PROFILE_PUBLISHED)
 
 
-def build_bundle(indicators: Sequence[Indicator], *, origin_names: Mapping[KeyId, str]) -> dict[str, Any]:
+def build_bundle(
+    indicators: Sequence[Indicator],
+    *,
+    origin_names: Mapping[KeyId, str],
+    opinions: Sequence[tuple[Opinion, Tlp]] = (),
+    sightings: Sequence[tuple[Sighting, Tlp]] = (),
+) -> dict[str, Any]:
     """A STIX 2.1 bundle (JSON data) holding ``indicators`` in Accord's profile.
 
     The bundle also holds the identity of every origin of ``indicators`` (named from
     ``origin_names``, which must cover them all), the Accord project identity and the
-    extension definition. Timestamps are truncated to milliseconds. Raises
+    extension definition, then ``opinions`` and ``sightings`` (each marked with its TLP). Timestamps are
+    truncated to milliseconds. Raises
     :class:`InvalidInput` for an origin without a name or a ``valid_until`` not after
     ``created`` (STIX requires ``valid_until`` > ``valid_from``).
     """
-    objects = _origin_identities(indicators, origin_names)
+    versions = [(i.origin, i.modified) for i in indicators] + [(o.origin, o.modified) for o, _ in opinions]
+    versions += [(s.origin, s.created) for s, _ in sightings]
+    objects = _origin_identities(versions, origin_names)
     objects += [accord_identity(), extension_definition()]
     objects += [indicator_to_stix(indicator) for indicator in indicators]
+    objects += [opinion_to_stix(opinion, tlp=tlp) for opinion, tlp in opinions]
+    objects += [sighting_to_stix(sighting, tlp=tlp) for sighting, tlp in sightings]
     return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
 
 
@@ -109,14 +122,15 @@ def _texts(signal_type: SignalType, category: str, content_type: ContentType) ->
 
 
 def _origin_identities(
-    indicators: Iterable[Indicator], origin_names: Mapping[KeyId, str]
+    versions: Iterable[tuple[KeyId, datetime]], origin_names: Mapping[KeyId, str]
 ) -> list[dict[str, Any]]:
-    """One identity per origin, in key id order, so equal input gives equal output."""
+    """One identity per origin of the (origin, modified) ``versions``, in key id order, so equal
+    input gives equal output."""
     latest: dict[KeyId, datetime] = {}
-    for indicator in indicators:
-        seen = latest.get(indicator.origin)
-        if seen is None or indicator.modified > seen:
-            latest[indicator.origin] = indicator.modified
+    for origin, modified in versions:
+        seen = latest.get(origin)
+        if seen is None or modified > seen:
+            latest[origin] = modified
     return [
         _identity(origin, _origin_name(origin, origin_names), latest[origin]) for origin in sorted(latest)
     ]
@@ -130,7 +144,7 @@ def _origin_name(origin: KeyId, origin_names: Mapping[KeyId, str]) -> str:
 
 
 def _identity(origin: KeyId, name: str, latest: datetime) -> dict[str, Any]:
-    """An origin's identity. Its version follows the origin's newest indicator in the bundle, so a
+    """An origin's identity. Its version follows the origin's newest object in the bundle, so a
     renamed origin shows up as a newer version, and no clock is read."""
     return {
         "type": "identity",

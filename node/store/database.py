@@ -41,6 +41,7 @@ from node.store.codec import (
     signatures_from_text,
     stored_entry_from_row,
 )
+from node.store.feedback import FeedbackReads
 from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
 from node.store.schema import migrations
 from node.store.transaction import WriteTx
@@ -78,7 +79,7 @@ def _connect_writer(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class Store:
+class Store(FeedbackReads):
     """The node's database. Safe to share between threads; open one per process."""
 
     def __init__(self, path: Path) -> None:

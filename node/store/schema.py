@@ -369,3 +369,95 @@ def m011_restore_state(db: Database) -> None:
         """
     )
     db.execute("CREATE TABLE restore_confirmations (partner TEXT PRIMARY KEY, at TEXT NOT NULL)")
+
+
+@migrations()
+def m012_opinions_and_partner_policy(db: Database) -> None:
+    """Opinions, sightings and match counts, per-partner policy, compromised and rotated keys.
+
+    Opinions are derived from entries like indicators: the author is the entry's origin, and
+    a later version (by ``modified``) replaces the earlier one; a revoked one stays as a row so
+    that the withdrawal is remembered. Policies and compromise marks are the operator's own
+    settings, keyed by the partner's key id so that they follow the key, not a local name.
+    """
+    db.execute(
+        """
+        CREATE TABLE opinions (
+            origin TEXT NOT NULL,
+            indicator_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            opinion TEXT NOT NULL,
+            explanation TEXT,
+            tlp TEXT NOT NULL,
+            created TEXT NOT NULL,
+            modified TEXT NOT NULL,
+            revoked INTEGER NOT NULL DEFAULT 0,
+            entry_seq INTEGER NOT NULL,
+            PRIMARY KEY (origin, indicator_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX opinions_indicator ON opinions (indicator_id)")
+    db.execute(
+        """
+        CREATE TABLE partner_policies (
+            key_id TEXT PRIMARY KEY,
+            categories TEXT,
+            signal_types TEXT,
+            trust TEXT NOT NULL DEFAULT 'auto',
+            share_sightings INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE compromised_keys (
+            key_id TEXT PRIMARY KEY,
+            from_seq INTEGER NOT NULL,
+            marked_at TEXT NOT NULL
+        )
+        """
+    )
+    # Sightings others published (derived from entries) and our own match counts not yet
+    # published as sightings (bookkeeping: folded in by the Matcher, emptied by publishing).
+    db.execute(
+        """
+        CREATE TABLE sightings (
+            id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            indicator_id TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            created TEXT NOT NULL,
+            tlp TEXT NOT NULL,
+            entry_seq INTEGER NOT NULL,
+            PRIMARY KEY (origin, id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX sightings_indicator ON sightings (indicator_id)")
+    db.execute(
+        """
+        CREATE TABLE match_counts (
+            indicator_id TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        )
+        """
+    )
+    # Keys that sign for an origin after a rotation entry (the origin's own key signs until its
+    # first rotation). Derived from entries, written in the rotation entry's transaction.
+    db.execute(
+        """
+        CREATE TABLE signing_keys (
+            key_id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            public_key BLOB NOT NULL,
+            from_seq INTEGER NOT NULL,
+            UNIQUE (origin, from_seq)
+        )
+        """
+    )

@@ -16,6 +16,7 @@ from node.model import CertFingerprint, Digest, Envelope, Head, Indicator, KeyId
 from node.model.audit import AuditRecord
 from node.model.clock import format_timestamp, utc_now
 from node.store.codec import INDICATOR_COLUMNS, indicator_rows, signatures_to_text
+from node.store.feedback import FeedbackWrites
 
 # The column list is a constant of this package, not input. Rows go in as multi-row VALUES:
 # one statement (one step, GIL released throughout) per chunk instead of one per row, which
@@ -42,7 +43,7 @@ def _upsert_rows(count: int) -> str:
     return _UPSERT_HEAD + ", ".join([_ROW] * count) + _UPSERT_TAIL
 
 
-class WriteTx:
+class WriteTx(FeedbackWrites):
     """A handle on an open ``BEGIN IMMEDIATE`` transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:

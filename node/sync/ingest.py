@@ -22,19 +22,34 @@ from dataclasses import dataclass, field
 
 from node.config import LimitsSection
 from node.errors import (
+    BadSignature,
     BrokenChain,
+    Compromised,
     Equivocation,
     Gap,
     MalformedEntry,
     Quarantined,
     Rejected,
     Replayed,
+    RetiredKey,
+    UnknownSigner,
 )
-from node.feed import VerifiedPayload, decode_entry, open_envelope
-from node.model import ENTRY_PAYLOAD_TYPE, Envelope, FeedEntry, Indicator, KeyId, Seq
+from node.feed import VerifiedPayload, decode_entry, open_envelope, signed_by
+from node.model import (
+    ENTRY_PAYLOAD_TYPE,
+    Envelope,
+    FeedEntry,
+    Indicator,
+    KeyId,
+    Opinion,
+    Seq,
+    Sighting,
+    SigningKey,
+    Tlp,
+)
 from node.model.chain import Succession, classify
 from node.model.clock import format_timestamp
-from node.stix import read_bundle
+from node.stix import BundleContents, read_entry_bundle
 from node.store import Store, WriteTx
 
 log = logging.getLogger(__name__)
@@ -62,6 +77,9 @@ class Prepared:
     entry: FeedEntry | None
     indicators: list[Indicator] = field(default_factory=list)
     refusal: Rejected | None = None
+    opinions: list[tuple[Opinion, Tlp]] = field(default_factory=list)
+    sightings: list[tuple[Sighting, Tlp]] = field(default_factory=list)
+    pinned: Mapping[KeyId, bytes] | None = None  # what it was verified against, to prepare again
 
     @property
     def claimed_signer(self) -> KeyId:
@@ -94,25 +112,41 @@ class Ingestor:
         STIX profile. No side effects: a refusal is returned, for :meth:`commit` to record."""
         verified: VerifiedPayload | None = None
         entry: FeedEntry | None = None
+        rotated = {k: v for k, v in self._store.signing_keys().items() if v.origin in pinned}
         try:
             with collector_paused():
                 verified = open_envelope(
                     envelope,
-                    pinned=pinned,
+                    pinned={**pinned, **{k: v.public_key for k, v in rotated.items()}},
                     expected_type=ENTRY_PAYLOAD_TYPE,
                     max_bytes=self._limits.max_envelope_bytes,
                 )
                 entry = decode_entry(verified.payload)
-                if entry.origin != verified.signer:
+                signer = rotated[verified.signer].origin if verified.signer in rotated else verified.signer
+                if entry.origin != signer:
                     raise MalformedEntry("entry names another origin than the key that signed it")
-                indicators = self._indicators(entry)
+                if entry.rotation is not None and not signed_by(envelope, entry.rotation.public_key):
+                    raise BadSignature("a key rotation is not also signed by the new key it announces")
+                contents = self._contents(entry)
         except Rejected as exc:
-            return Prepared(envelope=envelope, verified=verified, entry=entry, refusal=exc)
-        return Prepared(envelope=envelope, verified=verified, entry=entry, indicators=indicators)
+            return Prepared(envelope=envelope, verified=verified, entry=entry, refusal=exc, pinned=pinned)
+        return Prepared(
+            envelope=envelope,
+            verified=verified,
+            entry=entry,
+            indicators=contents.indicators,
+            opinions=contents.opinions,
+            sightings=contents.sightings,
+            pinned=pinned,
+        )
 
     def commit(self, prepared: Prepared, *, via: str | None) -> Accepted:
         """Record and raise ``prepared``'s refusal, or check succession and store the entry, its
         indicators and the origin's new head in one transaction. Commit in feed order."""
+        if isinstance(prepared.refusal, UnknownSigner) and prepared.pinned is not None:
+            # Prepared ahead of a rotation entry that has committed since: verify again with
+            # the keys known now (the new key signs the entries after the rotation).
+            prepared = self.prepare(prepared.envelope, pinned=prepared.pinned)
         try:
             if prepared.refusal is not None:
                 raise prepared.refusal
@@ -125,6 +159,7 @@ class Ingestor:
                     verified=verified,
                     envelope=prepared.envelope,
                     indicators=prepared.indicators,
+                    feedback=(prepared.opinions, prepared.sightings),
                     via=via,
                 )
         except Rejected as exc:
@@ -132,14 +167,18 @@ class Ingestor:
             self._count(exc, via=via, entry=prepared.entry, signer=signer)
             raise
 
-    def _indicators(self, entry: FeedEntry) -> list[Indicator]:
-        indicators = read_bundle(
+    def _contents(self, entry: FeedEntry) -> BundleContents:
+        contents = read_entry_bundle(
             entry.bundle, origin=entry.origin, max_objects=self._limits.max_objects_per_entry
         )
-        for indicator in indicators:
+        for indicator in contents.indicators:
             if indicator.tlp is not entry.distribution.tlp:
                 raise MalformedEntry("an indicator's TLP marking differs from the entry's distribution")
-        return indicators
+        if any(tlp is not entry.distribution.tlp for _, tlp in contents.opinions):
+            raise MalformedEntry("an opinion's TLP marking differs from the entry's distribution")
+        if any(tlp is not entry.distribution.tlp for _, tlp in contents.sightings):
+            raise MalformedEntry("a sighting's TLP marking differs from the entry's distribution")
+        return contents
 
     def _commit(
         self,
@@ -148,14 +187,18 @@ class Ingestor:
         verified: VerifiedPayload,
         envelope: Envelope,
         indicators: list[Indicator],
+        feedback: tuple[list[tuple[Opinion, Tlp]], list[tuple[Sighting, Tlp]]],
         via: str | None,
     ) -> Accepted:
         with self._store.write() as tx:
             verdict = self._succession(tx, entry, verified)
             if verdict is Succession.NEXT:
+                self._check_signer(tx, entry, verified)
                 self._append(
                     tx, entry=entry, verified=verified, envelope=envelope, indicators=indicators, via=via
                 )
+                tx.upsert_opinions(feedback[0], entry_seq=entry.seq)
+                tx.add_sightings(feedback[1], entry_seq=entry.seq)
             elif verdict is Succession.EQUIVOCATION:
                 # Evidence is committed by this transaction; the error is raised after it.
                 tx.add_evidence(
@@ -172,9 +215,38 @@ class Ingestor:
             return Accepted(origin=entry.origin, seq=entry.seq, indicators=len(indicators))
         raise _refusal(verdict, entry)
 
+    def _check_signer(self, tx: WriteTx, entry: FeedEntry, verified: VerifiedPayload) -> None:
+        """The entry must be signed by the key that signs for its origin at this position (the
+        origin's own key until its first rotation); a rotation entry makes its new key that key."""
+        current = tx.current_signer(entry.origin)
+        if verified.signer != current:
+            raise RetiredKey(
+                f"origin {entry.origin[:12]}… seq {entry.seq} is signed by a key it rotated away from"
+            )
+        if entry.rotation is not None:
+            rotation = entry.rotation
+            if rotation.key_id == current or tx.key_in_use(rotation.key_id):
+                raise MalformedEntry("a key rotation must announce a key never used before")
+            tx.add_signing_key(
+                SigningKey(
+                    origin=entry.origin,
+                    key_id=rotation.key_id,
+                    public_key=rotation.public_key,
+                    from_seq=entry.seq + 1,
+                )
+            )
+            log.warning("origin %s rotated its signing key at seq %d", entry.origin[:12], entry.seq)
+
     def _succession(self, tx: WriteTx, entry: FeedEntry, verified: VerifiedPayload) -> Succession:
         if tx.is_quarantined(entry.origin):
             raise Quarantined(f"origin {entry.origin[:12]}… is quarantined after equivocation; entry refused")
+        compromised = tx.compromised_from(entry.origin)
+        if compromised is not None and entry.seq >= compromised:
+            # The operator's mark: whatever this key signs from that position on is worthless.
+            raise Compromised(
+                f"origin {entry.origin[:12]}… seq {entry.seq}: its key is marked compromised from"
+                f" seq {compromised}; entry refused"
+            )
         return classify(
             tx.head(entry.origin),
             seq=entry.seq,

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from node.errors import AccordError, InvalidInput, NotFound
 from node.feed import decode_entry, open_envelope
-from node.model import ENTRY_PAYLOAD_TYPE, Indicator, KeyId, Seq, Signal
+from node.model import ENTRY_PAYLOAD_TYPE, Indicator, KeyId, Opinion, Seq, Signal
 from node.model.clock import utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer, QueryRow, SortKey, status_of
 from node.stix.reader import indicator_from_stix
@@ -33,8 +33,8 @@ from node.store.analyst import (
 
 NameSource = Callable[[], Mapping[KeyId, str]]
 DisputeSource = Callable[[], frozenset[str]]
-"""Ids of indicators a partner's Opinion disputes. Opinions are not ingested yet (issue 3
-adds them); until then :func:`no_disputes` answers, and the ``disputed`` status is empty."""
+"""Ids of indicators another origin's current Opinion disputes (the node passes the store's
+``disputed_indicator_ids``; :func:`no_disputes` is for a lookup without opinions)."""
 
 VERIFY_LIMIT_BYTES = 1 << 30  # stored envelopes passed their size limit at ingest already
 ENTRY_TIME_MARGIN = timedelta(days=1)
@@ -68,7 +68,7 @@ class Provenance:
     row: QueryRow
     versions: tuple[Version, ...]
     matches: MatchCount | None
-    opinions: tuple[str, ...] = ()  # filled once Opinions are ingested (issue 3)
+    opinions: tuple[str, ...] = ()  # other origins' current opinions, with their authors
     sightings: tuple[str, ...] = ()
 
 
@@ -143,10 +143,27 @@ class Lookup:
             raise NotFound("no indicator held here matches that id or signal (RED needs --include-red)")
         sets = self._sets()
         counts = match_counts(self._store, (i.id for i in visible))
+        opinions = self._store.opinions_about(i.id for i in visible)
+        names = self._names()
         return [
-            Provenance(row=row, versions=self._versions(row.indicator), matches=counts.get(row.indicator.id))
+            Provenance(
+                row=row,
+                versions=self._versions(row.indicator),
+                matches=counts.get(row.indicator.id),
+                opinions=tuple(_opinion_text(o, names) for o in opinions.get(row.indicator.id, [])),
+                sightings=self._sightings(row.indicator, names),
+            )
             for row in self._rows(visible, sets)
         ]
+
+    def _sightings(self, indicator: Indicator, names: Mapping[KeyId, str]) -> tuple[str, ...]:
+        """Sightings others reported to this node (only an indicator's origin receives them)."""
+        return tuple(
+            f"{names.get(t.sighted_by, t.sighted_by[:12])}: {t.count} match(es),"
+            f" {t.first_seen.isoformat()} .. {t.last_seen.isoformat()}"
+            for t in self._store.sightings_on(indicator.origin)
+            if t.indicator_id == indicator.id
+        )
 
     def _targets(self, target: str) -> list[Indicator]:
         if target.startswith("indicator--"):
@@ -218,3 +235,10 @@ def _sort_key(sort: SortKey, indicator: Indicator, distance: int) -> tuple[objec
         SortKey.DISTANCE: (distance, indicator.id),
     }
     return keys[sort]
+
+
+def _opinion_text(opinion: Opinion, names: Mapping[KeyId, str]) -> str:
+    """``author: value (explanation)`` for ``accord show``."""
+    author = names.get(opinion.origin, opinion.origin[:12])
+    why = f" ({opinion.explanation})" if opinion.explanation else ""
+    return f"{author}: {opinion.value.value}{why}"

@@ -13,8 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from node.config import LimitsSection
-from node.errors import NotFound, RestoredFeed
-from node.feed import NodeIdentity, canonical_bundle, encode_entry, payload_digest, sign_envelope
+from node.errors import ConfigError, InvalidInput, NotFound, RestoredFeed
+from node.feed import (
+    CanonicalBundle,
+    NodeIdentity,
+    canonical_bundle,
+    encode_entry,
+    payload_digest,
+    sign_envelope,
+)
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
     ContentType,
@@ -22,12 +29,18 @@ from node.model import (
     FeedEntry,
     Indicator,
     KeyId,
+    KeyRotation,
+    Opinion,
     Seq,
+    Sighting,
     Signal,
+    SigningKey,
+    Tlp,
 )
 from node.model.clock import Clock, format_timestamp
 from node.stix import build_bundle
-from node.store import Store
+from node.store import Store, WriteTx
+from node.store.feedback import MatchCount
 from node.sync.ingest import collector_paused
 
 log = logging.getLogger(__name__)
@@ -63,10 +76,19 @@ class Publisher:
     """Appends entries to this node's own feed."""
 
     def __init__(
-        self, *, store: Store, identity: NodeIdentity, name: str, limits: LimitsSection, clock: Clock
+        self,
+        *,
+        store: Store,
+        identity: NodeIdentity,
+        name: str,
+        limits: LimitsSection,
+        clock: Clock,
+        origin: KeyId | None = None,
     ) -> None:
         self._store = store
         self._identity = identity
+        # Our identity: the key id partners pinned. After a key rotation another key signs.
+        self._origin = origin or identity.key_id
         self._name = name
         self._limits = limits
         self._clock = clock
@@ -74,7 +96,7 @@ class Publisher:
     @property
     def origin(self) -> KeyId:
         """Our key id: the origin of every entry we publish."""
-        return self._identity.key_id
+        return self._origin
 
     def contribute(
         self, items: Sequence[Contribution], *, category: str, distribution: Distribution
@@ -202,38 +224,121 @@ class Publisher:
                 batch[half:], distribution
             )
         with self._store.write() as tx:
-            restored = tx.restored_at()
-            if restored is not None:
-                raise RestoredFeed(
-                    f"this node was restored from a backup at {restored} and has not yet learned its own"
-                    " feed's head from its partners; publishing now could fork the feed. Run 'accord"
-                    " sync' (every partner with an endpoint must answer) and publish again"
-                )
-            head = tx.head(self.origin)
-            entry = FeedEntry(
-                origin=self.origin,
-                seq=Seq(head.seq + 1 if head else 1),
-                prev=head.digest if head else None,
-                created=self._clock(),
-                distribution=distribution,
-                bundle=bundle.data,
+            seq = self._append_entry(tx, bundle, distribution, objects=len(batch))
+            tx.upsert_indicators(batch, entry_seq=seq, local=True)
+        log.info("published entry seq=%d indicators=%d tlp=%s", seq, len(batch), distribution.tlp.value)
+        return [seq]
+
+    def publish_opinions(self, opinions: Sequence[Opinion], distribution: Distribution) -> Seq:
+        """Publish our ``opinions`` (new, replacing or revoked versions) as one entry.
+
+        Opinions are few and small (one per indicator an analyst reviewed), so one entry holds
+        them; a batch beyond the entry limits is refused rather than split.
+        """
+        tlp = distribution.tlp
+        bundle = canonical_bundle(
+            build_bundle([], origin_names={self.origin: self._name}, opinions=[(o, tlp) for o in opinions])
+        )
+        if len(opinions) > self._limits.max_objects_per_entry - _BUNDLE_OVERHEAD or (
+            len(bundle.text) + _entry_overhead(distribution) > self._limits.max_envelope_bytes
+        ):
+            raise InvalidInput(f"{len(opinions)} opinions do not fit in one entry; state fewer at once")
+        with self._store.write() as tx:
+            seq = self._append_entry(tx, bundle, distribution, objects=len(opinions))
+            tx.upsert_opinions([(o, tlp) for o in opinions], entry_seq=seq)
+        log.info("published entry seq=%d opinions=%d tlp=%s", seq, len(opinions), tlp.value)
+        return seq
+
+    def publish_sightings(
+        self,
+        origins: set[KeyId],
+        *,
+        make: Callable[[list[MatchCount]], dict[Distribution, list[Sighting]]],
+    ) -> list[Seq]:
+        """Take the pending match counts of ``origins``' indicators and publish the sightings
+        ``make`` turns them into, in the same transaction: a count is reported exactly once."""
+        seqs: list[Seq] = []
+        with self._store.write() as tx:
+            counts = tx.take_match_counts(origins)
+            per_entry = max(1, self._limits.max_objects_per_entry - _BUNDLE_OVERHEAD)
+            for distribution, sightings in make(counts).items():
+                for start in range(0, len(sightings), per_entry):
+                    marked = [(s, distribution.tlp) for s in sightings[start : start + per_entry]]
+                    bundle = canonical_bundle(
+                        build_bundle([], origin_names={self.origin: self._name}, sightings=marked)
+                    )
+                    seq = self._append_entry(tx, bundle, distribution, objects=len(marked))
+                    tx.add_sightings(marked, entry_seq=seq)
+                    seqs.append(seq)
+        if seqs:
+            log.info("published sightings of %d indicators in entries %s", len(counts), seqs)
+        return seqs
+
+    def rotate(self, new: NodeIdentity) -> Seq:
+        """Publish the entry that makes ``new`` our signing key, signed by the current key and
+        ``new``; every later entry is signed by ``new`` alone (the caller swaps the key file)."""
+        rotation = KeyRotation(public_key=new.public_key)
+        bundle = canonical_bundle(build_bundle([], origin_names={}))
+        with self._store.write() as tx:
+            if rotation.key_id == self._identity.key_id or tx.key_in_use(rotation.key_id):
+                raise InvalidInput("the new key is in use already; rotate to a fresh key")
+            seq = self._append_entry(
+                tx, bundle, Distribution(tlp=Tlp.GREEN), objects=0, rotation=rotation, cosigner=new
             )
-            payload = encode_entry(entry, bundle=bundle)
-            tx.append_entry(
-                origin=self.origin,
-                seq=entry.seq,
-                digest=payload_digest(payload),
-                prev=entry.prev,
-                envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self._identity),
-                tlp=distribution.tlp,
-                recipients=distribution.recipients,
-                created=format_timestamp(entry.created),
-                via=None,
-                objects=len(batch),
+            tx.add_signing_key(
+                SigningKey(origin=self.origin, key_id=new.key_id, public_key=new.public_key, from_seq=seq + 1)
             )
-            tx.upsert_indicators(batch, entry_seq=entry.seq, local=True)
-        log.info("published entry seq=%d indicators=%d tlp=%s", entry.seq, len(batch), distribution.tlp.value)
-        return [entry.seq]
+        self._identity = new
+        log.warning("rotated our signing key at seq %d: key %s signs from now on", seq, new.key_id[:12])
+        return seq
+
+    def _append_entry(
+        self,
+        tx: WriteTx,
+        bundle: CanonicalBundle,
+        distribution: Distribution,
+        *,
+        objects: int,
+        rotation: KeyRotation | None = None,
+        cosigner: NodeIdentity | None = None,
+    ) -> Seq:
+        """Sign ``bundle`` as the entry after our head and append it inside ``tx``."""
+        restored = tx.restored_at()
+        if restored is not None:
+            raise RestoredFeed(
+                f"this node was restored from a backup at {restored} and has not yet learned its own"
+                " feed's head from its partners; publishing now could fork the feed. Run 'accord"
+                " sync' (every partner with an endpoint must answer) and publish again"
+            )
+        if tx.current_signer(self.origin) != self._identity.key_id:
+            # Another process rotated our key: an entry signed with the old one would be refused
+            # by every partner and block our feed behind it.
+            raise ConfigError("this process holds a retired signing key (the key was rotated); restart it")
+        head = tx.head(self.origin)
+        entry = FeedEntry(
+            origin=self.origin,
+            seq=Seq(head.seq + 1 if head else 1),
+            prev=head.digest if head else None,
+            created=self._clock(),
+            distribution=distribution,
+            bundle=bundle.data,
+            rotation=rotation,
+        )
+        payload = encode_entry(entry, bundle=bundle)
+        cosigners = (cosigner,) if cosigner is not None else ()
+        tx.append_entry(
+            origin=self.origin,
+            seq=entry.seq,
+            digest=payload_digest(payload),
+            prev=entry.prev,
+            envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self._identity, *cosigners),
+            tlp=distribution.tlp,
+            recipients=distribution.recipients,
+            created=format_timestamp(entry.created),
+            via=None,
+            objects=objects,
+        )
+        return entry.seq
 
 
 def _entry_overhead(distribution: Distribution) -> int:

@@ -1,7 +1,8 @@
 """Match queries: index hits plus provenance from the store (DESIGN §9).
 
 The index answers which indicators are near; the store says who published them, under which
-category and TLP. The node reports every match; the operator's policy decides what to do.
+category and TLP, what other origins think of them and how far the operator trusts their
+origin. The node reports every match; the operator's policy decides what to do.
 """
 
 from __future__ import annotations
@@ -14,18 +15,24 @@ from node.hashing import hash_bytes
 from node.match import MatchLists
 from node.model import (
     PDQ_MIN_QUALITY,
+    Compromise,
     IndexHit,
     Indicator,
     KeyId,
     Match,
     MatchResult,
+    Opinion,
+    OpinionTally,
+    PartnerPolicy,
     PdqThresholds,
     Signal,
     SignalType,
+    Trust,
     VideoHit,
     VideoThresholds,
 )
 from node.model.clock import Clock, utc_now
+from node.sync.sightings import MatchCounter
 
 BENIGN = "benign"
 """The category of safelist indicators: known-benign media that must never match as harmful."""
@@ -48,9 +55,37 @@ class ProvenanceSource(Protocol):
         """Origins whose signals must not match (equivocation evidence is held)."""
         ...
 
+    def opinions_about(self, indicator_ids: Iterable[str]) -> dict[str, list[Opinion]]:
+        """Current opinions about the given indicators."""
+        ...
+
+    def partner_policies(self) -> dict[KeyId, PartnerPolicy]:
+        """The operator's acceptance policy per partner key."""
+        ...
+
+    def compromises(self) -> dict[KeyId, Compromise]:
+        """Keys the operator marked compromised."""
+        ...
+
+    def entry_seqs_of(self, indicator_ids: Iterable[str]) -> dict[str, int]:
+        """The feed position that carried each indicator's current version."""
+        ...
+
+
+_DEFAULT_POLICY = PartnerPolicy()
+
 
 class Matcher:
-    """Matches signals against the lists and explains each match."""
+    """Matches signals against the lists and explains each match.
+
+    Besides the index, what may match is decided from the store on every call, so a change
+    applies to the next query (well within a second): revocation and expiry (``valid_until``),
+    a quarantined origin (equivocation), an origin's acceptance policy (categories and signal
+    types; the rest stays stored but does not match), and a compromise mark (indicators whose
+    current version came from an entry at or after the marked position). A query on the
+    safelist (the operator's file, or a ``benign`` indicator within reach) has no matches:
+    what would have matched is reported as ``suppressed``.
+    """
 
     def __init__(
         self,
@@ -64,56 +99,127 @@ class Matcher:
         safelist: MatchLists | None = None,
         safelist_threshold: int = 31,
         clock: Clock = utc_now,
+        self_key: KeyId | None = None,
+        counter: MatchCounter | None = None,
     ) -> None:
-        """``safelist`` holds the operator's local safelist file; benign indicators come from ``lists``."""
-        self._record = record
+        """``safelist`` holds the operator's local safelist file; benign indicators come from
+        ``lists``. ``record`` keeps the local match log; ``counter`` counts matches of others'
+        indicators for sightings."""
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
         self._names = names
         self._video = video or VideoThresholds()
+        self._record = record
         self._safelist = safelist if safelist is not None else MatchLists()
         self._safelist_threshold = safelist_threshold
         self._clock = clock
+        self._self_key = self_key
+        self._counter = counter
 
     def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
-        """One result per query signal, matches nearest first.
-
-        Revoked and expired (``valid_until`` passed) indicators, and those of a quarantined
-        origin, never match. A safelisted query has no matches: what would have matched is
-        reported as ``suppressed``.
-        """
+        """One result per query signal, matches nearest first."""
         widest = max(self._thresholds.widest, self._safelist_threshold)
         hits = self._lists.query_many(signals, pdq_threshold=widest, video=self._video)
         safe = self._local_safelist_flags(signals)
         indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
+        if not indicators and not any(safe):
+            return [MatchResult(query=signal, matches=()) for signal in signals]
         names = self._names()
-        quarantined = self._store.quarantined_origins()
-        now = self._clock()
+        policies = self._store.partner_policies()
+        listed = self._listed(indicators, policies)
+        # Only other origins' opinions count: an origin agreeing with itself corroborates nothing.
+        tallies = {
+            id_: OpinionTally.of(o for o in opinions if o.origin != listed[id_].origin)
+            for id_, opinions in self._store.opinions_about(listed).items()
+        }
         results: list[MatchResult] = []
         for signal, batch, on_safelist in zip(signals, hits, safe, strict=True):
-            # The lists may lag a revocation by one refresh; the store is the truth.
-            live = [
-                (hit, ind)
-                for hit in batch
-                if (ind := indicators.get(hit.indicator_id)) is not None
-                and _live(ind, now)
-                and ind.origin not in quarantined
-            ]
+            live = [(hit, ind) for hit in batch if (ind := listed.get(hit.indicator_id)) is not None]
             benign = any(ind.category == BENIGN and h.distance <= self._safe_within(ind) for h, ind in live)
-            matches = tuple(
-                _match(ind, hit, names)
+            found = [
+                (hit, ind)
                 for hit, ind in live
                 if ind.category != BENIGN and hit.distance <= self._within(ind, names)
+            ]
+            corroboration = len({ind.origin for _, ind in found})
+            matches = tuple(
+                self._match(
+                    ind,
+                    hit,
+                    names=names,
+                    policies=policies,
+                    tally=tallies.get(ind.id),
+                    corroboration=corroboration,
+                )
+                for hit, ind in found
             )
             if benign or on_safelist:
                 results.append(MatchResult(query=signal, matches=(), suppressed=matches, safelisted=True))
             else:
                 results.append(MatchResult(query=signal, matches=matches))
-        matched = [m.indicator_id for r in results for m in r.matches]
+        matched = [m for r in results for m in r.matches]
         if matched and self._record is not None:
-            self._record(matched)  # one small write, only when something matched
+            self._record([m.indicator_id for m in matched])  # one small write, only when something matched
+        if self._counter is not None:
+            self._counter.record(m.indicator_id for m in matched if m.trust is not Trust.OWN)
         return results
+
+    def _listed(
+        self, indicators: Mapping[str, Indicator], policies: Mapping[KeyId, PartnerPolicy]
+    ) -> dict[str, Indicator]:
+        """The indicators that may match: live (not revoked, not expired; the lists may lag by
+        one refresh, the store is the truth), of an origin not quarantined, accepted by their
+        origin's policy, and not from a compromised key's later entries."""
+        now = self._clock()
+        quarantined = self._store.quarantined_origins()
+        listed = {
+            id_: ind
+            for id_, ind in indicators.items()
+            if _live(ind, now)
+            and ind.origin not in quarantined
+            and policies.get(ind.origin, _DEFAULT_POLICY).accepts(
+                category=ind.category, signal_type=ind.signal.type
+            )
+        }
+        compromised = self._store.compromises()
+        suspect = [id_ for id_, ind in listed.items() if ind.origin in compromised]
+        if suspect:
+            seqs = self._store.entry_seqs_of(suspect)
+            for id_ in suspect:
+                if compromised[listed[id_].origin].covers(seqs.get(id_, 0)):
+                    del listed[id_]
+        return listed
+
+    def _match(
+        self,
+        ind: Indicator,
+        hit: IndexHit,
+        *,
+        names: Mapping[KeyId, str],
+        policies: Mapping[KeyId, PartnerPolicy],
+        tally: OpinionTally | None,
+        corroboration: int,
+    ) -> Match:
+        trust = Trust.OWN if ind.origin == self._self_key else policies.get(ind.origin, _DEFAULT_POLICY).trust
+        tally = tally or OpinionTally()
+        video = hit if isinstance(hit, VideoHit) else None
+        return Match(
+            indicator_id=ind.id,
+            origin=ind.origin,
+            origin_name=names.get(ind.origin, ind.origin[:12]),
+            category=ind.category,
+            signal_type=ind.signal.type,
+            content_type=ind.content_type,
+            distance=hit.distance,
+            tlp=ind.tlp,
+            query_match_percent=None if video is None else video.query_match_percent,
+            compared_match_percent=None if video is None else video.compared_match_percent,
+            agreed=tally.agreed,
+            disputed=tally.disputed,
+            corroboration=corroboration,
+            trust=trust,
+        )
 
     @property
     def has_local_safelist(self) -> bool:
@@ -144,22 +250,6 @@ class Matcher:
 def _live(indicator: Indicator, now: datetime) -> bool:
     """Neither revoked nor past its ``valid_until``."""
     return not indicator.revoked and (indicator.valid_until is None or indicator.valid_until > now)
-
-
-def _match(indicator: Indicator, hit: IndexHit, names: Mapping[KeyId, str]) -> Match:
-    video = hit if isinstance(hit, VideoHit) else None
-    return Match(
-        indicator_id=indicator.id,
-        origin=indicator.origin,
-        origin_name=names.get(indicator.origin, indicator.origin[:12]),
-        category=indicator.category,
-        signal_type=indicator.signal.type,
-        content_type=indicator.content_type,
-        distance=hit.distance,
-        tlp=indicator.tlp,
-        query_match_percent=None if video is None else video.query_match_percent,
-        compared_match_percent=None if video is None else video.compared_match_percent,
-    )
 
 
 def signals_of_media(data: bytes) -> tuple[list[Signal], list[str]]:

@@ -33,6 +33,7 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
         "m008_tls_pins_and_sharing_groups",
         "m009_peer_heads",
         "m011_restore_state",
+        "m012_opinions_and_partner_policy",
     } <= set(names)
 
 

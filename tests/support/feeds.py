@@ -24,6 +24,7 @@ from node.model import (
     FeedEntry,
     Indicator,
     KeyId,
+    KeyRotation,
     Seq,
     Signal,
     SignalType,
@@ -121,6 +122,25 @@ class FeedWriter:
             self.seq = entry.seq
             self.head = payload_digest(payload)
         return sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self.signer)
+
+    def rotation(self, new: NodeIdentity, *, signers: Sequence[NodeIdentity] | None = None) -> Envelope:
+        """The entry that rotates this feed's signing key to ``new`` (signed by the current key
+        and ``new`` unless ``signers`` says otherwise); later entries are signed by ``new``."""
+        origin = self.origin
+        entry = FeedEntry(
+            origin=origin,
+            seq=Seq(self.seq + 1),
+            prev=self.head,
+            created=T0 + timedelta(seconds=self.seq),
+            distribution=Distribution(tlp=Tlp.GREEN),
+            bundle=build_bundle([], origin_names={}),
+            rotation=KeyRotation(public_key=new.public_key),
+        )
+        payload = encode_entry(entry)
+        first, *others = signers if signers is not None else (self.signer, new)
+        self.seq, self.head = entry.seq, payload_digest(payload)
+        self._origin, self.signer = origin, new
+        return sign_envelope(ENTRY_PAYLOAD_TYPE, payload, first, *others)
 
 
 def flip_byte(data: bytes, index: int) -> bytes:

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17node/rpc/pb/local.proto\x12\taccord.v1\".\n\x0cMatchRequest\x12\x0f\n\x07signals\x18\x01 \x03(\t\x12\r\n\x05media\x18\x02 \x01(\x0c\"\x98\x02\n\x05Match\x12\x14\n\x0cindicator_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0borigin_name\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x13\n\x0bsignal_type\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x10\n\x08\x64istance\x18\x07 \x01(\r\x12\x0b\n\x03tlp\x18\x08 \x01(\t\x12 \n\x13query_match_percent\x18\x14 \x01(\x01H\x00\x88\x01\x01\x12#\n\x16\x63ompared_match_percent\x18\x15 \x01(\x01H\x01\x88\x01\x01\x42\x16\n\x14_query_match_percentB\x19\n\x17_compared_match_percent\"\x90\x01\n\x0bMatchResult\x12\r\n\x05query\x18\x01 \x01(\t\x12!\n\x07matches\x18\x02 \x03(\x0b\x32\x10.accord.v1.Match\x12\x15\n\rcorroboration\x18\x03 \x01(\r\x12\x12\n\nsafelisted\x18\x04 \x01(\x08\x12$\n\nsuppressed\x18\x05 \x03(\x0b\x32\x10.accord.v1.Match\"M\n\rMatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.accord.v1.MatchResult\x12\x13\n\x0bmedia_notes\x18\x02 \x03(\t\"\x0f\n\rStatusRequest\"\x92\x01\n\rPartnerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\x12\x14\n\x0clast_attempt\x18\x05 \x01(\t\x12\x14\n\x0clast_success\x18\x06 \x01(\t\x12\x13\n\x0blast_result\x18\x07 \x01(\t\"e\n\x08\x43ountRow\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x13\n\x0borigin_name\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x13\n\x0bsignal_type\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\"\x86\x03\n\x0eStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x14\n\x0cown_head_seq\x18\x03 \x01(\x04\x12*\n\x08partners\x18\x04 \x03(\x0b\x32\x18.accord.v1.PartnerStatus\x12#\n\x06\x63ounts\x18\x05 \x03(\x0b\x32\x13.accord.v1.CountRow\x12=\n\nrejections\x18\x06 \x03(\x0b\x32).accord.v1.StatusResponse.RejectionsEntry\x12<\n\nlist_sizes\x18\x07 \x03(\x0b\x32(.accord.v1.StatusResponse.ListSizesEntry\x12\r\n\x05ready\x18\x08 \x01(\x08\x1a\x31\n\x0fRejectionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x30\n\x0eListSizesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xeb\x01\n\x0cQueryRequest\x12\x0e\n\x06signal\x18\x01 \x01(\t\x12\x0c\n\x04near\x18\x02 \x01(\t\x12\x10\n\x08\x64istance\x18\x03 \x01(\r\x12\x14\n\x0chas_distance\x18\x04 \x01(\x08\x12\x12\n\ncategories\x18\x05 \x03(\t\x12\x0f\n\x07origins\x18\x06 \x03(\t\x12\x0c\n\x04tlps\x18\x07 \x03(\t\x12\x10\n\x08statuses\x18\x08 \x03(\t\x12\x15\n\rcontent_types\x18\t \x03(\t\x12\r\n\x05since\x18\n \x01(\t\x12\r\n\x05until\x18\x0b \x01(\t\x12\x0c\n\x04sort\x18\x0c \x01(\t\x12\r\n\x05limit\x18\r \x01(\r\"\xf4\x01\n\x0cIndicatorRow\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0borigin_name\x18\x03 \x01(\t\x12\x0e\n\x06signal\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x0b\n\x03tlp\x18\x07 \x01(\t\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x0f\n\x07\x63reated\x18\t \x01(\t\x12\x10\n\x08modified\x18\n \x01(\t\x12\x13\n\x0bvalid_until\x18\x0b \x01(\t\x12\x14\n\x0chas_distance\x18\x0c \x01(\x08\x12\x10\n\x08\x64istance\x18\r \x01(\r\"I\n\rQueryResponse\x12%\n\x04rows\x18\x01 \x03(\x0b\x32\x17.accord.v1.IndicatorRow\x12\x11\n\ttruncated\x18\x02 \x01(\x08\x32\x84\x02\n\x05Local\x12:\n\x05Query\x12\x17.accord.v1.QueryRequest\x1a\x18.accord.v1.QueryResponse\x12:\n\x05Match\x12\x17.accord.v1.MatchRequest\x1a\x18.accord.v1.MatchResponse\x12\x44\n\x0bMatchStream\x12\x17.accord.v1.MatchRequest\x1a\x18.accord.v1.MatchResponse(\x01\x30\x01\x12=\n\x06Status\x12\x18.accord.v1.StatusRequest\x1a\x19.accord.v1.StatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17node/rpc/pb/local.proto\x12\taccord.v1\".\n\x0cMatchRequest\x12\x0f\n\x07signals\x18\x01 \x03(\t\x12\r\n\x05media\x18\x02 \x01(\x0c\"\xf3\x02\n\x05Match\x12\x14\n\x0cindicator_id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0borigin_name\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12\x13\n\x0bsignal_type\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x10\n\x08\x64istance\x18\x07 \x01(\r\x12\x0b\n\x03tlp\x18\x08 \x01(\t\x12 \n\x13query_match_percent\x18\x14 \x01(\x01H\x00\x88\x01\x01\x12#\n\x16\x63ompared_match_percent\x18\x15 \x01(\x01H\x01\x88\x01\x01\x12\x0e\n\x06\x61greed\x18\x1e \x01(\r\x12\x10\n\x08\x64isputed\x18\x1f \x01(\r\x12\x11\n\tconsensus\x18  \x01(\t\x12\x15\n\rcorroboration\x18! \x01(\r\x12\r\n\x05trust\x18\" \x01(\tB\x16\n\x14_query_match_percentB\x19\n\x17_compared_match_percent\"\x90\x01\n\x0bMatchResult\x12\r\n\x05query\x18\x01 \x01(\t\x12!\n\x07matches\x18\x02 \x03(\x0b\x32\x10.accord.v1.Match\x12\x15\n\rcorroboration\x18\x03 \x01(\r\x12\x12\n\nsafelisted\x18\x04 \x01(\x08\x12$\n\nsuppressed\x18\x05 \x03(\x0b\x32\x10.accord.v1.Match\"M\n\rMatchResponse\x12\'\n\x07results\x18\x01 \x03(\x0b\x32\x16.accord.v1.MatchResult\x12\x13\n\x0bmedia_notes\x18\x02 \x03(\t\"\x0f\n\rStatusRequest\"\x92\x01\n\rPartnerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x10\n\x08head_seq\x18\x04 \x01(\x04\x12\x14\n\x0clast_attempt\x18\x05 \x01(\t\x12\x14\n\x0clast_success\x18\x06 \x01(\t\x12\x13\n\x0blast_result\x18\x07 \x01(\t\"e\n\x08\x43ountRow\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x13\n\x0borigin_name\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x13\n\x0bsignal_type\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\"\x86\x03\n\x0eStatusResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x14\n\x0cown_head_seq\x18\x03 \x01(\x04\x12*\n\x08partners\x18\x04 \x03(\x0b\x32\x18.accord.v1.PartnerStatus\x12#\n\x06\x63ounts\x18\x05 \x03(\x0b\x32\x13.accord.v1.CountRow\x12=\n\nrejections\x18\x06 \x03(\x0b\x32).accord.v1.StatusResponse.RejectionsEntry\x12<\n\nlist_sizes\x18\x07 \x03(\x0b\x32(.accord.v1.StatusResponse.ListSizesEntry\x12\r\n\x05ready\x18\x08 \x01(\x08\x1a\x31\n\x0fRejectionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a\x30\n\x0eListSizesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xeb\x01\n\x0cQueryRequest\x12\x0e\n\x06signal\x18\x01 \x01(\t\x12\x0c\n\x04near\x18\x02 \x01(\t\x12\x10\n\x08\x64istance\x18\x03 \x01(\r\x12\x14\n\x0chas_distance\x18\x04 \x01(\x08\x12\x12\n\ncategories\x18\x05 \x03(\t\x12\x0f\n\x07origins\x18\x06 \x03(\t\x12\x0c\n\x04tlps\x18\x07 \x03(\t\x12\x10\n\x08statuses\x18\x08 \x03(\t\x12\x15\n\rcontent_types\x18\t \x03(\t\x12\r\n\x05since\x18\n \x01(\t\x12\r\n\x05until\x18\x0b \x01(\t\x12\x0c\n\x04sort\x18\x0c \x01(\t\x12\r\n\x05limit\x18\r \x01(\r\"\xf4\x01\n\x0cIndicatorRow\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x13\n\x0borigin_name\x18\x03 \x01(\t\x12\x0e\n\x06signal\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x0b\n\x03tlp\x18\x07 \x01(\t\x12\x0e\n\x06status\x18\x08 \x01(\t\x12\x0f\n\x07\x63reated\x18\t \x01(\t\x12\x10\n\x08modified\x18\n \x01(\t\x12\x13\n\x0bvalid_until\x18\x0b \x01(\t\x12\x14\n\x0chas_distance\x18\x0c \x01(\x08\x12\x10\n\x08\x64istance\x18\r \x01(\r\"I\n\rQueryResponse\x12%\n\x04rows\x18\x01 \x03(\x0b\x32\x17.accord.v1.IndicatorRow\x12\x11\n\ttruncated\x18\x02 \x01(\x08\x32\x84\x02\n\x05Local\x12:\n\x05Query\x12\x17.accord.v1.QueryRequest\x1a\x18.accord.v1.QueryResponse\x12:\n\x05Match\x12\x17.accord.v1.MatchRequest\x1a\x18.accord.v1.MatchResponse\x12\x44\n\x0bMatchStream\x12\x17.accord.v1.MatchRequest\x1a\x18.accord.v1.MatchResponse(\x01\x30\x01\x12=\n\x06Status\x12\x18.accord.v1.StatusRequest\x1a\x19.accord.v1.StatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,29 +38,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MATCHREQUEST']._serialized_start=38
   _globals['_MATCHREQUEST']._serialized_end=84
   _globals['_MATCH']._serialized_start=87
-  _globals['_MATCH']._serialized_end=367
-  _globals['_MATCHRESULT']._serialized_start=370
-  _globals['_MATCHRESULT']._serialized_end=514
-  _globals['_MATCHRESPONSE']._serialized_start=516
-  _globals['_MATCHRESPONSE']._serialized_end=593
-  _globals['_STATUSREQUEST']._serialized_start=595
-  _globals['_STATUSREQUEST']._serialized_end=610
-  _globals['_PARTNERSTATUS']._serialized_start=613
-  _globals['_PARTNERSTATUS']._serialized_end=759
-  _globals['_COUNTROW']._serialized_start=761
-  _globals['_COUNTROW']._serialized_end=862
-  _globals['_STATUSRESPONSE']._serialized_start=865
-  _globals['_STATUSRESPONSE']._serialized_end=1255
-  _globals['_STATUSRESPONSE_REJECTIONSENTRY']._serialized_start=1156
-  _globals['_STATUSRESPONSE_REJECTIONSENTRY']._serialized_end=1205
-  _globals['_STATUSRESPONSE_LISTSIZESENTRY']._serialized_start=1207
-  _globals['_STATUSRESPONSE_LISTSIZESENTRY']._serialized_end=1255
-  _globals['_QUERYREQUEST']._serialized_start=1258
-  _globals['_QUERYREQUEST']._serialized_end=1493
-  _globals['_INDICATORROW']._serialized_start=1496
-  _globals['_INDICATORROW']._serialized_end=1740
-  _globals['_QUERYRESPONSE']._serialized_start=1742
-  _globals['_QUERYRESPONSE']._serialized_end=1815
-  _globals['_LOCAL']._serialized_start=1818
-  _globals['_LOCAL']._serialized_end=2078
+  _globals['_MATCH']._serialized_end=458
+  _globals['_MATCHRESULT']._serialized_start=461
+  _globals['_MATCHRESULT']._serialized_end=605
+  _globals['_MATCHRESPONSE']._serialized_start=607
+  _globals['_MATCHRESPONSE']._serialized_end=684
+  _globals['_STATUSREQUEST']._serialized_start=686
+  _globals['_STATUSREQUEST']._serialized_end=701
+  _globals['_PARTNERSTATUS']._serialized_start=704
+  _globals['_PARTNERSTATUS']._serialized_end=850
+  _globals['_COUNTROW']._serialized_start=852
+  _globals['_COUNTROW']._serialized_end=953
+  _globals['_STATUSRESPONSE']._serialized_start=956
+  _globals['_STATUSRESPONSE']._serialized_end=1346
+  _globals['_STATUSRESPONSE_REJECTIONSENTRY']._serialized_start=1247
+  _globals['_STATUSRESPONSE_REJECTIONSENTRY']._serialized_end=1296
+  _globals['_STATUSRESPONSE_LISTSIZESENTRY']._serialized_start=1298
+  _globals['_STATUSRESPONSE_LISTSIZESENTRY']._serialized_end=1346
+  _globals['_QUERYREQUEST']._serialized_start=1349
+  _globals['_QUERYREQUEST']._serialized_end=1584
+  _globals['_INDICATORROW']._serialized_start=1587
+  _globals['_INDICATORROW']._serialized_end=1831
+  _globals['_QUERYRESPONSE']._serialized_start=1833
+  _globals['_QUERYRESPONSE']._serialized_end=1906
+  _globals['_LOCAL']._serialized_start=1909
+  _globals['_LOCAL']._serialized_end=2169
 # @@protoc_insertion_point(module_scope)

@@ -58,6 +58,11 @@ class Match(_message.Message):
     TLP_FIELD_NUMBER: _builtins.int
     QUERY_MATCH_PERCENT_FIELD_NUMBER: _builtins.int
     COMPARED_MATCH_PERCENT_FIELD_NUMBER: _builtins.int
+    AGREED_FIELD_NUMBER: _builtins.int
+    DISPUTED_FIELD_NUMBER: _builtins.int
+    CONSENSUS_FIELD_NUMBER: _builtins.int
+    CORROBORATION_FIELD_NUMBER: _builtins.int
+    TRUST_FIELD_NUMBER: _builtins.int
     indicator_id: _builtins.str
     origin: _builtins.str
     origin_name: _builtins.str
@@ -70,6 +75,17 @@ class Match(_message.Message):
     query_match_percent: _builtins.float
     """Video (vpdq) matches only: share of the query's frames matched, and of the listed video's."""
     compared_match_percent: _builtins.float
+    agreed: _builtins.int
+    """Feedback and trust (numbers from 30 on are this block's). agreed / disputed: other origins
+    whose current opinion of the indicator agrees / disputes; consensus: none, agreed,
+    disputed (disputes only) or contested (both).
+    """
+    disputed: _builtins.int
+    consensus: _builtins.str
+    corroboration: _builtins.int
+    """independent origins with a matching signal for this query"""
+    trust: _builtins.str
+    """the operator's trust in the origin: auto, review, observe, own"""
     def __init__(
         self,
         *,
@@ -83,10 +99,15 @@ class Match(_message.Message):
         tlp: _builtins.str = ...,
         query_match_percent: _builtins.float | None = ...,
         compared_match_percent: _builtins.float | None = ...,
+        agreed: _builtins.int = ...,
+        disputed: _builtins.int = ...,
+        consensus: _builtins.str = ...,
+        corroboration: _builtins.int = ...,
+        trust: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "compared_match_percent", b"compared_match_percent", "query_match_percent", b"query_match_percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "category", b"category", "compared_match_percent", b"compared_match_percent", "content_type", b"content_type", "distance", b"distance", "indicator_id", b"indicator_id", "origin", b"origin", "origin_name", b"origin_name", "query_match_percent", b"query_match_percent", "signal_type", b"signal_type", "tlp", b"tlp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "agreed", b"agreed", "category", b"category", "compared_match_percent", b"compared_match_percent", "consensus", b"consensus", "content_type", b"content_type", "corroboration", b"corroboration", "disputed", b"disputed", "distance", b"distance", "indicator_id", b"indicator_id", "origin", b"origin", "origin_name", b"origin_name", "query_match_percent", b"query_match_percent", "signal_type", b"signal_type", "tlp", b"tlp", "trust", b"trust"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__compared_match_percent: _TypeAlias = _typing.Literal["compared_match_percent"]  # noqa: Y015
     _WhichOneofArgType__compared_match_percent: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent"]  # noqa: Y015

@@ -1,0 +1,62 @@
+"""Key rotation in a node's home: the identity stays, the key files swap, and a rotation that
+stopped between its commit and the swap is finished when the node opens again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.app import AccordNode
+from node.app.home import init_home
+from node.app.keyfiles import NEXT_KEY_FILE, stage_new_key
+from node.errors import ConfigError
+from node.model import Tlp
+
+
+def test_rotation_keeps_the_identity_and_swaps_the_key_files(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "ngo", name="ngo")
+    node = AccordNode(home)
+    identity, old_key = node.key_id, node.identity.key_id
+    seq, new_key = node.rotate_key()
+    node.close()
+
+    reopened = AccordNode(home)
+    try:
+        assert (reopened.key_id, reopened.identity.key_id) == (identity, new_key)
+        assert new_key != old_key and seq == 1
+        assert reopened.identity_card()["key_id"] == identity
+        assert (home.root / "identity.key.retired-1").stat().st_mode & 0o777 == 0o600
+        assert not (home.root / NEXT_KEY_FILE).exists()
+        # The next entry is signed by the new key, in the same identity's feed.
+        report = reopened.contribute(signals=[f"md5:{1:032x}"], category="csam", tlp=Tlp.GREEN)
+        assert report.publish is not None and report.publish.seqs == (2,)
+    finally:
+        reopened.close()
+
+
+def test_a_rotation_interrupted_after_its_commit_is_finished_on_open(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "ngo", name="ngo")
+    node = AccordNode(home)
+    new, _ = stage_new_key(home, node.identity)
+    node.publisher.rotate(new)  # committed; the process "dies" before swapping the files
+    node.close()
+
+    reopened = AccordNode(home)
+    try:
+        assert reopened.identity.key_id == new.key_id
+        assert not (home.root / NEXT_KEY_FILE).exists()
+    finally:
+        reopened.close()
+
+
+def test_a_process_still_holding_the_retired_key_refuses_to_publish(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "ngo", name="ngo")
+    stale, rotating = AccordNode(home), AccordNode(home)
+    try:
+        rotating.rotate_key()
+        with pytest.raises(ConfigError, match="retired signing key"):
+            stale.contribute(signals=[f"md5:{1:032x}"], category="csam", tlp=Tlp.GREEN)
+    finally:
+        stale.close()
+        rotating.close()
