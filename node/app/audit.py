@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from node.feed import NodeIdentity, verify_signature
+from node.model import KeyId
 from node.model.audit import GENESIS, AuditRecord, ChainBreak, details_text, first_break, row_hash
 from node.model.clock import format_timestamp, utc_now
 from node.store import Store
@@ -47,8 +48,23 @@ class AuditVerdict:
 class AuditLog:
     """Appends to and checks one node's audit log."""
 
-    def __init__(self, *, store: Store, identity: NodeIdentity) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        identity: NodeIdentity,
+        origin: KeyId | None = None,
+        origin_key: bytes | None = None,
+    ) -> None:
+        """``origin`` / ``origin_key``: the node's identity and its first public key. Rows signed
+        before a key rotation stay valid: any key that has signed for ``origin`` verifies."""
         self._store = store
+        self._identity = identity
+        self._origin = origin
+        self._origin_key = origin_key
+
+    def use_identity(self, identity: NodeIdentity) -> None:
+        """Sign from now on with ``identity`` (after a key rotation)."""
         self._identity = identity
 
     def record(self, action: str, details: Mapping[str, Any], *, actor: str | None = None) -> AuditRecord:
@@ -87,6 +103,15 @@ class AuditLog:
             signature = base64.b64decode(record.signature, validate=True)
         except (binascii.Error, ValueError):
             return ChainBreak(position, record.seq, "its signature is not base64")
-        if not verify_signature(self._identity.public_key, record.row_hash.encode(), signature):
+        message = record.row_hash.encode()
+        if not any(verify_signature(key, message, signature) for key in self._own_keys()):
             return ChainBreak(position, record.seq, "its signature does not verify with this node's key")
         return None
+
+    def _own_keys(self) -> list[bytes]:
+        """Every key that has signed for this node: its first key and each one rotated in since
+        (the node records its own rotations), never merely the key this process holds."""
+        if self._origin is None or self._origin_key is None:
+            return [self._identity.public_key]
+        rotated = (k.public_key for k in self._store.signing_keys().values() if k.origin == self._origin)
+        return [self._origin_key, *rotated]

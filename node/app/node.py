@@ -159,7 +159,12 @@ class AccordNode:
             names=self.names,
             after_import=self.refresher.refresh,
         )
-        self.audit = AuditLog(store=self.store, identity=self.identity)
+        self.audit = AuditLog(
+            store=self.store,
+            identity=self.identity,
+            origin=self.origin,
+            origin_key=keyfiles.origin_public_key(self.home, self.identity),
+        )
         self.lookup = Lookup(
             store=self.store,
             names=self.names,
@@ -269,15 +274,21 @@ class AccordNode:
 
     def pin_partner_certificate(self, name: str, cert_fingerprint: str) -> Partner:
         """Pin a partner's (new) TLS certificate fingerprint."""
-        return partner_ops.pin_certificate(self.store, name, cert_fingerprint)
+        partner = partner_ops.pin_certificate(self.store, name, cert_fingerprint)
+        self.audit.record("partner-pin", {"partner": name, "cert_fingerprint": cert_fingerprint})
+        return partner
 
     def add_to_group(self, group: str, members: Sequence[str]) -> SharingGroup:
         """Create sharing group ``group`` if needed and add partners to it."""
-        return partner_ops.add_to_group(self.store, group, list(members))
+        added = partner_ops.add_to_group(self.store, group, list(members))
+        self.audit.record("group-add", {"group": group, "partners": list(members)})
+        return added
 
     def remove_from_group(self, group: str, members: Sequence[str]) -> SharingGroup | None:
         """Remove partners from ``group``, or the group itself when none are named."""
-        return partner_ops.remove_from_group(self.store, group, list(members))
+        left = partner_ops.remove_from_group(self.store, group, list(members))
+        self.audit.record("group-remove", {"group": group, "partners": list(members)})
+        return left
 
     def sharing_groups(self) -> list[SharingGroup]:
         """Every sharing group with its members."""
@@ -684,12 +695,19 @@ class AccordNode:
 
     def opine(self, targets: Sequence[str], *, value: OpinionValue, explanation: str | None) -> list[int]:
         """Publish our opinion of the indicators ``targets`` name; returns the entries' seqs."""
-        seqs = self.opinions.state(self.opinions.resolve(targets), value=value, explanation=explanation)
-        return [int(s) for s in seqs]
+        ids = self.opinions.resolve(targets)
+        seqs = [int(s) for s in self.opinions.state(ids, value=value, explanation=explanation)]
+        self.audit.record(
+            "opinion", {"indicator_ids": [i.id for i in ids], "opinion": value.value, "entries": seqs}
+        )
+        return seqs
 
     def withdraw_opinions(self, targets: Sequence[str]) -> list[int]:
         """Withdraw our current opinions of the indicators ``targets`` name."""
-        return [int(s) for s in self.opinions.withdraw(self.opinions.resolve(targets))]
+        ids = self.opinions.resolve(targets)
+        seqs = [int(s) for s in self.opinions.withdraw(ids)]
+        self.audit.record("opinion-withdraw", {"indicator_ids": [i.id for i in ids], "entries": seqs})
+        return seqs
 
     def feedback(self) -> tuple[list[FeedbackItem], list[SightingTotal]]:
         """Other origins' current opinions about, and sightings of, our own indicators."""
@@ -719,7 +737,7 @@ class AccordNode:
         share_sightings: bool | None,
     ) -> PartnerPolicy:
         """Change what this node accepts from partner ``name`` and how far it trusts it."""
-        return trust.set_policy(
+        policy = trust.set_policy(
             self.store,
             name,
             categories=categories,
@@ -727,6 +745,17 @@ class AccordNode:
             trust=trust_level,
             share_sightings=share_sightings,
         )
+        self.audit.record(
+            "partner-policy",
+            {
+                "partner": name,
+                "categories": None if categories is None else list(categories),
+                "signal_types": None if signal_types is None else list(signal_types),
+                "trust": trust_level,
+                "share_sightings": share_sightings,
+            },
+        )
+        return policy
 
     def partner_policy(self, name: str) -> PartnerPolicy:
         """Partner ``name``'s acceptance policy."""
@@ -734,11 +763,14 @@ class AccordNode:
 
     def mark_compromised(self, name: str, *, from_seq: int) -> Compromise:
         """Mark partner ``name``'s key compromised from feed position ``from_seq``."""
-        return trust.mark_compromised(self.store, name, from_seq=from_seq, clock=utc_now)
+        mark = trust.mark_compromised(self.store, name, from_seq=from_seq, clock=utc_now)
+        self.audit.record("partner-compromise", {"partner": name, "from_seq": from_seq})
+        return mark
 
     def clear_compromise(self, name: str) -> None:
         """Lift the compromise mark on partner ``name``'s key."""
         trust.clear_compromise(self.store, name)
+        self.audit.record("partner-uncompromise", {"partner": name})
 
     def compromised(self) -> dict[str, Compromise]:
         """Compromise marks by partner name."""
@@ -751,6 +783,8 @@ class AccordNode:
         seq = self.publisher.rotate(new)
         keyfiles.finish_rotation(self.home, self.store, self.origin)
         self.identity = new
+        self.audit.use_identity(new)
+        self.audit.record("key-rotate", {"entry": int(seq), "new_key_id": new.key_id})
         return int(seq), new.key_id
 
 

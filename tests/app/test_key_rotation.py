@@ -60,3 +60,37 @@ def test_a_process_still_holding_the_retired_key_refuses_to_publish(tmp_path: Pa
     finally:
         stale.close()
         rotating.close()
+
+
+def test_the_audit_log_stays_verifiable_across_a_key_rotation(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "ngo", name="ngo")
+    node = AccordNode(home)
+    node.contribute(signals=[f"md5:{1:032x}"], category="csam", tlp=Tlp.GREEN)  # signed by the first key
+    node.rotate_key()
+    node.close()
+
+    reopened = AccordNode(home)  # signs with the new key; the older rows were signed by the first
+    try:
+        reopened.contribute(signals=[f"md5:{2:032x}"], category="csam", tlp=Tlp.GREEN)
+        verdict = reopened.audit.verify()
+        assert verdict.broken is None and verdict.rows == 3
+        assert [r.action for r in reopened.audit.records()] == ["contribute", "key-rotate", "contribute"]
+    finally:
+        reopened.close()
+
+
+def test_an_audit_row_signed_by_a_stranger_key_is_still_caught_after_rotation(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "ngo", name="ngo")
+    node = AccordNode(home)
+    node.rotate_key()
+    stranger = init_home(tmp_path / "other", name="other")
+    other = AccordNode(stranger)
+    try:
+        node.audit.use_identity(other.identity)  # a row sealed with a key that never signed for us
+        node.contribute(signals=[f"md5:{3:032x}"], category="csam", tlp=Tlp.GREEN)
+        verdict = node.audit.verify()
+        assert verdict.broken is not None and verdict.broken.seq == 2
+        assert "signature" in verdict.broken.reason
+    finally:
+        other.close()
+        node.close()
