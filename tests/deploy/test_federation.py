@@ -166,6 +166,28 @@ def test_compose_defines_the_three_nodes_after_init() -> None:
         assert node["command"] == ["serve", "--listen", "0.0.0.0:7700"]
 
 
+def _compose_cli() -> list[str]:
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    pytest.skip("no docker compose or docker-compose on this machine to validate compose.yaml")
+
+
+def test_compose_file_is_valid_for_compose_itself() -> None:
+    """Compose's own schema and interpolation accept the file (no daemon needed for `config`)."""
+    result = subprocess.run(
+        [*_compose_cli(), "-p", "accord", "-f", str(DEPLOY / "compose.yaml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+
+
 def _partners(home: Path) -> dict[str, str | None]:
     accord = Path(sys.executable).parent / "accord"
     result = subprocess.run(
