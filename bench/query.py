@@ -59,7 +59,7 @@ START = datetime(2026, 8, 1, tzinfo=UTC)
 SPAN = timedelta(days=90)
 TARGET_MS = 100.0
 ANALYST_INDEXES = (
-    "indicators_value",
+    "indicators_value_prefix",
     "indicators_created",
     "indicators_category_created",
     "indicators_origin_created",

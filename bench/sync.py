@@ -36,6 +36,7 @@ from node.app import AccordNode, init_home
 from node.app.serve import _start
 from node.feed import public_key_to_text
 from node.model import ContentType, Distribution, Seq, Signal, SignalType, Tlp
+from node.sync.ingest import Accepted, Ingestor, Prepared
 from node.sync.publish import Contribution
 
 FULL_COUNT = 1_000_000
@@ -141,6 +142,38 @@ def pin_both_ways(origin: AccordNode, receiver: AccordNode, port: int) -> None:
     )
 
 
+@dataclass(slots=True)
+class StepTimes:
+    """Wall-clock seconds the pull spent in each ingest step (they overlap: see node/sync/pull.py)."""
+
+    prepare: float = 0.0  # helper thread: size, signature, parse, STIX profile
+    commit: float = 0.0  # pulling thread: succession checks, rows and the SQLite transaction
+
+
+def time_steps(ingestor: Ingestor) -> StepTimes:
+    """Put timers around the receiver's two ingest steps (the pull calls them through the instance)."""
+    times = StepTimes()
+    prepare, commit = ingestor.prepare, ingestor.commit
+
+    def timed_prepare(*args: Any, **kwargs: Any) -> Prepared:
+        start = time.perf_counter()
+        try:
+            return prepare(*args, **kwargs)
+        finally:
+            times.prepare += time.perf_counter() - start
+
+    def timed_commit(*args: Any, **kwargs: Any) -> Accepted:
+        start = time.perf_counter()
+        try:
+            return commit(*args, **kwargs)
+        finally:
+            times.commit += time.perf_counter() - start
+
+    setattr(ingestor, "prepare", timed_prepare)  # noqa: B010 - instance attributes shadow the methods
+    setattr(ingestor, "commit", timed_commit)  # noqa: B010
+    return times
+
+
 @dataclass(frozen=True, slots=True)
 class SyncResult:
     """What the receiver's first sync did and how long each part took."""
@@ -150,6 +183,7 @@ class SyncResult:
     pull: Timed
     load: Timed
     cpu_seconds: float  # the receiver process's user + system time over pull and load
+    steps: StepTimes
 
     @property
     def total(self) -> Timed:
@@ -161,6 +195,7 @@ def first_sync(receiver: AccordNode) -> SyncResult:
     """Pull everything from the origin over gRPC, then load the match lists."""
     partner = receiver.store.partner("origin")
     assert partner is not None
+    steps = time_steps(receiver.ingestor)
     before = cpu_seconds()
     report, pull_time = timed(lambda: receiver.pull_partner(partner))
     if not report.ok or report.rejected:
@@ -172,6 +207,7 @@ def first_sync(receiver: AccordNode) -> SyncResult:
         pull=pull_time,
         load=load_time,
         cpu_seconds=cpu_seconds() - before,
+        steps=steps,
     )
 
 
@@ -258,6 +294,13 @@ def report(result: SyncResult, check_time: Timed) -> None:
     print(
         f"sync      verified + stored + matchable: {result.total.seconds:6.1f} s"
         f"  {result.total.rate(n):>9,.0f} indicators/s  (receiver CPU {result.cpu_seconds:.1f} s)"
+    )
+    steps = result.steps
+    print(
+        f"steps     prepare (verify, parse, STIX profile; helper thread) {steps.prepare:6.1f} s"
+        f" {n / steps.prepare:>9,.0f} indicators/s; commit (checks, rows, SQLite; pulling thread)"
+        f" {steps.commit:6.1f} s {n / steps.commit:>9,.0f} indicators/s. They overlap, one GIL"
+        " between them: each alone bounds the pull's rate"
     )
     print(f"memory    receiver process RSS {current:,.0f} MiB now, {peak:,.0f} MiB peak")
 

@@ -13,7 +13,13 @@ from node.model import Indicator, KeyId
 from node.model.audit import AuditRecord
 from node.model.clock import format_timestamp
 from node.model.queries import IndicatorQuery, IndicatorStatus, SortKey
-from node.store.codec import INDICATOR_COLUMNS, indicator_from_row, stored_entry_from_row
+from node.store.codec import (
+    INDICATOR_COLUMNS,
+    VALUE_MATCHES,
+    indicator_from_row,
+    stored_entry_from_row,
+    value_params,
+)
 from node.store.database import Store
 from node.store.records import StoredEntry
 
@@ -74,8 +80,8 @@ def _filters(query: IndicatorQuery, sets: StatusSets) -> tuple[list[str], list[A
         params.extend(chosen)
 
     if query.signal is not None:
-        where.append("value = ? AND signal_type = ?")
-        params += [query.signal.value, query.signal.type.value]
+        where.append(VALUE_MATCHES)
+        params += value_params(query.signal.type.value, query.signal.value)
     if query.near is not None:
         where.append("signal_type = 'pdq'")
     if query.categories:
@@ -139,8 +145,8 @@ def quarantined_origins(store: Store) -> frozenset[KeyId]:
 def indicators_with_value(store: Store, signal_type: str, value: str) -> list[Indicator]:
     """Every indicator (any origin, any status) listing this signal: uses the value index."""
     rows = store.reader.execute(
-        f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE value = ? AND signal_type = ?",  # noqa: S608
-        (value, signal_type),
+        f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE {VALUE_MATCHES}",  # noqa: S608
+        value_params(signal_type, value),
     )
     return [indicator_from_row(r) for r in rows]
 

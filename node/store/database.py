@@ -37,9 +37,11 @@ from node.model import (
 from node.model.clock import format_timestamp, utc_now
 from node.store.codec import (
     INDICATOR_COLUMNS,
+    VALUE_MATCHES,
     indicator_from_row,
     signatures_from_text,
     stored_entry_from_row,
+    value_params,
 )
 from node.store.feedback import FeedbackReads
 from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
@@ -290,11 +292,10 @@ class Store(FeedbackReads):
     def indicators_with_signal(self, signal: Signal, *, origin: KeyId | None = None) -> list[Indicator]:
         """Indicators (any origin, or one) whose signal equals ``signal``.
 
-        Reads the whole table: only this node's own contributions are indexed by signal (see
-        :meth:`local_indicators_with_signals`); matching goes through the match lists.
+        Uses the value index (matching goes through the match lists, not this).
         """
-        sql = f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE signal_type = ? AND value = ?"  # noqa: S608
-        params: list[str] = [signal.type.value, signal.value]
+        sql = f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE {VALUE_MATCHES}"  # noqa: S608
+        params: list[str] = list(value_params(signal.type.value, signal.value))
         if origin is not None:
             sql += " AND origin = ?"
             params.append(origin)

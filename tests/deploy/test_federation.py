@@ -168,7 +168,10 @@ def test_compose_defines_the_three_nodes_after_init() -> None:
 
 def _compose_cli() -> list[str]:
     docker = shutil.which("docker")
-    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0:
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
+    ):
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     if legacy:

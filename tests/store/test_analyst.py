@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from node.model import ContentType, KeyId, Tlp
+from node.model import ContentType, KeyId, Seq, Signal, SignalType, Tlp
 from node.model.queries import IndicatorQuery, IndicatorStatus, SortKey
 from node.store import Store
-from node.store.analyst import StatusSets, query_sql
+from node.store.analyst import StatusSets, indicators_with_value, query_sql
 from tests.store.build import BOB, indicator
 
 SETS = StatusSets(now=datetime(2026, 12, 1, tzinfo=UTC), quarantined=frozenset(), disputed=frozenset())
@@ -19,7 +19,7 @@ LAB = KeyId(BOB.key_id)
 @pytest.mark.parametrize(
     ("query", "index"),
     [
-        (IndicatorQuery(signal=indicator(1).signal), "indicators_value"),
+        (IndicatorQuery(signal=indicator(1).signal), "indicators_value_prefix"),
         (IndicatorQuery(), "indicators_created"),
         (IndicatorQuery(categories=frozenset({"ncii"})), "indicators_category_created"),
         (
@@ -52,3 +52,17 @@ def test_counting_matches_adds_per_day(store: Store) -> None:
         ("indicator--a", "2026-12-02", 1),
         ("indicator--b", "2026-12-01", 1),
     ]
+
+
+def test_value_lookup_is_exact_among_values_sharing_the_indexed_prefix(store: Store) -> None:
+    wanted = indicator(1)
+    prefix = wanted.signal.value[:12]
+    twin = indicator(2, signal=Signal(SignalType.MD5, prefix + "f" * 20))
+    other_type = indicator(3, signal=Signal(SignalType.SHA1, wanted.signal.value + "0" * 8))
+    with store.write() as tx:
+        tx.upsert_indicators([wanted, twin, other_type], entry_seq=Seq(1))
+
+    assert [i.id for i in store.indicators_with_signal(wanted.signal)] == [wanted.id]
+    assert [i.id for i in indicators_with_value(store, "md5", wanted.signal.value)] == [wanted.id]
+    sql, params = query_sql(IndicatorQuery(signal=twin.signal), SETS)
+    assert [row[0] for row in store.reader.execute(sql, params)] == [twin.id]

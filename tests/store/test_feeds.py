@@ -34,6 +34,7 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
         "m009_peer_heads",
         "m011_restore_state",
         "m012_opinions_and_partner_policy",
+        "m013_value_prefix_index",
     } <= set(names)
 
 

@@ -22,7 +22,7 @@ from node.store.transaction import _ROWS_PER_STATEMENT
 from tests.store.build import ALICE, BOB, append, indicator, open_store
 
 ANALYST_INDEXES = {
-    "indicators_value",
+    "indicators_value_prefix",
     "indicators_created",
     "indicators_category_created",
     "indicators_origin_created",
