@@ -1,16 +1,58 @@
-"""Helpers of the bulk commands: progress bars on stderr, and times given on the command line."""
+"""Helpers of the bulk commands: progress bars on stderr, times given on the command line, and the
+targets of the curation commands (revoke, expire, relabel)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import click
 
+from node.app import AccordNode, Refusal
+from node.cli.output import warn
 from node.errors import InvalidInput
+
+EXIT_PARTIAL = 2  # some items were refused; everything else was done
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def targets_options(list_help: str) -> Callable[[F], F]:
+    """``TARGETS...`` (TYPE:VALUE or indicator ids) and ``--list FILE`` on a curation command."""
+
+    def decorate(func: F) -> F:
+        with_list = click.option(
+            "--list", "list_path", type=click.Path(path_type=Path), default=None, help=list_help
+        )(func)
+        return click.argument("targets", nargs=-1)(with_list)
+
+    return decorate
+
+
+def gather_targets(
+    node: AccordNode, targets: tuple[str, ...], list_path: Path | None
+) -> tuple[list[str], list[Refusal]]:
+    """The targets given and those the list names, and the list lines refused; a usage error
+    when there are none."""
+    names, refused = list(targets), list[Refusal]()
+    if list_path is not None:
+        listed, refused = node.targets_from_list(list_path)
+        names.extend(listed)
+    if not names:
+        raise click.UsageError("give TYPE:VALUE or indicator ids, or --list FILE")
+    return names, refused
+
+
+def report_refused(refused: list[Refusal]) -> None:
+    """Warn about each refused item; exit :data:`EXIT_PARTIAL` when there was one."""
+    for refusal in refused:
+        warn(f"refused {refusal.source}: {refusal.reason}")
+    if refused:
+        click.get_current_context().exit(EXIT_PARTIAL)
 
 
 class Bar(Protocol):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from node.cli.bulk import EXIT_PARTIAL
 from node.cli.commands_partner import partner_group
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
@@ -18,7 +19,6 @@ from node.model import Tlp
 from node.model.sources import Trust
 from node.sync.sources import ImportReport
 
-EXIT_PARTIAL = 2
 _TRUST = click.Choice([t.value for t in Trust])
 _TLP = click.Choice([t.value for t in Tlp])
 

@@ -6,14 +6,18 @@ from pathlib import Path
 
 import click
 
-from node.app import Refusal
 from node.app.contribute import Sources, count_items
-from node.cli.bulk import parse_time, progress_bar
+from node.cli.bulk import (
+    EXIT_PARTIAL,
+    gather_targets,
+    parse_time,
+    progress_bar,
+    report_refused,
+    targets_options,
+)
 from node.cli.options import home_option, open_node
 from node.cli.output import warn
 from node.model import ContentType, Tlp
-
-EXIT_PARTIAL = 2
 
 TLP_CHOICES = [t.value for t in Tlp]
 
@@ -125,35 +129,20 @@ def contribute_cmd(
 
 @click.command("revoke")
 @home_option
-@click.argument("targets", nargs=-1)
-@click.option(
-    "--list",
-    "list_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Revoke every signal this hash list names (any format 'contribute --list' reads).",
-)
+@targets_options("Revoke every signal this hash list names (any format 'contribute --list' reads).")
 def revoke_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | None) -> None:
     """Revoke our own indicators, named as TYPE:VALUE or indicator--<uuid>, or listed in a file.
 
     Partners stop matching them after their next sync; replaying the old entry cannot revive them.
     """
     node = open_node(home)
-    names, refused = list(targets), list[Refusal]()
-    if list_path is not None:
-        listed, refused = node.targets_from_list(list_path)
-        names.extend(listed)
-    if not names:
-        raise click.UsageError("give TYPE:VALUE or indicator ids, or --list FILE")
+    names, refused = gather_targets(node, targets, list_path)
     report = node.revoke(names)
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
     click.echo(
         f"revoked {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} already revoked"
     )
-    for refusal in refused:
-        warn(f"refused {refusal.source}: {refusal.reason}")
-    if refused:
-        click.get_current_context().exit(EXIT_PARTIAL)
+    report_refused(refused)
 
 
 @click.command("export")

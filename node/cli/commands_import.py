@@ -10,26 +10,21 @@ from pathlib import Path
 
 import click
 
-from node.app import Refusal
 from node.app.scan import pending_rows
-from node.cli.bulk import parse_time, progress_bar
+from node.cli.bulk import (
+    gather_targets,
+    parse_time,
+    progress_bar,
+    report_refused,
+    targets_options,
+)
 from node.cli.options import home_option, open_node
-from node.cli.output import warn
 from node.model import ContentType
-
-EXIT_PARTIAL = 2
 
 
 @click.command("expire")
 @home_option
-@click.argument("targets", nargs=-1)
-@click.option(
-    "--list",
-    "list_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Hash list of signals to expire.",
-)
+@targets_options("Hash list of signals to expire.")
 @click.option("--at", "at", required=True, help="Expiry time (ISO 8601, e.g. 2027-01-31T00:00:00Z).")
 def expire_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | None, at: str) -> None:
     """Set valid_until of our indicators (TYPE:VALUE, indicator ids or --list FILE) to --at.
@@ -37,30 +32,18 @@ def expire_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | No
     Published as new signed versions: partners stop matching them from that time, after their next sync.
     """
     node = open_node(home)
-    names, refused = list(targets), list[Refusal]()
-    if list_path is not None:
-        listed, refused = node.targets_from_list(list_path)
-        names.extend(listed)
-    if not names:
-        raise click.UsageError("give TYPE:VALUE or indicator ids, or --list FILE")
+    names, refused = gather_targets(node, targets, list_path)
     report = node.expire(names, at=parse_time(at, "--at"))
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
     click.echo(
         f"set valid_until on {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged"
     )
-    _report_refused(refused)
+    report_refused(refused)
 
 
 @click.command("relabel")
 @home_option
-@click.argument("targets", nargs=-1)
-@click.option(
-    "--list",
-    "list_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Hash list of signals to relabel.",
-)
+@targets_options("Hash list of signals to relabel.")
 @click.option("--category", default=None, help="New harm category.")
 @click.option(
     "--content-type",
@@ -79,12 +62,7 @@ def relabel_cmd(
     if category is None and content_type is None:
         raise click.UsageError("give --category and/or --content-type")
     node = open_node(home)
-    names, refused = list(targets), list[Refusal]()
-    if list_path is not None:
-        listed, refused = node.targets_from_list(list_path)
-        names.extend(listed)
-    if not names:
-        raise click.UsageError("give TYPE:VALUE or indicator ids, or --list FILE")
+    names, refused = gather_targets(node, targets, list_path)
     report = node.relabel(
         names,
         category=category,
@@ -92,7 +70,7 @@ def relabel_cmd(
     )
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
     click.echo(f"relabelled {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged")
-    _report_refused(refused)
+    report_refused(refused)
 
 
 @click.command("scan")
@@ -141,13 +119,6 @@ def scan_cmd(
     )
     if not report.matched:
         click.get_current_context().exit(1)
-
-
-def _report_refused(refused: list[Refusal]) -> None:
-    for refusal in refused:
-        warn(f"refused {refusal.source}: {refusal.reason}")
-    if refused:
-        click.get_current_context().exit(EXIT_PARTIAL)
 
 
 COMMANDS = [expire_cmd, relabel_cmd, scan_cmd]
