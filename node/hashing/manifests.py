@@ -18,8 +18,6 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from node.errors import InvalidInput
 from node.hashing.media import hash_file
 from node.hashing.walk import media_files
@@ -105,6 +103,8 @@ def _jsonl_rows(source: Path) -> Iterator[ManifestRow]:
 
 
 def _parquet_rows(source: Path) -> Iterator[ManifestRow]:
+    import pyarrow.parquet as pq  # noqa: PLC0415 - on first use (40 ms at every CLI start)
+
     try:
         parquet = pq.ParquetFile(source)
     except (OSError, ValueError) as exc:
@@ -148,6 +148,8 @@ def count_rows(source: Path) -> int | None:
     if source.is_dir():
         return sum(1 for _ in media_files([source]))
     if source.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq  # noqa: PLC0415 - on first use, as in _parquet_rows
+
         try:
             return int(pq.ParquetFile(source).metadata.num_rows)
         except (OSError, ValueError):

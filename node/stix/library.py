@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import stix2
-from stix2.exceptions import STIXError
-
 from node.errors import InvalidInput, MalformedStix
 from node.model import Indicator, KeyId, parse_key_id
 from node.stix.fields import FieldError
@@ -42,6 +39,9 @@ def parse_with_stix2(bundle_json: str) -> list[Indicator]:
 
 def _parse(bundle_json: str) -> dict[str, Any]:
     """The bundle as the library understands it, back in JSON data form."""
+    import stix2  # noqa: PLC0415 - on first use: at the top it costs every CLI start 0.15 s
+    from stix2.exceptions import STIXError  # noqa: PLC0415
+
     try:
         parsed = stix2.parse(bundle_json, allow_custom=True)
     except (STIXError, ValueError, TypeError) as exc:
