@@ -72,6 +72,11 @@ from node.sync.status import NodeStatus, node_status
 
 log = logging.getLogger(__name__)
 
+# The rejection counter's reason for an item of a local command that was refused: a media file
+# that cannot be read, a malformed hash-list line, a STIX object the library refuses, a
+# safelisted signal. Counted like partners' refused input (``accord status``, metrics).
+LOCAL_REFUSED = "local_input_refused"
+
 
 @dataclass(frozen=True, slots=True)
 class PushReport:
@@ -337,6 +342,7 @@ class AccordNode:
         sources = Sources(files=files, lists=lists, stix=stix, signals=signals)
         collected = collect(sources, content_type=content_type, valid_until=valid_until, progress=progress)
         forced = self._screen_safelisted(collected, category=category, force=force)
+        self._count_refused(collected.refused)
         unique = len({item.signal for item in collected.items})
         repeats = len(collected.items) - unique
         if not collected.items:
@@ -387,6 +393,21 @@ class AccordNode:
             return ()
         return notes
 
+    def _count_refused(self, refused: Sequence[Refusal]) -> None:
+        """Count refused local items, in one transaction. A refusal names the item (path, line,
+        object, or a redacted signal) and never carries a hash value."""
+        if not refused:
+            return
+        with self.store.write() as tx:
+            for refusal in refused:
+                tx.record_rejection(
+                    partner=None,
+                    origin=None,
+                    seq=None,
+                    reason=LOCAL_REFUSED,
+                    message=f"{refusal.source}: {refusal.reason}",
+                )
+
     def _follow_commits(self) -> None:
         """Bring this process's lists up to date with what we just committed (as before)."""
         self.refresher.refresh()
@@ -412,7 +433,7 @@ class AccordNode:
         return ids
 
     def targets_from_list(self, path: Path) -> tuple[list[str], list[Refusal]]:
-        """The signals a hash list names (as ``TYPE:VALUE``) and its refused lines."""
+        """The signals a hash list names (as ``TYPE:VALUE``) and its refused lines (counted)."""
         targets: list[str] = []
         refused: list[Refusal] = []
         for item in read_hash_list(path):
@@ -420,6 +441,7 @@ class AccordNode:
                 refused.append(Refusal(f"{path}:{item.line}", item.reason))
             else:
                 targets.append(str(item.signal))
+        self._count_refused(refused)
         return targets, refused
 
     def revoke(self, targets: Sequence[str]) -> PublishReport:

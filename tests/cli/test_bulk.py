@@ -85,6 +85,25 @@ def test_per_item_refusals_name_file_and_line_and_never_abort(home: Path, tmp_pa
     assert f"{hash_list}:3" in result.stderr and "unknown signal type" in result.stderr
     assert bad.value[:10] not in result.stderr  # reasons never echo the value
     assert "1 added, 0 relabelled, 1 duplicates, 2 refused" in result.stdout
+    # Counted like partners' refused input, and the messages kept name lines, not values.
+    revoke_list = tmp_path / "revoke.txt"
+    revoke_list.write_text(f"md5 {good.value}\nmd5 {bad.value[:7]}\n")
+    revoked = run("revoke", "--home", home, "--list", revoke_list)
+    assert revoked.exit_code == 2 and "revoked 1 indicator(s)" in revoked.stdout
+    node = AccordNode.open(home)
+    try:
+        assert node.store.rejection_counts() == {"local_input_refused": 3}
+        messages = [r[0] for r in node.store.reader.execute("SELECT message FROM rejections")]
+    finally:
+        node.close()
+    assert sorted(m.split(": ")[0] for m in messages) == [
+        f"{hash_list}:2",
+        f"{hash_list}:3",
+        f"{revoke_list}:2",
+    ]
+    assert not any(bad.value[:7] in m for m in messages)
+    status = run("status", "--home", home)
+    assert "local_input_refused" in status.stdout
 
 
 def test_large_import_is_split_into_entries_within_the_object_limit(home: Path, tmp_path: Path) -> None:
