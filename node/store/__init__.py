@@ -1,5 +1,6 @@
 """Storage: SQLite through sqlite-utils. The entries table is the source of truth (DESIGN §8)."""
 
+from node.store.codec import UpsertBatch, upsert_batch
 from node.store.database import Store
 from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
 from node.store.transaction import WriteTx
@@ -12,5 +13,7 @@ __all__ = [
     "Store",
     "StoredEntry",
     "SyncRecord",
+    "UpsertBatch",
     "WriteTx",
+    "upsert_batch",
 ]

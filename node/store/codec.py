@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 from node.model import (
@@ -93,13 +95,40 @@ def indicator_to_row(indicator: Indicator) -> tuple[Any, ...]:
     )
 
 
-def indicator_rows(
-    indicators: Iterable[Indicator], *, entry_seq: int, first: int, local: bool
-) -> Iterator[tuple[Any, ...]]:
-    """Upsert rows: :func:`indicator_to_row`, ``entry_seq``, change ids from ``first``, ``local``."""
+# The upsert's parameters, row after row: INDICATOR_COLUMNS, then entry_seq, change_id, local.
+UPSERT_WIDTH = 15
+_CHANGE_ID_SLOT = 13
+ROWS_PER_STATEMENT = 2000  # 30,000 variables: below SQLite's default limit of 32,766
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertBatch:
+    """An entry's indicators as the upsert's parameters, one flat list per statement.
+
+    Built outside the write transaction (a pull builds it in its helper thread, beside parsing);
+    only the change ids are left to fill, by :meth:`assign_change_ids` in the transaction.
+    """
+
+    chunks: tuple[list[Any], ...]
+
+    def assign_change_ids(self, first: int) -> Iterator[tuple[int, list[Any]]]:
+        """Each chunk with consecutive change ids from ``first`` written in: ``(rows, params)``."""
+        for params in self.chunks:
+            rows = len(params) // UPSERT_WIDTH
+            params[_CHANGE_ID_SLOT::UPSERT_WIDTH] = range(first, first + rows)
+            first += rows
+            yield rows, params
+
+
+def upsert_batch(indicators: Sequence[Indicator], *, entry_seq: int, local: bool) -> UpsertBatch:
+    """:func:`indicator_to_row` of each indicator with ``entry_seq`` and ``local``, in chunks of
+    :data:`ROWS_PER_STATEMENT` rows; the change ids are placeholders until assigned."""
     flag = int(local)
-    for change_id, indicator in enumerate(indicators, start=first):
-        yield (*indicator_to_row(indicator), entry_seq, change_id, flag)
+    chunks = []
+    for start in range(0, len(indicators), ROWS_PER_STATEMENT):
+        chunk = indicators[start : start + ROWS_PER_STATEMENT]
+        chunks.append(list(chain.from_iterable((*indicator_to_row(i), entry_seq, 0, flag) for i in chunk)))
+    return UpsertBatch(tuple(chunks))
 
 
 def indicator_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Indicator:

@@ -10,18 +10,23 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from itertools import chain
 
 from node.model import CertFingerprint, Digest, Envelope, Head, Indicator, KeyId, Partner, Seq, Tlp
 from node.model.audit import AuditRecord
 from node.model.clock import format_timestamp, utc_now
-from node.store.codec import INDICATOR_COLUMNS, indicator_rows, signatures_to_text
+from node.store.codec import (
+    INDICATOR_COLUMNS,
+    UPSERT_WIDTH,
+    UpsertBatch,
+    signatures_to_text,
+    upsert_batch,
+)
 from node.store.feedback import FeedbackWrites
 
 # The column list is a constant of this package, not input. Rows go in as multi-row VALUES:
 # one statement (one step, GIL released throughout) per chunk instead of one per row, which
 # keeps SQLite's work off the GIL while a pull prepares the next entry in another thread.
-_ROW = "(" + ", ".join("?" * 15) + ")"
+_ROW = "(" + ", ".join("?" * UPSERT_WIDTH) + ")"
 _UPSERT_HEAD = f"INSERT INTO indicators ({INDICATOR_COLUMNS}, entry_seq, change_id, local) VALUES "  # noqa: S608
 _UPSERT_TAIL = """
 ON CONFLICT (id) DO UPDATE SET
@@ -34,7 +39,6 @@ WHERE excluded.modified > indicators.modified      -- only a newer version repla
   AND excluded.signal_type = indicators.signal_type
   AND excluded.value = indicators.value            -- a version never changes the signal
 """
-_ROWS_PER_STATEMENT = 2000  # 30,000 variables: below SQLite's default limit of 32,766
 
 
 @lru_cache(maxsize=8)
@@ -201,13 +205,14 @@ class WriteTx(FeedbackWrites):
         A version that is not newer, of a revoked indicator, of another origin's indicator, or
         with another signal is left out and not counted.
         """
+        return self.upsert_batch(upsert_batch(list(indicators), entry_seq=entry_seq, local=local))
+
+    def upsert_batch(self, batch: UpsertBatch) -> int:
+        """:meth:`upsert_indicators_counted` of parameters built ahead (see :class:`UpsertBatch`)."""
         row = self._conn.execute("SELECT COALESCE(MAX(change_id), 0) FROM indicators").fetchone()
-        rows = list(indicator_rows(indicators, entry_seq=entry_seq, first=row[0] + 1, local=local))
         written = 0
-        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-            chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            cursor = self._conn.execute(_upsert_rows(len(chunk)), list(chain.from_iterable(chunk)))
-            written += cursor.rowcount
+        for rows, params in batch.assign_change_ids(row[0] + 1):
+            written += self._conn.execute(_upsert_rows(rows), params).rowcount
         return written
 
     # --- restore ------------------------------------------------------------------------

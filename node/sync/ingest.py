@@ -50,7 +50,7 @@ from node.model import (
 from node.model.chain import Succession, classify
 from node.model.clock import format_timestamp
 from node.stix import BundleContents, read_entry_bundle
-from node.store import Store, WriteTx
+from node.store import Store, UpsertBatch, WriteTx, upsert_batch
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Prepared:
     opinions: list[tuple[Opinion, Tlp]] = field(default_factory=list)
     sightings: list[tuple[Sighting, Tlp]] = field(default_factory=list)
     pinned: Mapping[KeyId, bytes] | None = None  # what it was verified against, to prepare again
+    rows: UpsertBatch | None = None  # the indicators as upsert parameters, built off the write path
 
     @property
     def claimed_signer(self) -> KeyId:
@@ -130,6 +131,8 @@ class Ingestor:
                 contents = self._contents(entry)
         except Rejected as exc:
             return Prepared(envelope=envelope, verified=verified, entry=entry, refusal=exc, pinned=pinned)
+        # Our own entries come back from partners after a restore; they stay our contributions.
+        own = entry.origin == self._self_key
         return Prepared(
             envelope=envelope,
             verified=verified,
@@ -138,6 +141,7 @@ class Ingestor:
             opinions=contents.opinions,
             sightings=contents.sightings,
             pinned=pinned,
+            rows=upsert_batch(contents.indicators, entry_seq=entry.seq, local=own),
         )
 
     def commit(self, prepared: Prepared, *, via: str | None) -> Accepted:
@@ -150,15 +154,15 @@ class Ingestor:
         try:
             if prepared.refusal is not None:
                 raise prepared.refusal
-            entry, verified = prepared.entry, prepared.verified
-            if entry is None or verified is None:  # prepare() fills both unless it refused
+            entry, verified, rows = prepared.entry, prepared.verified, prepared.rows
+            if entry is None or verified is None or rows is None:  # prepare() fills them unless it refused
                 raise TypeError("commit() takes what prepare() returned")
             with collector_paused():
                 return self._commit(
                     entry,
                     verified=verified,
                     envelope=prepared.envelope,
-                    indicators=prepared.indicators,
+                    indicators=(prepared.indicators, rows),
                     feedback=(prepared.opinions, prepared.sightings),
                     via=via,
                 )
@@ -186,7 +190,7 @@ class Ingestor:
         *,
         verified: VerifiedPayload,
         envelope: Envelope,
-        indicators: list[Indicator],
+        indicators: tuple[list[Indicator], UpsertBatch],
         feedback: tuple[list[tuple[Opinion, Tlp]], list[tuple[Sighting, Tlp]]],
         via: str | None,
     ) -> Accepted:
@@ -209,10 +213,10 @@ class Ingestor:
                 "accepted entry origin=%s seq=%d indicators=%d via=%s",
                 entry.origin[:12],
                 entry.seq,
-                len(indicators),
+                len(indicators[0]),
                 via,
             )
-            return Accepted(origin=entry.origin, seq=entry.seq, indicators=len(indicators))
+            return Accepted(origin=entry.origin, seq=entry.seq, indicators=len(indicators[0]))
         raise _refusal(verdict, entry)
 
     def _check_signer(self, tx: WriteTx, entry: FeedEntry, verified: VerifiedPayload) -> None:
@@ -262,9 +266,10 @@ class Ingestor:
         entry: FeedEntry,
         verified: VerifiedPayload,
         envelope: Envelope,
-        indicators: list[Indicator],
+        indicators: tuple[list[Indicator], UpsertBatch],
         via: str | None,
     ) -> None:
+        listed, rows = indicators
         tx.append_entry(
             origin=entry.origin,
             seq=entry.seq,
@@ -275,14 +280,13 @@ class Ingestor:
             recipients=entry.distribution.recipients,
             created=format_timestamp(entry.created),
             via=via,
-            objects=len(indicators),
+            objects=len(listed),
         )
         # Only the creator versions its objects. Checked after the upsert, in the same transaction
         # (raising rolls all of it back): the upsert leaves another origin's rows unchanged, so when
         # it wrote every row, none of the ids was foreign and the check is skipped.
-        own = entry.origin == self._self_key
-        written = tx.upsert_indicators_counted(indicators, entry_seq=entry.seq, local=own)
-        if written < len(indicators) and tx.foreign_indicator_ids([i.id for i in indicators], entry.origin):
+        written = tx.upsert_batch(rows)
+        if written < len(listed) and tx.foreign_indicator_ids([i.id for i in listed], entry.origin):
             raise MalformedEntry("entry versions an indicator that another origin created")
 
     def _count(

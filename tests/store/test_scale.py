@@ -17,8 +17,8 @@ from sqlite_utils import Database
 from node.model import Indicator, KeyId, Seq, Signal, SignalType
 from node.store import Store
 from node.store.codec import INDICATOR_COLUMNS, indicator_to_row
+from node.store.codec import ROWS_PER_STATEMENT as _ROWS_PER_STATEMENT
 from node.store.schema import migrations
-from node.store.transaction import _ROWS_PER_STATEMENT
 from tests.store.build import ALICE, BOB, append, indicator, open_store
 
 ANALYST_INDEXES = {
