@@ -36,7 +36,7 @@ from node.app import AccordNode, init_home
 from node.app.serve import _start
 from node.feed import public_key_to_text
 from node.model import ContentType, Distribution, Seq, Signal, SignalType, Tlp
-from node.sync.ingest import Accepted, Ingestor, Prepared
+from node.sync.ingest import Ingestor
 from node.sync.publish import Contribution
 
 FULL_COUNT = 1_000_000
@@ -153,24 +153,17 @@ class StepTimes:
 def time_steps(ingestor: Ingestor) -> StepTimes:
     """Put timers around the receiver's two ingest steps (the pull calls them through the instance)."""
     times = StepTimes()
-    prepare, commit = ingestor.prepare, ingestor.commit
+    for step in ("prepare", "commit"):
+        method = getattr(ingestor, step)
 
-    def timed_prepare(*args: Any, **kwargs: Any) -> Prepared:
-        start = time.perf_counter()
-        try:
-            return prepare(*args, **kwargs)
-        finally:
-            times.prepare += time.perf_counter() - start
+        def timed(*args: Any, _method: Any = method, _step: str = step, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                setattr(times, _step, getattr(times, _step) + time.perf_counter() - start)
 
-    def timed_commit(*args: Any, **kwargs: Any) -> Accepted:
-        start = time.perf_counter()
-        try:
-            return commit(*args, **kwargs)
-        finally:
-            times.commit += time.perf_counter() - start
-
-    setattr(ingestor, "prepare", timed_prepare)  # noqa: B010 - instance attributes shadow the methods
-    setattr(ingestor, "commit", timed_commit)  # noqa: B010
+        setattr(ingestor, step, timed)  # an instance attribute shadows the method
     return times
 
 
