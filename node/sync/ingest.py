@@ -131,7 +131,6 @@ class Ingestor:
                 contents = self._contents(entry)
         except Rejected as exc:
             return Prepared(envelope=envelope, verified=verified, entry=entry, refusal=exc, pinned=pinned)
-        # Our own entries come back from partners after a restore; they stay our contributions.
         own = entry.origin == self._self_key
         return Prepared(
             envelope=envelope,
@@ -162,7 +161,8 @@ class Ingestor:
                     entry,
                     verified=verified,
                     envelope=prepared.envelope,
-                    indicators=(prepared.indicators, rows),
+                    indicators=prepared.indicators,
+                    rows=rows,
                     feedback=(prepared.opinions, prepared.sightings),
                     via=via,
                 )
@@ -190,7 +190,8 @@ class Ingestor:
         *,
         verified: VerifiedPayload,
         envelope: Envelope,
-        indicators: tuple[list[Indicator], UpsertBatch],
+        indicators: list[Indicator],
+        rows: UpsertBatch,
         feedback: tuple[list[tuple[Opinion, Tlp]], list[tuple[Sighting, Tlp]]],
         via: str | None,
     ) -> Accepted:
@@ -199,7 +200,13 @@ class Ingestor:
             if verdict is Succession.NEXT:
                 self._check_signer(tx, entry, verified)
                 self._append(
-                    tx, entry=entry, verified=verified, envelope=envelope, indicators=indicators, via=via
+                    tx,
+                    entry=entry,
+                    verified=verified,
+                    envelope=envelope,
+                    indicators=indicators,
+                    rows=rows,
+                    via=via,
                 )
                 tx.upsert_opinions(feedback[0], entry_seq=entry.seq)
                 tx.add_sightings(feedback[1], entry_seq=entry.seq)
@@ -213,10 +220,10 @@ class Ingestor:
                 "accepted entry origin=%s seq=%d indicators=%d via=%s",
                 entry.origin[:12],
                 entry.seq,
-                len(indicators[0]),
+                len(indicators),
                 via,
             )
-            return Accepted(origin=entry.origin, seq=entry.seq, indicators=len(indicators[0]))
+            return Accepted(origin=entry.origin, seq=entry.seq, indicators=len(indicators))
         raise _refusal(verdict, entry)
 
     def _check_signer(self, tx: WriteTx, entry: FeedEntry, verified: VerifiedPayload) -> None:
@@ -266,10 +273,10 @@ class Ingestor:
         entry: FeedEntry,
         verified: VerifiedPayload,
         envelope: Envelope,
-        indicators: tuple[list[Indicator], UpsertBatch],
+        indicators: list[Indicator],
+        rows: UpsertBatch,
         via: str | None,
     ) -> None:
-        listed, rows = indicators
         tx.append_entry(
             origin=entry.origin,
             seq=entry.seq,
@@ -280,13 +287,13 @@ class Ingestor:
             recipients=entry.distribution.recipients,
             created=format_timestamp(entry.created),
             via=via,
-            objects=len(listed),
+            objects=len(indicators),
         )
         # Only the creator versions its objects. Checked after the upsert, in the same transaction
         # (raising rolls all of it back): the upsert leaves another origin's rows unchanged, so when
         # it wrote every row, none of the ids was foreign and the check is skipped.
         written = tx.upsert_batch(rows)
-        if written < len(listed) and tx.foreign_indicator_ids([i.id for i in listed], entry.origin):
+        if written < len(indicators) and tx.foreign_indicator_ids([i.id for i in indicators], entry.origin):
             raise MalformedEntry("entry versions an indicator that another origin created")
 
     def _count(
