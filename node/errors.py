@@ -149,6 +149,18 @@ class Quarantined(Rejected):
     reason = "quarantined"
 
 
+class BodyMismatch(Rejected):
+    """A body that is not the one its signed header names (swapped, stripped, or unsealed)."""
+
+    reason = "body_mismatch"
+
+
+class BodyWithheld(Rejected):
+    """A peer served a header without the body it should hold (or with one that is not it)."""
+
+    reason = "body_withheld"
+
+
 class Withheld(Rejected):
     """A peer showed an origin-signed head further than the entries it served: an omission."""
 

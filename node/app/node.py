@@ -16,6 +16,7 @@ from node.app import keyfiles
 from node.app.audit import AuditLog
 from node.app.backup import backup_database
 from node.app.bridges import Bridges
+from node.app.encryption_keys import load_encryption_keys, rotate_encryption_key
 from node.app.contribute import Collected, Progress, Refusal, Sources, collect
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
@@ -42,6 +43,7 @@ from node.model import (
     Seq,
     SharingGroup,
     Signal,
+    SignedEntry,
     Tlp,
     VideoThresholds,
     fingerprint,
@@ -56,6 +58,7 @@ from node.stix import build_bundle
 from node.store import EvidenceRecord, Store
 from node.sync import partners as partner_ops
 from node.sync import trust
+from node.sync.encryption import own_statement
 from node.sync.export import HMA_CSV_HEADER, export_bundle, hma_csv_rows, match_list_rows, pytx_lines
 from node.sync.ingest import Ingestor
 from node.sync.lookup import Lookup, Provenance
@@ -116,6 +119,7 @@ class AccordNode:
         self.origin = keyfiles.origin_id(home, self.identity)
         keyfiles.finish_rotation(home, self.store, self.origin)
         self.identity = NodeIdentity.load(home.key_path)
+        self.encryption = load_encryption_keys(home)
         self.lists = MatchLists()
         self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
@@ -141,13 +145,19 @@ class AccordNode:
             name=self.config.node.name,
             limits=self.config.limits,
             clock=utc_now,
+            encryption=self.encryption.current,
             origin=self.origin,
         )
         self.opinions = OpinionDesk(store=self.store, publisher=self.publisher, clock=utc_now)
         self.sightings = SightingReporter(
             store=self.store, publisher=self.publisher, counter=self.counter, clock=utc_now
         )
-        self.ingestor = Ingestor(store=self.store, limits=self.config.limits, self_key=self.origin)
+        self.ingestor = Ingestor(
+            store=self.store,
+            limits=self.config.limits,
+            self_key=self.origin,
+            encryption_keys=lambda: self.encryption.all,
+        )
         self.puller = Puller(
             store=self.store,
             ingestor=self.ingestor,
@@ -594,15 +604,20 @@ class AccordNode:
             plaintext_allowed=self.plaintext_allowed(endpoint),
             page_timeout=self.config.sync.page_timeout_seconds,
             caller=self.origin,
+            statement=self.encryption_statement,
         )
+
+    def encryption_statement(self) -> Envelope:
+        """Our encryption key, signed now by the key that signs our feed (partners seal to it)."""
+        return own_statement(self.identity, self.encryption.current, origin=self.origin, now=utc_now())
 
     def backup(self, target: Path) -> None:
         """A consistent copy of the database at ``target`` (SQLite online backup; safe while serving)."""
         backup_database(self.store, target)
 
-    def receive_push(self, partner: Partner, envelopes: Iterator[Envelope]) -> PullReport:
+    def receive_push(self, partner: Partner, items: Iterator[SignedEntry]) -> PullReport:
         """Ingest what ``partner`` pushed (the Push RPC), exactly as pulled entries, and record it."""
-        report = self.puller.receive(partner, envelopes)
+        report = self.puller.receive(partner, items)
         with self.store.write() as tx:
             tx.record_sync(
                 partner=partner.name,
@@ -621,10 +636,8 @@ class AccordNode:
             raise NotFound(f"no partner named {partner_name!r} with an endpoint to push to")
         with self._peer_client(partner.endpoint, partner) as client:
             held = client.held().get(self.key_id, Seq(0))
-            entries = entries_for(
-                self.store, caller=partner.key_id, server=self.key_id, cursors={self.key_id: held}
-            )
-            reply = client.push((e.envelope for e in entries), per_message=1)
+            entries = entries_for(self.store, cursors={self.key_id: held})
+            reply = client.push((SignedEntry(e.envelope, e.body) for e in entries), per_message=1)
         report = PushReport(
             partner=partner.name,
             resumed_after=int(held),
@@ -808,6 +821,17 @@ class AccordNode:
         self.audit.use_identity(new)
         self.audit.record("key-rotate", {"entry": int(seq), "new_key_id": new.key_id})
         return int(seq), new.key_id
+
+    def rotate_encryption_key(self) -> tuple[int | None, KeyId]:
+        """A new encryption key: partners seal to it once they see its announcement (a feed entry,
+        published now) or our next statement; the old private key is kept, only to read old
+        bodies. Returns the announcement's seq and the new key id."""
+        keys = rotate_encryption_key(self.home)
+        self.encryption = load_encryption_keys(self.home)
+        self.publisher.use_encryption_key(keys)
+        seq = self.publisher.announce_encryption_key()
+        self.audit.record("key-rotate-encryption", {"entry": seq, "new_key_id": keys.key_id})
+        return seq, keys.key_id
 
 
 def describe_query(query: IndicatorQuery) -> dict[str, object]:

@@ -130,6 +130,7 @@ def _start(
         limits=config.limits,
         receive=node.receive_push,
         origin=node.origin,
+        statement=node.encryption_statement,
     )
     local = LocalServicer(
         matcher=node.matcher,

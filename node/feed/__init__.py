@@ -4,7 +4,15 @@ Home of PyNaCl (Ed25519) and of cryptography (the TLS key and certificate).
 """
 
 from node.feed.canonical import canonical_json
-from node.feed.entries import CanonicalBundle, canonical_bundle, decode_entry, encode_entry
+from node.feed.entries import (
+    CanonicalBundle,
+    body_digest,
+    canonical_bundle,
+    check_body,
+    decode_bundle,
+    decode_header,
+    encode_header,
+)
 from node.feed.envelope import VerifiedPayload, open_envelope, pae, payload_digest, sign_envelope, signed_by
 from node.feed.heads import HEAD_PAYLOAD_TYPE, SignedHead, open_head, sign_head
 from node.feed.keys import (
@@ -26,8 +34,11 @@ __all__ = [
     "VerifiedPayload",
     "canonical_bundle",
     "canonical_json",
-    "decode_entry",
-    "encode_entry",
+    "body_digest",
+    "check_body",
+    "decode_bundle",
+    "decode_header",
+    "encode_header",
     "key_id_of",
     "open_envelope",
     "open_head",

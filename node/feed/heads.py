@@ -34,12 +34,12 @@ class SignedHead:
     head: Head
     signed: datetime
     envelope: Envelope
+    signer: KeyId  # the key that signed it (the origin's own, or one it rotated to)
 
 
 def sign_head(head: Head, identity: NodeIdentity, *, now: datetime) -> Envelope:
-    """Our own head, signed with our identity. Only an origin signs its head."""
-    if head.origin != identity.key_id:
-        raise ValueError("a node signs only its own feed's head")
+    """Our own head, signed with the key that signs our feed now (the first key, or the one a
+    rotation made current). Only an origin signs its head; the caller passes its own head."""
     payload = canonical_json(
         {
             "accord": "head/1",
@@ -52,8 +52,12 @@ def sign_head(head: Head, identity: NodeIdentity, *, now: datetime) -> Envelope:
     return sign_envelope(HEAD_PAYLOAD_TYPE, payload, identity)
 
 
-def open_head(envelope: Envelope, *, pinned: Mapping[KeyId, bytes]) -> SignedHead:
-    """Verify a signed head and return it; the signer must be the origin it names.
+def open_head(
+    envelope: Envelope, *, pinned: Mapping[KeyId, bytes], signer_origin: Mapping[KeyId, KeyId] | None = None
+) -> SignedHead:
+    """Verify a signed head and return it; the signer must be the origin it names, or a key the
+    origin rotated to (``signer_origin`` maps such a key id to its origin; ``pinned`` must then
+    hold that key too).
 
     Raises TooLarge, UnknownSigner, BadSignature (envelope) or MalformedEntry (content).
     """
@@ -70,9 +74,15 @@ def open_head(envelope: Envelope, *, pinned: Mapping[KeyId, bytes]) -> SignedHea
         signed = parse_timestamp(data["signed"])
     except InvalidInput as exc:
         raise MalformedEntry(f"signed head is malformed: {exc}") from exc
-    if origin != verified.signer:
+    signer = (signer_origin or {}).get(verified.signer, verified.signer)
+    if origin != signer:
         raise MalformedEntry("signed head names another origin than the key that signed it")
-    return SignedHead(head=Head(origin=origin, seq=Seq(seq), digest=digest), signed=signed, envelope=envelope)
+    return SignedHead(
+        head=Head(origin=origin, seq=Seq(seq), digest=digest),
+        signed=signed,
+        envelope=envelope,
+        signer=verified.signer,
+    )
 
 
 def _strict_object(payload: bytes) -> dict[str, Any]:

@@ -6,7 +6,16 @@ from node.model.certificates import (
     fingerprints_match,
     parse_cert_fingerprint,
 )
-from node.model.entries import ENTRY_PAYLOAD_TYPE, Distribution, FeedEntry, Head
+from node.model.entries import (
+    ENTRY_PAYLOAD_TYPE,
+    ENTRY_PAYLOAD_TYPE_V1,
+    Distribution,
+    EntryHeader,
+    Grant,
+    Head,
+    Seal,
+    SignedEntry,
+)
 from node.model.envelopes import Envelope, EnvelopeSignature
 from node.model.ids import Digest, KeyId, Seq, fingerprint, parse_digest, parse_key_id
 from node.model.indicators import KNOWN_CATEGORIES, ContentType, Indicator, parse_category
@@ -27,6 +36,7 @@ from node.model.tlp import Tlp
 
 __all__ = [
     "ENTRY_PAYLOAD_TYPE",
+    "ENTRY_PAYLOAD_TYPE_V1",
     "KNOWN_CATEGORIES",
     "PDQ_DEFAULT_THRESHOLD",
     "PDQ_MIN_QUALITY",
@@ -39,7 +49,8 @@ __all__ = [
     "Distribution",
     "Envelope",
     "EnvelopeSignature",
-    "FeedEntry",
+    "EntryHeader",
+    "Grant",
     "Head",
     "IndexHit",
     "Indicator",
@@ -53,10 +64,12 @@ __all__ = [
     "Partner",
     "PartnerPolicy",
     "PdqThresholds",
+    "Seal",
     "Seq",
     "SharingGroup",
     "Sighting",
     "Signal",
+    "SignedEntry",
     "SignalType",
     "SigningKey",
     "Tlp",

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import grpc
 
 from node.errors import PeerError, PlaintextRefused
 from node.feed import NodeIdentity
-from node.model import CertFingerprint, Envelope, KeyId, Seq, is_loopback_endpoint
+from node.model import CertFingerprint, Envelope, KeyId, Seq, SignedEntry, is_loopback_endpoint
 from node.rpc.auth import sign_request
-from node.rpc.convert import envelope_from_proto, envelope_to_proto
-from node.rpc.federation import HEADS_METHOD, PULL_METHOD, PUSH_METHOD
+from node.rpc.convert import entry_from_proto, entry_to_proto, envelope_from_proto, envelope_to_proto
+from node.rpc.federation import BODIES_METHOD, HEADS_METHOD, PULL_METHOD, PUSH_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc, local_pb2, local_pb2_grpc
 from node.rpc.tls import pinned_channel_credentials, pinned_channel_options
 
@@ -50,8 +50,12 @@ class PeerClient:
         plaintext_allowed: bool | None = None,
         page_timeout: float | None = None,
         caller: KeyId | None = None,
+        statement: Callable[[], Envelope] | None = None,
     ) -> None:
         self._endpoint = endpoint
+        # Our signed encryption-key statement, sent with Pull and Heads so the peer can seal to us.
+        self._statement = statement
+        self.peer_statements: list[Envelope] = []  # from its last Heads answer
         self._identity = identity
         self._caller = caller  # our pinned identity, when a rotated key signs for it
         self._timeout = timeout  # the deadline of each call
@@ -101,18 +105,19 @@ class PeerClient:
         except grpc.RpcError as exc:
             raise _peer_error(self._endpoint, exc) from exc
 
-    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[Envelope]:
-        """One Pull call: the entries after ``cursors`` the peer lets us see, as they stream in."""
+    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[SignedEntry]:
+        """One Pull call: the entries after ``cursors``, as they stream in."""
         request = federation_pb2.PullRequest(
-            cursors=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(cursors.items())]
+            cursors=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(cursors.items())],
+            encryption_key=self._own_statement(),
         )
         metadata = tuple(sign_request(self._identity, PULL_METHOD, request, caller=self._caller))
         call = self._stub.Pull(request, timeout=self._timeout, metadata=metadata)
         watchdog = _StallWatchdog(call, self._page_timeout)
         try:
             while (page := watchdog.next_page()) is not None:
-                for message in page.envelopes:
-                    yield envelope_from_proto(message)
+                for message in page.entries:
+                    yield entry_from_proto(message)
         except grpc.RpcError as exc:
             if watchdog.fired:
                 raise PeerError(
@@ -123,30 +128,52 @@ class PeerClient:
             watchdog.stop()
             call.cancel()  # type: ignore[no-untyped-call]  # no-op once the call ended; frees the server
 
+    def bodies(self, wanted: Sequence[tuple[KeyId, Seq]]) -> Iterator[tuple[KeyId, Seq, bytes]]:
+        """One Bodies call: the bodies of ``wanted`` the peer holds (checked by the caller)."""
+        request = federation_pb2.BodiesRequest(
+            wanted=[federation_pb2.Cursor(origin=o, seq=s) for o, s in wanted]
+        )
+        metadata = tuple(sign_request(self._identity, BODIES_METHOD, request, caller=self._caller))
+        try:
+            for page in self._stub.Bodies(request, timeout=self._timeout, metadata=metadata):
+                for body in page.bodies:
+                    yield KeyId(body.origin), Seq(body.seq), bytes(body.body)
+        except grpc.RpcError as exc:
+            raise _peer_error(self._endpoint, exc) from exc
+
     def heads(self) -> list[Envelope]:
         """The origin-signed heads the peer shows us (verified by the caller, in ``sync``)."""
-        return [envelope_from_proto(h) for h in self._heads().heads]
+        response = self._heads()
+        self.peer_statements = [envelope_from_proto(s) for s in response.encryption_keys]
+        return [envelope_from_proto(h) for h in response.heads]
+
+    def encryption_statements(self) -> list[Envelope]:
+        """The signed encryption-key statements of the peer's last Heads answer (unverified)."""
+        return self.peer_statements
+
+    def _own_statement(self) -> federation_pb2.Envelope | None:
+        return envelope_to_proto(self._statement()) if self._statement is not None else None
 
     def held(self) -> dict[KeyId, Seq]:
         """How far the peer holds each feed we may see: where a push to it resumes."""
         return {KeyId(c.origin): Seq(c.seq) for c in self._heads().held}
 
     def _heads(self) -> federation_pb2.HeadsResponse:
-        request = federation_pb2.HeadsRequest()
+        request = federation_pb2.HeadsRequest(encryption_key=self._own_statement())
         metadata = tuple(sign_request(self._identity, HEADS_METHOD, request, caller=self._caller))
         try:
             return self._stub.Heads(request, timeout=self._timeout, metadata=metadata)
         except grpc.RpcError as exc:
             raise _peer_error(self._endpoint, exc) from exc
 
-    def push(self, envelopes: Iterable[Envelope], *, per_message: int) -> federation_pb2.PushReply:
-        """One Push call streaming ``envelopes``, ``per_message`` to a message; the peer's verdict."""
+    def push(self, entries: Iterable[SignedEntry], *, per_message: int) -> federation_pb2.PushReply:
+        """One Push call streaming ``entries``, ``per_message`` to a message; the peer's verdict."""
         metadata = tuple(
             sign_request(self._identity, PUSH_METHOD, federation_pb2.PushRequest(), caller=self._caller)
         )
         try:
             return self._stub.Push(
-                _push_messages(envelopes, per_message), timeout=self._timeout, metadata=metadata
+                _push_messages(entries, per_message), timeout=self._timeout, metadata=metadata
             )
         except grpc.RpcError as exc:
             raise _peer_error(self._endpoint, exc) from exc
@@ -189,15 +216,15 @@ class _StallWatchdog:
                 return
 
 
-def _push_messages(envelopes: Iterable[Envelope], per_message: int) -> Iterator[federation_pb2.PushRequest]:
-    batch: list[federation_pb2.Envelope] = []
-    for envelope in envelopes:
-        batch.append(envelope_to_proto(envelope))
+def _push_messages(entries: Iterable[SignedEntry], per_message: int) -> Iterator[federation_pb2.PushRequest]:
+    batch: list[federation_pb2.Entry] = []
+    for entry in entries:
+        batch.append(entry_to_proto(entry.header, entry.body))
         if len(batch) == per_message:
-            yield federation_pb2.PushRequest(envelopes=batch)
+            yield federation_pb2.PushRequest(entries=batch)
             batch = []
     if batch:
-        yield federation_pb2.PushRequest(envelopes=batch)
+        yield federation_pb2.PushRequest(entries=batch)
 
 
 class LocalClient:

@@ -11,6 +11,7 @@ from node.model import (
     MatchResult,
     Signal,
     SignalType,
+    SignedEntry,
     Tlp,
     Trust,
 )
@@ -36,6 +37,21 @@ def envelope_from_proto(message: federation_pb2.Envelope) -> Envelope:
         signatures=tuple(
             EnvelopeSignature(keyid=KeyId(s.keyid), sig=bytes(s.sig)) for s in message.signatures
         ),
+    )
+
+
+def entry_to_proto(header: Envelope, body: bytes | None) -> federation_pb2.Entry:
+    """A header envelope and its body as held (None: we do not hold it)."""
+    return federation_pb2.Entry(
+        header=envelope_to_proto(header), body=body or b"", has_body=body is not None
+    )
+
+
+def entry_from_proto(message: federation_pb2.Entry) -> SignedEntry:
+    """An entry exactly as received; verification happens in ingest."""
+    return SignedEntry(
+        header=envelope_from_proto(message.header),
+        body=bytes(message.body) if message.has_body else None,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -48,6 +49,7 @@ class BundleContents(NamedTuple):
     indicators: list[Indicator]
     opinions: list[tuple[Opinion, Tlp]]
     sightings: list[tuple[Sighting, Tlp]]
+    dropped: Sequence[str] = ()  # objects left out, each named with why (never their values)
 
 
 def read_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> list[Indicator]:
@@ -62,11 +64,17 @@ def read_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> list[Indi
 
 
 def read_entry_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> BundleContents:
-    """The indicators and opinions of ``bundle``, all created by ``origin`` (see read_bundle)."""
+    """The indicators and opinions of ``bundle``, all created by ``origin`` (see read_bundle).
+
+    Content checks drop objects, not the bundle (DESIGN §5): an object that breaks the profile
+    is left out and named in ``dropped``, and the rest is read. Only a body that is not a bundle
+    at all (or holds too many objects) raises.
+    """
     objects = _bundle_objects(bundle, max_objects)
     creator = origin_identity_id(origin)
     shared = SharedFields(origin=origin, creator=creator)
-    contents = BundleContents(indicators=[], opinions=[], sightings=[])
+    dropped: list[str] = []
+    contents = BundleContents(indicators=[], opinions=[], sightings=[], dropped=dropped)
     versions: set[tuple[str, datetime]] = set()
     for index, stix in enumerate(objects):
         # The fast path reads the common case; anything else takes the full, precise reader.
@@ -75,14 +83,16 @@ def read_entry_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> Bun
             try:
                 found = _read_object(stix, origin=origin, creator=creator, contents=contents)
             except MalformedStix as exc:
-                raise MalformedStix(f"bundle object {index}: {exc}") from exc
+                dropped.append(f"bundle object {index}: {exc}")
+                continue
             if found is None:
                 continue
         # Two versions of one object may travel together; the same version twice is ambiguous.
         version = (found.id, found.created if isinstance(found, Sighting) else found.modified)
         if version in versions:
             kind = type(found).__name__.lower()
-            raise MalformedStix(f"bundle object {index}: repeats an {kind} version (same id and modified)")
+            dropped.append(f"bundle object {index}: repeats an {kind} version (same id and modified)")
+            continue
         versions.add(version)
         if isinstance(found, Indicator):
             contents.indicators.append(found)

@@ -2,14 +2,25 @@
 
 from node.store.codec import UpsertBatch, upsert_batch
 from node.store.database import Store
-from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
+from node.store.records import (
+    CountRow,
+    EncryptionKeyRecord,
+    EvidenceRecord,
+    IndicatorChange,
+    PeerHead,
+    StoredBody,
+    StoredEntry,
+    SyncRecord,
+)
 from node.store.transaction import WriteTx
 
 __all__ = [
     "CountRow",
     "EvidenceRecord",
     "IndicatorChange",
+    "EncryptionKeyRecord",
     "PeerHead",
+    "StoredBody",
     "Store",
     "StoredEntry",
     "SyncRecord",

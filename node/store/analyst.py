@@ -17,6 +17,8 @@ from node.store.codec import (
     INDICATOR_COLUMNS,
     VALUE_MATCHES,
     indicator_from_row,
+    ENTRY_COLUMNS,
+    READABLE_BUNDLE,
     stored_entry_from_row,
     value_params,
 )
@@ -156,6 +158,7 @@ class EntryRecord:
     """A stored entry with the bookkeeping provenance needs."""
 
     entry: StoredEntry
+    bundle: bytes | None  # the readable bundle (plaintext of a sealed body we could open)
     digest: str
     created: str
     received_at: str
@@ -175,9 +178,9 @@ def entries_mentioning(store: Store, indicator: Indicator, *, margin: timedelta)
     if row is None:
         return []
     rows = store.reader.execute(
-        "SELECT origin, seq, tlp, recipients, payload_type, payload, signatures, digest, created,"
+        f"SELECT {ENTRY_COLUMNS}, {READABLE_BUNDLE}, digest, created,"  # noqa: S608 - constants
         " received_at, via FROM entries WHERE origin = ? AND seq IN (SELECT seq FROM entries"
-        " WHERE origin = ? AND created >= ? AND seq <= ?) AND instr(payload, ?) > 0 ORDER BY seq",
+        f" WHERE origin = ? AND created >= ? AND seq <= ?) AND instr({READABLE_BUNDLE}, ?) > 0 ORDER BY seq",
         (
             indicator.origin,
             indicator.origin,
@@ -188,7 +191,12 @@ def entries_mentioning(store: Store, indicator: Indicator, *, margin: timedelta)
     )
     return [
         EntryRecord(
-            entry=stored_entry_from_row(r[:7]), digest=r[7], created=r[8], received_at=r[9], via=r[10]
+            entry=stored_entry_from_row(r[:9]),
+            bundle=None if r[9] is None else bytes(r[9]),
+            digest=r[10],
+            created=r[11],
+            received_at=r[12],
+            via=r[13],
         )
         for r in rows
     ]

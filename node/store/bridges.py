@@ -17,7 +17,7 @@ from typing import Any
 from node.model import Indicator, KeyId, Tlp
 from node.model.clock import format_timestamp, utc_now
 from node.model.sources import Source, SourceKind, Trust
-from node.store.codec import indicator_from_row, indicator_to_row
+from node.store.codec import READABLE_BUNDLE, indicator_from_row, indicator_to_row
 from node.store.database import Store
 from node.store.transaction import WriteTx
 
@@ -99,13 +99,16 @@ def _not_before_last(tx: WriteTx, now: str) -> str:
 
 def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str) -> int:
     rows = tx.execute(
-        "SELECT seq, payload, tlp, recipients FROM entries WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
+        f"SELECT seq, {READABLE_BUNDLE}, tlp, recipients FROM entries"  # noqa: S608 - a constant
+        " WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
         (origin, after, _ENTRIES_PER_TX),
     ).fetchall()
     added = 0
-    for seq, payload, tlp, recipients in rows:
-        # The payload is the byte string whose signature ingest (or our own publish) checked.
-        for obj in json.loads(payload)["bundle"]["objects"]:
+    for seq, bundle, tlp, recipients in rows:
+        # The body whose digest its signed header names (checked at ingest or made by our own
+        # publish); NULL while missing or sealed to others. A body fetched later is catalogued
+        # when it arrives (Store.attach_body resets the cursor below it).
+        for obj in json.loads(bundle)["objects"] if bundle is not None else ():
             added += _catalogue_object(
                 tx, obj, origin=origin, seq=seq, tlp=tlp, recipients=recipients, date_added=date_added
             )

@@ -40,9 +40,15 @@ def signatures_from_text(text: str) -> tuple[EnvelopeSignature, ...]:
     )
 
 
+# The bundle bytes of an entry this node can read: the body itself when it travels in the
+# clear, the opened plaintext of a sealed body; NULL while the body is missing or unreadable.
+READABLE_BUNDLE = "(CASE WHEN sealed = 0 THEN body ELSE bundle END)"
+ENTRY_COLUMNS = "origin, seq, tlp, recipients, payload_type, payload, signatures, body, sealed"
+
+
 def stored_entry_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StoredEntry:
-    """Columns: origin, seq, tlp, recipients, payload_type, payload, signatures."""
-    origin, seq, tlp, recipients, payload_type, payload, signatures = row
+    """Columns: :data:`ENTRY_COLUMNS`."""
+    origin, seq, tlp, recipients, payload_type, payload, signatures, body, sealed = row
     return StoredEntry(
         origin=KeyId(origin),
         seq=Seq(seq),
@@ -51,6 +57,8 @@ def stored_entry_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StoredEntry:
         envelope=Envelope(
             payload_type=payload_type, payload=bytes(payload), signatures=signatures_from_text(signatures)
         ),
+        body=None if body is None else bytes(body),
+        sealed=bool(sealed),
     )
 
 

@@ -36,6 +36,7 @@ from node.model import (
 )
 from node.model.clock import format_timestamp, utc_now
 from node.store.codec import (
+    ENTRY_COLUMNS,
     INDICATOR_COLUMNS,
     VALUE_MATCHES,
     indicator_from_row,
@@ -44,7 +45,15 @@ from node.store.codec import (
     value_params,
 )
 from node.store.feedback import FeedbackReads
-from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
+from node.store.records import (
+    CountRow,
+    EncryptionKeyRecord,
+    EvidenceRecord,
+    IndicatorChange,
+    PeerHead,
+    StoredEntry,
+    SyncRecord,
+)
 from node.store.schema import migrations
 from node.store.transaction import WriteTx
 
@@ -159,8 +168,7 @@ class Store(FeedbackReads):
     def entries_after(self, origin: KeyId, after: Seq, *, limit: int) -> list[StoredEntry]:
         """Up to ``limit`` entries of ``origin`` with seq > ``after``, in seq order."""
         rows = self.reader.execute(
-            "SELECT origin, seq, tlp, recipients, payload_type, payload, signatures FROM entries"
-            " WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
+            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",  # noqa: S608
             (origin, after, limit),
         )
         return [stored_entry_from_row(r) for r in rows]
@@ -176,6 +184,60 @@ class Store(FeedbackReads):
             (origin, after, limit),
         )
         return [(Seq(s), Digest(d), t, frozenset(KeyId(k) for k in json.loads(r))) for s, d, t, r in rows]
+
+    def missing_bodies(self, *, limit: int) -> list[tuple[KeyId, Seq, int]]:
+        """(origin, seq, rounds missing) of held headers whose body has not arrived, oldest first."""
+        rows = self.reader.execute(
+            "SELECT origin, seq, missing_rounds FROM entries WHERE body IS NULL ORDER BY origin, seq LIMIT ?",
+            (limit,),
+        )
+        return [(KeyId(o), Seq(s), int(r)) for o, s, r in rows]
+
+    def unreadable_sealed(self, origin: KeyId, seqs: Iterable[Seq]) -> list[StoredEntry]:
+        """Those of ``origin``'s entries at ``seqs`` whose sealed body we hold but could not open."""
+        rows = self.reader.execute(
+            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE origin = ? AND seq IN"  # noqa: S608 - a constant
+            " (SELECT value FROM json_each(?)) AND sealed = 1 AND body IS NOT NULL AND readable = 0",
+            (origin, json.dumps([int(s) for s in seqs])),
+        )
+        return [stored_entry_from_row(r) for r in rows]
+
+    def encryption_statements(self) -> list[Envelope]:
+        """The newest signed encryption-key statement we hold of each node (to pass on)."""
+        rows = self.reader.execute(
+            "SELECT statement_type, statement, statement_signatures FROM encryption_keys AS k"
+            " WHERE statement IS NOT NULL AND announced = (SELECT MAX(announced) FROM encryption_keys"
+            " WHERE node = k.node AND statement IS NOT NULL)"
+        )
+        return [
+            Envelope(payload_type=t, payload=bytes(b), signatures=signatures_from_text(g)) for t, b, g in rows
+        ]
+
+    def granted_unread(self) -> dict[KeyId, list[Seq]]:
+        """Per origin, the seqs a grant opened to us whose sealed body we hold unread."""
+        rows = self.reader.execute(
+            "SELECT g.origin, g.seq FROM granted_keys AS g JOIN entries AS e"
+            " ON e.origin = g.origin AND e.seq = g.seq WHERE e.readable = 0 AND e.body IS NOT NULL"
+        )
+        found: dict[KeyId, list[Seq]] = {}
+        for origin, seq in rows:
+            found.setdefault(KeyId(origin), []).append(Seq(seq))
+        return found
+
+    def granted_key(self, origin: KeyId, seq: Seq) -> bytes | None:
+        """The content key a grant gave us for (origin, seq), if any."""
+        row = self.reader.execute(
+            "SELECT content_key FROM granted_keys WHERE origin = ? AND seq = ?", (origin, seq)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def encryption_keys(self) -> dict[KeyId, EncryptionKeyRecord]:
+        """Each node's newest confirmed encryption key (by the time it announced it)."""
+        rows = self.reader.execute(
+            "SELECT node, key_id, key, announced, confirmed_at, source FROM encryption_keys"
+            " ORDER BY node, announced"
+        )
+        return {KeyId(n): EncryptionKeyRecord(KeyId(n), KeyId(k), bytes(b), a, c, s) for n, k, b, a, c, s in rows}
 
     def evidence_count(self) -> int:
         """How many conflicting envelopes are kept as proof of equivocation."""
@@ -206,7 +268,7 @@ class Store(FeedbackReads):
 
     def peer_heads(self, origin: KeyId | None = None) -> list[PeerHead]:
         """Origin-signed heads as peers showed them to us (of one origin, or all), highest first."""
-        sql = "SELECT origin, peer, seq, digest, payload_type, payload, signatures FROM peer_heads"
+        sql = "SELECT origin, peer, seq, digest, payload_type, payload, signatures, signed FROM peer_heads"
         params: tuple[str, ...] = ()
         if origin is not None:
             sql += " WHERE origin = ?"
@@ -219,8 +281,9 @@ class Store(FeedbackReads):
                 Seq(s),
                 d,
                 Envelope(payload_type=t, payload=bytes(b), signatures=signatures_from_text(g)),
+                at,
             )
-            for o, p, s, d, t, b, g in rows
+            for o, p, s, d, t, b, g, at in rows
         ]
 
     # --- partners ------------------------------------------------------------------------

@@ -10,13 +10,16 @@ from node.model import Envelope, KeyId, Seq, Tlp
 
 @dataclass(frozen=True, slots=True)
 class StoredEntry:
-    """An accepted entry as held: the envelope exactly as signed, plus what egress checks need."""
+    """An accepted entry as held: the header envelope exactly as signed and its body as it
+    travels (None while missing), plus what egress checks need."""
 
     origin: KeyId
     seq: Seq
     tlp: Tlp
     recipients: frozenset[KeyId]
     envelope: Envelope
+    body: bytes | None = None
+    sealed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ class PeerHead:
     seq: Seq
     digest: str
     envelope: Envelope
+    signed: str | None = None  # when the origin signed it (older rows: unknown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +80,32 @@ class EvidenceRecord:
     payload_type: str
     via: str | None
     detected_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBody:
+    """What an entry's row holds of its body: the bytes as they travel (None while missing),
+    the opened plaintext of a sealed body, and whether its objects were applied."""
+
+    digest: str
+    size: int
+    sealed: bool
+    body: bytes | None
+    plaintext: bytes | None = None
+
+    @property
+    def readable(self) -> bool:
+        """True when this node holds and can read the bundle."""
+        return self.body is not None and (not self.sealed or self.plaintext is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptionKeyRecord:
+    """A partner's X25519 key as it confirmed it to us (a statement signed by its identity)."""
+
+    node: KeyId
+    key_id: KeyId
+    key: bytes
+    announced: str
+    confirmed_at: str
+    source: str

@@ -475,3 +475,51 @@ def m013_value_prefix_index(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS indicators_value")
     # Queries spell the same expression (node/store/codec.py: VALUE_MATCHES) or SQLite ignores it.
     db.execute("CREATE INDEX indicators_value_prefix ON indicators (substr(value, 1, 12))")
+
+
+@migrations()
+def m014_feed_format_2(db: Database) -> None:
+    """Feed format 2 (DESIGN §5): a signed header per entry plus a body held apart from it.
+
+    ``payload`` now holds the header bytes. ``body`` is the body as it travels (ciphertext when
+    sealed), NULL while it is missing (fetched later from any peer that holds it); ``bundle`` is
+    the plaintext of a sealed body this node could open. ``readable`` marks entries whose
+    objects were applied. Encryption keys partners confirmed to us (with the signed statement,
+    passed on to other partners like heads), content keys granted to us
+    for bodies we do not hold yet, and the signed time of each head a peer showed (freshness).
+    """
+    db.execute("ALTER TABLE entries ADD COLUMN body BLOB")
+    db.execute("ALTER TABLE entries ADD COLUMN bundle BLOB")
+    db.execute("ALTER TABLE entries ADD COLUMN body_digest TEXT")
+    db.execute("ALTER TABLE entries ADD COLUMN body_size INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE entries ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE entries ADD COLUMN readable INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE entries ADD COLUMN missing_rounds INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX entries_missing_body ON entries (origin, seq) WHERE body IS NULL")
+    db.execute("ALTER TABLE peer_heads ADD COLUMN signed TEXT")
+    db.execute(
+        """
+        CREATE TABLE encryption_keys (
+            node TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            key BLOB NOT NULL,
+            announced TEXT NOT NULL,
+            confirmed_at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            statement_type TEXT,
+            statement BLOB,
+            statement_signatures TEXT,
+            PRIMARY KEY (node, key_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE granted_keys (
+            origin TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            content_key BLOB NOT NULL,
+            PRIMARY KEY (origin, seq)
+        )
+        """
+    )

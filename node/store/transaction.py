@@ -22,6 +22,7 @@ from node.store.codec import (
     upsert_batch,
 )
 from node.store.feedback import FeedbackWrites
+from node.store.records import StoredBody
 
 # The column list is a constant of this package, not input. Rows go in as multi-row VALUES:
 # one statement (one step, GIL released throughout) per chunk instead of one per row, which
@@ -89,12 +90,15 @@ class WriteTx(FeedbackWrites):
         created: str,
         via: str | None,
         objects: int,
+        body: StoredBody,
     ) -> None:
-        """Store an accepted envelope unchanged and advance the origin's head to it."""
+        """Store an accepted header envelope unchanged, with its body as far as we hold it, and
+        advance the origin's head to it."""
         now = format_timestamp(utc_now())
         self._conn.execute(
             "INSERT INTO entries (origin, seq, digest, prev, payload_type, payload, signatures, tlp,"
-            " recipients, created, received_at, via, objects) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " recipients, created, received_at, via, objects, body, bundle, body_digest, body_size,"
+            " sealed, readable) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 origin,
                 seq,
@@ -109,12 +113,105 @@ class WriteTx(FeedbackWrites):
                 now,
                 via,
                 objects,
+                body.body,
+                body.plaintext,
+                body.digest,
+                body.size,
+                int(body.sealed),
+                int(body.readable),
             ),
         )
         self._conn.execute(
             "INSERT INTO heads (origin, seq, digest, updated_at) VALUES (?,?,?,?) ON CONFLICT (origin)"
             " DO UPDATE SET seq = excluded.seq, digest = excluded.digest, updated_at = excluded.updated_at",
             (origin, seq, digest, now),
+        )
+
+    def attach_body(self, *, origin: KeyId, seq: Seq, body: bytes, plaintext: bytes | None, objects: int) -> bool:
+        """Store a body that arrived after its header (checked against it by the caller).
+
+        Returns False when the body was already held (another peer delivered it first). A
+        readable body's objects are catalogued again from its seq on (TAXII, exports).
+        """
+        cursor = self._conn.execute(
+            "UPDATE entries SET body = ?, bundle = ?, readable = ?, objects = ?, missing_rounds = 0"
+            " WHERE origin = ? AND seq = ? AND body IS NULL",
+            (body, plaintext, int(plaintext is not None or not self._is_sealed(origin, seq)), objects, origin, seq),
+        )
+        if cursor.rowcount and (plaintext is not None or not self._is_sealed(origin, seq)):
+            self._conn.execute(
+                "UPDATE taxii_catalogued SET seq = MIN(seq, ?) WHERE origin = ?", (seq - 1, origin)
+            )
+        return cursor.rowcount > 0
+
+    def open_held_body(self, *, origin: KeyId, seq: Seq, plaintext: bytes, objects: int) -> None:
+        """Record the plaintext of a sealed body we held but could not read until a grant."""
+        self._conn.execute(
+            "UPDATE entries SET bundle = ?, readable = 1, objects = ? WHERE origin = ? AND seq = ?",
+            (plaintext, objects, origin, seq),
+        )
+        self._conn.execute("UPDATE taxii_catalogued SET seq = MIN(seq, ?) WHERE origin = ?", (seq - 1, origin))
+
+    def _is_sealed(self, origin: KeyId, seq: Seq) -> bool:
+        row = self._conn.execute(
+            "SELECT sealed FROM entries WHERE origin = ? AND seq = ?", (origin, seq)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def count_missing_round(self, keys: Iterable[tuple[KeyId, Seq]]) -> None:
+        """One more sync round passed without these missing bodies arriving."""
+        self._conn.executemany(
+            "UPDATE entries SET missing_rounds = missing_rounds + 1 WHERE origin = ? AND seq = ? AND body IS NULL",
+            list(keys),
+        )
+
+    def record_encryption_key(
+        self,
+        *,
+        node: KeyId,
+        key_id: KeyId,
+        key: bytes,
+        announced: str,
+        source: str,
+        statement: Envelope | None = None,
+    ) -> bool:
+        """Remember ``node``'s X25519 key (signed by ``node`` at ``announced``, seen via ``source``).
+
+        Returns True when the key is new to us. A newer statement replaces the one kept for
+        the same key (it is what we pass on); an older one only refreshes nothing.
+        """
+        known = self._conn.execute(
+            "SELECT announced FROM encryption_keys WHERE node = ? AND key_id = ?", (node, key_id)
+        ).fetchone()
+        if known is not None and known[0] >= announced:
+            return False
+        now = format_timestamp(utc_now())
+        self._conn.execute(
+            "INSERT INTO encryption_keys (node, key_id, key, announced, confirmed_at, source, statement_type,"
+            " statement, statement_signatures) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (node, key_id) DO UPDATE"
+            " SET announced = excluded.announced, confirmed_at = excluded.confirmed_at, source = excluded.source,"
+            " statement_type = COALESCE(excluded.statement_type, statement_type),"
+            " statement = COALESCE(excluded.statement, statement),"
+            " statement_signatures = COALESCE(excluded.statement_signatures, statement_signatures)",
+            (
+                node,
+                key_id,
+                key,
+                announced,
+                now,
+                source,
+                statement.payload_type if statement else None,
+                statement.payload if statement else None,
+                signatures_to_text(statement) if statement else None,
+            ),
+        )
+        return known is None
+
+    def add_granted_key(self, *, origin: KeyId, seq: Seq, content_key: bytes) -> None:
+        """Keep a content key granted to us for a body we do not hold (or hold sealed) yet."""
+        self._conn.execute(
+            "INSERT OR IGNORE INTO granted_keys (origin, seq, content_key) VALUES (?,?,?)",
+            (origin, seq, content_key),
         )
 
     def add_evidence(
@@ -155,15 +252,15 @@ class WriteTx(FeedbackWrites):
         )
 
     def record_peer_head(
-        self, *, peer: str, origin: KeyId, seq: Seq, digest: Digest, envelope: Envelope
+        self, *, peer: str, origin: KeyId, seq: Seq, digest: Digest, envelope: Envelope, signed: str | None = None
     ) -> None:
         """Remember the origin-signed head ``peer`` showed us (the latest one per origin and peer)."""
         self._conn.execute(
             "INSERT INTO peer_heads (origin, peer, seq, digest, payload_type, payload, signatures,"
-            " received_at) VALUES (?,?,?,?,?,?,?,?)"
+            " received_at, signed) VALUES (?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (origin, peer) DO UPDATE SET seq = excluded.seq,"
             " digest = excluded.digest, payload_type = excluded.payload_type, payload = excluded.payload,"
-            " signatures = excluded.signatures, received_at = excluded.received_at",
+            " signatures = excluded.signatures, received_at = excluded.received_at, signed = excluded.signed",
             (
                 origin,
                 peer,
@@ -173,6 +270,7 @@ class WriteTx(FeedbackWrites):
                 envelope.payload,
                 signatures_to_text(envelope),
                 format_timestamp(utc_now()),
+                signed,
             ),
         )
 

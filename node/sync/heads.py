@@ -1,12 +1,14 @@
-"""Feed heads: what we show partners and what we make of what they show us (DESIGN §4, §6).
+"""Feed heads: what we show partners and what we make of what they show us (DESIGN §4-§6).
 
-Each origin signs its own head; we pass other origins' signed heads along unchanged. A caller
-is shown, per origin, only a head covering entries we would serve it (TLP), so a head never
-reveals that something it may not see exists, and never makes an honest relay look like it
-withholds. Heads received are verified with the origin's pinned key and compared: with the
-entries we hold and with what other peers showed at the same seq. Two validly signed, different
-digests at one (origin, seq) are equivocation: both are kept as evidence and the origin is
-quarantined in the same transaction (its signals stop matching).
+Each origin signs its own head, freshly: we sign ours (with the key that signs our feed now,
+also after a rotation) whenever a partner asks, and pass other origins' signed heads along
+unchanged. Every pinned partner sees every origin's head (headers are no secret; restricted
+bodies are sealed). Heads received are verified with the key that signs for the origin now and
+compared: with the entries we hold and with what other peers showed at the same seq. Two
+validly signed, different digests at one (origin, seq) are equivocation: both are kept as
+evidence and the origin is quarantined in the same transaction (its signals stop matching). An
+origin whose newest signed head is older than ``max_head_age`` is flagged stale: a relay may be
+replaying old heads to hide newer entries (TUF's freeze attack).
 """
 
 from __future__ import annotations
@@ -14,67 +16,63 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from node.errors import Equivocation, Rejected
+from node.errors import Equivocation, Rejected, RetiredKey
 from node.feed import SignedHead, open_head, sign_head
 from node.feed.keys import NodeIdentity
-from node.model import Digest, Distribution, Envelope, Head, KeyId, Seq, Tlp
-from node.model.access import may_serve
+from node.model import Digest, Envelope, KeyId, Seq
+from node.model.clock import format_timestamp, parse_timestamp
 from node.store import Store, WriteTx
+from node.sync.signers import signers_of
 
 log = logging.getLogger(__name__)
-
-_SCAN_BATCH = 1024  # entries' distributions read per query when finding a caller's visible head
 
 
 @dataclass(frozen=True, slots=True)
 class HeadsView:
-    """What a caller is shown: origin-signed heads, and how far we hold each visible feed."""
+    """What a caller is shown: origin-signed heads, and how far we hold each feed."""
 
     heads: tuple[Envelope, ...]
     held: dict[KeyId, Seq]
 
 
-def heads_for(store: Store, *, identity: NodeIdentity, caller: KeyId, now: datetime) -> HeadsView:
-    """Signed heads and held seqs of every origin whose entries ``caller`` may receive from us."""
+def heads_for(store: Store, *, identity: NodeIdentity, origin: KeyId, now: datetime) -> HeadsView:
+    """Signed heads and held seqs of every origin we hold (a quarantined one excepted).
+
+    ``identity`` is the key that signs our feed now; ``origin`` our feed's key id.
+    """
     signed: list[Envelope] = []
     held: dict[KeyId, Seq] = {}
-    for origin, head in store.heads().items():
-        # The caller's own feed is no secret to it: it learns how far we hold it (where a push
-        # resumes), though TLP still decides whether it may pull those entries back.
-        own = origin == caller
-        visible = head if own else visible_head(store, origin=origin, caller=caller, server=identity.key_id)
-        if visible is None:
+    quarantined = store.quarantined_origins()
+    for key, head in store.heads().items():
+        if key in quarantined:
             continue
-        held[origin] = visible.seq
-        if origin == identity.key_id:
-            signed.append(sign_head(visible, identity, now=now))
-        elif (relayed := _relayable_head(store, origin=origin, upto=visible.seq)) is not None:
+        held[key] = head.seq
+        if key == origin:
+            signed.append(sign_head(head, identity, now=now))
+        elif (relayed := _relayable_head(store, origin=key, upto=head.seq)) is not None:
             signed.append(relayed)
     return HeadsView(heads=tuple(signed), held=held)
 
 
-def visible_head(store: Store, *, origin: KeyId, caller: KeyId, server: KeyId) -> Head | None:
-    """The last entry of the prefix of ``origin``'s feed that ``caller`` may receive from us.
-
-    A withheld entry ends what we serve of a feed (see ``serve``), so it also ends the head.
-    """
-    last: Head | None = None
-    after = Seq(0)
-    while rows := store.distributions_after(origin, after, limit=_SCAN_BATCH):
-        for seq, digest, tlp, recipients in rows:
-            distribution = Distribution(tlp=Tlp(tlp), recipients=recipients)
-            if not may_serve(distribution, origin=origin, server=server, caller=caller):
-                return last
-            last = Head(origin=origin, seq=seq, digest=digest)
-        after = rows[-1][0]
-    return last
-
-
 def _relayable_head(store: Store, *, origin: KeyId, upto: Seq) -> Envelope | None:
-    """The highest origin-signed head a peer showed us that does not go beyond ``upto``."""
-    return next((h.envelope for h in store.peer_heads(origin) if h.seq <= upto), None)
+    """The freshest origin-signed head a peer showed us that does not go beyond ``upto``."""
+    candidates = [h for h in store.peer_heads(origin) if h.seq <= upto]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda h: (h.seq, h.signed or "")).envelope
+
+
+def stale_origins(store: Store, *, now: datetime, max_age: timedelta) -> dict[KeyId, str]:
+    """Origins whose newest signed head any peer showed us is older than ``max_age``: origin →
+    when that head was signed. An origin none of our peers showed a head of is not listed."""
+    newest: dict[KeyId, str] = {}
+    for head in store.peer_heads():
+        if head.signed is not None and head.signed > newest.get(head.origin, ""):
+            newest[head.origin] = head.signed
+    cutoff = now - max_age
+    return {o: at for o, at in newest.items() if parse_timestamp(at) < cutoff}
 
 
 @dataclass(slots=True)
@@ -95,11 +93,17 @@ def check_heads(
     """Verify the heads ``peer`` showed, compare each with what we hold and what others showed,
     and record them. Heads of origins we have not pinned are ignored (never accepted)."""
     report = HeadsReport()
+    signers = signers_of(store, pinned)
     for envelope in envelopes:
-        if not any(s.keyid in pinned for s in envelope.signatures):
+        if not any(s.keyid in signers.keys for s in envelope.signatures):
             continue  # not an origin we know: DESIGN §3 accepts no unpinned origin, even relayed
         try:
-            head = open_head(envelope, pinned=pinned)
+            head = open_head(envelope, pinned=signers.keys, signer_origin=signers.origin_of)
+            if head.signer != signers.current(store, head.head.origin):
+                # A retired key (perhaps lost) makes no statement about the feed any more.
+                raise RetiredKey(
+                    f"a head of origin {head.head.origin[:12]}… is signed by a key it rotated away from"
+                )
             _record(store, head, peer=peer, self_key=self_key)
         except Rejected as exc:
             report.refuse(exc.reason)
@@ -117,7 +121,12 @@ def _record(store: Store, signed: SignedHead, *, peer: str, self_key: KeyId) -> 
             conflict = _conflict(tx, store, signed, peer=peer)
         if conflict is None:
             tx.record_peer_head(
-                peer=peer, origin=head.origin, seq=head.seq, digest=head.digest, envelope=signed.envelope
+                peer=peer,
+                origin=head.origin,
+                seq=head.seq,
+                digest=head.digest,
+                envelope=signed.envelope,
+                signed=format_timestamp(signed.signed),
             )
     if conflict is not None:
         log.warning(

@@ -17,20 +17,25 @@ from node.errors import ConfigError, InvalidInput, NotFound, RestoredFeed
 from node.feed import (
     CanonicalBundle,
     NodeIdentity,
+    body_digest,
     canonical_bundle,
-    encode_entry,
+    encode_header,
     payload_digest,
     sign_envelope,
 )
+from node.feed.encryption import EncryptionKeyPair
+from node.feed.sealing import NONCE_BYTES, SALT_BYTES, TAG_BYTES, seal_body, size_class
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
     ContentType,
     Distribution,
-    FeedEntry,
+    EntryHeader,
+    Grant,
     Indicator,
     KeyId,
     KeyRotation,
     Opinion,
+    Seal,
     Seq,
     Sighting,
     Signal,
@@ -39,16 +44,17 @@ from node.model import (
 )
 from node.model.clock import Clock, format_timestamp
 from node.stix import build_bundle
-from node.store import Store, WriteTx
+from node.store import Store, StoredBody, WriteTx
 from node.store.feedback import MatchCount
 from node.sync.ingest import collector_paused
 
 log = logging.getLogger(__name__)
 
 _BUNDLE_OVERHEAD = 8  # identity, extension definition and marking objects beside the indicators
-# Origin, seq, prev, created, TLP, payload type and signature around the bundle (~400 bytes);
-# recipients are counted on top (see _entry_overhead).
-_ENTRY_MARGIN = 1024
+# A recipient's encryption key is sealed to only while the recipient confirmed it within this
+# time (each pull or heads call it makes to us confirms it): a partner that went away, or
+# rotated its key where we could not see it, gets nothing sealed to a key it may have lost.
+MAX_KEY_CONFIRMATION_AGE = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +89,12 @@ class Publisher:
         name: str,
         limits: LimitsSection,
         clock: Clock,
+        encryption: EncryptionKeyPair,
         origin: KeyId | None = None,
     ) -> None:
         self._store = store
         self._identity = identity
+        self._encryption = encryption
         # Our identity: the key id partners pinned. After a key rotation another key signs.
         self._origin = origin or identity.key_id
         self._name = name
@@ -216,8 +224,7 @@ class Publisher:
     def _append_batch(self, batch: list[Indicator], distribution: Distribution) -> list[Seq]:
         bundle = canonical_bundle(build_bundle(batch, origin_names={self.origin: self._name}))
         if (
-            len(batch) > 1
-            and len(bundle.text) + _entry_overhead(distribution) > self._limits.max_envelope_bytes
+            len(batch) > 1 and _body_size(len(bundle.text), distribution) > self._limits.max_envelope_bytes
         ):
             half = len(batch) // 2  # too large for one envelope: two entries instead
             return self._append_batch(batch[:half], distribution) + self._append_batch(
@@ -240,7 +247,7 @@ class Publisher:
             build_bundle([], origin_names={self.origin: self._name}, opinions=[(o, tlp) for o in opinions])
         )
         if len(opinions) > self._limits.max_objects_per_entry - _BUNDLE_OVERHEAD or (
-            len(bundle.text) + _entry_overhead(distribution) > self._limits.max_envelope_bytes
+            _body_size(len(bundle.text), distribution) > self._limits.max_envelope_bytes
         ):
             raise InvalidInput(f"{len(opinions)} opinions do not fit in one entry; state fewer at once")
         with self._store.write() as tx:
@@ -301,8 +308,13 @@ class Publisher:
         objects: int,
         rotation: KeyRotation | None = None,
         cosigner: NodeIdentity | None = None,
+        grants: tuple[Grant, ...] = (),
     ) -> Seq:
-        """Sign ``bundle`` as the entry after our head and append it inside ``tx``."""
+        """Sign the header of ``bundle``'s entry after our head and append it inside ``tx``.
+
+        A restricted body is sealed to its recipients' confirmed encryption keys and to our own;
+        the header announces our encryption key when our feed has not announced it yet.
+        """
         restored = tx.restored_at()
         if restored is not None:
             raise RestoredFeed(
@@ -315,35 +327,124 @@ class Publisher:
             # by every partner and block our feed behind it.
             raise ConfigError("this process holds a retired signing key (the key was rotated); restart it")
         head = tx.head(self.origin)
-        entry = FeedEntry(
+        seq = Seq(head.seq + 1 if head else 1)
+        body = self._body(tx, bundle, distribution, seq=seq)
+        header = EntryHeader(
             origin=self.origin,
-            seq=Seq(head.seq + 1 if head else 1),
+            seq=seq,
             prev=head.digest if head else None,
             created=self._clock(),
-            distribution=distribution,
-            bundle=bundle.data,
+            tlp=distribution.tlp,
+            body_digest=body_digest(body.ciphertext),
+            body_size=len(body.ciphertext),
+            seal=body.seal,
             rotation=rotation,
+            encryption_key=self._announcement(tx),
+            grants=grants,
         )
-        payload = encode_entry(entry, bundle=bundle)
+        payload = encode_header(header)
         cosigners = (cosigner,) if cosigner is not None else ()
         tx.append_entry(
             origin=self.origin,
-            seq=entry.seq,
+            seq=seq,
             digest=payload_digest(payload),
-            prev=entry.prev,
+            prev=header.prev,
             envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, self._identity, *cosigners),
             tlp=distribution.tlp,
             recipients=distribution.recipients,
-            created=format_timestamp(entry.created),
+            created=format_timestamp(header.created),
             via=None,
             objects=objects,
+            body=StoredBody(
+                digest=header.body_digest,
+                size=header.body_size,
+                sealed=header.sealed,
+                body=body.ciphertext,
+                plaintext=bundle.text if header.sealed else None,
+            ),
         )
-        return entry.seq
+        if header.encryption_key is not None:
+            tx.record_encryption_key(
+                node=self.origin,
+                key_id=self._encryption.key_id,
+                key=self._encryption.public,
+                announced=format_timestamp(header.created),
+                source="own feed",
+            )
+        return seq
+
+    def _body(self, tx: WriteTx, bundle: CanonicalBundle, distribution: Distribution, *, seq: Seq) -> _Body:
+        if not distribution.tlp.names_recipients:
+            return _Body(ciphertext=bundle.text, seal=None)
+        keys = self._recipient_keys(tx, distribution.recipients)
+        sealed = seal_body(
+            bundle.text, origin=self.origin, seq=seq, recipients=keys, self_key=self._encryption.public
+        )
+        return _Body(
+            ciphertext=sealed.ciphertext,
+            seal=Seal(plaintext_digest=sealed.plaintext_digest, stanzas=sealed.stanzas),
+        )
+
+    def _recipient_keys(self, tx: WriteTx, recipients: frozenset[KeyId]) -> list[bytes]:
+        """The encryption keys to seal to: each recipient's newest key it confirmed to us
+        recently, never one of a partner whose key is marked compromised."""
+        known = self._store.encryption_keys()
+        cutoff = format_timestamp(self._clock() - MAX_KEY_CONFIRMATION_AGE)
+        keys: list[bytes] = []
+        unusable: list[str] = []
+        for recipient in sorted(recipients):
+            record = known.get(recipient)
+            if recipient == self.origin:
+                keys.append(self._encryption.public)
+            elif record is None or record.confirmed_at < cutoff or tx.compromised_from(recipient) is not None:
+                unusable.append(recipient)
+            else:
+                keys.append(record.key)
+        if unusable:
+            named = {p.key_id: p.name for p in self._store.partners()}
+            names = ", ".join(named.get(KeyId(k), k[:12] + "…") for k in unusable)
+            raise InvalidInput(
+                f"no recently confirmed encryption key for {names}: a restricted body is sealed only to"
+                " keys a partner confirmed to us (it does so on every pull or heads call it makes to"
+                " us, and in its own feed); sync with it first, or leave it out of the recipients"
+            )
+        return keys
+
+    def _announcement(self, tx: WriteTx) -> bytes | None:
+        """Our encryption key, when our feed has not announced it yet (partners seal to it)."""
+        row = tx.execute(
+            "SELECT 1 FROM encryption_keys WHERE node = ? AND key_id = ? AND source = 'own feed'",
+            (self.origin, self._encryption.key_id),
+        ).fetchone()
+        return None if row is not None else self._encryption.public
+
+    def announce_encryption_key(self) -> Seq | None:
+        """Publish a header-level entry announcing our current encryption key, unless our feed
+        already did (after ``accord key rotate --encryption``, or before a first contribution)."""
+        with self._store.write() as tx:
+            if self._announcement(tx) is None:
+                return None
+            bundle = canonical_bundle(build_bundle([], origin_names={}))
+            seq = self._append_entry(tx, bundle, Distribution(tlp=Tlp.GREEN), objects=0)
+        log.info("announced our encryption key %s at seq %d", self._encryption.key_id[:12], seq)
+        return seq
+
+    def use_encryption_key(self, keys: EncryptionKeyPair) -> None:
+        """Seal to ourselves and announce with ``keys`` from now on (after a rotation)."""
+        self._encryption = keys
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    ciphertext: bytes  # the body as it travels: the bundle itself when not sealed
+    seal: Seal | None
 
 
-def _entry_overhead(distribution: Distribution) -> int:
-    """An upper bound of what a signed envelope holds besides its bundle's bytes."""
-    return _ENTRY_MARGIN + sum(len(r) + 3 for r in distribution.recipients)
+def _body_size(bundle_bytes: int, distribution: Distribution) -> int:
+    """The size a bundle of ``bundle_bytes`` travels at: padded to its class when sealed."""
+    if not distribution.tlp.names_recipients:
+        return bundle_bytes
+    wrapped = bundle_bytes + len('{"bundle":,"salt":""}') + 2 * SALT_BYTES
+    return size_class(wrapped) + NONCE_BYTES + TAG_BYTES
 
 
 def _after(previous: datetime, now: datetime) -> datetime:

@@ -14,13 +14,21 @@ import logging
 import queue
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from node.errors import PeerCertificateMismatch, PeerError, PlaintextRefused, Rejected, Withheld
-from node.model import Envelope, KeyId, Partner, Seq
+from node.errors import (
+    BodyWithheld,
+    PeerCertificateMismatch,
+    PeerError,
+    PlaintextRefused,
+    Rejected,
+    Withheld,
+)
+from node.model import Envelope, KeyId, Partner, Seq, SignedEntry
 from node.store import Store
+from node.sync.encryption import confirm_passed_on
 from node.sync.heads import HeadsReport, check_heads
 from node.sync.ingest import Ingestor, Prepared, collector_paused
 
@@ -36,14 +44,28 @@ _JOIN_SECONDS = 1.0
 _COUNTED_FAILURES = (PeerCertificateMismatch, PlaintextRefused)
 
 
+_BODIES_PER_PULL = 4096  # missing bodies asked of one peer per pull; the rest wait for the next
+# A body missing this many sync rounds (no peer served it) is alerted on (log, status).
+BODY_MISSING_ALERT_ROUNDS = 3
+
+
 class FeedSource(Protocol):
     """A peer that serves feed entries."""
 
-    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[Envelope]:
+    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[SignedEntry]:
         """Entries of the origins in ``cursors`` with seq after each cursor, in seq order per origin.
 
         Raises :class:`PeerError` when the peer cannot be reached or fails mid-stream.
         """
+        ...
+
+
+@runtime_checkable
+class BodySource(Protocol):
+    """A peer that also serves bodies by feed position (a gRPC peer does; tests may not)."""
+
+    def bodies(self, wanted: Sequence[tuple[KeyId, Seq]]) -> Iterator[tuple[KeyId, Seq, bytes]]:
+        """The bodies of ``wanted`` the peer holds, as (origin, seq, body). Raises PeerError."""
         ...
 
 
@@ -53,6 +75,11 @@ class HeadSource(Protocol):
 
     def heads(self) -> list[Envelope]:
         """The origin-signed heads the peer shows us. Raises :class:`PeerError` on failure."""
+        ...
+
+    def encryption_statements(self) -> list[Envelope]:
+        """The signed encryption-key statements of the peer's last heads answer (its own and
+        those it passes on)."""
         ...
 
 
@@ -66,6 +93,8 @@ class PullReport:
     rejected: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     error_reason: str | None = None  # set when the failure is counted as a refusal
+    bodies: int = 0  # missing bodies fetched from this peer
+    unreadable: int = 0  # headers accepted whose body is missing or sealed to others
     skipped: bool = False
     refused_origins: dict[KeyId, str] = field(default_factory=dict)  # the first refusal per origin named
 
@@ -80,6 +109,7 @@ class PullReport:
             return "skipped: a pull from this partner is already running"
         refused = ", ".join(f"{n} {reason}" for reason, n in sorted(self.rejected.items()))
         text = f"{self.accepted} entries ({self.indicators} indicators) accepted"
+        text += f", {self.bodies} missing bodies fetched" if self.bodies else ""
         text += f"; refused: {refused}" if refused else ""
         return text + (f"; failed: {self.error}" if self.error else "")
 
@@ -119,11 +149,12 @@ class Puller:
             self._running.add(name)
             return True
 
-    def receive(self, partner: Partner, envelopes: Iterator[Envelope]) -> PullReport:
+    def receive(self, partner: Partner, items: Iterator[SignedEntry]) -> PullReport:
         """Ingest entries ``partner`` pushed to us, exactly as a pull would, and record it."""
         report = PullReport(partner=partner.name)
         with collector_paused():
-            self._round(partner, envelopes, self._store.pinned_keys(), {}, report)
+            self._round(partner, items, self._store.pinned_keys(), {}, report)
+        self._ingestor.open_granted()
         log.info("push from %s: %s", partner.name, report.summary())
         return report
 
@@ -152,6 +183,8 @@ class Puller:
                 break
         if report.error is None:
             self._check_omissions(partner, shown, report)
+            self._fetch_bodies(partner, source, report)
+        self._ingestor.open_granted()
         log.info("pull from %s: %s", partner.name, report.summary())
         if own_key is not None and report.error is None and self._self_key not in stopped:
             self._confirm_restore(partner.name)
@@ -180,7 +213,19 @@ class Puller:
             self._store, envelopes, peer=partner.name, pinned=pinned, self_key=self._self_key
         )
         report.rejected.update(checked.rejected)
+        self._confirm_peer_key(partner, source, report)
         return checked
+
+    def _confirm_peer_key(self, partner: Partner, source: HeadSource, report: PullReport) -> None:
+        """Record the encryption keys the peer's Heads answer confirmed (we may seal to them)."""
+        refused = confirm_passed_on(
+            self._store,
+            source.encryption_statements(),
+            peer=partner.name,
+            pinned=self._store.pinned_keys(),
+            self_key=self._self_key,
+        )
+        report.rejected.update(refused)
 
     def _check_omissions(self, partner: Partner, shown: HeadsReport, report: PullReport) -> None:
         """A peer that showed a signed head beyond what it served withheld entries from us: the
@@ -211,6 +256,35 @@ class Puller:
                     message=str(exc),
                 )
 
+    def _fetch_bodies(self, partner: Partner, source: FeedSource, report: PullReport) -> None:
+        """Ask ``partner`` for every body we hold a header without (whoever served the header),
+        then count one more round for those still missing and alert on the ones missing long."""
+        wanted = [(origin, seq) for origin, seq, _ in self._store.missing_bodies(limit=_BODIES_PER_PULL)]
+        if wanted and isinstance(source, BodySource):
+            try:
+                for origin, seq, body in source.bodies(wanted):
+                    try:
+                        if self._ingestor.attach_body(origin, seq, body, via=partner.name):
+                            report.bodies += 1
+                    except Rejected as exc:  # counted by attach_body
+                        report.rejected[exc.reason] += 1
+            except PeerError as exc:
+                log.warning("bodies from %s unavailable: %s", partner.name, exc)
+        still = self._store.missing_bodies(limit=_BODIES_PER_PULL)
+        if not still:
+            return
+        with self._store.write() as tx:
+            tx.count_missing_round((origin, seq) for origin, seq, _ in still)
+        late = [(o, s) for o, s, rounds in still if rounds + 1 >= BODY_MISSING_ALERT_ROUNDS]
+        if late:
+            log.warning(
+                "%d entry bodies missing for %d or more sync rounds (no peer served them), e.g. origin %s seq %d",
+                len(late),
+                BODY_MISSING_ALERT_ROUNDS,
+                late[0][0][:12],
+                late[0][1],
+            )
+
     def _cursors(self, pinned: Mapping[KeyId, bytes], stopped: dict[KeyId, str]) -> dict[KeyId, Seq]:
         heads = self._store.heads()
         return {key: heads[key].seq if key in heads else Seq(0) for key in pinned if key not in stopped}
@@ -218,12 +292,12 @@ class Puller:
     def _round(
         self,
         partner: Partner,
-        envelopes: Iterator[Envelope],
+        items: Iterator[SignedEntry],
         pinned: Mapping[KeyId, bytes],
         stopped: dict[KeyId, str],
         report: PullReport,
     ) -> None:
-        for prepared in _prepared_ahead(self._ingestor, envelopes, pinned):
+        for prepared in _prepared_ahead(self._ingestor, items, pinned):
             origin = prepared.claimed_signer
             if origin in stopped:
                 continue  # prepared, which has no side effects, but never committed
@@ -232,11 +306,24 @@ class Puller:
             except Rejected as exc:
                 report.rejected[exc.reason] += 1
                 stopped[origin] = exc.reason  # later entries of this origin would only be gaps
-                named = prepared.entry.origin if prepared.entry is not None else origin
+                named = prepared.header.origin if prepared.header is not None else origin
                 report.refused_origins.setdefault(named, exc.reason)
                 continue
             report.accepted += 1
             report.indicators += accepted.indicators
+            if prepared.item.body is None:
+                self._body_omitted(partner, accepted.origin, accepted.seq, report)
+            if not accepted.readable:
+                report.unreadable += 1
+
+    def _body_omitted(self, partner: Partner, origin: KeyId, seq: Seq, report: PullReport) -> None:
+        """``partner`` served a header without its body (or with a wrong one): an omission by
+        that peer. Every body travels with its header from a peer that holds it, sealed or not,
+        so the body is fetched elsewhere and the peer is counted."""
+        exc = BodyWithheld(f"{partner.name} served origin {origin[:12]}… seq {seq} without its body")
+        report.rejected[exc.reason] += 1
+        with self._store.write() as tx:
+            tx.record_rejection(partner=partner.name, origin=origin, seq=seq, reason=exc.reason, message=str(exc))
 
     def _record(self, report: PullReport) -> None:
         with self._store.write() as tx:
@@ -269,9 +356,9 @@ _END = object()
 
 
 def _prepared_ahead(
-    ingestor: Ingestor, envelopes: Iterator[Envelope], pinned: Mapping[KeyId, bytes]
+    ingestor: Ingestor, items: Iterator[SignedEntry], pinned: Mapping[KeyId, bytes]
 ) -> Iterator[Prepared]:
-    """``envelopes`` prepared in a helper thread, in order, at most :data:`_AHEAD` ahead.
+    """``items`` prepared in a helper thread, in order, at most :data:`_AHEAD` ahead.
 
     Preparing has no side effects, so an entry the caller skips (its origin was stopped) or
     never takes (the caller stopped early) was never acted on.
@@ -290,8 +377,8 @@ def _prepared_ahead(
 
     def work() -> None:
         try:
-            for envelope in envelopes:
-                if not hand_over(ingestor.prepare(envelope, pinned=pinned)):
+            for item in items:
+                if not hand_over(ingestor.prepare(item, pinned=pinned)):
                     return
         except BaseException as exc:  # handed to the caller's thread and raised there
             hand_over(_Failed(exc))

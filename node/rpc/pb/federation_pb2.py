@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cnode/rpc/pb/federation.proto\x12\taccord.v1\"\x11\n\x0fNodeInfoRequest\"M\n\x08NodeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0f\n\x07version\x18\x04 \x01(\t\"\'\n\tSignature\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x0b\n\x03sig\x18\x02 \x01(\x0c\"[\n\x08\x45nvelope\x12\x14\n\x0cpayload_type\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12(\n\nsignatures\x18\x03 \x03(\x0b\x32\x14.accord.v1.Signature\"%\n\x06\x43ursor\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"1\n\x0bPullRequest\x12\"\n\x07\x63ursors\x18\x01 \x03(\x0b\x32\x11.accord.v1.Cursor\"3\n\tEntryPage\x12&\n\tenvelopes\x18\x01 \x03(\x0b\x32\x13.accord.v1.Envelope\"\x0e\n\x0cHeadsRequest\"T\n\rHeadsResponse\x12\"\n\x05heads\x18\x01 \x03(\x0b\x32\x13.accord.v1.Envelope\x12\x1f\n\x04held\x18\x02 \x03(\x0b\x32\x11.accord.v1.Cursor\"5\n\x0bPushRequest\x12&\n\tenvelopes\x18\x01 \x03(\x0b\x32\x13.accord.v1.Envelope\"\x81\x01\n\tPushReply\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x32\n\x07refused\x18\x02 \x03(\x0b\x32!.accord.v1.PushReply.RefusedEntry\x1a.\n\x0cRefusedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x32\xf8\x01\n\nFederation\x12>\n\x0bGetNodeInfo\x12\x1a.accord.v1.NodeInfoRequest\x1a\x13.accord.v1.NodeInfo\x12\x36\n\x04Pull\x12\x16.accord.v1.PullRequest\x1a\x14.accord.v1.EntryPage0\x01\x12:\n\x05Heads\x12\x17.accord.v1.HeadsRequest\x1a\x18.accord.v1.HeadsResponse\x12\x36\n\x04Push\x12\x16.accord.v1.PushRequest\x1a\x14.accord.v1.PushReply(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cnode/rpc/pb/federation.proto\x12\taccord.v1\"\x11\n\x0fNodeInfoRequest\"z\n\x08NodeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0f\n\x07version\x18\x04 \x01(\t\x12+\n\x0e\x65ncryption_key\x18\x05 \x01(\x0b\x32\x13.accord.v1.Envelope\"\'\n\tSignature\x12\r\n\x05keyid\x18\x01 \x01(\t\x12\x0b\n\x03sig\x18\x02 \x01(\x0c\"[\n\x08\x45nvelope\x12\x14\n\x0cpayload_type\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12(\n\nsignatures\x18\x03 \x03(\x0b\x32\x14.accord.v1.Signature\"%\n\x06\x43ursor\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"^\n\x0bPullRequest\x12\"\n\x07\x63ursors\x18\x01 \x03(\x0b\x32\x11.accord.v1.Cursor\x12+\n\x0e\x65ncryption_key\x18\x02 \x01(\x0b\x32\x13.accord.v1.Envelope\"L\n\x05\x45ntry\x12#\n\x06header\x18\x01 \x01(\x0b\x32\x13.accord.v1.Envelope\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x10\n\x08has_body\x18\x03 \x01(\x08\"4\n\tEntryPage\x12!\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x10.accord.v1.EntryJ\x04\x08\x01\x10\x02\";\n\x0cHeadsRequest\x12+\n\x0e\x65ncryption_key\x18\x01 \x01(\x0b\x32\x13.accord.v1.Envelope\"\x82\x01\n\rHeadsResponse\x12\"\n\x05heads\x18\x01 \x03(\x0b\x32\x13.accord.v1.Envelope\x12\x1f\n\x04held\x18\x02 \x03(\x0b\x32\x11.accord.v1.Cursor\x12,\n\x0f\x65ncryption_keys\x18\x03 \x03(\x0b\x32\x13.accord.v1.Envelope\"6\n\x0bPushRequest\x12!\n\x07\x65ntries\x18\x02 \x03(\x0b\x32\x10.accord.v1.EntryJ\x04\x08\x01\x10\x02\"2\n\rBodiesRequest\x12!\n\x06wanted\x18\x01 \x03(\x0b\x32\x11.accord.v1.Cursor\"1\n\x04\x42ody\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0c\n\x04\x62ody\x18\x03 \x01(\x0c\"-\n\nBodiesPage\x12\x1f\n\x06\x62odies\x18\x01 \x03(\x0b\x32\x0f.accord.v1.Body\"\x81\x01\n\tPushReply\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\r\x12\x32\n\x07refused\x18\x02 \x03(\x0b\x32!.accord.v1.PushReply.RefusedEntry\x1a.\n\x0cRefusedEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x32\xb5\x02\n\nFederation\x12>\n\x0bGetNodeInfo\x12\x1a.accord.v1.NodeInfoRequest\x1a\x13.accord.v1.NodeInfo\x12\x36\n\x04Pull\x12\x16.accord.v1.PullRequest\x1a\x14.accord.v1.EntryPage0\x01\x12:\n\x05Heads\x12\x17.accord.v1.HeadsRequest\x1a\x18.accord.v1.HeadsResponse\x12\x36\n\x04Push\x12\x16.accord.v1.PushRequest\x1a\x14.accord.v1.PushReply(\x01\x12;\n\x06\x42odies\x12\x18.accord.v1.BodiesRequest\x1a\x15.accord.v1.BodiesPage0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,27 +36,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODEINFOREQUEST']._serialized_start=43
   _globals['_NODEINFOREQUEST']._serialized_end=60
   _globals['_NODEINFO']._serialized_start=62
-  _globals['_NODEINFO']._serialized_end=139
-  _globals['_SIGNATURE']._serialized_start=141
-  _globals['_SIGNATURE']._serialized_end=180
-  _globals['_ENVELOPE']._serialized_start=182
-  _globals['_ENVELOPE']._serialized_end=273
-  _globals['_CURSOR']._serialized_start=275
-  _globals['_CURSOR']._serialized_end=312
-  _globals['_PULLREQUEST']._serialized_start=314
-  _globals['_PULLREQUEST']._serialized_end=363
-  _globals['_ENTRYPAGE']._serialized_start=365
-  _globals['_ENTRYPAGE']._serialized_end=416
-  _globals['_HEADSREQUEST']._serialized_start=418
-  _globals['_HEADSREQUEST']._serialized_end=432
-  _globals['_HEADSRESPONSE']._serialized_start=434
-  _globals['_HEADSRESPONSE']._serialized_end=518
-  _globals['_PUSHREQUEST']._serialized_start=520
-  _globals['_PUSHREQUEST']._serialized_end=573
-  _globals['_PUSHREPLY']._serialized_start=576
-  _globals['_PUSHREPLY']._serialized_end=705
-  _globals['_PUSHREPLY_REFUSEDENTRY']._serialized_start=659
-  _globals['_PUSHREPLY_REFUSEDENTRY']._serialized_end=705
-  _globals['_FEDERATION']._serialized_start=708
-  _globals['_FEDERATION']._serialized_end=956
+  _globals['_NODEINFO']._serialized_end=184
+  _globals['_SIGNATURE']._serialized_start=186
+  _globals['_SIGNATURE']._serialized_end=225
+  _globals['_ENVELOPE']._serialized_start=227
+  _globals['_ENVELOPE']._serialized_end=318
+  _globals['_CURSOR']._serialized_start=320
+  _globals['_CURSOR']._serialized_end=357
+  _globals['_PULLREQUEST']._serialized_start=359
+  _globals['_PULLREQUEST']._serialized_end=453
+  _globals['_ENTRY']._serialized_start=455
+  _globals['_ENTRY']._serialized_end=531
+  _globals['_ENTRYPAGE']._serialized_start=533
+  _globals['_ENTRYPAGE']._serialized_end=585
+  _globals['_HEADSREQUEST']._serialized_start=587
+  _globals['_HEADSREQUEST']._serialized_end=646
+  _globals['_HEADSRESPONSE']._serialized_start=649
+  _globals['_HEADSRESPONSE']._serialized_end=779
+  _globals['_PUSHREQUEST']._serialized_start=781
+  _globals['_PUSHREQUEST']._serialized_end=835
+  _globals['_BODIESREQUEST']._serialized_start=837
+  _globals['_BODIESREQUEST']._serialized_end=887
+  _globals['_BODY']._serialized_start=889
+  _globals['_BODY']._serialized_end=938
+  _globals['_BODIESPAGE']._serialized_start=940
+  _globals['_BODIESPAGE']._serialized_end=985
+  _globals['_PUSHREPLY']._serialized_start=988
+  _globals['_PUSHREPLY']._serialized_end=1117
+  _globals['_PUSHREPLY_REFUSEDENTRY']._serialized_start=1071
+  _globals['_PUSHREPLY_REFUSEDENTRY']._serialized_end=1117
+  _globals['_FEDERATION']._serialized_start=1120
+  _globals['_FEDERATION']._serialized_end=1429
 # @@protoc_insertion_point(module_scope)

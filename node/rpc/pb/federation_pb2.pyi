@@ -47,11 +47,18 @@ class NodeInfo(_message.Message):
     KEY_ID_FIELD_NUMBER: _builtins.int
     PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_KEY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     key_id: _builtins.str
     public_key: _builtins.bytes
     """raw 32-byte Ed25519 key; compare with the pinned key out of band"""
     version: _builtins.str
+    @_builtins.property
+    def encryption_key(self) -> Global___Envelope:
+        """The node's X25519 encryption key, as a DSSE statement signed by its current signing key
+        (payload type application/vnd.accord.encryption-key+json; version=1).
+        """
+
     def __init__(
         self,
         *,
@@ -59,10 +66,11 @@ class NodeInfo(_message.Message):
         key_id: _builtins.str = ...,
         public_key: _builtins.bytes = ...,
         version: _builtins.str = ...,
+        encryption_key: Global___Envelope | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["encryption_key", b"encryption_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_id", b"key_id", "name", b"name", "public_key", b"public_key", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption_key", b"encryption_key", "key_id", b"key_id", "name", b"name", "public_key", b"public_key", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -147,38 +155,74 @@ class PullRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CURSORS_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_KEY_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def cursors(self) -> _containers.RepeatedCompositeFieldContainer[Global___Cursor]: ...
+    @_builtins.property
+    def encryption_key(self) -> Global___Envelope:
+        """The caller's signed encryption-key statement: what the server seals restricted bodies to."""
+
     def __init__(
         self,
         *,
         cursors: _abc.Iterable[Global___Cursor] | None = ...,
+        encryption_key: Global___Envelope | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["encryption_key", b"encryption_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursors", b"cursors"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursors", b"cursors", "encryption_key", b"encryption_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PullRequest: _TypeAlias = PullRequest  # noqa: Y015
 
 @_typing.final
-class EntryPage(_message.Message):
-    """Entries in seq order per origin. A page holds whole envelopes up to the server's page size."""
+class Entry(_message.Message):
+    """One feed entry (feed format 2): the origin-signed header and, when the sender holds it, the
+    body the header names by digest (ciphertext when sealed: any node forwards what it cannot read).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    ENVELOPES_FIELD_NUMBER: _builtins.int
+    HEADER_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    HAS_BODY_FIELD_NUMBER: _builtins.int
+    body: _builtins.bytes
+    has_body: _builtins.bool
     @_builtins.property
-    def envelopes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Envelope]: ...
+    def header(self) -> Global___Envelope: ...
     def __init__(
         self,
         *,
-        envelopes: _abc.Iterable[Global___Envelope] | None = ...,
+        header: Global___Envelope | None = ...,
+        body: _builtins.bytes = ...,
+        has_body: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["header", b"header"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "has_body", b"has_body", "header", b"header"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Entry: _TypeAlias = Entry  # noqa: Y015
+
+@_typing.final
+class EntryPage(_message.Message):
+    """Entries in seq order per origin. A page holds whole entries up to the server's page size."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___Entry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -188,12 +232,19 @@ Global___EntryPage: _TypeAlias = EntryPage  # noqa: Y015
 class HeadsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    ENCRYPTION_KEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def encryption_key(self) -> Global___Envelope:
+        """as in PullRequest"""
+
     def __init__(
         self,
+        *,
+        encryption_key: Global___Envelope | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["encryption_key", b"encryption_key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption_key", b"encryption_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -201,28 +252,36 @@ Global___HeadsRequest: _TypeAlias = HeadsRequest  # noqa: Y015
 
 @_typing.final
 class HeadsResponse(_message.Message):
-    """Per origin the caller may receive entries of from this node: the origin-signed head (DSSE,
-    payload type application/vnd.accord.head+json; an origin signs its own, relays pass it on
-    unchanged) and how far this node holds that origin's feed as the caller may see it.
+    """Per origin this node holds (every pinned partner sees every header): the origin-signed head
+    (DSSE, payload type application/vnd.accord.head+json; an origin signs its own afresh at each
+    call, relays pass it on unchanged) and how far this node holds that origin's feed.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     HEADS_FIELD_NUMBER: _builtins.int
     HELD_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_KEYS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def heads(self) -> _containers.RepeatedCompositeFieldContainer[Global___Envelope]: ...
     @_builtins.property
     def held(self) -> _containers.RepeatedCompositeFieldContainer[Global___Cursor]: ...
+    @_builtins.property
+    def encryption_keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___Envelope]:
+        """Signed encryption-key statements: the server's own first, then the newest one it holds of
+        each other node (each signed by that node; the caller verifies it with the pinned key).
+        """
+
     def __init__(
         self,
         *,
         heads: _abc.Iterable[Global___Envelope] | None = ...,
         held: _abc.Iterable[Global___Cursor] | None = ...,
+        encryption_keys: _abc.Iterable[Global___Envelope] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heads", b"heads", "held", b"held"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["encryption_keys", b"encryption_keys", "heads", b"heads", "held", b"held"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -236,21 +295,90 @@ class PushRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    ENVELOPES_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def envelopes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Envelope]: ...
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entry]: ...
     def __init__(
         self,
         *,
-        envelopes: _abc.Iterable[Global___Envelope] | None = ...,
+        entries: _abc.Iterable[Global___Entry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PushRequest: _TypeAlias = PushRequest  # noqa: Y015
+
+@_typing.final
+class BodiesRequest(_message.Message):
+    """"Send me the bodies of these feed positions": for headers that arrived without their body."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WANTED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def wanted(self) -> _containers.RepeatedCompositeFieldContainer[Global___Cursor]:
+        """exact (origin, seq) positions"""
+
+    def __init__(
+        self,
+        *,
+        wanted: _abc.Iterable[Global___Cursor] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["wanted", b"wanted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BodiesRequest: _TypeAlias = BodiesRequest  # noqa: Y015
+
+@_typing.final
+class Body(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    origin: _builtins.str
+    seq: _builtins.int
+    body: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        origin: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        body: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "origin", b"origin", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Body: _TypeAlias = Body  # noqa: Y015
+
+@_typing.final
+class BodiesPage(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BODIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def bodies(self) -> _containers.RepeatedCompositeFieldContainer[Global___Body]: ...
+    def __init__(
+        self,
+        *,
+        bodies: _abc.Iterable[Global___Body] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bodies", b"bodies"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BodiesPage: _TypeAlias = BodiesPage  # noqa: Y015
 
 @_typing.final
 class PushReply(_message.Message):

@@ -54,6 +54,11 @@ class FederationStub:
                 request_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.PushRequest.SerializeToString,
                 response_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.PushReply.FromString,
                 _registered_method=True)
+        self.Bodies = channel.unary_stream(
+                '/accord.v1.Federation/Bodies',
+                request_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.BodiesRequest.SerializeToString,
+                response_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.BodiesPage.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -85,6 +90,13 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Bodies(self, request, context):
+        """Bodies by feed position, from any peer that holds them (sealed ones as ciphertext).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +119,11 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.Push,
                     request_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.PushRequest.FromString,
                     response_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.PushReply.SerializeToString,
+            ),
+            'Bodies': grpc.unary_stream_rpc_method_handler(
+                    servicer.Bodies,
+                    request_deserializer=node_dot_rpc_dot_pb_dot_federation__pb2.BodiesRequest.FromString,
+                    response_serializer=node_dot_rpc_dot_pb_dot_federation__pb2.BodiesPage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,6 +234,33 @@ class Federation:
             '/accord.v1.Federation/Push',
             node_dot_rpc_dot_pb_dot_federation__pb2.PushRequest.SerializeToString,
             node_dot_rpc_dot_pb_dot_federation__pb2.PushReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Bodies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/accord.v1.Federation/Bodies',
+            node_dot_rpc_dot_pb_dot_federation__pb2.BodiesRequest.SerializeToString,
+            node_dot_rpc_dot_pb_dot_federation__pb2.BodiesPage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,8 @@ class FederationStub:
     """For contributors that cannot accept inbound connections. The signed request metadata is
     made over an empty PushRequest: the stream's entries carry their origins' signatures.
     """
+    Bodies: _grpc.UnaryStreamMultiCallable[_federation_pb2.BodiesRequest, _federation_pb2.BodiesPage]
+    """Bodies by feed position, from any peer that holds them (sealed ones as ciphertext)."""
 
 @_typing.type_check_only
 class FederationAsyncStub(FederationStub):
@@ -55,6 +57,8 @@ class FederationAsyncStub(FederationStub):
     """For contributors that cannot accept inbound connections. The signed request metadata is
     made over an empty PushRequest: the stream's entries carry their origins' signatures.
     """
+    Bodies: _aio.UnaryStreamMultiCallable[_federation_pb2.BodiesRequest, _federation_pb2.BodiesPage]  # type: ignore[assignment]
+    """Bodies by feed position, from any peer that holds them (sealed ones as ciphertext)."""
 
 class FederationServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -87,5 +91,13 @@ class FederationServicer(metaclass=_abc_1.ABCMeta):
         """For contributors that cannot accept inbound connections. The signed request metadata is
         made over an empty PushRequest: the stream's entries carry their origins' signatures.
         """
+
+    @_abc_1.abstractmethod
+    def Bodies(
+        self,
+        request: _federation_pb2.BodiesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_federation_pb2.BodiesPage], _abc.AsyncIterator[_federation_pb2.BodiesPage]]:
+        """Bodies by feed position, from any peer that holds them (sealed ones as ciphertext)."""
 
 def add_FederationServicer_to_server(servicer: FederationServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
