@@ -199,6 +199,10 @@ def sign_encryption_key(
     ``node`` defaults to the signing key's id; a node whose signing key was rotated passes its
     origin key id so the statement names the identity partners pinned.
     """
+    if not is_usable_key(key):
+        raise InvalidInput(
+            "refusing to announce a low-order X25519 key: anyone could open what is sealed to it"
+        )
     payload = canonical_json(
         {
             "node": identity.key_id if node is None else node,

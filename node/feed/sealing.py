@@ -46,6 +46,8 @@ MIN_SIZE_CLASS: Final = 1024
 SALT_BYTES: Final = 16  # 128 bits: equal bundles never give equal plaintexts (or digests)
 _AD_LABEL: Final = b"accord-body-v2\x00"
 _PREFIX: Final = b'{"bundle":'
+# What the plaintext adds to the bundle: the prefix, then ',"salt":"' + 32 hex digits + '"}'.
+PLAINTEXT_OVERHEAD: Final = len(_PREFIX) + len(b',"salt":"') + 2 * SALT_BYTES + len(b'"}')
 _SUFFIX: Final = re.compile(rb',"salt":"[0-9a-f]{%d}"\}\Z' % (2 * SALT_BYTES))
 _SHUFFLE: Final = SystemRandom()
 
@@ -64,6 +66,12 @@ def size_class(n: int) -> int:
     if n < 0:
         raise InvalidInput("a size is not negative")
     return max(MIN_SIZE_CLASS, 1 << (n - 1).bit_length()) if n > 0 else MIN_SIZE_CLASS
+
+
+def sealed_size(bundle_length: int) -> int:
+    """The ciphertext length of a sealed ``bundle_length``-byte bundle (nonce, padded body, tag):
+    lets a publisher check a body against a size limit before it seals or takes a feed position."""
+    return NONCE_BYTES + size_class(bundle_length + PLAINTEXT_OVERHEAD) + TAG_BYTES
 
 
 def stanza_bucket(n: int) -> int:
@@ -85,11 +93,12 @@ def associated_data(origin: KeyId, seq: Seq) -> bytes:
 def seal_body(
     bundle_bytes: bytes, *, origin: KeyId, seq: Seq, recipients: Iterable[bytes], self_key: bytes
 ) -> SealedBody:
-    """Seal ``bundle_bytes`` (canonical JSON of the bundle) to ``recipients`` and to ``self_key``.
+    """Seal ``bundle_bytes`` (canonical JSON of the bundle) to ``recipients`` and to ``self_key``
+    (the origin's own current encryption key, so a restored origin can read its past).
 
     Every call draws a fresh salt, content key and nonce: two seals of the same bundle share
-    nothing a reader of headers could compare. Raises InvalidInput for an unusable key or
-    too many recipients.
+    nothing a reader of headers could compare. Raises InvalidInput for a key that is not 32
+    bytes or is a low-order point, or more than MAX_STANZAS distinct readers.
     """
     if not bundle_bytes.startswith(b"{") or not bundle_bytes.endswith(b"}"):
         raise InvalidInput("a sealed bundle is the canonical JSON of an object")

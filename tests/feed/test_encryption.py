@@ -151,6 +151,8 @@ def test_an_oversized_statement_is_refused_before_verifying() -> None:
 
 
 def test_low_order_points_are_not_usable_keys() -> None:
+    with pytest.raises(InvalidInput, match="low-order"):
+        sign_encryption_key(NODE, LOW_ORDER, now=T0)
     assert not is_usable_key(LOW_ORDER)
     assert not is_usable_key(bytes(32))
     assert is_usable_key(KEY.public)

@@ -30,6 +30,7 @@ from node.feed.sealing import (
     TAG_BYTES,
     associated_data,
     seal_stanzas,
+    sealed_size,
     stanza_bucket,
 )
 from node.model import Digest, KeyId, Seq
@@ -352,5 +353,9 @@ def test_any_canonical_bundle_round_trips_byte_for_byte(
     for key in [SELF, *chosen]:
         assert opened(body, [key], seq=Seq(seq)) == bundle
     assert opened(body, [OUTSIDER], seq=Seq(seq)) is None
-    assert len(body.ciphertext) == NONCE_BYTES + size_class(len(bundle) + 53) + TAG_BYTES
+    assert (
+        len(body.ciphertext)
+        == sealed_size(len(bundle))
+        == NONCE_BYTES + size_class(len(bundle) + 53) + TAG_BYTES
+    )
     assert base64.b64encode(body.ciphertext)  # plain bytes, ready for the wire
