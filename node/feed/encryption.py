@@ -12,8 +12,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +26,7 @@ from node.errors import ConfigError, InvalidInput, MalformedEntry
 from node.feed.canonical import canonical_json
 from node.feed.envelope import open_envelope, sign_envelope
 from node.feed.keys import NodeIdentity
+from node.feed.private_files import read_private_file, write_private_file
 from node.model import Envelope, KeyId, parse_key_id
 from node.model.clock import format_timestamp, parse_timestamp
 
@@ -36,7 +35,6 @@ ENCRYPTION_KEY_PAYLOAD_TYPE: Final = "application/vnd.accord.encryption-key+json
 MAX_ENCRYPTION_KEY_BYTES: Final = 4096  # a statement is ~350 bytes; anything much larger is not one
 KEY_BYTES: Final = 32  # X25519 public and private keys are both 32 raw bytes
 _STATEMENT_KEYS: Final = frozenset({"node", "key", "created"})
-_PRIVATE_MODE: Final = 0o600
 
 
 def encryption_key_to_text(public: bytes) -> str:
@@ -123,56 +121,6 @@ class EncryptionKeyPair:
         if len(private) != KEY_BYTES:
             raise ConfigError(f"the encryption key {path} does not hold a 32-byte private key")
         return cls.from_private(private)
-
-
-def write_private_file(path: Path, data: bytes, *, replace: bool) -> None:
-    """Write ``data`` to ``path`` with mode 0600 so that a crash leaves the old file or the new one.
-
-    The bytes go to a fresh temp file in the same directory, are fsynced, then renamed (or, without
-    ``replace``, hard-linked, which fails instead of overwriting); the directory is fsynced last.
-    """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{random_bytes(6).hex()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _PRIVATE_MODE)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, _PRIVATE_MODE)  # umask may have narrowed it; make it exact
-        _install(temp, path, replace=replace)
-    finally:
-        temp.unlink(missing_ok=True)
-    _fsync_directory(path.parent)
-
-
-def _install(temp: Path, path: Path, *, replace: bool) -> None:
-    if replace:
-        os.replace(temp, path)
-        return
-    try:
-        os.link(temp, path)
-    except FileExistsError as exc:
-        raise ConfigError(f"{path} exists already; refusing to overwrite a private key") from exc
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_private_file(path: Path, *, what: str) -> bytes:
-    """The bytes of a private key file; ConfigError when unreadable or not mode 0600 (or stricter)."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the {what} {path}: {exc.strerror}") from exc
-    if mode & 0o077:
-        raise ConfigError(f"the {what} {path} has mode {mode:04o}; it must be 0600 (chmod 600 {path})")
-    return data
 
 
 # --- statements: "the node whose signing key signed this has encryption key K" -------------

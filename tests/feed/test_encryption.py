@@ -191,3 +191,15 @@ def test_a_key_file_readable_by_others_or_not_a_key_is_refused(tmp_path: Path) -
     path.write_bytes(base64.b64encode(bytes(16)))
     with pytest.raises(ConfigError, match="32-byte"):
         EncryptionKeyPair.load(path)
+
+
+def test_a_write_that_fails_before_its_rename_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(*_: object) -> None:
+        raise OSError("simulated crash before the link")
+
+    monkeypatch.setattr(os, "link", crash)
+    with pytest.raises(OSError, match="simulated"):
+        KEY.save(tmp_path / "encryption.key")
+    assert list(tmp_path.iterdir()) == []  # neither the key nor a temp file
