@@ -215,3 +215,9 @@ class RestoredFeed(AccordError):
 
     reason = "restored"
     exit_code = 4
+
+
+class SealedBodyInvalid(Rejected):
+    """A sealed body whose key stanza opened does not decrypt, match its digest, or have its shape."""
+
+    reason = "sealed_body_invalid"

@@ -1,4 +1,5 @@
-"""The node's home directory: identity key (0600), TLS key (0600) and certificate, database, config.
+"""The node's home directory: identity key (0600), encryption key (0600), TLS key (0600) and
+certificate, database, config.
 
 ``accord serve`` with no home creates one with embedded defaults, so a node runs with one
 command; ``accord init`` does the same explicitly and refuses to overwrite an existing one.
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from node.config import CONFIG_FILE, render_default_config
 from node.errors import AlreadyExists, NotFound
-from node.feed import NodeIdentity, TlsCredentials
+from node.feed import EncryptionKeyPair, NodeIdentity, TlsCredentials
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,8 @@ KEY_FILE = "identity.key"
 DB_FILE = "accord.db"
 TLS_KEY_FILE = "tls.key"
 TLS_CERT_FILE = "tls.crt"
+ENCRYPTION_KEY_FILE = "encryption.key"
+OLD_ENCRYPTION_KEYS_DIR = "encryption-old"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,16 @@ class Home:
         return self.root / TLS_CERT_FILE
 
     @property
+    def encryption_key_path(self) -> Path:
+        """The current X25519 private key (base64 of 32 bytes), mode 0600."""
+        return self.root / ENCRYPTION_KEY_FILE
+
+    @property
+    def old_encryption_keys_dir(self) -> Path:
+        """Rotated-out X25519 private keys, ``<key id>.key`` (0600), kept to read old bodies (0700)."""
+        return self.root / OLD_ENCRYPTION_KEYS_DIR
+
+    @property
     def config_path(self) -> Path:
         """The TOML configuration."""
         return self.root / CONFIG_FILE
@@ -60,13 +73,15 @@ class Home:
 
 
 def init_home(root: Path, *, name: str) -> Home:
-    """Create a home: directory (0700), identity key (0600), TLS key and certificate, default config."""
+    """Create a home: directory (0700), identity and encryption keys (0600), TLS key and
+    certificate, default config."""
     home = Home(root)
     if home.exists():
         raise AlreadyExists(f"{root} already holds a node identity; refusing to replace it")
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     NodeIdentity.generate().save(home.key_path)
+    EncryptionKeyPair.generate().save(home.encryption_key_path)
     TlsCredentials.generate(organisation=name).save(home.tls_key_path, home.tls_cert_path)
     if not home.config_path.exists():
         home.config_path.write_text(render_default_config(name), encoding="utf-8")

@@ -72,6 +72,7 @@ def test_every_command_documents_itself(command: list[str]) -> None:
 
 def test_init_creates_a_private_key_and_refuses_to_overwrite(home: Path) -> None:
     assert stat.S_IMODE((home / "identity.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / "encryption.key").stat().st_mode) == 0o600
     again = run("init", "--home", home, "--name", "Other")
     assert again.exit_code == 3
     assert "refusing to replace" in again.output
