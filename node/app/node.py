@@ -16,8 +16,8 @@ from node.app import keyfiles
 from node.app.audit import AuditLog
 from node.app.backup import backup_database
 from node.app.bridges import Bridges
-from node.app.encryption_keys import load_encryption_keys, rotate_encryption_key
 from node.app.contribute import Collected, Progress, Refusal, Sources, collect
+from node.app.encryption_keys import load_encryption_keys, rotate_encryption_key
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
 from node.app.scan import CHUNK_ROWS, ScanReport, run_scan

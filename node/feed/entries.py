@@ -97,7 +97,8 @@ def decode_header(payload: bytes) -> EntryHeader:
         raise MalformedEntry("entry header must be a JSON object with the keys " + ", ".join(sorted(_KEYS)))
     if type(document["accord"]) is not int or document["accord"] != ENTRY_FORMAT:
         raise MalformedEntry(
-            f"entry format {document['accord']!r} is not supported (this node reads feed format {ENTRY_FORMAT})"
+            f"entry format {document['accord']!r} is not supported"
+            f" (this node reads feed format {ENTRY_FORMAT})"
         )
     try:
         digest, size = _body(document["body"])

@@ -48,6 +48,11 @@ _AD_LABEL: Final = b"accord-body-v2\x00"
 _PREFIX: Final = b'{"bundle":'
 # What the plaintext adds to the bundle: the prefix, then ',"salt":"' + 32 hex digits + '"}'.
 PLAINTEXT_OVERHEAD: Final = len(_PREFIX) + len(b',"salt":"') + 2 * SALT_BYTES + len(b'"}')
+# The origin may name the body's audience (the recipients' key ids) inside the plaintext, so a
+# recipient can address its own feedback about these objects to the same audience; only
+# readers learn it. ``{"audience":[...],`` then stands before ``"bundle":``.
+_AUDIENCE_PREFIX: Final = re.compile(rb'\A\{"audience":\[("[0-9a-f]{64}"(?:,"[0-9a-f]{64}")*)\],"bundle":')
+_AUDIENCE_ENTRY_BYTES: Final = 67  # "<64 hex>",
 _SUFFIX: Final = re.compile(rb',"salt":"[0-9a-f]{%d}"\}\Z' % (2 * SALT_BYTES))
 _SHUFFLE: Final = SystemRandom()
 
@@ -68,10 +73,12 @@ def size_class(n: int) -> int:
     return max(MIN_SIZE_CLASS, 1 << (n - 1).bit_length()) if n > 0 else MIN_SIZE_CLASS
 
 
-def sealed_size(bundle_length: int) -> int:
-    """The ciphertext length of a sealed ``bundle_length``-byte bundle (nonce, padded body, tag):
-    lets a publisher check a body against a size limit before it seals or takes a feed position."""
-    return NONCE_BYTES + size_class(bundle_length + PLAINTEXT_OVERHEAD) + TAG_BYTES
+def sealed_size(bundle_length: int, *, audience: int = 0) -> int:
+    """The ciphertext length of a sealed ``bundle_length``-byte bundle (nonce, padded body, tag)
+    naming ``audience`` recipients: lets a publisher check a body against a size limit before it
+    seals or takes a feed position."""
+    named = len(b'"audience":[],') + _AUDIENCE_ENTRY_BYTES * audience if audience else 0
+    return NONCE_BYTES + size_class(bundle_length + PLAINTEXT_OVERHEAD + named) + TAG_BYTES
 
 
 def stanza_bucket(n: int) -> int:
@@ -91,7 +98,13 @@ def associated_data(origin: KeyId, seq: Seq) -> bytes:
 
 
 def seal_body(
-    bundle_bytes: bytes, *, origin: KeyId, seq: Seq, recipients: Iterable[bytes], self_key: bytes
+    bundle_bytes: bytes,
+    *,
+    origin: KeyId,
+    seq: Seq,
+    recipients: Iterable[bytes],
+    self_key: bytes,
+    audience: Iterable[KeyId] = (),
 ) -> SealedBody:
     """Seal ``bundle_bytes`` (canonical JSON of the bundle) to ``recipients`` and to ``self_key``
     (the origin's own current encryption key, so a restored origin can read its past).
@@ -102,7 +115,10 @@ def seal_body(
     """
     if not bundle_bytes.startswith(b"{") or not bundle_bytes.endswith(b"}"):
         raise InvalidInput("a sealed bundle is the canonical JSON of an object")
-    plaintext = _PREFIX + bundle_bytes + b',"salt":"' + secrets.token_hex(SALT_BYTES).encode() + b'"}'
+    named = sorted({parse_key_id(k) for k in audience})
+    head = b'{"audience":[' + b",".join(b'"%s"' % k.encode() for k in named) + b"]," if named else b"{"
+    salt = secrets.token_hex(SALT_BYTES).encode()
+    plaintext = head + _PREFIX[1:] + bundle_bytes + b',"salt":"' + salt + b'"}'
     ad = associated_data(origin, seq)
     content_key = secrets.token_bytes(CONTENT_KEY_BYTES)
     readers = list(dict.fromkeys([*recipients, self_key]))  # deduplicated, order kept
@@ -198,6 +214,17 @@ def open_body_with_key(
     Returns the bytes the origin committed to in ``plaintext_digest``: decrypted, authenticated
     for this (origin, seq), digest-checked and shape-checked. Raises SealedBodyInvalid otherwise.
     """
+    return _bundle_of(
+        _decrypt(
+            ciphertext, origin=origin, seq=seq, content_key=content_key, plaintext_digest=plaintext_digest
+        )
+    )
+
+
+def _decrypt(
+    ciphertext: bytes, *, origin: KeyId, seq: Seq, content_key: bytes, plaintext_digest: Digest
+) -> bytes:
+    """The unpadded plaintext, authenticated for (origin, seq) and checked against its digest."""
     if len(content_key) != CONTENT_KEY_BYTES:
         raise SealedBodyInvalid(f"a content key is {CONTENT_KEY_BYTES} bytes")
     if len(ciphertext) < NONCE_BYTES + TAG_BYTES + MIN_SIZE_CLASS:
@@ -214,7 +241,42 @@ def open_body_with_key(
         raise SealedBodyInvalid("a sealed body does not match the plaintext digest its header commits to")
     if len(padded) != size_class(len(plaintext)):
         raise SealedBodyInvalid("a sealed body is not padded to its size class")
-    return _bundle_of(plaintext)
+    return plaintext
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedBody:
+    """A sealed body's content: the exact bundle bytes and the audience its origin named."""
+
+    bundle: bytes
+    audience: frozenset[KeyId]
+
+
+def open_sealed(
+    ciphertext: bytes,
+    *,
+    origin: KeyId,
+    seq: Seq,
+    stanzas: Sequence[bytes],
+    plaintext_digest: Digest,
+    keys: Sequence[EncryptionKeyPair],
+    content_key: bytes | None = None,
+) -> OpenedBody | None:
+    """Like :func:`open_body` (or :func:`open_body_with_key` given ``content_key``), with the
+    audience the origin named."""
+    key = content_key if content_key is not None else open_content_key(stanzas, keys)
+    if key is None:
+        return None
+    plaintext = _decrypt(
+        ciphertext, origin=origin, seq=seq, content_key=key, plaintext_digest=plaintext_digest
+    )
+    audience = _AUDIENCE_PREFIX.match(plaintext)
+    named = (
+        frozenset(KeyId(k.decode()) for k in re.findall(rb"[0-9a-f]{64}", audience.group(1)))
+        if audience
+        else frozenset()
+    )
+    return OpenedBody(bundle=_bundle_of(plaintext), audience=named)
 
 
 def _bundle_of(plaintext: bytes) -> bytes:
@@ -224,9 +286,11 @@ def _bundle_of(plaintext: bytes) -> bytes:
     parse) make the whole exactly ``{"bundle":{...},"salt":"<hex>"}``.
     """
     suffix = _SUFFIX.search(plaintext)
-    if not plaintext.startswith(_PREFIX) or suffix is None:
-        raise SealedBodyInvalid('a sealed body is not {"bundle":...,"salt":"<32 hex>"}')
-    bundle = plaintext[len(_PREFIX) : suffix.start()]
+    audience = _AUDIENCE_PREFIX.match(plaintext)
+    start = audience.end() if audience else len(_PREFIX)
+    if not (audience or plaintext.startswith(_PREFIX)) or suffix is None:
+        raise SealedBodyInvalid('a sealed body is not {["audience":[...],]"bundle":...,"salt":"<32 hex>"}')
+    bundle = plaintext[start : suffix.start()]
     if not _is_one_json_object(bundle):
         raise SealedBodyInvalid("a sealed body's bundle is not one JSON object")
     return bundle

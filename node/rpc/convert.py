@@ -42,9 +42,7 @@ def envelope_from_proto(message: federation_pb2.Envelope) -> Envelope:
 
 def entry_to_proto(header: Envelope, body: bytes | None) -> federation_pb2.Entry:
     """A header envelope and its body as held (None: we do not hold it)."""
-    return federation_pb2.Entry(
-        header=envelope_to_proto(header), body=body or b"", has_body=body is not None
-    )
+    return federation_pb2.Entry(header=envelope_to_proto(header), body=body or b"", has_body=body is not None)
 
 
 def entry_from_proto(message: federation_pb2.Entry) -> SignedEntry:

@@ -22,9 +22,9 @@ from node.rpc.convert import entry_from_proto, entry_to_proto, envelope_from_pro
 from node.rpc.errors import abort_with
 from node.rpc.pb import federation_pb2, federation_pb2_grpc
 from node.store import Store
+from node.sync.encryption import confirm_encryption_key
 from node.sync.heads import heads_for
 from node.sync.pull import PullReport
-from node.sync.encryption import confirm_encryption_key
 from node.sync.serve import MAX_BODIES_PER_CALL, bodies_for, entries_for
 
 Receiver = Callable[[Partner, Iterator[SignedEntry]], PullReport]
@@ -76,7 +76,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             key_id=self._origin,
             public_key=self._identity.public_key,
             version=__version__,
-            encryption_keys=self._statements(caller),
+            encryption_key=envelope_to_proto(self._statement()) if self._statement else None,
         )
 
     def Pull(

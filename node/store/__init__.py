@@ -16,12 +16,12 @@ from node.store.transaction import WriteTx
 
 __all__ = [
     "CountRow",
+    "EncryptionKeyRecord",
     "EvidenceRecord",
     "IndicatorChange",
-    "EncryptionKeyRecord",
     "PeerHead",
-    "StoredBody",
     "Store",
+    "StoredBody",
     "StoredEntry",
     "SyncRecord",
     "UpsertBatch",

@@ -14,11 +14,11 @@ from node.model.audit import AuditRecord
 from node.model.clock import format_timestamp
 from node.model.queries import IndicatorQuery, IndicatorStatus, SortKey
 from node.store.codec import (
+    ENTRY_COLUMNS,
     INDICATOR_COLUMNS,
+    READABLE_BUNDLE,
     VALUE_MATCHES,
     indicator_from_row,
-    ENTRY_COLUMNS,
-    READABLE_BUNDLE,
     stored_entry_from_row,
     value_params,
 )

@@ -237,7 +237,9 @@ class Store(FeedbackReads):
             "SELECT node, key_id, key, announced, confirmed_at, source FROM encryption_keys"
             " ORDER BY node, announced"
         )
-        return {KeyId(n): EncryptionKeyRecord(KeyId(n), KeyId(k), bytes(b), a, c, s) for n, k, b, a, c, s in rows}
+        return {
+            KeyId(n): EncryptionKeyRecord(KeyId(n), KeyId(k), bytes(b), a, c, s) for n, k, b, a, c, s in rows
+        }
 
     def evidence_count(self) -> int:
         """How many conflicting envelopes are kept as proof of equivocation."""

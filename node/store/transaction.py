@@ -127,7 +127,9 @@ class WriteTx(FeedbackWrites):
             (origin, seq, digest, now),
         )
 
-    def attach_body(self, *, origin: KeyId, seq: Seq, body: bytes, plaintext: bytes | None, objects: int) -> bool:
+    def attach_body(
+        self, *, origin: KeyId, seq: Seq, body: bytes, plaintext: bytes | None, objects: int
+    ) -> bool:
         """Store a body that arrived after its header (checked against it by the caller).
 
         Returns False when the body was already held (another peer delivered it first). A
@@ -136,7 +138,14 @@ class WriteTx(FeedbackWrites):
         cursor = self._conn.execute(
             "UPDATE entries SET body = ?, bundle = ?, readable = ?, objects = ?, missing_rounds = 0"
             " WHERE origin = ? AND seq = ? AND body IS NULL",
-            (body, plaintext, int(plaintext is not None or not self._is_sealed(origin, seq)), objects, origin, seq),
+            (
+                body,
+                plaintext,
+                int(plaintext is not None or not self._is_sealed(origin, seq)),
+                objects,
+                origin,
+                seq,
+            ),
         )
         if cursor.rowcount and (plaintext is not None or not self._is_sealed(origin, seq)):
             self._conn.execute(
@@ -144,13 +153,18 @@ class WriteTx(FeedbackWrites):
             )
         return cursor.rowcount > 0
 
-    def open_held_body(self, *, origin: KeyId, seq: Seq, plaintext: bytes, objects: int) -> None:
+    def open_held_body(
+        self, *, origin: KeyId, seq: Seq, plaintext: bytes, objects: int, audience: frozenset[KeyId]
+    ) -> None:
         """Record the plaintext of a sealed body we held but could not read until a grant."""
         self._conn.execute(
-            "UPDATE entries SET bundle = ?, readable = 1, objects = ? WHERE origin = ? AND seq = ?",
-            (plaintext, objects, origin, seq),
+            "UPDATE entries SET bundle = ?, readable = 1, objects = ?, recipients = ?"
+            " WHERE origin = ? AND seq = ?",
+            (plaintext, objects, json.dumps(sorted(audience)), origin, seq),
         )
-        self._conn.execute("UPDATE taxii_catalogued SET seq = MIN(seq, ?) WHERE origin = ?", (seq - 1, origin))
+        self._conn.execute(
+            "UPDATE taxii_catalogued SET seq = MIN(seq, ?) WHERE origin = ?", (seq - 1, origin)
+        )
 
     def _is_sealed(self, origin: KeyId, seq: Seq) -> bool:
         row = self._conn.execute(
@@ -161,7 +175,8 @@ class WriteTx(FeedbackWrites):
     def count_missing_round(self, keys: Iterable[tuple[KeyId, Seq]]) -> None:
         """One more sync round passed without these missing bodies arriving."""
         self._conn.executemany(
-            "UPDATE entries SET missing_rounds = missing_rounds + 1 WHERE origin = ? AND seq = ? AND body IS NULL",
+            "UPDATE entries SET missing_rounds = missing_rounds + 1"
+            " WHERE origin = ? AND seq = ? AND body IS NULL",
             list(keys),
         )
 
@@ -187,9 +202,10 @@ class WriteTx(FeedbackWrites):
             return False
         now = format_timestamp(utc_now())
         self._conn.execute(
-            "INSERT INTO encryption_keys (node, key_id, key, announced, confirmed_at, source, statement_type,"
-            " statement, statement_signatures) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (node, key_id) DO UPDATE"
-            " SET announced = excluded.announced, confirmed_at = excluded.confirmed_at, source = excluded.source,"
+            "INSERT INTO encryption_keys (node, key_id, key, announced, confirmed_at, source,"
+            " statement_type, statement, statement_signatures) VALUES (?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (node, key_id) DO UPDATE SET announced = excluded.announced,"
+            " confirmed_at = excluded.confirmed_at, source = excluded.source,"
             " statement_type = COALESCE(excluded.statement_type, statement_type),"
             " statement = COALESCE(excluded.statement, statement),"
             " statement_signatures = COALESCE(excluded.statement_signatures, statement_signatures)",
@@ -252,7 +268,14 @@ class WriteTx(FeedbackWrites):
         )
 
     def record_peer_head(
-        self, *, peer: str, origin: KeyId, seq: Seq, digest: Digest, envelope: Envelope, signed: str | None = None
+        self,
+        *,
+        peer: str,
+        origin: KeyId,
+        seq: Seq,
+        digest: Digest,
+        envelope: Envelope,
+        signed: str | None = None,
     ) -> None:
         """Remember the origin-signed head ``peer`` showed us (the latest one per origin and peer)."""
         self._conn.execute(

@@ -13,7 +13,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from node.errors import Rejected, Unauthenticated
-from node.feed.encryption import EncryptionKeyPair, encryption_key_id, open_encryption_key, sign_encryption_key
+from node.feed.encryption import (
+    EncryptionKeyPair,
+    encryption_key_id,
+    open_encryption_key,
+    sign_encryption_key,
+)
 from node.feed.keys import NodeIdentity
 from node.model import Envelope, KeyId
 from node.model.clock import format_timestamp
@@ -47,7 +52,10 @@ def confirm_encryption_key(
         )
     if fresh:
         log.info(
-            "encryption key %s of %s confirmed (%s)", encryption_key_id(confirmed.key)[:12], confirmed.node[:12], source
+            "encryption key %s of %s confirmed (%s)",
+            encryption_key_id(confirmed.key)[:12],
+            confirmed.node[:12],
+            source,
         )
     return fresh
 
@@ -70,6 +78,8 @@ def confirm_passed_on(
     return refused
 
 
-def own_statement(identity: NodeIdentity, keys: EncryptionKeyPair, *, origin: KeyId, now: datetime) -> Envelope:
+def own_statement(
+    identity: NodeIdentity, keys: EncryptionKeyPair, *, origin: KeyId, now: datetime
+) -> Envelope:
     """Our encryption key, signed by the key that signs our feed now, naming our identity."""
     return sign_encryption_key(identity, keys.public, now=now, node=origin)

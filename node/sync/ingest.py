@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from node.config import LimitsSection
 from node.errors import (
     BadSignature,
-    BodyMismatch,
     BrokenChain,
     Compromised,
     Equivocation,
@@ -50,7 +49,7 @@ from node.errors import (
 )
 from node.feed import VerifiedPayload, check_body, decode_bundle, decode_header, open_envelope, signed_by
 from node.feed.encryption import EncryptionKeyPair, encryption_key_id
-from node.feed.sealing import NONCE_BYTES, TAG_BYTES, open_body, open_body_with_key, open_content_key
+from node.feed.sealing import NONCE_BYTES, TAG_BYTES, open_content_key, open_sealed
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
     ENTRY_PAYLOAD_TYPE_V1,
@@ -93,6 +92,7 @@ class Contents:
     """What a readable body yields: rows to store, and what content checks dropped."""
 
     plaintext: bytes
+    audience: frozenset[KeyId] = frozenset()  # who the origin sealed it to (readers learn it)
     indicators: list[Indicator] = field(default_factory=list)
     opinions: list[tuple[Opinion, Tlp]] = field(default_factory=list)
     sightings: list[tuple[Sighting, Tlp]] = field(default_factory=list)
@@ -205,7 +205,9 @@ class Ingestor:
     ) -> tuple[StoredBody, Contents | None, Rejected | None]:
         """The body as we will hold it, its contents when we can read it, and the delivering
         peer's fault when the body is not the one the header names (it then counts as missing)."""
-        missing = StoredBody(digest=header.body_digest, size=header.body_size, sealed=header.sealed, body=None)
+        missing = StoredBody(
+            digest=header.body_digest, size=header.body_size, sealed=header.sealed, body=None
+        )
         if body is None:
             return missing, None, None
         try:
@@ -214,13 +216,15 @@ class Ingestor:
             return missing, None, exc
         held = StoredBody(digest=header.body_digest, size=header.body_size, sealed=header.sealed, body=body)
         try:
-            plaintext = self._plaintext(header, body, content_key=content_key)
+            opened = self._open(header, body, content_key=content_key)
         except SealedBodyInvalid as exc:
             # The origin signed this very ciphertext: we hold and forward it, and read nothing.
             return held, None, exc
-        if plaintext is None:
+        if opened is None:
             return held, None, None  # sealed to others: stored and forwarded, never read
+        plaintext, audience = opened
         contents = self._contents(header, plaintext)
+        contents.audience = audience
         readable = StoredBody(
             digest=held.digest,
             size=held.size,
@@ -234,25 +238,22 @@ class Ingestor:
     def _max_body_bytes(self) -> int:
         return 2 * self._limits.max_envelope_bytes + _SEAL_SLACK
 
-    def _plaintext(self, header: EntryHeader, body: bytes, *, content_key: bytes | None) -> bytes | None:
+    def _open(
+        self, header: EntryHeader, body: bytes, *, content_key: bytes | None
+    ) -> tuple[bytes, frozenset[KeyId]] | None:
+        """The bundle bytes and the audience of ``body``; None when it is sealed to others."""
         if header.seal is None:
-            return body
-        if content_key is not None:
-            return open_body_with_key(
-                body,
-                origin=header.origin,
-                seq=header.seq,
-                content_key=content_key,
-                plaintext_digest=header.seal.plaintext_digest,
-            )
-        return open_body(
+            return body, frozenset()
+        opened = open_sealed(
             body,
             origin=header.origin,
             seq=header.seq,
             stanzas=header.seal.stanzas,
             plaintext_digest=header.seal.plaintext_digest,
             keys=self._encryption_keys(),
+            content_key=content_key,
         )
+        return None if opened is None else (opened.bundle, opened.audience)
 
     def _contents(self, header: EntryHeader, plaintext: bytes) -> Contents:
         """Read the bundle object by object; what breaks the profile or carries another TLP
@@ -287,12 +288,21 @@ class Ingestor:
                 raise TypeError("commit() takes what prepare() returned")
             with collector_paused():
                 accepted = self._commit(
-                    header, verified=verified, envelope=prepared.envelope, body=body, contents=prepared.contents, via=via
+                    header,
+                    verified=verified,
+                    envelope=prepared.envelope,
+                    body=body,
+                    contents=prepared.contents,
+                    via=via,
                 )
         except Rejected as exc:
             signer = prepared.verified.signer if prepared.verified else None
-            self._count(exc, via=via, origin=prepared.header.origin if prepared.header else signer,
-                        seq=prepared.header.seq if prepared.header else None)
+            self._count(
+                exc,
+                via=via,
+                origin=prepared.header.origin if prepared.header else signer,
+                seq=prepared.header.seq if prepared.header else None,
+            )
             raise
         self._report_body(prepared, accepted, via=via)
         return accepted
@@ -325,7 +335,7 @@ class Ingestor:
                     prev=header.prev,
                     envelope=envelope,
                     tlp=header.tlp,
-                    recipients=frozenset(),
+                    recipients=contents.audience if contents else frozenset(),
                     created=format_timestamp(header.created),
                     via=via,
                     objects=len(contents.indicators) if contents else 0,
@@ -390,7 +400,9 @@ class Ingestor:
         opened = 0
         for origin, seqs in self._store.granted_unread().items():
             for entry in self._store.unreadable_sealed(origin, seqs):
-                if entry.body is not None and self._read_held(entry.origin, entry.seq, entry.envelope, entry.body):
+                if entry.body is not None and self._read_held(
+                    entry.origin, entry.seq, entry.envelope, entry.body
+                ):
                     opened += 1
         return opened
 
@@ -405,7 +417,9 @@ class Ingestor:
                 self._count(refusal, via=None, origin=origin, seq=seq)
             return False
         with self._store.write() as tx:
-            tx.open_held_body(origin=origin, seq=seq, plaintext=stored.plaintext, objects=len(contents.indicators))
+            tx.open_held_body(
+                origin=origin, seq=seq, plaintext=stored.plaintext, objects=len(contents.indicators)
+            )
             _apply(tx, header, contents)
         return True
 
@@ -422,7 +436,9 @@ class Ingestor:
             return False
         header = decode_header(entry.envelope.payload)  # stored bytes, verified when accepted
         with collector_paused():
-            stored, contents, refusal = self._prepare_body(header, body, content_key=self._store.granted_key(origin, seq))
+            stored, contents, refusal = self._prepare_body(
+                header, body, content_key=self._store.granted_key(origin, seq)
+            )
         if stored.body is None:
             assert refusal is not None
             self._count(refusal, via=via, origin=origin, seq=seq)
@@ -434,6 +450,7 @@ class Ingestor:
                 body=body,
                 plaintext=stored.plaintext,
                 objects=len(contents.indicators) if contents else 0,
+                audience=contents.audience if contents else frozenset(),
             )
             if fresh and contents is not None:
                 _apply(tx, header, contents)
@@ -469,7 +486,9 @@ class Ingestor:
 
     def _succession(self, tx: WriteTx, header: EntryHeader, verified: VerifiedPayload) -> Succession:
         if tx.is_quarantined(header.origin):
-            raise Quarantined(f"origin {header.origin[:12]}… is quarantined after equivocation; entry refused")
+            raise Quarantined(
+                f"origin {header.origin[:12]}… is quarantined after equivocation; entry refused"
+            )
         compromised = tx.compromised_from(header.origin)
         if compromised is not None and header.seq >= compromised:
             # The operator's mark: whatever this key signs from that position on is worthless.
@@ -504,7 +523,9 @@ class Ingestor:
         )
         with self._store.write() as tx:
             for reason in dropped:
-                tx.record_rejection(partner=via, origin=origin, seq=seq, reason="object_dropped", message=reason)
+                tx.record_rejection(
+                    partner=via, origin=origin, seq=seq, reason="object_dropped", message=reason
+                )
 
 
 def _keep_marked(read: BundleContents, tlp: Tlp, contents: Contents) -> None:

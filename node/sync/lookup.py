@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from node.errors import AccordError, InvalidInput, NotFound
-from node.feed import decode_entry, open_envelope
+from node.feed import check_body, decode_bundle, decode_header, open_envelope
 from node.model import ENTRY_PAYLOAD_TYPE, Indicator, KeyId, Opinion, Seq, Signal
 from node.model.clock import utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer, QueryRow, SortKey, status_of
@@ -196,7 +196,7 @@ class Lookup:
             )
         return tuple(versions)
 
-    def _verify(
+    def _verify(  # noqa: PLR0911 - one return per verdict reads as the checklist it is
         self, record: EntryRecord, key: bytes | None, indicator: Indicator
     ) -> tuple[str, Indicator | None]:
         if key is None:
@@ -208,17 +208,22 @@ class Lookup:
                 expected_type=ENTRY_PAYLOAD_TYPE,
                 max_bytes=VERIFY_LIMIT_BYTES,
             )
-            entry = decode_entry(verified.payload)
-            if entry.origin != indicator.origin or entry.seq != record.entry.seq:
+            header = decode_header(verified.payload)
+            if header.origin != indicator.origin or header.seq != record.entry.seq:
                 return "FAILED: the signed entry names another origin or seq than where it is stored", None
+            if record.entry.body is None or record.bundle is None:
+                return "cannot verify: the body is not held, or is sealed to others", None
+            # The body must be the one the signed header names (for a sealed body, the
+            # ciphertext: its plaintext was checked against the header's digest when opened).
+            check_body(header, record.entry.body, max_bytes=len(record.entry.body))
             # Only this indicator's object is read (an entry may hold 20,000 of them).
-            objects = entry.bundle.get("objects")
+            objects = decode_bundle(record.bundle).get("objects")
             if not isinstance(objects, list):
                 return "FAILED: the signed bundle holds no object list", None
             stix = next((o for o in objects if isinstance(o, dict) and o.get("id") == indicator.id), None)
             if stix is None:
                 return "ok", None
-            return "ok", indicator_from_stix(stix, origin=entry.origin)
+            return "ok", indicator_from_stix(stix, origin=header.origin)
         except AccordError as exc:
             return f"FAILED: {exc}", None
 

@@ -24,7 +24,7 @@ from node.feed import (
     sign_envelope,
 )
 from node.feed.encryption import EncryptionKeyPair
-from node.feed.sealing import NONCE_BYTES, SALT_BYTES, TAG_BYTES, seal_body, size_class
+from node.feed.sealing import seal_body, sealed_size
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
     ContentType,
@@ -223,9 +223,7 @@ class Publisher:
 
     def _append_batch(self, batch: list[Indicator], distribution: Distribution) -> list[Seq]:
         bundle = canonical_bundle(build_bundle(batch, origin_names={self.origin: self._name}))
-        if (
-            len(batch) > 1 and _body_size(len(bundle.text), distribution) > self._limits.max_envelope_bytes
-        ):
+        if len(batch) > 1 and _body_size(len(bundle.text), distribution) > self._limits.max_envelope_bytes:
             half = len(batch) // 2  # too large for one envelope: two entries instead
             return self._append_batch(batch[:half], distribution) + self._append_batch(
                 batch[half:], distribution
@@ -378,7 +376,12 @@ class Publisher:
             return _Body(ciphertext=bundle.text, seal=None)
         keys = self._recipient_keys(tx, distribution.recipients)
         sealed = seal_body(
-            bundle.text, origin=self.origin, seq=seq, recipients=keys, self_key=self._encryption.public
+            bundle.text,
+            origin=self.origin,
+            seq=seq,
+            recipients=keys,
+            self_key=self._encryption.public,
+            audience=distribution.recipients,
         )
         return _Body(
             ciphertext=sealed.ciphertext,
@@ -433,6 +436,7 @@ class Publisher:
         """Seal to ourselves and announce with ``keys`` from now on (after a rotation)."""
         self._encryption = keys
 
+
 @dataclass(frozen=True, slots=True)
 class _Body:
     ciphertext: bytes  # the body as it travels: the bundle itself when not sealed
@@ -443,8 +447,7 @@ def _body_size(bundle_bytes: int, distribution: Distribution) -> int:
     """The size a bundle of ``bundle_bytes`` travels at: padded to its class when sealed."""
     if not distribution.tlp.names_recipients:
         return bundle_bytes
-    wrapped = bundle_bytes + len('{"bundle":,"salt":""}') + 2 * SALT_BYTES
-    return size_class(wrapped) + NONCE_BYTES + TAG_BYTES
+    return sealed_size(bundle_bytes, audience=len(distribution.recipients))
 
 
 def _after(previous: datetime, now: datetime) -> datetime:

@@ -278,7 +278,8 @@ class Puller:
         late = [(o, s) for o, s, rounds in still if rounds + 1 >= BODY_MISSING_ALERT_ROUNDS]
         if late:
             log.warning(
-                "%d entry bodies missing for %d or more sync rounds (no peer served them), e.g. origin %s seq %d",
+                "%d entry bodies missing for %d or more sync rounds (no peer served them),"
+                " e.g. origin %s seq %d",
                 len(late),
                 BODY_MISSING_ALERT_ROUNDS,
                 late[0][0][:12],
@@ -323,7 +324,9 @@ class Puller:
         exc = BodyWithheld(f"{partner.name} served origin {origin[:12]}… seq {seq} without its body")
         report.rejected[exc.reason] += 1
         with self._store.write() as tx:
-            tx.record_rejection(partner=partner.name, origin=origin, seq=seq, reason=exc.reason, message=str(exc))
+            tx.record_rejection(
+                partner=partner.name, origin=origin, seq=seq, reason=exc.reason, message=str(exc)
+            )
 
     def _record(self, report: PullReport) -> None:
         with self._store.write() as tx:

@@ -98,9 +98,11 @@ def test_real_entries_match_rfc8785() -> None:
     writer = FeedWriter(identity(1), name="ngo")
     items = [indicator(writer.origin, pdq_signal(n)) for n in range(50)]
     items += [indicator(writer.origin, md5_signal(n), revoked=True) for n in range(5)]
-    document = json.loads(writer.entry(items).payload)
-    assert _is_plain(document)
-    assert canonical_json(document) == rfc8785.dumps(document)
+    entry = writer.entry(items)
+    assert entry.body is not None
+    for document in (json.loads(entry.header.payload), json.loads(entry.body)):
+        assert _is_plain(document)
+        assert canonical_json(document) == rfc8785.dumps(document)
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,20 @@ def test_a_signed_head_opens_to_what_the_origin_signed() -> None:
     assert opened.signed == T0
 
 
-def test_a_node_signs_only_its_own_head() -> None:
-    with pytest.raises(ValueError, match="own"):
-        sign_head(head(), OTHER, now=T0)
+def test_a_head_signed_by_another_key_than_the_origins_is_refused() -> None:
+    # sign_head signs with the key it is given (a rotated key signs for its origin); a verifier
+    # that was not told the key belongs to the origin refuses it.
+    forged = sign_head(head(), OTHER, now=T0)
+    with pytest.raises((UnknownSigner, MalformedEntry)):
+        open_head(forged, pinned={**PINNED, OTHER.key_id: OTHER.public_key})
+
+
+def test_a_rotated_key_signs_its_origins_head() -> None:
+    signed = sign_head(head(), OTHER, now=T0)
+    opened = open_head(
+        signed, pinned={OTHER.key_id: OTHER.public_key}, signer_origin={OTHER.key_id: ORIGIN.key_id}
+    )
+    assert (opened.head, opened.signer) == (head(), OTHER.key_id)
 
 
 def test_a_tampered_head_is_refused() -> None:
@@ -54,7 +65,7 @@ def test_a_head_from_an_unpinned_origin_is_refused() -> None:
 def test_an_entry_is_never_read_as_a_head() -> None:
     entry = FeedWriter(ORIGIN).entry([indicator(ORIGIN.key_id, md5_signal(1))])
     with pytest.raises(BadSignature, match="payload type"):
-        open_head(entry, pinned=PINNED)
+        open_head(entry.header, pinned=PINNED)
 
 
 def test_an_oversized_head_is_refused_before_verifying() -> None:

@@ -11,7 +11,7 @@ from node.config import LimitsSection
 from node.model import Partner
 from node.store import Store
 from node.sync.ingest import Ingestor
-from tests.support.feeds import FeedWriter, identity
+from tests.support.feeds import FeedWriter, encryption_keys, identity
 
 
 @pytest.fixture
@@ -21,14 +21,17 @@ def store(tmp_path: Path) -> Iterator[Store]:
     db.close()
 
 
+RECEIVER_KEYS = encryption_keys(50)  # the receiving node's encryption key: restricted bodies open
+
+
 @pytest.fixture
 def ngo() -> FeedWriter:
-    return FeedWriter(identity(1), name="ngo")
+    return FeedWriter(identity(1), name="ngo", readers=[RECEIVER_KEYS.public])
 
 
 @pytest.fixture
 def lab() -> FeedWriter:
-    return FeedWriter(identity(2), name="lab")
+    return FeedWriter(identity(2), name="lab", readers=[RECEIVER_KEYS.public])
 
 
 @pytest.fixture
@@ -42,4 +45,4 @@ def pinned(store: Store, ngo: FeedWriter, lab: FeedWriter) -> dict[str, bytes]:
 
 @pytest.fixture
 def ingestor(store: Store) -> Ingestor:
-    return Ingestor(store=store, limits=LimitsSection())
+    return Ingestor(store=store, limits=LimitsSection(), encryption_keys=lambda: [RECEIVER_KEYS])

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
 
 from node import errors
 from node.config import LimitsSection
+from node.feed.encryption import EncryptionKeyPair
 from node.model import Distribution, KeyId, Tlp
+from node.stix import build_bundle
 from node.store import Store
 from node.sync.ingest import Ingestor
 from tests.support.feeds import (
@@ -47,16 +48,20 @@ def test_entries_in_order_are_accepted_with_their_indicators(
 
     assert held(store) == ({ngo.origin: 2}, 3)
     stored = store.entries_after(ngo.origin, 0, limit=10)
-    assert [e.envelope for e in stored] == [first, second]  # the exact bytes, unchanged
+    assert [(e.envelope, e.body) for e in stored] == [
+        (first.header, first.body),
+        (second.header, second.body),
+    ]  # the exact bytes, unchanged
 
 
 @pytest.mark.parametrize("where", ["start", "middle", "end"])
 def test_a_tampered_payload_byte_is_refused(store, pinned, ingestor, ngo: FeedWriter, where: str) -> None:
     envelope = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
-    index = {"start": 0, "middle": len(envelope.payload) // 2, "end": len(envelope.payload) - 1}[where]
+    payload = envelope.header.payload
+    index = {"start": 0, "middle": len(payload) // 2, "end": len(payload) - 1}[where]
 
     with pytest.raises(errors.BadSignature, match="does not verify"):
-        ingestor.ingest(with_payload(envelope, flip_byte(envelope.payload, index)), pinned=pinned, via="ngo")
+        ingestor.ingest(with_payload(envelope, flip_byte(payload, index)), pinned=pinned, via="ngo")
 
     assert_nothing_stored(store)
     assert store.rejection_counts() == {"bad_signature": 1}
@@ -68,7 +73,9 @@ def test_a_tampered_signature_byte_is_refused(store, pinned, ingestor, ngo: Feed
 
     with pytest.raises(errors.BadSignature):
         ingestor.ingest(
-            with_signature(envelope, flip_byte(envelope.signatures[0].sig, index)), pinned=pinned, via="ngo"
+            with_signature(envelope, flip_byte(envelope.header.signatures[0].sig, index)),
+            pinned=pinned,
+            via="ngo",
         )
 
     assert_nothing_stored(store)
@@ -157,56 +164,81 @@ def test_equivocation_keeps_both_envelopes_and_quarantines_the_origin(store, pin
     assert store.rejection_counts() == {"equivocation": 1, "quarantined": 1}
 
 
-def test_malformed_stix_is_refused(store, pinned, ingestor, ngo: FeedWriter) -> None:
-    good = ngo.entry([indicator(ngo.origin, pdq_signal(1))], advance=False)
-    bundle = json.loads(good.payload)["bundle"]
+def test_a_malformed_object_is_dropped_and_the_chain_moves_on(
+    store, pinned, ingestor, ngo: FeedWriter
+) -> None:
+    # Content checks drop objects, not entries (DESIGN §5): one bad object must not stall the
+    # origin's feed behind it, and the good objects beside it still apply.
+    good, bad = indicator(ngo.origin, pdq_signal(1)), indicator(ngo.origin, md5_signal(1))
+    bundle = build_bundle([good, bad], origin_names={ngo.origin: "ngo"})
     bundle["objects"][-1]["pattern"] = "[file:hashes.MD5 = 'not-hex']"
 
-    with pytest.raises(errors.MalformedStix):
-        ingestor.ingest(ngo.entry([], bundle=bundle), pinned=pinned, via="ngo")
-    assert_nothing_stored(store)
-    assert store.rejection_counts() == {"malformed_stix": 1}
+    accepted = ingestor.ingest(ngo.entry([], bundle=bundle), pinned=pinned, via="ngo")
+    later = ingestor.ingest(ngo.entry([indicator(ngo.origin, pdq_signal(2))]), pinned=pinned, via="ngo")
+
+    assert (accepted.indicators, accepted.dropped, later.seq) == (1, 1, 2)
+    assert held(store) == ({ngo.origin: 2}, 2)
+    assert store.rejection_counts() == {"object_dropped": 1}
 
 
-def test_a_non_hex_hash_is_refused_without_echoing_it(store, pinned, ingestor, ngo: FeedWriter) -> None:
-    good = ngo.entry([indicator(ngo.origin, pdq_signal(1))], advance=False)
-    bundle = json.loads(good.payload)["bundle"]
+def test_a_non_hex_hash_is_dropped_without_echoing_it(store, pinned, ingestor, ngo: FeedWriter) -> None:
+    bundle = build_bundle([indicator(ngo.origin, pdq_signal(1))], origin_names={ngo.origin: "ngo"})
     secret = "zz" + "ab" * 31
     bundle["objects"][-1]["pattern"] = f"[file:hashes.x_pdq = '{secret}']"
 
-    with pytest.raises(errors.MalformedStix) as caught:
-        ingestor.ingest(ngo.entry([], bundle=bundle), pinned=pinned, via="ngo")
-    assert secret not in str(caught.value)
+    accepted = ingestor.ingest(ngo.entry([], bundle=bundle), pinned=pinned, via="ngo")
+
+    assert accepted.dropped == 1
     stored_messages = [r[0] for r in store.reader.execute("SELECT message FROM rejections")]
-    assert all(secret not in m for m in stored_messages)
+    assert stored_messages and all(secret not in m for m in stored_messages)
 
 
-def test_an_oversized_envelope_is_refused_before_parsing(store, pinned, ngo: FeedWriter) -> None:
-    small = Ingestor(store=store, limits=LimitsSection(max_envelope_bytes=2048))
-    envelope = ngo.entry([indicator(ngo.origin, pdq_signal(n)) for n in range(20)])
+def test_an_oversized_header_is_refused_before_parsing(store, pinned, ngo: FeedWriter) -> None:
+    small = Ingestor(store=store, limits=LimitsSection(max_envelope_bytes=512))
+    readers = [EncryptionKeyPair.generate().public for _ in range(20)]  # 32 stanzas: a large header
+    envelope = ngo.entry([indicator(ngo.origin, pdq_signal(1), tlp=Tlp.AMBER)], readers=readers)
 
-    with pytest.raises(errors.TooLarge, match="exceeds the limit of 2048 bytes"):
+    with pytest.raises(errors.TooLarge, match="exceeds the limit of 512 bytes"):
         small.ingest(envelope, pinned=pinned, via="ngo")
     assert_nothing_stored(store)
 
 
-def test_too_many_objects_are_refused(store, pinned, ngo: FeedWriter) -> None:
+def test_an_oversized_body_is_not_stored_and_counts_as_missing(store, pinned, ngo: FeedWriter) -> None:
+    small = Ingestor(store=store, limits=LimitsSection(max_envelope_bytes=1024))
+    envelope = ngo.entry([indicator(ngo.origin, pdq_signal(n)) for n in range(20)])
+
+    accepted = small.ingest(envelope, pinned=pinned, via="ngo")
+
+    assert (accepted.seq, accepted.indicators, accepted.readable) == (1, 0, False)
+    assert store.missing_bodies(limit=10) == [(ngo.origin, 1, 0)]
+    assert store.rejection_counts() == {"too_large": 1}
+
+
+def test_too_many_objects_drop_the_body_not_the_chain(store, pinned, ngo: FeedWriter) -> None:
     few = Ingestor(store=store, limits=LimitsSection(max_objects_per_entry=5))
     envelope = ngo.entry([indicator(ngo.origin, md5_signal(n)) for n in range(10)])
 
-    with pytest.raises(errors.Rejected):
-        few.ingest(envelope, pinned=pinned, via="ngo")
-    assert_nothing_stored(store)
+    accepted = few.ingest(envelope, pinned=pinned, via="ngo")
+
+    assert (accepted.indicators, accepted.dropped) == (0, 1)
+    assert held(store) == ({ngo.origin: 1}, 0)
+    assert store.rejection_counts() == {"object_dropped": 1}
 
 
-def test_an_indicator_marked_differently_from_the_entry_is_refused(store, pinned, ingestor, ngo) -> None:
+def test_an_indicator_marked_differently_from_the_entry_is_dropped(store, pinned, ingestor, ngo) -> None:
+    # A GREEN-marked object inside a CLEAR entry would widen what its origin shared: dropped.
     envelope = ngo.entry(
-        [indicator(ngo.origin, pdq_signal(1), tlp=Tlp.GREEN)], distribution=Distribution(Tlp.CLEAR)
+        [
+            indicator(ngo.origin, pdq_signal(1), tlp=Tlp.GREEN),
+            indicator(ngo.origin, pdq_signal(2), tlp=Tlp.CLEAR),
+        ],
+        distribution=Distribution(Tlp.CLEAR),
     )
 
-    with pytest.raises(errors.MalformedEntry, match="TLP marking differs"):
-        ingestor.ingest(envelope, pinned=pinned, via="ngo")
-    assert_nothing_stored(store)
+    accepted = ingestor.ingest(envelope, pinned=pinned, via="ngo")
+
+    assert (accepted.indicators, accepted.dropped) == (1, 1)
+    assert held(store) == ({ngo.origin: 1}, 1)
 
 
 def test_an_origin_cannot_version_another_origins_indicator(store, pinned, ingestor, ngo, lab) -> None:
@@ -214,11 +246,11 @@ def test_an_origin_cannot_version_another_origins_indicator(store, pinned, inges
     ingestor.ingest(ngo.entry([theirs]), pinned=pinned, via="ngo")
     hijack = indicator(lab.origin, pdq_signal(1), indicator_id=theirs.id, revoked=True)
 
-    with pytest.raises(errors.MalformedEntry):
-        ingestor.ingest(lab.entry([hijack]), pinned=pinned, via="lab")
+    accepted = ingestor.ingest(lab.entry([hijack]), pinned=pinned, via="lab")
 
     assert store.indicators_by_id([theirs.id])[theirs.id].revoked is False
-    assert lab.origin not in store.heads()
+    assert accepted.seq == 1  # the object is dropped; the lab's feed goes on
+    assert "another origin created it" in store.reader.execute("SELECT message FROM rejections").fetchone()[0]
 
 
 def test_revocation_is_final_and_replaying_the_add_cannot_revive_it(store, pinned, ingestor, ngo) -> None:
@@ -255,5 +287,5 @@ def test_a_refusal_of_one_origin_leaves_others_untouched(store, pinned, ingestor
     ingestor.ingest(lab.entry([indicator(lab.origin, md5_signal(1))]), pinned=pinned, via="lab")
     bad = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
     with pytest.raises(errors.BadSignature):
-        ingestor.ingest(with_payload(bad, flip_byte(bad.payload, 5)), pinned=pinned, via="ngo")
+        ingestor.ingest(with_payload(bad, flip_byte(bad.header.payload, 5)), pinned=pinned, via="ngo")
     assert held(store) == ({lab.origin: 1}, 1)

@@ -111,7 +111,7 @@ def test_statuses(lookup: Lookup, store: Store, held, ngo: FeedWriter, pinned, i
             origin=ngo.origin,
             seq=1,
             digest="sha256:" + "0" * 64,
-            envelope=ngo.entry([], advance=False),
+            envelope=ngo.entry([], advance=False).header,
             via="x",
         )  # type: ignore[arg-type]
     quarantined = ids(lookup, statuses=frozenset({IndicatorStatus.QUARANTINED}))
@@ -189,12 +189,12 @@ def test_show_reports_a_stored_envelope_that_no_longer_verifies(
 ) -> None:
     target = held["ncii"][1]
     raw = sqlite3.connect(store.path)
-    payload = raw.execute(
-        "SELECT payload FROM entries WHERE seq = 2 AND instr(payload, ?) > 0", (target.encode(),)
+    body = raw.execute(
+        "SELECT body FROM entries WHERE seq = 2 AND instr(body, ?) > 0", (target.encode(),)
     ).fetchone()[0]
-    tampered = bytes(payload).replace(b'"ncii"', b'"tvec"', 1)
+    tampered = bytes(body).replace(b'"ncii"', b'"tvec"', 1)  # the body no longer matches its header
     raw.execute(
-        "UPDATE entries SET payload = ? WHERE seq = 2 AND instr(payload, ?) > 0", (tampered, target.encode())
+        "UPDATE entries SET body = ? WHERE seq = 2 AND instr(body, ?) > 0", (tampered, target.encode())
     )
     raw.commit()
     raw.close()

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from node import errors
 from node.model import Compromise, Distribution, Opinion, OpinionTally, OpinionValue, Seq, Tlp
 from node.stix import build_bundle
 from node.store import Store
@@ -76,19 +75,20 @@ def test_an_opinion_is_authored_by_the_entrys_origin_only(
     # The lab cannot put an opinion in the NGO's name: created_by_ref must be the lab's identity.
     forged = opinion_of(ngo, target, OpinionValue.AGREE, at=1)
     bundle = build_bundle([], origin_names={ngo.origin: "ngo"}, opinions=[(forged, Tlp.GREEN)])
-    with pytest.raises(errors.MalformedStix, match="created_by_ref"):
-        ingestor.ingest(lab.entry([], bundle=bundle), pinned=pinned, via="lab")
+    accepted = ingestor.ingest(lab.entry([], bundle=bundle), pinned=pinned, via="lab")
+    assert accepted.dropped == 1  # the forged object is dropped; the lab's feed goes on
+    assert "created_by_ref" in store.reader.execute("SELECT message FROM rejections").fetchone()[0]
     assert store.opinions_about([target]) == {}
 
 
-def test_an_opinion_marked_with_another_tlp_than_its_entry_is_refused(
+def test_an_opinion_marked_with_another_tlp_than_its_entry_is_dropped(
     store: Store, pinned, ingestor: Ingestor, lab: FeedWriter, target: str
 ) -> None:
     opinion = opinion_of(lab, target, OpinionValue.DISAGREE, at=1)
     bundle = build_bundle([], origin_names={lab.origin: "lab"}, opinions=[(opinion, Tlp.CLEAR)])
-    with pytest.raises(errors.MalformedEntry, match="opinion's TLP"):
-        ingestor.ingest(lab.entry([], bundle=bundle), pinned=pinned, via="lab")
-    assert store.opinions_about([target]) == {} and store.head(lab.origin) is None
+    accepted = ingestor.ingest(lab.entry([], bundle=bundle), pinned=pinned, via="lab")
+    assert accepted.dropped == 1
+    assert store.opinions_about([target]) == {} and store.head(lab.origin).seq == 1
 
 
 def test_opinions_from_a_compromised_range_do_not_count(

@@ -14,7 +14,7 @@ import pytest
 
 from node import errors
 from node.config import LimitsSection
-from node.model import Envelope, KeyId, Partner, Seq
+from node.model import KeyId, Partner, Seq, SignedEntry
 from node.store import Store
 from node.sync.ingest import Ingestor, collector_paused
 from node.sync.pull import Puller
@@ -33,11 +33,12 @@ def state(store: Store) -> tuple[int, int, int]:
 
 def test_prepare_writes_nothing_and_commit_records_its_refusal(store, pinned, ingestor, ngo) -> None:
     good = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
-    bad = with_payload(good, flip_byte(good.payload, 5))
+    bad = with_payload(good, flip_byte(good.header.payload, 5))
     prepared_good = ingestor.prepare(good, pinned=pinned)
     prepared_bad = ingestor.prepare(bad, pinned=pinned)
     assert state(store) == (0, 0, 0)
-    assert prepared_good.refusal is None and len(prepared_good.indicators) == 1
+    assert prepared_good.refusal is None and prepared_good.contents is not None
+    assert len(prepared_good.contents.indicators) == 1
     assert isinstance(prepared_bad.refusal, errors.BadSignature)
 
     with pytest.raises(errors.BadSignature):
@@ -50,10 +51,10 @@ def test_prepare_writes_nothing_and_commit_records_its_refusal(store, pinned, in
 class ListSource:
     """Serves fixed envelopes once; optionally raises after them."""
 
-    def __init__(self, envelopes: list[Envelope], error: BaseException | None = None) -> None:
+    def __init__(self, envelopes: list[SignedEntry], error: BaseException | None = None) -> None:
         self.envelopes, self.error, self.calls = envelopes, error, 0
 
-    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[Envelope]:
+    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[SignedEntry]:
         self.calls += 1
         if self.calls == 1:
             yield from self.envelopes
@@ -81,7 +82,7 @@ def test_a_forged_origin_stops_its_signer_not_the_origin_it_names(store, pinned,
 
 def test_entries_prepared_ahead_of_a_refusal_are_neither_stored_nor_counted(store, pinned, ngo) -> None:
     entries = [ngo.entry([indicator(ngo.origin, pdq_signal(n))]) for n in range(5)]
-    entries[1] = with_payload(entries[1], flip_byte(entries[1].payload, 3))
+    entries[1] = with_payload(entries[1], flip_byte(entries[1].header.payload, 3))
     partner = Partner(name="ngo", key_id=ngo.origin, public_key=ngo.signer.public_key)
 
     report = make_puller(store).pull(partner, ListSource(entries))
