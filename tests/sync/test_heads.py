@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from node.feed import payload_digest, sign_head
+from datetime import timedelta
+
+from node.feed import open_head, payload_digest, sign_head
 from node.match import MatchLists
 from node.model import Digest, Distribution, Head, Seq, Tlp
-from node.sync.heads import check_heads, heads_for, visible_head
+from node.sync.heads import check_heads, heads_for, stale_origins
 from node.sync.refresh import ListRefresher
+from node.sync.serve import entries_for
 from tests.support.feeds import T0, FeedWriter, flip_byte, identity, indicator, pdq_signal, with_payload
 
 SELF = identity(9)
@@ -72,7 +75,7 @@ def test_heads_of_unpinned_origins_are_ignored(store, pinned) -> None:
     assert store.peer_heads() == [] and store.rejection_counts() == {}
 
 
-def test_a_caller_sees_the_head_of_what_it_may_receive_only(store, pinned, ingestor, ngo, lab) -> None:
+def test_every_partner_sees_every_origins_head_whatever_its_tlp(store, pinned, ingestor, ngo, lab) -> None:
     green = ngo.entry([indicator(ngo.origin, pdq_signal(1))])
     red = ngo.entry(
         [indicator(ngo.origin, pdq_signal(2), tlp=Tlp.RED)],
@@ -80,11 +83,73 @@ def test_a_caller_sees_the_head_of_what_it_may_receive_only(store, pinned, inges
     )
     for envelope in (green, red):
         ingestor.ingest(envelope, pinned=pinned, via="ngo")
-    # We relay; the red entry is never ours to serve, to anyone.
-    assert visible_head(store, origin=ngo.origin, caller=lab.origin, server=SELF.key_id) == Head(
-        origin=ngo.origin, seq=Seq(1), digest=payload_digest(green.payload)
-    )
-    # Our own feed's head is signed afresh for the caller, and verifies as ours.
-    view = heads_for(store, identity=SELF, caller=lab.origin, now=T0)
-    assert view.held == {ngo.origin: 1}
+    # A restricted entry is a header like any other: hiding it would freeze the feed for whoever
+    # may not read it (its body is sealed instead).
+    view = heads_for(store, identity=SELF, origin=SELF.key_id, now=T0)
+    assert view.held == {ngo.origin: 2}
     assert view.heads == ()  # no origin-signed head of ngo was shown to us, so none to pass on
+    check_heads(
+        store,
+        [signed(ngo, 2, payload_digest(red.header.payload))],
+        peer="ngo",
+        pinned=pinned,
+        self_key=SELF.key_id,
+    )  # type: ignore[list-item]
+    [relayed] = heads_for(store, identity=SELF, origin=SELF.key_id, now=T0).heads
+    assert open_head(relayed, pinned=pinned).head.seq == 2
+
+
+def test_a_quarantined_origin_is_shown_to_no_one(store, pinned, ingestor, ngo) -> None:
+    ingestor.ingest(ngo.entry([indicator(ngo.origin, pdq_signal(1))]), pinned=pinned, via="ngo")
+    check_heads(
+        store,
+        [signed(ngo, 1, Digest("sha256:" + "cd" * 32))],
+        peer="hub",
+        pinned=pinned,
+        self_key=SELF.key_id,
+    )  # type: ignore[list-item]
+    assert store.quarantined_origins() == {ngo.origin}
+    assert heads_for(store, identity=SELF, origin=SELF.key_id, now=T0).held == {}
+    assert list(entries_for(store, cursors={ngo.origin: Seq(0)})) == []
+
+
+def test_a_relay_replaying_an_old_head_leaves_the_origin_flagged_stale(store, pinned, ngo) -> None:
+    # TUF's freeze attack: a relay keeps showing a validly signed but old head so that nobody
+    # notices newer entries. The origin re-signs its head at every call; an old one is noticed.
+    old = sign_head(
+        Head(origin=ngo.origin, seq=Seq(1), digest=Digest("sha256:" + "ab" * 32)), ngo.signer, now=T0
+    )
+    check_heads(store, [old], peer="hub", pinned=pinned, self_key=SELF.key_id)
+    now = T0 + timedelta(hours=2)
+    assert stale_origins(store, now=now, max_age=timedelta(hours=1)) == {
+        ngo.origin: "2026-11-01T12:00:00.000Z"
+    }
+    fresh = sign_head(
+        Head(origin=ngo.origin, seq=Seq(1), digest=Digest("sha256:" + "ab" * 32)), ngo.signer, now=now
+    )
+    check_heads(store, [fresh], peer="ngo", pinned=pinned, self_key=SELF.key_id)
+    assert stale_origins(store, now=now, max_age=timedelta(hours=1)) == {}
+
+
+def test_after_a_key_rotation_the_origins_head_is_signed_and_accepted_under_the_new_key(
+    store, pinned, ingestor, ngo
+) -> None:
+    ingestor.ingest(ngo.entry([indicator(ngo.origin, pdq_signal(1))]), pinned=pinned, via="ngo")
+    old_signer, new = ngo.signer, identity(40)
+    rotation = ngo.rotation(new)
+    ingestor.ingest(rotation, pinned=pinned, via="ngo")
+    head = Head(origin=ngo.origin, seq=Seq(2), digest=payload_digest(rotation.header.payload))
+
+    report = check_heads(
+        store, [sign_head(head, new, now=T0)], peer="ngo", pinned=store.pinned_keys(), self_key=SELF.key_id
+    )
+    assert report.shown == {ngo.origin: 2} and report.rejected == {}
+    # The retired key makes no statement about the feed any more.
+    stale = check_heads(
+        store,
+        [sign_head(head, old_signer, now=T0)],
+        peer="x",
+        pinned=store.pinned_keys(),
+        self_key=SELF.key_id,
+    )
+    assert stale.rejected == {"retired_key": 1}

@@ -11,15 +11,24 @@ import pytest
 
 from node import errors
 from node.config import LimitsSection
-from node.feed import decode_entry
-from node.model import ContentType, Distribution, Envelope, KeyId, Partner, Seq, Tlp
-from node.model.clock import truncate_ms
+from node.feed import decode_bundle, decode_header
+from node.model import ContentType, Distribution, KeyId, Partner, Seq, SignedEntry, Tlp
+from node.model.clock import format_timestamp, truncate_ms
 from node.store import Store
 from node.sync.ingest import Ingestor
 from node.sync.publish import Contribution, Publisher
 from node.sync.pull import Puller
 from node.sync.serve import entries_for
-from tests.support.feeds import T0, flip_byte, identity, indicator, md5_signal, pdq_signal, with_payload
+from tests.support.feeds import (
+    T0,
+    encryption_keys,
+    flip_byte,
+    identity,
+    indicator,
+    md5_signal,
+    pdq_signal,
+    with_payload,
+)
 
 
 def ticking_clock() -> object:
@@ -44,17 +53,40 @@ def receiver(tmp_path: Path) -> Iterator[Store]:
 ORIGIN = identity(1)
 RECEIVER = identity(2)
 OTHER = identity(3)
+KEYS = {
+    ORIGIN.key_id: encryption_keys(1),
+    RECEIVER.key_id: encryption_keys(2),
+    OTHER.key_id: encryption_keys(3),
+}
+
+
+def make_publisher(store: Store, who: object = ORIGIN, *, limits: LimitsSection | None = None) -> Publisher:
+    return Publisher(
+        store=store,
+        identity=who,  # type: ignore[arg-type]
+        name="ngo",
+        limits=limits or LimitsSection(),
+        clock=ticking_clock(),  # type: ignore[arg-type]
+        encryption=KEYS[who.key_id],  # type: ignore[attr-defined]
+    )
 
 
 @pytest.fixture
 def publisher(origin_store: Store) -> Publisher:
-    return Publisher(
-        store=origin_store,
-        identity=ORIGIN,
-        name="ngo",
-        limits=LimitsSection(),
-        clock=ticking_clock(),  # type: ignore[arg-type]
-    )
+    return make_publisher(origin_store)
+
+
+def confirm_key(store: Store, who: object) -> None:
+    """``who`` confirmed its encryption key to the store's node (as a pull of it does)."""
+    keys = KEYS[who.key_id]  # type: ignore[attr-defined]
+    with store.write() as tx:
+        tx.record_encryption_key(
+            node=who.key_id,  # type: ignore[attr-defined]
+            key_id=keys.key_id,
+            key=keys.public,
+            announced=format_timestamp(T0),
+            source="test",
+        )
 
 
 def pin(store: Store, name: str, key: object) -> None:
@@ -65,19 +97,17 @@ def pin(store: Store, name: str, key: object) -> None:
 class StoreSource:
     """A FeedSource that serves from a store exactly as the Federation servicer does."""
 
-    def __init__(self, store: Store, *, server: KeyId, caller: KeyId, fail_after: int | None = None) -> None:
-        self.store, self.server, self.caller, self.fail_after = store, server, caller, fail_after
+    def __init__(self, store: Store, *, fail_after: int | None = None) -> None:
+        self.store, self.fail_after = store, fail_after
         self.calls = 0
 
-    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[Envelope]:
+    def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[SignedEntry]:
         self.calls += 1
-        for n, entry in enumerate(
-            entries_for(self.store, caller=self.caller, server=self.server, cursors=cursors)
-        ):
+        for n, entry in enumerate(entries_for(self.store, cursors=cursors)):
             if self.fail_after is not None and n == self.fail_after:
                 self.fail_after = None
                 raise errors.PeerError("connection reset by peer")
-            yield entry.envelope
+            yield SignedEntry(entry.envelope, entry.body)
 
 
 def contribute(
@@ -87,10 +117,10 @@ def contribute(
     publisher.contribute(items, category="csam", distribution=Distribution(tlp=tlp, recipients=to))
 
 
-def puller(receiver: Store) -> Puller:
-    return Puller(
-        store=receiver, ingestor=Ingestor(store=receiver, limits=LimitsSection()), self_key=RECEIVER.key_id
-    )
+def puller(receiver: Store, who: object = RECEIVER) -> Puller:
+    keys = KEYS[who.key_id]  # type: ignore[attr-defined]
+    ingestor = Ingestor(store=receiver, limits=LimitsSection(), encryption_keys=lambda: [keys])
+    return Puller(store=receiver, ingestor=ingestor, self_key=who.key_id)  # type: ignore[attr-defined]
 
 
 def test_publish_chains_entries_and_reuses_indicator_ids(publisher: Publisher, origin_store: Store) -> None:
@@ -108,12 +138,12 @@ def test_publish_chains_entries_and_reuses_indicator_ids(publisher: Publisher, o
     )
     assert unchanged.seqs == () and unchanged.unchanged == 1
 
-    entries = [
-        decode_entry(e.envelope.payload) for e in origin_store.entries_after(ORIGIN.key_id, Seq(0), limit=9)
-    ]
-    assert [e.seq for e in entries] == [1, 2]
-    assert entries[0].prev is None and entries[1].prev is not None
-    ids = {o["id"] for e in entries for o in e.bundle["objects"] if o["type"] == "indicator"}
+    stored = origin_store.entries_after(ORIGIN.key_id, Seq(0), limit=9)
+    headers = [decode_header(e.envelope.payload) for e in stored]
+    assert [h.seq for h in headers] == [1, 2]
+    assert headers[0].prev is None and headers[1].prev is not None
+    bundles = [decode_bundle(e.body) for e in stored if e.body is not None]
+    ids = {o["id"] for b in bundles for o in b["objects"] if o["type"] == "indicator"}
     assert len(ids) == 1  # relabelling publishes a new version of the same indicator
 
 
@@ -147,9 +177,7 @@ def test_own_indicators_are_only_this_nodes_contributions(publisher: Publisher, 
 
 def test_large_batches_are_split_into_entries_within_the_limits(origin_store: Store) -> None:
     limits = LimitsSection(max_objects_per_entry=58)
-    publisher = Publisher(
-        store=origin_store, identity=ORIGIN, name="ngo", limits=limits, clock=ticking_clock()
-    )  # type: ignore[arg-type]
+    publisher = make_publisher(origin_store, limits=limits)
     contribute(publisher, *[md5_signal(n) for n in range(120)])
     assert origin_store.head(ORIGIN.key_id).seq == 3  # type: ignore[union-attr]
     assert len(origin_store.counts()) == 1 and origin_store.counts()[0].count == 120
@@ -159,7 +187,7 @@ def test_pull_brings_a_feed_across_and_revocation_follows(publisher, origin_stor
     pin(receiver, "ngo", ORIGIN)
     pin(origin_store, "receiver", RECEIVER)
     contribute(publisher, pdq_signal(1), md5_signal(1))
-    source = StoreSource(origin_store, server=ORIGIN.key_id, caller=RECEIVER.key_id)
+    source = StoreSource(origin_store)
     partner = receiver.partner("ngo")
 
     report = puller(receiver).pull(partner, source)  # type: ignore[arg-type]
@@ -176,7 +204,7 @@ def test_a_fault_mid_stream_keeps_what_was_committed_and_resumes(publisher, orig
     pin(receiver, "ngo", ORIGIN)
     for n in range(5):
         contribute(publisher, pdq_signal(n))
-    source = StoreSource(origin_store, server=ORIGIN.key_id, caller=RECEIVER.key_id, fail_after=3)
+    source = StoreSource(origin_store, fail_after=3)
     partner = receiver.partner("ngo")
 
     failed = puller(receiver).pull(partner, source)  # type: ignore[arg-type]
@@ -193,21 +221,22 @@ def test_a_refused_entry_stops_its_origin_but_not_the_others(tmp_path, receiver)
     pin(receiver, "ngo", ORIGIN)
     pin(receiver, "lab", OTHER)
     good_lab = Store(tmp_path / "lab.db")
-    lab = Publisher(store=good_lab, identity=OTHER, name="lab", limits=LimitsSection(), clock=ticking_clock())  # type: ignore[arg-type]
+    lab = make_publisher(good_lab, OTHER)
     contribute(lab, md5_signal(7))
     ngo_store = Store(tmp_path / "ngo.db")
-    ngo = Publisher(
-        store=ngo_store, identity=ORIGIN, name="ngo", limits=LimitsSection(), clock=ticking_clock()
-    )  # type: ignore[arg-type]
+    ngo = make_publisher(ngo_store)
     contribute(ngo, pdq_signal(1))
     contribute(ngo, pdq_signal(2))
-    first, second = (e.envelope for e in ngo_store.entries_after(ORIGIN.key_id, Seq(0), limit=5))
-    lab_envelope = good_lab.entries_after(OTHER.key_id, Seq(0), limit=5)[0].envelope
+    first, second = (
+        SignedEntry(e.envelope, e.body) for e in ngo_store.entries_after(ORIGIN.key_id, Seq(0), limit=5)
+    )
+    lab_entry = good_lab.entries_after(OTHER.key_id, Seq(0), limit=5)[0]
+    lab_envelope = SignedEntry(lab_entry.envelope, lab_entry.body)
 
     class Hostile:
-        def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[Envelope]:
+        def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[SignedEntry]:
             if ORIGIN.key_id in cursors:
-                yield with_payload(first, flip_byte(first.payload, 10))
+                yield with_payload(first, flip_byte(first.header.payload, 10))
                 yield second  # would be a gap: skipped, not counted twice
             if cursors.get(OTHER.key_id) == 0:
                 yield lab_envelope
@@ -220,29 +249,59 @@ def test_a_refused_entry_stops_its_origin_but_not_the_others(tmp_path, receiver)
     ngo_store.close()
 
 
-def test_tlp_is_enforced_at_egress(publisher, origin_store) -> None:
+def test_a_restricted_entry_never_freezes_the_feed_for_a_non_recipient(
+    publisher, origin_store, receiver
+) -> None:
+    # The review's largest finding: GREEN, then RED to another partner, then a revocation of the
+    # GREEN hash. A non-recipient must get the later GREEN entry and the revocation, and none of
+    # the RED content (it holds the RED body only as ciphertext it cannot open).
+    pin(receiver, "ngo", ORIGIN)
+    confirm_key(origin_store, OTHER)
     contribute(publisher, md5_signal(1), tlp=Tlp.GREEN)
-    contribute(publisher, md5_signal(2), tlp=Tlp.AMBER, to=frozenset({RECEIVER.key_id}))
+    contribute(publisher, md5_signal(2), tlp=Tlp.RED, to=frozenset({OTHER.key_id}))
+    [green] = origin_store.indicators_with_signal(md5_signal(1))
+    publisher.revoke([green.id])
     contribute(publisher, md5_signal(3), tlp=Tlp.GREEN)
-    cursors = {ORIGIN.key_id: Seq(0)}
 
-    def served(caller: KeyId, server: KeyId) -> list[int]:
-        return [e.seq for e in entries_for(origin_store, caller=caller, server=server, cursors=cursors)]
+    report = puller(receiver).pull(receiver.partner("ngo"), StoreSource(origin_store))  # type: ignore[arg-type]
 
-    assert served(RECEIVER.key_id, ORIGIN.key_id) == [1, 2, 3]
-    # A non-recipient gets the stream only up to the withheld entry: it looks like the end of the feed.
-    assert served(OTHER.key_id, ORIGIN.key_id) == [1]
+    assert (report.accepted, report.ok) == (4, True)
+    assert receiver.head(ORIGIN.key_id).seq == 4  # type: ignore[union-attr]
+    assert receiver.indicators_by_id([green.id])[green.id].revoked
+    assert receiver.indicators_with_signal(md5_signal(3))
+    assert receiver.indicators_with_signal(md5_signal(2)) == []
+    red = receiver.entry_at(ORIGIN.key_id, Seq(2))
+    assert red is not None and red.sealed and red.body is not None
+    assert md5_signal(2).value.encode() not in red.body + red.envelope.payload
 
 
-def test_red_is_never_relayed(publisher, origin_store) -> None:
-    contribute(publisher, md5_signal(1), tlp=Tlp.RED, to=frozenset({RECEIVER.key_id}))
-    cursors = {ORIGIN.key_id: Seq(0)}
-    from_origin = list(
-        entries_for(origin_store, caller=RECEIVER.key_id, server=ORIGIN.key_id, cursors=cursors)
-    )
-    from_relay = list(entries_for(origin_store, caller=RECEIVER.key_id, server=OTHER.key_id, cursors=cursors))
-    assert [e.seq for e in from_origin] == [1]
-    assert from_relay == []
+def test_a_recipient_reads_the_sealed_body_and_a_relay_forwards_it_unread(
+    publisher, origin_store, receiver, tmp_path
+) -> None:
+    # The hub is not a recipient: it holds the ciphertext, verifies the chain, and forwards the
+    # body unchanged; the recipient behind it opens the stanza sealed to it.
+    hub = Store(tmp_path / "hub.db")
+    pin(hub, "ngo", ORIGIN)
+    pin(receiver, "ngo", ORIGIN)
+    pin(receiver, "hub", OTHER)
+    confirm_key(origin_store, RECEIVER)
+    contribute(publisher, md5_signal(5), tlp=Tlp.RED, to=frozenset({RECEIVER.key_id}))
+
+    hub_report = puller(hub, OTHER).pull(hub.partner("ngo"), StoreSource(origin_store))  # type: ignore[arg-type]
+    assert (hub_report.accepted, hub_report.indicators) == (1, 0)
+    assert hub.indicators_with_signal(md5_signal(5)) == []
+
+    report = puller(receiver).pull(receiver.partner("hub"), StoreSource(hub))  # type: ignore[arg-type]
+    assert (report.accepted, report.indicators) == (1, 1)
+    [held] = receiver.indicators_with_signal(md5_signal(5))
+    assert held.tlp is Tlp.RED
+    hub.close()
+
+
+def test_publishing_to_a_recipient_without_a_confirmed_key_is_refused(publisher, origin_store) -> None:
+    with pytest.raises(errors.InvalidInput, match="no recently confirmed encryption key"):
+        contribute(publisher, md5_signal(1), tlp=Tlp.AMBER, to=frozenset({OTHER.key_id}))
+    assert origin_store.head(ORIGIN.key_id) is None  # nothing was published
 
 
 def test_concurrent_pull_of_the_same_partner_is_skipped(publisher, origin_store, receiver) -> None:
@@ -250,11 +309,11 @@ def test_concurrent_pull_of_the_same_partner_is_skipped(publisher, origin_store,
     contribute(publisher, pdq_signal(1))
     pulls = puller(receiver)
     partner = receiver.partner("ngo")
-    inner = StoreSource(origin_store, server=ORIGIN.key_id, caller=RECEIVER.key_id)
+    inner = StoreSource(origin_store)
     nested: list[object] = []
 
     class Reentrant:
-        def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[Envelope]:
+        def pull(self, cursors: Mapping[KeyId, Seq]) -> Iterator[SignedEntry]:
             nested.append(pulls.pull(partner, inner))  # type: ignore[arg-type]
             yield from inner.pull(cursors)
 
