@@ -74,6 +74,11 @@ class SyncSection:
         return frozenset(name.strip() for name in self.push_to.split(",") if name.strip())
 
     sightings_seconds: float = 3600.0  # how often sightings go to partners that opted in
+    # An origin re-signs its head at every Heads call; a relay that keeps showing a head older
+    # than this may be hiding newer entries (a freeze attack): the origin is flagged stale.
+    max_head_age_seconds: float = 3 * 3600.0
+    # A header whose body no peer served for this many sync rounds is alerted on (log, status).
+    body_missing_alert_rounds: int = 3
 
 
 @dataclass(frozen=True, slots=True)

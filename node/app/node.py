@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from node.app import keyfiles
@@ -24,7 +24,9 @@ from node.app.scan import CHUNK_ROWS, ScanReport, run_scan
 from node.app.snapshots import resume_from_saved, save_indexes
 from node.config import NodeConfig, load_config
 from node.errors import InvalidInput, NotFound, PeerError
-from node.feed import NodeIdentity, TlsCredentials, public_key_to_text
+from node.feed import NodeIdentity, TlsCredentials, decode_header, public_key_to_text
+from node.feed.encryption import encryption_key_from_text, encryption_key_id, encryption_key_to_text
+from node.feed.sealing import open_content_key
 from node.hashing import ListRefusal, MediaHashes, hash_file, read_hash_list
 from node.match import ListUpdate, MatchLists
 from node.model import (
@@ -50,7 +52,7 @@ from node.model import (
     is_loopback_endpoint,
     parse_category,
 )
-from node.model.clock import utc_now
+from node.model.clock import format_timestamp, utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer
 from node.rpc.client import LocalClient, PeerClient
 from node.rpc.convert import match_result_from_proto
@@ -163,6 +165,8 @@ class AccordNode:
             ingestor=self.ingestor,
             self_key=self.origin,
             self_public_key=self.identity.public_key,
+            alert_rounds=self.config.sync.body_missing_alert_rounds,
+            max_head_age=timedelta(seconds=self.config.sync.max_head_age_seconds),
         )
         self._sightings_at = time.monotonic()
         self._saved_cursor: int | None = None  # cursor of the indexes on disk, when known
@@ -238,6 +242,7 @@ class AccordNode:
             "fingerprint": fingerprint(self.key_id),
             "public_key": public_key_to_text(keyfiles.origin_public_key(self.home, self.identity)),
             "signing_key_id": self.identity.key_id,
+            "encryption_key": encryption_key_to_text(self.encryption.current.public),
             "tls_fingerprint": self.tls.fingerprint,
             "listen": self.config.network.listen,
         }
@@ -273,9 +278,17 @@ class AccordNode:
         return names
 
     def add_partner(
-        self, name: str, *, public_key: str, endpoint: str | None, cert_fingerprint: str | None = None
+        self,
+        name: str,
+        *,
+        public_key: str,
+        endpoint: str | None,
+        cert_fingerprint: str | None = None,
+        encryption_key: str | None = None,
     ) -> Partner:
-        """Pin a partner (its key and, for TLS, its certificate fingerprint)."""
+        """Pin a partner (its key, for TLS its certificate fingerprint, and the encryption key
+        restricted bodies are sealed to, compared out of band like the key)."""
+        sealed_to = None if encryption_key is None else encryption_key_from_text(encryption_key)
         partner = partner_ops.add_partner(
             self.store,
             name=name,
@@ -284,7 +297,24 @@ class AccordNode:
             self_key=self.key_id,
             cert_fingerprint=cert_fingerprint,
         )
-        self.audit.record("partner-add", {"partner": name, "key_id": partner.key_id, "endpoint": endpoint})
+        if sealed_to is not None:
+            with self.store.write() as tx:
+                tx.record_encryption_key(
+                    node=partner.key_id,
+                    key_id=encryption_key_id(sealed_to),
+                    key=sealed_to,
+                    announced=format_timestamp(utc_now()),
+                    source="pinned by the operator",
+                )
+        self.audit.record(
+            "partner-add",
+            {
+                "partner": name,
+                "key_id": partner.key_id,
+                "endpoint": endpoint,
+                "encryption_key": encryption_key,
+            },
+        )
         return partner
 
     def pin_partner_certificate(self, name: str, cert_fingerprint: str) -> Partner:
@@ -298,6 +328,31 @@ class AccordNode:
         added = partner_ops.add_to_group(self.store, group, list(members))
         self.audit.record("group-add", {"group": group, "partners": list(members)})
         return added
+
+    def grant_group(self, group: str, partner: str) -> tuple[SharingGroup, tuple[Seq, ...], int]:
+        """Add ``partner`` to ``group`` and give it the backlog: every body of ours that was
+        sealed to the group, through grant entries of our feed. Returns the group, the grant
+        entries' seqs and how many bodies were granted. (Leaving a group affects only entries
+        published after it: a body once readable cannot be unread.)"""
+        added = partner_ops.add_to_group(self.store, group, [partner])
+        found = self.store.partner(partner)
+        if found is None:
+            raise NotFound(f"no partner named {partner!r}")
+        keys: list[tuple[Seq, bytes]] = []
+        for seq in self.store.group_entries(group):
+            entry = self.store.entry_at(self.origin, seq)
+            if entry is None or not entry.sealed:
+                continue
+            seal = decode_header(entry.envelope.payload).seal
+            key = open_content_key(seal.stanzas, self.encryption.all) if seal is not None else None
+            if key is not None:
+                keys.append((seq, key))
+        seqs = self.publisher.grant(found.key_id, keys) if keys else ()
+        self._follow_commits()
+        self.audit.record(
+            "group-grant", {"group": group, "partner": partner, "bodies": len(keys), "entries": list(seqs)}
+        )
+        return added, seqs, len(keys)
 
     def remove_from_group(self, group: str, members: Sequence[str]) -> SharingGroup | None:
         """Remove partners from ``group``, or the group itself when none are named."""
@@ -358,6 +413,9 @@ class AccordNode:
         if not collected.items:
             return ContributeReport(publish=None, refused=tuple(collected.refused), forced=forced)
         report = self.publisher.contribute(collected.items, category=category, distribution=distribution)
+        if groups and tlp.names_recipients:
+            with self.store.write() as tx:
+                tx.record_entry_groups(report.seqs, groups)
         self._follow_commits()
         self.audit.record(
             "contribute",
@@ -469,9 +527,19 @@ class AccordNode:
         return self._amend(targets, change, action="expire")
 
     def relabel(
-        self, targets: Sequence[str], *, category: str | None, content_type: ContentType | None
+        self,
+        targets: Sequence[str],
+        *,
+        category: str | None,
+        content_type: ContentType | None,
+        tlp: Tlp | None = None,
+        recipients: Sequence[str] = (),
+        groups: Sequence[str] = (),
     ) -> PublishReport:
-        """Publish versions of our indicators under a new category and/or content type."""
+        """Publish versions of our indicators under a new category and/or content type, and
+        share them under another TLP / audience (``tlp``: the old versions are revoked where they
+        were shared and the signals published afresh to the new audience, never a version that
+        reaches fewer partners than the one before)."""
         slug = None if category is None else parse_category(category)
 
         def change(ind: Indicator) -> Indicator:
@@ -481,7 +549,24 @@ class AccordNode:
                 content_type=content_type or ind.content_type,
             )
 
-        return self._amend(targets, change, action="relabel")
+        report = self._amend(targets, change, action="relabel")
+        if tlp is None:
+            return report
+        keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
+        distribution = Distribution(tlp=tlp, recipients=keys)
+        ids = self.own_indicator_ids(targets)
+        moved = self.publisher.retarget(ids, distribution)
+        self._follow_commits()
+        self.audit.record(
+            "relabel-tlp",
+            {"indicator_ids": ids, "tlp": tlp.value, "recipients": sorted(keys), "entries": list(moved.seqs)},
+        )
+        return PublishReport(
+            seqs=report.seqs + moved.seqs,
+            added=0,
+            updated=max(report.updated, moved.updated),
+            unchanged=min(report.unchanged, moved.unchanged),
+        )
 
     def _amend(
         self, targets: Sequence[str], change: Callable[[Indicator], Indicator], *, action: str
@@ -653,7 +738,14 @@ class AccordNode:
 
     def status(self) -> NodeStatus:
         """The node's status from the database."""
-        return node_status(self.store, name=self.config.node.name, key_id=self.key_id)
+        sync = self.config.sync
+        return node_status(
+            self.store,
+            name=self.config.node.name,
+            key_id=self.key_id,
+            max_head_age=timedelta(seconds=sync.max_head_age_seconds),
+            alert_rounds=sync.body_missing_alert_rounds,
+        )
 
     def export_stix(self, path: Path, *, include_red: bool) -> int:
         """Write a STIX 2.1 bundle of held indicators to ``path``; returns how many it holds."""

@@ -241,14 +241,27 @@ def key_group() -> None:
 
 @key_group.command("rotate")
 @home_option
-def rotate_cmd(home: Path | None) -> None:
+@click.option(
+    "--encryption", is_flag=True, help="Rotate the X25519 encryption key instead of the signing key."
+)
+def rotate_cmd(home: Path | None, encryption: bool) -> None:
     """Rotate the signing key: a feed entry signed by the old and the new key.
 
     Partners accept it when both signatures verify, and from then on accept only entries signed
     by the new key. The node's identity (the key id partners pinned) stays the same. The old key
     is kept as identity.key.retired-SEQ (mode 0600); restart a running 'accord serve'.
+
+    With --encryption: a new encryption key (what partners seal restricted bodies to), announced
+    in a feed entry and in every request to partners from now on. The old private key is kept in
+    encryption-old/ (mode 0600), only to read bodies sealed to it before.
     """
-    seq, key_id = open_node(home).rotate_key()
+    node = open_node(home)
+    if encryption:
+        seq, key_id = node.rotate_encryption_key()
+        where = f"announced at seq {seq}" if seq is not None else "announced in requests to partners"
+        click.echo(f"new encryption key {key_id[:16]}…, {where}; old key kept to read old bodies")
+        return
+    seq, key_id = node.rotate_key()
     click.echo(f"rotated at seq {seq}: key {key_id[:16]}… signs from now on; identity unchanged")
 
 

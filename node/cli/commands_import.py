@@ -19,7 +19,7 @@ from node.cli.bulk import (
     targets_options,
 )
 from node.cli.options import home_option, open_node
-from node.model import ContentType
+from node.model import ContentType, Tlp
 
 
 @click.command("expire")
@@ -51,22 +51,42 @@ def expire_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | No
     default=None,
     help="New content type.",
 )
+@click.option(
+    "--tlp",
+    type=click.Choice([t.value for t in Tlp], case_sensitive=False),
+    default=None,
+    help="Share under another TLP: the old versions are revoked where they were shared first.",
+)
+@click.option("--to", "recipients", multiple=True, help="Recipient partner for --tlp amber/red. Repeatable.")
+@click.option("--group", "groups", multiple=True, help="Sharing group for --tlp amber/red. Repeatable.")
 def relabel_cmd(
     home: Path | None,
     targets: tuple[str, ...],
     list_path: Path | None,
     category: str | None,
     content_type: str | None,
+    tlp: str | None,
+    recipients: tuple[str, ...],
+    groups: tuple[str, ...],
 ) -> None:
-    """Publish new versions of our indicators with another category and/or content type."""
-    if category is None and content_type is None:
-        raise click.UsageError("give --category and/or --content-type")
+    """Publish new versions of our indicators with another category, content type or TLP.
+
+    A TLP change never leaves a partner with a version it may no longer hold: each indicator is
+    revoked where it was shared, then its signal is published afresh to the new audience.
+    """
+    if category is None and content_type is None and tlp is None:
+        raise click.UsageError("give --category, --content-type and/or --tlp")
+    if (recipients or groups) and tlp is None:
+        raise click.UsageError("--to and --group go with --tlp")
     node = open_node(home)
     names, refused = gather_targets(node, targets, list_path)
     report = node.relabel(
         names,
         category=category,
         content_type=None if content_type is None else ContentType.parse(content_type),
+        tlp=None if tlp is None else Tlp.parse(tlp),
+        recipients=recipients,
+        groups=groups,
     )
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
     click.echo(f"relabelled {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged")

@@ -26,16 +26,33 @@ def partner_group() -> None:
     default=None,
     help="SHA-256 fingerprint of its TLS certificate (sha256:<hex>, from its 'accord identity').",
 )
+@click.option(
+    "--encryption-key",
+    default=None,
+    help="Its encryption key, x25519:<base64> (from its 'accord identity'): what AMBER and RED bodies"
+    " are sealed to. Without it, the partner confirms its key on its first sync with this node.",
+)
 def add_cmd(
-    home: Path | None, name: str, public_key: str, endpoint: str | None, cert_fingerprint: str | None
+    home: Path | None,
+    name: str,
+    public_key: str,
+    endpoint: str | None,
+    cert_fingerprint: str | None,
+    encryption_key: str | None,
 ) -> None:
     """Pin partner NAME with its public key (and endpoint to pull from, and TLS certificate).
 
     Without --cert-fingerprint the partner is reached in plaintext, which the node allows only
-    for a loopback endpoint (or with network.insecure_plaintext).
+    for a loopback endpoint (or with network.insecure_plaintext). Restricted (AMBER, RED) bodies
+    are sealed only to an encryption key the partner confirmed: pinned here, or signed by the
+    partner in its requests to this node and in what peers pass on.
     """
     partner = open_node(home).add_partner(
-        name, public_key=public_key, endpoint=endpoint, cert_fingerprint=cert_fingerprint
+        name,
+        public_key=public_key,
+        endpoint=endpoint,
+        cert_fingerprint=cert_fingerprint,
+        encryption_key=encryption_key,
     )
     click.echo(f"pinned {partner.name}: key id {partner.key_id} (fingerprint {fingerprint(partner.key_id)})")
     if partner.cert_fingerprint is not None:

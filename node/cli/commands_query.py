@@ -283,6 +283,16 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
         click.echo(
             f"COMPROMISED: partner {name}'s key, from seq {mark.from_seq} (entries refused, not matched)"
         )
+    for origin, signed in status.stale.items():
+        click.echo(
+            f"STALE: origin {names.get(origin, origin[:12])}'s newest signed head is from {signed};"
+            " a relay may be hiding newer entries (pull from the origin or another peer)"
+        )
+    if status.bodies_missing:
+        click.echo(
+            f"bodies missing: {status.bodies_missing} (fetched from any peer that holds them);"
+            f" {status.bodies_missing_long} missing for several sync rounds"
+        )
 
 
 def _status_json(node: AccordNode) -> dict[str, Any]:
@@ -321,6 +331,9 @@ def _status_json(node: AccordNode) -> dict[str, Any]:
         "rejections": status.rejections,
         "evidence": status.evidence,
         "quarantined": list(status.quarantined),
+        "stale": status.stale,
+        "bodies_missing": status.bodies_missing,
+        "bodies_missing_long": status.bodies_missing_long,
     }
 
 

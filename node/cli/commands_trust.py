@@ -25,6 +25,22 @@ def group_add_cmd(home: Path | None, name: str, partners: tuple[str, ...]) -> No
     click.echo(f"group {group.name}: {', '.join(group.members)}")
 
 
+@group_group.command("grant")
+@home_option
+@click.argument("name")
+@click.argument("partner")
+def group_grant_cmd(home: Path | None, name: str, partner: str) -> None:
+    """Add PARTNER to sharing group NAME and give it the group's backlog.
+
+    Every restricted body of ours addressed to the group so far is opened to PARTNER through a
+    grant entry in our feed (the content keys sealed to its encryption key). Removing a partner
+    from a group affects only entries published afterwards: what it could read stays readable.
+    """
+    group, seqs, bodies = open_node(home).grant_group(name, partner)
+    where = f"in entry seq {', '.join(str(s) for s in seqs)}" if seqs else "(nothing to grant)"
+    click.echo(f"group {group.name}: {', '.join(group.members)}; granted {bodies} bodies {where}")
+
+
 @group_group.command("list")
 @home_option
 @json_option

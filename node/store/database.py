@@ -213,6 +213,11 @@ class Store(FeedbackReads):
             Envelope(payload_type=t, payload=bytes(b), signatures=signatures_from_text(g)) for t, b, g in rows
         ]
 
+    def group_entries(self, group: str) -> list[Seq]:
+        """Our own entries that were addressed to sharing group ``group``, in seq order."""
+        rows = self.reader.execute("SELECT seq FROM entry_groups WHERE name = ? ORDER BY seq", (group,))
+        return [Seq(r[0]) for r in rows]
+
     def granted_unread(self) -> dict[KeyId, list[Seq]]:
         """Per origin, the seqs a grant opened to us whose sealed body we hold unread."""
         rows = self.reader.execute(

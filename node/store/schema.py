@@ -513,6 +513,11 @@ def m014_feed_format_2(db: Database) -> None:
         )
         """
     )
+    # Which of our own entries were addressed to a sharing group: a partner who joins the
+    # group later is granted those bodies (accord group grant).
+    db.execute(
+        "CREATE TABLE entry_groups (seq INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (seq, name))"
+    )
     db.execute(
         """
         CREATE TABLE granted_keys (

@@ -128,7 +128,14 @@ class WriteTx(FeedbackWrites):
         )
 
     def attach_body(
-        self, *, origin: KeyId, seq: Seq, body: bytes, plaintext: bytes | None, objects: int
+        self,
+        *,
+        origin: KeyId,
+        seq: Seq,
+        body: bytes,
+        plaintext: bytes | None,
+        objects: int,
+        audience: frozenset[KeyId] = frozenset(),
     ) -> bool:
         """Store a body that arrived after its header (checked against it by the caller).
 
@@ -136,13 +143,14 @@ class WriteTx(FeedbackWrites):
         readable body's objects are catalogued again from its seq on (TAXII, exports).
         """
         cursor = self._conn.execute(
-            "UPDATE entries SET body = ?, bundle = ?, readable = ?, objects = ?, missing_rounds = 0"
-            " WHERE origin = ? AND seq = ? AND body IS NULL",
+            "UPDATE entries SET body = ?, bundle = ?, readable = ?, objects = ?, missing_rounds = 0,"
+            " recipients = ? WHERE origin = ? AND seq = ? AND body IS NULL",
             (
                 body,
                 plaintext,
                 int(plaintext is not None or not self._is_sealed(origin, seq)),
                 objects,
+                json.dumps(sorted(audience)),
                 origin,
                 seq,
             ),
@@ -222,6 +230,14 @@ class WriteTx(FeedbackWrites):
             ),
         )
         return known is None
+
+    def record_entry_groups(self, seqs: Iterable[Seq], groups: Iterable[str]) -> None:
+        """Remember that our entries ``seqs`` were addressed to sharing ``groups``."""
+        names = sorted(set(groups))
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO entry_groups (seq, name) VALUES (?, ?)",
+            [(seq, name) for seq in seqs for name in names],
+        )
 
     def add_granted_key(self, *, origin: KeyId, seq: Seq, content_key: bytes) -> None:
         """Keep a content key granted to us for a body we do not hold (or hold sealed) yet."""

@@ -418,7 +418,11 @@ class Ingestor:
             return False
         with self._store.write() as tx:
             tx.open_held_body(
-                origin=origin, seq=seq, plaintext=stored.plaintext, objects=len(contents.indicators)
+                origin=origin,
+                seq=seq,
+                plaintext=stored.plaintext,
+                objects=len(contents.indicators),
+                audience=contents.audience,
             )
             _apply(tx, header, contents)
         return True

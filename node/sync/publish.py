@@ -24,7 +24,7 @@ from node.feed import (
     sign_envelope,
 )
 from node.feed.encryption import EncryptionKeyPair
-from node.feed.sealing import seal_body, sealed_size
+from node.feed.sealing import seal_body, seal_content_key, sealed_size
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
     ContentType,
@@ -55,6 +55,7 @@ _BUNDLE_OVERHEAD = 8  # identity, extension definition and marking objects besid
 # time (each pull or heads call it makes to us confirms it): a partner that went away, or
 # rotated its key where we could not see it, gets nothing sealed to a key it may have lost.
 MAX_KEY_CONFIRMATION_AGE = timedelta(days=30)
+MAX_GRANTS_PER_ENTRY = 1000  # ~130 bytes each in the header: a grant entry stays far below the limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,56 @@ class Publisher:
             for distribution, batch in by_distribution.items():
                 seqs += self._publish(batch, distribution)
         return PublishReport(seqs=seqs, added=0, updated=len(changed), unchanged=len(wanted) - len(changed))
+
+    def retarget(self, indicator_ids: Iterable[str], distribution: Distribution) -> PublishReport:
+        """Share our live indicators ``indicator_ids`` under another TLP / audience.
+
+        A new version never reaches a smaller audience than the previous one (DESIGN §5): a
+        partner that held the wider version would keep matching it. So each indicator is first
+        revoked where it was shared, then its signal is published afresh (a new indicator id)
+        to ``distribution``, with its category, content type, quality and expiry.
+        """
+        wanted = list(dict.fromkeys(indicator_ids))
+        found = self._store.indicators_by_id(wanted)
+        live = [found[i] for i in wanted if i in found and not found[i].revoked]
+        current = self._store.distributions_of(ind.id for ind in live)
+        moving = [ind for ind in live if current.get(ind.id) != distribution]
+        if not moving:
+            return PublishReport(seqs=(), added=0, updated=0, unchanged=len(wanted))
+        revoked = self.revoke(ind.id for ind in moving)
+        fresh = [
+            Contribution(
+                signal=ind.signal,
+                content_type=ind.content_type,
+                quality=ind.quality,
+                category=ind.category,
+                valid_until=ind.valid_until,
+            )
+            for ind in moving
+        ]
+        added = self.contribute(fresh, category=moving[0].category, distribution=distribution)
+        return PublishReport(
+            seqs=revoked.seqs + added.seqs,
+            added=0,
+            updated=len(moving),
+            unchanged=len(wanted) - len(moving),
+        )
+
+    def grant(self, reader: KeyId, content_keys: Sequence[tuple[Seq, bytes]]) -> tuple[Seq, ...]:
+        """Give ``reader`` the bodies of our entries in ``content_keys`` (seq, content key): header-
+        level entries whose grants seal each content key to the reader's confirmed key."""
+        seqs: list[Seq] = []
+        bundle = canonical_bundle(build_bundle([], origin_names={}))
+        for start in range(0, len(content_keys), MAX_GRANTS_PER_ENTRY):
+            chunk = content_keys[start : start + MAX_GRANTS_PER_ENTRY]
+            with self._store.write() as tx:
+                [key] = self._recipient_keys(tx, frozenset({reader}))
+                grants = tuple(Grant(seq=seq, stanza=seal_content_key(ck, key)) for seq, ck in chunk)
+                seqs.append(
+                    self._append_entry(tx, bundle, Distribution(tlp=Tlp.GREEN), objects=0, grants=grants)
+                )
+        log.info("granted %s the bodies of %d entries in entries %s", reader[:12], len(content_keys), seqs)
+        return tuple(seqs)
 
     def own_indicators(self, signal: Signal) -> list[Indicator]:
         """Our indicators listing ``signal`` (any version state)."""

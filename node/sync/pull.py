@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 from node.errors import (
@@ -27,9 +28,10 @@ from node.errors import (
     Withheld,
 )
 from node.model import Envelope, KeyId, Partner, Seq, SignedEntry
+from node.model.clock import utc_now
 from node.store import Store
 from node.sync.encryption import confirm_passed_on
-from node.sync.heads import HeadsReport, check_heads
+from node.sync.heads import HeadsReport, check_heads, stale_origins
 from node.sync.ingest import Ingestor, Prepared, collector_paused
 
 log = logging.getLogger(__name__)
@@ -118,8 +120,17 @@ class Puller:
     """Pulls from peers into the store. One pull per peer at a time within this process."""
 
     def __init__(
-        self, *, store: Store, ingestor: Ingestor, self_key: KeyId, self_public_key: bytes | None = None
+        self,
+        *,
+        store: Store,
+        ingestor: Ingestor,
+        self_key: KeyId,
+        self_public_key: bytes | None = None,
+        alert_rounds: int = BODY_MISSING_ALERT_ROUNDS,
+        max_head_age: timedelta = timedelta(hours=3),
     ) -> None:
+        self._alert_rounds = alert_rounds
+        self._max_head_age = max_head_age
         self._store = store
         self._ingestor = ingestor
         self._self_key = self_key
@@ -214,6 +225,15 @@ class Puller:
         )
         report.rejected.update(checked.rejected)
         self._confirm_peer_key(partner, source, report)
+        for origin, signed in stale_origins(self._store, now=utc_now(), max_age=self._max_head_age).items():
+            if origin in checked.shown:
+                log.warning(
+                    "origin %s: the newest signed head any peer showed us is from %s (%s showed it);"
+                    " a relay may be replaying old heads",
+                    origin[:12],
+                    signed,
+                    partner.name,
+                )
         return checked
 
     def _confirm_peer_key(self, partner: Partner, source: HeadSource, report: PullReport) -> None:
@@ -275,13 +295,13 @@ class Puller:
             return
         with self._store.write() as tx:
             tx.count_missing_round((origin, seq) for origin, seq, _ in still)
-        late = [(o, s) for o, s, rounds in still if rounds + 1 >= BODY_MISSING_ALERT_ROUNDS]
+        late = [(o, s) for o, s, rounds in still if rounds + 1 >= self._alert_rounds]
         if late:
             log.warning(
                 "%d entry bodies missing for %d or more sync rounds (no peer served them),"
                 " e.g. origin %s seq %d",
                 len(late),
-                BODY_MISSING_ALERT_ROUNDS,
+                self._alert_rounds,
                 late[0][0][:12],
                 late[0][1],
             )

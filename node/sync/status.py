@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from node.model import KeyId, Partner
+from node.model.clock import utc_now
 from node.store import CountRow, Store, SyncRecord
+from node.sync.heads import stale_origins
+
+_MISSING_SCAN = 100_000  # missing bodies counted for status (a bound, not a real number)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +34,22 @@ class NodeStatus:
     rejections: dict[str, int]
     evidence: int
     quarantined: tuple[KeyId, ...] = ()
+    stale: dict[KeyId, str] = field(default_factory=dict)  # origin -> when its newest head was signed
+    bodies_missing: int = 0  # headers held without their body (fetched from any peer that has it)
+    bodies_missing_long: int = 0  # of those, missing for the alert number of rounds or more
 
 
-def node_status(store: Store, *, name: str, key_id: KeyId) -> NodeStatus:
+def node_status(
+    store: Store,
+    *,
+    name: str,
+    key_id: KeyId,
+    now: datetime | None = None,
+    max_head_age: timedelta = timedelta(hours=3),
+    alert_rounds: int = 3,
+) -> NodeStatus:
     """Read the status from the store (works whether or not ``accord serve`` is running)."""
+    missing = store.missing_bodies(limit=_MISSING_SCAN)
     heads = store.heads()
     syncs = store.sync_records()
     partners = tuple(
@@ -50,4 +67,7 @@ def node_status(store: Store, *, name: str, key_id: KeyId) -> NodeStatus:
         rejections=store.rejection_counts(),
         evidence=store.evidence_count(),
         quarantined=tuple(sorted(store.quarantined_origins())),
+        stale=stale_origins(store, now=now or utc_now(), max_age=max_head_age),
+        bodies_missing=len(missing),
+        bodies_missing_long=sum(1 for *_, rounds in missing if rounds >= alert_rounds),
     )

@@ -1,9 +1,10 @@
 """Federation topologies with real ``accord serve`` processes on loopback.
 
-Four nodes (origin, an allowed recipient reached only through a hub, a non-recipient, the hub)
-carry canary hashes at every TLP level: nothing restricted reaches the non-recipient by any
-path, the hub never relays AMBER+STRICT or RED, AMBER travels only among recipients, and no
-canary value appears in any log. Three nodes in a line carry a revocation across two hops, and
+Five nodes (origin, a hub, a recipient reached only through the hub, a non-recipient, an
+outsider nobody pinned) carry canary hashes at every TLP level with revocations, an expiry, a
+TLP narrowing, key rotations and a late group grant: every pinned node reaches the origin's
+head, each ends with exactly what it may read, and no restricted value reaches anyone else in
+any table, export or log. Three nodes in a line carry a revocation across two hops, and
 replaying the older entry cannot bring the signal back.
 """
 
@@ -13,13 +14,14 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from node.errors import PeerError
 from node.feed import NodeIdentity
-from node.model import Seq
+from node.model import Seq, SignedEntry
 from node.model.clock import format_timestamp, utc_now
 from node.rpc.client import PeerClient
 from node.store import Store
@@ -99,79 +101,121 @@ def everything_in(fed: Federation, name: str) -> str:
 
 
 @pytest.fixture
-def four(tmp_path: Path) -> Iterator[Federation]:
-    fed = Federation(tmp_path, ("origin", "hub", "recipient", "stranger"))
-    # Syncs in every direction a node can reach; the recipient cannot reach the origin at all
-    # and knows it only as a pinned origin, so whatever it gets of it came through the hub.
+def five(tmp_path: Path) -> Iterator[Federation]:
+    fed = Federation(tmp_path, ("origin", "hub", "recipient", "nonrecipient", "outsider"))
+    # The recipient reaches the origin only through the hub; the outsider is pinned by nobody
+    # (it pins the origin and tries to pull from it).
     for node, partner, pull in [
         ("origin", "hub", True),
         ("origin", "recipient", False),
-        ("origin", "stranger", False),
+        ("origin", "nonrecipient", False),
         ("hub", "origin", True),
         ("hub", "recipient", True),
-        ("hub", "stranger", True),
+        ("hub", "nonrecipient", True),
         ("recipient", "hub", True),
-        ("recipient", "stranger", True),
         ("recipient", "origin", False),
-        ("stranger", "origin", True),
-        ("stranger", "hub", True),
-        ("stranger", "recipient", True),
+        ("nonrecipient", "origin", True),
+        ("nonrecipient", "hub", True),
+        ("outsider", "origin", True),
     ]:
         fed.pin(node, partner, pull=pull)
+    assert accord("group", "add", "--home", fed.home("origin"), "hotlines", "recipient").returncode == 0
     fed.start()
     yield fed
     fed.stop()
 
 
-def test_canaries_reach_only_whom_their_tlp_allows(four: Federation) -> None:
-    canaries = {level: f"md5:{secrets.token_hex(16)}" for level in LEVELS}
-    for level in LEVELS:  # seq 1..5 in this order; restricted ones to the recipient and the hub
-        recipients = ("--to", "recipient", "--to", "hub") if level in ("amber", "amber+strict", "red") else ()
-        published = accord(
-            "contribute", "--home", four.home("origin"), "--signal", canaries[level], "--category", "csam",
-            "--tlp", level, *recipients,
-        )  # fmt: skip
-        assert published.returncode == 0, published.stderr
+def ok(*args: str | Path) -> str:
+    result = accord(*args)
+    assert result.returncode == 0, f"{args}: {result.stdout} {result.stderr}"
+    return result.stdout
 
-    wait_for(lambda: four.head("hub", "origin") == 5, timeout=60)
-    wait_for(lambda: four.head("recipient", "origin") == 3, timeout=60)
-    wait_for(lambda: four.head("stranger", "origin") == 2, timeout=60)
-    settled = format_timestamp(utc_now())  # then two more rounds of pulls in every direction
+
+def test_five_nodes_each_end_with_exactly_what_they_may_read(five: Federation, capsys) -> None:
+    """Mixed TLP, revocations, an expiry, a TLP narrowing, a signing-key and an encryption-key
+    rotation and a late group grant, through a hub: nobody's feed freezes, every pinned node
+    reaches the origin's head, and no restricted value reaches a non-recipient anywhere."""
+    origin = five.home("origin")
+    value = {name: secrets.token_hex(16) for name in ("c", "g1", "g2", "a", "as", "r", "g3", "r2")}
+    sig = {name: f"md5:{v}" for name, v in value.items()}
+    recipient_key = accord_json("identity", "--home", five.home("recipient"))["key_id"]
+    hub_key = accord_json("identity", "--home", five.home("hub"))["key_id"]
+    # The origin seals only to keys partners confirmed to it: the hub's comes with its pulls,
+    # the recipient's is passed on by the hub (signed by the recipient).
+    confirmed = "SELECT COUNT(*) FROM encryption_keys WHERE node = ?"
+    wait_for(lambda: five.query("origin", confirmed, recipient_key)[0][0] >= 1, timeout=60)
+    wait_for(lambda: five.query("origin", confirmed, hub_key)[0][0] >= 1, timeout=60)
+
+    def share(name: str, tlp: str, *to: str) -> None:
+        ok("contribute", "--home", origin, "--signal", sig[name], "--category", "csam", "--tlp", tlp, *to)
+
+    share("c", "clear")  # 1
+    share("g1", "green")  # 2
+    share("g2", "green")  # 3
+    share("a", "amber", "--group", "hotlines")  # 4
+    share("as", "amber+strict", "--to", "recipient")  # 5
+    share("r", "red", "--to", "recipient")  # 6
+    ok("revoke", "--home", origin, sig["g1"])  # 7
+    expires = format_timestamp(utc_now() + timedelta(seconds=8))
+    ok("expire", "--home", origin, sig["c"], "--at", expires)  # 8
+    ok("relabel", "--home", origin, sig["g2"], "--tlp", "red", "--to", "recipient")  # 9 revoke, 10 red
+    five.processes["origin"].stop()
+    ok("key", "rotate", "--home", origin)  # 11: signed by the old and the new key
+    five.processes["origin"] = ServeProcess(
+        origin, listen=five.ports["origin"], local=free_port(), log=five.root / "origin-2.log", env=FAST
+    )
+    old_recipient_key = five.query("origin", "SELECT key FROM encryption_keys WHERE node = ?", recipient_key)
+    ok("key", "rotate", "--encryption", "--home", five.home("recipient"))  # its feed: seq 1
+    wait_for(lambda: five.query("origin", confirmed, recipient_key)[0][0] == 2, timeout=60)
+    share("g3", "green")  # 12
+    share("r2", "red", "--to", "recipient")  # 13: sealed to the recipient's new key
+    ok("group", "grant", "--home", origin, "hotlines", "hub")  # 14: the hub joins late
+    head = five.head("origin", "origin")
+    assert head == 14
+
+    for name in ("hub", "recipient", "nonrecipient"):
+        wait_for(lambda name=name: five.head(name, "origin") == head, timeout=90)
+    wait_for(lambda: utc_now() > datetime.fromisoformat(expires.replace("Z", "+00:00")), timeout=20)
+    settled = format_timestamp(utc_now())  # two more rounds of pulls in every direction
     for _ in range(2):
-        wait_for(lambda since=settled: all(four.synced_since(n, since) for n in four.ports), timeout=60)
+        wait_for(
+            lambda since=settled: all(
+                five.synced_since(n, since) for n in ("origin", "hub", "recipient", "nonrecipient")
+            ),
+            timeout=60,
+        )
         settled = format_timestamp(utc_now())
 
-    # The hub holds everything; it never relays AMBER+STRICT or RED, so the recipient, which
-    # reaches the origin only through the hub, stops at the AMBER entry it may relay.
-    assert four.head("hub", "origin") == 5
-    assert four.head("recipient", "origin") == 3
-    assert four.query("recipient", "SELECT via FROM entries WHERE tlp = 'amber'") == [("hub",)]
-    assert four.query("recipient", "SELECT COUNT(*) FROM entries WHERE tlp IN ('amber+strict', 'red')") == [
-        (0,)
-    ]
-    assert all(four.matches("recipient", canaries[level]) for level in ("clear", "green", "amber"))
-    assert not any(four.matches("recipient", canaries[level]) for level in ("amber+strict", "red"))
-    # The stranger gets CLEAR and GREEN and nothing restricted, by any path and in any table.
-    assert four.head("stranger", "origin") == 2
-    stranger_db = everything_in(four, "stranger")
-    leaked = [level for level in LEVELS[2:] if canaries[level].split(":")[1] in stranger_db]
-    assert leaked == []
-    assert [four.matches("stranger", canaries[level]) for level in LEVELS] == [
-        True,
-        True,
-        False,
-        False,
-        False,
-    ]
-    assert four.query("stranger", "SELECT COUNT(*) FROM entries WHERE tlp NOT IN ('clear', 'green')") == [
-        (0,)
-    ]
-
-    four.stop()
-    for name in four.ports:
-        text = (four.root / f"{name}.log").read_text()
-        assert "SERVING" in text
-        assert [level for level in LEVELS if canaries[level].split(":")[1] in text] == []
+    entitled = {
+        "recipient": {"a", "as", "r", "g3", "r2", "g2"},  # g2 now RED to it; c expired; g1 revoked
+        "hub": {"a", "g3"},  # AMBER through the late grant; never AMBER+STRICT or RED
+        "nonrecipient": {"g3"},
+        "outsider": set(),
+    }
+    for name, readable in entitled.items():
+        matched = {n for n in value if five.matches(name, sig[n])}
+        assert matched == readable, name
+    # Nothing restricted reaches a node not entitled to it: not in any table, export or log.
+    restricted = {"a", "as", "r", "r2", "g2"}
+    for name, readable in entitled.items():
+        forbidden = [value[n] for n in restricted - readable]
+        db = everything_in(five, name)
+        exported = five.root / f"{name}.json"
+        ok("export", "--home", five.home(name), "--format", "stix", "--out", exported, "--include-red")
+        text = db + exported.read_text()
+        assert [v for v in forbidden if v in text] == [], name
+    assert five.head("outsider", "origin") == 0
+    outsider = accord_json("status", "--home", five.home("outsider"))
+    assert "UNAUTHENTICATED" in (outsider["partners"][0]["last_error"] or "")
+    # The recipient read the RED body sealed to its old key and the one sealed to its new key.
+    assert old_recipient_key and five.matches("recipient", sig["r"]) and five.matches("recipient", sig["r2"])
+    # Every revocation reached every node that held the indicator.
+    for name in ("hub", "recipient", "nonrecipient"):
+        assert five.query(name, "SELECT revoked FROM indicators WHERE value = ?", value["g1"]) == [(1,)], name
+    five.stop()
+    logs = "".join(p.read_text() for p in five.root.glob("*.log"))
+    assert [n for n in restricted if value[n] in logs] == []
+    assert "SERVING" in logs
 
 
 @pytest.fixture
@@ -213,7 +257,8 @@ def test_a_revocation_crosses_three_hops_and_a_replay_cannot_undo_it(
     # (ingest, as a pull would): refused as replayed, and the signal stays revoked.
     identity = NodeIdentity.load(line.home("a") / "identity.key")
     store = Store(line.home("a") / "accord.db")
-    add = store.entries_after(identity.key_id, Seq(0), limit=1)[0].envelope
+    first = store.entries_after(identity.key_id, Seq(0), limit=1)[0]
+    add = SignedEntry(first.envelope, first.body)
     store.close()
     with PeerClient(
         f"127.0.0.1:{line.ports['b']}", identity=identity, timeout=10, max_message_bytes=1 << 22

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from node.app import AccordNode, init_home
 from node.app.serve import _start
+from node.feed.encryption import encryption_key_to_text
 from node.feed import public_key_to_text
 from node.model import ContentType, Distribution, KeyId, Signal, Tlp
 from node.rpc.server import Servers
@@ -41,7 +42,10 @@ class LiveNode:
         """Pin ``other``; with ``pull`` (and when it serves) this node pulls from it."""
         endpoint = other.endpoint if pull and other.servers is not None else None
         self.node.add_partner(
-            other.name, public_key=public_key_to_text(other.node.identity.public_key), endpoint=endpoint
+            other.name,
+            public_key=public_key_to_text(other.node.identity.public_key),
+            endpoint=endpoint,
+            encryption_key=encryption_key_to_text(other.node.encryption.current.public),
         )
 
     def publish(self, *signals: Signal, tlp: Tlp = Tlp.GREEN, to: frozenset[KeyId] = frozenset()) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from node.app import AccordNode, init_home
 from node.app.serve import _start
+from node.feed.encryption import encryption_key_to_text
 from node.feed import public_key_to_text
 from node.model import ContentType, Distribution, KeyId, Tlp
 from node.rpc.server import Servers
@@ -55,7 +56,8 @@ class LiveNode:
     def pin(self, other: LiveNode, name: str, *, endpoint: str | None = None) -> None:
         """Pin ``other`` as a partner called ``name``, reached at ``endpoint`` if given."""
         key = public_key_to_text(other.node.identity.public_key)
-        self.node.add_partner(name, public_key=key, endpoint=endpoint)
+        sealed_to = encryption_key_to_text(other.node.encryption.current.public)  # exchanged with the key
+        self.node.add_partner(name, public_key=key, endpoint=endpoint, encryption_key=sealed_to)
 
     def publish(
         self, seed: int, *, n: int = 10, tlp: Tlp = Tlp.GREEN, to: frozenset[KeyId] = frozenset()
