@@ -211,7 +211,20 @@ class Ingestor:
                 tx.upsert_opinions(feedback[0], entry_seq=entry.seq)
                 tx.add_sightings(feedback[1], entry_seq=entry.seq)
             elif verdict is Succession.EQUIVOCATION:
-                # Evidence is committed by this transaction; the error is raised after it.
+                # Evidence is committed by this transaction; the error is raised after it. Both
+                # statements are kept: the entry we hold at this seq and the newcomer.
+                held, held_digest = (
+                    self._store.entry_at(entry.origin, entry.seq),
+                    tx.digest_at(entry.origin, entry.seq),
+                )
+                if held is not None and held_digest is not None:
+                    tx.add_evidence(
+                        origin=entry.origin,
+                        seq=entry.seq,
+                        digest=held_digest,
+                        envelope=held.envelope,
+                        via=None,
+                    )
                 tx.add_evidence(
                     origin=entry.origin, seq=entry.seq, digest=verified.digest, envelope=envelope, via=via
                 )
