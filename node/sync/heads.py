@@ -40,7 +40,10 @@ def heads_for(store: Store, *, identity: NodeIdentity, caller: KeyId, now: datet
     """Signed heads and held seqs of every origin whose entries ``caller`` may receive from us."""
     signed: list[Envelope] = []
     held: dict[KeyId, Seq] = {}
+    quarantined = store.quarantined_origins()  # served to no one, so no head either
     for origin, head in store.heads().items():
+        if origin in quarantined:
+            continue
         # The caller's own feed is no secret to it: it learns how far we hold it (where a push
         # resumes), though TLP still decides whether it may pull those entries back.
         own = origin == caller

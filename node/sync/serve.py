@@ -22,8 +22,12 @@ def entries_for(
 
     A withheld entry ends that origin's stream: serving later entries would hand the caller a
     gap it can never fill from us, so it stops and may fetch the rest from another peer.
+    A quarantined origin (it equivocated) is served to no one: we vouch for none of it.
     """
+    quarantined = store.quarantined_origins()
     for origin, after in cursors.items():
+        if origin in quarantined:
+            continue
         yield from _origin_entries(store, caller=caller, server=server, origin=origin, after=after)
 
 
