@@ -153,6 +153,7 @@ class AccordNode:
             ingestor=self.ingestor,
             self_key=self.origin,
             self_public_key=self.identity.public_key,
+            restore_quorum=self.config.sync.restore_quorum,
         )
         self._sightings_at = time.monotonic()
         self._saved_cursor: int | None = None  # cursor of the indexes on disk, when known

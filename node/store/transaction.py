@@ -230,24 +230,19 @@ class WriteTx(FeedbackWrites):
             (format_timestamp(utc_now()), source),
         )
 
-    def confirm_restore(self, partner: str) -> list[str]:
-        """``partner`` answered a pull that asked for our own entries. Returns the partners (with
-        an endpoint) still to answer; when none is left, the restore is settled and forgotten."""
+    def confirm_restore(self, partner: str) -> None:
+        """``partner`` showed us its heads (our own feed's among them, if it holds any) since the
+        restore. Whether that settles the restore is ``node.sync.restore``'s decision."""
         self._conn.execute(
             "INSERT OR REPLACE INTO restore_confirmations (partner, at) VALUES (?, ?)",
             (partner, format_timestamp(utc_now())),
         )
-        waiting = [
-            str(name)
-            for (name,) in self._conn.execute(
-                "SELECT name FROM partners WHERE endpoint IS NOT NULL"
-                " AND name NOT IN (SELECT partner FROM restore_confirmations) ORDER BY name"
-            )
-        ]
-        if not waiting:
-            self._conn.execute("DELETE FROM restore_state")
-            self._conn.execute("DELETE FROM restore_confirmations")
-        return waiting
+
+    def settle_restore(self) -> bool:
+        """Forget the restore: publishing is allowed again. False when it was not restored."""
+        settled = self._conn.execute("DELETE FROM restore_state").rowcount > 0
+        self._conn.execute("DELETE FROM restore_confirmations")
+        return settled
 
     # --- partners and bookkeeping -------------------------------------------------------
 
