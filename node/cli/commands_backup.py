@@ -34,11 +34,28 @@ class _RestoreGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = [_FROM_BACKUP, *args]
+            at = _first_argument(args)
+            if at is not None and args[at] in self.commands:  # 'restore --home DIR confirm'
+                args = [args[at], *args[:at], *args[at + 1 :]]
+            else:
+                args = [_FROM_BACKUP, *args]
         return super().parse_args(ctx, args)
 
 
 _FROM_BACKUP = "from"
+
+
+def _first_argument(args: list[str]) -> int | None:
+    """The index of the first argument that is not an option or the value of ``--home``."""
+    skip = False
+    for index, arg in enumerate(args):
+        if skip:
+            skip = False
+        elif arg == "--home":
+            skip = True
+        elif not arg.startswith("-"):
+            return index
+    return None
 
 
 @click.group("restore", cls=_RestoreGroup)

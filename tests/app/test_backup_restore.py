@@ -367,3 +367,24 @@ def test_the_override_is_audited_says_what_it_risks_and_allows_publishing(
 def _key_of(seed: int) -> str:
     """The public key of a partner that never answers (pinned with an unreachable endpoint)."""
     return public_key_to_text(identity(seed).public_key)
+
+
+def test_restore_and_restore_confirm_document_themselves_and_the_old_form_still_restores(
+    pair: tuple[LiveNode, LiveNode], tmp_path: Path
+) -> None:
+    for command in (["restore"], ["restore", "confirm"]):
+        code, output = cli_run(*command, "--help")
+        assert code == 0 and "Usage: " in output
+    assert "accord restore [--home DIR] PATH" in cli_run("restore", "--help")[1]
+    assert "--force" in cli_run("restore", "confirm", "--help")[1]
+    ngo, _ = pair
+    ngo.publish(1)
+    ngo.node.backup(tmp_path / "b.db")
+    root = ngo.node.home.root
+    ngo.stop()
+    code, output = cli_run("--home", root, "restore", tmp_path / "b.db")  # --home before the command
+    assert code == 0 and "own feed head 1" in output
+    code, output = cli_run("restore", "--home", root, "confirm")  # options before the subcommand
+    assert code == 4 and "not yet by" in output
+    code, output = cli_run("restore", "--home", root, tmp_path / "missing.db")
+    assert code == 3 and "no backup file" in output
