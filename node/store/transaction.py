@@ -217,11 +217,6 @@ class WriteTx(FeedbackWrites):
 
     # --- restore ------------------------------------------------------------------------
 
-    def restored_at(self) -> str | None:
-        """When this database was restored from a backup, while its own head is unconfirmed."""
-        row = self._conn.execute("SELECT restored_at FROM restore_state WHERE id = 1").fetchone()
-        return None if row is None else str(row[0])
-
     def mark_restored(self, *, source: str) -> None:
         """Record that this database came from a backup: publishing waits for the partners."""
         self._conn.execute("DELETE FROM restore_confirmations")

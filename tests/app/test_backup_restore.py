@@ -109,7 +109,7 @@ def _own_signal(live: LiveNode, *, seq: int) -> str:
     return str(row[0])
 
 
-def test_every_partner_with_an_endpoint_must_answer_before_publishing(
+def test_with_two_partners_the_majority_is_both_and_an_unpinned_one_stops_counting(
     pair: tuple[LiveNode, LiveNode], tmp_path: Path
 ) -> None:
     ngo, _ = pair
