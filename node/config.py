@@ -79,6 +79,10 @@ class SyncSection:
     max_head_age_seconds: float = 3 * 3600.0
     # A header whose body no peer served for this many sync rounds is alerted on (log, status).
     body_missing_alert_rounds: int = 3
+    # A node restored from a backup publishes again once this many of its partners with an
+    # endpoint have shown it their heads of its own feed (and none is beyond what it holds):
+    # "majority" (more than half), "all", or a number such as "2" (at most all of them).
+    restore_quorum: str = "majority"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,7 @@ class NodeConfig:
         self._check_match()
         self._check_durations()
         self._check_network_and_log()
+        self._check_restore_quorum()
 
     def _check_match(self) -> None:
         match = self.match
@@ -227,6 +232,13 @@ class NodeConfig:
         if self.limits.max_page_bytes < 1024 or self.limits.max_envelope_bytes < 1024:
             raise ConfigError("limits below 1 KiB cannot carry one entry")
         self._check_bridges()
+
+    def _check_restore_quorum(self) -> None:
+        rule = self.sync.restore_quorum
+        if rule not in ("majority", "all") and not (rule.isascii() and rule.isdigit() and int(rule) >= 1):
+            raise ConfigError(
+                f'sync.restore_quorum must be "majority", "all" or a number of partners, not {rule!r}'
+            )
 
     def _check_bridges(self) -> None:
         taxii, imports = self.taxii, self.imports

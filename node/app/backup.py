@@ -4,8 +4,9 @@
 while the node serves and syncs. ``restore`` puts a backup in place of a stopped node's
 database and marks it *restored*: entries the node published after the backup may already be
 held by partners, so it refuses to publish until its partners have handed its own feed back
-(see ``sync.pull``). Publishing earlier would reuse a seq with a different entry — a fork that
-partners would rightly treat as equivocation.
+(see ``sync.restore``). Publishing earlier would reuse a seq with a different entry — a fork that
+partners would rightly treat as equivocation. ``confirm_restore`` settles a restore by hand:
+when the quorum has shown its heads, or, with ``force``, without it (audited).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from node.app.audit import AuditLog
 from node.app.home import require_home
 from node.app.locks import serve_lock
-from node.errors import AlreadyExists, InvalidInput, NodeBusy, NotFound
+from node.errors import AlreadyExists, InvalidInput, NodeBusy, NotFound, RestoredFeed
 from node.feed import NodeIdentity
 from node.model import KeyId
 from node.store import Store
+from node.sync.restore import FORCE_RISK, RestoreVerdict, judge_restore
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,51 @@ class RestoreReport:
 
     own_head: int  # our own feed's head in the backup; partners may hold more
     entries: int  # entries of every origin in the backup
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreConfirmation:
+    """What ``accord restore confirm`` found and did."""
+
+    verdict: RestoreVerdict | None  # None: not restored (nothing to do); else settled by this call
+    forced: bool = False  # settled without the quorum: the operator took the risk
+
+
+def confirm_restore(
+    store: Store, audit: AuditLog, *, own: KeyId, rule: str, force: bool
+) -> RestoreConfirmation:
+    """Settle a restore by hand: when the quorum (``rule``) has shown its heads, or with
+    ``force`` without it; otherwise raises :class:`RestoredFeed` saying what is missing. Never
+    over a head of our feed beyond what we hold: that is not a risk but a certain fork, so that
+    raises even with ``force``, until those entries are back."""
+    with store.write() as tx:
+        verdict = judge_restore(tx, own, rule=rule)
+        if verdict is None:
+            return RestoreConfirmation(verdict=None)
+        if verdict.ahead:
+            raise RestoredFeed(verdict.explain() + "; --force cannot override a head beyond ours")
+        if not verdict.quorum_met and not force:
+            raise RestoredFeed(verdict.explain())
+        tx.settle_restore()
+    forced = not verdict.quorum_met
+    audit.record("restore-override" if forced else "restore-confirm", _audit_details(verdict, forced=forced))
+    if forced:
+        log.warning("restore settled by operator override without a quorum: %s", FORCE_RISK)
+    return RestoreConfirmation(verdict=verdict, forced=forced)
+
+
+def _audit_details(verdict: RestoreVerdict, *, forced: bool) -> dict[str, object]:
+    state = verdict.state
+    details: dict[str, object] = {
+        "restored_at": state.restored_at,
+        "own_seq": int(state.own_seq),
+        "quorum": verdict.quorum,
+        "confirmed": list(verdict.confirmed),
+        "waiting": list(verdict.waiting),
+    }
+    if forced:
+        details["risk"] = FORCE_RISK
+    return details
 
 
 def backup_database(store: Store, target: Path) -> None:

@@ -167,6 +167,7 @@ class AccordNode:
             self_public_key=self.identity.public_key,
             alert_rounds=self.config.sync.body_missing_alert_rounds,
             max_head_age=timedelta(seconds=self.config.sync.max_head_age_seconds),
+            restore_quorum=self.config.sync.restore_quorum,
         )
         self._sightings_at = time.monotonic()
         self._saved_cursor: int | None = None  # cursor of the indexes on disk, when known

@@ -354,11 +354,6 @@ class WriteTx(FeedbackWrites):
 
     # --- restore ------------------------------------------------------------------------
 
-    def restored_at(self) -> str | None:
-        """When this database was restored from a backup, while its own head is unconfirmed."""
-        row = self._conn.execute("SELECT restored_at FROM restore_state WHERE id = 1").fetchone()
-        return None if row is None else str(row[0])
-
     def mark_restored(self, *, source: str) -> None:
         """Record that this database came from a backup: publishing waits for the partners."""
         self._conn.execute("DELETE FROM restore_confirmations")
@@ -367,24 +362,19 @@ class WriteTx(FeedbackWrites):
             (format_timestamp(utc_now()), source),
         )
 
-    def confirm_restore(self, partner: str) -> list[str]:
-        """``partner`` answered a pull that asked for our own entries. Returns the partners (with
-        an endpoint) still to answer; when none is left, the restore is settled and forgotten."""
+    def confirm_restore(self, partner: str) -> None:
+        """``partner`` showed us its heads (our own feed's among them, if it holds any) since the
+        restore. Whether that settles the restore is ``node.sync.restore``'s decision."""
         self._conn.execute(
             "INSERT OR REPLACE INTO restore_confirmations (partner, at) VALUES (?, ?)",
             (partner, format_timestamp(utc_now())),
         )
-        waiting = [
-            str(name)
-            for (name,) in self._conn.execute(
-                "SELECT name FROM partners WHERE endpoint IS NOT NULL"
-                " AND name NOT IN (SELECT partner FROM restore_confirmations) ORDER BY name"
-            )
-        ]
-        if not waiting:
-            self._conn.execute("DELETE FROM restore_state")
-            self._conn.execute("DELETE FROM restore_confirmations")
-        return waiting
+
+    def settle_restore(self) -> bool:
+        """Forget the restore: publishing is allowed again. False when it was not restored."""
+        settled = self._conn.execute("DELETE FROM restore_state").rowcount > 0
+        self._conn.execute("DELETE FROM restore_confirmations")
+        return settled
 
     # --- partners and bookkeeping -------------------------------------------------------
 

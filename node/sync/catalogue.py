@@ -3,8 +3,9 @@
 Objects are the STIX objects of held entries exactly as their origins signed them (the
 catalogue in ``node.store.bridges``). Visibility is decided per object from the distribution
 of the entry that carried it, by :meth:`Viewer.may_view`, the same rule the Federation API
-applies (DESIGN §5). Paging is by an opaque cursor over the catalogue's rowid: objects that
-share a ``date_added`` are never lost between pages.
+applies (DESIGN §5); a quarantined origin's objects (it equivocated) are shown to no one.
+Paging is by an opaque cursor over the catalogue's rowid: objects that share a ``date_added``
+are never lost between pages.
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ class Catalogue:
         names = self._names()
         origins: set[KeyId] = set()
         categories: set[str] = set()
+        quarantined = self._store.quarantined_origins()
         for origin, category, tlp, recipients in self._distinct_groups():
-            if viewer.may_view(
+            if origin not in quarantined and viewer.may_view(
                 Distribution(tlp=tlp, recipients=recipients), origin=origin, server=self._server
             ):
                 origins.add(origin)
@@ -158,11 +160,12 @@ class Catalogue:
         )
         after = 0 if cursor is None else decode_cursor(cursor)
         rows: list[CatalogueRow] = []
+        quarantined = self._store.quarantined_origins()
         while len(rows) <= limit:
             batch = catalogue_rows(self._store, query, after=after, limit=_SCAN_BATCH)
             if not batch:
                 break
-            rows.extend(r for r in batch if self._visible(viewer, r))
+            rows.extend(r for r in batch if r.origin not in quarantined and self._visible(viewer, r))
             after = batch[-1].rowid
         if len(rows) > limit:
             return Page(rows=tuple(rows[:limit]), next=encode_cursor(rows[limit - 1].rowid))

@@ -1,7 +1,8 @@
 """Export the indicators this node holds as one STIX 2.1 bundle, respecting TLP.
 
 RED is never exported in bulk unless the operator asks for it explicitly (DESIGN §5): RED
-data leaving in a file is a decision a person makes, not a default.
+data leaving in a file is a decision a person makes, not a default. A quarantined origin's
+indicators (it equivocated) are never exported.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ def export_bundle(
     store: Store, *, names: Mapping[KeyId, str], include_red: bool
 ) -> tuple[dict[str, Any], int]:
     """A bundle of every active indicator (RED only with ``include_red``) and how many it holds."""
+    quarantined = store.quarantined_origins()
     indicators = [
-        ind for ind in store.iter_indicators(include_revoked=False) if include_red or ind.tlp is not Tlp.RED
+        ind
+        for ind in store.iter_indicators(include_revoked=False)
+        if (include_red or ind.tlp is not Tlp.RED) and ind.origin not in quarantined
     ]
     origin_names = {ind.origin: names.get(ind.origin, ind.origin[:12]) for ind in indicators}
     return build_bundle(indicators, origin_names=origin_names), len(indicators)
@@ -52,9 +56,11 @@ class MatchListRow:
 def match_list_rows(
     store: Store, *, names: Mapping[KeyId, str], include_red: bool, now: datetime
 ) -> Iterator[MatchListRow]:
-    """Every indicator that would match: active, unexpired, not ``benign``; RED only when asked."""
+    """Every indicator that would match: active, unexpired, not ``benign``, of an origin not
+    quarantined; RED only when asked."""
+    quarantined = store.quarantined_origins()
     for ind in store.iter_indicators(include_revoked=False):
-        if (ind.tlp is Tlp.RED and not include_red) or ind.category == "benign":
+        if (ind.tlp is Tlp.RED and not include_red) or ind.category == "benign" or ind.origin in quarantined:
             continue
         if ind.valid_until is not None and ind.valid_until <= now:
             continue

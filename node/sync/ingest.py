@@ -345,7 +345,20 @@ class Ingestor:
                     _apply(tx, header, contents)
                 self._header_level(tx, header, via=via)
             elif verdict is Succession.EQUIVOCATION:
-                # Evidence is committed by this transaction; the error is raised after it.
+                # Evidence is committed by this transaction; the error is raised after it. Both
+                # statements are kept: the entry we hold at this seq and the newcomer.
+                held, held_digest = (
+                    self._store.entry_at(header.origin, header.seq),
+                    tx.digest_at(header.origin, header.seq),
+                )
+                if held is not None and held_digest is not None:
+                    tx.add_evidence(
+                        origin=header.origin,
+                        seq=header.seq,
+                        digest=held_digest,
+                        envelope=held.envelope,
+                        via=None,
+                    )
                 tx.add_evidence(
                     origin=header.origin, seq=header.seq, digest=verified.digest, envelope=envelope, via=via
                 )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from node.config import LimitsSection
-from node.errors import ConfigError, InvalidInput, NotFound, RestoredFeed
+from node.errors import ConfigError, InvalidInput, NotFound
 from node.feed import (
     CanonicalBundle,
     NodeIdentity,
@@ -47,6 +47,7 @@ from node.stix import build_bundle
 from node.store import Store, StoredBody, WriteTx
 from node.store.feedback import MatchCount
 from node.sync.ingest import collector_paused
+from node.sync.restore import ensure_may_publish
 
 log = logging.getLogger(__name__)
 
@@ -364,13 +365,7 @@ class Publisher:
         A restricted body is sealed to its recipients' confirmed encryption keys and to our own;
         the header announces our encryption key when our feed has not announced it yet.
         """
-        restored = tx.restored_at()
-        if restored is not None:
-            raise RestoredFeed(
-                f"this node was restored from a backup at {restored} and has not yet learned its own"
-                " feed's head from its partners; publishing now could fork the feed. Run 'accord"
-                " sync' (every partner with an endpoint must answer) and publish again"
-            )
+        ensure_may_publish(tx, self.origin)  # a restored node must not fork its own feed
         if tx.current_signer(self.origin) != self._identity.key_id:
             # Another process rotated our key: an entry signed with the old one would be refused
             # by every partner and block our feed behind it.

@@ -33,6 +33,7 @@ from node.store import Store
 from node.sync.encryption import confirm_passed_on
 from node.sync.heads import HeadsReport, check_heads, stale_origins
 from node.sync.ingest import Ingestor, Prepared, collector_paused
+from node.sync.restore import MAJORITY, settle_after_heads
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class Puller:
         self_public_key: bytes | None = None,
         alert_rounds: int = BODY_MISSING_ALERT_ROUNDS,
         max_head_age: timedelta = timedelta(hours=3),
+        restore_quorum: str = MAJORITY,
     ) -> None:
         self._alert_rounds = alert_rounds
         self._max_head_age = max_head_age
@@ -135,6 +137,7 @@ class Puller:
         self._ingestor = ingestor
         self._self_key = self_key
         self._self_public_key = self_public_key  # to take back our own entries after a restore
+        self._restore_quorum = restore_quorum  # partners that must show their heads after one
         self._running: set[str] = set()
         self._guard = threading.Lock()
 
@@ -177,7 +180,7 @@ class Puller:
             # Restored from a backup: ask the partner for our own entries after our local head.
             # They are verified with our own key like any origin's, and accepted in order.
             pinned[self._self_key] = own_key
-        shown = self._heads(partner, source, pinned, report)
+        shown = self._heads(partner, source, pinned, report)  # None: the peer showed no heads
         # A peer bounds each call; ask again from the advanced cursors until nothing new arrives.
         for _ in range(_MAX_ROUNDS):
             cursors = self._cursors(pinned, stopped)
@@ -193,33 +196,47 @@ class Puller:
             if report.accepted == accepted_before:
                 break
         if report.error is None:
-            self._check_omissions(partner, shown, report)
+            if shown is not None:
+                self._check_omissions(partner, shown, report)
             self._fetch_bodies(partner, source, report)
         self._ingestor.open_granted()
         log.info("pull from %s: %s", partner.name, report.summary())
-        if own_key is not None and report.error is None and self._self_key not in stopped:
+        if (
+            own_key is not None
+            and report.error is None
+            and self._self_key not in stopped
+            and shown is not None
+        ):
             self._confirm_restore(partner.name)
 
     def _confirm_restore(self, partner: str) -> None:
+        """``partner`` showed its heads (ours among them) and served what it would of our feed."""
         with self._store.write() as tx:
-            waiting = tx.confirm_restore(partner)
-        if waiting:
-            log.warning("restored node: own feed head not yet confirmed by %s", ", ".join(waiting))
+            verdict = settle_after_heads(tx, self._self_key, partner=partner, rule=self._restore_quorum)
+        if verdict is None:
+            return
+        if verdict.may_publish:
+            log.warning(
+                "restored node: %d partner(s) showed our head, none beyond seq %d; publishing allowed again",
+                len(verdict.confirmed),
+                verdict.state.own_seq,
+            )
         else:
-            log.warning("restored node: own feed head confirmed by every partner; publishing allowed again")
+            log.warning("restored node: publishing still refused: %s", verdict.explain())
 
     def _heads(
         self, partner: Partner, source: FeedSource, pinned: Mapping[KeyId, bytes], report: PullReport
-    ) -> HeadsReport:
+    ) -> HeadsReport | None:
         """Verify, compare and record the heads the peer shows (before pulling, so an
-        equivocating origin is quarantined before any of its forked entries could be taken)."""
+        equivocating origin is quarantined before any of its forked entries could be taken).
+        None when the peer showed none (it cannot, or the call failed)."""
         if not isinstance(source, HeadSource):
-            return HeadsReport()
+            return None
         try:
             envelopes = source.heads()
         except PeerError as exc:
             log.warning("heads from %s unavailable: %s", partner.name, exc)
-            return HeadsReport()
+            return None
         checked = check_heads(
             self._store, envelopes, peer=partner.name, pinned=pinned, self_key=self._self_key
         )
@@ -255,11 +272,9 @@ class Puller:
         quarantined = self._store.quarantined_origins()
         for origin, seq in sorted(shown.shown.items()):
             have = heads[origin].seq if origin in heads else 0
-            skip = (
-                origin == self._self_key
-                or origin in quarantined
-                or report.refused_origins.get(origin, "gap") != "gap"
-            )
+            # Our own feed is among them only after a restore: a partner that shows our head
+            # beyond what it serves us withholds our own entries, and is counted for it.
+            skip = origin in quarantined or report.refused_origins.get(origin, "gap") != "gap"
             if skip or seq <= have:
                 continue
             exc = Withheld(

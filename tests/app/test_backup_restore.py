@@ -3,6 +3,7 @@ learns its own feed back from a partner instead of forking it."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -14,8 +15,11 @@ from click.testing import CliRunner
 from node.app import restore_database
 from node.app.locks import serve_lock
 from node.cli.main import cli
-from node.errors import AlreadyExists, InvalidInput, NodeBusy, RestoredFeed
+from node.config import load_config
+from node.errors import AlreadyExists, ConfigError, InvalidInput, NodeBusy, RestoredFeed
+from node.feed import public_key_to_text
 from node.model import Tlp
+from tests.support.feeds import identity
 from tests.support.nodes import LiveNode, state_digest
 from tests.support.processes import ServeProcess, accord, free_port
 
@@ -105,7 +109,7 @@ def _own_signal(live: LiveNode, *, seq: int) -> str:
     return str(row[0])
 
 
-def test_every_partner_with_an_endpoint_must_answer_before_publishing(
+def test_with_two_partners_the_majority_is_both_and_an_unpinned_one_stops_counting(
     pair: tuple[LiveNode, LiveNode], tmp_path: Path
 ) -> None:
     ngo, _ = pair
@@ -210,3 +214,177 @@ def test_backup_while_serving_and_restore_refused_under_a_running_serve(tmp_path
     finally:
         assert node.stop() == 0
     assert accord("restore", "--home", home, tmp_path / "live.db").returncode == 0
+
+
+# --- restore never forks (issue 12): a quorum, and no head of ours beyond what we hold --------
+
+
+def _withhold_own_feed_after(live: LiveNode, origin: str, seq: int) -> None:
+    """Play a hostile partner: it keeps showing our signed head but no longer serves the entries."""
+    with sqlite3.connect(live.node.store.path, isolation_level=None) as conn:
+        conn.execute("DELETE FROM entries WHERE origin = ? AND seq > ?", (origin, seq))
+
+
+def test_a_head_of_our_feed_beyond_the_restored_position_blocks_publishing_until_it_comes_back(
+    pair: tuple[LiveNode, LiveNode], tmp_path: Path
+) -> None:
+    ngo, platform = pair  # the platform will be behind: it synced before the backup only
+    lab = LiveNode.start(tmp_path / "lab", "Lab")  # the lab holds more, and will withhold it
+    hub = LiveNode.start(tmp_path / "hub", "Hub")  # the hub holds more, and returns it
+    for partner in (lab, hub):
+        partner.pin(ngo, "ngo", endpoint=ngo.address)
+    ngo.pin(lab, "lab", endpoint=lab.address)
+    ngo.pin(hub, "hub")  # it pulls from us; we do not pull from it (yet)
+    ngo.publish(1)
+    platform.node.sync()
+    ngo.node.backup(tmp_path / "b.db")
+    ngo.publish(2)
+    ngo.publish(3)
+    for partner in (lab, hub):
+        assert [r.accepted for r in partner.node.sync()] == [3]
+    held_by_hub = own_entries(ngo)
+    _withhold_own_feed_after(lab, ngo.node.key_id, 1)
+    root = ngo.node.home.root
+    ngo.stop()
+    restore_database(root, tmp_path / "b.db")
+    restored = LiveNode.open(root)
+
+    reports = {r.partner: r for r in restored.node.sync()}
+    assert reports["platform"].ok and reports["lab"].ok  # both answered: the quorum (2 of 2) is met
+    with pytest.raises(
+        RestoredFeed, match=r"lab \(seq 3\) showed a head of it signed with this node's own key"
+    ):
+        restored.publish(2)  # a second seq 2: the lab and the hub hold another
+    assert reports["lab"].rejected == {"withheld": 1}  # it showed seq 3 and served nothing
+    code, output = cli_run("restore", "confirm", "--home", root, "--force")
+    assert code == 4 and "--force cannot override" in output and "entries 2..3" in output
+    code, output = cli_run("contribute", "--home", root, "--signal", "md5:" + "a" * 32, "--category", "csam")
+    assert code == 4 and "fork" in output
+    assert [s for s, _, _ in own_entries(restored)] == [1]  # nothing was published
+    assert restored.node.store.restored_at() is not None
+
+    restored.node.remove_partner("hub")  # now pull from the hub too: it holds them and returns them
+    restored.pin(hub, "hub", endpoint=hub.address)
+    [from_hub] = restored.node.sync("hub")
+    assert from_hub.ok and from_hub.accepted == 2
+    assert own_entries(restored) == held_by_hub
+    assert restored.node.store.restored_at() is None
+    assert restored.publish(4).seqs == (4,)
+    hub.node.remove_partner("ngo")  # the restored node serves on a new port
+    hub.pin(restored, "ngo", endpoint=restored.address)
+    assert [r.accepted for r in hub.node.sync()] == [1]
+    assert hub.node.store.evidence_count() == 0  # seq 4 chains onto the real seq 3: no fork
+    for live in (restored, lab, hub):
+        live.stop()
+
+
+def test_a_quorum_of_partners_is_enough_and_fewer_is_not(
+    pair: tuple[LiveNode, LiveNode], tmp_path: Path
+) -> None:
+    ngo, _ = pair
+    lab = LiveNode.start(tmp_path / "lab", "Lab")
+    lab.pin(ngo, "ngo")  # it serves the ngo (and pulls nothing)
+    ngo.pin(lab, "lab", endpoint=lab.address)
+    ngo.node.add_partner("gone", public_key=_key_of(9), endpoint="127.0.0.1:1")
+    ngo.publish(1)
+    ngo.node.backup(tmp_path / "b.db")
+    root = ngo.node.home.root
+    ngo.stop()
+    restore_database(root, tmp_path / "b.db")
+    restored = LiveNode.open(root, serve=False)
+
+    assert restored.node.sync("platform")[0].ok
+    with pytest.raises(RestoredFeed, match=r"shown by platform, not yet by gone, lab \(a quorum"):
+        restored.publish(2)
+    code, output = cli_run("restore", "confirm", "--home", root)  # the quorum (2 of 3) is not met
+    assert code == 4 and "not yet by gone, lab (2 of 3 must show theirs" in output
+    reports = {r.partner: r for r in restored.node.sync()}
+    assert not reports["gone"].ok and reports["lab"].ok  # one partner down: a majority answered
+    assert restored.node.store.restored_at() is None
+    assert restored.publish(2).seqs == (2,)
+    restored.stop()
+    lab.stop()
+
+
+def test_restore_quorum_all_waits_for_every_partner_and_bad_values_are_refused(
+    pair: tuple[LiveNode, LiveNode], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ngo, _ = pair
+    ngo.node.add_partner("gone", public_key=_key_of(9), endpoint="127.0.0.1:1")
+    ngo.publish(1)
+    ngo.node.backup(tmp_path / "b.db")
+    root = ngo.node.home.root
+    ngo.stop()
+    restore_database(root, tmp_path / "b.db")
+    for bad in ("0", "most", "-1", "1.5", ""):
+        with pytest.raises(ConfigError, match=r"sync\.restore_quorum"):
+            load_config(root, env={"ACCORD_SYNC_RESTORE_QUORUM": bad})
+
+    monkeypatch.setenv("ACCORD_SYNC_RESTORE_QUORUM", "all")
+    restored = LiveNode.open(root, serve=False)
+    restored.node.sync()  # the platform answers, 'gone' cannot: not all of them
+    with pytest.raises(RestoredFeed, match="not yet by gone"):
+        restored.publish(2)
+    restored.stop()
+    monkeypatch.setenv("ACCORD_SYNC_RESTORE_QUORUM", "1")  # the platform's answer is enough now
+    code, output = cli_run("restore", "confirm", "--home", root)
+    assert code == 0 and "partners platform showed this node's feed head" in output
+    restored = LiveNode.open(root, serve=False)
+    assert [r.action for r in restored.node.audit.records()][-1] == "restore-confirm"
+    assert restored.publish(2).seqs == (2,)
+    restored.stop()
+
+
+def test_the_override_is_audited_says_what_it_risks_and_allows_publishing(
+    pair: tuple[LiveNode, LiveNode], tmp_path: Path
+) -> None:
+    ngo, _ = pair
+    code, output = cli_run("restore", "confirm", "--home", ngo.node.home.root)
+    assert code == 0 and "not waiting on a restore" in output
+    ngo.node.add_partner("gone", public_key=_key_of(9), endpoint="127.0.0.1:1")
+    ngo.publish(1)
+    ngo.node.backup(tmp_path / "b.db")
+    root = ngo.node.home.root
+    ngo.stop()
+    restore_database(root, tmp_path / "b.db")
+    restored = LiveNode.open(root, serve=False)
+    restored.node.sync()  # the platform answers, 'gone' cannot: 1 of 2, short of a majority
+    restored.stop()
+
+    code, output = cli_run("restore", "confirm", "--home", root, "--force")
+    assert code == 0, output
+    assert "without the quorum (audited)" in output and "forks the feed" in output
+    code, output = cli_run("audit", "list", "--home", root, "--json")
+    [row] = [r for r in json.loads(output) if r["action"] == "restore-override"]
+    details = json.loads(row["details"]) if isinstance(row["details"], str) else row["details"]
+    assert details["confirmed"] == ["platform"] and details["waiting"] == ["gone"]
+    assert details["quorum"] == 2 and "quarantine" in details["risk"]
+    assert cli_run("audit", "verify", "--home", root)[0] == 0
+    code, output = cli_run("contribute", "--home", root, "--signal", "md5:" + "a" * 32, "--category", "csam")
+    assert code == 0, output
+
+
+def _key_of(seed: int) -> str:
+    """The public key of a partner that never answers (pinned with an unreachable endpoint)."""
+    return public_key_to_text(identity(seed).public_key)
+
+
+def test_restore_and_restore_confirm_document_themselves_and_the_old_form_still_restores(
+    pair: tuple[LiveNode, LiveNode], tmp_path: Path
+) -> None:
+    for command in (["restore"], ["restore", "confirm"]):
+        code, output = cli_run(*command, "--help")
+        assert code == 0 and "Usage: " in output
+    assert "accord restore [--home DIR] PATH" in cli_run("restore", "--help")[1]
+    assert "--force" in cli_run("restore", "confirm", "--help")[1]
+    ngo, _ = pair
+    ngo.publish(1)
+    ngo.node.backup(tmp_path / "b.db")
+    root = ngo.node.home.root
+    ngo.stop()
+    code, output = cli_run("--home", root, "restore", tmp_path / "b.db")  # --home before the command
+    assert code == 0 and "own feed head 1" in output
+    code, output = cli_run("restore", "--home", root, "confirm")  # options before the subcommand
+    assert code == 4 and "not yet by" in output
+    code, output = cli_run("restore", "--home", root, tmp_path / "missing.db")
+    assert code == 3 and "no backup file" in output

@@ -69,7 +69,8 @@ def test_evidence_and_status_show_an_equivocating_origin(tmp_path: Path) -> None
 
     listed = json.loads(run("evidence", "--home", home, "--json").output)
     assert [(e["origin_name"], e["seq"], e["kind"], e["via"]) for e in listed] == [
-        ("liar", 1, "entry", "hub")
+        ("liar", 1, "entry", None),  # the entry we held at seq 1
+        ("liar", 1, "entry", "hub"),  # and the fork that contradicts it
     ]
     status = run("status", "--home", home)
     assert f"QUARANTINED: origin liar ({liar.origin})" in status.output
