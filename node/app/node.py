@@ -16,7 +16,16 @@ from node.app import keyfiles
 from node.app.audit import AuditLog
 from node.app.backup import backup_database
 from node.app.bridges import Bridges
-from node.app.contribute import Collected, Progress, Refusal, Sources, collect
+from node.app.contribute import (
+    Collected,
+    Progress,
+    Refusal,
+    Sources,
+    collect,
+    distributions_for,
+    merge_reports,
+    split_by_tlp,
+)
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
 from node.app.scan import CHUNK_ROWS, ScanReport, run_scan
@@ -336,24 +345,36 @@ class AccordNode:
         """
         category = parse_category(category)
         keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
-        distribution = Distribution(tlp=tlp, recipients=keys)
-        if valid_until is not None and valid_until <= utc_now():
+        if not stix or tlp.names_recipients:
+            # Refused before any hashing. With STIX, --to may address only what its markings restrict.
+            Distribution(tlp=tlp, recipients=keys)
+        now = utc_now()
+        if valid_until is not None and valid_until <= now:
             raise InvalidInput("--valid-until must be in the future")
         sources = Sources(files=files, lists=lists, stix=stix, signals=signals)
-        collected = collect(sources, content_type=content_type, valid_until=valid_until, progress=progress)
+        collected = collect(
+            sources, content_type=content_type, valid_until=valid_until, now=now, progress=progress
+        )
         forced = self._screen_safelisted(collected, category=category, force=force)
         self._count_refused(collected.refused)
         unique = len({item.signal for item in collected.items})
         repeats = len(collected.items) - unique
         if not collected.items:
             return ContributeReport(publish=None, refused=tuple(collected.refused), forced=forced)
-        report = self.publisher.contribute(collected.items, category=category, distribution=distribution)
+        by_tlp = split_by_tlp(collected, tlp)
+        distributions = distributions_for(by_tlp, floor=tlp, recipients=keys)  # before any publish
+        reports = [
+            self.publisher.contribute(items, category=category, distribution=distributions[level])
+            for level, items in by_tlp.items()
+        ]
+        report = merge_reports(reports)
         self._follow_commits()
         self.audit.record(
             "contribute",
             {
                 "category": category,
                 "tlp": tlp.value,
+                "tlps": {level.value: len(items) for level, items in by_tlp.items()},
                 "items": len(collected.items),
                 "added": report.added,
                 "updated": report.updated,
