@@ -8,18 +8,21 @@ never decreases along it, so no object can slip in behind a cursor.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from node.model import Indicator, KeyId, Tlp
+from node.model import Indicator, KeyId, Seq, Tlp
 from node.model.clock import format_timestamp, utc_now
 from node.model.sources import Source, SourceKind, Trust
 from node.store.codec import indicator_from_row, indicator_to_row
 from node.store.database import Store
 from node.store.transaction import WriteTx
+
+log = logging.getLogger(__name__)
 
 # Objects every bundle repeats and that carry no hash: the origin's name and the profile's
 # extension definition. They are public node information and catalogued once, as CLEAR.
@@ -73,11 +76,21 @@ def catalogue_is_behind(store: Store) -> bool:
     return row is not None
 
 
-def catalogue_entries(store: Store) -> int:
+Screen = Callable[[dict[str, Any], KeyId], "str | None"]
+"""Why an origin may not publish a descriptive object (None: it may). Content rules only."""
+
+DESCRIPTIVE_DROPPED = "descriptive_object_dropped"
+"""The rejection counter's reason for a descriptive object left out of the catalogue."""
+
+
+def catalogue_entries(store: Store, *, screen: Screen = lambda _obj, _origin: None) -> int:
     """Add the objects of every entry not yet catalogued; returns how many rows were added.
 
     Works in transactions of at most ``_ENTRIES_PER_TX`` entries, so a large backlog (the first
     TAXII request on a node holding millions of indicators) never holds the writer for long.
+    A descriptive object (identity, marking or extension definition) is left out, counted and
+    named, when ``screen`` gives a reason, or when its id already belongs to another origin
+    with other content: one origin never rewrites another's descriptive objects.
     """
     added = 0
     while True:
@@ -89,7 +102,7 @@ def catalogue_entries(store: Store) -> int:
             ).fetchone()
             if behind is None:
                 return added
-            added += _catalogue_origin(tx, behind[0], behind[1], now)
+            added += _catalogue_origin(tx, behind[0], behind[1], now, screen)
 
 
 def _not_before_last(tx: WriteTx, now: str) -> str:
@@ -97,7 +110,7 @@ def _not_before_last(tx: WriteTx, now: str) -> str:
     return max(now, row[0]) if row[0] else now
 
 
-def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str) -> int:
+def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str, screen: Screen) -> int:
     rows = tx.execute(
         "SELECT seq, payload, tlp, recipients FROM entries WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
         (origin, after, _ENTRIES_PER_TX),
@@ -106,6 +119,8 @@ def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str) -> 
     for seq, payload, tlp, recipients in rows:
         # The payload is the byte string whose signature ingest (or our own publish) checked.
         for obj in json.loads(payload)["bundle"]["objects"]:
+            if obj.get("type") in SHARED_TYPES and _drop_descriptive(tx, obj, KeyId(origin), seq, screen):
+                continue
             added += _catalogue_object(
                 tx, obj, origin=origin, seq=seq, tlp=tlp, recipients=recipients, date_added=date_added
             )
@@ -117,6 +132,30 @@ def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str) -> 
             (origin, last),
         )
     return added
+
+
+def _drop_descriptive(tx: WriteTx, obj: dict[str, Any], origin: KeyId, seq: int, screen: Screen) -> bool:
+    """True when ``origin`` may not publish ``obj``; the drop is logged and counted, by id."""
+    reason = screen(obj, origin) or _owned_by_another(tx, obj, origin)
+    if reason is None:
+        return False
+    message = f"{str(obj.get('id'))[:120]} left out of the TAXII catalogue: {reason}"
+    log.warning("origin %s seq %d: %s", origin[:12], seq, message)
+    tx.record_rejection(
+        partner=None, origin=origin, seq=Seq(seq), reason=DESCRIPTIVE_DROPPED, message=message
+    )
+    return True
+
+
+def _owned_by_another(tx: WriteTx, obj: dict[str, Any], origin: KeyId) -> str | None:
+    """A reason when another origin catalogued this id first and ``obj`` is not that same object."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    rows = tx.execute(
+        "SELECT object FROM taxii_objects WHERE object_id = ? AND origin != ?", (obj.get("id"), origin)
+    ).fetchall()
+    if not rows or any(row[0] == text for row in rows):
+        return None  # nobody else's, or the very object another origin published (a shared one)
+    return "this id belongs to another origin's descriptive object"
 
 
 def _catalogue_object(

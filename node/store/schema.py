@@ -475,3 +475,18 @@ def m013_value_prefix_index(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS indicators_value")
     # Queries spell the same expression (node/store/codec.py: VALUE_MATCHES) or SQLite ignores it.
     db.execute("CREATE INDEX indicators_value_prefix ON indicators (substr(value, 1, 12))")
+
+
+@migrations()
+def m014_imports_descriptive_recatalogue(db: Database) -> None:
+    """Catalogue descriptive objects again, through the rule that an origin owns its own only.
+
+    Before, an origin could catalogue an identity with another origin's id, or a TLP definition
+    or Accord's extension definition of its own making, and TAXII readers took it for the real
+    one. The catalogue is derived from ``entries``: its descriptive rows are deleted and every
+    entry is read again at the next TAXII request (indicator rows are kept, not duplicated).
+    """
+    db.execute(
+        "DELETE FROM taxii_objects WHERE type IN ('identity', 'extension-definition', 'marking-definition')"
+    )
+    db.execute("DELETE FROM taxii_catalogued")
