@@ -61,7 +61,7 @@ from node.model.clock import utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer
 from node.rpc.client import LocalClient, PeerClient
 from node.rpc.convert import match_result_from_proto
-from node.stix import build_bundle
+from node.stix import build_export_bundle
 from node.store import EvidenceRecord, Store
 from node.sync import partners as partner_ops
 from node.sync import trust
@@ -690,10 +690,10 @@ class AccordNode:
         return found
 
     def stix_bundle(self, answer: QueryAnswer) -> dict[str, object]:
-        """A STIX 2.1 bundle of the indicators in ``answer``."""
+        """A STIX 2.1 bundle of the indicators in ``answer`` (with their TLP definitions)."""
         indicators = [r.indicator for r in answer.rows]
         names = {r.indicator.origin: r.origin_name for r in answer.rows}
-        return build_bundle(indicators, origin_names=names)
+        return build_export_bundle(indicators, origin_names=names)
 
     def report(self, *, since: datetime, until: datetime) -> TransparencyReport:
         """The transparency report for ``[since, until)``."""

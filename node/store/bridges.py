@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +57,7 @@ class ObjectQuery:
     types: tuple[str, ...] = ()
     versions: tuple[str, ...] = ("last",)
     added_after: str | None = None
+    shared_ids: tuple[str, ...] = ()  # objects every origin and category collection shows
 
 
 def taxii_timestamp(moment: datetime) -> str:
@@ -83,7 +84,12 @@ DESCRIPTIVE_DROPPED = "descriptive_object_dropped"
 """The rejection counter's reason for a descriptive object left out of the catalogue."""
 
 
-def catalogue_entries(store: Store, *, screen: Screen = lambda _obj, _origin: None) -> int:
+def catalogue_entries(
+    store: Store,
+    *,
+    screen: Screen = lambda _obj, _origin: None,
+    definitions: Mapping[str, dict[str, Any]] | None = None,
+) -> int:
     """Add the objects of every entry not yet catalogued; returns how many rows were added.
 
     Works in transactions of at most ``_ENTRIES_PER_TX`` entries, so a large backlog (the first
@@ -91,6 +97,8 @@ def catalogue_entries(store: Store, *, screen: Screen = lambda _obj, _origin: No
     A descriptive object (identity, marking or extension definition) is left out, counted and
     named, when ``screen`` gives a reason, or when its id already belongs to another origin
     with other content: one origin never rewrites another's descriptive objects.
+    ``definitions`` (TLP value → marking-definition) are catalogued before the first entry of
+    each TLP, so TAXII readers get the definition of every marking they meet.
     """
     added = 0
     while True:
@@ -102,7 +110,9 @@ def catalogue_entries(store: Store, *, screen: Screen = lambda _obj, _origin: No
             ).fetchone()
             if behind is None:
                 return added
-            added += _catalogue_origin(tx, behind[0], behind[1], now, screen)
+            added += _catalogue_origin(
+                tx, behind[0], behind[1], date_added=now, screen=screen, definitions=definitions or {}
+            )
 
 
 def _not_before_last(tx: WriteTx, now: str) -> str:
@@ -110,13 +120,25 @@ def _not_before_last(tx: WriteTx, now: str) -> str:
     return max(now, row[0]) if row[0] else now
 
 
-def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str, screen: Screen) -> int:
+def _catalogue_origin(
+    tx: WriteTx,
+    origin: str,
+    after: int,
+    *,
+    date_added: str,
+    screen: Screen,
+    definitions: Mapping[str, dict[str, Any]],
+) -> int:
     rows = tx.execute(
         "SELECT seq, payload, tlp, recipients FROM entries WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
         (origin, after, _ENTRIES_PER_TX),
     ).fetchall()
     added = 0
     for seq, payload, tlp, recipients in rows:
+        if tlp in definitions:  # a no-op once the definition is catalogued
+            added += _catalogue_object(
+                tx, definitions[tlp], origin=origin, seq=seq, tlp=tlp, recipients="[]", date_added=date_added
+            )
         # The payload is the byte string whose signature ingest (or our own publish) checked.
         for obj in json.loads(payload)["bundle"]["objects"]:
             if obj.get("type") in SHARED_TYPES and _drop_descriptive(tx, obj, KeyId(origin), seq, screen):
@@ -208,12 +230,11 @@ def catalogue_groups(store: Store) -> Iterator[tuple[KeyId, str | None, Tlp, fro
 def _where(query: ObjectQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    if query.origin is not None:
-        clauses.append("o.origin = ?")
-        params.append(query.origin)
-    if query.category is not None:
-        clauses.append("o.category = ?")
-        params.append(query.category)
+    shared = json.dumps(list(query.shared_ids))
+    for column, value in (("o.origin", query.origin), ("o.category", query.category)):
+        if value is not None:
+            clauses.append(f"({column} = ? OR o.object_id IN (SELECT value FROM json_each(?)))")  # noqa: S608
+            params.extend([value, shared])
     for column, values in (("o.object_id", query.ids), ("o.type", query.types)):
         if values:
             clauses.append(f"{column} IN (SELECT value FROM json_each(?))")  # noqa: S608 (a constant)

@@ -106,6 +106,12 @@ _FIXED_OBJECTS: Mapping[str, dict[str, Any]] = {
 }
 
 
+# The official TLP 2.0 definitions, in every collection: readers such as OpenCTI drop a marking
+# whose definition they were not given.
+_TLP_DEFINITIONS = {tlp.value: tlp_marking_definition(tlp) for tlp in Tlp}
+_TLP_IDS = tuple(definition["id"] for definition in _TLP_DEFINITIONS.values())
+
+
 class Catalogue:
     """Answers TAXII questions from the store for an authenticated :class:`Viewer`."""
 
@@ -121,7 +127,7 @@ class Catalogue:
         if not catalogue_is_behind(self._store):
             return 0
         with self._lock:
-            added = catalogue_entries(self._store, screen=descriptive_screen)
+            added = catalogue_entries(self._store, screen=descriptive_screen, definitions=_TLP_DEFINITIONS)
             self._groups = None
             return added
 
@@ -185,6 +191,7 @@ class Catalogue:
             types=query.types,
             versions=query.versions,
             added_after=query.added_after,
+            shared_ids=_TLP_IDS,
         )
         after = 0 if cursor is None else decode_cursor(cursor)
         rows: list[CatalogueRow] = []
