@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlite_utils import Database
 
 from node.app import AccordNode, init_home
 from node.errors import InvalidInput
@@ -18,6 +19,7 @@ from node.model.viewers import Viewer
 from node.stix import build_bundle, origin_identity_id
 from node.stix.profile import EXTENSION_DEFINITION_ID, extension_definition
 from node.store.bridges import DESCRIPTIVE_DROPPED, ObjectQuery
+from node.store.schema import m014_imports_descriptive_recatalogue
 from node.sync.catalogue import ALL_COLLECTION, decode_cursor, encode_cursor
 from tests.support.feeds import FeedWriter, identity, indicator, md5_signal
 
@@ -172,3 +174,29 @@ def test_a_partner_cannot_rewrite_other_origins_or_well_known_descriptive_object
     node.ingestor.ingest(ngo.entry([], bundle=ngo_bundle), pinned=node.store.pinned_keys(), via="ngo")
     assert descriptive(node, "marking-definition")[own_statement["id"]] == [own_statement]
     assert node.store.rejection_counts()[DESCRIPTIVE_DROPPED] == 4
+
+
+def test_the_migration_recatalogues_descriptive_objects_through_the_ownership_rule(tmp_path: Path) -> None:
+    init_home(tmp_path / "home", name="Hub")
+    node = AccordNode.open(tmp_path / "home")
+    node.add_partner("ngo", public_key=public_key_to_text(NGO.public_key), endpoint=None)
+    relay(node, FeedWriter(NGO, name="ngo"), 1, Tlp.GREEN)
+    node.bridges.catalogue.refresh()
+    node.close()
+    # A catalogue filled before the rule: the NGO's identity row was rewritten by someone else.
+    db = Database(str(tmp_path / "home" / "accord.db"))
+    db.execute(
+        "UPDATE taxii_objects SET object = json_set(object, '$.name', 'Fake NGO') WHERE object_id = ?",
+        [origin_identity_id(NGO.key_id)],
+    )
+    m014_imports_descriptive_recatalogue(db)
+    db.conn.commit()
+    db.conn.close()
+
+    node = AccordNode.open(tmp_path / "home")
+    try:
+        identities = descriptive(node, "identity")
+        assert [i["name"] for i in identities[origin_identity_id(NGO.key_id)]] == ["ngo"]
+        assert len(descriptive(node, "indicator")) == 1  # indicator rows kept, not duplicated
+    finally:
+        node.close()
