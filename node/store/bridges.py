@@ -171,11 +171,10 @@ def _drop_descriptive(tx: WriteTx, obj: dict[str, Any], origin: KeyId, seq: int,
 
 def _owned_by_another(tx: WriteTx, obj: dict[str, Any], origin: KeyId) -> str | None:
     """A reason when another origin catalogued this id first and ``obj`` is not that same object."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     rows = tx.execute(
         "SELECT object FROM taxii_objects WHERE object_id = ? AND origin != ?", (obj.get("id"), origin)
     ).fetchall()
-    if not rows or any(row[0] == text for row in rows):
+    if not rows or any(json.loads(row[0]) == obj for row in rows):  # compared as data: key order differs
         return None  # nobody else's, or the very object another origin published (a shared one)
     return "this id belongs to another origin's descriptive object"
 

@@ -17,6 +17,7 @@ from node.feed import public_key_to_text
 from node.model import Distribution, Tlp
 from node.model.viewers import Viewer
 from node.stix import build_bundle, origin_identity_id
+from node.stix.markings import tlp_marking_definition
 from node.stix.profile import EXTENSION_DEFINITION_ID, extension_definition
 from node.store.bridges import DESCRIPTIVE_DROPPED, ObjectQuery
 from node.store.schema import m014_imports_descriptive_recatalogue
@@ -109,6 +110,7 @@ def descriptive(node: AccordNode, kind: str) -> dict[str, list[dict[str, Any]]]:
 def test_a_partner_cannot_rewrite_other_origins_or_well_known_descriptive_objects(node: AccordNode) -> None:
     ngo = FeedWriter(NGO, name="ngo")
     relay(node, ngo, 1, Tlp.GREEN)
+    node.bridges.catalogue.refresh()  # the NGO's objects (and the TLP:GREEN definition) come first
     hostile = FeedWriter(PLATFORM, name="platform")
     bundle = build_bundle(
         [indicator(hostile.origin, md5_signal(2), tlp=Tlp.GREEN)], origin_names={hostile.origin: "platform"}
@@ -147,6 +149,7 @@ def test_a_partner_cannot_rewrite_other_origins_or_well_known_descriptive_object
         },
         extension_definition() | {"modified": later, "description": "anything goes"},
         own_statement,  # a marking of its own: kept
+        tlp_marking_definition(Tlp.GREEN),  # the official definition is everybody's: no offence
     ]
     envelope = hostile.entry([], bundle=bundle)
     node.ingestor.ingest(envelope, pinned=node.store.pinned_keys(), via="platform")
