@@ -17,9 +17,11 @@ from node.app.locks import partner_lock
 from node.config import NodeConfig
 from node.errors import InvalidInput, NotFound, PeerError
 from node.model import KeyId, Tlp, parse_category
+from node.model.clock import utc_now
 from node.model.sources import Source, SourceKind, Trust
 from node.model.viewers import Viewer
 from node.stix.foreign import indicators_from_foreign_stix
+from node.stix.markings import marking_tlps
 from node.store import Store
 from node.store.bridges import AnalystRecord, staged_counts
 from node.sync import analysts, sources
@@ -186,14 +188,18 @@ class Bridges:
         newest = source.added_after
         # Each page commits on its own; the cursor moves only once the last page is in, so a
         # pull cut short re-reads from the old cursor and the deterministic ids dedupe it.
+        markings: dict[str, Tlp] = {}  # TLP marking-definitions met on earlier pages of this pull
         for page in client.pages(added_after=source.added_after):
             if page.date_added_last is not None and (newest is None or page.date_added_last > newest):
                 newest = page.date_added_last
+            markings = marking_tlps(page.objects, known=markings)
             batch = indicators_from_foreign_stix(
                 page.objects,
                 origin=source.origin,
                 default_category=source.category or DEFAULT_SOURCE_CATEGORY,
                 default_tlp=DEFAULT_SOURCE_TLP,
+                now=utc_now(),
+                markings=markings,
             )
             refused = [ItemRefusal(r.object_id, r.reason) for r in batch.refused]
             last = not page.more or page.next is None

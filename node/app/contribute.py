@@ -6,16 +6,17 @@ a refused item never stops the batch. The safelist check and the publish happen 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from node.errors import InvalidInput
 from node.hashing import ListRefusal, hash_file, media_files, read_hash_list, sniff_content_type
-from node.model import KNOWN_CATEGORIES, PDQ_MIN_QUALITY, ContentType, Signal
+from node.model import KNOWN_CATEGORIES, PDQ_MIN_QUALITY, ContentType, Distribution, KeyId, Signal, Tlp
 from node.stix import StixRefusal, read_stix_signals
-from node.sync.publish import Contribution
+from node.stix.markings import strictest
+from node.sync.publish import Contribution, PublishReport
 
 Progress = Callable[[int], None]
 """Told how many more source items (files, lines, objects) were read."""
@@ -31,10 +32,12 @@ class Refusal:
 
 @dataclass(slots=True)
 class Collected:
-    """Contributions read from the sources, and what was refused."""
+    """Contributions read from the sources, what was refused, and the TLP markings they carried
+    (signal → the strictest TLP its source marked it with)."""
 
     items: list[Contribution] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    marked: dict[Signal, Tlp] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +55,11 @@ def collect(
     *,
     content_type: ContentType | None,
     valid_until: datetime | None,
+    now: datetime,
     progress: Progress | None = None,
 ) -> Collected:
-    """Read every source; each usable signal becomes a contribution carrying ``valid_until``."""
+    """Read every source; each usable signal becomes a contribution carrying ``valid_until``
+    (or its source's own, when that is earlier). STIX indicators expired by ``now`` are refused."""
     tick = progress or (lambda _n: None)
     out = Collected()
     for path in media_files(sources.files):
@@ -63,13 +68,49 @@ def collect(
     for path in sources.lists:
         _from_list(path, out, content_type, tick)
     for path in sources.stix:
-        _from_stix(path, out, content_type, tick)
+        _from_stix(path, out, content_type, tick, now)
     for text in sources.signals:
         signal = Signal.parse(text)
         out.items.append(Contribution(signal, content_type or ContentType.default_for(signal.type)))
     if valid_until is not None:
-        out.items = [replace(item, valid_until=valid_until) for item in out.items]
+        out.items = [replace(item, valid_until=_earlier(item.valid_until, valid_until)) for item in out.items]
     return out
+
+
+def _earlier(first: datetime | None, second: datetime) -> datetime:
+    return second if first is None else min(first, second)
+
+
+def split_by_tlp(collected: Collected, floor: Tlp) -> dict[Tlp, list[Contribution]]:
+    """The contributions grouped by TLP: the stricter of ``floor`` (``--tlp``) and their marking."""
+    groups: dict[Tlp, list[Contribution]] = {}
+    for item in collected.items:
+        level = strictest([floor, collected.marked.get(item.signal, floor)]) or floor
+        groups.setdefault(level, []).append(item)
+    return groups
+
+
+def distributions_for(
+    levels: Iterable[Tlp], *, floor: Tlp, recipients: frozenset[KeyId]
+) -> dict[Tlp, Distribution]:
+    """The distribution of each TLP group, refused as a whole before anything is published.
+
+    Recipients address the restricted groups only: ``--tlp green --to X`` sends the indicators
+    that their source marked AMBER or RED to X and the rest to every partner.
+    """
+    levels = sorted(set(levels), key=list(Tlp).index)
+    restricted = [level for level in levels if level.names_recipients]
+    if restricted and not recipients:
+        names = ", ".join(level.value for level in restricted)
+        raise InvalidInput(
+            f"the STIX markings make some indicators TLP {names} (stricter than --tlp {floor.value}):"
+            " a restricted contribution needs recipients, give --to PARTNER or --group GROUP"
+        )
+    if recipients and not restricted:
+        raise InvalidInput(f"TLP {floor.value} is not addressed to recipients (drop --to/--group)")
+    return {
+        level: Distribution(level, recipients if level.names_recipients else frozenset()) for level in levels
+    }
 
 
 def count_items(sources: Sources) -> int:
@@ -83,6 +124,16 @@ def count_items(sources: Sources) -> int:
         except OSError:
             continue  # reading it will refuse it by name
     return total
+
+
+def merge_reports(reports: Sequence[PublishReport]) -> PublishReport:
+    """One report for the publish calls of one contribution (one per TLP group)."""
+    return PublishReport(
+        seqs=tuple(seq for report in reports for seq in report.seqs),
+        added=sum(report.added for report in reports),
+        updated=sum(report.updated for report in reports),
+        unchanged=sum(report.unchanged for report in reports),
+    )
 
 
 def _from_media(path: Path, out: Collected, content_type: ContentType | None) -> None:
@@ -119,8 +170,10 @@ def _from_list(path: Path, out: Collected, content_type: ContentType | None, tic
         out.items.append(Contribution(item.signal, kind, category=item.category))
 
 
-def _from_stix(path: Path, out: Collected, content_type: ContentType | None, tick: Progress) -> None:
-    for item in read_stix_signals(path, known_categories=frozenset(KNOWN_CATEGORIES)):
+def _from_stix(
+    path: Path, out: Collected, content_type: ContentType | None, tick: Progress, now: datetime
+) -> None:
+    for item in read_stix_signals(path, known_categories=frozenset(KNOWN_CATEGORIES), now=now):
         tick(1)
         where = f"{path}:object {item.index}"
         if isinstance(item, StixRefusal):
@@ -129,4 +182,10 @@ def _from_stix(path: Path, out: Collected, content_type: ContentType | None, tic
             out.refused.append(Refusal(where, "the source has revoked this indicator"))
         else:
             kind = content_type or ContentType.default_for(item.signal.type)
-            out.items.append(Contribution(item.signal, kind, category=item.category))
+            contribution = Contribution(
+                item.signal, kind, category=item.category, valid_until=item.valid_until
+            )
+            out.items.append(contribution)
+            if item.tlp is not None:
+                seen = out.marked.get(item.signal, item.tlp)
+                out.marked[item.signal] = strictest([seen, item.tlp]) or item.tlp

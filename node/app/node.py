@@ -16,7 +16,16 @@ from node.app import keyfiles
 from node.app.audit import AuditLog
 from node.app.backup import backup_database
 from node.app.bridges import Bridges
-from node.app.contribute import Collected, Progress, Refusal, Sources, collect
+from node.app.contribute import (
+    Collected,
+    Progress,
+    Refusal,
+    Sources,
+    collect,
+    distributions_for,
+    merge_reports,
+    split_by_tlp,
+)
 from node.app.encryption_keys import load_encryption_keys, rotate_encryption_key
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
@@ -56,7 +65,7 @@ from node.model.clock import format_timestamp, utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer
 from node.rpc.client import LocalClient, PeerClient
 from node.rpc.convert import match_result_from_proto
-from node.stix import build_bundle
+from node.stix import build_export_bundle
 from node.store import EvidenceRecord, Store
 from node.sync import partners as partner_ops
 from node.sync import trust
@@ -402,18 +411,29 @@ class AccordNode:
         """
         category = parse_category(category)
         keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
-        distribution = Distribution(tlp=tlp, recipients=keys)
-        if valid_until is not None and valid_until <= utc_now():
+        if not stix or tlp.names_recipients:
+            # Refused before any hashing. With STIX, --to may address only what its markings restrict.
+            Distribution(tlp=tlp, recipients=keys)
+        now = utc_now()
+        if valid_until is not None and valid_until <= now:
             raise InvalidInput("--valid-until must be in the future")
         sources = Sources(files=files, lists=lists, stix=stix, signals=signals)
-        collected = collect(sources, content_type=content_type, valid_until=valid_until, progress=progress)
+        collected = collect(
+            sources, content_type=content_type, valid_until=valid_until, now=now, progress=progress
+        )
         forced = self._screen_safelisted(collected, category=category, force=force)
         self._count_refused(collected.refused)
         unique = len({item.signal for item in collected.items})
         repeats = len(collected.items) - unique
         if not collected.items:
             return ContributeReport(publish=None, refused=tuple(collected.refused), forced=forced)
-        report = self.publisher.contribute(collected.items, category=category, distribution=distribution)
+        by_tlp = split_by_tlp(collected, tlp)
+        distributions = distributions_for(by_tlp, floor=tlp, recipients=keys)  # before any publish
+        reports = [
+            self.publisher.contribute(items, category=category, distribution=distributions[level])
+            for level, items in by_tlp.items()
+        ]
+        report = merge_reports(reports)
         if groups and tlp.names_recipients:
             with self.store.write() as tx:
                 tx.record_entry_groups(report.seqs, groups)
@@ -423,6 +443,7 @@ class AccordNode:
             {
                 "category": category,
                 "tlp": tlp.value,
+                "tlps": {level.value: len(items) for level, items in by_tlp.items()},
                 "items": len(collected.items),
                 "added": report.added,
                 "updated": report.updated,
@@ -775,10 +796,10 @@ class AccordNode:
         return found
 
     def stix_bundle(self, answer: QueryAnswer) -> dict[str, object]:
-        """A STIX 2.1 bundle of the indicators in ``answer``."""
+        """A STIX 2.1 bundle of the indicators in ``answer`` (with their TLP definitions)."""
         indicators = [r.indicator for r in answer.rows]
         names = {r.indicator.origin: r.origin_name for r in answer.rows}
-        return build_bundle(indicators, origin_names=names)
+        return build_export_bundle(indicators, origin_names=names)
 
     def report(self, *, since: datetime, until: datetime) -> TransparencyReport:
         """The transparency report for ``[since, until)``."""

@@ -12,13 +12,14 @@ from node.stix.library import parse_with_stix2
 from node.stix.profile import origin_identity_id
 from node.stix.reader import BundleContents, read_bundle, read_entry_bundle
 from node.stix.timestamps import format_timestamp, parse_timestamp
-from node.stix.writer import build_bundle
+from node.stix.writer import build_bundle, build_export_bundle
 
 __all__ = [
     "BundleContents",
     "StixRefusal",
     "StixSignal",
     "build_bundle",
+    "build_export_bundle",
     "format_timestamp",
     "origin_identity_id",
     "parse_timestamp",

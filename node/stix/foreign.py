@@ -16,12 +16,12 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from node.errors import InvalidInput
+from node.errors import InvalidInput, MalformedStix
 from node.model import (
     KNOWN_CATEGORIES,
     ContentType,
@@ -32,7 +32,8 @@ from node.model import (
     Tlp,
     parse_category,
 )
-from node.stix.profile import ACCORD_NAMESPACE, EXTENSION_DEFINITION_ID, TLP_MARKINGS
+from node.stix.markings import marking_tlps, object_tlp
+from node.stix.profile import ACCORD_NAMESPACE, EXTENSION_DEFINITION_ID
 from node.stix.timestamps import parse_timestamp
 
 MAX_STIX_FILE_BYTES = 256 * 1024 * 1024
@@ -50,15 +51,6 @@ _HASH_NAMES = {
     "x_pdq": SignalType.PDQ,
     "x-pdq": SignalType.PDQ,
 }
-# TLP 1.0 marking ids that the stix2 library and many TAXII servers still use, beside TLP 2.0's.
-_TLP1 = {
-    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": Tlp.CLEAR,
-    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": Tlp.GREEN,
-    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": Tlp.AMBER,
-    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": Tlp.RED,
-}
-_TLP_BY_MARKING = {**_TLP1, **{marking: tlp for tlp, marking in TLP_MARKINGS.items()}}
-_TLP_ORDER = list(Tlp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +78,22 @@ def local_indicator_id(origin: KeyId, foreign_id: str, signal: Signal) -> str:
 
 
 def indicators_from_foreign_stix(
-    objects: list[dict[str, Any]], *, origin: KeyId, default_category: str, default_tlp: Tlp
+    objects: list[dict[str, Any]],
+    *,
+    origin: KeyId,
+    default_category: str,
+    default_tlp: Tlp,
+    now: datetime,
+    markings: Mapping[str, Tlp] | None = None,
 ) -> ForeignBatch:
-    """Every usable hash of ``objects`` as an indicator of ``origin`` (the unsigned source)."""
+    """Every usable hash of ``objects`` as an indicator of ``origin`` (the unsigned source).
+
+    The TLP comes from the markings (``markings``: TLP marking ids met on earlier pages, beside
+    the well-known ids and the marking-definitions among ``objects``), else ``default_tlp``;
+    ``valid_until`` is kept, and an indicator it says expired by ``now`` is refused.
+    """
+    tlps = marking_tlps(objects, known=markings)
+    context = _Context(origin, default_category, default_tlp, tlps, now)
     indicators: list[Indicator] = []
     refused: list[ForeignRefusal] = []
     skipped = 0
@@ -98,17 +103,22 @@ def indicators_from_foreign_stix(
             skipped += 1
             continue
         try:
-            indicators.extend(
-                _convert(raw, origin=origin, default_category=default_category, default_tlp=default_tlp)
-            )
+            indicators.extend(_convert(raw, context))
         except InvalidInput as exc:
             refused.append(ForeignRefusal(object_id, str(exc)))
     return ForeignBatch(tuple(indicators), tuple(refused), skipped)
 
 
-def _convert(
-    raw: dict[str, Any], *, origin: KeyId, default_category: str, default_tlp: Tlp
-) -> list[Indicator]:
+@dataclass(frozen=True, slots=True)
+class _Context:
+    origin: KeyId
+    default_category: str
+    default_tlp: Tlp
+    tlps: Mapping[str, Tlp]
+    now: datetime
+
+
+def _convert(raw: dict[str, Any], context: _Context) -> list[Indicator]:
     import stix2  # noqa: PLC0415 - on first use: at the top it costs every CLI start 0.15 s
     from stix2.exceptions import STIXError  # noqa: PLC0415
 
@@ -123,19 +133,21 @@ def _convert(
         raise InvalidInput("the pattern compares no file hash this node matches (md5, sha1, sha256, pdq)")
     created = _timestamp(raw["created"])
     modified = max(created, _timestamp(raw.get("modified", raw["created"])))
-    category = _category(raw, default_category)
-    tlp = _tlp(raw.get("object_marking_refs", []), default_tlp)
+    category = _category(raw, context.default_category)
+    tlp = object_tlp(raw, context.tlps) or context.default_tlp
+    valid_until = expiry(raw, now=context.now)
     return [
         Indicator(
-            id=local_indicator_id(origin, str(raw["id"]), signal),
+            id=local_indicator_id(context.origin, str(raw["id"]), signal),
             signal=signal,
             category=category,
             content_type=ContentType.default_for(signal.type),
             tlp=tlp,
-            origin=origin,
+            origin=context.origin,
             created=created,
             modified=modified,
             revoked=bool(raw.get("revoked", False)),
+            valid_until=valid_until,
         )
         for signal in signals
     ]
@@ -166,22 +178,31 @@ def _category(raw: dict[str, Any], default: str) -> str:
     return known[0] if known else default
 
 
-def _tlp(markings: object, default: Tlp) -> Tlp:
-    """The most restricted TLP among the markings, or ``default`` when none is a TLP marking."""
-    found = (
-        [_TLP_BY_MARKING[m] for m in markings if m in _TLP_BY_MARKING] if isinstance(markings, list) else []
-    )
-    return max(found, key=_TLP_ORDER.index) if found else default
+def expiry(raw: Mapping[str, Any], *, now: datetime) -> datetime | None:
+    """An indicator's ``valid_until``; InvalidInput when it is not after ``now`` (expired)."""
+    value = raw.get("valid_until")
+    if value is None:
+        return None
+    try:
+        until = parse_timestamp(value)
+    except MalformedStix as exc:
+        raise InvalidInput(f"valid_until: {exc}") from None
+    if until <= now:
+        raise InvalidInput(f"valid_until {value[:30]} is past: the source expired this indicator")
+    return until
 
 
 @dataclass(frozen=True, slots=True)
 class StixSignal:
-    """One signal found in object ``index`` of the bundle; ``category`` from its labels."""
+    """One signal found in object ``index`` of the bundle; ``category`` from its labels, ``tlp``
+    from its markings (None when it has no TLP marking), ``valid_until`` as the source set it."""
 
     index: int
     signal: Signal
     category: str | None
     revoked: bool
+    tlp: Tlp | None = None
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,17 +214,20 @@ class StixRefusal:
 
 
 def read_stix_signals(
-    path: str | os.PathLike[str], *, known_categories: frozenset[str]
+    path: str | os.PathLike[str], *, known_categories: frozenset[str], now: datetime
 ) -> Iterator[StixSignal | StixRefusal]:
     """The hash signals of every indicator in the STIX 2.1 bundle at ``path``.
 
     Raises :class:`InvalidInput` when the file is not a JSON bundle at all. A label that is one
-    of ``known_categories`` becomes the signal's category.
+    of ``known_categories`` becomes the signal's category. TLP markings (well-known ids and the
+    bundle's marking-definitions) give each signal's TLP; an indicator whose ``valid_until`` is
+    not after ``now`` is refused as expired.
     """
     import stix2  # noqa: PLC0415 - on first use: at the top it costs every CLI start 0.15 s
     from stix2.exceptions import STIXError  # noqa: PLC0415
 
     objects = _bundle_objects(os.fspath(path))
+    tlps = marking_tlps(objects)
     for index, data in enumerate(objects):
         if not isinstance(data, dict) or data.get("type") != "indicator":
             continue
@@ -213,7 +237,19 @@ def read_stix_signals(
             # The library's message may quote the pattern, i.e. the hash: name the class only.
             yield StixRefusal(index, f"the stix2 library refused the indicator ({type(exc).__name__})")
             continue
-        yield from _bundle_signals(index, indicator, known_categories)
+        try:
+            valid_until = expiry(data, now=now)
+        except InvalidInput as exc:
+            yield StixRefusal(index, str(exc))
+            continue
+        marked = _Marks(object_tlp(data, tlps), valid_until)
+        yield from _bundle_signals(index, indicator, known_categories, marked)
+
+
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    tlp: Tlp | None
+    valid_until: datetime | None
 
 
 def _bundle_objects(name: str) -> list[Any]:
@@ -238,7 +274,7 @@ def _bundle_objects(name: str) -> list[Any]:
 
 
 def _bundle_signals(
-    index: int, indicator: Any, known_categories: frozenset[str]
+    index: int, indicator: Any, known_categories: frozenset[str], marks: _Marks
 ) -> Iterator[StixSignal | StixRefusal]:
     if indicator.get("pattern_type") != "stix":
         yield StixRefusal(index, f"pattern type {str(indicator.get('pattern_type'))[:20]!r} is not 'stix'")
@@ -256,7 +292,7 @@ def _bundle_signals(
             yield StixRefusal(index, str(exc))
             continue
         found += 1
-        yield StixSignal(index, signal, category, revoked)
+        yield StixSignal(index, signal, category, revoked, marks.tlp, marks.valid_until)
     if not found:
         yield StixRefusal(index, "the pattern compares no md5, sha1, sha256 or pdq file hash")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from node.errors import InvalidInput
 from node.model import ContentType, Indicator, KeyId, Opinion, Sighting, SignalType, Tlp, fingerprint
+from node.stix.markings import tlp_marking_definition
 from node.stix.opinions import opinion_to_stix
 from node.stix.profile import (
     EXTENSION_DEFINITION_ID,
@@ -58,6 +59,22 @@ def build_bundle(
     objects += [opinion_to_stix(opinion, tlp=tlp) for opinion, tlp in opinions]
     objects += [sighting_to_stix(sighting, tlp=tlp) for sighting, tlp in sightings]
     return {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects}
+
+
+def build_export_bundle(
+    indicators: Sequence[Indicator], *, origin_names: Mapping[KeyId, str]
+) -> dict[str, Any]:
+    """:func:`build_bundle` for readers outside Accord (files, analysts' STIX, TAXII clients).
+
+    It also holds the official TLP 2.0 marking-definition of each TLP its indicators carry:
+    the ``stix2`` library and OpenCTI's pycti do not know TLP 2.0's ids, and pycti drops a
+    marking reference whose definition is not in the bundle. Signed entries stay without them
+    (every Accord node knows the ids).
+    """
+    bundle = build_bundle(indicators, origin_names=origin_names)
+    levels = sorted({indicator.tlp for indicator in indicators}, key=list(Tlp).index)
+    bundle["objects"][:0] = [tlp_marking_definition(level) for level in levels]
+    return bundle
 
 
 def indicator_to_stix(indicator: Indicator) -> dict[str, Any]:

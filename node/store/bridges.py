@@ -8,18 +8,21 @@ never decreases along it, so no object can slip in behind a cursor.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from node.model import Indicator, KeyId, Tlp
+from node.model import Indicator, KeyId, Seq, Tlp
 from node.model.clock import format_timestamp, utc_now
 from node.model.sources import Source, SourceKind, Trust
 from node.store.codec import READABLE_BUNDLE, indicator_from_row, indicator_to_row
 from node.store.database import Store
 from node.store.transaction import WriteTx
+
+log = logging.getLogger(__name__)
 
 # Objects every bundle repeats and that carry no hash: the origin's name and the profile's
 # extension definition. They are public node information and catalogued once, as CLEAR.
@@ -54,6 +57,7 @@ class ObjectQuery:
     types: tuple[str, ...] = ()
     versions: tuple[str, ...] = ("last",)
     added_after: str | None = None
+    shared_ids: tuple[str, ...] = ()  # objects every origin and category collection shows
 
 
 def taxii_timestamp(moment: datetime) -> str:
@@ -73,11 +77,28 @@ def catalogue_is_behind(store: Store) -> bool:
     return row is not None
 
 
-def catalogue_entries(store: Store) -> int:
+Screen = Callable[[dict[str, Any], KeyId], "str | None"]
+"""Why an origin may not publish a descriptive object (None: it may). Content rules only."""
+
+DESCRIPTIVE_DROPPED = "descriptive_object_dropped"
+"""The rejection counter's reason for a descriptive object left out of the catalogue."""
+
+
+def catalogue_entries(
+    store: Store,
+    *,
+    screen: Screen = lambda _obj, _origin: None,
+    definitions: Mapping[str, dict[str, Any]] | None = None,
+) -> int:
     """Add the objects of every entry not yet catalogued; returns how many rows were added.
 
     Works in transactions of at most ``_ENTRIES_PER_TX`` entries, so a large backlog (the first
     TAXII request on a node holding millions of indicators) never holds the writer for long.
+    A descriptive object (identity, marking or extension definition) is left out, counted and
+    named, when ``screen`` gives a reason, or when its id already belongs to another origin
+    with other content: one origin never rewrites another's descriptive objects.
+    ``definitions`` (TLP value → marking-definition) are catalogued before the first entry of
+    each TLP, so TAXII readers get the definition of every marking they meet.
     """
     added = 0
     while True:
@@ -89,7 +110,9 @@ def catalogue_entries(store: Store) -> int:
             ).fetchone()
             if behind is None:
                 return added
-            added += _catalogue_origin(tx, behind[0], behind[1], now)
+            added += _catalogue_origin(
+                tx, behind[0], behind[1], date_added=now, screen=screen, definitions=definitions or {}
+            )
 
 
 def _not_before_last(tx: WriteTx, now: str) -> str:
@@ -97,7 +120,15 @@ def _not_before_last(tx: WriteTx, now: str) -> str:
     return max(now, row[0]) if row[0] else now
 
 
-def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str) -> int:
+def _catalogue_origin(
+    tx: WriteTx,
+    origin: str,
+    after: int,
+    *,
+    date_added: str,
+    screen: Screen,
+    definitions: Mapping[str, dict[str, Any]],
+) -> int:
     rows = tx.execute(
         f"SELECT seq, {READABLE_BUNDLE}, tlp, recipients FROM entries"  # noqa: S608 - a constant
         " WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -105,10 +136,16 @@ def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str) -> 
     ).fetchall()
     added = 0
     for seq, bundle, tlp, recipients in rows:
+        if tlp in definitions:  # a no-op once the definition is catalogued
+            added += _catalogue_object(
+                tx, definitions[tlp], origin=origin, seq=seq, tlp=tlp, recipients="[]", date_added=date_added
+            )
         # The body whose digest its signed header names (checked at ingest or made by our own
         # publish); NULL while missing or sealed to others. A body fetched later is catalogued
         # when it arrives (Store.attach_body resets the cursor below it).
         for obj in json.loads(bundle)["objects"] if bundle is not None else ():
+            if obj.get("type") in SHARED_TYPES and _drop_descriptive(tx, obj, KeyId(origin), seq, screen):
+                continue
             added += _catalogue_object(
                 tx, obj, origin=origin, seq=seq, tlp=tlp, recipients=recipients, date_added=date_added
             )
@@ -120,6 +157,29 @@ def _catalogue_origin(tx: WriteTx, origin: str, after: int, date_added: str) -> 
             (origin, last),
         )
     return added
+
+
+def _drop_descriptive(tx: WriteTx, obj: dict[str, Any], origin: KeyId, seq: int, screen: Screen) -> bool:
+    """True when ``origin`` may not publish ``obj``; the drop is logged and counted, by id."""
+    reason = screen(obj, origin) or _owned_by_another(tx, obj, origin)
+    if reason is None:
+        return False
+    message = f"{str(obj.get('id'))[:120]} left out of the TAXII catalogue: {reason}"
+    log.warning("origin %s seq %d: %s", origin[:12], seq, message)
+    tx.record_rejection(
+        partner=None, origin=origin, seq=Seq(seq), reason=DESCRIPTIVE_DROPPED, message=message
+    )
+    return True
+
+
+def _owned_by_another(tx: WriteTx, obj: dict[str, Any], origin: KeyId) -> str | None:
+    """A reason when another origin catalogued this id first and ``obj`` is not that same object."""
+    rows = tx.execute(
+        "SELECT object FROM taxii_objects WHERE object_id = ? AND origin != ?", (obj.get("id"), origin)
+    ).fetchall()
+    if not rows or any(json.loads(row[0]) == obj for row in rows):  # compared as data: key order differs
+        return None  # nobody else's, or the very object another origin published (a shared one)
+    return "this id belongs to another origin's descriptive object"
 
 
 def _catalogue_object(
@@ -172,12 +232,11 @@ def catalogue_groups(store: Store) -> Iterator[tuple[KeyId, str | None, Tlp, fro
 def _where(query: ObjectQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
-    if query.origin is not None:
-        clauses.append("o.origin = ?")
-        params.append(query.origin)
-    if query.category is not None:
-        clauses.append("o.category = ?")
-        params.append(query.category)
+    shared = json.dumps(list(query.shared_ids))
+    for column, value in (("o.origin", query.origin), ("o.category", query.category)):
+        if value is not None:
+            clauses.append(f"({column} = ? OR o.object_id IN (SELECT value FROM json_each(?)))")  # noqa: S608
+            params.extend([value, shared])
     for column, values in (("o.object_id", query.ids), ("o.type", query.types)):
         if values:
             clauses.append(f"{column} IN (SELECT value FROM json_each(?))")  # noqa: S608 (a constant)

@@ -528,3 +528,18 @@ def m014_feed_format_2(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m015_descriptive_recatalogue(db: Database) -> None:
+    """Catalogue descriptive objects again, through the rule that an origin owns its own only.
+
+    Before, an origin could catalogue an identity with another origin's id, or a TLP definition
+    or Accord's extension definition of its own making, and TAXII readers took it for the real
+    one. The catalogue is derived from ``entries``: its descriptive rows are deleted and every
+    entry is read again at the next TAXII request (indicator rows are kept, not duplicated).
+    """
+    db.execute(
+        "DELETE FROM taxii_objects WHERE type IN ('identity', 'extension-definition', 'marking-definition')"
+    )
+    db.execute("DELETE FROM taxii_catalogued")

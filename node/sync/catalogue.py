@@ -16,10 +16,14 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from node.errors import InvalidInput, NotFound
 from node.model import Distribution, KeyId, Tlp
 from node.model.viewers import Viewer
+from node.stix import origin_identity_id
+from node.stix.markings import WELL_KNOWN_TLP, tlp_marking_definition
+from node.stix.profile import accord_identity, extension_definition
 from node.store import Store
 from node.store.bridges import (
     CatalogueRow,
@@ -77,6 +81,38 @@ def decode_cursor(token: str) -> int:
         raise InvalidInput("the 'next' parameter is not a cursor this server issued") from exc
 
 
+def descriptive_screen(obj: dict[str, Any], origin: KeyId) -> str | None:
+    """Why ``origin`` may not publish the descriptive object ``obj`` (None when it may).
+
+    An origin publishes its own identity only (the one whose id derives from its key id). The
+    well-known TLP definitions, Accord's extension definition and the Accord project identity
+    are fixed: a copy is kept only when it is exactly the published object.
+    """
+    identifier = obj.get("id")
+    fixed = _FIXED_OBJECTS.get(identifier) if isinstance(identifier, str) else None
+    if fixed is not None or identifier in WELL_KNOWN_TLP:
+        return None if obj == fixed else "redefines a well-known object (TLP or Accord's own definitions)"
+    if obj.get("type") == "identity" and identifier != origin_identity_id(origin):
+        return "an origin publishes only its own identity"
+    return None
+
+
+_FIXED_OBJECTS: Mapping[str, dict[str, Any]] = {
+    fixed["id"]: fixed
+    for fixed in (
+        accord_identity(),
+        extension_definition(),
+        *(tlp_marking_definition(tlp) for tlp in Tlp),
+    )
+}
+
+
+# The official TLP 2.0 definitions, in every collection: readers such as OpenCTI drop a marking
+# whose definition they were not given.
+_TLP_DEFINITIONS = {tlp.value: tlp_marking_definition(tlp) for tlp in Tlp}
+_TLP_IDS = tuple(definition["id"] for definition in _TLP_DEFINITIONS.values())
+
+
 class Catalogue:
     """Answers TAXII questions from the store for an authenticated :class:`Viewer`."""
 
@@ -92,7 +128,7 @@ class Catalogue:
         if not catalogue_is_behind(self._store):
             return 0
         with self._lock:
-            added = catalogue_entries(self._store)
+            added = catalogue_entries(self._store, screen=descriptive_screen, definitions=_TLP_DEFINITIONS)
             self._groups = None
             return added
 
@@ -157,6 +193,7 @@ class Catalogue:
             types=query.types,
             versions=query.versions,
             added_after=query.added_after,
+            shared_ids=_TLP_IDS,
         )
         after = 0 if cursor is None else decode_cursor(cursor)
         rows: list[CatalogueRow] = []

@@ -13,14 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from node.model import KeyId, Signal, SignalType, Tlp
-from node.stix import build_bundle
+from node.stix import build_export_bundle
 from node.store import Store
 
 
 def export_bundle(
     store: Store, *, names: Mapping[KeyId, str], include_red: bool
 ) -> tuple[dict[str, Any], int]:
-    """A bundle of every active indicator (RED only with ``include_red``) and how many it holds."""
+    """A bundle of every active indicator (RED only with ``include_red``) and how many it holds,
+    with the TLP 2.0 marking-definitions they reference."""
     quarantined = store.quarantined_origins()
     indicators = [
         ind
@@ -28,7 +29,7 @@ def export_bundle(
         if (include_red or ind.tlp is not Tlp.RED) and ind.origin not in quarantined
     ]
     origin_names = {ind.origin: names.get(ind.origin, ind.origin[:12]) for ind in indicators}
-    return build_bundle(indicators, origin_names=origin_names), len(indicators)
+    return build_export_bundle(indicators, origin_names=origin_names), len(indicators)
 
 
 # --- match lists for HMA and python-threatexchange -----------------------------------------

@@ -5,6 +5,8 @@ A MISP feed is a ``manifest.json`` (event uuid → summary) and one ``<uuid>.jso
 ``x-pdq`` / ``x_pdq`` types) attributes become indicators of the feed's source. Attribute tags
 win over event tags; ``tlp:*`` tags give the TLP, other tags map to a category through a
 configurable table. Every refused attribute is reported with its reason, never its value.
+Hash attributes with ``to_ids`` false are context, not detection data: they are not imported
+and each event reports how many it held.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ _ATTRIBUTE_TYPES = {
 _MACHINE_TAG = re.compile(r'accord:category="?([a-z0-9-]+)"?')
 _EVENT_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TLP_ORDER = list(Tlp)
+# MISP's to_ids flag, as feeds spell "false": such an attribute is context, never for detection,
+# so it is refused (counted per event) rather than turned into a matching indicator.
+_NOT_FOR_DETECTION = (False, 0, "0", "false", "False")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +101,23 @@ def read_event(data: bytes, *, uuid: str, origin: KeyId, rules: MispRules) -> Mi
     attributes = list(_attributes(event))
     indicators: list[Indicator] = []
     refused: list[ItemRefusal] = []
-    skipped = 0
+    skipped = context = 0
     for attribute in attributes:
         kind = _ATTRIBUTE_TYPES.get(str(attribute.get("type", "")).split("|")[-1].lower())
         if kind is None:
             skipped += 1
+            continue
+        if attribute.get("to_ids", True) in _NOT_FOR_DETECTION:
+            context += 1
             continue
         label = f"event {uuid} attribute {str(attribute.get('uuid', '?'))[:36]}"
         try:
             indicators.append(_indicator(attribute, kind, event_tags, origin=origin, rules=rules))
         except InvalidInput as exc:
             refused.append(ItemRefusal(label, str(exc)))
+    if context:
+        reason = f"skipped {context} attributes with to_ids=false (context, not for detection)"
+        refused.append(ItemRefusal(f"event {uuid}", reason))
     return MispEvent(tuple(indicators), tuple(refused), skipped)
 
 

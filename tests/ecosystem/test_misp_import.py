@@ -199,3 +199,20 @@ def test_the_cli_reports_refusals_with_exit_code_2(node: AccordNode, feed: Path)
     assert result.returncode == 2
     assert "4 added" in result.stdout and "refused" in result.stderr
     assert md5_signal(2).value not in result.stderr
+
+
+def test_attributes_with_to_ids_false_are_refused_with_a_count(node: AccordNode, tmp_path: Path) -> None:
+    context = [attribute("md5", md5_signal(60 + n).value, tags=("csam",)) for n in range(3)]
+    for item in context[:2]:
+        item["to_ids"] = False
+    context[2]["to_ids"] = "0"  # older feeds write the flag as a string
+    detect = attribute("md5", md5_signal(70).value, tags=("csam",))
+    feed = write_feed(tmp_path / "ctx", {EVENT_A: {"info": "context", "Attribute": [*context, detect]}})
+
+    report = node.bridges.import_misp(str(feed), name="ctx", trust=Trust.AUTO, category=None)
+
+    assert report.added == 1 and first_match(node, md5_signal(70)) is not None
+    assert all(first_match(node, md5_signal(60 + n)) is None for n in range(3))
+    assert [(r.item, r.reason) for r in report.refused] == [
+        (f"event {EVENT_A}", "skipped 3 attributes with to_ids=false (context, not for detection)")
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 
 from node.app import AccordNode, init_home
 from node.errors import InvalidInput
-from node.model import Signal, SignalType
+from node.model import Signal, SignalType, Tlp
 from node.model.sources import Trust
 from node.sync.sources import IMPORT_REFUSED
 from tests.ecosystem.medallion import COLLECTION_ID, PASSWORD, USER, Medallion
@@ -26,6 +27,7 @@ from tests.support.feeds import md5_signal, pdq_signal
 from tests.support.processes import ServeProcess, accord, accord_json, free_port, wait_for
 
 TLP_RED_V1 = "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
+TLP_GREEN_V1 = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
 CREATED = "2026-03-01T10:00:00.000Z"
 
 
@@ -273,3 +275,61 @@ def test_a_running_node_pulls_the_source_on_its_schedule(tmp_path: Path, medalli
         wait_for(matched_by_the_running_node, timeout=90, interval=1)
     finally:
         assert server.stop() == 0
+
+
+def test_markings_and_valid_until_of_taxii_objects_are_kept(node: AccordNode, medallion: Medallion) -> None:
+    amber_strict, custom, expired, later = (sha256_signal(n) for n in (300, 301, 302, 303))
+    statement_tlp = f"marking-definition--{uuid.uuid4()}"
+    medallion.add(  # first, so that a page before the indicators carries the definition
+        [
+            {
+                "type": "marking-definition",
+                "spec_version": "2.1",
+                "id": statement_tlp,
+                "created": CREATED,
+                "definition_type": "statement",
+                "definition": {"statement": "custom"},
+                "name": "TLP:AMBER+STRICT",
+                "x_opencti_definition_type": "TLP",
+                "x_opencti_definition": "TLP:AMBER+STRICT",
+            }
+        ]
+    )
+    future = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
+    medallion.add(
+        [
+            stix_indicator(
+                f"[file:hashes.'SHA-256' = '{amber_strict.value}']",
+                object_marking_refs=["marking-definition--826578e1-40ad-459f-bc73-ede076f81f37"],
+            ),
+            stix_indicator(
+                f"[file:hashes.'SHA-256' = '{custom.value}']", object_marking_refs=[statement_tlp]
+            ),
+            stix_indicator(
+                f"[file:hashes.'SHA-256' = '{expired.value}']",
+                object_marking_refs=[TLP_GREEN_V1],
+                valid_until="2026-03-02T00:00:00.000Z",
+            ),
+            stix_indicator(
+                f"[file:hashes.'SHA-256' = '{later.value}']",
+                object_marking_refs=[TLP_GREEN_V1],
+                valid_until=future.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            ),
+        ]
+    )
+    add_source(node, medallion, "octi", Trust.AUTO)
+
+    [report] = node.sync("octi")
+    assert report.error is None
+    held = {ind.signal: ind for ind in node.store.iter_indicators(include_revoked=True)}
+    assert held[amber_strict].tlp is Tlp.AMBER_STRICT  # OpenCTI's id, not a fallback to AMBER
+    assert held[custom].tlp is Tlp.AMBER_STRICT  # the definition came on an earlier page
+    assert expired not in held and matched(node, expired) == []
+    assert held[later].valid_until == future and held[later].tlp is Tlp.GREEN
+    reasons = [
+        message
+        for (message,) in node.store.reader.execute(
+            "SELECT message FROM rejections WHERE reason = ? AND partner = 'octi'", (IMPORT_REFUSED,)
+        )
+    ]
+    assert any("valid_until 2026-03-02T00:00:00.000Z is past" in message for message in reasons)
