@@ -232,7 +232,7 @@ def test_export_is_valid_stix_and_leaves_red_out_unless_asked(home: Path, tmp_pa
     )
     out = tmp_path / "export.json"
 
-    assert run("export", "--home", home, "--stix", out).exit_code == 0
+    assert run("export", "--home", home, "--out", out).exit_code == 0
     indicators = [o for o in json.loads(out.read_text())["objects"] if o["type"] == "indicator"]
     assert len(indicators) == 3
     for strict in (False, True):
@@ -240,7 +240,7 @@ def test_export_is_valid_stix_and_leaves_red_out_unless_asked(home: Path, tmp_pa
         assert results.is_valid, results.errors
         assert [str(e) for e in results.errors] == [] and results.warnings == []
 
-    run("export", "--home", home, "--stix", out, "--include-red")
+    run("export", "--home", home, "--out", out, "--include-red")
     assert len([o for o in json.loads(out.read_text())["objects"] if o["type"] == "indicator"]) == 4
 
 
