@@ -247,5 +247,9 @@ class LocalClient:
 def _peer_error(endpoint: str, exc: grpc.RpcError) -> PeerError:
     code = exc.code() if isinstance(exc, grpc.Call) else None
     details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    if code is grpc.StatusCode.UNAVAILABLE and "connection refused" in (details or "").lower():
+        # gRPC reports a closed port as UNAVAILABLE with its connect error buried in the
+        # details: nothing answered at all, so say that rather than what it "answered".
+        return PeerError(f"nothing is listening at {endpoint} (connection refused): is the node down?")
     name = code.name if code is not None else "ERROR"
     return PeerError(f"{endpoint} answered {name}: {details}")
