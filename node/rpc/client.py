@@ -214,7 +214,9 @@ class LocalClient:
         self._channel.close()
 
     def match(self, signals: Sequence[str], media: bytes = b"") -> local_pb2.MatchResponse:
-        """Match signals (``TYPE:VALUE``) and/or media bytes."""
+        """Match signals (``TYPE:VALUE``) and/or media bytes: one result per signal, in order,
+        then the media's. A signal the node cannot read gets a result with ``error`` set (the
+        others are still matched); only a bad call as a whole (too many signals, none) raises."""
         try:
             return self._stub.Match(
                 local_pb2.MatchRequest(signals=list(signals), media=media), timeout=self._timeout
