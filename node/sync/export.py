@@ -22,7 +22,7 @@ from node.stix import build_bundle
 from node.store import Store
 
 STDOUT = Path("-")
-"""The export target meaning standard output (as ``accord query --csv -`` does)."""
+"""The export target meaning standard output (``accord export --out -``)."""
 
 EXPORT_MODE = 0o600
 """Exports may hold restricted (AMBER, RED) indicators: only the operator's account reads them."""
@@ -40,7 +40,10 @@ def export_stream(path: Path) -> Iterator[TextIO]:
         sys.stdout.flush()
         return
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, EXPORT_MODE)
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, EXPORT_MODE)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the export to {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
             yield stream

@@ -92,6 +92,13 @@ def test_export_has_one_form(home: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "b.json").read_text())["type"] == "bundle"
 
 
+def test_an_export_to_a_missing_directory_is_refused_clearly(home: Path, tmp_path: Path) -> None:
+    result = run("export", "--home", home, "--out", tmp_path / "nowhere" / "x.json")
+    assert result.exit_code == 2
+    assert f"cannot write the export to {tmp_path / 'nowhere' / 'x.json'}" in result.stderr
+    assert [a for a, _ in audit_rows(home)] == []  # nothing was exported, nothing recorded
+
+
 def test_match_list_exports_backups_and_analyst_accounts_are_audited(home: Path, tmp_path: Path) -> None:
     contribute(home, str(pdq_signal(4)))
     run("export", "--home", home, "--format", "hma-csv", "--out", tmp_path / "banks.csv")
