@@ -221,3 +221,25 @@ class SealedBodyInvalid(Rejected):
     """A sealed body whose key stanza opened does not decrypt, match its digest, or have its shape."""
 
     reason = "sealed_body_invalid"
+
+
+# --- optional extras -----------------------------------------------------------------------
+
+
+def extra_install_hint(extra: str) -> str:
+    """How to install one of the project's optional extras. Accord is installed from its
+    checkout, not from PyPI: a bare ``pip install 'accord-node[...]'`` would fetch whatever
+    PyPI holds under that name."""
+    return f"install the project's '{extra}' extra: pip install -e '.[{extra}]' in the Accord checkout"
+
+
+class MissingExtra(AccordError):
+    """A feature needs an optional extra of the project that is not installed."""
+
+    reason = "missing_extra"
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs an optional dependency that is not installed; {extra_install_hint(extra)}"
+        )
+        self.extra = extra

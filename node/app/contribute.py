@@ -28,6 +28,7 @@ class Refusal:
 
     source: str
     reason: str
+    known: bool = False  # an earlier run refused this item for the same reason
 
 
 @dataclass(slots=True)

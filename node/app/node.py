@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import time
@@ -69,8 +68,16 @@ from node.stix import build_export_bundle
 from node.store import EvidenceRecord, Store
 from node.sync import partners as partner_ops
 from node.sync import trust
+from node.sync.analysts import NewAccount
 from node.sync.encryption import own_statement
-from node.sync.export import HMA_CSV_HEADER, export_bundle, hma_csv_rows, match_list_rows, pytx_lines
+from node.sync.export import (
+    MATCH_LIST_FORMATS,
+    STDOUT,
+    export_bundle,
+    export_stream,
+    match_list_rows,
+    write_match_list,
+)
 from node.sync.ingest import Ingestor
 from node.sync.lookup import Lookup, Provenance
 from node.sync.opinions import FeedbackItem, OpinionDesk
@@ -422,7 +429,7 @@ class AccordNode:
             sources, content_type=content_type, valid_until=valid_until, now=now, progress=progress
         )
         forced = self._screen_safelisted(collected, category=category, force=force)
-        self._count_refused(collected.refused)
+        collected.refused[:] = self._count_refused(collected.refused)
         unique = len({item.signal for item in collected.items})
         repeats = len(collected.items) - unique
         if not collected.items:
@@ -483,20 +490,20 @@ class AccordNode:
             return ()
         return notes
 
-    def _count_refused(self, refused: Sequence[Refusal]) -> None:
-        """Count refused local items, in one transaction. A refusal names the item (path, line,
-        object, or a redacted signal) and never carries a hash value."""
+    def _count_refused(self, refused: Sequence[Refusal]) -> list[Refusal]:
+        """Count refused local items, in one transaction; returns them marked ``known`` when an
+        earlier run refused the same item for the same reason. A refusal names the item (path,
+        line, object, or a redacted signal) and never carries a hash value."""
         if not refused:
-            return
+            return []
+        messages = [f"{refusal.source}: {refusal.reason}" for refusal in refused]
+        known = self.store.known_rejections(LOCAL_REFUSED, messages)
         with self.store.write() as tx:
-            for refusal in refused:
+            for message in messages:
                 tx.record_rejection(
-                    partner=None,
-                    origin=None,
-                    seq=None,
-                    reason=LOCAL_REFUSED,
-                    message=f"{refusal.source}: {refusal.reason}",
+                    partner=None, origin=None, seq=None, reason=LOCAL_REFUSED, message=message
                 )
+        return [replace(r, known=m[:500] in known) for r, m in zip(refused, messages, strict=True)]
 
     def _follow_commits(self) -> None:
         """Bring this process's lists up to date with what we just committed (as before)."""
@@ -531,8 +538,7 @@ class AccordNode:
                 refused.append(Refusal(f"{path}:{item.line}", item.reason))
             else:
                 targets.append(str(item.signal))
-        self._count_refused(refused)
-        return targets, refused
+        return targets, self._count_refused(refused)
 
     def revoke(self, targets: Sequence[str]) -> PublishReport:
         """Revoke our indicators named by id or by ``TYPE:VALUE``."""
@@ -719,8 +725,10 @@ class AccordNode:
         return own_statement(self.identity, self.encryption.current, origin=self.origin, now=utc_now())
 
     def backup(self, target: Path) -> None:
-        """A consistent copy of the database at ``target`` (SQLite online backup; safe while serving)."""
+        """A consistent copy of the database at ``target`` (SQLite online backup; safe while
+        serving). Audited: a backup holds every indicator, RED included."""
         backup_database(self.store, target)
+        self.audit.record("backup", {"path": str(target)})
 
     def receive_push(self, partner: Partner, items: Iterator[SignedEntry]) -> PullReport:
         """Ingest what ``partner`` pushed (the Push RPC), exactly as pulled entries, and record it."""
@@ -770,13 +778,33 @@ class AccordNode:
         )
 
     def export_stix(self, path: Path, *, include_red: bool) -> int:
-        """Write a STIX 2.1 bundle of held indicators to ``path``; returns how many it holds."""
+        """Write a STIX 2.1 bundle of held indicators to ``path`` (``-``: stdout; a file is 0600);
+        returns how many it holds. Audited."""
         bundle, count = export_bundle(self.store, names=self.names(), include_red=include_red)
-        path.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        self.audit.record("export", {"path": str(path), "indicators": count, "include_red": include_red})
+        with export_stream(path) as stream:
+            stream.write(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n")
+        self._audit_export(path, fmt="stix", count=count, include_red=include_red)
         return count
 
+    def _audit_export(self, path: Path, *, fmt: str, count: int, include_red: bool) -> None:
+        target = "stdout" if path == STDOUT else str(path)
+        self.audit.record(
+            "export", {"path": target, "format": fmt, "indicators": count, "include_red": include_red}
+        )
+
     # --- analysts -------------------------------------------------------------------------
+
+    def add_analyst(self, name: str, *, max_tlp: Tlp | None, partner: str | None) -> NewAccount:
+        """Create a TAXII account (a credential: audited, without its token)."""
+        account = self.bridges.add_analyst(name, max_tlp=max_tlp, partner=partner)
+        level = None if max_tlp is None else max_tlp.value
+        self.audit.record("analyst-add", {"analyst": name, "max_tlp": level, "partner": partner})
+        return account
+
+    def remove_analyst(self, name: str) -> None:
+        """Delete a TAXII account (audited)."""
+        self.bridges.remove_analyst(name)
+        self.audit.record("analyst-remove", {"analyst": name})
 
     def query(self, query: IndicatorQuery, *, actor: str | None = None) -> QueryAnswer:
         """Indicators selected by ``query``; a query that may return RED rows is audited."""
@@ -808,22 +836,14 @@ class AccordNode:
         )
 
     def export_match_list(self, path: Path, *, fmt: str, include_red: bool) -> int:
-        """Write the match lists as ``pytx`` lines or ``hma-csv``; returns the rows written."""
+        """Write the match lists as ``pytx`` lines or ``hma-csv`` to ``path`` (``-``: stdout; a
+        file is 0600); returns the rows written. Audited."""
+        if fmt not in MATCH_LIST_FORMATS:
+            raise InvalidInput(f"unknown export format {fmt!r} (pytx, hma-csv, stix)")
         rows = match_list_rows(self.store, names=self.names(), include_red=include_red, now=utc_now())
-        written = 0
-        with path.open("w", encoding="utf-8", newline="") as stream:
-            if fmt == "pytx":
-                for line in pytx_lines(rows):
-                    stream.write(line + "\n")
-                    written += 1
-            elif fmt == "hma-csv":
-                writer = csv.writer(stream)
-                writer.writerow(HMA_CSV_HEADER)
-                for row in hma_csv_rows(rows):
-                    writer.writerow(row)
-                    written += 1
-            else:
-                raise InvalidInput(f"unknown export format {fmt!r} (pytx, hma-csv, stix)")
+        with export_stream(path) as stream:
+            written = write_match_list(stream, rows, fmt=fmt)
+        self._audit_export(path, fmt=fmt, count=written, include_red=include_red)
         return written
 
     def scan(

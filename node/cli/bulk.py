@@ -4,7 +4,7 @@ targets of the curation commands (revoke, expire, relabel)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,10 +13,12 @@ from typing import Any, Protocol, TypeVar
 import click
 
 from node.app import AccordNode, Refusal
-from node.cli.output import warn
+from node.cli.output import refusals_json, warn
 from node.errors import InvalidInput
+from node.sync.publish import PublishReport
 
 EXIT_PARTIAL = 2  # some items were refused; everything else was done
+EXIT_KNOWN_REFUSALS = 6  # items were refused, every one already refused the same way by an earlier run
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,12 +49,36 @@ def gather_targets(
     return names, refused
 
 
-def report_refused(refused: list[Refusal]) -> None:
-    """Warn about each refused item; exit :data:`EXIT_PARTIAL` when there was one."""
-    for refusal in refused:
-        warn(f"refused {refusal.source}: {refusal.reason}")
-    if refused:
-        click.get_current_context().exit(EXIT_PARTIAL)
+def curation_json(action: str, report: PublishReport, refused: Sequence[Refusal]) -> dict[str, Any]:
+    """``--json`` of revoke, expire and relabel: what changed, in which entries, what was refused."""
+    return {
+        "action": action,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "entries": [int(s) for s in report.seqs],
+        "refused": refusals_json(refused),
+    }
+
+
+def refusal_exit_code(refused: Sequence[Refusal]) -> int:
+    """0 when nothing was refused; :data:`EXIT_KNOWN_REFUSALS` when every refusal repeats one an
+    earlier run already reported (a re-run of the same input: nothing new to look at);
+    :data:`EXIT_PARTIAL` when any refusal is new."""
+    if not refused:
+        return 0
+    return EXIT_KNOWN_REFUSALS if all(r.known for r in refused) else EXIT_PARTIAL
+
+
+def report_refused(refused: Sequence[Refusal], *, as_json: bool = False) -> None:
+    """Warn about each refused item (not with ``--json``: the JSON lists them); exit with
+    :func:`refusal_exit_code` when there was one."""
+    if not as_json:
+        for refusal in refused:
+            again = " (refused before)" if refusal.known else ""
+            warn(f"refused {refusal.source}: {refusal.reason}{again}")
+    code = refusal_exit_code(refused)
+    if code:
+        click.get_current_context().exit(code)
 
 
 class Bar(Protocol):

@@ -8,21 +8,26 @@ import click
 
 from node.app import restore_database
 from node.app.backup import confirm_restore
-from node.cli.options import home_option, open_node, resolve_home
-from node.cli.output import warn
+from node.cli.options import home_option, open_node, resolve_home, write_json_option
+from node.cli.output import emit, warn
 from node.sync.restore import FORCE_RISK
 
 
 @click.command("backup")
 @home_option
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-def backup_cmd(home: Path | None, path: Path) -> None:
+@write_json_option
+def backup_cmd(home: Path | None, path: Path, as_json: bool) -> None:
     """Copy the database to PATH (mode 0600), consistently, even while the node serves.
 
     Uses SQLite's online backup API. The identity key is not copied: keep it apart, as safely.
+    The backup is recorded in the audit log.
     """
     open_node(home).backup(path)
-    warn(f"accord: database backed up to {path}")
+    if as_json:
+        emit(True, {"backup": str(path)}, [])
+    else:
+        warn(f"accord: database backed up to {path}")
 
 
 class _RestoreGroup(click.Group):

@@ -12,8 +12,8 @@ import click
 
 from node.cli.bulk import EXIT_PARTIAL
 from node.cli.commands_partner import partner_group
-from node.cli.options import home_option, json_option, open_node
-from node.cli.output import print_json, print_table, warn
+from node.cli.options import home_option, json_option, open_node, write_json_option
+from node.cli.output import emit, print_json, print_table, warn
 from node.errors import InvalidInput
 from node.model import Tlp
 from node.model.sources import Trust
@@ -35,13 +35,20 @@ def analyst_group() -> None:
     "--max-tlp", type=_TLP, default=None, help="Most restricted TLP shown [default: taxii.analyst_max_tlp]."
 )
 @click.option("--partner", default=None, help="Stand for this pinned partner: see exactly what it may pull.")
-def analyst_add_cmd(home: Path | None, name: str, max_tlp: str | None, partner: str | None) -> None:
-    """Create account NAME and print its token (once: only a hash of it is kept)."""
+@write_json_option
+def analyst_add_cmd(
+    home: Path | None, name: str, max_tlp: str | None, partner: str | None, as_json: bool
+) -> None:
+    """Create account NAME and print its token (once: only a hash of it is kept). Audited."""
     if max_tlp is not None and partner is not None:
         raise InvalidInput("--max-tlp and --partner exclude each other: a partner sees what it may pull")
-    account = open_node(home).bridges.add_analyst(
+    account = open_node(home).add_analyst(
         name, max_tlp=None if max_tlp is None else Tlp.parse(max_tlp), partner=partner
     )
+    if as_json:
+        level = None if account.max_tlp is None else account.max_tlp.value
+        emit(True, {"name": name, "token": account.token, "max_tlp": level, "partner": partner}, [])
+        return
     click.echo(account.token)
     warn(
         f"created account {name}: the token above is shown only now;"
@@ -89,7 +96,7 @@ def analyst_list_cmd(home: Path | None, as_json: bool) -> None:
 @click.argument("name")
 def analyst_remove_cmd(home: Path | None, name: str) -> None:
     """Delete account NAME: its token stops working at once."""
-    open_node(home).bridges.remove_analyst(name)
+    open_node(home).remove_analyst(name)
     click.echo(f"removed account {name}")
 
 

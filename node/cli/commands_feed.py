@@ -6,18 +6,20 @@ from pathlib import Path
 
 import click
 
+from node.app import ContributeReport
 from node.app.contribute import Sources, count_items
 from node.cli.bulk import (
-    EXIT_PARTIAL,
+    curation_json,
     gather_targets,
     parse_time,
     progress_bar,
     report_refused,
     targets_options,
 )
-from node.cli.options import home_option, open_node
-from node.cli.output import warn
+from node.cli.options import home_option, open_node, write_json_option
+from node.cli.output import emit, refusals_json, warn
 from node.model import ContentType, Tlp
+from node.sync.export import MATCH_LIST_FORMATS, STDOUT
 
 TLP_CHOICES = [t.value for t in Tlp]
 
@@ -66,6 +68,7 @@ TLP_CHOICES = [t.value for t in Tlp]
 @click.option("--valid-until", default=None, help="Expiry (ISO 8601, e.g. 2027-01-31T00:00:00Z).")
 @click.option("--force", is_flag=True, help="Contribute safelisted (known-benign) signals anyway.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@write_json_option
 def contribute_cmd(
     home: Path | None,
     files: tuple[Path, ...],
@@ -80,12 +83,14 @@ def contribute_cmd(
     valid_until: str | None,
     force: bool,
     progress: bool | None,
+    as_json: bool,
 ) -> None:
     """Add media FILES or directories (hashed locally, recursively), hash lists, STIX bundles and
     signals to this node's feed, signed, in entries within the per-entry object limit.
 
     Re-running the same import adds nothing twice. Refused items are listed with file and line;
-    they never stop the rest (exit 2 when any was refused).
+    they never stop the rest (exit 2 when any was refused; 6 when every refusal repeats one an
+    earlier run already reported).
     """
     if not (files or lists or stix or signals):
         raise click.UsageError(
@@ -108,29 +113,41 @@ def contribute_cmd(
             force=force,
             progress=bar.update,
         )
-    for refusal in report.refused:
-        warn(f"refused {refusal.source}: {refusal.reason}")
-    for note in report.forced:
-        warn(f"warning: {note.source} is {note.reason}; contributed because of --force")
-    if report.publish is not None:
-        p = report.publish
-        seqs = ", ".join(str(s) for s in p.seqs) or "none (nothing changed)"
-        click.echo(f"published entry seq {seqs}")
-        click.echo(
-            f"{p.added} added, {p.updated} relabelled, {report.duplicates} duplicates, "
-            f"{len(report.refused)} refused"
-        )
-    else:
-        click.echo(f"nothing published; refused {len(report.refused)}")
-    if report.refused:
-        warn(f"{len(report.refused)} item(s) refused; everything else was published")
-        click.get_current_context().exit(EXIT_PARTIAL)
+    p = report.publish
+    seqs = [] if p is None else [int(s) for s in p.seqs]
+    data = {
+        "published": bool(seqs),
+        "entries": seqs,
+        "added": 0 if p is None else p.added,
+        "relabelled": 0 if p is None else p.updated,
+        "duplicates": report.duplicates,
+        "refused": refusals_json(report.refused),
+        "forced": [{"source": n.source, "reason": n.reason} for n in report.forced],
+    }
+    if not as_json:
+        for note in report.forced:
+            warn(f"warning: {note.source} is {note.reason}; contributed because of --force")
+    emit(as_json, data, _contribute_lines(report))
+    report_refused(list(report.refused), as_json=as_json)
+
+
+def _contribute_lines(report: ContributeReport) -> list[str]:
+    if report.publish is None:
+        return [f"nothing published; refused {len(report.refused)}"]
+    p = report.publish
+    seqs = ", ".join(str(s) for s in p.seqs) or "none (nothing changed)"
+    return [
+        f"published entry seq {seqs}",
+        f"{p.added} added, {p.updated} relabelled, {report.duplicates} duplicates, "
+        f"{len(report.refused)} refused",
+    ]
 
 
 @click.command("revoke")
 @home_option
 @targets_options("Revoke every signal this hash list names (any format 'contribute --list' reads).")
-def revoke_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | None) -> None:
+@write_json_option
+def revoke_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | None, as_json: bool) -> None:
     """Revoke our own indicators, named as TYPE:VALUE or indicator--<uuid>, or listed in a file.
 
     Partners stop matching them after their next sync; replaying the old entry cannot revive them.
@@ -139,46 +156,53 @@ def revoke_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | No
     names, refused = gather_targets(node, targets, list_path)
     report = node.revoke(names)
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
-    click.echo(
-        f"revoked {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} already revoked"
-    )
-    report_refused(refused)
+    text = f"revoked {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} already revoked"
+    emit(as_json, curation_json("revoke", report, refused), [text])
+    report_refused(refused, as_json=as_json)
 
 
 @click.command("export")
 @home_option
 @click.option(
-    "--stix",
-    "stix_path",
-    default=None,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a STIX 2.1 bundle to this file.",
-)
-@click.option(
     "--format",
     "fmt",
-    type=click.Choice(["stix", "pytx", "hma-csv"]),
-    default=None,
-    help="stix; pytx: 'signal_type signal' lines for python-threatexchange; hma-csv: HMA bank CSV.",
+    type=click.Choice(["stix", *MATCH_LIST_FORMATS]),
+    default="stix",
+    show_default=True,
+    help="stix: a STIX 2.1 bundle; pytx: 'signal_type signal' lines for python-threatexchange; "
+    "hma-csv: HMA bank CSV.",
 )
 @click.option(
-    "--out", "out", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Output file."
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Output file (written with mode 0600), or - for standard output.",
 )
 @click.option("--include-red", is_flag=True, help="Also export TLP:RED indicators (never by default).")
-def export_cmd(
-    home: Path | None, stix_path: Path | None, fmt: str | None, out: Path | None, include_red: bool
-) -> None:
-    """Export the active indicators this node holds: a STIX 2.1 bundle, or match lists for HMA/pytx."""
-    fmt = fmt or "stix"
-    path = stix_path if fmt == "stix" and stix_path is not None else out
-    if path is None:
-        raise click.UsageError("give --stix FILE, or --format F --out FILE")
+@write_json_option
+def export_cmd(home: Path | None, fmt: str, out: Path, include_red: bool, as_json: bool) -> None:
+    """Export the active indicators this node holds: a STIX 2.1 bundle, or match lists for HMA/pytx.
+
+    Files are written whole (under a temporary name, then renamed) with mode 0600; every export
+    is recorded in the audit log. With --out - the data goes to standard output and the summary
+    to standard error.
+    """
     node = open_node(home)
     if fmt == "stix":
-        count = node.export_stix(path, include_red=include_red)
+        count = node.export_stix(out, include_red=include_red)
     else:
-        count = node.export_match_list(path, fmt=fmt, include_red=include_red)
-    click.echo(f"wrote {count} indicator(s) to {path}" + ("" if include_red else " (TLP:RED left out)"))
+        count = node.export_match_list(out, fmt=fmt, include_red=include_red)
+    to_stdout = out == STDOUT
+    where = "standard output" if to_stdout else str(out)
+    text = f"wrote {count} indicator(s) to {where}" + ("" if include_red else " (TLP:RED left out)")
+    data = {
+        "format": fmt,
+        "out": "-" if to_stdout else str(out),
+        "indicators": count,
+        "include_red": include_red,
+    }
+    emit(as_json, data, [text], err=to_stdout)
 
 
 COMMANDS = [contribute_cmd, revoke_cmd, export_cmd]

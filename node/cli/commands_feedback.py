@@ -12,15 +12,16 @@ from typing import Any
 import click
 
 from node.cli.commands_partner import partner_group
-from node.cli.options import home_option, json_option, open_node
-from node.cli.output import print_json, print_table
+from node.cli.options import home_option, json_option, open_node, write_json_option
+from node.cli.output import emit, print_json, print_table
 from node.model import KeyId, OpinionValue, PartnerPolicy
 
 _TARGETS = click.argument("targets", nargs=-1, required=True, metavar="TYPE:VALUE|INDICATOR_ID...")
 
 
-def _published(seqs: list[int], what: str) -> None:
-    click.echo(f"published {what} in entr{'y' if len(seqs) == 1 else 'ies'} seq {', '.join(map(str, seqs))}")
+def _published(seqs: list[int], what: str, *, as_json: bool) -> None:
+    text = f"published {what} in entr{'y' if len(seqs) == 1 else 'ies'} seq {', '.join(map(str, seqs))}"
+    emit(as_json, {"opinion": what, "entries": seqs}, [text])
 
 
 @click.command("dispute")
@@ -30,14 +31,17 @@ def _published(seqs: list[int], what: str) -> None:
     "--reason", required=True, help="Why the indicator is wrong (shown to its origin and partners)."
 )
 @click.option("--strongly", is_flag=True, help="Publish strongly-disagree instead of disagree.")
-def dispute_cmd(home: Path | None, targets: tuple[str, ...], reason: str, strongly: bool) -> None:
+@write_json_option
+def dispute_cmd(
+    home: Path | None, targets: tuple[str, ...], reason: str, strongly: bool, as_json: bool
+) -> None:
     """Dispute other origins' indicators (e.g. a false positive): a STIX Opinion in our feed.
 
     TYPE:VALUE names every held indicator of another origin with that signal. A later opinion
     of ours about the same indicator replaces this one.
     """
     value = OpinionValue.STRONGLY_DISAGREE if strongly else OpinionValue.DISAGREE
-    _published(open_node(home).opine(targets, value=value, explanation=reason), value.value)
+    _published(open_node(home).opine(targets, value=value, explanation=reason), value.value, as_json=as_json)
 
 
 @click.command("agree")
@@ -45,18 +49,22 @@ def dispute_cmd(home: Path | None, targets: tuple[str, ...], reason: str, strong
 @_TARGETS
 @click.option("--reason", default=None, help="Optional explanation (e.g. 'confirmed by our review').")
 @click.option("--strongly", is_flag=True, help="Publish strongly-agree instead of agree.")
-def agree_cmd(home: Path | None, targets: tuple[str, ...], reason: str | None, strongly: bool) -> None:
+@write_json_option
+def agree_cmd(
+    home: Path | None, targets: tuple[str, ...], reason: str | None, strongly: bool, as_json: bool
+) -> None:
     """Confirm other origins' indicators: a STIX Opinion (agree) in our feed."""
     value = OpinionValue.STRONGLY_AGREE if strongly else OpinionValue.AGREE
-    _published(open_node(home).opine(targets, value=value, explanation=reason), value.value)
+    _published(open_node(home).opine(targets, value=value, explanation=reason), value.value, as_json=as_json)
 
 
 @click.command("withdraw")
 @home_option
 @_TARGETS
-def withdraw_cmd(home: Path | None, targets: tuple[str, ...]) -> None:
+@write_json_option
+def withdraw_cmd(home: Path | None, targets: tuple[str, ...], as_json: bool) -> None:
     """Withdraw our opinion of indicators (publishes the opinion revoked)."""
-    _published(open_node(home).withdraw_opinions(targets), "withdrawal")
+    _published(open_node(home).withdraw_opinions(targets), "withdrawal", as_json=as_json)
 
 
 @click.command("feedback")
@@ -137,7 +145,7 @@ def sightings_cmd(home: Path | None) -> None:
     """
     seqs = open_node(home).publish_sightings()
     if seqs:
-        _published(seqs, "sightings")
+        _published(seqs, "sightings", as_json=False)
     else:
         click.echo("no sightings due (no matches of opted-in partners' indicators since the last report)")
 

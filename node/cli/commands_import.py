@@ -12,13 +12,15 @@ import click
 
 from node.app.scan import pending_rows
 from node.cli.bulk import (
+    curation_json,
     gather_targets,
     parse_time,
     progress_bar,
     report_refused,
     targets_options,
 )
-from node.cli.options import home_option, open_node
+from node.cli.options import home_option, open_node, write_json_option
+from node.cli.output import emit
 from node.model import ContentType, Tlp
 
 
@@ -26,7 +28,10 @@ from node.model import ContentType, Tlp
 @home_option
 @targets_options("Hash list of signals to expire.")
 @click.option("--at", "at", required=True, help="Expiry time (ISO 8601, e.g. 2027-01-31T00:00:00Z).")
-def expire_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | None, at: str) -> None:
+@write_json_option
+def expire_cmd(
+    home: Path | None, targets: tuple[str, ...], list_path: Path | None, at: str, as_json: bool
+) -> None:
     """Set valid_until of our indicators (TYPE:VALUE, indicator ids or --list FILE) to --at.
 
     Published as new signed versions: partners stop matching them from that time, after their next sync.
@@ -35,10 +40,11 @@ def expire_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | No
     names, refused = gather_targets(node, targets, list_path)
     report = node.expire(names, at=parse_time(at, "--at"))
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
-    click.echo(
+    text = (
         f"set valid_until on {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged"
     )
-    report_refused(refused)
+    emit(as_json, curation_json("expire", report, refused), [text])
+    report_refused(refused, as_json=as_json)
 
 
 @click.command("relabel")
@@ -59,6 +65,7 @@ def expire_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | No
 )
 @click.option("--to", "recipients", multiple=True, help="Recipient partner for --tlp amber/red. Repeatable.")
 @click.option("--group", "groups", multiple=True, help="Sharing group for --tlp amber/red. Repeatable.")
+@write_json_option
 def relabel_cmd(
     home: Path | None,
     targets: tuple[str, ...],
@@ -68,6 +75,7 @@ def relabel_cmd(
     tlp: str | None,
     recipients: tuple[str, ...],
     groups: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Publish new versions of our indicators with another category, content type or TLP.
 
@@ -89,8 +97,9 @@ def relabel_cmd(
         groups=groups,
     )
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
-    click.echo(f"relabelled {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged")
-    report_refused(refused)
+    text = f"relabelled {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged"
+    emit(as_json, curation_json("relabel", report, refused), [text])
+    report_refused(refused, as_json=as_json)
 
 
 @click.command("scan")
@@ -114,8 +123,15 @@ def relabel_cmd(
     help="Rows per checkpoint.",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@write_json_option
 def scan_cmd(
-    home: Path | None, source: Path, out: Path, fmt: str | None, chunk_rows: int, progress: bool | None
+    home: Path | None,
+    source: Path,
+    out: Path,
+    fmt: str | None,
+    chunk_rows: int,
+    progress: bool | None,
+    as_json: bool,
 ) -> None:
     """Scan a data-set manifest (CSV, JSON lines or Parquet with an id column and md5 / sha256 /
     pdq columns) or a directory of media against the lists; write matching items to --out.
@@ -128,15 +144,24 @@ def scan_cmd(
     node = open_node(home)
     with progress_bar(progress, length=pending_rows(source, out), label="scanning") as bar:
         report = node.scan(source, out, fmt=fmt, chunk_rows=chunk_rows, progress=bar.update)
-    if report.resumed_from:
-        click.echo(f"resumed after row {report.resumed_from}")
-    click.echo(
+    lines = [f"resumed after row {report.resumed_from}"] if report.resumed_from else []
+    lines += [
         f"scanned {report.rows} item(s): {report.matched} matched, "
-        f"{report.unusable} without a usable signal; report {out}"
-    )
-    click.echo(
-        f"throughput {report.items_per_second:,.0f} items/s ({report.scanned} in {report.seconds:.1f} s)"
-    )
+        f"{report.unusable} without a usable signal; report {out}",
+        f"throughput {report.items_per_second:,.0f} items/s ({report.scanned} in {report.seconds:.1f} s)",
+    ]
+    data = {
+        "rows": report.rows,
+        "scanned": report.scanned,
+        "matched": report.matched,
+        "unusable": report.unusable,
+        "resumed_from": report.resumed_from,
+        "seconds": round(report.seconds, 3),
+        "items_per_second": round(report.items_per_second, 1),
+        "report": str(out),
+        "format": fmt,
+    }
+    emit(as_json, data, lines)
     if not report.matched:
         click.get_current_context().exit(1)
 

@@ -77,7 +77,8 @@ def _hash_row(hashes: MediaHashes) -> dict[str, Any]:
 def match_cmd(
     home: Path | None, files: tuple[Path, ...], signals: tuple[str, ...], offline: bool, as_json: bool
 ) -> None:
-    """Match FILES and/or signals against the node's lists. Exit 0: match; 1: no match; 2+: error.
+    """Match FILES and/or signals against the node's lists. Exit 0: match; 1: no match; 2: no
+    match, and some --signal could not be read (each is named; the others were still matched).
 
     When this node is serving, its running Local API answers (lists already in memory);
     otherwise the lists are loaded from the database in this process. Same engine either way.
@@ -85,14 +86,31 @@ def match_cmd(
     if not (files or signals):
         raise click.UsageError("give media FILES or --signal TYPE:VALUE")
     node = open_node(home)
-    queries = [(s, Signal.parse(s)) for s in signals]
+    queries, refused = _signal_queries(signals)
     for path in files:
         queries.extend((str(path), signal) for signal in _file_signals(path))
-    results = node.match([signal for _, signal in queries], prefer_running_node=not offline)
+    results = (
+        node.match([signal for _, signal in queries], prefer_running_node=not offline) if queries else []
+    )
     labelled = list(zip([label for label, _ in queries], results, strict=True))
-    _print_matches(labelled, as_json)
+    for label, error in refused:
+        warn(f"accord: refused {label}: {error}")
+    _print_matches(labelled, as_json, refused=refused)
     if not any(r.matches for r in results):
-        click.get_current_context().exit(EXIT_NO_MATCH)
+        click.get_current_context().exit(EXIT_FAILED if refused else EXIT_NO_MATCH)
+
+
+def _signal_queries(signals: tuple[str, ...]) -> tuple[list[tuple[str, Signal]], list[tuple[str, str]]]:
+    """The --signal values that parse, labelled by themselves, and those that do not, labelled
+    by position (a malformed value may still be most of a restricted hash: it is not echoed)."""
+    queries: list[tuple[str, Signal]] = []
+    refused: list[tuple[str, str]] = []
+    for position, text in enumerate(signals, start=1):
+        try:
+            queries.append((text, Signal.parse(text)))
+        except InvalidInput as exc:
+            refused.append((f"--signal #{position}", str(exc)))
+    return queries, refused
 
 
 def _file_signals(path: Path) -> list[Signal]:
@@ -110,9 +128,12 @@ def _file_signals(path: Path) -> list[Signal]:
     return signals
 
 
-def _print_matches(labelled: list[tuple[str, MatchResult]], as_json: bool) -> None:
+def _print_matches(
+    labelled: list[tuple[str, MatchResult]], as_json: bool, *, refused: list[tuple[str, str]]
+) -> None:
     if as_json:
-        print_json([_result_json(label, r) for label, r in labelled])
+        errors = [{"query": label, "error": error, "matches": []} for label, error in refused]
+        print_json(errors + [_result_json(label, r) for label, r in labelled])
         return
     rows = [
         (

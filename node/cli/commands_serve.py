@@ -10,27 +10,31 @@ import click
 
 from node.app import AccordNode, Home, init_home, serve
 from node.cli import logs
-from node.cli.options import home_option, json_option, open_node, resolve_home
-from node.cli.output import print_json, print_table
+from node.cli.options import home_option, json_option, open_node, resolve_home, write_json_option
+from node.cli.output import emit, print_json, print_table
 from node.config import NodeConfig
 
 
 @click.command("init")
 @home_option
 @click.option("--name", required=True, help="Your organisation's name, as partners will see it.")
-def init_cmd(home: Path | None, name: str) -> None:
+@write_json_option
+def init_cmd(home: Path | None, name: str, as_json: bool) -> None:
     """Create a node home: Ed25519 identity (0600), TLS key (0600) and certificate, database, config."""
     root = resolve_home(home)
     init_home(root, name=name)
     node = AccordNode.open(root)
     card = node.identity_card()
     node.close()
-    click.echo(f"created node {name!r} in {root}")
-    click.echo(f"key id:      {card['key_id']}")
-    click.echo(f"fingerprint: {card['fingerprint']}")
-    click.echo(f"public key:  {card['public_key']}")
-    click.echo(f"tls cert:    {card['tls_fingerprint']}")
-    click.echo("hand the public key and TLS certificate fingerprint to partners; compare them out of band")
+    lines = [
+        f"created node {name!r} in {root}",
+        f"key id:      {card['key_id']}",
+        f"fingerprint: {card['fingerprint']}",
+        f"public key:  {card['public_key']}",
+        f"tls cert:    {card['tls_fingerprint']}",
+        "hand the public key and TLS certificate fingerprint to partners; compare them out of band",
+    ]
+    emit(as_json, {**card, "home": str(root)}, lines)
 
 
 @click.command("identity")

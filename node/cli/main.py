@@ -1,7 +1,9 @@
 """The ``accord`` command: thin — parse arguments, call the app, print, map errors to exit codes.
 
-Exit codes: 0 success; 1 ``match`` found nothing; 2 invalid input or usage; 3 not found or
-already exists; 4 refused by a peer or a peer failed; 5 unexpected internal error.
+Exit codes: 0 success; 1 ``match`` found nothing; 2 invalid input or usage (or some items
+refused, the rest done); 3 not found or already exists; 4 refused by a peer or a peer failed;
+5 unexpected internal error; 6 items refused, every one already refused by an earlier run
+(:mod:`node.cli.bulk`). The README's CLI reference has the table.
 """
 
 from __future__ import annotations

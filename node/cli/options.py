@@ -33,6 +33,13 @@ def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
 
 
+def write_json_option(func: F) -> F:
+    """``--json`` on a write command: its result as one JSON object (shapes: README CLI reference)."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print the result as one JSON object instead of text."
+    )(func)
+
+
 def resolve_home(home: Path | None) -> Path:
     """The home to use: the command's --home, the group's --home, $ACCORD_HOME, ./accord-data."""
     if home is not None:

@@ -1,17 +1,41 @@
-"""Printing: aligned tables for people, JSON for machines."""
+"""Printing: aligned tables for people, JSON for machines.
+
+Write commands report through :func:`emit`: with ``--json`` one JSON object (its shape is
+documented in the README's CLI reference), otherwise text lines. Either way the process exit
+code says what happened (:mod:`node.cli.bulk` for refused items).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import click
 
+from node.app import Refusal
 
-def print_json(data: Any) -> None:
-    """Machine-readable output on stdout."""
-    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+def print_json(data: Any, *, err: bool = False) -> None:
+    """Machine-readable output on stdout (on stderr when ``err``: stdout carries data)."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False), err=err)
+
+
+def emit(as_json: bool, data: Mapping[str, Any], lines: Iterable[str], *, err: bool = False) -> None:
+    """A write command's result: ``data`` as one JSON object with ``--json``, else ``lines``.
+
+    ``err``: print on stderr instead, because stdout carries the command's data (``--out -``)."""
+    if as_json:
+        print_json(dict(data), err=err)
+        return
+    for line in lines:
+        click.echo(line, err=err)
+
+
+def refusals_json(refused: Iterable[Refusal]) -> list[dict[str, Any]]:
+    """Refused items for ``--json``: where (file:line, object or redacted signal), why, and
+    whether an earlier run refused the same item for the same reason."""
+    return [{"source": r.source, "reason": r.reason, "known": r.known} for r in refused]
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -18,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from node.errors import InvalidInput
+from node.errors import InvalidInput, MissingExtra
 from node.hashing.media import hash_file
 from node.hashing.walk import media_files
 from node.model import PDQ_MIN_QUALITY, Signal, SignalType
@@ -102,9 +102,18 @@ def _jsonl_rows(source: Path) -> Iterator[ManifestRow]:
             yield _record(number, {str(k).lower(): v for k, v in data.items()})
 
 
-def _parquet_rows(source: Path) -> Iterator[ManifestRow]:
-    import pyarrow.parquet as pq  # noqa: PLC0415 - on first use (40 ms at every CLI start)
+def _pyarrow_parquet() -> Any:
+    """``pyarrow.parquet``, imported on first use (40 ms at every CLI start, and ~170 MB
+    installed, so it is the optional extra ``parquet``)."""
+    try:
+        import pyarrow.parquet as pq  # noqa: PLC0415
+    except ImportError as exc:
+        raise MissingExtra("reading a Parquet manifest", "parquet") from exc
+    return pq
 
+
+def _parquet_rows(source: Path) -> Iterator[ManifestRow]:
+    pq = _pyarrow_parquet()
     try:
         parquet = pq.ParquetFile(source)
     except (OSError, ValueError) as exc:
@@ -148,10 +157,8 @@ def count_rows(source: Path) -> int | None:
     if source.is_dir():
         return sum(1 for _ in media_files([source]))
     if source.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq  # noqa: PLC0415 - on first use, as in _parquet_rows
-
         try:
-            return int(pq.ParquetFile(source).metadata.num_rows)
+            return int(_pyarrow_parquet().ParquetFile(source).metadata.num_rows)
         except (OSError, ValueError):
             return None
     lines = 0

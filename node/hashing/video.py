@@ -2,8 +2,9 @@
 
 vPDQ hashes one frame per second with PDQ. Matching only needs the set of distinct frame
 hashes of good quality, so that is what a video signal keeps; timestamps stay local.
-``vpdq`` wraps FFmpeg; it is an optional extra (``accord-node[video]``) because it needs the
-FFmpeg libraries from the system (the Makefile's ``system-deps`` installs them on Debian).
+``vpdq`` wraps FFmpeg; it is an optional extra of the project (``pip install -e '.[video]'``)
+because it needs the FFmpeg libraries from the system (the Makefile's ``system-deps`` installs
+them on Debian).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.errors import MediaError
+from node.errors import MediaError, extra_install_hint
 from node.model import PDQ_MIN_QUALITY, VPDQ_MAX_FRAMES
 
 SECONDS_PER_HASH = 1.0
@@ -93,6 +94,7 @@ def _vpdq() -> Any:
         import vpdq  # noqa: PLC0415 - optional extra, imported where it is needed
     except ImportError as exc:
         raise MediaError(
-            "video hashing needs the 'video' extra and FFmpeg: pip install 'accord-node[video]'"
+            f"video hashing needs FFmpeg and the vpdq library; {extra_install_hint('video')}"
+            " ('make system-deps' installs FFmpeg on Debian)"
         ) from exc
     return vpdq

@@ -241,7 +241,9 @@ class LocalClient:
         self._channel.close()
 
     def match(self, signals: Sequence[str], media: bytes = b"") -> local_pb2.MatchResponse:
-        """Match signals (``TYPE:VALUE``) and/or media bytes."""
+        """Match signals (``TYPE:VALUE``) and/or media bytes: one result per signal, in order,
+        then the media's. A signal the node cannot read gets a result with ``error`` set (the
+        others are still matched); only a bad call as a whole (too many signals, none) raises."""
         try:
             return self._stub.Match(
                 local_pb2.MatchRequest(signals=list(signals), media=media), timeout=self._timeout
@@ -274,5 +276,9 @@ class LocalClient:
 def _peer_error(endpoint: str, exc: grpc.RpcError) -> PeerError:
     code = exc.code() if isinstance(exc, grpc.Call) else None
     details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    if code is grpc.StatusCode.UNAVAILABLE and "connection refused" in (details or "").lower():
+        # gRPC reports a closed port as UNAVAILABLE with its connect error buried in the
+        # details: nothing answered at all, so say that rather than what it "answered".
+        return PeerError(f"nothing is listening at {endpoint} (connection refused): is the node down?")
     name = code.name if code is not None else "ERROR"
     return PeerError(f"{endpoint} answered {name}: {details}")

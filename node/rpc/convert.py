@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from node.errors import InvalidSignal
 from node.model import (
     ContentType,
     Envelope,
@@ -85,7 +86,10 @@ def _match_to_proto(m: Match) -> local_pb2.Match:
 
 
 def match_result_from_proto(message: local_pb2.MatchResult) -> MatchResult:
-    """A match result as the Local API reported it."""
+    """A match result as the Local API reported it; a result carrying the node's per-item
+    ``error`` (a query signal it could not read) raises :class:`InvalidSignal` with it."""
+    if message.error:
+        raise InvalidSignal(f"the node could not match a query signal: {message.error}")
     return MatchResult(
         query=Signal.parse(message.query),
         matches=tuple(_match_from_proto(m) for m in message.matches),

@@ -51,8 +51,9 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
     def MatchStream(
         self, requests: Iterator[local_pb2.MatchRequest], context: grpc.ServicerContext
     ) -> Iterator[local_pb2.MatchResponse]:
-        """Bulk matching: one response per request, in order. A bad request ends the call
-        with INVALID_ARGUMENT naming its position; the responses already sent stand."""
+        """Bulk matching: one response per request, in order. A bad signal gets its own error in
+        its request's response; a bad request (too many signals, none at all) ends the call with
+        INVALID_ARGUMENT naming its position; the responses already sent stand."""
         for position, request in enumerate(requests):
             if not context.is_active():
                 return  # the caller cancelled or its deadline passed: no more work for it
@@ -65,11 +66,11 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
 
     def _answer(self, request: local_pb2.MatchRequest) -> local_pb2.MatchResponse:
         started = time.perf_counter()
-        signals, notes = self._signals(request)
-        results = self._matcher.match(signals)
-        response = local_pb2.MatchResponse(
-            results=[match_result_to_proto(r) for r in results], media_notes=notes
-        )
+        queries, notes = self._queries(request)
+        signals = [q for q in queries if isinstance(q, Signal)]
+        matched = iter(self._matcher.match(signals) if signals else ())
+        results = [match_result_to_proto(next(matched)) if isinstance(q, Signal) else q for q in queries]
+        response = local_pb2.MatchResponse(results=results, media_notes=notes)
         if self._observe is not None:
             self._observe(time.perf_counter() - started, len(signals))
         return response
@@ -92,14 +93,27 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         """Identity, partners with their last pull, counts and refusals."""
         return self._status()
 
-    def _signals(self, request: local_pb2.MatchRequest) -> tuple[list[Signal], list[str]]:
+    def _queries(
+        self, request: local_pb2.MatchRequest
+    ) -> tuple[list[Signal | local_pb2.MatchResult], list[str]]:
+        """The request's signals in order, each parsed or already answered with its error, then
+        the media's signals. Too many signals, or none at all, refuse the whole call."""
         if len(request.signals) > self._max_batch:
             raise InvalidInput(f"a Match call takes at most {self._max_batch} signals")
-        signals = [Signal.parse(text) for text in request.signals]
+        queries: list[Signal | local_pb2.MatchResult] = [_parse_or_refuse(text) for text in request.signals]
         notes: list[str] = []
         if request.media:
             media_signals, notes = signals_of_media(request.media)
-            signals.extend(media_signals)
-        if not signals:
+            queries.extend(media_signals)
+        if not queries:
             raise InvalidInput("give at least one signal or media bytes to match")
-        return signals, notes
+        return queries, notes
+
+
+def _parse_or_refuse(text: str) -> Signal | local_pb2.MatchResult:
+    """A query signal, or its result carrying why it cannot be matched (the rest of the batch
+    is still answered)."""
+    try:
+        return Signal.parse(text)
+    except InvalidInput as exc:
+        return local_pb2.MatchResult(query=text, error=str(exc))

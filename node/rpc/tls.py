@@ -35,11 +35,9 @@ def fetch_peer_certificate(endpoint: str, *, timeout: float) -> bytes:
     context.verify_mode = ssl.CERT_NONE  # verification is the pin comparison that follows
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(_ALPN)
+    raw = _connect(endpoint, host, int(port), timeout=timeout)
     try:
-        with (
-            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=TLS_SERVER_NAME) as tls,
-        ):
+        with raw, context.wrap_socket(raw, server_hostname=TLS_SERVER_NAME) as tls:
             der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError) as exc:
         raise PeerError(
@@ -48,6 +46,21 @@ def fetch_peer_certificate(endpoint: str, *, timeout: float) -> bytes:
     if not der:
         raise PeerError(f"{endpoint} presented no TLS certificate")
     return der
+
+
+def _connect(endpoint: str, host: str, port: int, *, timeout: float) -> socket.socket:
+    """A TCP connection to the endpoint. A peer that is down is told apart from one that
+    answers but does not speak TLS: the first is an operations problem, the second a setup one."""
+    try:
+        return socket.create_connection((host.strip("[]"), port), timeout=timeout)
+    except ConnectionRefusedError as exc:
+        raise PeerError(
+            f"nothing is listening at {endpoint} (connection refused): is the partner down?"
+        ) from exc
+    except TimeoutError as exc:
+        raise PeerError(f"{endpoint} did not accept a connection within {timeout:g} s") from exc
+    except OSError as exc:
+        raise PeerError(f"cannot reach {endpoint}: {exc}") from exc
 
 
 def pinned_channel_credentials(

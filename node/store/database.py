@@ -343,6 +343,21 @@ class Store(FeedbackReads):
         rows = self.reader.execute("SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason")
         return {reason: int(count) for reason, count in rows}
 
+    def known_rejections(self, reason: str, messages: Iterable[str]) -> set[str]:
+        """Which of ``messages`` were already recorded under ``reason`` (compared as stored: the
+        first 500 characters); a re-run refusing the same items again finds them here."""
+        wanted = list(dict.fromkeys(m[:500] for m in messages))
+        known: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.reader.execute(
+                f"SELECT DISTINCT message FROM rejections WHERE reason = ? AND message IN ({marks})",  # noqa: S608
+                (reason, *chunk),
+            )
+            known.update(row[0] for row in rows)
+        return known
+
     # --- indicators ----------------------------------------------------------------------
 
     def indicators_by_id(self, ids: Iterable[str]) -> dict[str, Indicator]:

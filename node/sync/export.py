@@ -1,4 +1,4 @@
-"""Export the indicators this node holds as one STIX 2.1 bundle, respecting TLP.
+"""Export the indicators this node holds as one STIX 2.1 bundle or as match lists, respecting TLP.
 
 RED is never exported in bulk unless the operator asks for it explicitly (DESIGN §5): RED
 data leaving in a file is a decision a person makes, not a default. A quarantined origin's
@@ -7,14 +7,53 @@ indicators (it equivocated) are never exported.
 
 from __future__ import annotations
 
+import csv
+import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
+from node.errors import InvalidInput
 from node.model import KeyId, Signal, SignalType, Tlp
 from node.stix import build_export_bundle
 from node.store import Store
+
+STDOUT = Path("-")
+"""The export target meaning standard output (``accord export --out -``)."""
+
+EXPORT_MODE = 0o600
+"""Exports may hold restricted (AMBER, RED) indicators: only the operator's account reads them."""
+
+
+@contextmanager
+def export_stream(path: Path) -> Iterator[TextIO]:
+    """A text stream for an export to ``path`` (``-``: standard output).
+
+    A file is written under a temporary name created with mode 0600 and renamed over ``path``
+    only when complete: an interrupted export leaves no half-written file, and a file that
+    existed before with a wider mode is replaced by a 0600 one, never widened."""
+    if path == STDOUT:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, EXPORT_MODE)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the export to {path}: {exc.strerror}") from exc
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def export_bundle(
@@ -91,3 +130,24 @@ def hma_csv_rows(rows: Iterable[MatchListRow]) -> Iterator[tuple[str, ...]]:
             row.origin_name,
             row.tlp.value,
         )
+
+
+MATCH_LIST_FORMATS = ("pytx", "hma-csv")
+
+
+def write_match_list(stream: TextIO, rows: Iterable[MatchListRow], *, fmt: str) -> int:
+    """Write ``rows`` to ``stream`` as ``pytx`` lines or ``hma-csv``; returns the rows written."""
+    written = 0
+    if fmt == "pytx":
+        for line in pytx_lines(rows):
+            stream.write(line + "\n")
+            written += 1
+    elif fmt == "hma-csv":
+        writer = csv.writer(stream)
+        writer.writerow(HMA_CSV_HEADER)
+        for row in hma_csv_rows(rows):
+            writer.writerow(row)
+            written += 1
+    else:
+        raise InvalidInput(f"unknown export format {fmt!r} (pytx, hma-csv, stix)")
+    return written

@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from stix2validator import ValidationOptions, validate_string
@@ -233,7 +234,7 @@ def test_export_is_valid_stix_and_leaves_red_out_unless_asked(home: Path, tmp_pa
     )
     out = tmp_path / "export.json"
 
-    assert run("export", "--home", home, "--stix", out).exit_code == 0
+    assert run("export", "--home", home, "--out", out).exit_code == 0
     indicators = [o for o in json.loads(out.read_text())["objects"] if o["type"] == "indicator"]
     assert len(indicators) == 3
     for strict in (False, True):
@@ -241,7 +242,7 @@ def test_export_is_valid_stix_and_leaves_red_out_unless_asked(home: Path, tmp_pa
         assert results.is_valid, results.errors
         assert [str(e) for e in results.errors] == [] and results.warnings == []
 
-    run("export", "--home", home, "--stix", out, "--include-red")
+    run("export", "--home", home, "--out", out, "--include-red")
     assert len([o for o in json.loads(out.read_text())["objects"] if o["type"] == "indicator"]) == 4
 
 
@@ -276,3 +277,21 @@ def test_sync_with_no_partners_says_so(home: Path) -> None:
     result = run("sync", "--home", home)
     assert result.exit_code == 0 and "no partner" in result.output
     assert run("sync", "--home", home, "--partner", "ghost").exit_code == 3
+
+
+def _every_command(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(_every_command(command, (*prefix, name)))
+    return found
+
+
+@pytest.mark.parametrize("command", _every_command(cli), ids=" ".join)
+def test_every_help_page_of_the_whole_tree_renders(command: tuple[str, ...]) -> None:
+    """The README says the tests check every help page: all of them, found by walking the tree."""
+    result = run(*command, "--help")
+    assert result.exit_code == 0 and "Usage: accord" in result.output
+    if not isinstance(cli.get_command(click.Context(cli), command[0]), click.Group):
+        assert "--home" in result.output

@@ -117,7 +117,7 @@ def test_sync_in_the_foreground_reports_and_survives_a_dead_partner(
     ngo.stop()
     down = accord("sync", "--home", platform.home)
     assert down.returncode == 4
-    assert "UNAVAILABLE" in down.stdout
+    assert "nothing is listening at" in down.stdout  # down, not "answered" anything
     status = accord_json("status", "--home", platform.home)
     assert status["partners"][0]["last_error"]
 

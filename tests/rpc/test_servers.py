@@ -14,11 +14,12 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from node.app import AccordNode, init_home
 from node.app.serve import _start
-from node.errors import ConfigError, PeerError
+from node.errors import ConfigError, InvalidSignal, PeerError
 from node.feed import NodeIdentity, public_key_to_text
 from node.model import ContentType, Distribution, KeyId, Seq, Signal, Tlp
 from node.rpc.auth import sign_request
 from node.rpc.client import LocalClient, PeerClient
+from node.rpc.convert import match_result_from_proto
 from node.rpc.federation import PULL_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc
 from node.rpc.server import Servers
@@ -157,7 +158,7 @@ def test_a_restricted_entry_looks_like_the_end_of_the_feed(node: AccordNode, ser
 def test_peer_client_reports_an_unreachable_peer(node: AccordNode) -> None:
     with (
         PeerClient("127.0.0.1:1", identity=CALLER, timeout=2, max_message_bytes=1 << 20) as client,
-        pytest.raises(PeerError, match="UNAVAILABLE"),
+        pytest.raises(PeerError, match=r"nothing is listening at 127\.0\.0\.1:1\b"),
     ):
         list(client.pull({node.key_id: Seq(0)}))
 
@@ -202,10 +203,29 @@ def test_match_api_answers_signals_with_provenance(node: AccordNode, servers: Se
     client.close()
 
 
-def test_match_api_refuses_a_bad_signal_clearly(servers: Servers) -> None:
+def test_match_api_answers_a_bad_signal_with_its_own_error_and_matches_the_rest(
+    node: AccordNode, servers: Servers
+) -> None:
+    publish(node, 1)
+    node.load_lists()
     client = LocalClient(f"127.0.0.1:{servers.local_port}", timeout=5)
-    with pytest.raises(PeerError, match=r"INVALID_ARGUMENT.*64 hex characters"):
-        client.match(["pdq:abc"])
+    batch = ["pdq:abc", str(pdq_signal(3)), "nonsense", str(md5_signal(1))]
+    bad, hit, garbage, miss = client.match(batch).results
+    assert (bad.query, list(bad.matches)) == ("pdq:abc", [])
+    assert "64 hex characters" in bad.error
+    assert "TYPE:VALUE" in garbage.error
+    assert [m.distance for m in hit.matches] == [0] and hit.error == ""
+    assert list(miss.matches) == [] and miss.error == ""
+    with pytest.raises(InvalidSignal, match="64 hex characters"):
+        match_result_from_proto(bad)  # the client side never takes an error for "no match"
+    assert match_result_from_proto(hit).matches[0].distance == 0
+    client.close()
+
+
+def test_match_api_refuses_a_call_with_nothing_to_match(servers: Servers) -> None:
+    client = LocalClient(f"127.0.0.1:{servers.local_port}", timeout=5)
+    with pytest.raises(PeerError, match=r"INVALID_ARGUMENT.*at least one signal"):
+        client.match([])
     client.close()
 
 
@@ -266,14 +286,15 @@ def test_match_stream_names_the_bad_request(node: AccordNode, servers: Servers) 
     from node.rpc.pb import local_pb2
 
     requests = [
-        local_pb2.MatchRequest(signals=[str(md5_signal(1))]),
-        local_pb2.MatchRequest(signals=["md5:zz"]),
+        local_pb2.MatchRequest(signals=[str(md5_signal(1)), "md5:zz"]),
+        local_pb2.MatchRequest(signals=[]),
     ]
     client = LocalClient(f"127.0.0.1:{servers.local_port}", timeout=5)
     received = []
-    with pytest.raises(PeerError, match=r"INVALID_ARGUMENT: request 1: a md5 value must be 32 hex"):
+    with pytest.raises(PeerError, match=r"INVALID_ARGUMENT: request 1: give at least one signal"):
         received.extend(client.match_stream(requests))
-    assert len(received) == 1
+    assert len(received) == 1  # a bad signal is answered in its response, a bad request ends the call
+    assert received[0].results[1].error.startswith("a md5 value must be 32 hex")
     client.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -185,3 +186,20 @@ def test_a_client_refuses_plaintext_off_loopback_by_default() -> None:
     remote = PeerClient("192.0.2.1:7700", identity=CALLER, timeout=5, max_message_bytes=1 << 20)
     with remote, pytest.raises(PlaintextRefused, match="without TLS"):
         list(remote.pull({CALLER.key_id: Seq(0)}))
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on: bound, never listened to, then released."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "plaintext"])
+def test_a_partner_that_is_down_is_reported_as_not_listening(tls_node: AccordNode, pinned: bool) -> None:
+    port = _closed_port()
+    pin = {"pin": tls_node.tls.fingerprint} if pinned else {}
+    with client(port, **pin) as peer, pytest.raises(PeerError) as caught:
+        list(peer.pull({tls_node.key_id: Seq(0)}))
+    assert f"nothing is listening at 127.0.0.1:{port}" in str(caught.value)
+    assert "TLS handshake" not in str(caught.value) and "plaintext" not in str(caught.value)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from node.app import AccordNode, init_home
 from node.app.serve import _start
-from node.feed.encryption import encryption_key_to_text
 from node.feed import public_key_to_text
+from node.feed.encryption import encryption_key_to_text
 from node.model import ContentType, Distribution, KeyId, Tlp
 from node.rpc.server import Servers
 from node.sync.publish import Contribution, PublishReport

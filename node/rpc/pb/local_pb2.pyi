@@ -129,12 +129,17 @@ class MatchResult(_message.Message):
     CORROBORATION_FIELD_NUMBER: _builtins.int
     SAFELISTED_FIELD_NUMBER: _builtins.int
     SUPPRESSED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """the query signal, TYPE:VALUE"""
     corroboration: _builtins.int
     """independent origins among the matches"""
     safelisted: _builtins.bool
     """the query is on the safelist: no match, the would-be matches are below"""
+    error: _builtins.str
+    """Why this query signal was not matched (e.g. not TYPE:VALUE, a PDQ value that is not 64 hex
+    characters); empty when it was. One bad signal does not fail the rest of the batch.
+    """
     @_builtins.property
     def matches(self) -> _containers.RepeatedCompositeFieldContainer[Global___Match]: ...
     @_builtins.property
@@ -149,10 +154,11 @@ class MatchResult(_message.Message):
         corroboration: _builtins.int = ...,
         safelisted: _builtins.bool = ...,
         suppressed: _abc.Iterable[Global___Match] | None = ...,
+        error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["corroboration", b"corroboration", "matches", b"matches", "query", b"query", "safelisted", b"safelisted", "suppressed", b"suppressed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corroboration", b"corroboration", "error", b"error", "matches", b"matches", "query", b"query", "safelisted", b"safelisted", "suppressed", b"suppressed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -160,7 +166,9 @@ Global___MatchResult: _TypeAlias = MatchResult  # noqa: Y015
 
 @_typing.final
 class MatchResponse(_message.Message):
-    """Results are in request order: the request's signals first, then the media's signals."""
+    """Results are in request order: the request's signals first, then the media's signals. Each
+    signal gets its own result, with `error` set when it could not be parsed.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
