@@ -159,7 +159,7 @@ def test_equivocation_keeps_both_envelopes_and_quarantines_the_origin(store, pin
     assert store.evidence_count() == 2
     assert {(e.seq, e.via) for e in store.evidence()} == {(1, None), (1, "hub")}
     kept = store.reader.execute("SELECT payload, signatures FROM evidence ORDER BY via IS NULL").fetchall()
-    assert [bytes(p) for p, _ in kept] == [fork.payload, original.payload]
+    assert [bytes(p) for p, _ in kept] == [fork.header.payload, original.header.payload]
     assert held(store) == ({ngo.origin: 1}, 1)  # the fork's indicator never arrived
     ngo.entry([indicator(ngo.origin, pdq_signal(1))])  # advance the writer past seq 1
     later = ngo.entry([indicator(ngo.origin, pdq_signal(3))])
