@@ -1,6 +1,6 @@
 """First sync between two nodes on loopback: publish, pull over real gRPC, verify, store, match.
 
-    .venv/bin/python -m bench.sync [--indicators 1000000] [--quick] [--same-process]
+    .venv/bin/python -m bench.sync [--indicators 1000000] [--quick] [--same-process] [--tlp green|amber|both]
 
 Two real node homes in a temporary directory: the origin publishes N PDQ indicators (timed),
 serves its Federation API on a loopback port from its own process (as a second node would;
@@ -11,7 +11,10 @@ its match lists, until all N are stored and a sample of them matches. In the sam
 Both nodes share this machine's cores; the receiver's CPU time is printed beside the clock.
 
 Targets (issue 4): 1M indicators in ≤ 60 s, ≥ 50,000 indicators/s through ingest. ``--quick``
-runs 100,000 indicators. Results go to stdout only; nothing is written outside the temp dir.
+runs 100,000 indicators. ``--tlp amber`` publishes the feed as AMBER to the receiver: every body
+sealed (feed format 2), opened by the receiver through its stanza; ``--tlp both`` runs GREEN then
+AMBER in one run and prints the ratio (issue 12: GREEN no more than 10% slower than before).
+Results go to stdout only; nothing is written outside the temp dir.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import stix2
 from node.app import AccordNode, init_home
 from node.app.serve import _start
 from node.feed import public_key_to_text
+from node.feed.encryption import encryption_key_to_text
 from node.model import ContentType, Distribution, Seq, Signal, SignalType, Tlp
 from node.sync.ingest import Ingestor
 from node.sync.publish import Contribution
@@ -88,9 +92,8 @@ def open_existing(root: Path) -> AccordNode:
     return node
 
 
-def publish(origin: AccordNode, signals: list[Signal]) -> int:
-    """Publish ``signals`` as GREEN csam PDQ indicators; returns how many entries that made."""
-    distribution = Distribution(tlp=Tlp.GREEN)
+def publish(origin: AccordNode, signals: list[Signal], distribution: Distribution) -> int:
+    """Publish ``signals`` as csam PDQ indicators; returns how many entries that made."""
     entries = 0
     for start in range(0, len(signals), PUBLISH_BATCH):
         items = [Contribution(s, ContentType.IMAGE, 90) for s in signals[start : start + PUBLISH_BATCH]]
@@ -223,8 +226,11 @@ def check_matchable(receiver: AccordNode, signals: list[Signal], count: int) -> 
 
 def library_rate(origin: AccordNode) -> tuple[int, float]:
     """Objects/s of ``stix2.parse`` on a sample of the bundles the origin served."""
-    [entry] = origin.store.entries_after(origin.key_id, Seq(0), limit=1)
-    bundle: dict[str, Any] = json.loads(entry.envelope.payload)["bundle"]
+    row = origin.store.reader.execute(
+        "SELECT CASE WHEN sealed = 0 THEN body ELSE bundle END FROM entries WHERE origin = ? AND seq = ?",
+        (origin.key_id, Seq(1)),
+    ).fetchone()
+    bundle: dict[str, Any] = json.loads(row[0])
     objects = bundle["objects"][:LIBRARY_SAMPLE]
     text = json.dumps({**bundle, "objects": objects})
     _, took = timed(lambda: stix2.parse(text, allow_custom=False))
@@ -246,20 +252,27 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def run(count: int, *, same_process: bool = False) -> None:
-    """The whole benchmark for ``count`` indicators."""
+def run(count: int, *, same_process: bool = False, tlp: Tlp = Tlp.GREEN) -> SyncResult:
+    """The whole benchmark for ``count`` indicators shared at ``tlp`` (AMBER: to the receiver)."""
     signals = pdq_signals(count)
+    print(
+        f"--- {tlp.value.upper()} feed"
+        + (" (every body sealed to the receiver)" if tlp.names_recipients else "")
+    )
     with tempfile.TemporaryDirectory(prefix="accord-bench-") as tmp:
         origin = open_node(Path(tmp) / "origin", "Origin NGO")
         receiver = open_node(Path(tmp) / "receiver", "Receiving platform")
         try:
-            entries, publish_time = timed(lambda: publish(origin, signals))
+            receiver_key = public_key_to_text(receiver.identity.public_key)
+            sealed_to = encryption_key_to_text(receiver.encryption.current.public)
+            origin.add_partner("receiver", public_key=receiver_key, endpoint=None, encryption_key=sealed_to)
+            recipients = frozenset({receiver.key_id}) if tlp.names_recipients else frozenset()
+            distribution = Distribution(tlp=tlp, recipients=recipients)
+            entries, publish_time = timed(lambda: publish(origin, signals, distribution))
             print(
                 f"publish   {count:>9,} indicators in {entries} entries: {publish_time.seconds:6.1f} s"
                 f"  {publish_time.rate(count):>9,.0f} indicators/s"
             )
-            receiver_key = public_key_to_text(receiver.identity.public_key)
-            origin.add_partner("receiver", public_key=receiver_key, endpoint=None)
             with serving(origin, same_process=same_process) as port:
                 pin_both_ways(origin, receiver, port)
                 result = first_sync(receiver)
@@ -267,6 +280,7 @@ def run(count: int, *, same_process: bool = False) -> None:
             report(result, check_time)
             compare_library(origin, result)
             verdicts(count, result)
+            return result
         finally:
             origin.close()
             receiver.close()
@@ -332,8 +346,16 @@ def main() -> None:
     parser.add_argument(
         "--same-process", action="store_true", help="serve the origin from this process, not its own"
     )
+    parser.add_argument(
+        "--tlp", choices=["green", "amber", "both"], default="green", help="GREEN, AMBER (sealed), or both"
+    )
     args = parser.parse_args()
-    run(QUICK_COUNT if args.quick else args.indicators, same_process=args.same_process)
+    count = QUICK_COUNT if args.quick else args.indicators
+    levels = [Tlp.GREEN, Tlp.AMBER] if args.tlp == "both" else [Tlp(args.tlp)]
+    results = [run(count, same_process=args.same_process, tlp=level) for level in levels]
+    if len(results) == 2:
+        green, amber = (r.total.seconds for r in results)
+        print(f"sealed    the AMBER (sealed) first sync took {amber / green:.2f}x the GREEN one")
 
 
 if __name__ == "__main__":
