@@ -435,8 +435,8 @@ class Publisher:
         )
 
     def _recipient_keys(self, tx: WriteTx, recipients: frozenset[KeyId]) -> list[bytes]:
-        """The encryption keys to seal to: each recipient's newest key it confirmed to us
-        recently, never one of a partner whose key is marked compromised."""
+        """The encryption keys to seal to: each recipient's newest key, signed by it (or pinned by
+        the operator) recently, never one of a partner whose key is marked compromised."""
         known = self._store.encryption_keys()
         cutoff = format_timestamp(self._clock() - MAX_KEY_CONFIRMATION_AGE)
         keys: list[bytes] = []
@@ -445,7 +445,7 @@ class Publisher:
             record = known.get(recipient)
             if recipient == self.origin:
                 keys.append(self._encryption.public)
-            elif record is None or record.confirmed_at < cutoff or tx.compromised_from(recipient) is not None:
+            elif record is None or record.announced < cutoff or tx.compromised_from(recipient) is not None:
                 unusable.append(recipient)
             else:
                 keys.append(record.key)
