@@ -1,0 +1,73 @@
+"""What every use-case family of a node shares: its parts, built by :class:`AccordNode`."""
+
+from __future__ import annotations
+
+from node.app.audit import AuditLog
+from node.app.bridges import Bridges
+from node.app.encryption_keys import EncryptionKeys
+from node.app.home import Home
+from node.config import NodeConfig
+from node.feed import NodeIdentity, TlsCredentials
+from node.match import MatchLists
+from node.model import KeyId, is_loopback_endpoint
+from node.store import Store
+from node.sync.ingest import Ingestor
+from node.sync.lookup import Lookup
+from node.sync.opinions import OpinionDesk
+from node.sync.publish import Publisher
+from node.sync.pull import Puller
+from node.sync.query import Matcher
+from node.sync.refresh import ListRefresher
+from node.sync.sightings import MatchCounter, SightingReporter
+
+
+class NodeParts:
+    """The parts of an open node (set by :class:`node.app.node.AccordNode`) and the helpers
+    every use-case family uses."""
+
+    home: Home
+    config: NodeConfig
+    identity: NodeIdentity
+    encryption: EncryptionKeys
+    tls: TlsCredentials
+    store: Store
+    origin: KeyId
+    lists: MatchLists
+    counter: MatchCounter
+    refresher: ListRefresher
+    matcher: Matcher
+    publisher: Publisher
+    opinions: OpinionDesk
+    sightings: SightingReporter
+    ingestor: Ingestor
+    puller: Puller
+    bridges: Bridges
+    audit: AuditLog
+    lookup: Lookup
+    _sightings_at: float
+    _saved_cursor: int | None
+
+    @property
+    def key_id(self) -> KeyId:
+        """This node's key id: its identity, which stays the same across key rotations."""
+        return self.origin
+
+    def names(self) -> dict[KeyId, str]:
+        """Display names of known origins: partners and unsigned sources by local name, and ourselves."""
+        names = {p.key_id: p.name for p in self.store.partners()}
+        names |= {s.origin: s.name for s in self.bridges.sources()}  # unsigned sources, by their local name
+        names[self.key_id] = self.config.node.name
+        return names
+
+    def _follow_commits(self) -> None:
+        """Bring this process's lists up to date with what we just committed (as before)."""
+        self.refresher.refresh()
+
+    def plaintext_allowed(self, endpoint: str) -> bool:
+        """Whether a partner without a pinned certificate may be reached in plaintext at ``endpoint``."""
+        network = self.config.network
+        return network.insecure_plaintext or (network.tls == "auto" and is_loopback_endpoint(endpoint))
+
+    def load_lists(self) -> int:
+        """Load the match lists from the database (the initial load, then incremental)."""
+        return self.refresher.load()
