@@ -155,7 +155,24 @@ def test_five_nodes_each_end_with_exactly_what_they_may_read(five: Federation, c
     share("a", "amber", "--group", "hotlines")  # 4
     share("as", "amber+strict", "--to", "recipient")  # 5
     share("r", "red", "--to", "recipient")  # 6
+    holders = ("hub", "recipient", "nonrecipient")
+    revoked = "SELECT revoked FROM indicators WHERE value = ?"
+    for name in holders:  # every node holds g1 before it is revoked
+        wait_for(lambda name=name: five.query(name, revoked, value["g1"]) == [(0,)], timeout=60)
+    revoking = time.monotonic()
     ok("revoke", "--home", origin, sig["g1"])  # 7
+    delays = {}
+    for name in holders:  # directly (hub, nonrecipient) and through the hub (recipient)
+        wait_for(
+            lambda name=name: five.query(name, revoked, value["g1"]) == [(1,)], timeout=60, interval=0.05
+        )
+        delays[name] = time.monotonic() - revoking
+    with capsys.disabled():
+        print(
+            "\nrevocation after a RED entry reached "
+            + ", ".join(f"{n} in {d:.1f} s" for n, d in delays.items())
+        )
+    assert max(delays.values()) < 4 * INTERVAL + 10  # a round or two of pulls, plus process start-up
     expires = format_timestamp(utc_now() + timedelta(seconds=8))
     ok("expire", "--home", origin, sig["c"], "--at", expires)  # 8
     ok("relabel", "--home", origin, sig["g2"], "--tlp", "red", "--to", "recipient")  # 9 revoke, 10 red

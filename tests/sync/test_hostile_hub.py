@@ -252,3 +252,24 @@ def test_a_recipient_that_pushes_a_restricted_body_unsealed_to_a_stranger_is_ref
     assert read.signal.value not in everything
     hub.close()
     stranger.close()
+
+
+def test_a_revocation_after_a_restricted_entry_reaches_a_non_recipient_by_push(tmp_path, origin) -> None:
+    # The pushed path, as a contributor that cannot accept connections uses it: GREEN, RED to
+    # someone else, then the revocation of the GREEN hash. The stranger must end revoked.
+    origin_store, publisher = origin
+    share(publisher, md5_signal(6), Tlp.GREEN)
+    share(publisher, md5_signal(7), Tlp.RED, RECEIVER)
+    [green] = origin_store.indicators_with_signal(md5_signal(6))
+    publisher.revoke([green.id])
+    stranger = make_store(tmp_path, "stranger", ORIGIN)
+    pushed = [
+        SignedEntry(e.envelope, e.body) for e in entries_for(origin_store, cursors={ORIGIN.key_id: Seq(0)})
+    ]
+
+    report = puller(stranger, STRANGER).receive(partner(stranger, ORIGIN), iter(pushed))
+
+    assert (report.accepted, report.rejected) == (3, {})
+    assert stranger.indicators_by_id([green.id])[green.id].revoked
+    assert stranger.indicators_with_signal(md5_signal(7)) == []
+    stranger.close()
