@@ -23,6 +23,9 @@ CONFIG_FILE = "accord.toml"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TLS_MODES = ("auto", "always")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_PILLOW_BOMB_PIXELS = (
+    89_478_485  # Pillow refuses (or warns about) images above this: PIL.Image.MAX_IMAGE_PIXELS
+)
 ENV_PREFIX = "ACCORD_"
 
 
@@ -90,6 +93,15 @@ class LimitsSection:
     max_page_bytes: int = 2 * 1024 * 1024  # a pull page holds whole envelopes up to this size
     clock_skew_seconds: int = 300  # tolerated difference between partners' clocks
     max_batch_signals: int = 10_000  # signals per local Match call
+    # Media given to the Match API is decoded at full size for PDQ (about 8 bytes a pixel).
+    # An image above max_media_pixels gets no PDQ (its size is read from the header, it is not
+    # decoded); 50 MP covers today's largest phone photos. At most 89 MP: Pillow's own
+    # decompression-bomb guard. media_pixels_in_flight bounds the memory of all concurrent
+    # media hashes together (~8 bytes x this); a call that waits media_wait_seconds for its
+    # share is refused with RESOURCE_EXHAUSTED.
+    max_media_pixels: int = 50_000_000
+    media_pixels_in_flight: int = 50_000_000
+    media_wait_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +233,19 @@ class NodeConfig:
             raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}")
         if self.limits.max_page_bytes < 1024 or self.limits.max_envelope_bytes < 1024:
             raise ConfigError("limits below 1 KiB cannot carry one entry")
+        self._check_media_limits()
         self._check_bridges()
+
+    def _check_media_limits(self) -> None:
+        limits = self.limits
+        if not 1 <= limits.max_media_pixels <= _PILLOW_BOMB_PIXELS:
+            raise ConfigError(f"limits.max_media_pixels must be between 1 and {_PILLOW_BOMB_PIXELS}")
+        if limits.media_pixels_in_flight < limits.max_media_pixels:
+            raise ConfigError(
+                "limits.media_pixels_in_flight must hold at least one image of max_media_pixels"
+            )
+        if not (math.isfinite(limits.media_wait_seconds) and limits.media_wait_seconds >= 0):
+            raise ConfigError("limits.media_wait_seconds must be a number of seconds, zero or more")
 
     def _check_bridges(self) -> None:
         taxii, imports = self.taxii, self.imports

@@ -203,3 +203,10 @@ class RestoredFeed(AccordError):
 
     reason = "restored"
     exit_code = 4
+
+
+class Overloaded(AccordError):
+    """The node is at a configured capacity (e.g. media hashing) and refused rather than queue."""
+
+    reason = "overloaded"
+    exit_code = 3
