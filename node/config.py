@@ -154,10 +154,13 @@ class TaxiiSection:
 class ImportsSection:
     """Pulling unsigned sources: TAXII collections and MISP feeds."""
 
-    timeout_seconds: float = 30.0  # per HTTP request
+    timeout_seconds: float = 30.0  # a server silent this long (connect or between bytes) is given up
     max_response_bytes: int = 32 * 1024 * 1024  # one TAXII page or MISP event file; refused above
     # MISP tag (lowercase) → category, on top of the built-in map (csam, ncii, terrorism, ...)
     tag_categories: dict[str, str] = field(default_factory=dict, metadata={"table": "names"})
+    # Wall clock for one whole import (every page of a TAXII pull, every file of a MISP feed):
+    # a server that trickles a byte at a time cannot hold an import open past it.
+    deadline_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +258,8 @@ class NodeConfig:
             raise ConfigError("taxii.analyst_max_tlp must be clear, green, amber, amber+strict or red")
         if not (math.isfinite(imports.timeout_seconds) and imports.timeout_seconds > 0):
             raise ConfigError("imports.timeout_seconds must be a positive number")
+        if not (math.isfinite(imports.deadline_seconds) and imports.deadline_seconds > 0):
+            raise ConfigError("imports.deadline_seconds must be a positive number")
         if imports.max_response_bytes < 1024:
             raise ConfigError("imports.max_response_bytes below 1 KiB cannot carry one page")
 

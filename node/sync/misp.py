@@ -9,7 +9,6 @@ configurable table. Every refused attribute is reported with its reason, never i
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from node.errors import InvalidInput
 from node.model import ContentType, Indicator, KeyId, Signal, SignalType, Tlp, parse_category
+from node.model.jsontext import parse_json
 from node.stix.foreign import local_indicator_id
 from node.sync.sources import ItemRefusal
 
@@ -69,10 +69,7 @@ class MispEvent:
 
 def event_uuids(manifest: bytes) -> list[str]:
     """The event uuids a ``manifest.json`` lists; InvalidInput for anything else (no paths)."""
-    try:
-        document = json.loads(manifest)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("manifest.json is not valid JSON") from exc
+    document = parse_json(manifest, what="manifest.json")
     if not isinstance(document, dict):
         raise InvalidInput("manifest.json must map event uuids to event summaries")
     bad = [key for key in document if not _EVENT_UUID.fullmatch(key)]
@@ -86,11 +83,12 @@ def event_uuids(manifest: bytes) -> list[str]:
 
 def read_event(data: bytes, *, uuid: str, origin: KeyId, rules: MispRules) -> MispEvent:
     """The indicators of one event file, attributed to ``origin``."""
+    document = parse_json(data, what=f"event {uuid}")
     try:
-        event = json.loads(data)["Event"]
+        event = document["Event"]
         if not isinstance(event, dict):
             raise TypeError("Event")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise InvalidInput(f"event {uuid}: not a MISP event document") from exc
     event_tags = _tags(event)
     attributes = list(_attributes(event))
