@@ -42,7 +42,9 @@ def test_twenty_concurrent_bombs_keep_the_node_under_500_mb_and_matching(tmp_pat
             outcomes, normal = _storm(stub, [bomb] * BOMBS + [huge] * 4, photo.getvalue())
             peak = proc_status_kib(node.process.pid, "VmHWM")
         growth_mb = (peak - idle) // 1024
-        print(f"{BOMBS} x 49 MP + 4 x 100 MP bombs: peak RSS {peak // 1024} MB, {growth_mb} MB over idle; {outcomes}")
+        print(
+            f"{BOMBS} x 49 MP + 4 x 100 MP bombs: peak RSS {peak // 1024} MB, {growth_mb} MB over idle; {outcomes}"
+        )
         assert growth_mb < 500
         hashed, busy, refused = outcomes["pdq"], outcomes["RESOURCE_EXHAUSTED"], outcomes["over limit"]
         assert hashed >= 1 and hashed + busy == BOMBS and refused == 4, outcomes

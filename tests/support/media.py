@@ -236,8 +236,12 @@ def png_bomb(*, width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     half = width // 2
-    rows = [b"\x00" + bytes([a]) * 3 * half + bytes([b]) * 3 * (width - half) for a, b in ((30, 220), (200, 60))]
+    rows = [
+        b"\x00" + bytes([a]) * 3 * half + bytes([b]) * 3 * (width - half) for a, b in ((30, 220), (200, 60))
+    ]
     packer = zlib.compressobj(9)
-    data = b"".join(packer.compress(rows[0 if y < height // 2 else 1]) for y in range(height)) + packer.flush()
+    data = (
+        b"".join(packer.compress(rows[0 if y < height // 2 else 1]) for y in range(height)) + packer.flush()
+    )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
