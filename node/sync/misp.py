@@ -109,15 +109,20 @@ def read_event(data: bytes, *, uuid: str, origin: KeyId, rules: MispRules) -> Mi
 
 
 def _attributes(event: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [a for a in event.get("Attribute", []) if isinstance(a, dict)]
-    for obj in event.get("Object", []):
-        if isinstance(obj, dict):
-            found.extend(a for a in obj.get("Attribute", []) if isinstance(a, dict))
+    found = _dicts(event, "Attribute")
+    for obj in _dicts(event, "Object"):
+        found.extend(_dicts(obj, "Attribute"))
     return found
 
 
 def _tags(holder: dict[str, Any]) -> list[str]:
-    return [str(t.get("name", "")).strip().lower() for t in holder.get("Tag", []) if isinstance(t, dict)]
+    return [str(t.get("name", "")).strip().lower() for t in _dicts(holder, "Tag")]
+
+
+def _dicts(holder: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects of ``holder[key]`` when it is a list; anything else a feed sends is ignored."""
+    items = holder.get(key)
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
 def _indicator(
