@@ -97,7 +97,7 @@ def test_a_redirect_that_changes_the_scheme_is_refused(node: AccordNode, target:
     with http_server(redirect(target)) as source:
         add_source(node, "feed", source.url)
         report = node.bridges.pull_source("feed")
-    scheme = target.split(":")[0]
+    scheme = target.split(":", maxsplit=1)[0]
     assert (
         report.error is not None and f"may not change the scheme (http → {scheme}); refused" in report.error
     )

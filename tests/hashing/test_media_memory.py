@@ -3,6 +3,7 @@ pdqhash while decoding costs ~8 bytes a pixel, and a pixel budget bounds concurr
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import threading
@@ -86,8 +87,6 @@ def test_a_full_pixel_budget_refuses_after_the_wait_and_lets_small_images_throug
 
 
 def _png(pixels: np.ndarray) -> bytes:
-    import io  # noqa: PLC0415
-
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "PNG")
     return out.getvalue()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections import Counter
 from concurrent import futures
 from pathlib import Path
 
@@ -42,12 +43,11 @@ def test_twenty_concurrent_bombs_keep_the_node_under_500_mb_and_matching(tmp_pat
             outcomes, normal = _storm(stub, [bomb] * BOMBS + [huge] * 4, photo.getvalue())
             peak = proc_status_kib(node.process.pid, "VmHWM")
         growth_mb = (peak - idle) // 1024
-        print(
-            f"{BOMBS} x 49 MP + 4 x 100 MP bombs: peak RSS {peak // 1024} MB, {growth_mb} MB over idle; {outcomes}"
-        )
+        print(f"{BOMBS} x 49 MP + 4 x 100 MP bombs: peak RSS {peak // 1024} MB (+{growth_mb} MB); {outcomes}")
         assert growth_mb < 500
         hashed, busy, refused = outcomes["pdq"], outcomes["RESOURCE_EXHAUSTED"], outcomes["over limit"]
         assert hashed >= 1 and hashed + busy == BOMBS and refused == 4, outcomes
+        assert sum(outcomes.values()) == BOMBS + 4, outcomes  # no other failure
         assert normal["ok"] >= 5 and normal["failed"] == 0, normal  # the node kept answering
     finally:
         node.stop()
@@ -55,9 +55,9 @@ def test_twenty_concurrent_bombs_keep_the_node_under_500_mb_and_matching(tmp_pat
 
 def _storm(
     stub: local_pb2_grpc.LocalStub, uploads: list[bytes], photo: bytes
-) -> tuple[dict[str, int], dict[str, int]]:
+) -> tuple[Counter[str], dict[str, int]]:
     """All uploads at once; meanwhile ordinary matches (a signal, a small photo) every 0.5 s."""
-    outcomes = {"pdq": 0, "RESOURCE_EXHAUSTED": 0, "over limit": 0}
+    outcomes: Counter[str] = Counter()
     normal = {"ok": 0, "failed": 0}
     done = threading.Event()
 
@@ -65,9 +65,9 @@ def _storm(
         try:
             response = stub.Match(local_pb2.MatchRequest(media=media), timeout=120)
         except grpc.RpcError as exc:
-            assert exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED, exc
-            assert "media hashing is at capacity" in (exc.details() or "")
-            outcomes["RESOURCE_EXHAUSTED"] += 1
+            busy = exc.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            clear = "media hashing is at capacity" in (exc.details() or "")
+            outcomes["RESOURCE_EXHAUSTED" if busy and clear else f"other: {exc.code()}"] += 1
             return
         notes = " ".join(response.media_notes)
         outcomes["over limit" if "pixel limit" in notes else "pdq"] += 1

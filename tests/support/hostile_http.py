@@ -36,11 +36,11 @@ class HttpServer:
         seen = self.seen
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:  # http.server's name
                 seen.append({k.lower(): v for k, v in self.headers.items()} | {":path": self.path})
                 answer(self)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+            def log_message(self, format: str, *args: Any) -> None:  # the base's names
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

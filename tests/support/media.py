@@ -9,6 +9,8 @@ PDQ is built for natural images: noise gives a low quality score and unstable bi
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -229,8 +231,6 @@ def png_bomb(*, width: int, height: int) -> bytes:
     Rows are streamed through zlib, so a 100-megapixel bomb costs the test no more than one row
     of memory. The picture (four quadrants of different grey) has enough detail for PDQ.
     """
-    import struct  # noqa: PLC0415 - only the bomb builder needs them
-    import zlib  # noqa: PLC0415
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
