@@ -123,7 +123,7 @@ def hash_file(path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXEL
         stream.seek(0)
         image = _hash_image(stream, max_pixels=max_pixels, gate=None)
     if image.pdq is None and looks_like_video(head):
-        image = _hash_video(lambda: hash_video(name))
+        image = _hash_video(lambda: hash_video(name, max_pixels=max_pixels))
     return _media_hashes(name, md5, sha256, image)
 
 
@@ -140,7 +140,7 @@ def hash_bytes(
     image = _hash_image(io.BytesIO(data), max_pixels=max_pixels, gate=gate)
     if image.pdq is None and looks_like_video(data[:_VIDEO_SNIFF_BYTES]):
         whole = gate.budget_pixels if gate is not None else 0
-        image = _hash_video(lambda: _gated_video(gate, whole, data))
+        image = _hash_video(lambda: _gated_video(gate, whole, data, max_pixels))
     return _media_hashes(None, md5, sha256, image)
 
 
@@ -160,9 +160,9 @@ def _media_hashes(path: str | None, md5: Signal, sha256: Signal, image: _ImageOu
 # --- vPDQ ----------------------------------------------------------------------------------
 
 
-def _gated_video(gate: MediaGate | None, pixels: int, data: bytes) -> list[VideoFrame]:
+def _gated_video(gate: MediaGate | None, pixels: int, data: bytes, max_pixels: int) -> list[VideoFrame]:
     with _held(gate, pixels):
-        return hash_video_bytes(data)
+        return hash_video_bytes(data, max_pixels=max_pixels)
 
 
 def _hash_video(frames_of: Callable[[], list[VideoFrame]]) -> _ImageOutcome:
