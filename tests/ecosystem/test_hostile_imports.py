@@ -5,6 +5,7 @@ Each is refused by name; the credentials never leave their origin; other sources
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from node.app import AccordNode, init_home
+from node.errors import PeerError
 from node.model.sources import Trust
+from node.taxii.http import _next_url
 from tests.support.feeds import md5_signal
 from tests.support.hostile_http import http_server, redirect, send_json, trickle
+from tests.support.processes import accord
 
 COLLECTION = "91a7b528-80eb-42ed-a74d-c6fbd5a26116"
 TOKEN = "s3cret-token"
@@ -122,6 +126,22 @@ def test_nested_json_from_one_source_is_a_named_refusal_and_the_others_still_syn
         reports = {report.partner: report for report in node.sync()}
     assert reports["a-deep"].error is not None and "nests deeper than 64 levels" in reports["a-deep"].error
     assert reports["b-good"].error is None and reports["b-good"].indicators == 1
+
+
+def test_accord_sync_names_the_nested_source_exits_4_and_syncs_the_others(node: AccordNode) -> None:
+    with http_server(lambda h: send_json(h, DEEP)) as deep, http_server(good_taxii) as good:
+        add_source(node, "a-deep", deep.url)
+        add_source(node, "b-good", good.url)
+        result = accord("sync", "--home", node.home.root, "--json")
+    assert result.returncode == 4, result.stderr  # `accord sync`'s "a peer failed"
+    reports = {r["partner"]: r for r in json.loads(result.stdout)}
+    assert "the TAXII response nests deeper than 64 levels" in reports["a-deep"]["error"]
+    assert reports["b-good"]["ok"] and reports["b-good"]["indicators"] == 1
+
+
+def test_a_redirect_from_https_to_http_is_refused() -> None:
+    with pytest.raises(PeerError, match=r"may not change the scheme \(https → http\); refused"):
+        _next_url("https://taxii.example/api/", "http://taxii.example/api/")
 
 
 def test_nested_json_in_a_misp_event_over_http_refuses_that_event(node: AccordNode) -> None:

@@ -136,7 +136,7 @@ def _taxii_pages(taxii: tuple[HttpServer, dict[str, bytes]], text: str) -> None:
             break
 
 
-test_taxii_pages_ci, test_taxii_pages_long = both_modes(
+test_taxii_pages, test_taxii_pages_long = both_modes(
     text=deep_json | deep_json.map(lambda inner: '{"more": false, "objects": [' + inner + "]}")
 )(_taxii_pages)
 
