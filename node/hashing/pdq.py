@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 PDQ_BITS = 256
 
-LUMA_BAND_ROWS = 256
+LUMA_BAND_ROWS = 64
 """Rows converted to RGB at a time on the way to luma: keeps the colour copy a few MB, not the
 whole image (Pillow holds RGB as 4 bytes a pixel)."""
 
