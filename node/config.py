@@ -23,6 +23,9 @@ CONFIG_FILE = "accord.toml"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TLS_MODES = ("auto", "always")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_PILLOW_BOMB_PIXELS = (
+    89_478_485  # Pillow refuses (or warns about) images above this: PIL.Image.MAX_IMAGE_PIXELS
+)
 ENV_PREFIX = "ACCORD_"
 
 
@@ -99,6 +102,15 @@ class LimitsSection:
     max_page_bytes: int = 2 * 1024 * 1024  # a pull page holds whole envelopes up to this size
     clock_skew_seconds: int = 300  # tolerated difference between partners' clocks
     max_batch_signals: int = 10_000  # signals per local Match call
+    # Media given to the Match API is decoded at full size for PDQ (about 8 bytes a pixel).
+    # An image above max_media_pixels gets no PDQ (its size is read from the header, it is not
+    # decoded); 50 MP covers today's largest phone photos. At most 89 MP: Pillow's own
+    # decompression-bomb guard. media_pixels_in_flight bounds the memory of all concurrent
+    # media hashes together (~8 bytes x this); a call that waits media_wait_seconds for its
+    # share is refused with RESOURCE_EXHAUSTED.
+    max_media_pixels: int = 50_000_000
+    media_pixels_in_flight: int = 50_000_000
+    media_wait_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +163,13 @@ class TaxiiSection:
 class ImportsSection:
     """Pulling unsigned sources: TAXII collections and MISP feeds."""
 
-    timeout_seconds: float = 30.0  # per HTTP request
+    timeout_seconds: float = 30.0  # a server silent this long (connect or between bytes) is given up
     max_response_bytes: int = 32 * 1024 * 1024  # one TAXII page or MISP event file; refused above
     # MISP tag (lowercase) → category, on top of the built-in map (csam, ncii, terrorism, ...)
     tag_categories: dict[str, str] = field(default_factory=dict, metadata={"table": "names"})
+    # Wall clock for one whole import (every page of a TAXII pull, every file of a MISP feed):
+    # a server that trickles a byte at a time cannot hold an import open past it.
+    deadline_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +246,7 @@ class NodeConfig:
             raise ConfigError(f"log.level must be one of {', '.join(_LOG_LEVELS)}")
         if self.limits.max_page_bytes < 1024 or self.limits.max_envelope_bytes < 1024:
             raise ConfigError("limits below 1 KiB cannot carry one entry")
+        self._check_media_limits()
         self._check_bridges()
 
     def _check_restore_quorum(self) -> None:
@@ -240,6 +256,17 @@ class NodeConfig:
                 f'sync.restore_quorum must be "majority", "all" or a number of partners, not {rule!r}'
             )
 
+    def _check_media_limits(self) -> None:
+        limits = self.limits
+        if not 1 <= limits.max_media_pixels <= _PILLOW_BOMB_PIXELS:
+            raise ConfigError(f"limits.max_media_pixels must be between 1 and {_PILLOW_BOMB_PIXELS}")
+        if limits.media_pixels_in_flight < limits.max_media_pixels:
+            raise ConfigError(
+                "limits.media_pixels_in_flight must hold at least one image of max_media_pixels"
+            )
+        if not (math.isfinite(limits.media_wait_seconds) and limits.media_wait_seconds >= 0):
+            raise ConfigError("limits.media_wait_seconds must be a number of seconds, zero or more")
+
     def _check_bridges(self) -> None:
         taxii, imports = self.taxii, self.imports
         if not 1 <= taxii.page_size <= taxii.max_page_size:
@@ -248,6 +275,8 @@ class NodeConfig:
             raise ConfigError("taxii.analyst_max_tlp must be clear, green, amber, amber+strict or red")
         if not (math.isfinite(imports.timeout_seconds) and imports.timeout_seconds > 0):
             raise ConfigError("imports.timeout_seconds must be a positive number")
+        if not (math.isfinite(imports.deadline_seconds) and imports.deadline_seconds > 0):
+            raise ConfigError("imports.deadline_seconds must be a positive number")
         if imports.max_response_bytes < 1024:
             raise ConfigError("imports.max_response_bytes below 1 KiB cannot carry one page")
 

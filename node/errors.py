@@ -243,3 +243,10 @@ class MissingExtra(AccordError):
             f"{feature} needs an optional dependency that is not installed; {extra_install_hint(extra)}"
         )
         self.extra = extra
+
+
+class Overloaded(AccordError):
+    """The node is at a configured capacity (e.g. media hashing) and refused rather than queue."""
+
+    reason = "overloaded"
+    exit_code = 3

@@ -227,3 +227,18 @@ def test_a_non_finite_interval_is_refused(tmp_path: Path, value: str) -> None:
 
 def test_a_name_with_a_control_character_survives_the_default_file() -> None:
     assert tomllib.loads(render_default_config("Hotline\nOne"))["node"]["name"] == "Hotline\nOne"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[limits]\nmax_media_pixels = 0\n", "max_media_pixels must be between"),
+        ("[limits]\nmax_media_pixels = 100000000\n", "max_media_pixels must be between"),
+        ("[limits]\nmedia_pixels_in_flight = 1000\n", "must hold at least one image"),
+        ("[limits]\nmedia_wait_seconds = -1.0\n", "media_wait_seconds"),
+    ],
+)
+def test_media_limits_are_checked(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "accord.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path, env={})

@@ -28,7 +28,7 @@ from node.sync import analysts, sources
 from node.sync.catalogue import Catalogue
 from node.sync.misp import DEFAULT_TAG_CATEGORIES, MispRules, event_uuids, read_event
 from node.sync.sources import ImportReport, ItemRefusal
-from node.taxii import TaxiiClient, TaxiiServer, TaxiiSettings, fetch_url
+from node.taxii import Deadline, TaxiiClient, TaxiiServer, TaxiiSettings, fetch_url
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,8 @@ class Bridges:
             source.collection or "",
             username=source.username,
             secret=self._read_secret(source.name),
-            timeout=imports.timeout_seconds,
+            stall_seconds=imports.timeout_seconds,
+            deadline_seconds=imports.deadline_seconds,
             max_bytes=imports.max_response_bytes,
         )
         total = ImportReport(source.name, 0, 0, 0)
@@ -247,8 +248,12 @@ class Bridges:
         imports = self._config().imports
         if location.startswith(("http://", "https://")):
             base = location if location.endswith("/") else location + "/"
+            deadline = Deadline(imports.deadline_seconds)  # one for the whole feed
             return lambda file: fetch_url(
-                base + file, max_bytes=imports.max_response_bytes, timeout=imports.timeout_seconds
+                base + file,
+                max_bytes=imports.max_response_bytes,
+                stall_seconds=imports.timeout_seconds,
+                deadline=deadline,
             )
         directory = Path(location)
         if not (directory / "manifest.json").is_file():

@@ -4,6 +4,7 @@
 PDQ values are computed; ``lists`` reads hash-list files an operator already holds.
 """
 
+from node.hashing.gate import MediaGate
 from node.hashing.lists import MAX_LINE_BYTES, ListItem, ListRefusal, read_hash_list
 from node.hashing.media import IMAGE_FORMATS, MAX_IMAGE_PIXELS, MediaHashes, hash_bytes, hash_file
 from node.hashing.pdq import pdq_from_image, pdq_hex_from_bits
@@ -15,6 +16,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "ListItem",
     "ListRefusal",
+    "MediaGate",
     "MediaHashes",
     "hash_bytes",
     "hash_file",

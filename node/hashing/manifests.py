@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -22,6 +21,7 @@ from node.errors import InvalidInput, MissingExtra
 from node.hashing.media import hash_file
 from node.hashing.walk import media_files
 from node.model import PDQ_MIN_QUALITY, Signal, SignalType
+from node.model.jsontext import parse_json
 
 _SIGNAL_COLUMNS = {t.value: t for t in SignalType}
 MAX_ID_CHARS = 1024
@@ -82,9 +82,24 @@ def _record(number: int, data: dict[str, Any]) -> ManifestRow:
 def _csv_rows(source: Path) -> Iterator[ManifestRow]:
     with _open_text(source) as stream:
         reader = csv.DictReader(stream, delimiter="\t" if source.suffix.lower() == ".tsv" else ",")
-        if reader.fieldnames is None or "id" not in [f.strip().lower() for f in reader.fieldnames]:
+        try:
+            fieldnames = reader.fieldnames
+        except csv.Error as exc:
+            raise InvalidInput(f"manifest {source}: the header is not a CSV row ({exc})") from None
+        if fieldnames is None or "id" not in [f.strip().lower() for f in fieldnames]:
             raise InvalidInput(f"manifest {source}: the header must name an 'id' column")
-        for number, raw in enumerate(reader, start=1):
+        number = 0
+        while True:
+            number += 1
+            try:
+                raw = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # E.g. a field over csv's field_size_limit (128 KiB): the csv module drops the
+                # rest of that line and carries on with the next, so that row alone is refused.
+                yield ManifestRow(number, f"row {number}", (), (f"not a CSV row: {exc}",))
+                continue
             yield _record(number, {str(k).strip().lower(): v for k, v in raw.items() if k is not None})
 
 
@@ -92,9 +107,9 @@ def _jsonl_rows(source: Path) -> Iterator[ManifestRow]:
     with _open_text(source) as stream:
         for number, line in enumerate(stream, start=1):
             try:
-                data = json.loads(line)
-            except ValueError:
-                yield ManifestRow(number, f"row {number}", (), ("not a JSON object",))
+                data = parse_json(line, what="the row")
+            except InvalidInput as exc:
+                yield ManifestRow(number, f"row {number}", (), (str(exc),))
                 continue
             if not isinstance(data, dict):
                 yield ManifestRow(number, f"row {number}", (), ("not a JSON object",))

@@ -12,7 +12,8 @@ import hashlib
 import io
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import BinaryIO
@@ -21,7 +22,8 @@ from PIL import Image, UnidentifiedImageError
 
 from node.errors import InvalidInput, MediaError
 from node.hashing.files import describe_os_error, open_regular_file
-from node.hashing.pdq import pdq_from_image, to_rgb
+from node.hashing.gate import MediaGate
+from node.hashing.pdq import PdqInput, pdq_from_input, pdq_input
 from node.hashing.video import VideoFrame, distinct_frames, hash_video, hash_video_bytes, looks_like_video
 from node.model import PDQ_MIN_QUALITY, ContentType, Signal, SignalType
 
@@ -36,6 +38,12 @@ full resolution: a 48-megapixel photo peaks near 1.6 GB and 4 s. Larger images s
 and sha256. Kept below Pillow's own decompression-bomb limit (~89 M pixels) so this limit, not
 Pillow's warning, is what normally refuses an oversized image."""
 
+
+PILLOW_BLOCK_BYTES = 64 << 20
+"""Largest block Pillow allocates for a decoded image (its default is 16 MiB). glibc serves
+blocks under 32 MiB from per-thread heaps that it rarely hands back, so a server decoding large
+uploads on many threads stayed ~1 GB resident after a media-bomb storm; blocks above that are
+mapped and unmapped with each image. Small images still get blocks of their own size."""
 
 NO_VPDQ = ": no vpdq"  # ends the note of a video that yielded no vpdq signal
 
@@ -113,18 +121,26 @@ def hash_file(path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXEL
         stream.seek(0)
         head = stream.read(_VIDEO_SNIFF_BYTES)
         stream.seek(0)
-        image = _hash_image(stream, max_pixels=max_pixels)
+        image = _hash_image(stream, max_pixels=max_pixels, gate=None)
     if image.pdq is None and looks_like_video(head):
-        image = _hash_video(lambda: hash_video(name))
+        image = _hash_video(lambda: hash_video(name, max_pixels=max_pixels))
     return _media_hashes(name, md5, sha256, image)
 
 
-def hash_bytes(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS) -> MediaHashes:
-    """Hash media already in memory (e.g. a Match API request). ``path`` is None."""
+def hash_bytes(
+    data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS, gate: MediaGate | None = None
+) -> MediaHashes:
+    """Hash media already in memory (e.g. a Match API request). ``path`` is None.
+
+    With a ``gate``, decoding waits for its pixels in the gate's budget (a video holds the
+    whole budget: FFmpeg's frame sizes are not known up front); :class:`Overloaded` when
+    the budget does not free up in time.
+    """
     md5, sha256 = _digest(data)
-    image = _hash_image(io.BytesIO(data), max_pixels=max_pixels)
+    image = _hash_image(io.BytesIO(data), max_pixels=max_pixels, gate=gate)
     if image.pdq is None and looks_like_video(data[:_VIDEO_SNIFF_BYTES]):
-        image = _hash_video(lambda: hash_video_bytes(data))
+        whole = gate.budget_pixels if gate is not None else 0
+        image = _hash_video(lambda: _gated_video(gate, whole, data, max_pixels))
     return _media_hashes(None, md5, sha256, image)
 
 
@@ -142,6 +158,11 @@ def _media_hashes(path: str | None, md5: Signal, sha256: Signal, image: _ImageOu
 
 
 # --- vPDQ ----------------------------------------------------------------------------------
+
+
+def _gated_video(gate: MediaGate | None, pixels: int, data: bytes, max_pixels: int) -> list[VideoFrame]:
+    with _held(gate, pixels):
+        return hash_video_bytes(data, max_pixels=max_pixels)
 
 
 def _hash_video(frames_of: Callable[[], list[VideoFrame]]) -> _ImageOutcome:
@@ -181,48 +202,71 @@ def _digest_file(stream: BinaryIO, name: str) -> tuple[Signal, Signal]:
 # --- PDQ ---------------------------------------------------------------------------------
 
 
-def _hash_image(stream: BinaryIO, *, max_pixels: int) -> _ImageOutcome:
-    """PDQ for the image in ``stream``, or no PDQ and a note saying why."""
-    decoded = _decode_image(stream, max_pixels=max_pixels)
-    if isinstance(decoded, str):
-        return _ImageOutcome(None, None, (decoded,))
-    with decoded.image as image:
-        pdq, quality = pdq_from_image(image)
-    notes = ["multi-frame image: pdq of the first frame only"] if decoded.animated else []
+def _hash_image(stream: BinaryIO, *, max_pixels: int, gate: MediaGate | None) -> _ImageOutcome:
+    """PDQ for the image in ``stream``, or no PDQ and a note saying why.
+
+    The size is read from the header and checked before any pixel is decoded: a few KB of
+    PNG can declare 49 million pixels. An image over the limit is refused, never decoded at a
+    reduced size (that would give a PDQ hash that differs from the reference's).
+    """
+    opened = _open_image(stream)
+    if isinstance(opened, str):
+        return _ImageOutcome(None, None, (opened,))
+    with opened as image:
+        pixels = image.width * image.height
+        if pixels > max_pixels:
+            return _ImageOutcome(
+                None, None, (f"image of {pixels} pixels is over the {max_pixels} pixel limit: no pdq",)
+            )
+        with _held(gate, pixels):  # the pixels are freed before the budget is given back
+            hashed = _decode_and_hash(image)
+    if isinstance(hashed, str):
+        return _ImageOutcome(None, None, (hashed,))
+    pdq, quality, animated = hashed
+    notes = ["multi-frame image: pdq of the first frame only"] if animated else []
     if quality < PDQ_MIN_QUALITY:
         # Reported, not refused: whoever publishes or matches decides (PDQ_MIN_QUALITY).
         notes.append(f"pdq quality {quality} is below {PDQ_MIN_QUALITY}: too little detail to match on")
     return _ImageOutcome(pdq, quality, tuple(notes))
 
 
-@dataclass(frozen=True, slots=True)
-class _Decoded:
-    image: Image.Image
-    animated: bool
+@contextmanager
+def _held(gate: MediaGate | None, pixels: int) -> Iterator[None]:
+    if gate is None:
+        yield
+        return
+    with gate.hold(pixels):
+        yield
 
 
-def _decode_image(stream: BinaryIO, *, max_pixels: int) -> _Decoded | str:
-    """The first frame as a new RGB image (the caller closes it), or a note saying why not."""
-    opened = _open_image(stream)
-    if isinstance(opened, str):
-        return opened
-    with opened as image:
-        pixels = image.width * image.height
-        if pixels > max_pixels:
-            return f"image of {pixels} pixels is over the {max_pixels} pixel limit: no pdq"
-        try:
-            # Multi-frame images (GIF, APNG, WebP, TIFF) are hashed by their first frame, as
-            # the reference does; asking first keeps the seek this needs before decoding.
-            animated = bool(getattr(image, "is_animated", False))
-            image.load()
-            rgb = to_rgb(image)
-        # Media comes from users and partners. Pillow's decoders raise a wide, undocumented
-        # range of exceptions on damaged or hostile data (OSError, SyntaxError, ValueError,
-        # struct.error, IndexError, ...); each means "cannot be decoded", never a crash.
-        except Exception as exc:
-            logger.debug("image data could not be decoded: %r", exc)
-            return "image data is truncated or corrupt: no pdq"
-    return _Decoded(rgb, animated)
+def _decode_and_hash(image: Image.Image) -> tuple[Signal, int, bool] | str:
+    """PDQ, quality and "was animated" of the first frame, or a note; the pixels die here."""
+    decoded = _decode_image(image)
+    if isinstance(decoded, str):
+        return decoded
+    pixels, animated = decoded
+    pdq, quality = pdq_from_input(pixels)
+    return pdq, quality, animated
+
+
+def _decode_image(image: Image.Image) -> tuple[PdqInput, bool] | str:
+    """The first frame as what PDQ hashes (the decoded image is closed, freeing its pixels
+    before the hash allocates its own), or a note saying why it cannot be decoded."""
+    try:
+        # Multi-frame images (GIF, APNG, WebP, TIFF) are hashed by their first frame, as
+        # the reference does; asking first keeps the seek this needs before decoding.
+        animated = bool(getattr(image, "is_animated", False))
+        image.load()
+        pixels = pdq_input(image)
+    # Media comes from users and partners. Pillow's decoders raise a wide, undocumented
+    # range of exceptions on damaged or hostile data (OSError, SyntaxError, ValueError,
+    # struct.error, IndexError, ...); each means "cannot be decoded", never a crash.
+    except Exception as exc:
+        logger.debug("image data could not be decoded: %r", exc)
+        return "image data is truncated or corrupt: no pdq"
+    finally:
+        image.close()
+    return pixels, animated
 
 
 def _open_image(stream: BinaryIO) -> Image.Image | str:
@@ -240,6 +284,10 @@ def _open_image(stream: BinaryIO) -> Image.Image | str:
 
 @cache
 def _decodable_formats() -> tuple[str, ...]:
-    """IMAGE_FORMATS that this Pillow build registers (asking Pillow for an unknown one fails)."""
+    """IMAGE_FORMATS that this Pillow build registers (asking Pillow for an unknown one fails).
+
+    Also sets Pillow up, once: see PILLOW_BLOCK_BYTES.
+    """
     Image.init()
+    Image.core.set_block_size(PILLOW_BLOCK_BYTES)  # type: ignore[attr-defined]
     return tuple(name for name in IMAGE_FORMATS if name in Image.OPEN)

@@ -10,6 +10,8 @@ them on Debian).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,9 @@ MAX_VIDEO_FRAMES = VPDQ_MAX_FRAMES
 one signal in a feed entry (64 hex characters per frame)."""
 
 _SNIFF_BYTES = 64
+
+PROBE_SECONDS = 10.0
+"""Longest wait for ffprobe to read a video's frame size (it reads headers, not frames)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +64,17 @@ def _is_transport_stream(head: bytes) -> bool:
     return head[0] == 0x47 and (len(head) < 189 or head[188] == 0x47)
 
 
-def hash_video(path: str | os.PathLike[str]) -> list[VideoFrame]:
-    """Frame hashes of the video at ``path`` (one per second). MediaError if it cannot be read."""
+def hash_video(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> list[VideoFrame]:
+    """Frame hashes of the video at ``path`` (one per second). MediaError if it cannot be read.
+
+    With ``max_pixels``, the frame size is read first (:func:`frame_pixels`) and a video whose
+    frames are larger is refused before FFmpeg decodes a single one, as images are.
+    """
     vpdq = _vpdq()
+    if max_pixels is not None:
+        pixels = frame_pixels(path)
+        if pixels > max_pixels:
+            raise MediaError(f"video frames of {pixels} pixels are over the {max_pixels} pixel limit")
     try:
         features = vpdq.computeHash(str(path), seconds_per_hash=SECONDS_PER_HASH)
     except ValueError as exc:  # vpdq's own "doesn't exist"
@@ -71,12 +84,43 @@ def hash_video(path: str | os.PathLike[str]) -> list[VideoFrame]:
     return [VideoFrame(pdq=f.hex, quality=int(f.quality), timestamp=float(f.timestamp)) for f in features]
 
 
-def hash_video_bytes(data: bytes) -> list[VideoFrame]:
+def hash_video_bytes(data: bytes, *, max_pixels: int | None = None) -> list[VideoFrame]:
     """Frame hashes of video bytes held in memory (FFmpeg needs a file: a private temp file)."""
     with tempfile.TemporaryDirectory(prefix="accord-video-") as tmp:
         path = Path(tmp) / "upload"
         path.write_bytes(data)
-        return hash_video(path)
+        return hash_video(path, max_pixels=max_pixels)
+
+
+def frame_pixels(path: str | os.PathLike[str]) -> int:
+    """Width x height of the largest video stream at ``path``, as FFmpeg's own probe reads it.
+
+    vpdq offers no way to ask, so FFmpeg's ``ffprobe`` (installed with the FFmpeg the video
+    extra needs) reads the codec parameters. Without it the video is refused, not decoded blind.
+    """
+    probe = shutil.which("ffprobe")
+    if probe is None:
+        raise MediaError("video hashing needs FFmpeg's ffprobe to check frame sizes before decoding")
+    command = [probe, "-v", "error", "-select_streams", "v", "-show_entries", "stream=width,height"]
+    try:
+        result = subprocess.run(  # noqa: S603 - a fixed program and arguments, the path last
+            [*command, "-of", "csv=p=0", os.fspath(path)],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise MediaError(f"reading the video's frame size took over {PROBE_SECONDS:g} s") from exc
+    sizes = [_size(line) for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode != 0 or not sizes or None in sizes:
+        raise MediaError(f"cannot decode video {os.fspath(path)!r}: FFmpeg reads no frame size in it")
+    return max(size for size in sizes if size is not None)
+
+
+def _size(line: str) -> int | None:
+    width, _, height = line.strip().strip(",").partition(",")
+    return int(width) * int(height) if width.isdigit() and height.isdigit() else None
 
 
 def distinct_frames(frames: list[VideoFrame], *, min_quality: int = PDQ_MIN_QUALITY) -> list[str]:

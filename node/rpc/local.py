@@ -31,8 +31,10 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         max_batch: int,
         observe: Callable[[float, int], None] | None = None,
         query: Callable[[IndicatorQuery], QueryAnswer] | None = None,
+        media_signals: Callable[[bytes], tuple[list[Signal], list[str]]] = signals_of_media,
     ) -> None:
         self._query = query
+        self._media_signals = media_signals  # hashes uploads under the node's media limits
         self._matcher = matcher
         self._status = status
         self._max_batch = max_batch
@@ -103,7 +105,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         queries: list[Signal | local_pb2.MatchResult] = [_parse_or_refuse(text) for text in request.signals]
         notes: list[str] = []
         if request.media:
-            media_signals, notes = signals_of_media(request.media)
+            media_signals, notes = self._media_signals(request.media)
             queries.extend(media_signals)
         if not queries:
             raise InvalidInput("give at least one signal or media bytes to match")

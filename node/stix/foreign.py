@@ -32,6 +32,7 @@ from node.model import (
     Tlp,
     parse_category,
 )
+from node.model.jsontext import MAX_JSON_DEPTH, check_depth
 from node.stix.markings import marking_tlps, object_tlp
 from node.stix.profile import ACCORD_NAMESPACE, EXTENSION_DEFINITION_ID
 from node.stix.timestamps import parse_timestamp
@@ -103,6 +104,7 @@ def indicators_from_foreign_stix(
             skipped += 1
             continue
         try:
+            check_depth(raw, what="the object")
             indicators.extend(_convert(raw, context))
         except InvalidInput as exc:
             refused.append(ForeignRefusal(object_id, str(exc)))
@@ -232,6 +234,11 @@ def read_stix_signals(
         if not isinstance(data, dict) or data.get("type") != "indicator":
             continue
         try:
+            check_depth(data, what="the indicator")
+        except InvalidInput as exc:  # stix2 walks objects recursively: refused before it does
+            yield StixRefusal(index, str(exc))
+            continue
+        try:
             indicator = stix2.parse(data, allow_custom=True, version="2.1")
         except (STIXError, ValueError, TypeError) as exc:
             # The library's message may quote the pattern, i.e. the hash: name the class only.
@@ -263,6 +270,10 @@ def _bundle_objects(name: str) -> list[Any]:
         raise InvalidInput(f"cannot read STIX file {name!r}: {exc.strerror}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"STIX file {name!r} is not JSON text: {type(exc).__name__}") from None
+    except RecursionError:
+        raise InvalidInput(
+            f"STIX file {name!r} nests too deeply to parse (at most {MAX_JSON_DEPTH} levels)"
+        ) from None
     if (
         not isinstance(data, dict)
         or data.get("type") != "bundle"

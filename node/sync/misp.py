@@ -11,7 +11,6 @@ and each event reports how many it held.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from node.errors import InvalidInput
 from node.model import ContentType, Indicator, KeyId, Signal, SignalType, Tlp, parse_category
+from node.model.jsontext import parse_json
 from node.stix.foreign import local_indicator_id
 from node.sync.sources import ItemRefusal
 
@@ -74,10 +74,7 @@ class MispEvent:
 
 def event_uuids(manifest: bytes) -> list[str]:
     """The event uuids a ``manifest.json`` lists; InvalidInput for anything else (no paths)."""
-    try:
-        document = json.loads(manifest)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("manifest.json is not valid JSON") from exc
+    document = parse_json(manifest, what="manifest.json")
     if not isinstance(document, dict):
         raise InvalidInput("manifest.json must map event uuids to event summaries")
     bad = [key for key in document if not _EVENT_UUID.fullmatch(key)]
@@ -91,11 +88,12 @@ def event_uuids(manifest: bytes) -> list[str]:
 
 def read_event(data: bytes, *, uuid: str, origin: KeyId, rules: MispRules) -> MispEvent:
     """The indicators of one event file, attributed to ``origin``."""
+    document = parse_json(data, what=f"event {uuid}")
     try:
-        event = json.loads(data)["Event"]
+        event = document["Event"]
         if not isinstance(event, dict):
             raise TypeError("Event")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise InvalidInput(f"event {uuid}: not a MISP event document") from exc
     event_tags = _tags(event)
     attributes = list(_attributes(event))
@@ -122,15 +120,20 @@ def read_event(data: bytes, *, uuid: str, origin: KeyId, rules: MispRules) -> Mi
 
 
 def _attributes(event: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [a for a in event.get("Attribute", []) if isinstance(a, dict)]
-    for obj in event.get("Object", []):
-        if isinstance(obj, dict):
-            found.extend(a for a in obj.get("Attribute", []) if isinstance(a, dict))
+    found = _dicts(event, "Attribute")
+    for obj in _dicts(event, "Object"):
+        found.extend(_dicts(obj, "Attribute"))
     return found
 
 
 def _tags(holder: dict[str, Any]) -> list[str]:
-    return [str(t.get("name", "")).strip().lower() for t in holder.get("Tag", []) if isinstance(t, dict)]
+    return [str(t.get("name", "")).strip().lower() for t in _dicts(holder, "Tag")]
+
+
+def _dicts(holder: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects of ``holder[key]`` when it is a list; anything else a feed sends is ignored."""
+    items = holder.get(key)
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
 def _indicator(

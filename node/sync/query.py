@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from node.hashing import hash_bytes
+from node.hashing import MAX_IMAGE_PIXELS, MediaGate, hash_bytes
 from node.match import MatchLists
 from node.model import (
     PDQ_MIN_QUALITY,
@@ -252,13 +252,16 @@ def _live(indicator: Indicator, now: datetime) -> bool:
     return not indicator.revoked and (indicator.valid_until is None or indicator.valid_until > now)
 
 
-def signals_of_media(data: bytes) -> tuple[list[Signal], list[str]]:
+def signals_of_media(
+    data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS, gate: MediaGate | None = None
+) -> tuple[list[Signal], list[str]]:
     """The signals to match for media bytes, and notes on what could not be used.
 
     A PDQ hash below the quality floor is left out: it would match unrelated flat images. A
-    video gives its vpdq signal (its good frames only).
+    video gives its vpdq signal (its good frames only). An image over ``max_pixels`` gets no
+    PDQ (a note says so); with a ``gate``, Overloaded when its pixel budget stays full.
     """
-    hashes = hash_bytes(data)
+    hashes = hash_bytes(data, max_pixels=max_pixels, gate=gate)
     signals = [hashes.md5, hashes.sha256]
     notes = [hashes.note] if hashes.note else []
     if hashes.pdq is not None and hashes.pdq_quality is not None:

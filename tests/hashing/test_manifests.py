@@ -53,7 +53,7 @@ def test_jsonl_line_that_is_not_an_object_is_refused_alone(tmp_path: Path) -> No
     manifest = tmp_path / "m.jsonl"
     manifest.write_text('{"id": "a", "md5": "' + md5_signal(2).value + '"}\n[1, 2]\nnot json\n{"id": 7}\n')
     rows = _rows(manifest)
-    assert [r[3] for r in rows] == [(), ("not a JSON object",), ("not a JSON object",), ()]
+    assert [r[3] for r in rows] == [(), ("not a JSON object",), ("the row is not valid JSON",), ()]
     assert rows[3][1] == "7"
 
 

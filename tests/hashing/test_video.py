@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from node.errors import MediaError
+from node.hashing import hash_bytes
 from node.hashing.video import (
     MAX_VIDEO_FRAMES,
     VideoFrame,
@@ -86,3 +87,12 @@ def test_distinct_frames_filters_quality_dedupes_sorts_and_caps() -> None:
     assert distinct_frames(frames) == ["a" * 64, "b" * 64]
     many = [VideoFrame(f"{n:064x}", 100, float(n)) for n in range(MAX_VIDEO_FRAMES + 10)]
     assert len(distinct_frames(many)) == MAX_VIDEO_FRAMES
+
+
+def test_a_video_whose_frames_are_over_the_pixel_limit_is_not_decoded(tmp_path: Path) -> None:
+    # Issue 13: as for images, the frame size is read first (FFmpeg's probe) and checked.
+    video = make_video(tmp_path / "wide.mp4", seed=4, seconds=2, size=(1600, 1200)).read_bytes()
+    refused = hash_bytes(video, max_pixels=1_000_000)
+    assert refused.vpdq is None
+    assert refused.note == "video frames of 1920000 pixels are over the 1000000 pixel limit: no vpdq"
+    assert hash_bytes(video, max_pixels=2_000_000).vpdq is not None

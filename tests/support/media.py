@@ -9,6 +9,8 @@ PDQ is built for natural images: noise gives a low quality score and unstable bi
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +223,25 @@ def require_video_tools() -> None:
         if os.environ.get("CI"):
             raise RuntimeError("CI needs the ffmpeg program to generate test videos")
         pytest.skip("ffmpeg is needed to generate test videos", allow_module_level=True)
+
+
+def png_bomb(*, width: int, height: int) -> bytes:
+    """A valid RGB PNG of ``width`` x ``height`` pixels that is only kilobytes long.
+
+    Rows are streamed through zlib, so a 100-megapixel bomb costs the test no more than one row
+    of memory. The picture (four quadrants of different grey) has enough detail for PDQ.
+    """
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    half = width // 2
+    rows = [
+        b"\x00" + bytes([a]) * 3 * half + bytes([b]) * 3 * (width - half) for a, b in ((30, 220), (200, 60))
+    ]
+    packer = zlib.compressobj(9)
+    data = (
+        b"".join(packer.compress(rows[0 if y < height // 2 else 1]) for y in range(height)) + packer.flush()
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
