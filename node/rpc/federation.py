@@ -6,7 +6,6 @@ validate → authenticate → convert → call → convert; errors map to status
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -21,6 +20,7 @@ from node.rpc.auth import RequestVerifier
 from node.rpc.convert import envelope_from_proto, envelope_to_proto
 from node.rpc.errors import abort_with
 from node.rpc.pb import federation_pb2, federation_pb2_grpc
+from node.rpc.refusals import Refusals
 from node.store import Store
 from node.sync.heads import heads_for
 from node.sync.pull import PullReport
@@ -52,7 +52,9 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         limits: LimitsSection,
         receive: Receiver | None = None,
         origin: KeyId | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
+        self._refusals = refusals or Refusals(store)
         self._receive = receive
         self._store = store
         self._identity = identity
@@ -81,22 +83,10 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             caller = self._verifier.verify(PULL_METHOD, request, context.invocation_metadata())
             cursors = _cursors(request)
         except AccordError as exc:
-            log.warning("refused Pull from %s: %s", context.peer(), exc)
-            self._count_refusal(exc)
+            self._refusals.record(exc, method=PULL_METHOD, peer=context.peer())
             abort_with(context, exc)
             return
         yield from self._pages(caller, cursors, context)
-
-    def _count_refusal(self, exc: AccordError) -> None:
-        """Count a refused request with refused input (``accord status``, metrics); never its content.
-
-        A failure to count must not change the answer: the caller is refused either way.
-        """
-        try:
-            with self._store.write() as tx:
-                tx.record_rejection(partner=None, origin=None, seq=None, reason=exc.reason, message=str(exc))
-        except sqlite3.Error:
-            log.exception("could not count a refused Pull (%s)", exc.reason)
 
     def Heads(
         self, request: federation_pb2.HeadsRequest, context: grpc.ServicerContext
@@ -105,7 +95,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         try:
             caller = self._verifier.verify(HEADS_METHOD, request, context.invocation_metadata())
         except AccordError as exc:
-            log.warning("refused Heads: %s", exc)
+            self._refusals.record(exc, method=HEADS_METHOD, peer=context.peer())
             abort_with(context, exc)
             raise  # abort_with raises; this line only satisfies the type checker
         view = heads_for(self._store, identity=self._identity, caller=caller, now=utc_now())
@@ -128,7 +118,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             if partner is None:  # unpinned between verification and now
                 raise Unauthenticated("caller key is not pinned by this node")
         except AccordError as exc:
-            log.warning("refused Push: %s", exc)
+            self._refusals.record(exc, method=PUSH_METHOD, peer=context.peer())
             abort_with(context, exc)
             raise
         report = self._receive(partner, _pushed(request_iterator))

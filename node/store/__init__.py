@@ -2,7 +2,15 @@
 
 from node.store.codec import UpsertBatch, upsert_batch
 from node.store.database import Store
-from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
+from node.store.records import (
+    CountRow,
+    EvidenceRecord,
+    IndicatorChange,
+    PeerHead,
+    RefusedCall,
+    StoredEntry,
+    SyncRecord,
+)
 from node.store.transaction import WriteTx
 
 __all__ = [
@@ -10,6 +18,7 @@ __all__ = [
     "EvidenceRecord",
     "IndicatorChange",
     "PeerHead",
+    "RefusedCall",
     "Store",
     "StoredEntry",
     "SyncRecord",

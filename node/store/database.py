@@ -44,7 +44,15 @@ from node.store.codec import (
     value_params,
 )
 from node.store.feedback import FeedbackReads
-from node.store.records import CountRow, EvidenceRecord, IndicatorChange, PeerHead, StoredEntry, SyncRecord
+from node.store.records import (
+    CountRow,
+    EvidenceRecord,
+    IndicatorChange,
+    PeerHead,
+    RefusedCall,
+    StoredEntry,
+    SyncRecord,
+)
 from node.store.schema import migrations
 from node.store.transaction import WriteTx
 
@@ -269,9 +277,20 @@ class Store(FeedbackReads):
         return {r[0]: SyncRecord(*r) for r in rows}
 
     def rejection_counts(self) -> dict[str, int]:
-        """Refused inputs counted by reason."""
-        rows = self.reader.execute("SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason")
+        """Refused inputs counted by reason: refused items one row each, refused calls by the hour."""
+        rows = self.reader.execute(
+            "SELECT reason, SUM(n) FROM (SELECT reason, COUNT(*) AS n FROM rejections GROUP BY reason"
+            " UNION ALL SELECT reason, SUM(count) FROM refused_calls GROUP BY reason)"
+            " GROUP BY reason ORDER BY reason"
+        )
         return {reason: int(count) for reason, count in rows}
+
+    def refused_call_samples(self) -> list[RefusedCall]:
+        """The kept samples of refused partner calls, oldest first."""
+        rows = self.reader.execute(
+            "SELECT at, method, peer, reason, message FROM refused_call_samples ORDER BY id"
+        )
+        return [RefusedCall(*row) for row in rows]
 
     # --- indicators ----------------------------------------------------------------------
 

@@ -76,3 +76,14 @@ class EvidenceRecord:
     payload_type: str
     via: str | None
     detected_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedCall:
+    """One refused partner call kept as a sample: when, which method, from where, and why."""
+
+    at: str
+    method: str
+    peer: str
+    reason: str
+    message: str
