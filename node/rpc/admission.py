@@ -118,7 +118,10 @@ class Admission(grpc.ServerInterceptor):  # type: ignore[type-arg]
             try:
                 caller: str = self._verifier.claim(details.invocation_metadata).caller
             except Unauthenticated as exc:
-                return self._refusal(exc, method)
+                # A fresh error, not ``exc``: its traceback holds this call's frames, and the
+                # handler keeping it would make a cycle that keeps the call (and its HTTP/2
+                # stream, counted against the connection's limit) alive until garbage collection.
+                return self._refusal(Unauthenticated(str(exc)), method)
             return _budgeted(handler, self._partners, caller, "partner call", self._guard(method))
         slots, what = self._budgets.get(method, (None, ""))
         if slots is None:

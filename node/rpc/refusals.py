@@ -125,7 +125,9 @@ class Refusals:
         self._logged_at[error.reason] = now
         more = self._unlogged.pop(error.reason, 0)
         since = (
-            f" ({more} more {error.reason} refusals in the last {now - last:.0f} s)" if more and last else ""
+            f" ({more} more {error.reason} refusals in the last {now - last:.0f} s)"
+            if more and last is not None
+            else ""
         )
         return f"refused {method} from {peer}: {error}{since}"
 
