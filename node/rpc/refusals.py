@@ -76,7 +76,7 @@ class Refusals:
             return dict(self._totals)
 
     def flush(self) -> None:
-        """Write the pending counts and samples in one transaction. A failed write keeps them."""
+        """Write the pending counts and samples in one transaction; a failed write keeps them."""
         with self._lock:
             self._timer = None
             pending, samples = self._pending, self._samples
@@ -89,11 +89,12 @@ class Refusals:
                 tx.count_refused_calls(hour=hour, counts=dict(pending))
                 tx.sample_refused_calls(samples, keep=MAX_SAMPLES)
         except sqlite3.Error:
-            log.exception("could not store %d refused-call counts; retrying", sum(pending.values()))
+            # Kept for the next flush, which the next refusal (or close) starts: no retry loop
+            # against a database that is gone.
+            log.exception("could not store %d refused-call counts yet", sum(pending.values()))
             with self._lock:
                 self._pending.update(pending)
                 self._samples[:0] = samples[-MAX_SAMPLES:]
-                self._schedule()
 
     def close(self) -> None:
         """Stop the timer and write what is pending."""

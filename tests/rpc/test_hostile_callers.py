@@ -34,6 +34,7 @@ from node.rpc.federation import PULL_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc
 from node.rpc.refusals import MAX_SAMPLES, SAMPLES_PER_MINUTE, Refusals
 from node.rpc.server import Servers
+from node.store.analyst import period_counts
 from node.sync.publish import Contribution
 from tests.app.test_metrics import sample, scrape
 from tests.support.feeds import identity, pdq_signal
@@ -452,6 +453,11 @@ def test_refusal_samples_are_capped_and_log_lines_rate_limited(
     assert len(samples) == MAX_SAMPLES
     assert samples[-1].message == f"refusal {3 * MAX_SAMPLES - 1}"  # the newest kept, the oldest pruned
     assert node.status().rejections == {"unauthenticated": 3 * MAX_SAMPLES}
+    day = datetime(2026, 12, 1, tzinfo=UTC)  # the transparency report counts them by the hour
+    assert period_counts(node.store, "refused", day, day + timedelta(days=1)) == [
+        ("-", "unauthenticated", 3 * MAX_SAMPLES)
+    ]
+    assert period_counts(node.store, "refused", day + timedelta(days=1), day + timedelta(days=2)) == []
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3  # 30 s of refusals, one line per 10 s
     assert "more unauthenticated refusals in the last 10 s" in lines[1]
