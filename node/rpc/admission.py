@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypeAlias
 
 import grpc
+from google.protobuf.message import DecodeError
 
-from node.errors import AccordError, TooLarge, Unauthenticated
+from node.errors import AccordError, InvalidInput, TooLarge, Unauthenticated
 from node.rpc.auth import RequestVerifier
 from node.rpc.errors import status_for
 from node.rpc.federation import HEADS_METHOD, PULL_METHOD, PUSH_METHOD
@@ -172,12 +173,15 @@ class _Guard:
         finally:
             timer.cancel()
         if raw is None:
-            self.refuse(Unauthenticated("the call ended before its request message arrived"), context)
+            self.refuse(InvalidInput("the call ended before its request message arrived"), context)
         if self.max_request_bytes is not None and len(raw) > self.max_request_bytes:
             self.refuse(
                 TooLarge(f"a {self.method} request is at most {self.max_request_bytes} bytes"), context
             )
-        return parse(raw)
+        try:
+            return parse(raw)
+        except DecodeError:
+            self.refuse(InvalidInput(f"the {self.method} request is not a valid message"), context)
 
     def _too_slow(self, context: grpc.ServicerContext) -> None:
         error = SlowRequest(f"no request message within {self.first_message_seconds:g} s of the call")
@@ -213,11 +217,16 @@ def _budgeted(handler: Handler, slots: Slots, key: str, what: str, guard: _Guard
     )
     if inner is None:
         raise TypeError("a method handler without a behaviour")
-    options = {"request_deserializer": _identity, "response_serializer": handler.response_serializer}
+    # A streaming request (Push) is read by its handler, after it verified the metadata, with
+    # gRPC's own deserialiser; a unary one is read here, within the first-message deadline.
+    options = {
+        "request_deserializer": parse if handler.request_streaming else _identity,
+        "response_serializer": handler.response_serializer,
+    }
 
-    def argument(requests: Iterator[bytes], context: grpc.ServicerContext) -> Any:
+    def argument(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         if handler.request_streaming:
-            return map(parse, requests)
+            return requests
         return guard.first_request(requests, context, parse)
 
     if handler.response_streaming:

@@ -461,3 +461,21 @@ def test_refusal_samples_are_capped_and_log_lines_rate_limited(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 3  # 30 s of refusals, one line per 10 s
     assert "more unauthenticated refusals in the last 10 s" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("requests", "message"),
+    [([b"\xff\xff\xff"], "not a valid message"), ([], "ended before its request message arrived")],
+    ids=["malformed request", "no request"],
+)
+def test_a_pull_without_a_readable_request_is_invalid_not_unknown(
+    node: AccordNode, servers: Servers, requests: list[bytes], message: str
+) -> None:
+    """The admission layer reads unary requests itself: what it cannot read is INVALID_ARGUMENT."""
+    with grpc.insecure_channel(f"127.0.0.1:{servers.federation_port}") as channel:
+        pull = channel.stream_stream(PULL_METHOD)  # raw bytes, as a hostile client sends them
+        metadata = sign_request(PLATFORM, PULL_METHOD, federation_pb2.PullRequest())
+        with pytest.raises(grpc.RpcError) as caught:
+            list(pull(iter(requests), metadata=metadata, timeout=5))
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert message in (caught.value.details() or "")
