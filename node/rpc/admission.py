@@ -31,14 +31,14 @@ from google.protobuf.message import DecodeError
 from node.errors import AccordError, InvalidInput, TooLarge, Unauthenticated
 from node.rpc.auth import RequestVerifier
 from node.rpc.errors import status_for
-from node.rpc.federation import HEADS_METHOD, PULL_METHOD, PUSH_METHOD
+from node.rpc.federation import HEADS_METHOD, PULL_METHOD
 from node.rpc.refusals import Refusals
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 NODE_INFO_METHOD = "/accord.v1.Federation/GetNodeInfo"
 HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
 HEALTH_WATCH_METHOD = "/grpc.health.v1.Health/Watch"
-SIGNED_METHODS = frozenset({PULL_METHOD, HEADS_METHOD, PUSH_METHOD})
+FEDERATION_PREFIX = "/accord.v1.Federation/"  # every method but GetNodeInfo is signed (DESIGN §5)
 # A pull names at most 10,000 cursors of ~80 bytes; a heads request is empty.
 MAX_SMALL_REQUEST_BYTES = 1024 * 1024
 SMALL_REQUEST_METHODS = frozenset({PULL_METHOD, HEADS_METHOD})
@@ -115,7 +115,7 @@ class Admission(grpc.ServerInterceptor):  # type: ignore[type-arg]
         method = details.method
         if handler is None:
             return None
-        if method in SIGNED_METHODS:
+        if method.startswith(FEDERATION_PREFIX) and method != NODE_INFO_METHOD:
             try:
                 caller: str = self._verifier.claim(details.invocation_metadata).caller
             except Unauthenticated as exc:
