@@ -8,6 +8,7 @@ a misspelt limit silently falling back to its default is how a limit gets lost.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 import os
@@ -27,6 +28,10 @@ _PILLOW_BOMB_PIXELS = (
     89_478_485  # Pillow refuses (or warns about) images above this: PIL.Image.MAX_IMAGE_PIXELS
 )
 ENV_PREFIX = "ACCORD_"
+# ACCORD_* variables that are not configuration: the home directory (CLI) and test budgets.
+OTHER_ENV = frozenset({"ACCORD_HOME", "ACCORD_FUZZ_EXAMPLES", "ACCORD_CRASH_HASHES", "ACCORD_CRASH_KILLS"})
+MIN_CLOCK_SKEW_SECONDS = 1
+MAX_CLOCK_SKEW_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,15 @@ class NetworkSection:
     # Serve and reach non-loopback partners WITHOUT TLS. Signed requests still authenticate,
     # but every byte (restricted hash lists included) crosses the network readable.
     insecure_plaintext: bool = False
+    # Hostile callers (issue 13). HTTP/2 streams one partner connection may hold open at once:
+    # more wait in the caller's own queue instead of taking server threads.
+    max_streams_per_connection: int = 8
+    # A partner call whose request message has not arrived this long after it opened is
+    # cancelled: a caller that opens calls and never sends cannot hold a server thread longer.
+    first_message_seconds: float = 5.0
+    # Calls one claimed partner key may run at once (before its signature is checked too), so
+    # callers naming one key cannot take the slots of the others.
+    max_calls_per_partner: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +204,7 @@ class NodeConfig:
         self._check_durations()
         self._check_network_and_log()
         self._check_restore_quorum()
+        self._check_hostile_callers()
 
     def _check_match(self) -> None:
         match = self.match
@@ -280,6 +295,23 @@ class NodeConfig:
         if imports.max_response_bytes < 1024:
             raise ConfigError("imports.max_response_bytes below 1 KiB cannot carry one page")
 
+    def _check_hostile_callers(self) -> None:
+        skew = self.limits.clock_skew_seconds
+        if not MIN_CLOCK_SKEW_SECONDS <= skew <= MAX_CLOCK_SKEW_SECONDS:
+            # Below 1 s every request is refused; a huge window makes replay protection rest on
+            # a nonce cache that would have to remember everything.
+            raise ConfigError(
+                f"limits.clock_skew_seconds must be between {MIN_CLOCK_SKEW_SECONDS} and"
+                f" {MAX_CLOCK_SKEW_SECONDS} seconds, not {skew}"
+            )
+        network = self.network
+        if not 1 <= network.max_streams_per_connection <= 1024:
+            raise ConfigError("network.max_streams_per_connection must be between 1 and 1024")
+        if not 0 < network.first_message_seconds <= 600:  # NaN fails too
+            raise ConfigError("network.first_message_seconds must be more than 0 and at most 600")
+        if network.max_calls_per_partner < 1:  # above max_concurrent_rpcs, that limit applies
+            raise ConfigError("network.max_calls_per_partner must be at least 1")
+
 
 def load_config(home: Path, env: Mapping[str, str] | None = None) -> NodeConfig:
     """Read ``home/accord.toml`` (if present), then apply ``ACCORD_*`` overrides from ``env``."""
@@ -308,11 +340,32 @@ _SECTION_TYPES: dict[str, type[Any]] = {
 
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     for name, text in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "ACCORD_HOME":
+        if not name.startswith(ENV_PREFIX) or name in OTHER_ENV:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
-        if section in _SECTION_TYPES and key:
-            raw.setdefault(section, {})[key] = text
+        if section not in _SECTION_TYPES or not key or key not in _field_names(_SECTION_TYPES[section]):
+            # As strict as the file: a misspelt variable must not leave its default in force.
+            raise ConfigError(f"unknown environment variable {name}{_did_you_mean(name, _env_names())}")
+        raw.setdefault(section, {})[key] = text
+
+
+def _field_names(cls: type[Any]) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _env_names() -> list[str]:
+    """Every ``ACCORD_*`` variable this node reads."""
+    names = [
+        f"{ENV_PREFIX}{section}_{key}".upper()
+        for section, cls in _SECTION_TYPES.items()
+        for key in _field_names(cls)
+    ]
+    return sorted(OTHER_ENV) + sorted(names)
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _build(raw: dict[str, Any], *, source: str) -> NodeConfig:
@@ -329,7 +382,8 @@ def _section(cls: type[Any], values: object, name: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(fields)
     if unknown:
-        raise ConfigError(f"[{name}] has unknown key(s) {', '.join(sorted(unknown))}")
+        hints = "".join(_did_you_mean(str(key), sorted(fields)) for key in sorted(unknown))
+        raise ConfigError(f"[{name}] has unknown key(s) {', '.join(sorted(unknown))}{hints}")
     return cls(**{key: _value(fields[key], value, f"{name}.{key}") for key, value in values.items()})
 
 

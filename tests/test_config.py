@@ -91,8 +91,53 @@ def test_environment_beats_the_file(tmp_path: Path) -> None:
 
 
 def test_unrelated_environment_is_ignored(tmp_path: Path) -> None:
-    env = {"ACCORD_HOME": "/elsewhere", "HOME": "/root", "ACCORD_": "x", "ACCORD_NODE": "x", "PATH": "/bin"}
+    env = {"ACCORD_HOME": "/elsewhere", "HOME": "/root", "ACCORD_FUZZ_EXAMPLES": "5", "PATH": "/bin"}
     assert load_config(tmp_path, env=env) == NodeConfig()
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("ACCORD_SYNC_INTERVL_SECONDS", "did you mean ACCORD_SYNC_INTERVAL_SECONDS?"),
+        ("ACCORD_NETWORK_LISTN", "did you mean ACCORD_NETWORK_LISTEN?"),
+        ("ACCORD_LIMIT_CLOCK_SKEW_SECONDS", "did you mean ACCORD_LIMITS_CLOCK_SKEW_SECONDS?"),
+        ("ACCORD_HOMEDIR", "did you mean ACCORD_HOME?"),
+        ("ACCORD_NODE", ""),
+        ("ACCORD_", ""),
+    ],
+)
+def test_an_unknown_accord_variable_is_refused_by_name(tmp_path: Path, name: str, hint: str) -> None:
+    """Issue 13: an unknown ACCORD_* variable was silently ignored while an unknown TOML key is an error."""
+    with pytest.raises(ConfigError, match=f"unknown environment variable {name}") as caught:
+        load_config(tmp_path, env={name: "5"})
+    assert hint in str(caught.value)
+
+
+def test_an_unknown_key_in_the_file_gets_a_suggestion(tmp_path: Path) -> None:
+    write_config(tmp_path, "[sync]\ninterval_secs = 5\n")
+    with pytest.raises(ConfigError, match="did you mean interval_seconds"):
+        load_config(tmp_path, env={})
+
+
+@pytest.mark.parametrize("skew", ["-1", "0", "3601", "1000000000"])
+def test_a_clock_skew_outside_one_second_to_an_hour_is_refused(tmp_path: Path, skew: str) -> None:
+    """Issue 13: a negative skew refused every request; a huge one disabled the replay window."""
+    with pytest.raises(ConfigError, match=r"limits\.clock_skew_seconds must be between 1 and 3600"):
+        load_config(tmp_path, env={"ACCORD_LIMITS_CLOCK_SKEW_SECONDS": skew})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ACCORD_NETWORK_MAX_STREAMS_PER_CONNECTION", "0"),
+        ("ACCORD_NETWORK_FIRST_MESSAGE_SECONDS", "0"),
+        ("ACCORD_NETWORK_FIRST_MESSAGE_SECONDS", "nan"),
+        ("ACCORD_NETWORK_MAX_CALLS_PER_PARTNER", "0"),
+    ],
+)
+def test_hostile_caller_limits_are_checked(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name.removeprefix("ACCORD_NETWORK_").lower()):
+        load_config(tmp_path, env={name: value})
 
 
 def test_os_environ_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,7 +162,7 @@ def test_an_unknown_key_is_refused(tmp_path: Path, text: str) -> None:
 
 
 def test_an_unknown_key_from_the_environment_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(ConfigError, match="unknown environment variable"):
         load_config(tmp_path, env={"ACCORD_SYNC_INTERVL_SECONDS": "5"})
 
 

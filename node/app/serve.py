@@ -23,12 +23,14 @@ from node.errors import AccordError, NodeBusy
 from node.hashing import MediaGate
 from node.match.pdq import warm_up
 from node.model import Partner, Signal, is_loopback_endpoint
+from node.rpc.admission import Admission
 from node.rpc.auth import RequestVerifier
 from node.rpc.convert import status_to_proto
 from node.rpc.federation import FederationServicer
 from node.rpc.local import LocalServicer
 from node.rpc.pb import local_pb2
-from node.rpc.server import Servers, start_servers
+from node.rpc.refusals import Refusals
+from node.rpc.server import Servers, admission_limits, start_servers
 from node.scheduler import ScheduleSettings, SyncScheduler
 from node.sync.query import signals_of_media
 
@@ -126,6 +128,7 @@ def _start(
 ) -> Servers:
     config = node.config
     verifier = RequestVerifier(pinned=node.store.caller_keys, window_seconds=config.limits.clock_skew_seconds)
+    refusals = Refusals(node.store)
     federation = FederationServicer(
         store=node.store,
         identity=node.identity,
@@ -135,6 +138,7 @@ def _start(
         receive=node.receive_push,
         origin=node.origin,
         statement=node.encryption_statement,
+        refusals=refusals,
     )
     local = LocalServicer(
         matcher=node.matcher,
@@ -151,6 +155,8 @@ def _start(
         listen=address,
         network=config.network,
         tls=node.serves_tls(address),
+        admission=Admission(verifier=verifier, refusals=refusals, limits=admission_limits(config.network)),
+        refusals=refusals,
     )
 
 

@@ -6,7 +6,6 @@ validate → authenticate → convert → call → convert; errors map to status
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -21,6 +20,7 @@ from node.rpc.auth import RequestVerifier
 from node.rpc.convert import entry_from_proto, entry_to_proto, envelope_from_proto, envelope_to_proto
 from node.rpc.errors import abort_with
 from node.rpc.pb import federation_pb2, federation_pb2_grpc
+from node.rpc.refusals import Refusals
 from node.store import Store
 from node.sync.encryption import confirm_encryption_key
 from node.sync.heads import heads_for
@@ -55,9 +55,11 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         receive: Receiver | None = None,
         origin: KeyId | None = None,
         statement: Callable[[], Envelope] | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
         # Our signed encryption-key statement, made fresh per call (it carries a time).
         self._statement = statement
+        self._refusals = refusals or Refusals(store)
         self._receive = receive
         self._store = store
         self._identity = identity
@@ -88,8 +90,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             cursors = _cursors(request)
             self._confirm_key(caller, request.encryption_key if request.HasField("encryption_key") else None)
         except AccordError as exc:
-            log.warning("refused Pull from %s: %s", context.peer(), exc)
-            self._count_refusal(exc)
+            self._refusals.record(exc, method=PULL_METHOD, peer=context.peer())
             abort_with(context, exc)
             return
         yield from self._pages(caller, cursors, context)
@@ -102,8 +103,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             self._verifier.verify(BODIES_METHOD, request, context.invocation_metadata())
             wanted = _wanted(request)
         except AccordError as exc:
-            log.warning("refused Bodies from %s: %s", context.peer(), exc)
-            self._count_refusal(exc)
+            self._refusals.record(exc, method=BODIES_METHOD, peer=context.peer())
             abort_with(context, exc)
             return
         page: list[federation_pb2.Body] = []
@@ -138,17 +138,6 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             source="its request",
         )
 
-    def _count_refusal(self, exc: AccordError) -> None:
-        """Count a refused request with refused input (``accord status``, metrics); never its content.
-
-        A failure to count must not change the answer: the caller is refused either way.
-        """
-        try:
-            with self._store.write() as tx:
-                tx.record_rejection(partner=None, origin=None, seq=None, reason=exc.reason, message=str(exc))
-        except sqlite3.Error:
-            log.exception("could not count a refused Pull (%s)", exc.reason)
-
     def Heads(
         self, request: federation_pb2.HeadsRequest, context: grpc.ServicerContext
     ) -> federation_pb2.HeadsResponse:
@@ -157,7 +146,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             caller = self._verifier.verify(HEADS_METHOD, request, context.invocation_metadata())
             self._confirm_key(caller, request.encryption_key if request.HasField("encryption_key") else None)
         except AccordError as exc:
-            log.warning("refused Heads: %s", exc)
+            self._refusals.record(exc, method=HEADS_METHOD, peer=context.peer())
             abort_with(context, exc)
             raise  # abort_with raises; this line only satisfies the type checker
         view = heads_for(self._store, identity=self._identity, origin=self._origin, now=utc_now())
@@ -181,7 +170,7 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             if partner is None:  # unpinned between verification and now
                 raise Unauthenticated("caller key is not pinned by this node")
         except AccordError as exc:
-            log.warning("refused Push: %s", exc)
+            self._refusals.record(exc, method=PUSH_METHOD, peer=context.peer())
             abort_with(context, exc)
             raise
         report = self._receive(partner, _pushed(request_iterator))

@@ -257,8 +257,10 @@ REPORT_SQL = {
     "matches": "SELECT i.category, SUM(m.count), COUNT(DISTINCT m.indicator_id) FROM match_log m"
     " JOIN indicators i ON i.id = m.indicator_id WHERE m.day >= ? AND m.day <= ? GROUP BY i.category",
     # Refused input per partner and reason.
-    "refused": "SELECT COALESCE(partner, '-'), reason, COUNT(*) FROM rejections"
-    " WHERE at >= ? AND at < ? GROUP BY partner, reason",
+    # Refused calls are counted by the hour (an hour counts in the period it starts in).
+    "refused": "SELECT p, reason, SUM(n) FROM (SELECT COALESCE(partner, '-') AS p, reason, COUNT(*) AS n"
+    " FROM rejections WHERE at >= ?1 AND at < ?2 GROUP BY partner, reason UNION ALL SELECT '-', reason,"
+    " SUM(count) FROM refused_calls WHERE hour >= ?1 AND hour < ?2 GROUP BY reason) GROUP BY p, reason",
     # Entries received from peers, by the peer that delivered them.
     "entries": "SELECT via, COUNT(*), MAX(received_at) FROM entries"
     " WHERE via IS NOT NULL AND received_at >= ? AND received_at < ? GROUP BY via",

@@ -51,6 +51,7 @@ from node.store.records import (
     EvidenceRecord,
     IndicatorChange,
     PeerHead,
+    RefusedCall,
     StoredEntry,
     SyncRecord,
 )
@@ -339,8 +340,12 @@ class Store(FeedbackReads):
         return {r[0]: SyncRecord(*r) for r in rows}
 
     def rejection_counts(self) -> dict[str, int]:
-        """Refused inputs counted by reason."""
-        rows = self.reader.execute("SELECT reason, COUNT(*) FROM rejections GROUP BY reason ORDER BY reason")
+        """Refused inputs counted by reason: refused items one row each, refused calls by the hour."""
+        rows = self.reader.execute(
+            "SELECT reason, SUM(n) FROM (SELECT reason, COUNT(*) AS n FROM rejections GROUP BY reason"
+            " UNION ALL SELECT reason, SUM(count) FROM refused_calls GROUP BY reason)"
+            " GROUP BY reason ORDER BY reason"
+        )
         return {reason: int(count) for reason, count in rows}
 
     def known_rejections(self, reason: str, messages: Iterable[str]) -> set[str]:
@@ -357,6 +362,13 @@ class Store(FeedbackReads):
             )
             known.update(row[0] for row in rows)
         return known
+
+    def refused_call_samples(self) -> list[RefusedCall]:
+        """The kept samples of refused partner calls, oldest first."""
+        rows = self.reader.execute(
+            "SELECT at, method, peer, reason, message FROM refused_call_samples ORDER BY id"
+        )
+        return [RefusedCall(*row) for row in rows]
 
     # --- indicators ----------------------------------------------------------------------
 

@@ -109,3 +109,14 @@ class EncryptionKeyRecord:
     announced: str
     confirmed_at: str
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedCall:
+    """One refused partner call kept as a sample: when, which method, from where, and why."""
+
+    at: str
+    method: str
+    peer: str
+    reason: str
+    message: str

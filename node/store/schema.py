@@ -543,3 +543,36 @@ def m015_descriptive_recatalogue(db: Database) -> None:
         "DELETE FROM taxii_objects WHERE type IN ('identity', 'extension-definition', 'marking-definition')"
     )
     db.execute("DELETE FROM taxii_catalogued")
+
+
+@migrations()
+def m016_refused_calls(db: Database) -> None:
+    """Refused partner calls: counted per hour and reason, and a small sample of them kept.
+
+    One row per refused call let an unauthenticated caller grow the database without bound
+    (~950 refusals a second, each a synced write). Calls are now counted in memory and added
+    here at most once a second; ``refused_call_samples`` keeps a few rows per reason and minute
+    for the operator, capped and pruned (node/rpc/refusals.py).
+    """
+    db.execute(
+        """
+        CREATE TABLE refused_calls (
+            hour TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (hour, reason)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE refused_call_samples (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            method TEXT NOT NULL,
+            peer TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            message TEXT NOT NULL
+        )
+        """
+    )

@@ -22,7 +22,7 @@ from node.store.codec import (
     upsert_batch,
 )
 from node.store.feedback import FeedbackWrites
-from node.store.records import StoredBody
+from node.store.records import RefusedCall, StoredBody
 
 # The column list is a constant of this package, not input. Rows go in as multi-row VALUES:
 # one statement (one step, GIL released throughout) per chunk instead of one per row, which
@@ -437,6 +437,25 @@ class WriteTx(FeedbackWrites):
         self._conn.execute(
             "INSERT INTO rejections (at, partner, origin, seq, reason, message) VALUES (?,?,?,?,?,?)",
             (format_timestamp(utc_now()), partner, origin, seq, reason, message[:500]),
+        )
+
+    def count_refused_calls(self, *, hour: str, counts: dict[str, int]) -> None:
+        """Add refused partner calls, by reason, to the counts of ``hour`` (its start's timestamp)."""
+        self._conn.executemany(
+            "INSERT INTO refused_calls (hour, reason, count) VALUES (?,?,?)"
+            " ON CONFLICT (hour, reason) DO UPDATE SET count = count + excluded.count",
+            [(hour, reason, n) for reason, n in counts.items()],
+        )
+
+    def sample_refused_calls(self, samples: Iterable[RefusedCall], *, keep: int) -> None:
+        """Keep ``samples`` of refused calls, and only the newest ``keep`` samples in all."""
+        self._conn.executemany(
+            "INSERT INTO refused_call_samples (at, method, peer, reason, message) VALUES (?,?,?,?,?)",
+            [(s.at, s.method, s.peer[:100], s.reason, s.message[:500]) for s in samples],
+        )
+        self._conn.execute(
+            "DELETE FROM refused_call_samples WHERE id <= (SELECT MAX(id) FROM refused_call_samples) - ?",
+            (keep,),
         )
 
     def record_sync(

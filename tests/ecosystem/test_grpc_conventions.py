@@ -42,14 +42,35 @@ def channel(port: int) -> grpc.Channel:
     return grpc.insecure_channel(f"127.0.0.1:{port}")
 
 
-@pytest.mark.parametrize("port_of", ["federation_port", "local_port"])
-@pytest.mark.parametrize("service", ["", "accord.v1.Federation", "accord.v1.Local"])
+SERVED = [
+    ("federation_port", ""),
+    ("federation_port", "accord.v1.Federation"),
+    ("local_port", ""),
+    ("local_port", "accord.v1.Local"),
+]
+
+
+@pytest.mark.parametrize(("port_of", "service"), SERVED)
 def test_health_check_follows_readiness(servers: Servers, port_of: str, service: str) -> None:
     stub = health_pb2_grpc.HealthStub(channel(getattr(servers, port_of)))
     request = health_pb2.HealthCheckRequest(service=service)
     assert stub.Check(request, timeout=5).status == NOT_SERVING
     servers.set_serving(True)
     assert stub.Check(request, timeout=5).status == SERVING
+
+
+@pytest.mark.parametrize(
+    ("port_of", "service"), [("federation_port", "accord.v1.Local"), ("local_port", "accord.v1.Federation")]
+)
+def test_each_port_reports_health_only_for_what_it_serves(
+    servers: Servers, port_of: str, service: str
+) -> None:
+    """Issue 13: the local port reported accord.v1.Federation SERVING though it does not serve it."""
+    servers.set_serving(True)
+    stub = health_pb2_grpc.HealthStub(channel(getattr(servers, port_of)))
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
 
 
 def test_health_check_of_an_unknown_service_is_not_found(servers: Servers) -> None:
@@ -85,7 +106,12 @@ def test_health_watch_streams_each_transition(servers: Servers) -> None:
 def test_reflection_on_the_local_port_lists_and_resolves_the_local_api(servers: Servers) -> None:
     database = ProtoReflectionDescriptorDatabase(channel(servers.local_port))
     services = set(database.get_services())
-    assert {"accord.v1.Local", "grpc.health.v1.Health"} <= services
+    # Exactly what the local port serves: not the Federation API, which only the partner port has.
+    assert services == {
+        "accord.v1.Local",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
     pool = DescriptorPool(database)
     local = pool.FindServiceByName("accord.v1.Local")
     methods = {m.name for m in local.methods}

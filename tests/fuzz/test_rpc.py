@@ -213,3 +213,55 @@ def _heads(running: tuple[AccordNode, Servers], sign: bool, nonce: str) -> None:
 
 
 test_heads_rpc, test_heads_rpc_long = both_modes(sign=st.booleans(), nonce=metadata_value)(_heads)
+
+
+def _value_of(kind: str, data: st.DataObject) -> str:
+    """A metadata value: digits of any length (a timestamp that overflows a float), signed
+    numbers, text, or the value a real signature would carry."""
+    strategies = {
+        "digits": st.text("0123456789", min_size=1, max_size=4000),
+        "number": st.integers(-(10**400), 10**400).map(str),
+        "text": st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=200),
+        "float": st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    }
+    return data.draw(strategies[kind])
+
+
+def _metadata_values(running: tuple[AccordNode, Servers], method: str, replaced: dict[str, str]) -> None:
+    """Signed metadata of the pinned caller with some values replaced: always UNAUTHENTICATED
+    with a reason (issue 13: a huge timestamp raised OverflowError, answered UNKNOWN)."""
+    node, servers = running
+    stub = federation_pb2_grpc.FederationStub(grpc.insecure_channel(f"127.0.0.1:{servers.federation_port}"))
+    if method == "pull":
+        request = federation_pb2.PullRequest(cursors=[federation_pb2.Cursor(origin=node.key_id, seq=0)])
+        metadata = [(k, replaced.get(k, v)) for k, v in sign_request(CALLER, PULL_METHOD, request)]
+        call = lambda: list(stub.Pull(request, metadata=metadata, timeout=10))  # noqa: E731
+    else:
+        heads = federation_pb2.HeadsRequest()
+        metadata = [(k, replaced.get(k, v)) for k, v in sign_request(CALLER, HEADS_METHOD, heads)]
+        call = lambda: stub.Heads(heads, metadata=metadata, timeout=10)  # noqa: E731
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED, (
+        caught.value.code(),
+        caught.value.details(),
+    )
+    assert caught.value.details()
+
+
+@st.composite
+def replaced_values(draw: st.DrawFn) -> dict[str, str]:
+    keys = draw(
+        st.lists(
+            st.sampled_from(["x-accord-timestamp", "x-accord-nonce", "x-accord-signature"]),
+            min_size=1,
+            unique=True,
+        )
+    )
+    data = draw(st.data())
+    return {k: _value_of(draw(st.sampled_from(["digits", "number", "text", "float"])), data) for k in keys}
+
+
+test_metadata_values, test_metadata_values_long = both_modes(
+    method=st.sampled_from(["pull", "heads"]), replaced=replaced_values()
+)(_metadata_values)

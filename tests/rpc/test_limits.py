@@ -16,6 +16,7 @@ import pytest
 
 from node.app.serve import _start
 from node.feed import public_key_to_text
+from node.rpc.admission import MAX_SMALL_REQUEST_BYTES
 from node.rpc.auth import RequestVerifier, sign_request
 from node.rpc.federation import PULL_METHOD, FederationServicer
 from node.rpc.pb import federation_pb2, federation_pb2_grpc, local_pb2, local_pb2_grpc
@@ -71,6 +72,58 @@ def test_an_oversized_message_is_refused_without_reading_it_into_memory(tmp_path
         assert growth < 4 * 1024
     finally:
         node.stop()
+
+
+def test_big_requests_of_unknown_callers_are_refused_before_they_are_read(tmp_path: Path) -> None:
+    """Issue 13: twelve 30 MiB requests without a pinned key were read whole before the
+    signature check (~240 MB of server memory, never returned). Their metadata is now checked
+    first; the request is never read."""
+    home = tmp_path / "node"
+    assert accord("init", "--home", home, "--name", "limits").returncode == 0
+    node = ServeProcess(home, listen=free_port(), local=free_port(), log=tmp_path / "serve.log")
+    stranger = identity(99)
+    options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{node.listen}", options=options) as channel:
+            stub = federation_pb2_grpc.FederationStub(channel)
+            stub.GetNodeInfo(federation_pb2.NodeInfoRequest(), timeout=10)  # warm: threads and buffers exist
+            before = rss_kib(node.process.pid)
+
+            def big_pull(n: int) -> grpc.StatusCode:
+                origin = stranger.key_id
+                cursors = [federation_pb2.Cursor(origin=origin, seq=k) for k in range(30 * 1024 * 1024 // 80)]
+                request = federation_pb2.PullRequest(cursors=cursors)
+                metadata = sign_request(stranger, PULL_METHOD, federation_pb2.PullRequest())
+                try:
+                    list(stub.Pull(request, metadata=metadata, timeout=60))
+                except grpc.RpcError as exc:
+                    return exc.code()  # type: ignore[no-any-return]
+                return grpc.StatusCode.OK
+
+            with futures.ThreadPoolExecutor(12) as pool:
+                codes = list(pool.map(big_pull, range(12)))
+            growth = rss_kib(node.process.pid) - before
+        print(f"pre-auth size: twelve ~30 MiB pulls of an unknown key; server RSS grew {growth} KiB")
+        assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 12
+        assert growth < 16 * 1024
+    finally:
+        node.stop()
+
+
+def test_a_pull_request_above_one_mib_is_refused_unparsed(tmp_path: Path) -> None:
+    live = LiveNode.start(tmp_path / "n", "Limits")
+    live.node.add_partner("caller", public_key=public_key_to_text(CALLER.public_key), endpoint=None)
+    try:
+        cursors = [federation_pb2.Cursor(origin=CALLER.key_id, seq=k) for k in range(20_000)]
+        request = federation_pb2.PullRequest(cursors=cursors)
+        assert request.ByteSize() > MAX_SMALL_REQUEST_BYTES
+        stub = federation_pb2_grpc.FederationStub(grpc.insecure_channel(live.address))
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.Pull(request, metadata=sign_request(CALLER, PULL_METHOD, request), timeout=10))
+        assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert f"at most {MAX_SMALL_REQUEST_BYTES} bytes" in (caught.value.details() or "")
+    finally:
+        live.stop()
 
 
 def test_the_concurrent_rpc_limit_refuses_exactly_the_excess_calls(tmp_path: Path) -> None:
