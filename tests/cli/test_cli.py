@@ -178,7 +178,17 @@ def test_restricted_tlp_needs_a_known_recipient(home: Path) -> None:
     other_key = public_key_to_text(identity(6).public_key)
     assert run("partner", "add", "--home", home, "nokey", "--key", other_key).exit_code == 0
     keyless = run(
-        "contribute", "--home", home, "--signal", signal, "--category", "csam", "--tlp", "red", "--to", "nokey"
+        "contribute",
+        "--home",
+        home,
+        "--signal",
+        signal,
+        "--category",
+        "csam",
+        "--tlp",
+        "red",
+        "--to",
+        "nokey",
     )
     assert keyless.exit_code == 2
     assert "no recently confirmed encryption key for nokey" in keyless.output
