@@ -56,9 +56,9 @@ def read_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> list[Indi
     """The indicators of ``bundle`` (parsed JSON), all created by ``origin``.
 
     Raises :class:`TooLarge` when the bundle holds more than ``max_objects`` objects (counted
-    before any is read), and :class:`MalformedStix` naming the object index, the field and the
-    rule for anything outside the profile. Messages never contain hash values. Opinions are
-    checked like everything else and left out: :func:`read_entry_bundle` returns them too.
+    before any is read), and :class:`MalformedStix` when it is not a bundle at all. An object
+    outside the profile is dropped (:func:`read_entry_bundle` names it, its index, the field and
+    the rule, never a hash value). Opinions are checked like everything else and left out.
     """
     return read_entry_bundle(bundle, origin=origin, max_objects=max_objects).indicators
 
@@ -92,6 +92,11 @@ def read_entry_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> Bun
         if version in versions:
             kind = type(found).__name__.lower()
             dropped.append(f"bundle object {index}: repeats an {kind} version (same id and modified)")
+            # _read_object already added a read opinion or sighting: the dropped repeat goes too.
+            if isinstance(found, Opinion):
+                contents.opinions.pop()
+            elif isinstance(found, Sighting):
+                contents.sightings.pop()
             continue
         versions.add(version)
         if isinstance(found, Indicator):

@@ -13,11 +13,12 @@ from click.testing import CliRunner, Result
 from stix2validator import ValidationOptions, validate_string
 
 from node.cli.main import cli
-from node.feed import public_key_to_text
-from tests.support.feeds import identity
+from node.feed import encryption_key_to_text, public_key_to_text
+from tests.support.feeds import encryption_keys, identity
 from tests.support.media import make_image, make_variant
 
 PARTNER_KEY = public_key_to_text(identity(5).public_key)
+PARTNER_ENCRYPTION_KEY = encryption_key_to_text(encryption_keys(5).public)
 MD5S = ["md5:" + f"{i:02x}" * 16 for i in range(1, 4)]
 RED = "md5:" + "ee" * 16
 
@@ -31,7 +32,8 @@ def home(tmp_path: Path) -> Path:
     """A node that contributed one image (csam, green), three md5 (ncii, green) and one RED md5."""
     path = tmp_path / "ngo"
     assert run("init", "--home", path, "--name", "Example NGO").exit_code == 0
-    assert run("partner", "add", "--home", path, "platform", "--key", PARTNER_KEY).exit_code == 0
+    pin = ["--key", PARTNER_KEY, "--encryption-key", PARTNER_ENCRYPTION_KEY]
+    assert run("partner", "add", "--home", path, "platform", *pin).exit_code == 0
     make_image(tmp_path / "a.png", seed=6)
     assert (
         run(

@@ -12,12 +12,13 @@ from click.testing import CliRunner, Result
 from stix2validator import ValidationOptions, validate_string
 
 from node.cli.main import cli
-from node.feed import public_key_to_text
-from tests.support.feeds import identity
+from node.feed import encryption_key_to_text, public_key_to_text
+from tests.support.feeds import encryption_keys, identity
 from tests.support.media import make_flat_image, make_image, make_non_image, make_variant
 
 PARTNER = identity(5)
 PARTNER_KEY = public_key_to_text(PARTNER.public_key)
+PARTNER_ENCRYPTION_KEY = encryption_key_to_text(encryption_keys(5).public)
 
 
 def run(*args: str | Path) -> Result:
@@ -173,7 +174,27 @@ def test_restricted_tlp_needs_a_known_recipient(home: Path) -> None:
         "contribute", "--home", home, "--signal", signal, "--category", "csam", "--tlp", "red", "--to", "x"
     )
     assert unknown.exit_code == 3
-    run("partner", "add", "--home", home, "platform", "--key", PARTNER_KEY)
+    # A partner pinned without its encryption key cannot be sealed to: refused, nothing published.
+    other_key = public_key_to_text(identity(6).public_key)
+    assert run("partner", "add", "--home", home, "nokey", "--key", other_key).exit_code == 0
+    keyless = run(
+        "contribute",
+        "--home",
+        home,
+        "--signal",
+        signal,
+        "--category",
+        "csam",
+        "--tlp",
+        "red",
+        "--to",
+        "nokey",
+    )
+    assert keyless.exit_code == 2
+    assert "no recently confirmed encryption key for nokey" in keyless.output
+    assert json.loads(run("status", "--home", home, "--json").stdout)["own_head_seq"] == 0
+    pin = ["--key", PARTNER_KEY, "--encryption-key", PARTNER_ENCRYPTION_KEY]
+    assert run("partner", "add", "--home", home, "platform", *pin).exit_code == 0
     ok = run(
         "contribute",
         "--home",
@@ -216,7 +237,8 @@ def test_revoke_stops_matching_and_unknown_targets_are_refused(home: Path) -> No
 
 
 def test_export_is_valid_stix_and_leaves_red_out_unless_asked(home: Path, tmp_path: Path) -> None:
-    run("partner", "add", "--home", home, "platform", "--key", PARTNER_KEY)
+    pin = ["--key", PARTNER_KEY, "--encryption-key", PARTNER_ENCRYPTION_KEY]
+    assert run("partner", "add", "--home", home, "platform", *pin).exit_code == 0
     make_image(tmp_path / "a.png", seed=6)
     run("contribute", "--home", home, tmp_path / "a.png", "--category", "election-deepfake", "--tlp", "clear")
     run(

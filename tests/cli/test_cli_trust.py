@@ -10,13 +10,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from node.cli.main import cli
-from node.feed import TlsCredentials, public_key_to_text
-from tests.support.feeds import identity
+from node.feed import TlsCredentials, decode_header, encryption_key_to_text, open_body, public_key_to_text
+from node.model import Seq
+from tests.support.feeds import encryption_keys, identity
 
 KEYS = {
     name: public_key_to_text(identity(n).public_key) for n, name in enumerate(("alpha", "beta", "gamma"), 20)
 }
 KEY_IDS = {name: identity(n).key_id for n, name in enumerate(("alpha", "beta", "gamma"), 20)}
+ENCRYPTION = {name: encryption_keys(n) for n, name in enumerate(("alpha", "beta", "gamma"), 20)}
 SIGNAL = "md5:" + "c" * 32
 
 
@@ -29,7 +31,8 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "ngo"
     assert run("init", "--home", path, "--name", "Example NGO").exit_code == 0
     for name, key in KEYS.items():
-        assert run("partner", "add", "--home", path, name, "--key", key).exit_code == 0
+        pin = ["--key", key, "--encryption-key", encryption_key_to_text(ENCRYPTION[name].public)]
+        assert run("partner", "add", "--home", path, name, *pin).exit_code == 0
     return path
 
 
@@ -37,11 +40,13 @@ def contribute(home: Path, *extra: str) -> Result:
     return run("contribute", "--home", home, "--signal", SIGNAL, "--category", "csam", *extra)
 
 
-def last_payload(home: Path) -> dict[str, object]:
+def last_entry(home: Path) -> tuple[bytes, bytes, list[str]]:
+    """The last entry's signed header payload, its body as it travels, and its recipients."""
     with sqlite3.connect(home / "accord.db") as db:
-        (payload,) = db.execute("SELECT payload FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
-    parsed: dict[str, object] = json.loads(payload)
-    return parsed
+        payload, body, recipients = db.execute(
+            "SELECT payload, body, recipients FROM entries ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    return payload, body, json.loads(recipients)
 
 
 @pytest.mark.parametrize(
@@ -158,12 +163,32 @@ def test_unpinning_a_partner_takes_it_out_of_its_groups(home: Path) -> None:
     assert json.loads(run("group", "list", "--home", home, "--json").output)[0]["members"] == ["beta"]
 
 
-def test_a_group_and_partners_resolve_to_key_ids_inside_the_signed_entry(home: Path) -> None:
+def test_a_group_and_partners_resolve_to_key_ids_and_the_body_is_sealed_to_them(home: Path) -> None:
     run("group", "add", "--home", home, "trusted", "alpha", "beta")
     published = contribute(home, "--tlp", "red", "--group", "trusted", "--to", "gamma")
     assert published.exit_code == 0, published.output
-    distribution = last_payload(home)["distribution"]
-    assert distribution == {"tlp": "red", "recipients": sorted(KEY_IDS.values())}
+    payload, body, recipients = last_entry(home)
+    assert recipients == sorted(KEY_IDS.values())
+    header = decode_header(payload)
+    assert header.tlp.value == "red" and header.seal is not None
+    assert b"recipients" not in payload  # the signed header names no recipient; every partner gets it
+    assert SIGNAL.split(":")[1].encode() not in body  # the body travels sealed
+
+    def opened_with(name: str) -> bytes | None:
+        assert header.seal is not None
+        return open_body(
+            body,
+            origin=header.origin,
+            seq=Seq(header.seq),
+            stanzas=header.seal.stanzas,
+            plaintext_digest=header.seal.plaintext_digest,
+            keys=[encryption_keys(40) if name == "outsider" else ENCRYPTION[name]],
+        )
+
+    for name in ("alpha", "beta", "gamma"):
+        opened = opened_with(name)
+        assert opened is not None and SIGNAL.split(":")[1].encode() in opened
+    assert opened_with("outsider") is None
 
 
 @pytest.mark.parametrize("tlp", ["amber", "amber+strict", "red"])

@@ -16,7 +16,8 @@ from click.testing import CliRunner, Result
 
 from node.app import AccordNode
 from node.cli.main import cli
-from tests.support.feeds import md5_signal, pdq_signal
+from node.feed import encryption_key_to_text
+from tests.support.feeds import encryption_keys, md5_signal, pdq_signal
 from tests.support.nodes import LiveNode
 
 
@@ -47,7 +48,10 @@ def audit_rows(home: Path) -> list[tuple[str, dict[str, object]]]:
 
 def add_lab(home: Path) -> None:
     key = "ed25519:" + "A" * 43 + "="
-    assert run("partner", "add", "--home", home, "lab", "--key", key).exit_code == 0
+    sealing = encryption_key_to_text(encryption_keys(7).public)  # restricted bodies are sealed to it
+    assert (
+        run("partner", "add", "--home", home, "lab", "--key", key, "--encryption-key", sealing).exit_code == 0
+    )
 
 
 # --- exports --------------------------------------------------------------------------------

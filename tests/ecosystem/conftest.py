@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from node.app import AccordNode, init_home
-from node.feed import public_key_to_text
+from node.feed import encryption_key_to_text, public_key_to_text
 from node.model import Tlp
 from node.taxii import TaxiiServer
-from tests.support.feeds import identity
+from tests.support.feeds import encryption_keys, identity
 
 PLATFORM = identity(7)  # a partner that is a named recipient of some restricted entries
 OUTSIDER = identity(8)  # a partner that is named by none
@@ -39,8 +39,11 @@ class Taxii:
 def node(tmp_path: Path) -> Iterator[AccordNode]:
     init_home(tmp_path / "home", name="Example NGO")
     opened = AccordNode.open(tmp_path / "home")
-    opened.add_partner("platform", public_key=public_key_to_text(PLATFORM.public_key), endpoint=None)
-    opened.add_partner("outsider", public_key=public_key_to_text(OUTSIDER.public_key), endpoint=None)
+    for name, partner, n in (("platform", PLATFORM, 7), ("outsider", OUTSIDER, 8)):
+        sealing = encryption_key_to_text(encryption_keys(n).public)  # restricted bodies are sealed to it
+        opened.add_partner(
+            name, public_key=public_key_to_text(partner.public_key), endpoint=None, encryption_key=sealing
+        )
     yield opened
     opened.close()
 

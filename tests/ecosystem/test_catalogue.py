@@ -22,7 +22,7 @@ from node.stix.profile import EXTENSION_DEFINITION_ID, extension_definition
 from node.store.bridges import DESCRIPTIVE_DROPPED, ObjectQuery
 from node.store.schema import m015_descriptive_recatalogue
 from node.sync.catalogue import ALL_COLLECTION, decode_cursor, encode_cursor
-from tests.support.feeds import FeedWriter, identity, indicator, md5_signal
+from tests.support.feeds import FeedWriter, encryption_keys, identity, indicator, md5_signal
 
 NGO = identity(21)  # an origin whose entries this node relays
 PLATFORM = identity(22)
@@ -56,8 +56,9 @@ def visible(node: AccordNode, viewer: Viewer) -> set[str]:
 
 
 def test_relayed_entries_follow_the_relay_rule_for_partner_accounts(node: AccordNode) -> None:
-    writer = FeedWriter(NGO, name="ngo")
-    to = frozenset({PLATFORM.key_id})
+    # Restricted bodies are sealed to the hub too (it is a recipient), so it can read them.
+    writer = FeedWriter(NGO, name="ngo", readers=[node.encryption.current.public])
+    to = frozenset({PLATFORM.key_id, node.key_id})
     relay(node, writer, 1, Tlp.GREEN)
     relay(node, writer, 2, Tlp.AMBER, to=to)
     relay(node, writer, 3, Tlp.AMBER_STRICT, to=to)  # origin-only: a relay never serves it
@@ -65,6 +66,21 @@ def test_relayed_entries_follow_the_relay_rule_for_partner_accounts(node: Accord
     assert visible(node, platform) == {md5_signal(1).value, md5_signal(2).value}
     analyst = Viewer(name="a", max_tlp=Tlp.AMBER_STRICT)  # a local analyst sees what the node holds
     assert visible(node, analyst) == {md5_signal(n).value for n in (1, 2, 3)}
+
+
+def test_a_relay_that_is_no_recipient_serves_no_restricted_object(node: AccordNode) -> None:
+    # Format 2: the hub accepts every header and holds restricted bodies as ciphertext only.
+    writer = FeedWriter(NGO, name="ngo", readers=[encryption_keys(22).public])  # the platform's key
+    to = frozenset({PLATFORM.key_id})
+    relay(node, writer, 1, Tlp.GREEN)
+    relay(node, writer, 2, Tlp.AMBER, to=to)
+    relay(node, writer, 3, Tlp.RED, to=to)
+    assert node.store.head(NGO.key_id).seq == 3  # type: ignore[union-attr]
+    for viewer in (
+        Viewer(name="p", max_tlp=Tlp.RED, partner_key=PLATFORM.key_id),
+        Viewer(name="a", max_tlp=Tlp.RED),
+    ):
+        assert visible(node, viewer) == {md5_signal(1).value}
 
 
 def test_collections_by_origin_name_the_origin(node: AccordNode) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from node.model import KNOWN_CATEGORIES, ContentType, Indicator, KeyId, Signal, SignalType, Tlp
-from node.stix import build_bundle
+from node.stix import build_bundle, read_entry_bundle
 
 ORIGIN = KeyId(hashlib.sha256(b"hotline one public key").hexdigest())
 OTHER_ORIGIN = KeyId(hashlib.sha256(b"platform two public key").hexdigest())
@@ -88,6 +88,23 @@ def small_bundle() -> tuple[dict[str, Any], list[Indicator]]:
     """A bundle of two indicators (md5 then pdq) as JSON data, and those indicators."""
     indicators = [make_indicator(1, SignalType.MD5), make_indicator(2, SignalType.PDQ)]
     return as_json(build_bundle(indicators, origin_names=ORIGIN_NAMES)), indicators
+
+
+def read_dropping(bundle: object, *, origin: KeyId = ORIGIN) -> tuple[list[Indicator], list[str]]:
+    """Read ``bundle`` as ingest does: the indicators kept, and each object dropped, named with why.
+
+    Content checks drop objects, not bundles (feed format 2): a broken object is left out and the
+    rest of the bundle is still read.
+    """
+    contents = read_entry_bundle(bundle, origin=origin, max_objects=MAX_OBJECTS)
+    return list(contents.indicators), list(contents.dropped)
+
+
+def the_drop(bundle: object, *, origin: KeyId = ORIGIN) -> str:
+    """Why reading ``bundle`` dropped its one broken object (exactly one object is dropped)."""
+    _, dropped = read_dropping(bundle, origin=origin)
+    assert len(dropped) == 1, dropped
+    return dropped[0]
 
 
 # --- hypothesis strategies ----------------------------------------------------------------

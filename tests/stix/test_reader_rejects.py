@@ -1,8 +1,10 @@
-"""read_bundle at the trust boundary: everything outside the profile is refused, precisely.
+"""Reading a bundle at the trust boundary: everything outside the profile is refused, precisely.
 
-Each case breaks one rule of a valid two-indicator bundle (md5 at object 3, pdq at object 4)
-and expects MalformedStix (or TooLarge) whose message names the object and the field and
-never holds a hash value: restricted hashes must not reach logs or partners through errors.
+Each case breaks one rule of a valid two-indicator bundle (md5 at object 3, pdq at object 4).
+Content checks drop objects, not bundles (feed format 2): the broken object is left out, the
+rest is still read, and the drop's reason names the object and the field and never holds a
+hash value: restricted hashes must not reach logs or partners through errors. A payload that
+is not a bundle at all still raises MalformedStix (or TooLarge).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from node.errors import MalformedStix, TooLarge
-from node.model import Tlp
+from node.model import Indicator, Tlp
 from node.stix import origin_identity_id, read_bundle
 from node.stix.profile import EXTENSION_DEFINITION_ID, TLP_MARKINGS
 from tests.stix.samples import (
@@ -25,6 +27,7 @@ from tests.stix.samples import (
     OTHER_ORIGIN,
     all_hash_values,
     hex_value,
+    read_dropping,
     small_bundle,
 )
 
@@ -118,13 +121,30 @@ def _put(target: dict[str, Any], field: str, value: object) -> None:
         target[field] = value
 
 
-def _refused(bundle: dict[str, Any]) -> str:
-    """The message of the MalformedStix that reading ``bundle`` raises, checked for hashes."""
+def _written() -> list[Indicator]:
+    return small_bundle()[1]
+
+
+def _refused(bundle: dict[str, Any], *, kept: list[Indicator]) -> str:
+    """Why reading ``bundle`` dropped its one broken object, checked for hashes.
+
+    The objects around it are still read: exactly ``kept`` comes out.
+    """
+    read, dropped = read_dropping(bundle)
+    assert len(dropped) == 1, dropped
+    assert read == kept
+    message = dropped[0]
+    for value in [*all_hash_values(_written()), FOREIGN_HASH]:
+        assert value.lower()[:16] not in message.lower()
+    return message
+
+
+def _refused_bundle(bundle: object) -> str:
+    """The message of the MalformedStix that reading a broken bundle raises, checked for hashes."""
     with pytest.raises(MalformedStix) as caught:
         read_bundle(bundle, origin=ORIGIN, max_objects=MAX_OBJECTS)
     message = f"{caught.value} {caught.value.diagnostics()}"
-    _, written = small_bundle()
-    for value in [*all_hash_values(written), FOREIGN_HASH]:
+    for value in [*all_hash_values(_written()), FOREIGN_HASH]:
         assert value.lower()[:16] not in message.lower()
     return message
 
@@ -133,7 +153,7 @@ def _refused(bundle: dict[str, Any]) -> str:
 def test_broken_indicator_is_refused(field: str, value: object, named: str | None) -> None:
     bundle, _ = small_bundle()
     _put(bundle["objects"][TARGET], field, value)
-    message = _refused(bundle)
+    message = _refused(bundle, kept=_written()[:1])
     assert message.startswith(f"bundle object {TARGET}: ")
     if named is not None:
         assert f"'{named}'" in message
@@ -143,7 +163,7 @@ def test_broken_indicator_is_refused(field: str, value: object, named: str | Non
 def test_broken_extension_is_refused(field: str, value: object, named: str) -> None:
     bundle, _ = small_bundle()
     _put(bundle["objects"][TARGET]["extensions"][EXTENSION_DEFINITION_ID], field, value)
-    message = _refused(bundle)
+    message = _refused(bundle, kept=_written()[:1])
     assert message.startswith(f"bundle object {TARGET}: ")
     assert f"'{named}'" in message
 
@@ -151,13 +171,13 @@ def test_broken_extension_is_refused(field: str, value: object, named: str) -> N
 def test_the_same_indicator_version_twice_is_refused() -> None:
     bundle, _ = small_bundle()
     bundle["objects"].append(copy.deepcopy(bundle["objects"][TARGET]))
-    assert "repeats an indicator version" in _refused(bundle)
+    assert "repeats an indicator version" in _refused(bundle, kept=_written())
 
 
 def test_an_object_that_is_not_a_json_object_is_refused() -> None:
     bundle, _ = small_bundle()
     bundle["objects"].append(FOREIGN_HASH)
-    assert _refused(bundle).startswith("bundle object 5: ")
+    assert _refused(bundle, kept=_written()).startswith("bundle object 5: ")
 
 
 @pytest.mark.parametrize(
@@ -168,7 +188,7 @@ def test_an_object_that_is_not_a_json_object_is_refused() -> None:
 def test_a_descriptive_object_with_a_bad_id_is_refused(bad_id: object) -> None:
     bundle, _ = small_bundle()
     bundle["objects"][0]["id"] = bad_id
-    assert _refused(bundle).startswith("bundle object 0: field 'id'")
+    assert _refused(bundle, kept=_written()).startswith("bundle object 0: field 'id'")
 
 
 BUNDLE_CASES: dict[str, Callable[[dict[str, Any]], object]] = {
@@ -185,7 +205,7 @@ BUNDLE_CASES: dict[str, Callable[[dict[str, Any]], object]] = {
 def test_broken_bundle_is_refused(mutate: Callable[[dict[str, Any]], object]) -> None:
     bundle, _ = small_bundle()
     mutate(bundle)
-    assert "bundle" in _refused(bundle)
+    assert "bundle" in _refused_bundle(bundle)
 
 
 @pytest.mark.parametrize("payload", [None, [], "bundle", 42, ["type", "bundle"]])
@@ -209,11 +229,15 @@ def test_exactly_max_objects_is_accepted() -> None:
 
 def test_an_origin_reads_only_its_own_indicators() -> None:
     bundle, _ = small_bundle()
-    with pytest.raises(MalformedStix, match="created_by_ref"):
-        read_bundle(bundle, origin=OTHER_ORIGIN, max_objects=MAX_OBJECTS)
+    read, dropped = read_dropping(bundle, origin=OTHER_ORIGIN)
+    assert read == []
+    assert dropped == [
+        f"bundle object {index}: field 'created_by_ref' must be the STIX identity of the entry's origin"
+        for index in (TARGET - 1, TARGET)
+    ]
 
 
-# --- robustness: any JSON value in any field gives a result or MalformedStix -------------
+# --- robustness: any JSON value in any field is read or dropped cleanly -------------------
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -259,11 +283,10 @@ def test_any_value_anywhere_is_read_or_refused_cleanly(field: str, value: object
         target["extensions"][EXTENSION_DEFINITION_ID][field] = value
     else:
         target[field] = value
-    # Reading may succeed (e.g. a new description); any failure is MalformedStix naming the object.
-    try:
-        read_bundle(bundle, origin=ORIGIN, max_objects=MAX_OBJECTS)
-    except MalformedStix as exc:
-        message = str(exc)
-    else:
-        return
-    assert message.startswith(f"bundle object {TARGET}: ")
+    # Reading may keep the object (e.g. a new description); else it is dropped, named by index,
+    # and the other objects are still read.
+    read, dropped = read_dropping(bundle)
+    assert _written()[0] in read
+    assert len(dropped) <= 1
+    for message in dropped:
+        assert message.startswith(f"bundle object {TARGET}: ")

@@ -1,5 +1,5 @@
 """Sightings in the profile: written, read back, clean for the OASIS validator and the library,
-and refused when anything is outside the profile."""
+and refused when anything is outside the profile (the object is dropped, the rest is read)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 import stix2
 from stix2validator import ValidationOptions, validate_string
 
-from node import errors
 from node.model import Sighting, Tlp
 from node.stix import build_bundle, origin_identity_id, read_entry_bundle
 from tests.stix.samples import MAX_OBJECTS, ORIGIN, ORIGIN_NAMES, T0
@@ -78,6 +77,15 @@ def test_the_library_parses_our_sightings() -> None:
 def test_a_sighting_outside_the_profile_is_refused(change: dict[str, Any], message: str) -> None:
     bundle = bundle_of(make_sighting())
     bundle["objects"][-1].update(change)
-    with pytest.raises(errors.MalformedStix, match="bundle object") as caught:
-        read_entry_bundle(bundle, origin=ORIGIN, max_objects=MAX_OBJECTS)
-    assert message in str(caught.value)
+    contents = read_entry_bundle(bundle, origin=ORIGIN, max_objects=MAX_OBJECTS)
+    assert contents.sightings == []
+    [reason] = contents.dropped
+    assert reason.startswith("bundle object") and message in reason
+
+
+def test_the_same_sighting_version_twice_is_read_once() -> None:
+    sighting = make_sighting()
+    contents = read_entry_bundle(bundle_of(sighting, sighting), origin=ORIGIN, max_objects=MAX_OBJECTS)
+    assert contents.sightings == [(sighting, Tlp.AMBER_STRICT)]  # the repeat is dropped, not kept
+    [reason] = contents.dropped
+    assert "repeats an sighting version" in reason

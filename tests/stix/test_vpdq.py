@@ -7,10 +7,17 @@ import json
 import pytest
 from stix2validator import ValidationOptions, validate_string
 
-from node.errors import MalformedStix
 from node.model import SignalType
 from node.stix import build_bundle, parse_with_stix2, read_bundle
-from tests.stix.samples import MAX_OBJECTS, ORIGIN, ORIGIN_NAMES, as_json, hex_value, make_indicator
+from tests.stix.samples import (
+    MAX_OBJECTS,
+    ORIGIN,
+    ORIGIN_NAMES,
+    as_json,
+    hex_value,
+    make_indicator,
+    the_drop,
+)
 
 FRAMES = sorted(hex_value(500 + n, 64) for n in range(6))
 
@@ -50,16 +57,12 @@ def test_a_video_round_trips_and_passes_both_oracles() -> None:
 def test_a_non_canonical_video_value_is_refused_by_name(value: str, rule: str) -> None:
     bundle = video_bundle()
     vpdq_object(bundle)["pattern"] = f"[file:hashes.x_vpdq = '{value}']"
-    with pytest.raises(MalformedStix, match=rule) as caught:
-        read_bundle(bundle, origin=ORIGIN, max_objects=MAX_OBJECTS)
-    assert "'pattern'" in str(caught.value)
-    assert not any(
-        frame[:16] in str(caught.value) or frame[:16].upper() in str(caught.value) for frame in FRAMES
-    )
+    reason = the_drop(bundle)
+    assert rule in reason and "'pattern'" in reason
+    assert not any(frame[:16] in reason or frame[:16].upper() in reason for frame in FRAMES)
 
 
 def test_a_pdq_pattern_under_a_vpdq_label_is_refused() -> None:
     bundle = video_bundle()
     vpdq_object(bundle)["pattern"] = f"[file:hashes.x_pdq = '{FRAMES[0]}']"
-    with pytest.raises(MalformedStix, match="different hash"):
-        read_bundle(bundle, origin=ORIGIN, max_objects=MAX_OBJECTS)
+    assert "different hash" in the_drop(bundle)

@@ -10,23 +10,22 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from node.feed import NodeIdentity, encode_entry, payload_digest, sign_envelope
+from node.feed import NodeIdentity, canonical_json, decode_header, payload_digest
 from node.model import (
-    ENTRY_PAYLOAD_TYPE,
     ContentType,
     Digest,
     Distribution,
-    Envelope,
-    FeedEntry,
+    EntryHeader,
     Indicator,
     KeyId,
-    Seq,
     Signal,
     SignalType,
+    SignedEntry,
     Tlp,
 )
 from node.model.clock import format_timestamp
-from node.store import Store, WriteTx
+from node.store import Store, StoredBody, WriteTx
+from tests.support.feeds import FeedWriter, encryption_keys
 
 ALICE = NodeIdentity.from_seed(bytes([1]) * 32)
 BOB = NodeIdentity.from_seed(bytes([2]) * 32)
@@ -45,38 +44,52 @@ def open_store(path: Path) -> Iterator[Store]:
 
 def signed_entry(
     identity: NodeIdentity, seq: int, prev: Digest | None, distribution: Distribution | None = None
-) -> tuple[FeedEntry, Envelope, Digest]:
-    """A real signed entry of ``identity`` at ``seq``, its envelope and its digest."""
-    entry = FeedEntry(
-        origin=identity.key_id,
-        seq=Seq(seq),
+) -> tuple[EntryHeader, SignedEntry, Digest]:
+    """A real signed entry of ``identity`` at ``seq`` (its header, the signed header with its body,
+    and the header's digest). A restricted body is sealed to the origin's own encryption key."""
+    writer = FeedWriter(identity, encryption=encryption_keys(1))
+    distribution = distribution or Distribution(Tlp.GREEN)
+    item = writer.entry(
+        [],
+        distribution=distribution,
+        seq=seq,
         prev=prev,
-        created=T0,
-        distribution=distribution or Distribution(Tlp.GREEN),
-        bundle={"type": "bundle", "seq": seq},
+        bundle=_bundle(seq),
+        advance=False,
     )
-    payload = encode_entry(entry)
-    return entry, sign_envelope(ENTRY_PAYLOAD_TYPE, payload, identity), payload_digest(payload)
+    return decode_header(item.header.payload), item, payload_digest(item.header.payload)
 
 
 def append(tx: WriteTx, identity: NodeIdentity, *, distribution: Distribution | None = None) -> Digest:
     """Append the next entry of ``identity``'s feed inside ``tx``; returns its digest."""
     head = tx.head(identity.key_id)
     seq = 1 if head is None else head.seq + 1
-    entry, envelope, digest = signed_entry(identity, seq, None if head is None else head.digest, distribution)
+    distribution = distribution or Distribution(Tlp.GREEN)
+    header, item, digest = signed_entry(identity, seq, None if head is None else head.digest, distribution)
     tx.append_entry(
-        origin=entry.origin,
-        seq=entry.seq,
+        origin=header.origin,
+        seq=header.seq,
         digest=digest,
-        prev=entry.prev,
-        envelope=envelope,
-        tlp=entry.distribution.tlp,
-        recipients=entry.distribution.recipients,
-        created=format_timestamp(entry.created),
+        prev=header.prev,
+        envelope=item.header,
+        tlp=header.tlp,
+        recipients=distribution.recipients,
+        created=format_timestamp(header.created),
         via=None,
         objects=0,
+        body=StoredBody(
+            digest=header.body_digest,
+            size=header.body_size,
+            sealed=header.sealed,
+            body=item.body,
+            plaintext=canonical_json(_bundle(seq)) if header.sealed else None,  # the origin's own copy
+        ),
     )
     return digest
+
+
+def _bundle(seq: int) -> dict[str, object]:
+    return {"type": "bundle", "seq": seq}
 
 
 def indicator_id(seed: int) -> str:

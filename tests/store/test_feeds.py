@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from node.feed import body_digest, decode_header
 from node.model import Distribution, Seq, Tlp
-from node.store import Store
+from node.store import Store, StoredBody
 from tests.store.build import ALICE, BOB, CAROL, append, indicator, open_store, signed_entry
 
 
@@ -86,7 +87,7 @@ def test_the_store_is_usable_after_a_failed_write(store: Store) -> None:
 def test_a_failing_statement_rolls_back_the_whole_transaction(store: Store) -> None:
     with store.write() as tx:
         append(tx, ALICE)
-    _, envelope, digest = signed_entry(ALICE, 1, None)
+    header, item, digest = signed_entry(ALICE, 1, None)
 
     def append_bob_then_alice_again() -> None:
         with store.write() as tx:
@@ -96,12 +97,15 @@ def test_a_failing_statement_rolls_back_the_whole_transaction(store: Store) -> N
                 seq=Seq(1),
                 digest=digest,
                 prev=None,
-                envelope=envelope,
+                envelope=item.header,
                 tlp=Tlp.GREEN,
                 recipients=frozenset(),
                 created="2025-01-01T00:00:00.000Z",
                 via=None,
                 objects=0,
+                body=StoredBody(
+                    digest=header.body_digest, size=header.body_size, sealed=False, body=item.body
+                ),
             )
 
     with pytest.raises(sqlite3.IntegrityError):
@@ -134,10 +138,15 @@ def test_entries_are_stored_exactly_as_signed(store: Store) -> None:
     _, first, _ = signed_entry(ALICE, 1, None)
     stored = store.entries_after(ALICE.key_id, Seq(0), limit=10)
     assert [s.seq for s in stored] == [1, 2]
-    assert stored[0].envelope == first
-    assert stored[0].envelope.payload == first.payload
+    assert stored[0].envelope == first.header
+    assert stored[0].envelope.payload == first.header.payload
+    assert (stored[0].body, stored[0].sealed) == (first.body, False)
     assert (stored[0].tlp, stored[0].recipients) == (Tlp.GREEN, frozenset())
     assert (stored[1].tlp, stored[1].recipients) == (Tlp.RED, recipients)
+    red = decode_header(stored[1].envelope.payload)
+    assert stored[1].sealed and red.sealed  # a restricted body is held as the sealed ciphertext
+    assert stored[1].body is not None and body_digest(stored[1].body) == red.body_digest
+    assert b'"seq"' not in stored[1].body
 
 
 def test_entries_after_pages_in_seq_order(store: Store) -> None:
@@ -156,7 +165,7 @@ def test_evidence_is_kept_once_and_quarantines_the_origin(store: Store) -> None:
     with store.write() as tx:
         assert not tx.is_quarantined(ALICE.key_id)
         for _ in range(2):
-            tx.add_evidence(origin=ALICE.key_id, seq=Seq(1), digest=digest, envelope=fork, via="hub")
+            tx.add_evidence(origin=ALICE.key_id, seq=Seq(1), digest=digest, envelope=fork.header, via="hub")
         assert tx.is_quarantined(ALICE.key_id)
         assert not tx.is_quarantined(BOB.key_id)
     assert store.evidence_count() == 1
