@@ -107,7 +107,7 @@ def _bind(address: str) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, int(port)))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, OverflowError) as exc:  # OverflowError: a port above 65535
         sock.close()
         raise ConfigError(f"cannot listen on {address} for the HTTP API: {exc}") from exc
     return sock

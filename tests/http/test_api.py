@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -280,11 +281,27 @@ def test_an_account_over_its_rate_is_429_with_retry_after(
     assert unaffected.status_code == 200  # buckets are per account
 
 
+@contextmanager
+def _capturing(caplog: pytest.LogCaptureFixture, *names: str) -> Iterator[None]:
+    """Capture these loggers at DEBUG even when the CLI set them not to propagate (as it does)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(caplog.handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(caplog.handler)
+            logger.setLevel(level)
+
+
 def test_neither_tokens_nor_hash_values_reach_the_log(
     served: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
     red = signal_of(RED_SEED)
-    with caplog.at_level(logging.DEBUG):
+    with caplog.at_level(logging.DEBUG), _capturing(caplog, "node", "uvicorn"):
         with served.client("red-matcher") as client:
             match(client, str(red), "pdq:" + "cd" * 31)
         with served.client("red-analyst") as client:
