@@ -56,6 +56,12 @@ class HttpServer:
         max_concurrency: int | None = None,
     ) -> None:
         check_transport(address, tls=tls, allow_plaintext=allow_plaintext)
+        if tls is None and not is_loopback_endpoint(address):
+            log.warning(
+                "INSECURE: the HTTP API on %s is PLAINTEXT (network.insecure_plaintext): bearer tokens"
+                " and every answer cross the network readable",
+                address,
+            )
         self._socket = _bind(address)
         self.tls = tls
         config = uvicorn.Config(

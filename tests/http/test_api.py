@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from node.app import AccordNode
+from node.app.shapes import status_json
 from node.model import Tlp
 from node.model.accounts import Role
 from tests.http.conftest import AMBER_SEED, GREEN_SEED, RED_SEED, Served, signal_of, start_server
@@ -70,6 +71,7 @@ def test_status_for_admin_and_analyst_is_the_cli_status(served: Served) -> None:
         assert response.status_code == 200
         body = response.json()
         assert body["name"] == "Example NGO" and body["own_head_seq"] == 3
+        assert body == status_json(served.node)  # the object `accord status --json` prints
         assert {p["name"] for p in body["partners"]} == {"partner"}
 
 
