@@ -187,6 +187,22 @@ class ImportsSection:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSection:
+    """The HTTP API (issue 14): off unless ``listen`` is set (or ``accord serve --http``)."""
+
+    # HOST:PORT; empty = off. Plain HTTP on loopback only; elsewhere TLS with the node's
+    # certificate (refused in plaintext unless network.insecure_plaintext).
+    listen: str = ""
+    # A request body above this is refused (413) before it is read whole or parsed. A batch of
+    # limits.max_batch_signals (10,000) PDQ signals is ~750 KiB of JSON.
+    max_body_bytes: int = 4 * 1024 * 1024
+    # Per account, a token bucket: this many requests per second sustained, bursts up to
+    # rate_burst. One batch call can carry thousands of signals, so per request is the unit.
+    rate_per_second: float = 50.0
+    rate_burst: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """The whole configuration. Build with :func:`load_config`."""
 
@@ -198,6 +214,7 @@ class NodeConfig:
     log: LogSection = field(default_factory=LogSection)
     taxii: TaxiiSection = field(default_factory=TaxiiSection)
     imports: ImportsSection = field(default_factory=ImportsSection)
+    http: HttpSection = field(default_factory=HttpSection)
 
     def __post_init__(self) -> None:
         self._check_match()
@@ -205,6 +222,14 @@ class NodeConfig:
         self._check_network_and_log()
         self._check_restore_quorum()
         self._check_hostile_callers()
+        self._check_http()
+
+    def _check_http(self) -> None:
+        http = self.http
+        if http.max_body_bytes < 1024:
+            raise ConfigError("http.max_body_bytes below 1 KiB cannot carry one request")
+        if not (math.isfinite(http.rate_per_second) and http.rate_per_second > 0) or http.rate_burst < 1:
+            raise ConfigError("http.rate_per_second must be a positive number and http.rate_burst at least 1")
 
     def _check_match(self) -> None:
         match = self.match
@@ -335,6 +360,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "log": LogSection,
     "taxii": TaxiiSection,
     "imports": ImportsSection,
+    "http": HttpSection,
 }
 
 

@@ -250,3 +250,31 @@ class Overloaded(AccordError):
 
     reason = "overloaded"
     exit_code = 3
+
+
+# --- the HTTP API ----------------------------------------------------------------------------
+
+
+class Forbidden(AccordError):
+    """An authenticated account asked for something its role does not allow."""
+
+    reason = "forbidden"
+    exit_code = 4
+
+
+class RateLimited(AccordError):
+    """An account sent requests faster than its rate limit; it may retry after a pause."""
+
+    reason = "rate_limited"
+    exit_code = 4
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotReady(AccordError):
+    """The node is still loading its match lists; answering now would miss matches."""
+
+    reason = "not_ready"
+    exit_code = 4

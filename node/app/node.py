@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from node.app import keyfiles
+from node.app.accounts import AccountsMixin
 from node.app.analysing import AnalysingMixin, describe_query
 from node.app.audit import AuditLog
 from node.app.bridges import Bridges
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 __all__ = ["LOCAL_REFUSED", "AccordNode", "ContributeReport", "PushReport", "describe_query"]
 
 
-class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin):
+class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin, AccountsMixin):
     """One node, opened from its home directory. Close it when done."""
 
     def __init__(self, home: Home, *, config: NodeConfig | None = None) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from types import FrameType
 
+from node.app.http_api import http_server
 from node.app.locks import serve_lock
 from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
@@ -38,21 +39,32 @@ log = logging.getLogger(__name__)
 
 
 def serve(
-    node: AccordNode, *, listen: str | None, announce: Callable[[str], None], taxii: str | None = None
+    node: AccordNode,
+    *,
+    listen: str | None,
+    announce: Callable[[str], None],
+    taxii: str | None = None,
+    http: str | None = None,
 ) -> None:
     """Serve until a termination signal arrives. ``announce`` receives human status lines.
 
     ``taxii`` (else ``taxii.listen`` from the config; empty means off) starts the read-only
-    TAXII 2.1 server on that loopback address.
+    TAXII 2.1 server on that loopback address. ``http`` (else ``http.listen``; empty means off)
+    starts the HTTP API there.
     """
     with serve_lock(node.home.root) as held:
         if not held:
             raise NodeBusy(f"another 'accord serve' is running on {node.home.root}")
-        _serve(node, listen=listen, announce=announce, taxii=taxii)
+        _serve(node, listen=listen, announce=announce, taxii=taxii, http=http)
 
 
 def _serve(
-    node: AccordNode, *, listen: str | None, announce: Callable[[str], None], taxii: str | None
+    node: AccordNode,
+    *,
+    listen: str | None,
+    announce: Callable[[str], None],
+    taxii: str | None,
+    http: str | None = None,
 ) -> None:
     stop = threading.Event()
     _install_signal_handlers(stop)
@@ -61,6 +73,8 @@ def _serve(
     metrics = NodeMetrics(node)
     taxii_address = taxii or node.config.taxii.listen or None  # bound first: a bad address fails early
     taxii_server = node.bridges.taxii_server(taxii_address) if taxii_address else None
+    http_address = http or node.config.http.listen or None
+    http_api = http_server(node, http_address) if http_address else None  # bound early, like TAXII
     servers = _start(node, listen, observe=metrics.observe_match)
     metrics_address = node.config.network.metrics_listen or None  # empty in the config means off
     stop_metrics = metrics.serve(metrics_address) if metrics_address else None
@@ -75,6 +89,10 @@ def _serve(
     if taxii_server is not None:
         taxii_server.start()
         announce(f"accord: TAXII 2.1 on http://{_host(taxii_address or '')}:{taxii_server.port}/taxii2/")
+    if http_api is not None:
+        http_api.start()  # /v1/health answers 503 until the lists below are loaded
+        scheme = "http" if http_api.tls is None else "https"
+        announce(f"accord: HTTP API on {scheme}://{_host(http_address or '')}:{http_api.port}/v1/")
     loaded, resumed = node.open_lists()
     warm_up()  # numba compiles (or loads from its cache) here, not in the first match
     servers.set_serving(True)
@@ -91,6 +109,8 @@ def _serve(
         scheduler.stop()
         if taxii_server is not None:
             taxii_server.stop()
+        if http_api is not None:
+            http_api.stop()
         servers.stop(node.config.network.grace_seconds)
         if saver is not None:
             saver.join()

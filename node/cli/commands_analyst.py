@@ -19,10 +19,10 @@ from node.model.queries import (
     IndicatorQuery,
     IndicatorStatus,
     QueryAnswer,
-    QueryRow,
     SortKey,
     parse_time_bound,
 )
+from node.model.shapes import query_row_json
 from node.sync.lookup import Provenance
 
 EXIT_BROKEN = 2
@@ -112,23 +112,7 @@ def _origin(text: str, names: dict[KeyId, str]) -> KeyId:
     )
 
 
-def _row_json(row: QueryRow) -> dict[str, Any]:
-    ind = row.indicator
-    return {
-        "id": ind.id,
-        "origin": ind.origin,
-        "origin_name": row.origin_name,
-        "signal_type": ind.signal.type.value,
-        "value": ind.signal.value,
-        "category": ind.category,
-        "content_type": ind.content_type.value,
-        "tlp": ind.tlp.value,
-        "status": row.status.value,
-        "created": ind.created.isoformat(),
-        "modified": ind.modified.isoformat(),
-        "valid_until": None if ind.valid_until is None else ind.valid_until.isoformat(),
-        "distance": row.distance,
-    }
+_row_json = query_row_json
 
 
 def _print_answer(node: AccordNode, answer: QueryAnswer, form: str) -> None:

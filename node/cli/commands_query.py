@@ -7,12 +7,13 @@ from typing import Any
 
 import click
 
-from node.app import AccordNode
+from node.app.shapes import status_json
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
 from node.hashing import MediaHashes, hash_file
 from node.model import PDQ_MIN_QUALITY, Match, MatchResult, Signal
+from node.model.shapes import match_result_json, refused_query_json
 
 EXIT_NO_MATCH = 1
 EXIT_FAILED = 2
@@ -132,8 +133,8 @@ def _print_matches(
     labelled: list[tuple[str, MatchResult]], as_json: bool, *, refused: list[tuple[str, str]]
 ) -> None:
     if as_json:
-        errors = [{"query": label, "error": error, "matches": []} for label, error in refused]
-        print_json(errors + [_result_json(label, r) for label, r in labelled])
+        errors = [refused_query_json(label, error) for label, error in refused]
+        print_json(errors + [match_result_json(label, r) for label, r in labelled])
         return
     rows = [
         (
@@ -193,38 +194,6 @@ def _opinions_text(match: Match) -> str:
     return f"{match.consensus.value} +{match.agreed}/-{match.disputed}"
 
 
-def _result_json(label: str, result: MatchResult) -> dict[str, Any]:
-    return {
-        "query": label,
-        "signal": str(result.query),
-        "signal_type": result.query.type.value,
-        "corroboration": result.corroboration,
-        "matches": [_match_json(m) for m in result.matches],
-        "safelisted": result.safelisted,
-        "suppressed": [_match_json(m) for m in result.suppressed],
-    }
-
-
-def _match_json(m: Match) -> dict[str, Any]:
-    return {
-        "indicator_id": m.indicator_id,
-        "origin": m.origin,
-        "origin_name": m.origin_name,
-        "category": m.category,
-        "signal_type": m.signal_type.value,
-        "content_type": m.content_type.value,
-        "distance": m.distance,
-        "tlp": m.tlp.value,
-        "query_match_percent": m.query_match_percent,
-        "compared_match_percent": m.compared_match_percent,
-        "trust": m.trust.value,
-        "agreed": m.agreed,
-        "disputed": m.disputed,
-        "consensus": m.consensus.value,
-        "corroboration": m.corroboration,
-    }
-
-
 @click.command("sync")
 @home_option
 @click.option("--partner", default=None, help="Pull from this partner only.")
@@ -264,7 +233,7 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
     status = node.status()
     names = node.names()
     if as_json:
-        print_json(_status_json(node))
+        print_json(status_json(node))
         return
     click.echo(f"node: {status.name}  key id {status.key_id}  own feed head seq {status.own_head_seq}")
     click.echo("")
@@ -314,48 +283,6 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
             f"bodies missing: {status.bodies_missing} (fetched from any peer that holds them);"
             f" {status.bodies_missing_long} missing for several sync rounds"
         )
-
-
-def _status_json(node: AccordNode) -> dict[str, Any]:
-    status = node.status()
-    names = node.names()
-    return {
-        "name": status.name,
-        "key_id": status.key_id,
-        "own_head_seq": status.own_head_seq,
-        "compromised": {name: mark.from_seq for name, mark in node.compromised().items()},
-        "partners": [
-            {
-                "name": p.partner.name,
-                "key_id": p.partner.key_id,
-                "endpoint": p.partner.endpoint,
-                "head_seq": p.head_seq,
-                "last_attempt": p.sync.last_attempt if p.sync else None,
-                "last_success": p.sync.last_success if p.sync else None,
-                "last_result": p.sync.last_result if p.sync else None,
-                "last_error": p.sync.last_error if p.sync else None,
-                "received": p.sync.received if p.sync else 0,
-                "rejected": p.sync.rejected if p.sync else 0,
-            }
-            for p in status.partners
-        ],
-        "counts": [
-            {
-                "origin": c.origin,
-                "origin_name": names.get(c.origin, c.origin[:12]),
-                "category": c.category,
-                "signal_type": c.signal_type,
-                "count": c.count,
-            }
-            for c in status.counts
-        ],
-        "rejections": status.rejections,
-        "evidence": status.evidence,
-        "quarantined": list(status.quarantined),
-        "stale": status.stale,
-        "bodies_missing": status.bodies_missing,
-        "bodies_missing_long": status.bodies_missing_long,
-    }
 
 
 COMMANDS = [hash_cmd, match_cmd, sync_cmd, status_cmd]

@@ -69,6 +69,12 @@ def identity_cmd(home: Path | None, as_json: bool) -> None:
     metavar="HOST:PORT",
     help="Also serve read-only TAXII 2.1 on this loopback address [default: taxii.listen, off].",
 )
+@click.option(
+    "--http",
+    default=None,
+    metavar="HOST:PORT",
+    help="Also serve the HTTP API here (TLS off loopback) [default: http.listen, off].",
+)
 def serve_cmd(
     home: Path | None,
     listen: str | None,
@@ -76,6 +82,7 @@ def serve_cmd(
     name: str,
     insecure_plaintext: bool,
     taxii: str | None,
+    http: str | None,
 ) -> None:
     """Serve partners and the local Match API; pull from partners on a schedule.
 
@@ -99,6 +106,7 @@ def serve_cmd(
         node,
         listen=listen,
         taxii=taxii,
+        http=http,
         announce=lambda line: click.echo(logs.status_line(line, json_lines=json_lines), err=True),
     )
 

@@ -17,6 +17,7 @@ import click
 
 from node import __version__
 from node.cli import (
+    commands_accounts,
     commands_analyst,
     commands_backup,
     commands_ecosystem,
@@ -76,6 +77,7 @@ for module in (
     commands_relay,
     commands_import,
     commands_feedback,
+    commands_accounts,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

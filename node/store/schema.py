@@ -573,6 +573,23 @@ def m016_refused_calls(db: Database) -> None:
             peer TEXT NOT NULL,
             reason TEXT NOT NULL,
             message TEXT NOT NULL
+
+
+@migrations()
+def m017_http_accounts(db: Database) -> None:
+    """Accounts of the HTTP API (issue 14): a role, a maximum TLP and the SHA-256 of a token.
+
+    The token itself is never stored. Its hash is unique and indexed, so a request costs one
+    row lookup whatever the number of accounts.
+    """
+    db.execute(
+        """
+        CREATE TABLE http_accounts (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            max_tlp TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            added_at TEXT NOT NULL
         )
         """
     )

@@ -1,0 +1,119 @@
+"""Serving the HTTP API: uvicorn in a background thread, TLS with the node's certificate.
+
+Plain HTTP only on loopback. Off loopback the node's own certificate (``tls.crt``, the one the
+partner API serves) is used, and a plaintext server is refused unless the operator set
+``network.insecure_plaintext``: bearer tokens would cross the network readable.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from node.errors import ConfigError
+from node.model import is_loopback_endpoint
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_SECONDS = 15.0  # uvicorn starts in well under a second; this is a stuck start
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """The PEM key and certificate files the server presents."""
+
+    key: Path
+    cert: Path
+
+
+def check_transport(address: str, *, tls: TlsFiles | None, allow_plaintext: bool) -> None:
+    """Refuse plaintext off loopback unless explicitly allowed (``network.insecure_plaintext``)."""
+    if tls is None and not is_loopback_endpoint(address) and not allow_plaintext:
+        raise ConfigError(
+            f"the HTTP API would serve plaintext on {address}, which is not loopback: bearer tokens"
+            " would cross the network readable (serve TLS, or set network.insecure_plaintext)"
+        )
+
+
+class HttpServer:
+    """A bound HTTP API server; :meth:`start` serves it in a daemon thread."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        address: str,
+        tls: TlsFiles | None,
+        allow_plaintext: bool = False,
+        grace_seconds: float = 5.0,
+        max_concurrency: int | None = None,
+    ) -> None:
+        check_transport(address, tls=tls, allow_plaintext=allow_plaintext)
+        if tls is None and not is_loopback_endpoint(address):
+            log.warning(
+                "INSECURE: the HTTP API on %s is PLAINTEXT (network.insecure_plaintext): bearer tokens"
+                " and every answer cross the network readable",
+                address,
+            )
+        self._socket = _bind(address)
+        self.tls = tls
+        config = uvicorn.Config(
+            app,
+            log_config=None,  # the node configures logging once
+            access_log=False,  # uvicorn's access line holds the query string; ours does not
+            lifespan="off",
+            server_header=False,
+            ssl_keyfile=None if tls is None else str(tls.key),
+            ssl_certfile=None if tls is None else str(tls.cert),
+            timeout_graceful_shutdown=int(grace_seconds),
+            limit_concurrency=max_concurrency,
+        )
+        # Never an access line: uvicorn's holds the query string, which may carry a hash value.
+        logging.getLogger("uvicorn.access").disabled = True
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        return int(self._socket.getsockname()[1])
+
+    def start(self) -> None:
+        """Serve in a daemon thread; returns once the server accepts connections."""
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="http-api", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ConfigError("the HTTP API server did not start (see the log above)")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (the grace period), then return."""
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join()
+        self._socket.close()
+
+
+def _bind(address: str) -> socket.socket:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except (OSError, ValueError, OverflowError) as exc:  # OverflowError: a port above 65535
+        sock.close()
+        raise ConfigError(f"cannot listen on {address} for the HTTP API: {exc}") from exc
+    return sock

@@ -1,0 +1,61 @@
+"""Per-request filters on match results, and the caller's TLP ceiling (issue 14).
+
+A caller sees only matches at or below its maximum TLP: the others are left out as if they did
+not exist, and corroboration is counted among the matches it may see, so nothing in an answer
+betrays a match above the ceiling. Category and origin filters then choose which of those
+matches to return; ``min_corroboration`` drops a result's matches when fewer independent
+origins (among the visible ones) published a matching signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from node.errors import InvalidInput
+from node.model.ids import KeyId
+from node.model.matches import Match, MatchResult
+from node.model.tlp import Tlp
+from node.model.viewers import tlp_at_most
+
+MAX_MIN_CORROBORATION = 1000  # more independent origins than any federation has: a typo
+
+
+@dataclass(frozen=True, slots=True)
+class MatchFilter:
+    """What one request asks to see. Empty collections mean "any"."""
+
+    max_tlp: Tlp = Tlp.RED
+    categories: frozenset[str] = frozenset()
+    origins: frozenset[KeyId] = frozenset()
+    min_corroboration: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_corroboration <= MAX_MIN_CORROBORATION:
+            raise InvalidInput(f"min_corroboration is between 1 and {MAX_MIN_CORROBORATION}")
+
+    def apply(self, result: MatchResult) -> MatchResult:
+        """``result`` as this filter's caller may see it."""
+        visible = [m for m in result.matches if tlp_at_most(m.tlp, self.max_tlp)]
+        corroboration = len({m.origin for m in visible})
+        chosen = self._chosen(visible) if corroboration >= self.min_corroboration else []
+        hidden = [m for m in result.suppressed if tlp_at_most(m.tlp, self.max_tlp)]
+        suppressed = _counted(self._chosen(hidden), len({m.origin for m in hidden}))
+        return MatchResult(
+            query=result.query,
+            matches=_counted(chosen, corroboration),
+            suppressed=suppressed,
+            safelisted=result.safelisted,
+        )
+
+    def _chosen(self, matches: Iterable[Match]) -> list[Match]:
+        return [
+            m
+            for m in matches
+            if (not self.categories or m.category in self.categories)
+            and (not self.origins or m.origin in self.origins)
+        ]
+
+
+def _counted(matches: Iterable[Match], corroboration: int) -> tuple[Match, ...]:
+    return tuple(replace(m, corroboration=corroboration) for m in matches)

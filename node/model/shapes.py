@@ -1,0 +1,71 @@
+"""The JSON shapes of match results and query rows: one definition for ``--json`` and HTTP.
+
+The CLI prints them and the HTTP API answers with them, so a script moving from one to the
+other reads the same fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.model.matches import Match, MatchResult
+from node.model.queries import QueryRow
+
+
+def match_result_json(label: str, result: MatchResult) -> dict[str, Any]:
+    """One query signal's result, labelled by what the caller gave."""
+    return {
+        "query": label,
+        "signal": str(result.query),
+        "signal_type": result.query.type.value,
+        "corroboration": result.corroboration,
+        "matches": [match_json(m) for m in result.matches],
+        "safelisted": result.safelisted,
+        "suppressed": [match_json(m) for m in result.suppressed],
+    }
+
+
+def refused_query_json(label: str, error: str) -> dict[str, Any]:
+    """A query item that could not be matched (its value is not echoed: ``label`` names it)."""
+    return {"query": label, "error": error, "matches": []}
+
+
+def match_json(m: Match) -> dict[str, Any]:
+    """One matching indicator with its provenance."""
+    return {
+        "indicator_id": m.indicator_id,
+        "origin": m.origin,
+        "origin_name": m.origin_name,
+        "category": m.category,
+        "signal_type": m.signal_type.value,
+        "content_type": m.content_type.value,
+        "distance": m.distance,
+        "tlp": m.tlp.value,
+        "query_match_percent": m.query_match_percent,
+        "compared_match_percent": m.compared_match_percent,
+        "trust": m.trust.value,
+        "agreed": m.agreed,
+        "disputed": m.disputed,
+        "consensus": m.consensus.value,
+        "corroboration": m.corroboration,
+    }
+
+
+def query_row_json(row: QueryRow) -> dict[str, Any]:
+    """One indicator of a query's answer."""
+    ind = row.indicator
+    return {
+        "id": ind.id,
+        "origin": ind.origin,
+        "origin_name": row.origin_name,
+        "signal_type": ind.signal.type.value,
+        "value": ind.signal.value,
+        "category": ind.category,
+        "content_type": ind.content_type.value,
+        "tlp": ind.tlp.value,
+        "status": row.status.value,
+        "created": ind.created.isoformat(),
+        "modified": ind.modified.isoformat(),
+        "valid_until": None if ind.valid_until is None else ind.valid_until.isoformat(),
+        "distance": row.distance,
+    }

@@ -1,0 +1,82 @@
+"""``accord account add|list|remove``: a token shown once, stored only as a hash, audited."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from node.app import AccordNode
+from node.app.accounts import hash_api_token
+from node.cli.main import cli
+from node.errors import Unauthenticated
+from node.model import Tlp
+from node.model.accounts import Role
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
+
+
+def test_add_prints_the_token_once_and_keeps_only_its_hash(fresh_home: Path) -> None:
+    added = run("account", "add", "--home", fresh_home, "pipeline", "--role", "matcher", "--json")
+    assert added.exit_code == 0, added.output
+    card = json.loads(added.stdout)
+    token = card.pop("token")
+    assert card == {"name": "pipeline", "role": "matcher", "max_tlp": "amber+strict"}
+    assert token.startswith("accord_api_") and len(token) > 40
+    listed = run("account", "list", "--home", fresh_home, "--json")
+    assert token not in listed.output and hash_api_token(token) not in listed.output
+    assert [a["name"] for a in json.loads(listed.stdout)] == ["pipeline"]
+    database = (fresh_home / "accord.db").read_bytes() + _wal(fresh_home)
+    assert token.encode() not in database
+    with sqlite3.connect(fresh_home / "accord.db") as db:
+        stored = db.execute("SELECT token_hash FROM http_accounts WHERE name = 'pipeline'").fetchone()
+    assert stored == (hash_api_token(token),)
+    node = AccordNode.open(fresh_home)
+    try:
+        account = node.authenticate_api_token(token)
+        assert (account.name, account.role, account.max_tlp) == ("pipeline", Role.MATCHER, Tlp.AMBER_STRICT)
+    finally:
+        node.close()
+
+
+def _wal(home: Path) -> bytes:
+    wal = home / "accord.db-wal"
+    return wal.read_bytes() if wal.exists() else b""
+
+
+def test_text_output_prints_the_token_alone_on_stdout(fresh_home: Path) -> None:
+    added = run("account", "add", "--home", fresh_home, "boss", "--role", "admin", "--max-tlp", "red")
+    assert added.exit_code == 0
+    assert added.stdout.strip().startswith("accord_api_") and len(added.stdout.strip().split()) == 1
+    assert "shown only now" in added.stderr
+    table = run("account", "list", "--home", fresh_home)
+    assert "boss" in table.output and "admin" in table.output and "red" in table.output
+
+
+def test_duplicates_bad_roles_and_unknown_names_are_refused(fresh_home: Path) -> None:
+    assert run("account", "add", "--home", fresh_home, "a", "--role", "analyst").exit_code == 0
+    assert run("account", "add", "--home", fresh_home, "a", "--role", "analyst").exit_code == 3
+    assert run("account", "add", "--home", fresh_home, "b", "--role", "root").exit_code == 2
+    assert run("account", "add", "--home", fresh_home, "no spaces", "--role", "analyst").exit_code == 2
+    assert run("account", "remove", "--home", fresh_home, "nobody").exit_code == 3
+
+
+def test_remove_revokes_the_token_and_both_are_audited_without_it(fresh_home: Path) -> None:
+    added = run("account", "add", "--home", fresh_home, "temp", "--role", "reviewer", "--json")
+    token = json.loads(added.stdout)["token"]
+    assert run("account", "remove", "--home", fresh_home, "temp").exit_code == 0
+    node = AccordNode.open(fresh_home)
+    try:
+        with pytest.raises(Unauthenticated):
+            node.authenticate_api_token(token)
+        records = [(r.action, r.details) for r in node.audit.records()]
+    finally:
+        node.close()
+    assert [a for a, _ in records] == ["account-add", "account-remove"]
+    assert all(token not in d and hash_api_token(token) not in d for _, d in records)
+    assert run("audit", "verify", "--home", fresh_home).exit_code == 0
