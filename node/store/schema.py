@@ -573,6 +573,9 @@ def m016_refused_calls(db: Database) -> None:
             peer TEXT NOT NULL,
             reason TEXT NOT NULL,
             message TEXT NOT NULL
+        )
+        """
+    )
 
 
 @migrations()
