@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 
-from node.feed import NodeIdentity, encode_entry, payload_digest, sign_envelope
-from node.model import ENTRY_PAYLOAD_TYPE, Distribution, FeedEntry, Seq, Signal, Tlp
-from node.model.clock import format_timestamp, utc_now
-from node.stix import build_bundle
-from node.store import Store
-from tests.support.feeds import indicator
+from node.feed import NodeIdentity, decode_header, payload_digest
+from node.model import Signal, Tlp
+from node.model.clock import format_timestamp
+from node.store import Store, StoredBody
+from tests.support.feeds import FeedWriter, indicator
 from tests.support.processes import ServeProcess, accord, accord_json, free_port
 
 SIGNAL = f"md5:{0xBAD:032x}"
@@ -33,15 +32,27 @@ class Federation:
         self.homes = {name: root / name for name in ("ngo", "lab", "platform")}
         self.ports = {name: free_port() for name in self.homes}
         self.keys: dict[str, str] = {}
+        self.encryption_keys: dict[str, str] = {}  # compared out of band with the key
         for name, home in self.homes.items():
             assert accord("init", "--home", home, "--name", name).returncode == 0
-            self.keys[name] = accord_json("identity", "--home", home)["public_key"]
+            shown = accord_json("identity", "--home", home)
+            self.keys[name] = shown["public_key"]
+            self.encryption_keys[name] = shown["encryption_key"]
         self.serving: list[ServeProcess] = []
 
     def pin(self, who: str, partner: str, *, pull: bool) -> None:
         endpoint = ["--endpoint", f"127.0.0.1:{self.ports[partner]}"] if pull else []
         added = accord(
-            "partner", "add", "--home", self.homes[who], partner, "--key", self.keys[partner], *endpoint
+            "partner",
+            "add",
+            "--home",
+            self.homes[who],
+            partner,
+            "--key",
+            self.keys[partner],
+            "--encryption-key",
+            self.encryption_keys[partner],
+            *endpoint,
         )
         assert added.returncode == 0, added.stderr
 
@@ -234,28 +245,25 @@ def _forge_with_retired_key(home: Path, retired: Path, signal: str) -> None:
     try:
         head = store.head(origin)
         assert head is not None
-        stolen = indicator(origin, Signal.parse(signal))
-        entry = FeedEntry(
-            origin=origin,
-            seq=Seq(head.seq + 1),
-            prev=head.digest,
-            created=utc_now(),
-            distribution=Distribution(tlp=Tlp.GREEN),
-            bundle=build_bundle([stolen], origin_names={origin: "ngo"}),
-        )
-        payload = encode_entry(entry)
+        thief = FeedWriter(old, name="ngo")  # the production codec and signer, with the stolen key
+        forged = thief.entry([indicator(origin, Signal.parse(signal))], seq=head.seq + 1, prev=head.digest)
+        header = decode_header(forged.header.payload)
+        assert forged.body is not None
         with store.write() as tx:
             tx.append_entry(
                 origin=origin,
-                seq=entry.seq,
-                digest=payload_digest(payload),
-                prev=entry.prev,
-                envelope=sign_envelope(ENTRY_PAYLOAD_TYPE, payload, old),
+                seq=header.seq,
+                digest=payload_digest(forged.header.payload),
+                prev=header.prev,
+                envelope=forged.header,
                 tlp=Tlp.GREEN,
                 recipients=frozenset(),
-                created=format_timestamp(entry.created),
+                created=format_timestamp(header.created),
                 via=None,
                 objects=1,
+                body=StoredBody(
+                    digest=header.body_digest, size=header.body_size, sealed=False, body=forged.body
+                ),
             )
     finally:
         store.close()
@@ -330,9 +338,10 @@ def test_sightings_reach_only_the_origin_that_was_opted_in(everyone_serves: Fede
     [sighting] = accord_json("feedback", "--home", fed.homes["ngo"])["sightings"]
     assert (sighting["sighted_by_name"], sighting["count"], sighting["category"]) == ("platform", 3, "csam")
     assert sighting["first_seen"] <= sighting["last_seen"]
-    # The lab is not a recipient: the AMBER+STRICT entry is withheld from it, and its own
-    # indicator's matches were not reported because the platform did not opt in for the lab.
+    # The lab is not a recipient: it holds the AMBER+STRICT entry's header (the platform's feed
+    # goes on past it) but only as ciphertext, and its own indicator's matches were not reported
+    # because the platform did not opt in for the lab.
     assert accord_json("feedback", "--home", fed.homes["lab"]) == {"opinions": [], "sightings": []}
     lab_view = _status(fed, "lab")
     [platform] = [p for p in lab_view["partners"] if p["name"] == "platform"]
-    assert platform["head_seq"] == 0
+    assert platform["head_seq"] == 1
