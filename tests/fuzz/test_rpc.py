@@ -119,9 +119,7 @@ def _bodies(running: tuple[AccordNode, Servers], cursors: list[federation_pb2.Cu
 
 
 test_bodies_rpc, test_bodies_rpc_long = both_modes(
-    cursors=st.lists(
-        cursor | st.just(federation_pb2.Cursor(origin=identity(7).key_id, seq=1)), max_size=4
-    ),
+    cursors=st.lists(cursor | st.just(federation_pb2.Cursor(origin=identity(7).key_id, seq=1)), max_size=4),
     sign=st.booleans(),
 )(_bodies)
 
