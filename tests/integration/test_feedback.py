@@ -292,7 +292,9 @@ def test_a_rotated_key_signs_on_and_the_retired_key_is_refused(fed: Federation) 
     assert accord("sync", "--home", ngo, "--partner", "lab").returncode == 0
     # From the NGO itself or relayed unchanged by the lab: either way the new key's signature.
     reports = fed.sync("platform")
-    assert sum(r["accepted"] for r in reports) == 2 and all(r["rejected"] == {} for r in reports)
+    assert sum(r["accepted"] for r in reports) == 2 and all(r["rejected"] == {} for r in reports), [
+        r["rejected"] for r in reports
+    ]
     [hit] = fed.match("platform", OTHER)
     assert hit["origin_name"] == "ngo" and hit["origin"] == before["key_id"]  # same identity
 
