@@ -33,25 +33,21 @@ from pathlib import Path
 from typing import Any
 
 from node.app import AccordNode, init_home
-from node.feed import NodeIdentity, encode_entry, payload_digest, public_key_to_text, sign_envelope
+from node.feed import NodeIdentity, public_key_to_text
 from node.model import (
-    ENTRY_PAYLOAD_TYPE,
     ContentType,
-    Digest,
     Distribution,
-    FeedEntry,
     Indicator,
     KeyId,
-    Seq,
     Signal,
     SignalType,
     Tlp,
 )
 from node.model.queries import IndicatorQuery, IndicatorStatus, SortKey
-from node.stix import build_bundle
 from node.store.analyst import query_sql
 from node.sync.lookup import StatusSets
 from node.sync.publish import Contribution, Publisher
+from tests.support.feeds import FeedWriter
 
 CATEGORIES = ("csam", "aig-csam", "csem", "ncii", "tvec", "election-deepfake", "impersonation-deepfake")
 PER_ENTRY = 5_000  # entries of a steady feed; publication times step with each entry
@@ -110,6 +106,7 @@ def _publish_own(node: AccordNode, count: int, batches: int) -> None:
         publisher = Publisher(
             store=node.store,
             identity=node.identity,
+            encryption=node.encryption.current,
             name=node.config.node.name,
             limits=node.config.limits,
             clock=_clock_for(batch, batches),
@@ -130,8 +127,9 @@ def _content(signal: Signal) -> ContentType:
 
 def _ingest_lab(node: AccordNode, lab: NodeIdentity, count: int, batches: int) -> None:
     pinned = node.store.pinned_keys()
-    prev: Digest | None = None
     to_us = frozenset({node.key_id})
+    # The lab's feed in format 2, built by the production codec and signer: AMBER bodies sealed to us.
+    writer = FeedWriter(lab, name="lab", readers=[node.encryption.current.public])
     for batch in range(batches):
         when = _clock_for(batch, batches)()
         tlp = (Tlp.CLEAR, Tlp.GREEN, Tlp.AMBER)[batch % 3]
@@ -149,17 +147,11 @@ def _ingest_lab(node: AccordNode, lab: NodeIdentity, count: int, batches: int) -
             )
             for n in range(batch * PER_ENTRY, min(count, (batch + 1) * PER_ENTRY))
         ]
-        entry = FeedEntry(
-            origin=lab.key_id,
-            seq=Seq(batch + 1),
-            prev=prev,
-            created=when,
+        entry = writer.entry(
+            indicators,
             distribution=Distribution(tlp=tlp, recipients=to_us if tlp is Tlp.AMBER else frozenset()),
-            bundle=build_bundle(indicators, origin_names={lab.key_id: "lab"}),
         )
-        payload = encode_entry(entry)
-        node.ingestor.ingest(sign_envelope(ENTRY_PAYLOAD_TYPE, payload, lab), pinned=pinned, via="lab")
-        prev = payload_digest(payload)
+        node.ingestor.ingest(entry, pinned=pinned, via="lab")
 
 
 def _uuid4(n: int) -> str:

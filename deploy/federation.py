@@ -91,7 +91,8 @@ def pin_partners(cli: AccordCli, nodes: Sequence[Node], cards: dict[str, dict[st
             if current is not None:  # an earlier run used other ports (or a re-created home)
                 cli.run(node.home, "partner", "remove", partner)
             extra = [] if endpoint is None else ["--endpoint", endpoint]
-            cli.run(node.home, "partner", "add", partner, "--key", card["public_key"], *extra)
+            keys = ["--key", card["public_key"], "--encryption-key", card["encryption_key"]]
+            cli.run(node.home, "partner", "add", partner, *keys, *extra)
 
 
 # --- output ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from stix2validator import ValidationOptions, validate_string
 
 from node.app import AccordNode, init_home
 from node.feed import public_key_to_text
+from node.feed.encryption import encryption_key_to_text
 from node.model import Tlp
 from node.model.viewers import Viewer
 from node.store.bridges import ObjectQuery
@@ -43,9 +44,10 @@ def node(tmp_path: Path) -> Iterator[AccordNode]:
     init_home(tmp_path / "platform", name="Example Platform")
     partner = AccordNode.open(tmp_path / "platform")
     key = public_key_to_text(partner.identity.public_key)
+    sealed_to = encryption_key_to_text(partner.encryption.current.public)  # compared with the key
     partner.close()
     opened = AccordNode.open(tmp_path / "ngo")
-    opened.add_partner("platform", public_key=key, endpoint=None)
+    opened.add_partner("platform", public_key=key, endpoint=None, encryption_key=sealed_to)
     opened.contribute(signals=[str(md5_signal(1))], category="csam", tlp=Tlp.GREEN)
     opened.contribute(signals=[str(md5_signal(2))], category="csam", tlp=Tlp.AMBER, recipients=["platform"])
     opened.contribute(signals=[str(md5_signal(3))], category="ncii", tlp=Tlp.RED, recipients=["platform"])

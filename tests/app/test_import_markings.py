@@ -20,6 +20,7 @@ import pytest
 from node.app import AccordNode, init_home
 from node.errors import InvalidInput
 from node.feed import public_key_to_text
+from node.feed.encryption import encryption_key_to_text
 from node.model import Signal, Tlp
 from tests.support.feeds import md5_signal
 
@@ -113,9 +114,10 @@ def node(tmp_path: Path) -> Iterator[AccordNode]:
     init_home(tmp_path / "platform", name="Example Platform")
     partner = AccordNode.open(tmp_path / "platform")
     key = public_key_to_text(partner.identity.public_key)
+    sealed_to = encryption_key_to_text(partner.encryption.current.public)  # compared with the key
     partner.close()
     opened = AccordNode.open(tmp_path / "ngo")
-    opened.add_partner("platform", public_key=key, endpoint=None)
+    opened.add_partner("platform", public_key=key, endpoint=None, encryption_key=sealed_to)
     yield opened
     opened.close()
 

@@ -49,7 +49,7 @@ def test_metrics_report_refusals_heads_indicators_and_match_latency(node: Accord
     bad = PARTNER.entry([indicator(PARTNER.origin, pdq_signal(2))])
     with pytest.raises(errors.BadSignature):
         node.ingestor.ingest(
-            with_payload(bad, flip_byte(bad.payload, 3)), pinned=node.store.pinned_keys(), via="lab"
+            with_payload(bad, flip_byte(bad.header.payload, 3)), pinned=node.store.pinned_keys(), via="lab"
         )
     node.load_lists()
 

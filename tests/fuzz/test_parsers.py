@@ -12,20 +12,38 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from node.config import load_config
-from node.errors import AccordError, InvalidInput, MalformedEntry, MalformedStix, Rejected, TooLarge
-from node.feed import decode_entry, open_envelope
+from node.errors import (
+    AccordError,
+    InvalidInput,
+    MalformedEntry,
+    MalformedStix,
+    Rejected,
+    SealedBodyInvalid,
+    TooLarge,
+)
+from node.feed import decode_bundle, decode_header, open_envelope
+from node.feed.sealing import open_sealed
 from node.hashing import ListItem, ListRefusal, read_hash_list
-from node.model import ENTRY_PAYLOAD_TYPE, Envelope, EnvelopeSignature, KeyId, Signal, Tlp
+from node.model import ENTRY_PAYLOAD_TYPE, Distribution, Envelope, EnvelopeSignature, KeyId, Signal, Tlp
 from node.stix import build_bundle, read_bundle
 from tests.fuzz.conftest import fuzz_settings
-from tests.support.feeds import FeedWriter, identity, indicator, md5_signal, pdq_signal
+from tests.support.feeds import FeedWriter, encryption_keys, identity, indicator, md5_signal, pdq_signal
 
 SIGNER = identity(1)
 WRITER = FeedWriter(SIGNER, name="ngo")
 GOOD = WRITER.entry(
     [indicator(SIGNER.key_id, pdq_signal(1)), indicator(SIGNER.key_id, md5_signal(2), tlp=Tlp.GREEN)]
 )
-GOOD_BUNDLE = json.loads(GOOD.payload)["bundle"]
+assert GOOD.body is not None
+GOOD_BUNDLE = json.loads(GOOD.body)
+READER = encryption_keys(3)  # the one reader a sealed AMBER body is sealed to
+SEALED = WRITER.entry(
+    [indicator(SIGNER.key_id, md5_signal(3), tlp=Tlp.AMBER)],
+    distribution=Distribution(Tlp.AMBER, recipients=frozenset({identity(3).key_id})),
+    readers=[READER.public],
+)
+SEALED_HEADER = decode_header(SEALED.header.payload)
+assert SEALED.body is not None and SEALED_HEADER.seal is not None
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80),
@@ -55,15 +73,58 @@ def both_modes(*args, **kwargs):  # type: ignore[no-untyped-def]
 
 def _entry_bytes(payload: bytes) -> None:
     with contextlib.suppress(MalformedEntry):
-        decode_entry(payload)
+        decode_header(payload)
 
 
 test_entry_decoder, test_entry_decoder_long = both_modes(
     st.binary(max_size=2048)
     | st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=8).map(
-        lambda e: mutate(GOOD.payload, e)
+        lambda e: mutate(GOOD.header.payload, e)
+    )
+    | st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=8).map(
+        lambda e: mutate(SEALED.header.payload, e)
     )
 )(_entry_bytes)
+
+
+def _body_bytes(body: bytes) -> None:
+    with contextlib.suppress(MalformedEntry):
+        decode_bundle(body)
+
+
+test_body_decoder, test_body_decoder_long = both_modes(
+    st.binary(max_size=2048)
+    | st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=8).map(
+        lambda e: mutate(GOOD.body or b"", e)
+    )
+)(_body_bytes)
+
+
+def _sealed_bodies(edits: list[tuple[int, int]], stanza_edits: list[tuple[int, int]]) -> None:
+    # A relay's altered ciphertext or key stanza: the reader gets the origin's exact bundle,
+    # nothing (no stanza opens), or the sealed-body refusal; never other bytes, never a crash.
+    assert SEALED_HEADER.seal is not None and SEALED.body is not None
+    stanzas = list(SEALED_HEADER.seal.stanzas)
+    stanzas[0] = mutate(stanzas[0], stanza_edits)
+    try:
+        opened = open_sealed(
+            mutate(SEALED.body, edits),
+            origin=SEALED_HEADER.origin,
+            seq=SEALED_HEADER.seq,
+            stanzas=stanzas,
+            plaintext_digest=SEALED_HEADER.seal.plaintext_digest,
+            keys=[READER],
+        )
+    except SealedBodyInvalid:
+        return
+    if opened is not None:
+        assert json.loads(opened.bundle)["objects"] and b"indicator" in opened.bundle
+
+
+test_sealed_body_opener, test_sealed_body_opener_long = both_modes(
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=8),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
+)(_sealed_bodies)
 
 
 def _envelopes(payload: bytes, payload_type: str, keyid: str, sig: bytes) -> None:
@@ -202,6 +263,17 @@ test_config_loader, test_config_loader_long = both_modes(toml_fragments | st.tex
 
 def test_a_valid_entry_still_decodes() -> None:
     # The corpus above starts from a good entry; make sure it is good, or the mutations prove little.
-    assert decode_entry(GOOD.payload).seq == 1
+    assert decode_header(GOOD.header.payload).seq == 1
+    assert decode_bundle(GOOD.body or b"")["type"] == "bundle"
+    assert SEALED_HEADER.seal is not None and SEALED.body is not None
+    opened = open_sealed(
+        SEALED.body,
+        origin=SEALED_HEADER.origin,
+        seq=SEALED_HEADER.seq,
+        stanzas=SEALED_HEADER.seal.stanzas,
+        plaintext_digest=SEALED_HEADER.seal.plaintext_digest,
+        keys=[READER],
+    )
+    assert opened is not None and md5_signal(3).value.encode() in opened.bundle
     assert len(read_bundle(GOOD_BUNDLE, origin=SIGNER.key_id, max_objects=50)) == 2
     assert build_bundle([], origin_names={})["type"] == "bundle"

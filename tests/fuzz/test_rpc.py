@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from node.app import AccordNode, init_home
 from node.app.serve import _start
 from node.feed import public_key_to_text
-from node.model import Tlp
+from node.model import ENTRY_PAYLOAD_TYPE, Tlp
 from node.rpc.auth import sign_request
-from node.rpc.federation import HEADS_METHOD, PULL_METHOD, PUSH_METHOD
+from node.rpc.federation import BODIES_METHOD, HEADS_METHOD, PULL_METHOD, PUSH_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc, local_pb2, local_pb2_grpc
 from node.rpc.server import Servers
 from tests.fuzz.test_parsers import both_modes
@@ -95,12 +95,33 @@ def _pull(running: tuple[AccordNode, Servers], cursors: list[federation_pb2.Curs
     except grpc.RpcError as error:
         assert_specific(error)
         return
-    assert sign and sum(len(p.envelopes) for p in pages) == 1
+    assert sign and sum(len(p.entries) for p in pages) == 1
 
 
 test_pull_rpc, test_pull_rpc_long = both_modes(cursors=st.lists(cursor, max_size=4), sign=st.booleans())(
     _pull
 )
+
+
+def _bodies(running: tuple[AccordNode, Servers], cursors: list[federation_pb2.Cursor], sign: bool) -> None:
+    node, servers = running
+    stub = federation_pb2_grpc.FederationStub(grpc.insecure_channel(f"127.0.0.1:{servers.federation_port}"))
+    request = federation_pb2.BodiesRequest(wanted=cursors)
+    metadata = sign_request(CALLER, BODIES_METHOD, request) if sign else None
+    try:
+        pages = list(stub.Bodies(request, metadata=metadata, timeout=10))
+    except grpc.RpcError as error:
+        assert_specific(error)
+        return
+    # Only bodies the node holds, at the positions asked for (here: its own seq 1, if asked).
+    served = {(b.origin, b.seq) for p in pages for b in p.bodies}
+    assert sign and served <= {(node.key_id, 1)} & {(c.origin, c.seq) for c in cursors}
+
+
+test_bodies_rpc, test_bodies_rpc_long = both_modes(
+    cursors=st.lists(cursor | st.just(federation_pb2.Cursor(origin=identity(7).key_id, seq=1)), max_size=4),
+    sign=st.booleans(),
+)(_bodies)
 
 
 metadata_value = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=90)
@@ -164,25 +185,32 @@ test_query_rpc, test_query_rpc_long = both_modes(
 )(_query)
 
 
-envelope_message = st.builds(
-    lambda kind, payload, keyid, sig: federation_pb2.Envelope(
-        payload_type=kind, payload=payload, signatures=[federation_pb2.Signature(keyid=keyid, sig=sig)]
+entry_message = st.builds(
+    lambda kind, payload, keyid, sig, body: federation_pb2.Entry(
+        header=federation_pb2.Envelope(
+            payload_type=kind, payload=payload, signatures=[federation_pb2.Signature(keyid=keyid, sig=sig)]
+        ),
+        body=body or b"",
+        has_body=body is not None,
     ),
-    st.one_of(st.text(max_size=60), st.just("application/vnd.accord.entry+json; version=1")),
+    st.one_of(
+        st.text(max_size=60),
+        st.just("application/vnd.accord.entry+json; version=1"),
+        st.just(ENTRY_PAYLOAD_TYPE),
+    ),
     st.binary(max_size=400),
     st.one_of(st.text(max_size=70), st.just(CALLER.key_id)),
     st.binary(max_size=80),
+    st.none() | st.binary(max_size=400),
 )
 
 
-def _push(running: tuple[AccordNode, Servers], envelopes: list[federation_pb2.Envelope], sign: bool) -> None:
+def _push(running: tuple[AccordNode, Servers], entries: list[federation_pb2.Entry], sign: bool) -> None:
     _, servers = running
     stub = federation_pb2_grpc.FederationStub(grpc.insecure_channel(f"127.0.0.1:{servers.federation_port}"))
     metadata = sign_request(CALLER, PUSH_METHOD, federation_pb2.PushRequest()) if sign else None
     try:
-        reply = stub.Push(
-            iter([federation_pb2.PushRequest(envelopes=envelopes)]), metadata=metadata, timeout=10
-        )
+        reply = stub.Push(iter([federation_pb2.PushRequest(entries=entries)]), metadata=metadata, timeout=10)
     except grpc.RpcError as error:
         assert_specific(error)
         assert not sign
@@ -190,11 +218,11 @@ def _push(running: tuple[AccordNode, Servers], envelopes: list[federation_pb2.En
     # Random bytes are never a valid entry of a pinned origin: the first of each claimed signer is
     # refused by reason, and the rest of that signer's stream is not taken (as in a pull).
     assert reply.accepted == 0
-    assert (sum(reply.refused.values()) > 0) == bool(envelopes)
+    assert (sum(reply.refused.values()) > 0) == bool(entries)
 
 
 test_push_rpc, test_push_rpc_long = both_modes(
-    envelopes=st.lists(envelope_message, max_size=3), sign=st.booleans()
+    entries=st.lists(entry_message, max_size=3), sign=st.booleans()
 )(_push)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from node.model import Envelope, KeyId
+from node.model import KeyId, SignedEntry
 from node.sync.ingest import Prepared
 from tests.support.faults import FaultProxy
 from tests.support.nodes import LiveNode, state_digest
@@ -57,15 +57,15 @@ def _receiver(origin: LiveNode, root: Path, *, endpoint: str) -> LiveNode:
 
 
 def _count_received(receiver: LiveNode) -> Counter[tuple[KeyId, int]]:
-    """Counts every envelope the receiver's pull takes in (each is prepared exactly once)."""
+    """Counts every entry the receiver's pull takes in (each is prepared exactly once)."""
     received: Counter[tuple[KeyId, int]] = Counter()
     ingestor = receiver.node.ingestor
     prepare = ingestor.prepare
 
-    def counted(envelope: Envelope, *, pinned: dict[KeyId, bytes]) -> Prepared:
-        prepared = prepare(envelope, pinned=pinned)
-        if prepared.entry is not None:
-            received[(prepared.entry.origin, prepared.entry.seq)] += 1
+    def counted(item: SignedEntry, *, pinned: dict[KeyId, bytes]) -> Prepared:
+        prepared = prepare(item, pinned=pinned)
+        if prepared.header is not None:
+            received[(prepared.header.origin, prepared.header.seq)] += 1
         return prepared
 
     ingestor.prepare = counted  # type: ignore[method-assign]

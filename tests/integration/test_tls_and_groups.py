@@ -3,7 +3,8 @@
 The NGO serves its partner API over TLS (forced on loopback with ``ACCORD_NETWORK_TLS=always``);
 partners pin its certificate fingerprint and pull with ``accord sync``. A wrong pin or a peer
 that does not speak TLS is refused with exit 4 and counted; nothing is stored. A RED entry
-addressed to a sharing group reaches its members and not a pinned partner outside it.
+addressed to a sharing group reaches its members; a pinned partner outside it holds the header
+and the sealed body, never the value.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def init(home: Path, name: str) -> dict[str, str]:
 
 
 def pin(home: Path, name: str, card: dict[str, str], *extra: str) -> None:
-    added = accord("partner", "add", "--home", home, name, "--key", card["public_key"], *extra)
+    keys = ["--key", card["public_key"], "--encryption-key", card["encryption_key"]]
+    added = accord("partner", "add", "--home", home, name, *keys, *extra)
     assert added.returncode == 0, added.stderr
 
 
@@ -122,7 +124,7 @@ def test_a_peer_without_tls_is_refused_when_tls_is_required(tmp_path: Path) -> N
         server.stop()
 
 
-def test_a_red_entry_to_a_group_reaches_its_members_and_no_one_else(
+def test_a_red_entry_to_a_group_reaches_its_members_and_others_only_sealed(
     ngo: tuple[ServeProcess, dict[str, str]], tmp_path: Path
 ) -> None:
     server, card = ngo
@@ -154,6 +156,17 @@ def test_a_red_entry_to_a_group_reaches_its_members_and_no_one_else(
         [result] = accord_json("match", "--home", partners[member], "--signal", RED_SIGNAL, "--offline")
         assert [(m["origin_name"], m["tlp"]) for m in result["matches"]] == [("ngo", "red")]
     assert accord("match", "--home", partners["gamma"], "--signal", RED_SIGNAL, "--offline").returncode == 1
-    assert entries_held(partners["gamma"]) == 0
+    # Feed format 2: gamma holds the RED entry's header (its feed of the NGO is not frozen) and
+    # the body only as ciphertext: the value is nowhere in its database, indicators or exports.
+    assert entries_held(partners["gamma"]) == 1
+    gamma_status = accord_json("status", "--home", partners["gamma"])
+    [ngo_seen] = [p for p in gamma_status["partners"] if p["name"] == "ngo"]
+    assert ngo_seen["head_seq"] == 1
+    with sqlite3.connect(partners["gamma"] / "accord.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM indicators").fetchone()[0] == 0
+    for held in partners["gamma"].glob("accord.db*"):
+        assert RED_SIGNAL.split(":")[1].encode() not in held.read_bytes()
+    exported = accord("export", "--home", partners["gamma"], "--out", "-", "--include-red")
+    assert exported.returncode == 0 and RED_SIGNAL.split(":")[1] not in exported.stdout
     # The restricted value appears in no log of the serving node.
     assert RED_SIGNAL.split(":")[1] not in server.log.read_text()

@@ -28,6 +28,7 @@ from node.app.metrics import NodeMetrics
 from node.app.serve import _start
 from node.errors import Unauthenticated
 from node.feed import NodeIdentity, public_key_to_text
+from node.feed.encryption import encryption_key_to_text
 from node.model import ContentType, Distribution, Tlp
 from node.rpc.auth import RequestVerifier, sign_request
 from node.rpc.federation import PULL_METHOD
@@ -37,10 +38,11 @@ from node.rpc.server import Servers
 from node.store.analyst import period_counts
 from node.sync.publish import Contribution
 from tests.app.test_metrics import sample, scrape
-from tests.support.feeds import identity, pdq_signal
+from tests.support.feeds import encryption_keys, identity, pdq_signal
 from tests.support.processes import accord, wait_for
 
 PLATFORM = identity(7)  # pinned, and the only recipient of the RED entry
+PLATFORM_KEYS = encryption_keys(7)  # the platform's encryption key the RED body is sealed to
 HOTLINE = identity(8)  # pinned too, but not a recipient
 STRANGER = identity(99)  # never pinned
 
@@ -52,7 +54,13 @@ def node(tmp_path: Path) -> Iterator[AccordNode]:
     init_home(tmp_path / "home", name="Example NGO")
     opened = AccordNode.open(tmp_path / "home")
     opened.config = replace(opened.config, network=replace(opened.config.network, local_listen="127.0.0.1:0"))
-    opened.add_partner("platform", public_key=public_key_to_text(PLATFORM.public_key), endpoint=None)
+    platform_key = encryption_key_to_text(PLATFORM_KEYS.public)  # compared out of band, like the key
+    opened.add_partner(
+        "platform",
+        public_key=public_key_to_text(PLATFORM.public_key),
+        endpoint=None,
+        encryption_key=platform_key,
+    )
     opened.add_partner("hotline", public_key=public_key_to_text(HOTLINE.public_key), endpoint=None)
     items = [Contribution(pdq_signal(j), ContentType.IMAGE, 100) for j in range(3)]
     red = Distribution(tlp=Tlp.RED, recipients=frozenset({PLATFORM.key_id}))
@@ -176,12 +184,18 @@ def test_a_replayed_nonce_is_refused_and_counted_while_the_first_call_succeeds(
     counted(node, {"unauthenticated": 1})
 
 
-def test_a_pinned_non_recipient_sees_a_red_feed_as_empty(node: AccordNode, servers: Servers) -> None:
+def test_a_pinned_non_recipient_gets_the_red_header_but_only_ciphertext(
+    node: AccordNode, servers: Servers
+) -> None:
     stub = federation_pb2_grpc.FederationStub(grpc.insecure_channel(f"127.0.0.1:{servers.federation_port}"))
     request = request_for(node)
-    assert list(stub.Pull(request, metadata=sign_request(HOTLINE, PULL_METHOD, request), timeout=5)) == []
-    pages = list(stub.Pull(request, metadata=sign_request(PLATFORM, PULL_METHOD, request), timeout=5))
-    assert len(pages) == 1
+    for caller in (HOTLINE, PLATFORM):  # format 2: every pinned partner gets every header
+        pages = list(stub.Pull(request, metadata=sign_request(caller, PULL_METHOD, request), timeout=5))
+        entries = [entry for page in pages for entry in page.entries]
+        assert len(entries) == 1 and entries[0].has_body
+        body = entries[0].body  # sealed: no hash value of the RED entry travels in the clear
+        assert all(pdq_signal(j).value.encode() not in body for j in range(3))
+        assert b"indicator" not in body and b"pdq" not in body
 
 
 def test_a_huge_timestamp_is_refused_as_unauthenticated(node: AccordNode, servers: Servers) -> None:
@@ -355,7 +369,7 @@ def test_silent_calls_claiming_a_pinned_key_hold_a_bounded_share_briefly(
             stack.enter_context(StalledCalls(port, 8, lambda: forged_claim(PLATFORM))) for _ in range(3)
         ]
         for _ in range(3):
-            assert signed_pull(node, port, HOTLINE)[1] == 0  # served: HOTLINE may not see the RED entry
+            assert signed_pull(node, port, HOTLINE)[1] == 1  # served: the RED header, its body sealed
             assert health_check(port) == health_pb2.HealthCheckResponse.SERVING
         time.sleep(1.5)  # past the deadline: the first silent calls were cancelled
         for attack in attacks:

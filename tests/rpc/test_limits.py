@@ -218,7 +218,7 @@ def test_a_cancelled_pull_stops_reading_the_store(slow_origin: tuple[LiveNode, l
     live, reads = slow_origin
     call = _pull(live, timeout=30)
     first = next(call)
-    assert len(first.envelopes) == 1
+    assert len(first.entries) == 1
     call.cancel()  # type: ignore[attr-defined]
     stopped_at = _settled(reads)
     print(f"cancelled pull: {stopped_at} store reads of 40 entries (32 pages per call without cancel)")

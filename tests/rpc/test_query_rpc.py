@@ -12,12 +12,13 @@ from node.app import AccordNode, init_home
 from node.app.serve import _start
 from node.errors import PeerError
 from node.feed import public_key_to_text
+from node.feed.encryption import encryption_key_to_text
 from node.model import ContentType, Distribution, Tlp
 from node.rpc.client import LocalClient
 from node.rpc.pb import local_pb2
 from node.rpc.server import Servers
 from node.sync.publish import Contribution
-from tests.support.feeds import identity, md5_signal, pdq_signal
+from tests.support.feeds import encryption_keys, identity, md5_signal, pdq_signal
 
 PARTNER = identity(7)
 
@@ -27,7 +28,12 @@ def node(tmp_path: Path) -> Iterator[AccordNode]:
     init_home(tmp_path / "home", name="Example NGO")
     opened = AccordNode.open(tmp_path / "home")
     opened.config = replace(opened.config, network=replace(opened.config.network, local_listen="127.0.0.1:0"))
-    opened.add_partner("platform", public_key=public_key_to_text(PARTNER.public_key), endpoint=None)
+    opened.add_partner(
+        "platform",
+        public_key=public_key_to_text(PARTNER.public_key),
+        endpoint=None,
+        encryption_key=encryption_key_to_text(encryption_keys(7).public),  # the RED body is sealed to it
+    )
     green = [Contribution(pdq_signal(i), ContentType.IMAGE, 100) for i in range(5)]
     opened.publisher.contribute(green, category="csam", distribution=Distribution(Tlp.GREEN))
     red = Distribution(Tlp.RED, recipients=frozenset({PARTNER.key_id}))

@@ -15,7 +15,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from node.app import AccordNode, init_home
 from node.app.serve import _start
 from node.errors import ConfigError, InvalidSignal, PeerError
-from node.feed import NodeIdentity, public_key_to_text
+from node.feed import NodeIdentity, decode_header, public_key_to_text
+from node.feed.encryption import encryption_key_to_text
+from node.feed.sealing import open_content_key
 from node.model import ContentType, Distribution, KeyId, Seq, Signal, Tlp
 from node.rpc.auth import sign_request
 from node.rpc.client import LocalClient, PeerClient
@@ -24,10 +26,11 @@ from node.rpc.federation import PULL_METHOD
 from node.rpc.pb import federation_pb2, federation_pb2_grpc
 from node.rpc.server import Servers
 from node.sync.publish import Contribution
-from tests.support.feeds import identity, md5_signal, pdq_signal
+from tests.support.feeds import encryption_keys, identity, md5_signal, pdq_signal
 from tests.support.media import make_image
 
 CALLER = identity(7)
+CALLER_KEYS = encryption_keys(7)  # the platform's encryption key, pinned with its key
 
 
 @pytest.fixture
@@ -40,7 +43,12 @@ def node(tmp_path: Path) -> Iterator[AccordNode]:
         network=replace(config.network, local_listen="127.0.0.1:0"),
         limits=replace(config.limits, max_page_bytes=4096),
     )
-    opened.add_partner("platform", public_key=public_key_to_text(CALLER.public_key), endpoint=None)
+    opened.add_partner(
+        "platform",
+        public_key=public_key_to_text(CALLER.public_key),
+        endpoint=None,
+        encryption_key=encryption_key_to_text(CALLER_KEYS.public),
+    )
     yield opened
     opened.close()
 
@@ -78,7 +86,7 @@ def test_a_pinned_partner_pulls_every_entry_in_pages(node: AccordNode, servers: 
     request = pull_request(node)
     pages = list(stub.Pull(request, metadata=sign_request(CALLER, PULL_METHOD, request), timeout=5))
     assert len(pages) > 1  # 4 KiB pages cannot hold six entries of ten indicators
-    seqs = [__import__("json").loads(e.payload)["seq"] for p in pages for e in p.envelopes]
+    seqs = [decode_header(e.header.payload).seq for p in pages for e in p.entries]
     assert seqs == [1, 2, 3, 4, 5, 6]
 
 
@@ -145,14 +153,29 @@ def test_a_malformed_cursor_is_invalid_argument(node: AccordNode, servers: Serve
     assert "key id" in error.details()
 
 
-def test_a_restricted_entry_looks_like_the_end_of_the_feed(node: AccordNode, servers: Servers) -> None:
+def test_a_non_recipient_gets_every_header_and_a_restricted_body_only_sealed(
+    node: AccordNode, servers: Servers
+) -> None:
+    other = identity(8)
+    node.add_partner(
+        "other",
+        public_key=public_key_to_text(other.public_key),
+        endpoint=None,
+        encryption_key=encryption_key_to_text(encryption_keys(8).public),
+    )
     publish(node, 1)
-    publish(node, 1, tlp=Tlp.RED, to=frozenset({identity(8).key_id}))
+    publish(node, 1, tlp=Tlp.RED, to=frozenset({other.key_id}))
     with PeerClient(
         f"127.0.0.1:{servers.federation_port}", identity=CALLER, timeout=5, max_message_bytes=1 << 22
     ) as client:
         received = list(client.pull({node.key_id: Seq(0)}))
-    assert len(received) == 1
+    assert [decode_header(e.header.payload).seq for e in received] == [1, 2]  # the feed goes on
+    red = received[1]
+    header = decode_header(red.header.payload)
+    assert header.tlp is Tlp.RED and header.seal is not None and red.body is not None
+    assert not any(pdq_signal(j).value.encode() in red.body for j in range(10))  # ciphertext only
+    assert open_content_key(header.seal.stanzas, [CALLER_KEYS]) is None  # the caller cannot open it
+    assert open_content_key(header.seal.stanzas, [encryption_keys(8)]) is not None  # the recipient can
 
 
 def test_peer_client_reports_an_unreachable_peer(node: AccordNode) -> None:
@@ -250,15 +273,27 @@ def test_status_reports_identity_and_partners(node: AccordNode, servers: Servers
 def test_the_caller_identity_comes_from_the_signature_not_a_header(
     node: AccordNode, servers: Servers
 ) -> None:
-    # An amber entry for the platform: a pull signed by the platform gets it, nobody else does.
+    # An amber entry for the platform: every pinned caller gets its header, a stranger nothing,
+    # and only the platform's key opens the body (no request header decides who reads it).
     publish(node, 1, tlp=Tlp.AMBER, to=frozenset({CALLER.key_id}))
     outsider = NodeIdentity.from_seed(b"\x42" * 32)
     node.add_partner("outsider", public_key=public_key_to_text(outsider.public_key), endpoint=None)
     address = f"127.0.0.1:{servers.federation_port}"
     with PeerClient(address, identity=CALLER, timeout=5, max_message_bytes=1 << 22) as client:
-        assert len(list(client.pull({node.key_id: Seq(0)}))) == 1
+        [mine] = list(client.pull({node.key_id: Seq(0)}))
     with PeerClient(address, identity=outsider, timeout=5, max_message_bytes=1 << 22) as client:
-        assert list(client.pull({node.key_id: Seq(0)})) == []
+        [theirs] = list(client.pull({node.key_id: Seq(0)}))
+    assert mine == theirs  # the same header and the same ciphertext for every pinned partner
+    seal = decode_header(mine.header.payload).seal
+    assert seal is not None
+    assert open_content_key(seal.stanzas, [CALLER_KEYS]) is not None
+    assert open_content_key(seal.stanzas, [encryption_keys(0x42)]) is None
+    stranger = NodeIdentity.from_seed(b"\x43" * 32)
+    with (
+        PeerClient(address, identity=stranger, timeout=5, max_message_bytes=1 << 22) as client,
+        pytest.raises(PeerError, match="UNAUTHENTICATED"),
+    ):
+        list(client.pull({node.key_id: Seq(0)}))
 
 
 def test_a_second_node_cannot_take_a_busy_port(node: AccordNode, servers: Servers) -> None:
