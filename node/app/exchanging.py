@@ -158,7 +158,7 @@ class ExchangingMixin(NodeParts):
         network = self.config.network
         return PeerClient(
             endpoint,
-            identity=self.identity,
+            identity=self.signing_identity(),
             timeout=network.rpc_timeout_seconds,
             max_message_bytes=network.max_message_bytes,
             pin=partner.cert_fingerprint,
@@ -170,7 +170,9 @@ class ExchangingMixin(NodeParts):
 
     def encryption_statement(self) -> Envelope:
         """Our encryption key, signed now by the key that signs our feed (partners seal to it)."""
-        return own_statement(self.identity, self.encryption.current, origin=self.origin, now=utc_now())
+        return own_statement(
+            self.signing_identity(), self.encryption.current, origin=self.origin, now=utc_now()
+        )
 
     def backup(self, target: Path) -> None:
         """A consistent copy of the database at ``target`` (SQLite online backup; safe while

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+from node.app import keyfiles
 from node.app.audit import AuditLog
 from node.app.bridges import Bridges
 from node.app.encryption_keys import EncryptionKeys
@@ -19,6 +22,8 @@ from node.sync.pull import Puller
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
 from node.sync.sightings import MatchCounter, SightingReporter
+
+log = logging.getLogger(__name__)
 
 
 class NodeParts:
@@ -71,3 +76,18 @@ class NodeParts:
     def load_lists(self) -> int:
         """Load the match lists from the database (the initial load, then incremental)."""
         return self.refresher.load()
+
+    def signing_identity(self) -> NodeIdentity:
+        """The key that signs our feed now. A rotation made by another process (``accord key
+        rotate`` while this one serves) is picked up from the home here, so the heads and key
+        statements we sign are never signed by a retired key (partners refuse those)."""
+        rotated = [k for k in self.store.signing_keys().values() if k.origin == self.origin]
+        current = max(rotated, key=lambda k: k.from_seq).key_id if rotated else self.origin
+        if current != self.identity.key_id:
+            keyfiles.finish_rotation(self.home, self.store, self.origin)
+            loaded = NodeIdentity.load(self.home.key_path)
+            if loaded.key_id == current:
+                log.warning("our signing key was rotated by another process: signing with %s", current[:12])
+                self.identity = loaded
+                self.audit.use_identity(loaded)
+        return self.identity

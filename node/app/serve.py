@@ -158,6 +158,7 @@ def _start(
         receive=node.receive_push,
         origin=node.origin,
         statement=node.encryption_statement,
+        signing_identity=node.signing_identity,
         refusals=refusals,
     )
     local = LocalServicer(

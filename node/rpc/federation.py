@@ -56,7 +56,10 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
         origin: KeyId | None = None,
         statement: Callable[[], Envelope] | None = None,
         refusals: Refusals | None = None,
+        signing_identity: Callable[[], NodeIdentity] | None = None,
     ) -> None:
+        # The key that signs our feed now (it may change under a running server: key rotate).
+        self._signing_identity = signing_identity
         # Our signed encryption-key statement, made fresh per call (it carries a time).
         self._statement = statement
         self._refusals = refusals or Refusals(store)
@@ -149,7 +152,8 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             self._refusals.record(exc, method=HEADS_METHOD, peer=context.peer())
             abort_with(context, exc)
             raise  # abort_with raises; this line only satisfies the type checker
-        view = heads_for(self._store, identity=self._identity, origin=self._origin, now=utc_now())
+        signer = self._signing_identity() if self._signing_identity else self._identity
+        view = heads_for(self._store, identity=signer, origin=self._origin, now=utc_now())
         return federation_pb2.HeadsResponse(
             heads=[envelope_to_proto(h) for h in view.heads],
             held=[federation_pb2.Cursor(origin=o, seq=s) for o, s in sorted(view.held.items())],

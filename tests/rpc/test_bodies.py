@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from node.app import AccordNode
 from node.errors import InvalidInput, PeerError
 from node.feed import NodeIdentity, public_key_to_text
 from node.feed.encryption import open_encryption_key
@@ -117,3 +118,22 @@ def test_node_info_shows_a_statement_anyone_can_check_against_the_pinned_key(pai
 
 def _key(node: LiveNode) -> str:
     return public_key_to_text(node.node.identity.public_key)
+
+
+def test_a_serving_node_signs_its_heads_with_a_key_rotated_by_another_process(pair) -> None:
+    # `accord key rotate` runs in its own process while `accord serve` keeps serving: the heads
+    # the server signs afterwards must be signed by the new key (a retired key's are refused).
+    ngo, platform = pair
+    ngo.publish(1, n=1)
+    platform.node.sync()
+    other = AccordNode.open(ngo.node.home.root)  # the CLI's process
+    other.rotate_key()
+    other.close()
+    # The first sync brings the rotation entry (heads are checked before it, so the new key's
+    # head is not known yet); from the next one on, the head is the new key's.
+    for _ in range(2):
+        report = platform.node.sync()
+        assert report[0].rejected == {} and report[0].ok
+    assert "retired_key" not in platform.node.store.rejection_counts()
+    [head] = list(platform.node.store.peer_heads(ngo.node.origin))
+    assert head.seq == 2 and head.envelope.signatures[0].keyid == ngo.node.signing_identity().key_id
