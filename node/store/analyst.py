@@ -255,4 +255,10 @@ REPORT_SQL = {
     "entries": "SELECT via, COUNT(*), MAX(received_at) FROM entries"
     " WHERE via IS NOT NULL AND received_at >= ? AND received_at < ? GROUP BY via",
     "audit": "SELECT action, COUNT(*) FROM audit_log WHERE at >= ? AND at < ? GROUP BY action",
+    # Current disputes (disagree / strongly-disagree, not withdrawn) stated in the period, by
+    # author and by the disputed indicator's origin and category (unknown when not held here).
+    "disputes": "SELECT o.origin, COALESCE(i.origin, ''), COALESCE(i.category, ''), COUNT(*)"
+    " FROM opinions o LEFT JOIN indicators i ON i.id = o.indicator_id"
+    " WHERE o.revoked = 0 AND o.opinion IN ('disagree', 'strongly-disagree')"
+    " AND o.modified >= ? AND o.modified < ? GROUP BY o.origin, i.origin, i.category",
 }
