@@ -12,10 +12,18 @@ from datetime import datetime
 from pathlib import Path
 
 from node.errors import InvalidInput
-from node.hashing import ListRefusal, hash_file, media_files, read_hash_list, sniff_content_type
+from node.hashing import ListRefusal, hash_file, media_files, media_kind, read_hash_list, sniff_content_type
 from node.model import KNOWN_CATEGORIES, PDQ_MIN_QUALITY, ContentType, Signal
 from node.stix import StixRefusal, read_stix_signals
 from node.sync.publish import Contribution
+
+NOT_MEDIA = (
+    "not an image or video (judged by its content): give hash lists with --list FILE, STIX bundles"
+    " with --stix FILE, or --any-file to share this file's own md5 and sha256"
+)
+"""Why a positional path that is not media is refused: a stray README, notes file, Thumbs.db or
+PDF in a drop folder, or a hash list passed without --list, would otherwise become a shared
+abuse hash of the file itself."""
 
 Progress = Callable[[int], None]
 """Told how many more source items (files, lines, objects) were read."""
@@ -45,6 +53,7 @@ class Sources:
     lists: Sequence[Path] = ()
     stix: Sequence[Path] = ()
     signals: Sequence[str] = ()
+    any_file: bool = False  # share files that are not images or videos too (by md5 and sha256)
 
 
 def collect(
@@ -58,7 +67,7 @@ def collect(
     tick = progress or (lambda _n: None)
     out = Collected()
     for path in media_files(sources.files):
-        _from_media(path, out, content_type)
+        _from_media(path, out, content_type, any_file=sources.any_file)
         tick(1)
     for path in sources.lists:
         _from_list(path, out, content_type, tick)
@@ -85,8 +94,11 @@ def count_items(sources: Sources) -> int:
     return total
 
 
-def _from_media(path: Path, out: Collected, content_type: ContentType | None) -> None:
+def _from_media(path: Path, out: Collected, content_type: ContentType | None, *, any_file: bool) -> None:
     try:
+        if not any_file and media_kind(path) is None:
+            out.refused.append(Refusal(str(path), NOT_MEDIA))
+            return
         hashes = hash_file(path)
     except InvalidInput as exc:
         out.refused.append(Refusal(str(path), str(exc)))

@@ -47,7 +47,9 @@ from node.model import (
     fingerprint,
     is_loopback_endpoint,
     parse_category,
+    unknown_category_reason,
 )
+from node.model.access import widens
 from node.model.clock import utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer
 from node.rpc.client import LocalClient, PeerClient
@@ -60,7 +62,7 @@ from node.sync.export import HMA_CSV_HEADER, export_bundle, hma_csv_rows, match_
 from node.sync.ingest import Ingestor
 from node.sync.lookup import Lookup, Provenance
 from node.sync.opinions import FeedbackItem, OpinionDesk
-from node.sync.publish import Publisher, PublishReport
+from node.sync.publish import Contribution, Publisher, PublishReport
 from node.sync.pull import Puller, PullReport
 from node.sync.query import BENIGN, Matcher
 from node.sync.refresh import ListRefresher
@@ -76,6 +78,44 @@ log = logging.getLogger(__name__)
 # that cannot be read, a malformed hash-list line, a STIX object the library refuses, a
 # safelisted signal. Counted like partners' refused input (``accord status``, metrics).
 LOCAL_REFUSED = "local_input_refused"
+
+
+def _vetted_category(text: str, *, new_category: bool) -> str:
+    """The category slug; one outside the shared vocabulary only with ``new_category``."""
+    slug = parse_category(text)
+    reason = None if new_category else unknown_category_reason(slug)
+    if reason is not None:
+        raise InvalidInput(reason)
+    return slug
+
+
+def _screen_item_categories(collected: Collected) -> None:
+    """Refuse list or bundle items whose own category is outside the shared vocabulary."""
+    kept: list[Contribution] = []
+    for item in collected.items:
+        reason = None if item.category is None else unknown_category_reason(item.category)
+        if reason is None:
+            kept.append(item)
+        else:
+            collected.refused.append(Refusal(item.signal.redacted(), reason))
+    collected.items = kept
+
+
+def _relabel_reason(
+    current: Indicator, category: str, new: Distribution, old: Distribution | None
+) -> str | None:
+    """Why contributing ``current``'s signal again under ``category`` and ``new`` is refused, or None."""
+    if category != current.category:
+        return (
+            f"already shared under category {current.category!r}: contribute never changes a category"
+            f" (use 'accord relabel TYPE:VALUE --category {category}')"
+        )
+    if old is not None and widens(new, old):
+        return (
+            f"already shared as TLP:{old.tlp.value.upper()}: contribute never widens who receives it"
+            f" (use 'accord relabel TYPE:VALUE --tlp {new.tlp.value}', which is audited)"
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +364,8 @@ class AccordNode:
         groups: Iterable[str] = (),
         valid_until: datetime | None = None,
         force: bool = False,
+        any_file: bool = False,
+        new_category: bool = False,
         progress: Progress | None = None,
     ) -> ContributeReport:
         """Hash media (directories walked), read hash lists, STIX bundles and ``signals``; publish.
@@ -332,16 +374,23 @@ class AccordNode:
         adds nothing. A safelisted signal is refused unless ``force``. Large batches are split
         into entries within ``limits.max_objects_per_entry``. ``recipients`` (partner names) and
         ``groups`` (sharing group names) are resolved to key ids here, and those key ids are
-        what the signed entry carries.
+        what the signed entry carries. A path that is not an image or video (by its content) is
+        refused unless ``any_file``. A category outside the shared vocabulary is refused unless
+        ``new_category``. A signal we already share keeps its category and audience: an item
+        that would change the category or widen the TLP (or its recipients) is refused, naming
+        ``accord relabel``, which does that explicitly.
         """
-        category = parse_category(category)
+        category = _vetted_category(category, new_category=new_category)
         keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
         distribution = Distribution(tlp=tlp, recipients=keys)
         if valid_until is not None and valid_until <= utc_now():
             raise InvalidInput("--valid-until must be in the future")
-        sources = Sources(files=files, lists=lists, stix=stix, signals=signals)
+        sources = Sources(files=files, lists=lists, stix=stix, signals=signals, any_file=any_file)
         collected = collect(sources, content_type=content_type, valid_until=valid_until, progress=progress)
+        if not new_category:
+            _screen_item_categories(collected)
         forced = self._screen_safelisted(collected, category=category, force=force)
+        self._screen_relabels(collected, category=category, distribution=distribution)
         self._count_refused(collected.refused)
         unique = len({item.signal for item in collected.items})
         repeats = len(collected.items) - unique
@@ -392,6 +441,37 @@ class AccordNode:
             )
             return ()
         return notes
+
+    def _screen_relabels(self, collected: Collected, *, category: str, distribution: Distribution) -> None:
+        """Refuse items that would change the category of a signal we already share, or widen
+        who receives it: contributing again must never relabel silently."""
+        current = self._own_current(item.signal for item in collected.items)
+        if not current:
+            return
+        shared = self.store.distributions_of(ind.id for ind in current.values())
+        kept: list[Contribution] = []
+        refused: set[Signal] = set()
+        for item in collected.items:
+            ind = current.get(item.signal)
+            old = None if ind is None else shared.get(ind.id)
+            reason = (
+                None if ind is None else _relabel_reason(ind, item.category or category, distribution, old)
+            )
+            if reason is None:
+                kept.append(item)
+            elif item.signal not in refused:
+                refused.add(item.signal)
+                collected.refused.append(Refusal(item.signal.redacted(), reason))
+        collected.items = kept
+
+    def _own_current(self, signals: Iterable[Signal]) -> dict[Signal, Indicator]:
+        """Our newest live indicator of each signal that has one."""
+        current: dict[Signal, Indicator] = {}
+        for signal, found in self.store.local_indicators_with_signals(signals).items():
+            live = [i for i in found if not i.revoked and i.origin == self.origin]
+            if live:
+                current[signal] = max(live, key=lambda i: i.modified)
+        return current
 
     def _count_refused(self, refused: Sequence[Refusal]) -> None:
         """Count refused local items, in one transaction. A refusal names the item (path, line,
@@ -459,10 +539,32 @@ class AccordNode:
         return self._amend(targets, change, action="expire")
 
     def relabel(
-        self, targets: Sequence[str], *, category: str | None, content_type: ContentType | None
+        self,
+        targets: Sequence[str],
+        *,
+        category: str | None,
+        content_type: ContentType | None,
+        tlp: Tlp | None = None,
+        recipients: Iterable[str] = (),
+        groups: Iterable[str] = (),
+        new_category: bool = False,
     ) -> PublishReport:
-        """Publish versions of our indicators under a new category and/or content type."""
-        slug = None if category is None else parse_category(category)
+        """Publish versions of our indicators under a new category, content type and/or TLP.
+
+        This is the one command that changes a category or widens who receives an indicator
+        (``contribute`` refuses to); with ``tlp`` the new versions go out under that TLP and
+        the recipients (partners, groups) named here, and the audit log records the change.
+        """
+        slug = None if category is None else _vetted_category(category, new_category=new_category)
+        if tlp is not None:
+            return self._redistribute(
+                targets,
+                category=slug,
+                content_type=content_type,
+                tlp=tlp,
+                recipients=recipients,
+                groups=groups,
+            )
 
         def change(ind: Indicator) -> Indicator:
             return replace(
@@ -472,6 +574,49 @@ class AccordNode:
             )
 
         return self._amend(targets, change, action="relabel")
+
+    def _redistribute(
+        self,
+        targets: Sequence[str],
+        *,
+        category: str | None,
+        content_type: ContentType | None,
+        tlp: Tlp,
+        recipients: Iterable[str],
+        groups: Iterable[str],
+    ) -> PublishReport:
+        """New versions of our live indicators under another distribution (and labels)."""
+        keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
+        distribution = Distribution(tlp=tlp, recipients=keys)
+        ids = self.own_indicator_ids(targets)
+        live = [
+            i for i in self.store.indicators_by_id(ids).values() if not i.revoked and i.origin == self.origin
+        ]
+        if not live:
+            raise NotFound("none of the named indicators is an active indicator of this node")
+        items = [
+            Contribution(
+                ind.signal,
+                content_type or ind.content_type,
+                ind.quality,
+                category=category or ind.category,
+                valid_until=ind.valid_until,
+            )
+            for ind in live
+        ]
+        report = self.publisher.contribute(items, category=items[0].category or "", distribution=distribution)
+        self._follow_commits()
+        self.audit.record(
+            "relabel",
+            {
+                "indicator_ids": [i.id for i in live],
+                "tlp": tlp.value,
+                "recipients": sorted(keys),
+                "category": category,
+                "entries": list(report.seqs),
+            },
+        )
+        return report
 
     def _amend(
         self, targets: Sequence[str], change: Callable[[Indicator], Indicator], *, action: str

@@ -65,6 +65,17 @@ TLP_CHOICES = [t.value for t in Tlp]
 )
 @click.option("--valid-until", default=None, help="Expiry (ISO 8601, e.g. 2027-01-31T00:00:00Z).")
 @click.option("--force", is_flag=True, help="Contribute safelisted (known-benign) signals anyway.")
+@click.option(
+    "--new-category",
+    is_flag=True,
+    help="Publish under a category outside the shared vocabulary (refused by default, with a did-you-mean).",
+)
+@click.option(
+    "--any-file",
+    is_flag=True,
+    help="Also share FILES that are not images or videos, by their own md5 and sha256 "
+    "(refused by default: hash lists go in --list, STIX bundles in --stix).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 def contribute_cmd(
     home: Path | None,
@@ -79,10 +90,16 @@ def contribute_cmd(
     groups: tuple[str, ...],
     valid_until: str | None,
     force: bool,
+    new_category: bool,
+    any_file: bool,
     progress: bool | None,
 ) -> None:
     """Add media FILES or directories (hashed locally, recursively), hash lists, STIX bundles and
     signals to this node's feed, signed, in entries within the per-entry object limit.
+
+    FILES must be images or videos (judged by content): anything else is refused by name
+    unless --any-file. Contributing never widens an indicator's TLP or changes its category:
+    that is 'accord relabel'.
 
     Re-running the same import adds nothing twice. Refused items are listed with file and line;
     they never stop the rest (exit 2 when any was refused).
@@ -106,6 +123,8 @@ def contribute_cmd(
             groups=groups,
             valid_until=None if valid_until is None else parse_time(valid_until, "--valid-until"),
             force=force,
+            any_file=any_file,
+            new_category=new_category,
             progress=bar.update,
         )
     for refusal in report.refused:

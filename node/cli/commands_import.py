@@ -19,7 +19,7 @@ from node.cli.bulk import (
     targets_options,
 )
 from node.cli.options import home_option, open_node
-from node.model import ContentType
+from node.model import ContentType, Tlp
 
 
 @click.command("expire")
@@ -51,22 +51,45 @@ def expire_cmd(home: Path | None, targets: tuple[str, ...], list_path: Path | No
     default=None,
     help="New content type.",
 )
+@click.option(
+    "--tlp",
+    type=click.Choice([t.value for t in Tlp], case_sensitive=False),
+    default=None,
+    help="New TLP level (may widen who receives the indicators: this is the command that does).",
+)
+@click.option("--to", "recipients", multiple=True, help="Recipient partner with --tlp amber/red. Repeatable.")
+@click.option("--group", "groups", multiple=True, help="Sharing group of recipients with --tlp. Repeatable.")
+@click.option("--new-category", is_flag=True, help="Allow a category outside the shared vocabulary.")
 def relabel_cmd(
     home: Path | None,
     targets: tuple[str, ...],
     list_path: Path | None,
     category: str | None,
     content_type: str | None,
+    tlp: str | None,
+    recipients: tuple[str, ...],
+    groups: tuple[str, ...],
+    new_category: bool,
 ) -> None:
-    """Publish new versions of our indicators with another category and/or content type."""
-    if category is None and content_type is None:
-        raise click.UsageError("give --category and/or --content-type")
+    """Publish new versions of our indicators with another category, content type and/or TLP.
+
+    Contribute never changes a category or widens a TLP; relabel does it, explicitly, and the
+    audit log records it.
+    """
+    if category is None and content_type is None and tlp is None:
+        raise click.UsageError("give --category, --content-type and/or --tlp")
+    if (recipients or groups) and tlp is None:
+        raise click.UsageError("--to and --group go with --tlp")
     node = open_node(home)
     names, refused = gather_targets(node, targets, list_path)
     report = node.relabel(
         names,
         category=category,
         content_type=None if content_type is None else ContentType.parse(content_type),
+        tlp=None if tlp is None else Tlp.parse(tlp),
+        recipients=recipients,
+        groups=groups,
+        new_category=new_category,
     )
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
     click.echo(f"relabelled {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged")

@@ -23,3 +23,18 @@ def may_serve(distribution: Distribution, *, origin: KeyId, server: KeyId, calle
     if distribution.tlp.origin_only:
         return server == origin
     return True
+
+
+_ORDER = ("clear", "green", "amber", "amber+strict", "red")  # least to most restricted
+
+
+def widens(new: Distribution, old: Distribution) -> bool:
+    """True when ``new`` would reach someone ``old`` did not: a less restricted TLP level, or,
+    when ``old`` named recipients, a recipient it did not name (whatever the new level).
+
+    ``accord contribute`` never widens an indicator's audience; ``accord relabel`` does it
+    explicitly (and is audited).
+    """
+    if _ORDER.index(new.tlp.value) < _ORDER.index(old.tlp.value):
+        return True
+    return old.tlp.names_recipients and not new.recipients <= old.recipients

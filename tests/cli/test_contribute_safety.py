@@ -1,0 +1,168 @@
+"""Careless contributors (issue 13): what ``accord contribute`` refuses so that a mistake does not
+become a shared abuse hash, a wider audience or a new category. Through the CLI, in-process with
+click's runner, against real homes and real generated images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from node.app import AccordNode
+from node.cli.main import cli
+from node.feed import public_key_to_text
+from node.hashing import hash_file
+from node.model import Indicator, Tlp
+from tests.support.feeds import identity
+from tests.support.media import make_image
+
+PARTNER_KEY = public_key_to_text(identity(5).public_key)
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "ngo"
+    assert run("init", "--home", path, "--name", "Example NGO").exit_code == 0
+    assert run("partner", "add", "--home", path, "platform", "--key", PARTNER_KEY).exit_code == 0
+    return path
+
+
+def held(home: Path) -> dict[str, Indicator]:
+    node = AccordNode.open(home)
+    try:
+        return {str(ind.signal): ind for ind in node.store.iter_indicators(include_revoked=True)}
+    finally:
+        node.close()
+
+
+# --- positional paths must be media ------------------------------------------------------------
+
+
+def test_a_drop_folder_publishes_its_media_and_refuses_other_files_by_name(
+    home: Path, tmp_path: Path
+) -> None:
+    drop = tmp_path / "drop"
+    image = make_image(drop / "photo.png", seed=7)
+    (drop / "README.txt").write_text("case notes: do not share\n")
+    (drop / "tiny.txt").write_bytes(b"hello")
+    (drop / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500))
+    (drop / "report.pdf").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+
+    result = run("contribute", "--home", home, drop, "--category", "csam")
+
+    assert result.exit_code == 2
+    assert "3 added, 0 relabelled, 0 duplicates, 4 refused" in result.stdout
+    for name in ("README.txt", "tiny.txt", "Thumbs.db", "report.pdf"):
+        assert f"{drop / name}: not an image or video" in result.stderr
+    assert "--list FILE" in result.stderr and "--any-file" in result.stderr
+    hashes = hash_file(image)
+    assert set(held(home)) == {str(hashes.md5), str(hashes.sha256), str(hashes.pdq)}
+
+
+def test_a_hash_list_given_positionally_is_refused_and_any_file_shares_it(home: Path, tmp_path: Path) -> None:
+    hash_list = tmp_path / "hashes.txt"
+    hash_list.write_text("md5 " + "ab" * 16 + "\n")
+
+    refused = run("contribute", "--home", home, hash_list, "--category", "csam")
+    assert refused.exit_code == 2 and "nothing published; refused 1" in refused.stdout
+    assert f"{hash_list}: not an image or video" in refused.stderr and "--list" in refused.stderr
+    assert held(home) == {}
+
+    as_list = run("contribute", "--home", home, "--list", hash_list, "--category", "csam")
+    assert as_list.exit_code == 0 and set(held(home)) == {"md5:" + "ab" * 16}
+
+    forced = run("contribute", "--home", home, hash_list, "--any-file", "--category", "csam")
+    assert forced.exit_code == 0 and "2 added" in forced.stdout
+    assert str(hash_file(hash_list).sha256) in held(home)
+
+
+# --- contributing again never relabels ---------------------------------------------------------
+
+
+def test_contributing_again_never_widens_tlp_nor_changes_category(home: Path, tmp_path: Path) -> None:
+    image = make_image(tmp_path / "photo.png", seed=11)
+    amber = run(
+        "contribute", "--home", home, image, "--category", "csam", "--tlp", "amber", "--to", "platform"
+    )
+    assert amber.exit_code == 0 and "3 added" in amber.stdout
+
+    wider = run("contribute", "--home", home, image, "--category", "csam")  # default --tlp green
+    assert wider.exit_code == 2
+    assert "0 added" not in wider.stdout and "nothing published; refused 3" in wider.stdout
+    assert "already shared as TLP:AMBER" in wider.stderr and "accord relabel" in wider.stderr
+    assert {ind.tlp for ind in held(home).values()} == {Tlp.AMBER}
+
+    other = run(
+        "contribute", "--home", home, image, "--category", "ncii", "--tlp", "amber", "--to", "platform"
+    )
+    assert other.exit_code == 2 and "already shared under category 'csam'" in other.stderr
+    assert "accord relabel" in other.stderr
+    assert {ind.category for ind in held(home).values()} == {"csam"}
+
+    same = run(
+        "contribute", "--home", home, image, "--category", "csam", "--tlp", "amber", "--to", "platform"
+    )
+    assert same.exit_code == 0 and "0 added, 0 relabelled, 3 duplicates, 0 refused" in same.stdout
+    narrower = run(
+        "contribute", "--home", home, image, "--category", "csam", "--tlp", "red", "--to", "platform"
+    )
+    assert narrower.exit_code == 0 and "3 relabelled" in narrower.stdout
+
+
+def test_amber_to_another_recipient_is_a_wider_audience(home: Path, tmp_path: Path) -> None:
+    other_key = public_key_to_text(identity(6).public_key)
+    assert run("partner", "add", "--home", home, "lab", "--key", other_key).exit_code == 0
+    signal = "md5:" + "cd" * 16
+    base = ["contribute", "--home", home, "--signal", signal, "--category", "csam", "--tlp", "amber"]
+    assert run(*base, "--to", "platform").exit_code == 0
+    more = run(*base, "--to", "lab")
+    assert more.exit_code == 2 and "already shared as TLP:AMBER" in more.stderr
+
+
+def test_relabel_widens_explicitly_and_is_audited(home: Path, tmp_path: Path) -> None:
+    signal = "sha256:" + "ef" * 32
+    base = ["contribute", "--home", home, "--signal", signal, "--category", "csam"]
+    assert run(*base, "--tlp", "amber", "--to", "platform").exit_code == 0
+
+    relabel = run("relabel", "--home", home, signal, "--tlp", "green", "--category", "aig-csam")
+    assert relabel.exit_code == 0, relabel.output
+    assert "relabelled 1 indicator(s)" in relabel.stdout
+    ind = held(home)[signal]
+    assert (ind.tlp, ind.category) == (Tlp.GREEN, "aig-csam")
+    audit = json.loads(run("audit", "list", "--home", home, "--json").stdout)
+    relabels = [row for row in audit if row["action"] == "relabel"]
+    assert relabels and json.loads(relabels[-1]["details"])["tlp"] == "green"
+
+
+# --- categories ---------------------------------------------------------------------------------
+
+
+def test_an_unknown_category_is_refused_with_a_did_you_mean(home: Path) -> None:
+    signal = "md5:" + "12" * 16
+    typo = run("contribute", "--home", home, "--signal", signal, "--category", "cssam")
+    assert typo.exit_code == 2
+    assert "unknown category 'cssam'" in typo.stderr and "did you mean 'csam'?" in typo.stderr
+    assert "--new-category" in typo.stderr
+    assert held(home) == {}
+
+    new = run("contribute", "--home", home, "--signal", signal, "--category", "sextortion", "--new-category")
+    assert new.exit_code == 0 and held(home)[signal].category == "sextortion"
+
+    relabel = run("relabel", "--home", home, signal, "--category", "ncil")
+    assert relabel.exit_code == 2 and "did you mean 'ncii'?" in relabel.stderr
+
+
+def test_a_list_items_unknown_category_is_refused_by_item(home: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "bank.csv"
+    csv.write_text(
+        "signal_type,signal_value,category\nmd5," + "34" * 16 + ",tvecc\nmd5," + "56" * 16 + ",tvec\n"
+    )
+    result = run("contribute", "--home", home, "--list", csv, "--category", "csam")
+    assert result.exit_code == 2 and "did you mean 'tvec'?" in result.stderr
+    assert set(held(home)) == {"md5:" + "56" * 16}
