@@ -25,7 +25,7 @@ from node.config import NodeConfig, load_config
 from node.errors import InvalidInput, NotFound, PeerError
 from node.feed import NodeIdentity, TlsCredentials, public_key_to_text
 from node.hashing import ListRefusal, MediaHashes, hash_file, read_hash_list
-from node.match import ListUpdate, MatchLists
+from node.match import ListUpdate, MatchLists, builtin_warninglists
 from node.model import (
     CertFingerprint,
     Compromise,
@@ -101,6 +101,31 @@ def _screen_item_categories(collected: Collected) -> None:
     collected.items = kept
 
 
+def _screen_warninglisted(collected: Collected, *, category: str, force: bool) -> tuple[Refusal, ...]:
+    """Refuse (or, with ``force``, keep and report) harmful contributions whose value a MISP
+    warninglist names as known benign (the empty file, common system files, test files)."""
+    exact = [
+        i for i in collected.items if not i.signal.type.is_perceptual and (i.category or category) != BENIGN
+    ]
+    if not exact:
+        return ()
+    lists = builtin_warninglists()
+    named = {i.signal: name for i in exact if (name := lists.list_of(i.signal)) is not None}
+    if not named:
+        return ()
+    notes = tuple(
+        Refusal(s.redacted(), f"on the MISP warninglist {name!r} (known benign)") for s, name in named.items()
+    )
+    if force:
+        return tuple(replace(n, reason=n.reason + "; it will not match on any node") for n in notes)
+    collected.items = [i for i in collected.items if i.signal not in named]
+    collected.refused.extend(
+        replace(n, reason=n.reason + ": refused, use --force-warninglisted to contribute it anyway")
+        for n in notes
+    )
+    return ()
+
+
 def _relabel_reason(
     current: Indicator, category: str, new: Distribution, old: Distribution | None
 ) -> str | None:
@@ -156,7 +181,7 @@ class AccordNode:
         self.origin = keyfiles.origin_id(home, self.identity)
         keyfiles.finish_rotation(home, self.store, self.origin)
         self.identity = NodeIdentity.load(home.key_path)
-        self.lists = MatchLists()
+        self.lists = MatchLists(warninglists=builtin_warninglists)
         self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
         self.matcher = Matcher(
@@ -215,6 +240,7 @@ class AccordNode:
             names=self.names,
             own_key=(self.origin, keyfiles.origin_public_key(self.home, self.identity)),
             disputes=self.store.disputed_indicator_ids,
+            warninglists=builtin_warninglists,
         )
 
     def _thresholds(self) -> PdqThresholds:
@@ -366,6 +392,7 @@ class AccordNode:
         force: bool = False,
         any_file: bool = False,
         new_category: bool = False,
+        force_warninglisted: bool = False,
         progress: Progress | None = None,
     ) -> ContributeReport:
         """Hash media (directories walked), read hash lists, STIX bundles and ``signals``; publish.
@@ -378,7 +405,8 @@ class AccordNode:
         refused unless ``any_file``. A category outside the shared vocabulary is refused unless
         ``new_category``. A signal we already share keeps its category and audience: an item
         that would change the category or widen the TLP (or its recipients) is refused, naming
-        ``accord relabel``, which does that explicitly.
+        ``accord relabel``, which does that explicitly. A value on a MISP warninglist of
+        known-benign file hashes is refused unless ``force_warninglisted``.
         """
         category = _vetted_category(category, new_category=new_category)
         keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
@@ -390,6 +418,7 @@ class AccordNode:
         if not new_category:
             _screen_item_categories(collected)
         forced = self._screen_safelisted(collected, category=category, force=force)
+        forced += _screen_warninglisted(collected, category=category, force=force_warninglisted)
         self._screen_relabels(collected, category=category, distribution=distribution)
         self._count_refused(collected.refused)
         unique = len({item.signal for item in collected.items})
@@ -785,7 +814,9 @@ class AccordNode:
 
     def status(self) -> NodeStatus:
         """The node's status from the database."""
-        return node_status(self.store, name=self.config.node.name, key_id=self.key_id)
+        return node_status(
+            self.store, name=self.config.node.name, key_id=self.key_id, warninglists=builtin_warninglists
+        )
 
     def export_stix(self, path: Path, *, include_red: bool) -> int:
         """Write a STIX 2.1 bundle of held indicators to ``path``; returns how many it holds."""

@@ -40,6 +40,7 @@ CSV_COLUMNS = [
     "modified",
     "valid_until",
     "distance",
+    "warninglisted",
 ]
 
 
@@ -128,6 +129,7 @@ def _row_json(row: QueryRow) -> dict[str, Any]:
         "modified": ind.modified.isoformat(),
         "valid_until": None if ind.valid_until is None else ind.valid_until.isoformat(),
         "distance": row.distance,
+        "warninglisted": row.warninglisted,
     }
 
 
@@ -152,7 +154,7 @@ def _print_answer(node: AccordNode, answer: QueryAnswer, form: str) -> None:
                     r["category"],
                     r["origin_name"],
                     r["tlp"],
-                    r["status"],
+                    r["status"] + (" (warninglisted)" if r["warninglisted"] else ""),
                     r["created"][:19],
                     "-" if r["distance"] is None else r["distance"],
                     r["id"],
@@ -231,6 +233,7 @@ def _print_provenance(item: Provenance) -> None:
         "created",
         "modified",
         "valid_until",
+        "warninglisted",
     ):
         click.echo(f"{key + ':':14} {data[key] if data[key] is not None else '-'}")
     click.echo("")

@@ -66,6 +66,12 @@ TLP_CHOICES = [t.value for t in Tlp]
 @click.option("--valid-until", default=None, help="Expiry (ISO 8601, e.g. 2027-01-31T00:00:00Z).")
 @click.option("--force", is_flag=True, help="Contribute safelisted (known-benign) signals anyway.")
 @click.option(
+    "--force-warninglisted",
+    is_flag=True,
+    help="Contribute values a MISP warninglist names as known benign (the empty file, common "
+    "system files) anyway; no node matches them.",
+)
+@click.option(
     "--new-category",
     is_flag=True,
     help="Publish under a category outside the shared vocabulary (refused by default, with a did-you-mean).",
@@ -90,6 +96,7 @@ def contribute_cmd(
     groups: tuple[str, ...],
     valid_until: str | None,
     force: bool,
+    force_warninglisted: bool,
     new_category: bool,
     any_file: bool,
     progress: bool | None,
@@ -125,12 +132,13 @@ def contribute_cmd(
             force=force,
             any_file=any_file,
             new_category=new_category,
+            force_warninglisted=force_warninglisted,
             progress=bar.update,
         )
     for refusal in report.refused:
         warn(f"refused {refusal.source}: {refusal.reason}")
     for note in report.forced:
-        warn(f"warning: {note.source} is {note.reason}; contributed because of --force")
+        warn(f"warning: {note.source} is {note.reason}; contributed because it was forced")
     if report.publish is not None:
         p = report.publish
         seqs = ", ".join(str(s) for s in p.seqs) or "none (nothing changed)"

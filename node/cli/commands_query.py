@@ -274,6 +274,8 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
         click.echo("no indicators held")
     refused = ", ".join(f"{reason} {n}" for reason, n in status.rejections.items()) or "none"
     click.echo(f"\nrefused input: {refused}; equivocation evidence: {status.evidence}")
+    for listed, n in status.warninglisted.items():
+        click.echo(f"warninglisted: {n} held indicator(s) on {listed!r} (known benign: held, never matched)")
     for origin in status.quarantined:
         click.echo(
             f"QUARANTINED: origin {names.get(origin, origin[:12])} ({origin}) equivocated;"
@@ -321,6 +323,7 @@ def _status_json(node: AccordNode) -> dict[str, Any]:
         "rejections": status.rejections,
         "evidence": status.evidence,
         "quarantined": list(status.quarantined),
+        "warninglisted": status.warninglisted,
     }
 
 

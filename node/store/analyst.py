@@ -224,6 +224,14 @@ def audit_records(store: Store, *, since: datetime | None = None) -> list[AuditR
     return [AuditRecord(*row) for row in rows]
 
 
+def active_exact_signals(store: Store) -> Iterable[tuple[str, str, str]]:
+    """``(id, signal_type, value)`` of every unrevoked md5 / sha1 / sha256 indicator (streamed)."""
+    return store.reader.execute(
+        "SELECT id, signal_type, value FROM indicators"
+        " WHERE revoked = 0 AND signal_type IN ('md5', 'sha1', 'sha256')"
+    )
+
+
 def period_counts(store: Store, name: str, since: datetime, until: datetime) -> list[tuple[Any, ...]]:
     """Rows of the report aggregate ``name`` over ``[since, until)``.
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from node.match import Warninglists
 from node.model import KeyId, Partner
 from node.store import CountRow, Store, SyncRecord
+from node.store.analyst import active_exact_signals
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +33,13 @@ class NodeStatus:
     rejections: dict[str, int]
     evidence: int
     quarantined: tuple[KeyId, ...] = ()
+    # Held indicators a MISP warninglist names as known benign (stored, never matched): list → count.
+    warninglisted: dict[str, int] = field(default_factory=dict)
 
 
-def node_status(store: Store, *, name: str, key_id: KeyId) -> NodeStatus:
+def node_status(
+    store: Store, *, name: str, key_id: KeyId, warninglists: Callable[[], Warninglists] | None = None
+) -> NodeStatus:
     """Read the status from the store (works whether or not ``accord serve`` is running)."""
     heads = store.heads()
     syncs = store.sync_records()
@@ -50,4 +58,21 @@ def node_status(store: Store, *, name: str, key_id: KeyId) -> NodeStatus:
         rejections=store.rejection_counts(),
         evidence=store.evidence_count(),
         quarantined=tuple(sorted(store.quarantined_origins())),
+        warninglisted={} if warninglists is None else warninglisted_counts(store, warninglists),
     )
+
+
+def warninglisted_counts(store: Store, warninglists: Callable[[], Warninglists]) -> dict[str, int]:
+    """How many active indicators each warninglist names (they are held but never matched).
+
+    Reads every active exact value once (the lists are read only when there is one).
+    """
+    counts: Counter[str] = Counter()
+    by_type: dict[str, dict[str, str]] | None = None
+    for _id, signal_type, value in active_exact_signals(store):
+        if by_type is None:
+            by_type = {t.value: values for t, values in warninglists().by_type.items()}
+        name = by_type.get(signal_type, {}).get(value)
+        if name is not None:
+            counts[name] += 1
+    return dict(sorted(counts.items()))

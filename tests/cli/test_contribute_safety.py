@@ -166,3 +166,42 @@ def test_a_list_items_unknown_category_is_refused_by_item(home: Path, tmp_path: 
     result = run("contribute", "--home", home, "--list", csv, "--category", "csam")
     assert result.exit_code == 2 and "did you mean 'tvec'?" in result.stderr
     assert set(held(home)) == {"md5:" + "56" * 16}
+
+
+# --- known-benign hashes (MISP warninglists) ---------------------------------------------------
+
+EMPTY_MD5 = "md5:d41d8cd98f00b204e9800998ecf8427e"
+EMPTY_SHA1 = "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709"
+EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_the_empty_files_hashes_are_refused_unless_forced(home: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    signals = ["--signal", EMPTY_MD5, "--signal", EMPTY_SHA1, "--signal", EMPTY_SHA256]
+    refused = run("contribute", "--home", home, *signals, empty, "--any-file", "--category", "csam")
+    assert refused.exit_code == 2 and "nothing published; refused 3" in refused.stdout
+    assert "MISP warninglist 'List of known hashes for empty files'" in refused.stderr
+    assert "--force-warninglisted" in refused.stderr
+    assert EMPTY_SHA256.split(":")[1] not in refused.stderr  # never the whole value
+    assert held(home) == {}
+
+    forced = run(
+        "contribute", "--home", home, "--signal", EMPTY_MD5, "--category", "csam", "--force-warninglisted"
+    )
+    assert forced.exit_code == 0 and "1 added" in forced.stdout
+    assert "it will not match on any node" in forced.stderr
+
+    # Held, counted and shown as warninglisted, never matched.
+    assert run("match", "--home", home, "--offline", "--signal", EMPTY_MD5).exit_code == 1
+    status = json.loads(run("status", "--home", home, "--json").stdout)
+    assert status["warninglisted"] == {"List of known hashes for empty files": 1}
+    assert "warninglisted: 1 held indicator(s)" in run("status", "--home", home).stdout
+    rows = json.loads(run("query", "--home", home, "--signal", EMPTY_MD5, "--json").stdout)["rows"]
+    assert [r["warninglisted"] for r in rows] == ["List of known hashes for empty files"]
+    assert "(warninglisted)" in run("query", "--home", home, "--signal", EMPTY_MD5).stdout
+
+
+def test_benign_category_contributions_are_not_screened(home: Path) -> None:
+    result = run("contribute", "--home", home, "--signal", EMPTY_MD5, "--category", "benign")
+    assert result.exit_code == 0 and "1 added" in result.stdout
