@@ -199,6 +199,7 @@ class AccordNode:
             safelist_threshold=self.config.match.safelist_pdq_threshold,
             self_key=self.origin,
             counter=self.counter,
+            source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
         )
         self.publisher = Publisher(
             store=self.store,
