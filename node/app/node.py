@@ -859,7 +859,16 @@ class AccordNode:
 
     def export_match_list(self, path: Path, *, fmt: str, include_red: bool) -> int:
         """Write the match lists as ``pytx`` lines or ``hma-csv``; returns the rows written."""
-        rows = match_list_rows(self.store, names=self.names(), include_red=include_red, now=utc_now())
+        observed = {k for k, p in self.store.partner_policies().items() if not p.trust.matches}
+        observed |= {s.origin for s in self.bridges.sources() if not s.trust.matches}
+        rows = match_list_rows(
+            self.store,
+            names=self.names(),
+            include_red=include_red,
+            now=utc_now(),
+            observed=frozenset(observed),
+            warninglisted=lambda signal: builtin_warninglists().list_of(signal) is not None,
+        )
         written = 0
         with path.open("w", encoding="utf-8", newline="") as stream:
             if fmt == "pytx":

@@ -6,7 +6,7 @@ data leaving in a file is a decision a person makes, not a default.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,11 +50,20 @@ class MatchListRow:
 
 
 def match_list_rows(
-    store: Store, *, names: Mapping[KeyId, str], include_red: bool, now: datetime
+    store: Store,
+    *,
+    names: Mapping[KeyId, str],
+    include_red: bool,
+    now: datetime,
+    observed: frozenset[KeyId] = frozenset(),
+    warninglisted: Callable[[Signal], bool] | None = None,
 ) -> Iterator[MatchListRow]:
-    """Every indicator that would match: active, unexpired, not ``benign``; RED only when asked."""
+    """Every indicator that would match: active, unexpired, not ``benign``, not from an
+    ``observed`` origin (trust observe), not a ``warninglisted`` value; RED only when asked."""
     for ind in store.iter_indicators(include_revoked=False):
-        if (ind.tlp is Tlp.RED and not include_red) or ind.category == "benign":
+        if (ind.tlp is Tlp.RED and not include_red) or ind.category == "benign" or ind.origin in observed:
+            continue
+        if warninglisted is not None and warninglisted(ind.signal):
             continue
         if ind.valid_until is not None and ind.valid_until <= now:
             continue

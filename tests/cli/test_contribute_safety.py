@@ -205,3 +205,14 @@ def test_the_empty_files_hashes_are_refused_unless_forced(home: Path, tmp_path: 
 def test_benign_category_contributions_are_not_screened(home: Path) -> None:
     result = run("contribute", "--home", home, "--signal", EMPTY_MD5, "--category", "benign")
     assert result.exit_code == 0 and "1 added" in result.stdout
+
+
+def test_match_list_exports_leave_warninglisted_values_out(home: Path, tmp_path: Path) -> None:
+    kept = "md5:" + "78" * 16
+    for signal in (EMPTY_MD5, kept):
+        args = ["contribute", "--home", home, "--signal", signal, "--category", "csam"]
+        assert run(*args, "--force-warninglisted").exit_code == 0
+    out = tmp_path / "banks.csv"
+    assert run("export", "--home", home, "--format", "hma-csv", "--out", out).exit_code == 0
+    text = out.read_text()
+    assert kept.split(":")[1] in text and EMPTY_MD5.split(":")[1] not in text

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from node.app import AccordNode
 from node.cli.main import cli
+from node.feed import public_key_to_text
 from node.model import Trust
 from tests.ecosystem.test_misp_import import EVENT_A, attribute, write_feed
-from tests.support.feeds import md5_signal
+from tests.support.feeds import FeedWriter, identity, indicator, md5_signal
 
 
 def run(*args: str | Path) -> Result:
@@ -62,3 +64,27 @@ def test_unsigned_sources_default_to_the_same_trust_and_review_matches(home: Pat
 def test_every_trust_option_documents_one_meaning(command: list[str]) -> None:
     page = " ".join(run(*command, "--help").output.split())
     assert "review: matches, " in page and "observe: held and counted, never matches" in page
+
+
+def test_an_observed_partner_is_held_counted_and_never_matched_nor_exported(
+    home: Path, tmp_path: Path
+) -> None:
+    ngo = FeedWriter(identity(1), name="ngo")
+    key = public_key_to_text(ngo.signer.public_key)
+    assert run("partner", "add", "--home", home, "ngo", "--key", key).exit_code == 0
+    node = AccordNode.open(home)
+    try:
+        listed = indicator(ngo.origin, md5_signal(7), category="csam")
+        node.ingestor.ingest(ngo.entry([listed]), pinned=node.store.pinned_keys(), via="ngo")
+    finally:
+        node.close()
+    signal = str(md5_signal(7))
+    assert run("match", "--home", home, "--offline", "--signal", signal).exit_code == 0
+
+    assert run("partner", "set", "--home", home, "ngo", "--trust", "observe").exit_code == 0
+    assert run("match", "--home", home, "--offline", "--signal", signal).exit_code == 1
+    counts = json.loads(run("status", "--home", home, "--json").stdout)["counts"]
+    assert [c["origin_name"] for c in counts] == ["ngo"]  # held and counted
+    out = tmp_path / "pytx.txt"
+    assert run("export", "--home", home, "--format", "hma-csv", "--out", out).exit_code == 0
+    assert md5_signal(7).value not in out.read_text()
