@@ -6,16 +6,28 @@ a refused item never stops the batch. The safelist check and the publish happen 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from node.errors import InvalidInput
 from node.hashing import ListRefusal, hash_file, media_files, media_kind, read_hash_list, sniff_content_type
-from node.model import KNOWN_CATEGORIES, PDQ_MIN_QUALITY, ContentType, Signal
+from node.match import Warninglists
+from node.model import (
+    KNOWN_CATEGORIES,
+    PDQ_MIN_QUALITY,
+    ContentType,
+    Distribution,
+    Indicator,
+    Signal,
+    parse_category,
+    unknown_category_reason,
+)
+from node.model.access import widens
 from node.stix import StixRefusal, read_stix_signals
 from node.sync.publish import Contribution
+from node.sync.query import BENIGN
 
 NOT_MEDIA = (
     "not an image or video (judged by its content): give hash lists with --list FILE, STIX bundles"
@@ -142,3 +154,90 @@ def _from_stix(path: Path, out: Collected, content_type: ContentType | None, tic
         else:
             kind = content_type or ContentType.default_for(item.signal.type)
             out.items.append(Contribution(item.signal, kind, category=item.category))
+
+
+# --- screening: what a careless contribution must not become (issue 13) ---------------------
+
+
+def vetted_category(text: str, *, new_category: bool) -> str:
+    """The category slug; one outside the shared vocabulary only with ``new_category``."""
+    slug = parse_category(text)
+    reason = None if new_category else unknown_category_reason(slug)
+    if reason is not None:
+        raise InvalidInput(reason)
+    return slug
+
+
+def screen_item_categories(collected: Collected) -> None:
+    """Refuse list or bundle items whose own category is outside the shared vocabulary."""
+    kept: list[Contribution] = []
+    for item in collected.items:
+        reason = None if item.category is None else unknown_category_reason(item.category)
+        if reason is None:
+            kept.append(item)
+        else:
+            collected.refused.append(Refusal(item.signal.redacted(), reason))
+    collected.items = kept
+
+
+def screen_warninglisted(
+    collected: Collected, warninglists: Callable[[], Warninglists], *, category: str, force: bool
+) -> tuple[Refusal, ...]:
+    """Refuse (or, with ``force``, keep and report) harmful contributions whose value a MISP
+    warninglist names as known benign (the empty file, common system files, test files).
+    Returns the notes of what ``force`` kept."""
+    exact = [
+        i for i in collected.items if not i.signal.type.is_perceptual and (i.category or category) != BENIGN
+    ]
+    if not exact:
+        return ()  # the lists are not even read
+    lists = warninglists()
+    named = {i.signal: name for i in exact if (name := lists.list_of(i.signal)) is not None}
+    notes = tuple(
+        Refusal(s.redacted(), f"on the MISP warninglist {n!r} (known benign)") for s, n in named.items()
+    )
+    if force:
+        return tuple(replace(n, reason=n.reason + "; it will not match on any node") for n in notes)
+    collected.items = [i for i in collected.items if i.signal not in named]
+    collected.refused.extend(
+        replace(n, reason=n.reason + ": refused, use --force-warninglisted to contribute it anyway")
+        for n in notes
+    )
+    return ()
+
+
+def screen_relabels(
+    collected: Collected,
+    current: Mapping[Signal, tuple[Indicator, Distribution]],
+    *,
+    category: str,
+    distribution: Distribution,
+) -> None:
+    """Refuse items that would change the category of a signal we already share (``current``:
+    our live indicator of it and the audience of its entry), or widen who receives it:
+    contributing again never relabels silently; ``accord relabel`` does it, audited."""
+    kept: list[Contribution] = []
+    refused: set[Signal] = set()
+    for item in collected.items:
+        shared = current.get(item.signal)
+        reason = None if shared is None else _relabel_reason(*shared, item.category or category, distribution)
+        if reason is None:
+            kept.append(item)
+        elif item.signal not in refused:
+            refused.add(item.signal)
+            collected.refused.append(Refusal(item.signal.redacted(), reason))
+    collected.items = kept
+
+
+def _relabel_reason(current: Indicator, old: Distribution, category: str, new: Distribution) -> str | None:
+    if category != current.category:
+        return (
+            f"already shared under category {current.category!r}: contribute never changes a category"
+            f" (use 'accord relabel TYPE:VALUE --category {category}')"
+        )
+    if widens(new, old):
+        return (
+            f"already shared as TLP:{old.tlp.value.upper()}: contribute never widens who receives it"
+            f" (use 'accord relabel TYPE:VALUE --tlp {new.tlp.value}', which is audited)"
+        )
+    return None

@@ -16,7 +16,17 @@ from node.app import keyfiles
 from node.app.audit import AuditLog
 from node.app.backup import backup_database
 from node.app.bridges import Bridges
-from node.app.contribute import Collected, Progress, Refusal, Sources, collect
+from node.app.contribute import (
+    Collected,
+    Progress,
+    Refusal,
+    Sources,
+    collect,
+    screen_item_categories,
+    screen_relabels,
+    screen_warninglisted,
+    vetted_category,
+)
 from node.app.home import Home, require_home, rotate_tls, tls_credentials
 from node.app.locks import partner_lock
 from node.app.scan import CHUNK_ROWS, ScanReport, run_scan
@@ -46,10 +56,7 @@ from node.model import (
     VideoThresholds,
     fingerprint,
     is_loopback_endpoint,
-    parse_category,
-    unknown_category_reason,
 )
-from node.model.access import widens
 from node.model.clock import utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer
 from node.rpc.client import LocalClient, PeerClient
@@ -78,69 +85,6 @@ log = logging.getLogger(__name__)
 # that cannot be read, a malformed hash-list line, a STIX object the library refuses, a
 # safelisted signal. Counted like partners' refused input (``accord status``, metrics).
 LOCAL_REFUSED = "local_input_refused"
-
-
-def _vetted_category(text: str, *, new_category: bool) -> str:
-    """The category slug; one outside the shared vocabulary only with ``new_category``."""
-    slug = parse_category(text)
-    reason = None if new_category else unknown_category_reason(slug)
-    if reason is not None:
-        raise InvalidInput(reason)
-    return slug
-
-
-def _screen_item_categories(collected: Collected) -> None:
-    """Refuse list or bundle items whose own category is outside the shared vocabulary."""
-    kept: list[Contribution] = []
-    for item in collected.items:
-        reason = None if item.category is None else unknown_category_reason(item.category)
-        if reason is None:
-            kept.append(item)
-        else:
-            collected.refused.append(Refusal(item.signal.redacted(), reason))
-    collected.items = kept
-
-
-def _screen_warninglisted(collected: Collected, *, category: str, force: bool) -> tuple[Refusal, ...]:
-    """Refuse (or, with ``force``, keep and report) harmful contributions whose value a MISP
-    warninglist names as known benign (the empty file, common system files, test files)."""
-    exact = [
-        i for i in collected.items if not i.signal.type.is_perceptual and (i.category or category) != BENIGN
-    ]
-    if not exact:
-        return ()
-    lists = builtin_warninglists()
-    named = {i.signal: name for i in exact if (name := lists.list_of(i.signal)) is not None}
-    if not named:
-        return ()
-    notes = tuple(
-        Refusal(s.redacted(), f"on the MISP warninglist {name!r} (known benign)") for s, name in named.items()
-    )
-    if force:
-        return tuple(replace(n, reason=n.reason + "; it will not match on any node") for n in notes)
-    collected.items = [i for i in collected.items if i.signal not in named]
-    collected.refused.extend(
-        replace(n, reason=n.reason + ": refused, use --force-warninglisted to contribute it anyway")
-        for n in notes
-    )
-    return ()
-
-
-def _relabel_reason(
-    current: Indicator, category: str, new: Distribution, old: Distribution | None
-) -> str | None:
-    """Why contributing ``current``'s signal again under ``category`` and ``new`` is refused, or None."""
-    if category != current.category:
-        return (
-            f"already shared under category {current.category!r}: contribute never changes a category"
-            f" (use 'accord relabel TYPE:VALUE --category {category}')"
-        )
-    if old is not None and widens(new, old):
-        return (
-            f"already shared as TLP:{old.tlp.value.upper()}: contribute never widens who receives it"
-            f" (use 'accord relabel TYPE:VALUE --tlp {new.tlp.value}', which is audited)"
-        )
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,7 +353,7 @@ class AccordNode:
         ``accord relabel``, which does that explicitly. A value on a MISP warninglist of
         known-benign file hashes is refused unless ``force_warninglisted``.
         """
-        category = _vetted_category(category, new_category=new_category)
+        category = vetted_category(category, new_category=new_category)
         keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
         distribution = Distribution(tlp=tlp, recipients=keys)
         if valid_until is not None and valid_until <= utc_now():
@@ -417,10 +361,12 @@ class AccordNode:
         sources = Sources(files=files, lists=lists, stix=stix, signals=signals, any_file=any_file)
         collected = collect(sources, content_type=content_type, valid_until=valid_until, progress=progress)
         if not new_category:
-            _screen_item_categories(collected)
+            screen_item_categories(collected)
         forced = self._screen_safelisted(collected, category=category, force=force)
-        forced += _screen_warninglisted(collected, category=category, force=force_warninglisted)
-        self._screen_relabels(collected, category=category, distribution=distribution)
+        forced += screen_warninglisted(
+            collected, builtin_warninglists, category=category, force=force_warninglisted
+        )
+        screen_relabels(collected, self._own_current(collected), category=category, distribution=distribution)
         self._count_refused(collected.refused)
         unique = len({item.signal for item in collected.items})
         repeats = len(collected.items) - unique
@@ -472,36 +418,16 @@ class AccordNode:
             return ()
         return notes
 
-    def _screen_relabels(self, collected: Collected, *, category: str, distribution: Distribution) -> None:
-        """Refuse items that would change the category of a signal we already share, or widen
-        who receives it: contributing again must never relabel silently."""
-        current = self._own_current(item.signal for item in collected.items)
-        if not current:
-            return
-        shared = self.store.distributions_of(ind.id for ind in current.values())
-        kept: list[Contribution] = []
-        refused: set[Signal] = set()
-        for item in collected.items:
-            ind = current.get(item.signal)
-            old = None if ind is None else shared.get(ind.id)
-            reason = (
-                None if ind is None else _relabel_reason(ind, item.category or category, distribution, old)
-            )
-            if reason is None:
-                kept.append(item)
-            elif item.signal not in refused:
-                refused.add(item.signal)
-                collected.refused.append(Refusal(item.signal.redacted(), reason))
-        collected.items = kept
-
-    def _own_current(self, signals: Iterable[Signal]) -> dict[Signal, Indicator]:
-        """Our newest live indicator of each signal that has one."""
+    def _own_current(self, collected: Collected) -> dict[Signal, tuple[Indicator, Distribution]]:
+        """Our newest live indicator of each collected signal that has one, with its audience."""
         current: dict[Signal, Indicator] = {}
+        signals = {item.signal for item in collected.items}
         for signal, found in self.store.local_indicators_with_signals(signals).items():
             live = [i for i in found if not i.revoked and i.origin == self.origin]
             if live:
                 current[signal] = max(live, key=lambda i: i.modified)
-        return current
+        shared = self.store.distributions_of(ind.id for ind in current.values())
+        return {s: (ind, shared[ind.id]) for s, ind in current.items() if ind.id in shared}
 
     def _count_refused(self, refused: Sequence[Refusal]) -> None:
         """Count refused local items, in one transaction. A refusal names the item (path, line,
@@ -585,7 +511,7 @@ class AccordNode:
         (``contribute`` refuses to); with ``tlp`` the new versions go out under that TLP and
         the recipients (partners, groups) named here, and the audit log records the change.
         """
-        slug = None if category is None else _vetted_category(category, new_category=new_category)
+        slug = None if category is None else vetted_category(category, new_category=new_category)
         if tlp is not None:
             return self._redistribute(
                 targets,
