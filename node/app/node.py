@@ -739,11 +739,12 @@ class AccordNode:
         """Every envelope kept as proof of equivocation."""
         return self.store.evidence()
 
-    def status(self) -> NodeStatus:
-        """The node's status from the database."""
-        return node_status(
-            self.store, name=self.config.node.name, key_id=self.key_id, warninglists=builtin_warninglists
-        )
+    def status(self, *, count_warninglisted: bool = False) -> NodeStatus:
+        """The node's status from the database. ``count_warninglisted`` also counts the held
+        indicators a MISP warninglist names (one read of every active exact value: what
+        ``accord status`` shows, not what each metrics scrape pays for)."""
+        lists = builtin_warninglists if count_warninglisted else None
+        return node_status(self.store, name=self.config.node.name, key_id=self.key_id, warninglists=lists)
 
     def export_stix(self, path: Path, *, include_red: bool) -> int:
         """Write a STIX 2.1 bundle of held indicators to ``path``; returns how many it holds."""

@@ -13,6 +13,7 @@ from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
 from node.hashing import MediaHashes, hash_file
 from node.model import PDQ_MIN_QUALITY, Match, MatchResult, Signal
+from node.sync.status import NodeStatus
 
 EXIT_NO_MATCH = 1
 EXIT_FAILED = 2
@@ -240,10 +241,10 @@ def sync_cmd(home: Path | None, partner: str | None, as_json: bool) -> None:
 def status_cmd(home: Path | None, as_json: bool) -> None:
     """Identity, partners with their last sync, counts per origin / category / signal type."""
     node = open_node(home)
-    status = node.status()
+    status = node.status(count_warninglisted=True)
     names = node.names()
     if as_json:
-        print_json(_status_json(node))
+        print_json(_status_json(node, status))
         return
     click.echo(f"node: {status.name}  key id {status.key_id}  own feed head seq {status.own_head_seq}")
     click.echo("")
@@ -287,8 +288,7 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
         )
 
 
-def _status_json(node: AccordNode) -> dict[str, Any]:
-    status = node.status()
+def _status_json(node: AccordNode, status: NodeStatus) -> dict[str, Any]:
     names = node.names()
     return {
         "name": status.name,
