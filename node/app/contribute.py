@@ -47,6 +47,7 @@ class Refusal:
 
     source: str
     reason: str
+    forced_by: str = "--force"  # for an item kept anyway: the option that kept it
 
 
 @dataclass(slots=True)
@@ -197,7 +198,10 @@ def screen_warninglisted(
         Refusal(s.redacted(), f"on the MISP warninglist {n!r} (known benign)") for s, n in named.items()
     )
     if force:
-        return tuple(replace(n, reason=n.reason + "; it will not match on any node") for n in notes)
+        return tuple(
+            replace(n, reason=n.reason + "; it will not match on any node", forced_by="--force-warninglisted")
+            for n in notes
+        )
     collected.items = [i for i in collected.items if i.signal not in named]
     collected.refused.extend(
         replace(n, reason=n.reason + ": refused, use --force-warninglisted to contribute it anyway")

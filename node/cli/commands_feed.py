@@ -138,7 +138,7 @@ def contribute_cmd(
     for refusal in report.refused:
         warn(f"refused {refusal.source}: {refusal.reason}")
     for note in report.forced:
-        warn(f"warning: {note.source} is {note.reason}; contributed because it was forced")
+        warn(f"warning: {note.source} is {note.reason}; contributed because of {note.forced_by}")
     if report.publish is not None:
         p = report.publish
         seqs = ", ".join(str(s) for s in p.seqs) or "none (nothing changed)"

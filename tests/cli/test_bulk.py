@@ -282,7 +282,7 @@ def test_local_safelist_suppresses_matches_and_guards_contributions(home: Path, 
     assert (
         forced.exit_code == 0
         and "warning:" in forced.stderr
-        and "contributed because it was forced" in forced.stderr
+        and "contributed because of --force" in forced.stderr
     )
 
     out = run("match", "--home", home, "--offline", "--json", meme)

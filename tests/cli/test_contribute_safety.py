@@ -190,7 +190,7 @@ def test_the_empty_files_hashes_are_refused_unless_forced(home: Path, tmp_path: 
         "contribute", "--home", home, "--signal", EMPTY_MD5, "--category", "csam", "--force-warninglisted"
     )
     assert forced.exit_code == 0 and "1 added" in forced.stdout
-    assert "it will not match on any node" in forced.stderr
+    assert "it will not match on any node; contributed because of --force-warninglisted" in forced.stderr
 
     # Held, counted and shown as warninglisted, never matched.
     assert run("match", "--home", home, "--offline", "--signal", EMPTY_MD5).exit_code == 1
