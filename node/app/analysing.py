@@ -15,6 +15,7 @@ from node.app.contribute import Progress
 from node.app.parts import NodeParts
 from node.app.scan import CHUNK_ROWS, ScanReport, run_scan
 from node.errors import InvalidInput
+from node.match import builtin_warninglists
 from node.model import OpinionValue, Tlp
 from node.model.clock import utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer
@@ -100,7 +101,16 @@ class AnalysingMixin(NodeParts):
         file is 0600); returns the rows written. Audited."""
         if fmt not in MATCH_LIST_FORMATS:
             raise InvalidInput(f"unknown export format {fmt!r} (pytx, hma-csv, stix)")
-        rows = match_list_rows(self.store, names=self.names(), include_red=include_red, now=utc_now())
+        observed = {k for k, p in self.store.partner_policies().items() if not p.trust.matches}
+        observed |= {s.origin for s in self.bridges.sources() if not s.trust.matches}
+        rows = match_list_rows(
+            self.store,
+            names=self.names(),
+            include_red=include_red,
+            now=utc_now(),
+            observed=frozenset(observed),
+            warninglisted=lambda signal: builtin_warninglists().list_of(signal) is not None,
+        )
         with export_stream(path) as stream:
             written = write_match_list(stream, rows, fmt=fmt)
         self._audit_export(path, fmt=fmt, count=written, include_red=include_red)

@@ -140,7 +140,7 @@ class Bridges:
         return sources.list_sources(self._store)
 
     def staged_counts(self) -> dict[str, int]:
-        """Indicators each source holds aside (observe / review)."""
+        """Indicators each source holds aside (observe trust; earlier versions staged review too)."""
         return staged_counts(self._store)
 
     def remove_source(self, name: str) -> None:
@@ -149,7 +149,7 @@ class Bridges:
         self._secret_path(name).unlink(missing_ok=True)
 
     def accept_source(self, name: str) -> int:
-        """Move what a source staged into matching."""
+        """Move what a source staged into matching; an observe source becomes review."""
         accepted = sources.accept_staged(self._store, name)
         self._after_import()
         return accepted

@@ -6,17 +6,39 @@ a refused item never stops the batch. The safelist check and the publish happen 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from node.errors import InvalidInput
-from node.hashing import ListRefusal, hash_file, media_files, read_hash_list, sniff_content_type
-from node.model import KNOWN_CATEGORIES, PDQ_MIN_QUALITY, ContentType, Distribution, KeyId, Signal, Tlp
+from node.hashing import ListRefusal, hash_file, media_files, media_kind, read_hash_list, sniff_content_type
+from node.match import Warninglists
+from node.model import (
+    KNOWN_CATEGORIES,
+    PDQ_MIN_QUALITY,
+    ContentType,
+    Distribution,
+    Indicator,
+    KeyId,
+    Signal,
+    Tlp,
+    parse_category,
+    unknown_category_reason,
+)
+from node.model.access import shrinks, widens
 from node.stix import StixRefusal, read_stix_signals
 from node.stix.markings import strictest
 from node.sync.publish import Contribution, PublishReport
+from node.sync.query import BENIGN
+
+NOT_MEDIA = (
+    "not an image or video (judged by its content): give hash lists with --list FILE, STIX bundles"
+    " with --stix FILE, or --any-file to share this file's own md5 and sha256"
+)
+"""Why a positional path that is not media is refused: a stray README, notes file, Thumbs.db or
+PDF in a drop folder, or a hash list passed without --list, would otherwise become a shared
+abuse hash of the file itself."""
 
 Progress = Callable[[int], None]
 """Told how many more source items (files, lines, objects) were read."""
@@ -29,6 +51,7 @@ class Refusal:
     source: str
     reason: str
     known: bool = False  # an earlier run refused this item for the same reason
+    forced_by: str = "--force"  # for an item kept anyway: the option that kept it
 
 
 @dataclass(slots=True)
@@ -49,6 +72,7 @@ class Sources:
     lists: Sequence[Path] = ()
     stix: Sequence[Path] = ()
     signals: Sequence[str] = ()
+    any_file: bool = False  # share files that are not images or videos too (by md5 and sha256)
 
 
 def collect(
@@ -64,7 +88,7 @@ def collect(
     tick = progress or (lambda _n: None)
     out = Collected()
     for path in media_files(sources.files):
-        _from_media(path, out, content_type)
+        _from_media(path, out, content_type, any_file=sources.any_file)
         tick(1)
     for path in sources.lists:
         _from_list(path, out, content_type, tick)
@@ -137,8 +161,11 @@ def merge_reports(reports: Sequence[PublishReport]) -> PublishReport:
     )
 
 
-def _from_media(path: Path, out: Collected, content_type: ContentType | None) -> None:
+def _from_media(path: Path, out: Collected, content_type: ContentType | None, *, any_file: bool) -> None:
     try:
+        if not any_file and media_kind(path) is None:
+            out.refused.append(Refusal(str(path), NOT_MEDIA))
+            return
         hashes = hash_file(path)
     except InvalidInput as exc:
         out.refused.append(Refusal(str(path), str(exc)))
@@ -190,3 +217,99 @@ def _from_stix(
             if item.tlp is not None:
                 seen = out.marked.get(item.signal, item.tlp)
                 out.marked[item.signal] = strictest([seen, item.tlp]) or item.tlp
+
+
+# --- screening: what a careless contribution must not become (issue 13) ---------------------
+
+
+def vetted_category(text: str, *, new_category: bool) -> str:
+    """The category slug; one outside the shared vocabulary only with ``new_category``."""
+    slug = parse_category(text)
+    reason = None if new_category else unknown_category_reason(slug)
+    if reason is not None:
+        raise InvalidInput(reason)
+    return slug
+
+
+def screen_item_categories(collected: Collected) -> None:
+    """Refuse list or bundle items whose own category is outside the shared vocabulary."""
+    kept: list[Contribution] = []
+    for item in collected.items:
+        reason = None if item.category is None else unknown_category_reason(item.category)
+        if reason is None:
+            kept.append(item)
+        else:
+            collected.refused.append(Refusal(item.signal.redacted(), reason))
+    collected.items = kept
+
+
+def screen_warninglisted(
+    collected: Collected, warninglists: Callable[[], Warninglists], *, category: str, force: bool
+) -> tuple[Refusal, ...]:
+    """Refuse (or, with ``force``, keep and report) harmful contributions whose value a MISP
+    warninglist names as known benign (the empty file, common system files, test files).
+    Returns the notes of what ``force`` kept."""
+    exact = [
+        i for i in collected.items if not i.signal.type.is_perceptual and (i.category or category) != BENIGN
+    ]
+    if not exact:
+        return ()  # the lists are not even read
+    lists = warninglists()
+    named = {i.signal: name for i in exact if (name := lists.list_of(i.signal)) is not None}
+    notes = tuple(
+        Refusal(s.redacted(), f"on the MISP warninglist {n!r} (known benign)") for s, n in named.items()
+    )
+    if force:
+        return tuple(
+            replace(n, reason=n.reason + "; it will not match on any node", forced_by="--force-warninglisted")
+            for n in notes
+        )
+    collected.items = [i for i in collected.items if i.signal not in named]
+    collected.refused.extend(
+        replace(n, reason=n.reason + ": refused, use --force-warninglisted to contribute it anyway")
+        for n in notes
+    )
+    return ()
+
+
+def screen_relabels(
+    collected: Collected,
+    current: Mapping[Signal, tuple[Indicator, Distribution]],
+    *,
+    category: str,
+    distribution: Distribution,
+) -> None:
+    """Refuse items that would change the category of a signal we already share (``current``:
+    our live indicator of it and the audience of its entry), or widen who receives it:
+    contributing again never relabels silently; ``accord relabel`` does it, audited."""
+    kept: list[Contribution] = []
+    refused: set[Signal] = set()
+    for item in collected.items:
+        shared = current.get(item.signal)
+        reason = None if shared is None else _relabel_reason(*shared, item.category or category, distribution)
+        if reason is None:
+            kept.append(item)
+        elif item.signal not in refused:
+            refused.add(item.signal)
+            collected.refused.append(Refusal(item.signal.redacted(), reason))
+    collected.items = kept
+
+
+def _relabel_reason(current: Indicator, old: Distribution, category: str, new: Distribution) -> str | None:
+    if category != current.category:
+        return (
+            f"already shared under category {current.category!r}: contribute never changes a category"
+            f" (use 'accord relabel TYPE:VALUE --category {category}')"
+        )
+    if widens(new, old):
+        return (
+            f"already shared as TLP:{old.tlp.value.upper()}: contribute never widens who receives it"
+            f" (use 'accord relabel TYPE:VALUE --tlp {new.tlp.value}', which is audited)"
+        )
+    if shrinks(new, old):
+        return (
+            f"already shared as TLP:{old.tlp.value.upper()}: a smaller audience would leave a partner"
+            f" holding the wider version (use 'accord relabel TYPE:VALUE --tlp {new.tlp.value}',"
+            " which revokes it first)"
+        )
+    return None

@@ -20,6 +20,7 @@ from node.app.contribute import (
     distributions_for,
     merge_reports,
     split_by_tlp,
+    vetted_category,
 )
 from node.app.parts import NodeParts
 from node.errors import InvalidInput, NotFound
@@ -30,7 +31,6 @@ from node.model import (
     Indicator,
     Signal,
     Tlp,
-    parse_category,
 )
 from node.model.clock import utc_now
 from node.sync import partners as partner_ops
@@ -73,6 +73,9 @@ class ContributingMixin(NodeParts):
         groups: Iterable[str] = (),
         valid_until: datetime | None = None,
         force: bool = False,
+        any_file: bool = False,
+        new_category: bool = False,
+        force_warninglisted: bool = False,
         progress: Progress | None = None,
     ) -> ContributeReport:
         """Hash media (directories walked), read hash lists, STIX bundles and ``signals``; publish.
@@ -81,9 +84,14 @@ class ContributingMixin(NodeParts):
         adds nothing. A safelisted signal is refused unless ``force``. Large batches are split
         into entries within ``limits.max_objects_per_entry``. ``recipients`` (partner names) and
         ``groups`` (sharing group names) are resolved to key ids here, and those key ids are
-        what the signed entry carries.
+        what the signed entry carries. A path that is not an image or video (by its content) is
+        refused unless ``any_file``. A category outside the shared vocabulary is refused unless
+        ``new_category``. A signal we already share keeps its category and audience: an item
+        that would change the category or widen the TLP (or its recipients) is refused, naming
+        ``accord relabel``, which does that explicitly. A value on a MISP warninglist of
+        known-benign file hashes is refused unless ``force_warninglisted``.
         """
-        category = parse_category(category)
+        category = vetted_category(category, new_category=new_category)
         keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
         if not stix or tlp.names_recipients:
             # Refused before any hashing. With STIX, --to may address only what its markings restrict.
@@ -157,6 +165,17 @@ class ContributingMixin(NodeParts):
             return ()
         return notes
 
+    def _own_current(self, collected: Collected) -> dict[Signal, tuple[Indicator, Distribution]]:
+        """Our newest live indicator of each collected signal that has one, with its audience."""
+        current: dict[Signal, Indicator] = {}
+        signals = {item.signal for item in collected.items}
+        for signal, found in self.store.local_indicators_with_signals(signals).items():
+            live = [i for i in found if not i.revoked and i.origin == self.origin]
+            if live:
+                current[signal] = max(live, key=lambda i: i.modified)
+        shared = self.store.distributions_of(ind.id for ind in current.values())
+        return {s: (ind, shared[ind.id]) for s, ind in current.items() if ind.id in shared}
+
     def _count_refused(self, refused: Sequence[Refusal]) -> list[Refusal]:
         """Count refused local items, in one transaction; returns them marked ``known`` when an
         earlier run refused the same item for the same reason. A refusal names the item (path,
@@ -224,12 +243,13 @@ class ContributingMixin(NodeParts):
         tlp: Tlp | None = None,
         recipients: Sequence[str] = (),
         groups: Sequence[str] = (),
+        new_category: bool = False,
     ) -> PublishReport:
         """Publish versions of our indicators under a new category and/or content type, and
         share them under another TLP / audience (``tlp``: the old versions are revoked where they
         were shared and the signals published afresh to the new audience, never a version that
         reaches fewer partners than the one before)."""
-        slug = None if category is None else parse_category(category)
+        slug = None if category is None else vetted_category(category, new_category=new_category)
 
         def change(ind: Indicator) -> Indicator:
             return replace(
@@ -247,7 +267,7 @@ class ContributingMixin(NodeParts):
         moved = self.publisher.retarget(ids, distribution)
         self._follow_commits()
         self.audit.record(
-            "relabel-tlp",
+            "relabel",
             {"indicator_ids": ids, "tlp": tlp.value, "recipients": sorted(keys), "entries": list(moved.seqs)},
         )
         return PublishReport(

@@ -19,6 +19,7 @@ from node.app.parts import NodeParts
 from node.app.snapshots import resume_from_saved, save_indexes
 from node.errors import NotFound, PeerError
 from node.hashing import MediaHashes, hash_file
+from node.match import builtin_warninglists
 from node.model import (
     Envelope,
     MatchResult,
@@ -216,8 +217,10 @@ class ExchangingMixin(NodeParts):
         """Every envelope kept as proof of equivocation."""
         return self.store.evidence()
 
-    def status(self) -> NodeStatus:
-        """The node's status from the database."""
+    def status(self, *, count_warninglisted: bool = False) -> NodeStatus:
+        """The node's status from the database. ``count_warninglisted`` also counts the held
+        indicators a MISP warninglist names (one read of every active exact value: what
+        ``accord status`` shows, not what each metrics scrape pays for)."""
         sync = self.config.sync
         return node_status(
             self.store,
@@ -225,6 +228,7 @@ class ExchangingMixin(NodeParts):
             key_id=self.key_id,
             max_head_age=timedelta(seconds=sync.max_head_age_seconds),
             alert_rounds=sync.body_missing_alert_rounds,
+            warninglists=builtin_warninglists if count_warninglisted else None,
         )
 
     def publish_sightings(self) -> list[int]:

@@ -25,7 +25,7 @@ from node.app.partnering import PartneringMixin
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
 from node.hashing import ListRefusal, read_hash_list
-from node.match import ListUpdate, MatchLists
+from node.match import ListUpdate, MatchLists, builtin_warninglists
 from node.model import PdqThresholds, VideoThresholds
 from node.model.clock import utc_now
 from node.store import Store
@@ -56,7 +56,7 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
         keyfiles.finish_rotation(home, self.store, self.origin)
         self.identity = NodeIdentity.load(home.key_path)
         self.encryption = load_encryption_keys(home)
-        self.lists = MatchLists()
+        self.lists = MatchLists(warninglists=builtin_warninglists)
         self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
         self.matcher = Matcher(
@@ -74,6 +74,7 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
             safelist_threshold=self.config.match.safelist_pdq_threshold,
             self_key=self.origin,
             counter=self.counter,
+            source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
         )
         self.publisher = Publisher(
             store=self.store,
@@ -124,6 +125,7 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
             names=self.names,
             own_key=(self.origin, keyfiles.origin_public_key(self.home, self.identity)),
             disputes=self.store.disputed_indicator_ids,
+            warninglists=builtin_warninglists,
         )
 
     def _thresholds(self) -> PdqThresholds:

@@ -9,8 +9,6 @@ from typing import Any
 from node.errors import MissingExtra
 from node.sync.report import TransparencyReport
 
-NOT_RECORDED = "not recorded yet (partners' Opinions are not ingested by this version)"
-
 
 def render_markdown(report: TransparencyReport) -> str:
     """The report as a Markdown document."""
@@ -46,7 +44,12 @@ def render_markdown(report: TransparencyReport) -> str:
             [(o, c, n) for o, cats in sorted(report.revocations.items()) for c, n in sorted(cats.items())],
         ),
         "",
-        f"Disputes: {NOT_RECORDED if report.disputes is None else report.disputes}.",
+        f"Disputes stated in the period (current, not withdrawn): {sum(d.count for d in report.disputes)}.",
+        "",
+        *_table(
+            ["author", "about origin", "category", "disputes"],
+            [(d.author, d.about, d.category, d.count) for d in report.disputes],
+        ),
         "",
         "## Sync health per partner",
         "",

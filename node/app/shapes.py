@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from node.app.node import AccordNode
+    from node.sync.status import NodeStatus
 
 
-def status_json(node: AccordNode) -> dict[str, Any]:
-    """Identity, partners with their last sync, counts, refusals and alerts."""
-    status = node.status()
+def status_json(node: AccordNode, status: NodeStatus | None = None) -> dict[str, Any]:
+    """Identity, partners with their last sync, counts, refusals and alerts (of ``status``, or
+    of the node's status now)."""
+    status = status or node.status()
     names = node.names()
     return {
         "name": status.name,
@@ -48,4 +50,5 @@ def status_json(node: AccordNode) -> dict[str, Any]:
         "stale": status.stale,
         "bodies_missing": status.bodies_missing,
         "bodies_missing_long": status.bodies_missing_long,
+        "warninglisted": status.warninglisted,
     }

@@ -40,6 +40,7 @@ CSV_COLUMNS = [
     "modified",
     "valid_until",
     "distance",
+    "warninglisted",
 ]
 
 
@@ -136,7 +137,7 @@ def _print_answer(node: AccordNode, answer: QueryAnswer, form: str) -> None:
                     r["category"],
                     r["origin_name"],
                     r["tlp"],
-                    r["status"],
+                    r["status"] + (" (warninglisted)" if r["warninglisted"] else ""),
                     r["created"][:19],
                     "-" if r["distance"] is None else r["distance"],
                     r["id"],
@@ -215,6 +216,7 @@ def _print_provenance(item: Provenance) -> None:
         "created",
         "modified",
         "valid_until",
+        "warninglisted",
     ):
         click.echo(f"{key + ':':14} {data[key] if data[key] is not None else '-'}")
     click.echo("")

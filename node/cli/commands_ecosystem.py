@@ -15,11 +15,15 @@ from node.cli.commands_partner import partner_group
 from node.cli.options import home_option, json_option, open_node, write_json_option
 from node.cli.output import emit, print_json, print_table, warn
 from node.errors import InvalidInput
-from node.model import Tlp
-from node.model.sources import Trust
+from node.model import Tlp, Trust
 from node.sync.sources import ImportReport
 
-_TRUST = click.Choice([t.value for t in Trust])
+_TRUST = click.Choice([t.value for t in (Trust.AUTO, Trust.REVIEW, Trust.OBSERVE)])
+_TRUST_HELP = (
+    "auto: matches (may be acted on); review: matches, each match says a person confirms first;"
+    " observe: held and counted, never matches (until 'accord partner accept')."
+)
+_SOURCE_TRUST = Trust.REVIEW  # unsigned: matched, but never acted on without a person
 _TLP = click.Choice([t.value for t in Tlp])
 
 
@@ -116,9 +120,9 @@ def analyst_remove_cmd(home: Path | None, name: str) -> None:
 @click.option(
     "--trust",
     type=_TRUST,
-    default=Trust.OBSERVE.value,
+    default=_SOURCE_TRUST.value,
     show_default=True,
-    help="observe: counted, never matched; review: kept aside until 'accord partner accept'; auto: matched.",
+    help=_TRUST_HELP,
 )
 @click.option("--category", default=None, help="Category for objects that carry none [default: unspecified].")
 def add_taxii_cmd(
@@ -184,7 +188,7 @@ def sources_cmd(home: Path | None, as_json: bool) -> None:
 @home_option
 @click.argument("name")
 def accept_cmd(home: Path | None, name: str) -> None:
-    """Move what review-trust source NAME staged into the match lists."""
+    """Raise observe-trust source NAME to review: what it staged matches from now on."""
     count = open_node(home).bridges.accept_source(name)
     click.echo(f"accepted {count} indicators from {name}")
 
@@ -211,9 +215,9 @@ def remove_source_cmd(home: Path | None, name: str) -> None:
 @click.option(
     "--trust",
     type=_TRUST,
-    default=Trust.AUTO.value,
+    default=_SOURCE_TRUST.value,
     show_default=True,
-    help="auto: matched; review: kept aside until 'accord partner accept'; observe: never matched.",
+    help=_TRUST_HELP,
 )
 @click.option("--category", default=None, help="Category when no tag maps to one [default: refuse those].")
 @json_option

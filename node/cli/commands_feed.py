@@ -67,6 +67,23 @@ TLP_CHOICES = [t.value for t in Tlp]
 )
 @click.option("--valid-until", default=None, help="Expiry (ISO 8601, e.g. 2027-01-31T00:00:00Z).")
 @click.option("--force", is_flag=True, help="Contribute safelisted (known-benign) signals anyway.")
+@click.option(
+    "--force-warninglisted",
+    is_flag=True,
+    help="Contribute values a MISP warninglist names as known benign (the empty file, common "
+    "system files) anyway; no node matches them.",
+)
+@click.option(
+    "--new-category",
+    is_flag=True,
+    help="Publish under a category outside the shared vocabulary (refused by default, with a did-you-mean).",
+)
+@click.option(
+    "--any-file",
+    is_flag=True,
+    help="Also share FILES that are not images or videos, by their own md5 and sha256 "
+    "(refused by default: hash lists go in --list, STIX bundles in --stix).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
 @write_json_option
 def contribute_cmd(
@@ -82,11 +99,18 @@ def contribute_cmd(
     groups: tuple[str, ...],
     valid_until: str | None,
     force: bool,
+    force_warninglisted: bool,
+    new_category: bool,
+    any_file: bool,
     progress: bool | None,
     as_json: bool,
 ) -> None:
     """Add media FILES or directories (hashed locally, recursively), hash lists, STIX bundles and
     signals to this node's feed, signed, in entries within the per-entry object limit.
+
+    FILES must be images or videos (judged by content): anything else is refused by name
+    unless --any-file. Contributing never widens an indicator's TLP or changes its category:
+    that is 'accord relabel'.
 
     Re-running the same import adds nothing twice. Refused items are listed with file and line;
     they never stop the rest (exit 2 when any was refused; 6 when every refusal repeats one an
@@ -111,6 +135,9 @@ def contribute_cmd(
             groups=groups,
             valid_until=None if valid_until is None else parse_time(valid_until, "--valid-until"),
             force=force,
+            any_file=any_file,
+            new_category=new_category,
+            force_warninglisted=force_warninglisted,
             progress=bar.update,
         )
     p = report.publish
@@ -126,7 +153,7 @@ def contribute_cmd(
     }
     if not as_json:
         for note in report.forced:
-            warn(f"warning: {note.source} is {note.reason}; contributed because of --force")
+            warn(f"warning: {note.source} is {note.reason}; contributed because of {note.forced_by}")
     emit(as_json, data, _contribute_lines(report))
     report_refused(list(report.refused), as_json=as_json)
 

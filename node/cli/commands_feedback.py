@@ -176,7 +176,11 @@ def _policy_text(name: str, policy: PartnerPolicy) -> str:
     help="Signal types to accept (md5, sha1, sha256, pdq), or 'all'.",
 )
 @click.option(
-    "--trust", "trust_level", default=None, help="auto, review or observe: reported with each match."
+    "--trust",
+    "trust_level",
+    default=None,
+    help="auto: matches (may be acted on); review: matches, a person confirms first; "
+    "observe: held and counted, never matches.",
 )
 @click.option(
     "--share-sightings", type=click.Choice(["yes", "no"]), default=None, help="Opt in to sharing sightings."

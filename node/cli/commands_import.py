@@ -65,6 +65,7 @@ def expire_cmd(
 )
 @click.option("--to", "recipients", multiple=True, help="Recipient partner for --tlp amber/red. Repeatable.")
 @click.option("--group", "groups", multiple=True, help="Sharing group for --tlp amber/red. Repeatable.")
+@click.option("--new-category", is_flag=True, help="Allow a category outside the shared vocabulary.")
 @write_json_option
 def relabel_cmd(
     home: Path | None,
@@ -75,12 +76,16 @@ def relabel_cmd(
     tlp: str | None,
     recipients: tuple[str, ...],
     groups: tuple[str, ...],
+    new_category: bool,
     as_json: bool,
 ) -> None:
     """Publish new versions of our indicators with another category, content type or TLP.
 
     A TLP change never leaves a partner with a version it may no longer hold: each indicator is
     revoked where it was shared, then its signal is published afresh to the new audience.
+
+    Contribute never changes a category or widens a TLP; relabel does it, explicitly, and the
+    audit log records it.
     """
     if category is None and content_type is None and tlp is None:
         raise click.UsageError("give --category, --content-type and/or --tlp")
@@ -95,6 +100,7 @@ def relabel_cmd(
         tlp=None if tlp is None else Tlp.parse(tlp),
         recipients=recipients,
         groups=groups,
+        new_category=new_category,
     )
     seqs = ", ".join(str(s) for s in report.seqs) or "none"
     text = f"relabelled {report.updated} indicator(s) in entry seq {seqs}; {report.unchanged} unchanged"

@@ -230,10 +230,10 @@ def sync_cmd(home: Path | None, partner: str | None, as_json: bool) -> None:
 def status_cmd(home: Path | None, as_json: bool) -> None:
     """Identity, partners with their last sync, counts per origin / category / signal type."""
     node = open_node(home)
-    status = node.status()
+    status = node.status(count_warninglisted=True)
     names = node.names()
     if as_json:
-        print_json(status_json(node))
+        print_json(status_json(node, status))
         return
     click.echo(f"node: {status.name}  key id {status.key_id}  own feed head seq {status.own_head_seq}")
     click.echo("")
@@ -264,6 +264,8 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
         click.echo("no indicators held")
     refused = ", ".join(f"{reason} {n}" for reason, n in status.rejections.items()) or "none"
     click.echo(f"\nrefused input: {refused}; equivocation evidence: {status.evidence}")
+    for listed, n in status.warninglisted.items():
+        click.echo(f"warninglisted: {n} held indicator(s) on {listed!r} (known benign: held, never matched)")
     for origin in status.quarantined:
         click.echo(
             f"QUARANTINED: origin {names.get(origin, origin[:12])} ({origin}) equivocated;"

@@ -6,7 +6,7 @@ PDQ values are computed; ``lists`` reads hash-list files an operator already hol
 
 from node.hashing.gate import MediaGate
 from node.hashing.lists import MAX_LINE_BYTES, ListItem, ListRefusal, read_hash_list
-from node.hashing.media import IMAGE_FORMATS, MAX_IMAGE_PIXELS, MediaHashes, hash_bytes, hash_file
+from node.hashing.media import IMAGE_FORMATS, MAX_IMAGE_PIXELS, MediaHashes, hash_bytes, hash_file, media_kind
 from node.hashing.pdq import pdq_from_image, pdq_hex_from_bits
 from node.hashing.walk import media_files, sniff_content_type
 
@@ -21,6 +21,7 @@ __all__ = [
     "hash_bytes",
     "hash_file",
     "media_files",
+    "media_kind",
     "pdq_from_image",
     "pdq_hex_from_bits",
     "read_hash_list",

@@ -127,6 +127,27 @@ def hash_file(path: str | os.PathLike[str], *, max_pixels: int = MAX_IMAGE_PIXEL
     return _media_hashes(name, md5, sha256, image)
 
 
+def media_kind(path: str | os.PathLike[str]) -> ContentType | None:
+    """IMAGE or VIDEO when the file's content says so, else None; judged by content, never by
+    its name: an image decoder this node allows identifies its header, or the first bytes
+    carry a video container's signature. Reads the header only.
+
+    Raises :class:`MediaError` naming the file when it cannot be read at all.
+    """
+    name = os.fspath(path)
+    with open_regular_file(name, what="media file", error=MediaError) as stream:
+        try:
+            head = stream.read(_VIDEO_SNIFF_BYTES)
+        except OSError as exc:
+            raise MediaError(f"cannot read media file {name!r}: {describe_os_error(exc)}") from exc
+        stream.seek(0)
+        opened = _open_image(stream)
+    if not isinstance(opened, str):
+        opened.close()
+        return ContentType.IMAGE
+    return ContentType.VIDEO if looks_like_video(head) else None
+
+
 def hash_bytes(
     data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS, gate: MediaGate | None = None
 ) -> MediaHashes:

@@ -5,5 +5,15 @@ from node.match.exact import ExactIndex
 from node.match.lists import ListUpdate, MatchLists
 from node.match.pdq import PdqIndex
 from node.match.video import VideoIndex
+from node.match.warninglists import Warninglists, builtin_warninglists
 
-__all__ = ["ExactIndex", "ListUpdate", "MatchLists", "PdqIndex", "VideoIndex", "persist"]
+__all__ = [
+    "ExactIndex",
+    "ListUpdate",
+    "MatchLists",
+    "PdqIndex",
+    "VideoIndex",
+    "Warninglists",
+    "builtin_warninglists",
+    "persist",
+]

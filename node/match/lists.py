@@ -10,12 +10,13 @@ are atomic under the GIL.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from node.match.exact import ExactIndex
 from node.match.pdq import PdqIndex
 from node.match.video import VideoIndex
+from node.match.warninglists import Warninglists
 from node.model import IndexHit, Signal, SignalType, VideoThresholds
 
 _DEFAULT_VIDEO = VideoThresholds()
@@ -33,9 +34,22 @@ class ListUpdate:
 class MatchLists:
     """All indexes of one node. ``ready`` turns true once the initial load has finished."""
 
-    def __init__(self, *, pdq: PdqIndex | None = None, video: VideoIndex | None = None) -> None:
-        """``pdq`` and ``video`` let the node start from indexes it saved (their ``load``)."""
+    def __init__(
+        self,
+        *,
+        pdq: PdqIndex | None = None,
+        video: VideoIndex | None = None,
+        warninglists: Callable[[], Warninglists] | None = None,
+    ) -> None:
+        """``pdq`` and ``video`` let the node start from indexes it saved (their ``load``).
+
+        ``warninglists`` (read on the first exact add) names known-benign values: an indicator
+        listing one is held aside, never indexed, so it can never match; it is counted in
+        :meth:`warninglisted`.
+        """
         self._lock = threading.Lock()  # writers only
+        self._warninglists = warninglists
+        self._warninglisted: dict[str, str] = {}  # indicator id → warninglist name
         self._exact: dict[SignalType, ExactIndex] = {
             t: ExactIndex() for t in SignalType if not t.is_perceptual
         }
@@ -97,10 +111,20 @@ class MatchLists:
                 self._video.remove(update.indicator_id)
             return
         index = self._exact[signal.type]
-        if update.active:
+        if not update.active:
+            index.remove(update.indicator_id)
+            self._warninglisted.pop(update.indicator_id, None)
+            return
+        benign = None if self._warninglists is None else self._warninglists().list_of(signal)
+        if benign is None:
             index.add(update.indicator_id, signal.value)
         else:
-            index.remove(update.indicator_id)
+            self._warninglisted[update.indicator_id] = benign
+
+    def warninglisted(self) -> dict[str, str]:
+        """Active indicators held aside because a warninglist names their value: id → list name."""
+        with self._lock:
+            return dict(self._warninglisted)
 
     def query(
         self, signal: Signal, *, pdq_threshold: int, video: VideoThresholds = _DEFAULT_VIDEO

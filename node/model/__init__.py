@@ -18,7 +18,13 @@ from node.model.entries import (
 )
 from node.model.envelopes import Envelope, EnvelopeSignature
 from node.model.ids import Digest, KeyId, Seq, fingerprint, parse_digest, parse_key_id
-from node.model.indicators import KNOWN_CATEGORIES, ContentType, Indicator, parse_category
+from node.model.indicators import (
+    KNOWN_CATEGORIES,
+    ContentType,
+    Indicator,
+    parse_category,
+    unknown_category_reason,
+)
 from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds, VideoHit, VideoThresholds
 from node.model.opinions import Consensus, Opinion, OpinionTally, OpinionValue
 from node.model.partners import (
@@ -86,4 +92,5 @@ __all__ = [
     "parse_endpoint",
     "parse_key_id",
     "parse_partner_name",
+    "unknown_category_reason",
 ]

@@ -23,3 +23,28 @@ def may_serve(distribution: Distribution, *, origin: KeyId, server: KeyId, calle
     if distribution.tlp.origin_only:
         return server == origin
     return True
+
+
+_ORDER = ("clear", "green", "amber", "amber+strict", "red")  # least to most restricted
+
+
+def widens(new: Distribution, old: Distribution) -> bool:
+    """True when ``new`` would reach someone ``old`` did not: a less restricted TLP level, or,
+    when ``old`` named recipients, a recipient it did not name (whatever the new level).
+
+    ``accord contribute`` never widens an indicator's audience; ``accord relabel`` does it
+    explicitly (and is audited).
+    """
+    if _ORDER.index(new.tlp.value) < _ORDER.index(old.tlp.value):
+        return True
+    return old.tlp.names_recipients and not new.recipients <= old.recipients
+
+
+def shrinks(new: Distribution, old: Distribution) -> bool:
+    """True when ``new`` would not reach someone ``old`` reached: from CLEAR or GREEN (every
+    partner) to a restricted level, or from named recipients to fewer of them. A partner left
+    out would keep the older, wider version live, so such a change must revoke it first
+    (``accord relabel --tlp``), never be published as a plain new version."""
+    if not old.tlp.names_recipients:
+        return new.tlp.names_recipients
+    return new.tlp.names_recipients and not old.recipients <= new.recipients

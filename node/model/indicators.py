@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 from dataclasses import dataclass
@@ -37,6 +38,20 @@ def parse_category(text: str) -> str:
             + ", ".join(KNOWN_CATEGORIES[:4])
         )
     return slug
+
+
+def unknown_category_reason(slug: str) -> str | None:
+    """None for a category of the shared vocabulary, else why ``slug`` is refused, with the
+    nearest known slug when one is close (a typo such as ``cssam`` must not become a new
+    category that partners' lists and TAXII collections carry)."""
+    if slug in KNOWN_CATEGORIES:
+        return None
+    near = difflib.get_close_matches(slug, KNOWN_CATEGORIES, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    return (
+        f"unknown category {slug!r}: {hint}known: {', '.join(KNOWN_CATEGORIES)};"
+        " give --new-category to publish under a new one"
+    )
 
 
 def parse_indicator_id(text: str) -> str:

@@ -17,10 +17,13 @@ from node.model.signals import SignalType
 
 
 class Trust(enum.Enum):
-    """How far the operator trusts an origin's lists; reported with each of its matches.
+    """How far the operator trusts an origin: one vocabulary, one meaning, for pinned partners
+    and unsigned sources (TAXII collections, MISP feeds) alike.
 
-    AUTO: the pipeline may act on a match; REVIEW: a person reviews before acting; OBSERVE:
-    record only. OWN marks this node's own indicators.
+    AUTO: its indicators match, and each match says ``auto`` (the pipeline may act on it).
+    REVIEW: its indicators match, and each match says ``review`` (a person confirms first).
+    OBSERVE: its indicators are held and counted but never match (``accord query`` shows them).
+    OWN marks this node's own indicators.
     """
 
     AUTO = "auto"
@@ -36,6 +39,11 @@ class Trust(enum.Enum):
             if member.value == name:
                 return member
         raise InvalidInput(f"unknown trust level {text[:20]!r} (auto, review, observe)")
+
+    @property
+    def matches(self) -> bool:
+        """True when the origin's indicators may match (every level but OBSERVE)."""
+        return self is not Trust.OBSERVE
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,8 @@ class QueryRow:
     status: IndicatorStatus
     origin_name: str
     distance: int | None = None  # set by a near-duplicate search
+    # The MISP warninglist naming its value as known benign: held, counted, never matched.
+    warninglisted: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

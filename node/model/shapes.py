@@ -68,4 +68,5 @@ def query_row_json(row: QueryRow) -> dict[str, Any]:
         "modified": ind.modified.isoformat(),
         "valid_until": None if ind.valid_until is None else ind.valid_until.isoformat(),
         "distance": row.distance,
+        "warninglisted": row.warninglisted,
     }

@@ -2,8 +2,9 @@
 
 Their objects carry no signature an Accord node can verify, so they are attributed to a
 synthetic origin derived from the source's local name (never a real key id: no key hashes to
-it) and trusted only as the operator configured: ``observe`` keeps them aside and never
-matches them, ``review`` keeps them aside until ``accord partner accept``, ``auto`` matches.
+it) and trusted only as the operator configured, in the same vocabulary as partners
+(:class:`node.model.policy.Trust`): ``auto`` and ``review`` match (each match says which),
+``observe`` keeps them aside, counted and never matched, until ``accord partner accept``.
 """
 
 from __future__ import annotations
@@ -16,29 +17,11 @@ from node.errors import InvalidInput
 from node.model.ids import KeyId
 from node.model.indicators import parse_category
 from node.model.partners import parse_partner_name
+from node.model.policy import Trust
+
+__all__ = ["Source", "SourceKind", "Trust", "source_origin"]
 
 _ORIGIN_DOMAIN = b"accord unsigned source\x00"
-
-
-class Trust(enum.Enum):
-    """How far the operator trusts an unsigned source."""
-
-    OBSERVE = "observe"
-    REVIEW = "review"
-    AUTO = "auto"
-
-    @classmethod
-    def parse(cls, text: str) -> Trust:
-        """The trust level named ``text``."""
-        for member in cls:
-            if member.value == text.strip().lower():
-                return member
-        raise InvalidInput(f"unknown trust level {text[:20]!r} (observe, review, auto)")
-
-    @property
-    def matches(self) -> bool:
-        """True when indicators from the source go straight into the match lists."""
-        return self is Trust.AUTO
 
 
 class SourceKind(enum.Enum):
@@ -70,6 +53,8 @@ class Source:
 
     def __post_init__(self) -> None:
         parse_partner_name(self.name)
+        if self.trust is Trust.OWN:
+            raise InvalidInput("'own' is not a trust level for a source (auto, review, observe)")
         if self.category is not None:
             parse_category(self.category)
         if self.kind is SourceKind.TAXII and not self.url.startswith(("http://", "https://")):

@@ -232,6 +232,14 @@ def audit_records(store: Store, *, since: datetime | None = None) -> list[AuditR
     return [AuditRecord(*row) for row in rows]
 
 
+def active_exact_signals(store: Store) -> Iterable[tuple[str, str, str]]:
+    """``(id, signal_type, value)`` of every unrevoked md5 / sha1 / sha256 indicator (streamed)."""
+    return store.reader.execute(
+        "SELECT id, signal_type, value FROM indicators"
+        " WHERE revoked = 0 AND signal_type IN ('md5', 'sha1', 'sha256')"
+    )
+
+
 def period_counts(store: Store, name: str, since: datetime, until: datetime) -> list[tuple[Any, ...]]:
     """Rows of the report aggregate ``name`` over ``[since, until)``.
 
@@ -265,4 +273,10 @@ REPORT_SQL = {
     "entries": "SELECT via, COUNT(*), MAX(received_at) FROM entries"
     " WHERE via IS NOT NULL AND received_at >= ? AND received_at < ? GROUP BY via",
     "audit": "SELECT action, COUNT(*) FROM audit_log WHERE at >= ? AND at < ? GROUP BY action",
+    # Current disputes (disagree / strongly-disagree, not withdrawn) stated in the period, by
+    # author and by the disputed indicator's origin and category (unknown when not held here).
+    "disputes": "SELECT o.origin, COALESCE(i.origin, ''), COALESCE(i.category, ''), COUNT(*)"
+    " FROM opinions o LEFT JOIN indicators i ON i.id = o.indicator_id"
+    " WHERE o.revoked = 0 AND o.opinion IN ('disagree', 'strongly-disagree')"
+    " AND o.modified >= ? AND o.modified < ? GROUP BY o.origin, i.origin, i.category",
 }

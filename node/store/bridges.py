@@ -382,6 +382,11 @@ def sources(store: Store) -> list[Source]:
     ]
 
 
+def set_source_trust(tx: WriteTx, name: str, trust: Trust) -> None:
+    """Change a source's trust level."""
+    tx.execute("UPDATE sources SET trust = ? WHERE name = ?", (trust.value, name))
+
+
 def set_source_cursor(tx: WriteTx, name: str, added_after: str) -> None:
     """Remember how far a TAXII source has been read (it only moves forward)."""
     tx.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -94,13 +94,24 @@ class MatchListRow:
 
 
 def match_list_rows(
-    store: Store, *, names: Mapping[KeyId, str], include_red: bool, now: datetime
+    store: Store,
+    *,
+    names: Mapping[KeyId, str],
+    include_red: bool,
+    now: datetime,
+    observed: frozenset[KeyId] = frozenset(),
+    warninglisted: Callable[[Signal], bool] | None = None,
 ) -> Iterator[MatchListRow]:
     """Every indicator that would match: active, unexpired, not ``benign``, of an origin not
-    quarantined; RED only when asked."""
+    quarantined and not ``observed`` (trust observe), not a ``warninglisted`` value; RED only
+    when asked."""
     quarantined = store.quarantined_origins()
     for ind in store.iter_indicators(include_revoked=False):
         if (ind.tlp is Tlp.RED and not include_red) or ind.category == "benign" or ind.origin in quarantined:
+            continue
+        if ind.origin in observed:
+            continue
+        if warninglisted is not None and warninglisted(ind.signal):
             continue
         if ind.valid_until is not None and ind.valid_until <= now:
             continue

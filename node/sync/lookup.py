@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from node.errors import AccordError, InvalidInput, NotFound
 from node.feed import check_body, decode_bundle, decode_header, open_envelope
+from node.match import Warninglists
 from node.model import ENTRY_PAYLOAD_TYPE, Indicator, KeyId, Opinion, Seq, Signal
 from node.model.clock import utc_now
 from node.model.queries import IndicatorQuery, QueryAnswer, QueryRow, SortKey, status_of
@@ -82,11 +83,14 @@ class Lookup:
         names: NameSource,
         own_key: tuple[KeyId, bytes],
         disputes: DisputeSource = no_disputes,
+        warninglists: Callable[[], Warninglists] | None = None,
     ) -> None:
+        """``warninglists`` marks rows whose value a MISP warninglist names (never matched)."""
         self._store = store
         self._names = names
         self._own_key = own_key
         self._disputes = disputes
+        self._warninglists = warninglists
 
     def query(self, query: IndicatorQuery) -> QueryAnswer:
         """The rows ``query`` selects that the caller may see, in the asked order."""
@@ -127,9 +131,15 @@ class Lookup:
                 status=status_of(ind, now=sets.now, quarantined=sets.quarantined, disputed=sets.disputed),
                 origin_name=names.get(ind.origin, ind.origin[:12]),
                 distance=None if distances is None else distances.get(ind.id),
+                warninglisted=self._warninglist_of(ind.signal),
             )
             for ind in indicators
         ]
+
+    def _warninglist_of(self, signal: Signal) -> str | None:
+        if self._warninglists is None or signal.type.is_perceptual:
+            return None
+        return self._warninglists().list_of(signal)
 
     # --- provenance -------------------------------------------------------------------------
 

@@ -101,10 +101,12 @@ class Matcher:
         clock: Clock = utc_now,
         self_key: KeyId | None = None,
         counter: MatchCounter | None = None,
+        source_trust: Callable[[], Mapping[KeyId, Trust]] | None = None,
     ) -> None:
         """``safelist`` holds the operator's local safelist file; benign indicators come from
         ``lists``. ``record`` keeps the local match log; ``counter`` counts matches of others'
-        indicators for sightings."""
+        indicators for sightings. ``source_trust`` gives the trust level of unsigned sources'
+        origins (partners' comes with their policy)."""
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
@@ -116,6 +118,7 @@ class Matcher:
         self._clock = clock
         self._self_key = self_key
         self._counter = counter
+        self._source_trust = source_trust
 
     def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
         """One result per query signal, matches nearest first."""
@@ -126,7 +129,7 @@ class Matcher:
         if not indicators and not any(safe):
             return [MatchResult(query=signal, matches=()) for signal in signals]
         names = self._names()
-        policies = self._store.partner_policies()
+        policies = self._policies()
         listed = self._listed(indicators, policies)
         # Only other origins' opinions count: an origin agreeing with itself corroborates nothing.
         tallies = {
@@ -165,12 +168,21 @@ class Matcher:
             self._counter.record(m.indicator_id for m in matched if m.trust is not Trust.OWN)
         return results
 
+    def _policies(self) -> dict[KeyId, PartnerPolicy]:
+        """Each origin's policy: partners' as the operator set it, unsigned sources' trust."""
+        policies = dict(self._store.partner_policies())
+        if self._source_trust is not None:
+            for origin, trust in self._source_trust().items():
+                policies.setdefault(origin, PartnerPolicy(trust=trust))
+        return policies
+
     def _listed(
         self, indicators: Mapping[str, Indicator], policies: Mapping[KeyId, PartnerPolicy]
     ) -> dict[str, Indicator]:
         """The indicators that may match: live (not revoked, not expired; the lists may lag by
-        one refresh, the store is the truth), of an origin not quarantined, accepted by their
-        origin's policy, and not from a compromised key's later entries."""
+        one refresh, the store is the truth), of an origin not quarantined, trusted to match
+        (not ``observe``) and accepted by its origin's policy, and not from a compromised key's
+        later entries."""
         now = self._clock()
         quarantined = self._store.quarantined_origins()
         listed = {
@@ -178,9 +190,7 @@ class Matcher:
             for id_, ind in indicators.items()
             if _live(ind, now)
             and ind.origin not in quarantined
-            and policies.get(ind.origin, _DEFAULT_POLICY).accepts(
-                category=ind.category, signal_type=ind.signal.type
-            )
+            and _admits(policies.get(ind.origin, _DEFAULT_POLICY), ind)
         }
         compromised = self._store.compromises()
         suspect = [id_ for id_, ind in listed.items() if ind.origin in compromised]
@@ -245,6 +255,13 @@ class Matcher:
             return 0
         partner = names.get(indicator.origin, "")
         return self._thresholds.limit_for(partner=partner, category=indicator.category)
+
+
+def _admits(policy: PartnerPolicy, indicator: Indicator) -> bool:
+    """The origin's trust lets its indicators match, and its policy accepts this one."""
+    return policy.trust.matches and policy.accepts(
+        category=indicator.category, signal_type=indicator.signal.type
+    )
 
 
 def _live(indicator: Indicator, now: datetime) -> bool:

@@ -3,7 +3,7 @@ and how each partner's sync went. Numbers only (no hash values); rendering is th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,8 +27,18 @@ class PartnerHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class DisputeCount:
+    """Disputes one author stated in the period about one origin's indicators of one category."""
+
+    author: str
+    about: str  # the disputed indicators' origin ("-" when the indicator is not held here)
+    category: str  # "-" when the indicator is not held here
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class TransparencyReport:
-    """Counts for ``[since, until)``. ``disputes`` is None while Opinions are not ingested."""
+    """Counts for ``[since, until)``."""
 
     node: str
     since: datetime
@@ -39,7 +49,7 @@ class TransparencyReport:
     matches: dict[str, int]  # category → local matches
     matched_indicators: dict[str, int]  # category → distinct indicators that matched
     revocations: dict[str, dict[str, int]]  # origin name → category → revoked versions
-    disputes: int | None
+    disputes: tuple[DisputeCount, ...]  # current disputes stated in the period (opinions table)
     partners: tuple[PartnerHealth, ...]
     actions: dict[str, int] = field(default_factory=dict)  # audit log: action → count
 
@@ -55,7 +65,10 @@ class TransparencyReport:
             "matches": self.matches,
             "matched_indicators": self.matched_indicators,
             "revocations": self.revocations,
-            "disputes": self.disputes,
+            "disputes": [
+                {"author": d.author, "about": d.about, "category": d.category, "count": d.count}
+                for d in self.disputes
+            ],
             "partners": [
                 {
                     "partner": p.partner,
@@ -106,10 +119,21 @@ def build_report(
         matches=matches,
         matched_indicators=matched,
         revocations=revocations,
-        disputes=None,
+        disputes=_disputes(store, name, since, until),
         partners=_health(store, since, until),
         actions={a: int(n) for a, n in period_counts(store, "audit", since, until)},
     )
+
+
+def _disputes(
+    store: Store, name: Callable[[str], str], since: datetime, until: datetime
+) -> tuple[DisputeCount, ...]:
+    rows = period_counts(store, "disputes", since, until)
+    counts = [
+        DisputeCount(author=name(a), about=name(o) if o else "-", category=c or "-", count=int(n))
+        for a, o, c, n in rows
+    ]
+    return tuple(sorted(counts, key=lambda d: (d.author, d.about, d.category)))
 
 
 def _health(store: Store, since: datetime, until: datetime) -> tuple[PartnerHealth, ...]:

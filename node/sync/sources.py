@@ -2,8 +2,9 @@
 
 Imported indicators carry the source's synthetic origin (``node.model.sources``) and no entry
 (``entry_seq`` 0): they are never served to partners or over TAXII, which serve signed entries
-only. Trust decides where they go: ``auto`` into the indicators (matched), ``observe`` and
-``review`` into ``staged_indicators`` (never matched) until ``accord partner accept``. Each
+only. Trust (the partners' vocabulary) decides where they go: ``auto`` and ``review`` into the
+indicators (matched; each match reports the level), ``observe`` into ``staged_indicators``
+(counted, never matched) until ``accord partner accept`` raises the source to ``review``. Each
 import is one transaction; refused items are counted by reason, never with their hash value.
 """
 
@@ -22,6 +23,7 @@ from node.store.bridges import (
     add_source,
     remove_source,
     set_source_cursor,
+    set_source_trust,
     sources,
     stage_indicators,
     staged_indicators,
@@ -149,18 +151,17 @@ def record_import(store: Store, report: ImportReport) -> None:
 
 
 def accept_staged(store: Store, name: str) -> int:
-    """Move what a source staged into the indicators (they match from now on); returns how many."""
+    """Move what a source staged into the indicators and raise an ``observe`` source to
+    ``review``: its indicators match from now on, each match saying ``review``. Returns how
+    many were moved."""
     source = find_source(store, name)
-    if source.trust is Trust.OBSERVE:
-        raise InvalidInput(
-            f"source {name!r} is observe-only: its indicators are kept for inspection and never matched"
-            " (add it again with --trust review to accept what it sends)"
-        )
     with store.write() as tx:
         pending = staged_indicators(tx, source.name)
         written = tx.upsert_indicators_counted(pending, entry_seq=_NO_ENTRY)
         unstage(tx, source.name)
-    log.info("accepted %d staged indicators from %s", written, source.name)
+        if source.trust is Trust.OBSERVE:
+            set_source_trust(tx, source.name, Trust.REVIEW)
+    log.info("accepted %d staged indicators from %s (trust %s)", written, source.name, source.trust.value)
     return written
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from node.match import Warninglists
 from node.model import KeyId, Partner
 from node.model.clock import utc_now
 from node.store import CountRow, Store, SyncRecord
+from node.store.analyst import active_exact_signals
 from node.sync.heads import stale_origins
 
 _MISSING_SCAN = 100_000  # missing bodies counted for status (a bound, not a real number)
@@ -37,6 +41,8 @@ class NodeStatus:
     stale: dict[KeyId, str] = field(default_factory=dict)  # origin -> when its newest head was signed
     bodies_missing: int = 0  # headers held without their body (fetched from any peer that has it)
     bodies_missing_long: int = 0  # of those, missing for the alert number of rounds or more
+    # Held indicators a MISP warninglist names as known benign (stored, never matched): list → count.
+    warninglisted: dict[str, int] = field(default_factory=dict)
 
 
 def node_status(
@@ -47,6 +53,7 @@ def node_status(
     now: datetime | None = None,
     max_head_age: timedelta = timedelta(hours=3),
     alert_rounds: int = 3,
+    warninglists: Callable[[], Warninglists] | None = None,
 ) -> NodeStatus:
     """Read the status from the store (works whether or not ``accord serve`` is running)."""
     missing = store.missing_bodies(limit=_MISSING_SCAN)
@@ -70,4 +77,21 @@ def node_status(
         stale=stale_origins(store, now=now or utc_now(), max_age=max_head_age),
         bodies_missing=len(missing),
         bodies_missing_long=sum(1 for *_, rounds in missing if rounds >= alert_rounds),
+        warninglisted={} if warninglists is None else warninglisted_counts(store, warninglists),
     )
+
+
+def warninglisted_counts(store: Store, warninglists: Callable[[], Warninglists]) -> dict[str, int]:
+    """How many active indicators each warninglist names (they are held but never matched).
+
+    Reads every active exact value once (the lists are read only when there is one).
+    """
+    counts: Counter[str] = Counter()
+    by_type: dict[str, dict[str, str]] | None = None
+    for _id, signal_type, value in active_exact_signals(store):
+        if by_type is None:
+            by_type = {t.value: values for t, values in warninglists().by_type.items()}
+        name = by_type.get(signal_type, {}).get(value)
+        if name is not None:
+            counts[name] += 1
+    return dict(sorted(counts.items()))

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from node.app import AccordNode, init_home
-from node.errors import InvalidInput
 from node.model import Signal, SignalType, Tlp
 from node.model.sources import Trust
 from node.sync.sources import IMPORT_REFUSED
@@ -159,29 +158,32 @@ def test_new_and_revoked_objects_arrive_on_the_next_pull(node: AccordNode, medal
     assert matched(node, kept) == ["feed"] and matched(node, md5_signal(203)) == ["feed"]
 
 
-def test_a_reviewed_source_never_matches_until_accepted(node: AccordNode, medallion: Medallion) -> None:
+def test_a_reviewed_source_matches_and_says_review(node: AccordNode, medallion: Medallion) -> None:
+    # "review" means what it means for a partner: matched, each match saying a person confirms first.
     signal = md5_signal(301)
     medallion.add([stix_indicator(f"[file:hashes.MD5 = '{signal.value}']")])
     add_source(node, medallion, "watch", Trust.REVIEW)
     [report] = node.sync("watch")
     assert report.error is None and report.indicators > 0
-    assert matched(node, signal) == []
-    assert node.bridges.staged_counts()["watch"] == report.indicators
-
-    assert node.bridges.accept_source("watch") == report.indicators
     assert matched(node, signal) == ["watch"]
+    [result] = node.match([signal], prefer_running_node=False)
+    assert [m.trust for m in result.matches] == [Trust.REVIEW]
     assert node.bridges.staged_counts().get("watch", 0) == 0
 
 
-def test_an_observed_source_is_never_matched_nor_accepted(node: AccordNode, medallion: Medallion) -> None:
+def test_an_observed_source_is_held_until_accepted_as_review(node: AccordNode, medallion: Medallion) -> None:
     signal = md5_signal(302)
     medallion.add([stix_indicator(f"[file:hashes.MD5 = '{signal.value}']")])
     add_source(node, medallion, "eyes", Trust.OBSERVE)
     [report] = node.sync("eyes")
     assert report.indicators > 0 and node.bridges.staged_counts()["eyes"] == report.indicators
-    with pytest.raises(InvalidInput, match="observe-only"):
-        node.bridges.accept_source("eyes")
     assert matched(node, signal) == []
+
+    assert node.bridges.accept_source("eyes") == report.indicators
+    assert [s.trust for s in node.bridges.sources() if s.name == "eyes"] == [Trust.REVIEW]
+    assert matched(node, signal) == ["eyes"]
+    [result] = node.match([signal], prefer_running_node=False)
+    assert [m.trust for m in result.matches] == [Trust.REVIEW]
 
 
 def test_a_restart_after_an_interrupted_pull_adds_nothing_twice(

@@ -51,8 +51,23 @@ def origins(matcher: Matcher, signal) -> dict[str, tuple[Trust, int]]:  # type: 
 def test_trust_and_corroboration_are_reported(matcher: Matcher, store: Store, ngo: FeedWriter) -> None:
     assert origins(matcher, md5_signal(1)) == {"ngo": (Trust.AUTO, 2), "lab": (Trust.OWN, 2)}
     with store.write() as tx:
+        tx.set_partner_policy(ngo.origin, PartnerPolicy(trust=Trust.REVIEW))
+    assert origins(matcher, md5_signal(1))["ngo"] == (Trust.REVIEW, 2)
+
+
+def test_an_observed_partner_is_held_but_never_matches(
+    matcher: Matcher, store: Store, ngo: FeedWriter
+) -> None:
+    # One meaning of "observe" everywhere (issue 13): held and counted, never matched. It used
+    # to mean "matches, reported as observe" for partners and "never matched" for sources.
+    with store.write() as tx:
         tx.set_partner_policy(ngo.origin, PartnerPolicy(trust=Trust.OBSERVE))
-    assert origins(matcher, md5_signal(1))["ngo"] == (Trust.OBSERVE, 2)
+    assert origins(matcher, md5_signal(1)) == {"lab": (Trust.OWN, 1)}
+    assert origins(matcher, pdq_signal(2)) == {}
+    assert any(c.origin == ngo.origin for c in store.counts())  # still held and counted
+    with store.write() as tx:
+        tx.set_partner_policy(ngo.origin, PartnerPolicy(trust=Trust.AUTO))
+    assert origins(matcher, md5_signal(1))["ngo"] == (Trust.AUTO, 2)
 
 
 def test_policy_filters_categories_and_signal_types(matcher: Matcher, store: Store, ngo: FeedWriter) -> None:

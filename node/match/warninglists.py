@@ -1,0 +1,84 @@
+"""Known-benign hashes from MISP's warninglists: a built-in safelist of exact file hashes.
+
+The empty file's md5, a README that ships with every installer, the EICAR test file: hashes
+that turn up in every careless hash list and must never become a shared abuse indicator. MISP
+curates such lists (``pymispwarninglists`` ships them); :data:`HASH_LISTS` names the ones that
+list file hashes (certificate fingerprints, domains and addresses are left out). A held
+indicator whose value is on one is stored and counted but never enters the match lists
+(:class:`node.match.lists.MatchLists`); ``accord contribute`` refuses it unless forced.
+
+The lists hold about 220,000 values (11 MiB of JSON, ~0.2 s to read), so they are read on
+first use, once per process: commands that never match or contribute never pay for them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymispwarninglists
+from pymispwarninglists.api import WarningList
+
+from node.model import Signal, SignalType
+
+HASH_LISTS = (
+    "empty-hashes",  # the empty file, by every digest
+    "nioc-filehash",  # known benign files (operating system and application files)
+    "ti-falsepositives",  # hashes often put in IOC lists by mistake
+    "common-ioc-false-positive",  # common false positives (Florian Roth's list)
+    "eicar.com",  # the EICAR anti-virus test file
+)
+"""The MISP warninglists (by folder name) whose entries are file hashes."""
+
+_HEX = re.compile(r"[0-9a-f]+")
+_TYPE_BY_LENGTH = {32: SignalType.MD5, 40: SignalType.SHA1, 64: SignalType.SHA256}
+"""Hex digits of each exact signal type; other lengths (sha224, sha512, ssdeep) are not ours."""
+
+
+@dataclass(frozen=True, slots=True)
+class Warninglists:
+    """Exact signals on a warninglist, with the list's name (what a refusal or status shows)."""
+
+    by_type: dict[SignalType, dict[str, str]]  # type → lowercase hex value → list name
+
+    @classmethod
+    def of(cls, lists: Iterable[WarningList]) -> Warninglists:
+        """The exact-hash entries of ``lists`` (the first list naming a value names it)."""
+        by_length: dict[int, dict[str, str]] = {n: {} for n in _TYPE_BY_LENGTH}
+        for warninglist in lists:
+            for entry in warninglist.list:
+                value = entry.strip().lower()
+                found = by_length.get(len(value))
+                if found is not None and value not in found and _HEX.fullmatch(value):
+                    found[value] = warninglist.name
+        return cls({_TYPE_BY_LENGTH[n]: values for n, values in by_length.items()})
+
+    def list_of(self, signal: Signal) -> str | None:
+        """The name of the warninglist holding ``signal``, or None (perceptual types never are)."""
+        values = self.by_type.get(signal.type)
+        return None if values is None else values.get(signal.value)
+
+    def __len__(self) -> int:
+        return sum(len(values) for values in self.by_type.values())
+
+
+_lock = threading.Lock()
+_builtin: Warninglists | None = None
+
+
+def builtin_warninglists() -> Warninglists:
+    """The hash lists in :data:`HASH_LISTS` as shipped by ``pymispwarninglists`` (read once)."""
+    global _builtin  # noqa: PLW0603 - one read per process, shared by every node it opens
+    with _lock:
+        if _builtin is None:
+            root = Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists"
+            lists = []
+            for name in HASH_LISTS:
+                with (root / name / "list.json").open(encoding="utf-8") as stream:
+                    lists.append(WarningList(json.load(stream)))
+            _builtin = Warninglists.of(lists)
+        return _builtin
