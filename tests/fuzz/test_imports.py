@@ -20,6 +20,7 @@ from node.errors import InvalidInput, PeerError, TooLarge
 from node.hashing import hash_bytes
 from node.hashing.manifests import ManifestRow, read_manifest
 from node.model import KNOWN_CATEGORIES
+from node.model.clock import utc_now
 from node.stix import StixRefusal, read_stix_signals
 from node.sync.misp import DEFAULT_TAG_CATEGORIES, MispRules, event_uuids, read_event
 from node.taxii import TaxiiClient
@@ -78,7 +79,7 @@ def _stix_files(text: str) -> None:
     path = Path(f"/tmp/accord-fuzz-stix-{threading.get_ident()}.json")
     path.write_text(text, encoding="utf-8")
     try:
-        for item in read_stix_signals(path, known_categories=frozenset(KNOWN_CATEGORIES)):
+        for item in read_stix_signals(path, known_categories=frozenset(KNOWN_CATEGORIES), now=utc_now()):
             if isinstance(item, StixRefusal):
                 assert item.reason
     except InvalidInput:
