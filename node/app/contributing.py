@@ -19,12 +19,16 @@ from node.app.contribute import (
     collect,
     distributions_for,
     merge_reports,
+    screen_item_categories,
+    screen_relabels,
+    screen_warninglisted,
     split_by_tlp,
     vetted_category,
 )
 from node.app.parts import NodeParts
 from node.errors import InvalidInput, NotFound
 from node.hashing import ListRefusal, read_hash_list
+from node.match import builtin_warninglists
 from node.model import (
     ContentType,
     Distribution,
@@ -99,11 +103,21 @@ class ContributingMixin(NodeParts):
         now = utc_now()
         if valid_until is not None and valid_until <= now:
             raise InvalidInput("--valid-until must be in the future")
-        sources = Sources(files=files, lists=lists, stix=stix, signals=signals)
+        sources = Sources(files=files, lists=lists, stix=stix, signals=signals, any_file=any_file)
         collected = collect(
             sources, content_type=content_type, valid_until=valid_until, now=now, progress=progress
         )
+        if not new_category:
+            screen_item_categories(collected)
         forced = self._screen_safelisted(collected, category=category, force=force)
+        forced += screen_warninglisted(
+            collected, builtin_warninglists, category=category, force=force_warninglisted
+        )
+        if keys or not tlp.names_recipients:
+            # Contributing again never relabels: the audience the items would go to (STIX
+            # markings may only make it stricter) against the one each is shared with now.
+            floor = Distribution(tlp=tlp, recipients=keys if tlp.names_recipients else frozenset())
+            screen_relabels(collected, self._own_current(collected), category=category, distribution=floor)
         collected.refused[:] = self._count_refused(collected.refused)
         unique = len({item.signal for item in collected.items})
         repeats = len(collected.items) - unique

@@ -13,9 +13,10 @@ from click.testing import CliRunner, Result
 from node.app import AccordNode
 from node.cli.main import cli
 from node.feed import public_key_to_text
+from node.feed.encryption import encryption_key_to_text
 from node.hashing import hash_file
 from node.model import Indicator, Tlp
-from tests.support.feeds import identity
+from tests.support.feeds import encryption_keys, identity
 from tests.support.media import make_image
 
 PARTNER_KEY = public_key_to_text(identity(5).public_key)
@@ -29,7 +30,11 @@ def run(*args: str | Path) -> Result:
 def home(tmp_path: Path) -> Path:
     path = tmp_path / "ngo"
     assert run("init", "--home", path, "--name", "Example NGO").exit_code == 0
-    assert run("partner", "add", "--home", path, "platform", "--key", PARTNER_KEY).exit_code == 0
+    sealed_to = encryption_key_to_text(encryption_keys(5).public)  # the platform's, exchanged with its key
+    added = run(
+        "partner", "add", "--home", path, "platform", "--key", PARTNER_KEY, "--encryption-key", sealed_to
+    )
+    assert added.exit_code == 0
     return path
 
 
