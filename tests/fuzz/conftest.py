@@ -1,6 +1,6 @@
 """Fuzzing budget: a few hundred examples per target in CI, 10,000 with ``-m slow`` runs.
 
-``ACCORD_FUZZ_EXAMPLES`` overrides both. The long run: ``pytest -m slow tests/fuzz``.
+``ACCORD_FUZZ_EXAMPLES`` overrides both. The long run: ``pytest -m slow --timeout 0 tests/fuzz``.
 """
 
 from __future__ import annotations
