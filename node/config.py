@@ -200,6 +200,12 @@ class HttpSection:
     # rate_burst. One batch call can carry thousands of signals, so per request is the unit.
     rate_per_second: float = 50.0
     rate_burst: int = 100
+    # Media bytes (POST /v1/match as multipart/form-data, HMA's /m/lookup and /h/hash): a
+    # body above this is refused (413) before it is parsed; at most max_media_files file
+    # parts a request. Decoding is bounded separately (limits.max_media_pixels and the
+    # shared limits.media_pixels_in_flight budget).
+    max_media_bytes: int = 32 * 1024 * 1024
+    max_media_files: int = 16
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import getpass
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +28,20 @@ from node.store import Store
 from node.store.analyst import audit_records
 
 log = logging.getLogger(__name__)
+
+
+_ACTING = contextvars.ContextVar[str | None]("accord_audit_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Within the block, audit rows without an explicit actor name ``actor`` (e.g. ``api:NAME``
+    for a use case an HTTP API account called) instead of the operating-system user."""
+    token = _ACTING.set(actor)
+    try:
+        yield
+    finally:
+        _ACTING.reset(token)
 
 
 def local_actor() -> str:
@@ -74,7 +90,7 @@ class AuditLog:
             last = tx.last_audit()
             seq, prev = (1, GENESIS) if last is None else (last[0] + 1, last[1])
             at = format_timestamp(utc_now())
-            who = actor or local_actor()
+            who = actor or _ACTING.get() or local_actor()
             digest = row_hash(seq=seq, at=at, actor=who, action=action, details=text, prev_hash=prev)
             signature = base64.b64encode(self._identity.sign(digest.encode())).decode()
             record = AuditRecord(seq, at, who, action, text, prev, digest, signature)

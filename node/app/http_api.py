@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from node.app.shapes import status_json
+from node.app.audit import acting_as
+from node.app.shapes import contribute_json, curation_json, provenance_json, status_json
 from node.http.api import ApiServices, ApiSettings, build_app
+from node.http.endpoints import Contribution, EndpointServices, EndpointSettings, Relabel
 from node.http.server import HttpServer, TlsFiles
+from node.model import Signal, Tlp
+from node.sync.query import signals_of_media
 
 if TYPE_CHECKING:
     from node.app.node import AccordNode
@@ -18,6 +25,12 @@ def http_tls(node: AccordNode, address: str) -> TlsFiles | None:
     if node.serves_tls(address) is None:
         return None
     return TlsFiles(key=node.home.tls_key_path, cert=node.home.tls_cert_path)
+
+
+def media_signals(node: AccordNode) -> Callable[[bytes], tuple[list[Signal], list[str]]]:
+    """Media hashing for the match APIs, under the configured pixel limit and the node's shared
+    pixel budget (the gRPC Local API and the HTTP API both hash through this)."""
+    return partial(signals_of_media, max_pixels=node.config.limits.max_media_pixels, gate=node.media_gate)
 
 
 def http_server(node: AccordNode, address: str) -> HttpServer:
@@ -37,11 +50,79 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         rate_per_second=config.http.rate_per_second,
         rate_burst=config.http.rate_burst,
     )
+    endpoint_settings = EndpointSettings(
+        max_media_bytes=config.http.max_media_bytes,
+        max_media_files=config.http.max_media_files,
+        max_body_bytes=config.http.max_body_bytes,
+        max_batch=config.limits.max_batch_signals,
+    )
     return HttpServer(
-        build_app(services, settings),
+        build_app(services, settings, endpoints=endpoint_services(node), endpoint_settings=endpoint_settings),
         address=address,
         tls=http_tls(node, address),
         allow_plaintext=config.network.insecure_plaintext,
         grace_seconds=config.network.grace_seconds,
         max_concurrency=config.network.max_concurrent_rpcs,
+    )
+
+
+def endpoint_services(node: AccordNode) -> EndpointServices:
+    """The use cases of node/http/endpoints.py and node/http/hma.py; each write is audited
+    with the calling account (``api:<name>``)."""
+
+    def show(target: str, include_red: bool, actor: str) -> list[dict[str, Any]]:
+        with acting_as(actor):
+            return [provenance_json(p) for p in node.show(target, include_red=include_red)]
+
+    def tlps_of(target: str) -> list[Tlp]:
+        return [p.row.indicator.tlp for p in node.lookup.show(target, include_red=True)]
+
+    def contribute(asked: Contribution, actor: str) -> dict[str, Any]:
+        with acting_as(actor):
+            report = node.contribute(
+                signals=asked.signals,
+                category=asked.category,
+                tlp=asked.tlp,
+                content_type=asked.content_type,
+                recipients=asked.recipients,
+                groups=asked.groups,
+                valid_until=asked.valid_until,
+                force=asked.force,
+                new_category=asked.new_category,
+                force_warninglisted=asked.force_warninglisted,
+            )
+        return contribute_json(report)
+
+    def revoke(target: str, actor: str) -> dict[str, Any]:
+        with acting_as(actor):
+            return curation_json("revoke", node.revoke([target]), ())
+
+    def expire(target: str, at: datetime, actor: str) -> dict[str, Any]:
+        with acting_as(actor):
+            return curation_json("expire", node.expire([target], at=at), ())
+
+    def relabel(target: str, change: Relabel, actor: str) -> dict[str, Any]:
+        with acting_as(actor):
+            report = node.relabel(
+                [target],
+                category=change.category,
+                content_type=change.content_type,
+                tlp=change.tlp,
+                recipients=change.recipients,
+                groups=change.groups,
+                new_category=change.new_category,
+            )
+        return curation_json("relabel", report, ())
+
+    return EndpointServices(
+        media_signals=media_signals(node),
+        match=node.matcher.match,
+        names=node.names,
+        query=lambda query, actor: node.query(query, actor=actor),
+        show=show,
+        tlps_of=tlps_of,
+        contribute=contribute,
+        revoke=revoke,
+        expire=expire,
+        relabel=relabel,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 
 from node.app import keyfiles
@@ -25,6 +26,7 @@ from node.app.partnering import PartneringMixin
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
 from node.hashing import ListRefusal, read_hash_list
+from node.hashing.gate import MediaGate
 from node.match import ListUpdate, MatchLists, builtin_warninglists
 from node.model import PdqThresholds, VideoThresholds
 from node.model.clock import utc_now
@@ -151,6 +153,13 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
         safelist.apply(updates)
         safelist.ready = True
         return safelist
+
+    @cached_property
+    def media_gate(self) -> MediaGate:
+        """One pixel budget for all the media hashes the node's servers run at once (the gRPC
+        Local API and the HTTP API share it: ``limits.media_pixels_in_flight``)."""
+        limits = self.config.limits
+        return MediaGate(budget_pixels=limits.media_pixels_in_flight, wait_seconds=limits.media_wait_seconds)
 
     @classmethod
     def open(cls, root: Path) -> AccordNode:

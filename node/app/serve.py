@@ -12,18 +12,15 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from functools import partial
 from types import FrameType
 
-from node.app.http_api import http_server
+from node.app.http_api import http_server, media_signals
 from node.app.locks import serve_lock
 from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
-from node.config import LimitsSection
 from node.errors import AccordError, NodeBusy
-from node.hashing import MediaGate
 from node.match.pdq import warm_up
-from node.model import Partner, Signal, is_loopback_endpoint
+from node.model import Partner, is_loopback_endpoint
 from node.rpc.admission import Admission
 from node.rpc.auth import RequestVerifier
 from node.rpc.convert import status_to_proto
@@ -33,7 +30,6 @@ from node.rpc.pb import local_pb2
 from node.rpc.refusals import Refusals
 from node.rpc.server import Servers, admission_limits, start_servers
 from node.scheduler import ScheduleSettings, SyncScheduler
-from node.sync.query import signals_of_media
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +163,7 @@ def _start(
         max_batch=config.limits.max_batch_signals,
         observe=observe,
         query=node.lookup.query,
-        media_signals=_media_signals(config.limits),
+        media_signals=media_signals(node),
     )
     address = listen or config.network.listen
     return start_servers(
@@ -194,12 +190,6 @@ def _warn_about_plaintext(node: AccordNode, address: str) -> None:
             " (restricted lists included) crosses the network readable",
             address,
         )
-
-
-def _media_signals(limits: LimitsSection) -> Callable[[bytes], tuple[list[Signal], list[str]]]:
-    """Match API media hashing under the configured pixel limit and shared pixel budget."""
-    gate = MediaGate(budget_pixels=limits.media_pixels_in_flight, wait_seconds=limits.media_wait_seconds)
-    return partial(signals_of_media, max_pixels=limits.max_media_pixels, gate=gate)
 
 
 def _status(node: AccordNode) -> local_pb2.StatusResponse:

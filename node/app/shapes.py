@@ -1,11 +1,20 @@
-"""The JSON shape of ``accord status --json``, which ``GET /v1/status`` answers with too."""
+"""The JSON shapes of the CLI's ``--json`` that the HTTP API answers with too: ``accord status``
+(``GET /v1/status``), ``accord show`` (``GET /v1/indicators/{id}``), ``accord contribute``
+(``POST /v1/indicators``) and revoke / expire / relabel (``POST /v1/indicators/{id}/...``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from node.model.shapes import query_row_json
+
 if TYPE_CHECKING:
+    from node.app.contribute import Refusal
+    from node.app.contributing import ContributeReport
     from node.app.node import AccordNode
+    from node.sync.lookup import Provenance
+    from node.sync.publish import PublishReport
     from node.sync.status import NodeStatus
 
 
@@ -51,4 +60,66 @@ def status_json(node: AccordNode, status: NodeStatus | None = None) -> dict[str,
         "bodies_missing": status.bodies_missing,
         "bodies_missing_long": status.bodies_missing_long,
         "warninglisted": status.warninglisted,
+    }
+
+
+def refusals_json(refused: Iterable[Refusal]) -> list[dict[str, Any]]:
+    """Refused items: where (file:line, object or redacted signal), why, and whether an earlier
+    run refused the same item for the same reason."""
+    return [{"source": r.source, "reason": r.reason, "known": r.known} for r in refused]
+
+
+def contribute_json(report: ContributeReport) -> dict[str, Any]:
+    """``accord contribute --json``: what was published, in which entries, what was refused."""
+    p = report.publish
+    seqs = [] if p is None else [int(s) for s in p.seqs]
+    return {
+        "published": bool(seqs),
+        "entries": seqs,
+        "added": 0 if p is None else p.added,
+        "relabelled": 0 if p is None else p.updated,
+        "duplicates": report.duplicates,
+        "refused": refusals_json(report.refused),
+        "forced": [{"source": n.source, "reason": n.reason} for n in report.forced],
+    }
+
+
+def curation_json(action: str, report: PublishReport, refused: Sequence[Refusal]) -> dict[str, Any]:
+    """``--json`` of revoke, expire and relabel: what changed, in which entries, what was refused."""
+    return {
+        "action": action,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "entries": [int(s) for s in report.seqs],
+        "refused": refusals_json(refused),
+    }
+
+
+def provenance_json(item: Provenance) -> dict[str, Any]:
+    """``accord show --json``: one indicator with every version, opinions, sightings, matches."""
+    return {
+        **query_row_json(item.row),
+        "versions": [
+            {
+                "seq": v.seq,
+                "digest": v.digest,
+                "created": v.created,
+                "received_at": v.received_at,
+                "via": v.via,
+                "verification": v.verification,
+                "modified": None if v.indicator is None else v.indicator.modified.isoformat(),
+                "category": None if v.indicator is None else v.indicator.category,
+                "revoked": None if v.indicator is None else v.indicator.revoked,
+            }
+            for v in item.versions
+        ],
+        "matches": None
+        if item.matches is None
+        else {
+            "count": item.matches.count,
+            "first_day": item.matches.first_day,
+            "last_at": item.matches.last_at,
+        },
+        "opinions": list(item.opinions),
+        "sightings": list(item.sightings),
     }

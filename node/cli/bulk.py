@@ -13,9 +13,11 @@ from typing import Any, Protocol, TypeVar
 import click
 
 from node.app import AccordNode, Refusal
-from node.cli.output import refusals_json, warn
+from node.app.shapes import curation_json
+from node.cli.output import warn
 from node.errors import InvalidInput
-from node.sync.publish import PublishReport
+
+__all__ = ["curation_json"]  # shared with the HTTP API (node/app/shapes.py)
 
 EXIT_PARTIAL = 2  # some items were refused; everything else was done
 EXIT_KNOWN_REFUSALS = 6  # items were refused, every one already refused the same way by an earlier run
@@ -47,17 +49,6 @@ def gather_targets(
     if not names:
         raise click.UsageError("give TYPE:VALUE or indicator ids, or --list FILE")
     return names, refused
-
-
-def curation_json(action: str, report: PublishReport, refused: Sequence[Refusal]) -> dict[str, Any]:
-    """``--json`` of revoke, expire and relabel: what changed, in which entries, what was refused."""
-    return {
-        "action": action,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "entries": [int(s) for s in report.seqs],
-        "refused": refusals_json(refused),
-    }
 
 
 def refusal_exit_code(refused: Sequence[Refusal]) -> int:

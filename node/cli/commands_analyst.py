@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from node.app import AccordNode
+from node.app.shapes import provenance_json
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table
 from node.model import ContentType, KeyId, Signal, Tlp, parse_category
@@ -172,33 +173,7 @@ def show_cmd(home: Path | None, target: str, include_red: bool, as_json: bool) -
         _print_provenance(item)
 
 
-def _provenance_json(item: Provenance) -> dict[str, Any]:
-    return {
-        **_row_json(item.row),
-        "versions": [
-            {
-                "seq": v.seq,
-                "digest": v.digest,
-                "created": v.created,
-                "received_at": v.received_at,
-                "via": v.via,
-                "verification": v.verification,
-                "modified": None if v.indicator is None else v.indicator.modified.isoformat(),
-                "category": None if v.indicator is None else v.indicator.category,
-                "revoked": None if v.indicator is None else v.indicator.revoked,
-            }
-            for v in item.versions
-        ],
-        "matches": None
-        if item.matches is None
-        else {
-            "count": item.matches.count,
-            "first_day": item.matches.first_day,
-            "last_at": item.matches.last_at,
-        },
-        "opinions": list(item.opinions),
-        "sightings": list(item.sightings),
-    }
+_provenance_json = provenance_json
 
 
 def _print_provenance(item: Provenance) -> None:

@@ -8,6 +8,7 @@ import click
 
 from node.app import ContributeReport
 from node.app.contribute import Sources, count_items
+from node.app.shapes import contribute_json
 from node.cli.bulk import (
     curation_json,
     gather_targets,
@@ -17,7 +18,7 @@ from node.cli.bulk import (
     targets_options,
 )
 from node.cli.options import home_option, open_node, write_json_option
-from node.cli.output import emit, refusals_json, warn
+from node.cli.output import emit, warn
 from node.model import ContentType, Tlp
 from node.sync.export import MATCH_LIST_FORMATS, STDOUT
 
@@ -140,17 +141,7 @@ def contribute_cmd(
             force_warninglisted=force_warninglisted,
             progress=bar.update,
         )
-    p = report.publish
-    seqs = [] if p is None else [int(s) for s in p.seqs]
-    data = {
-        "published": bool(seqs),
-        "entries": seqs,
-        "added": 0 if p is None else p.added,
-        "relabelled": 0 if p is None else p.updated,
-        "duplicates": report.duplicates,
-        "refused": refusals_json(report.refused),
-        "forced": [{"source": n.source, "reason": n.reason} for n in report.forced],
-    }
+    data = contribute_json(report)
     if not as_json:
         for note in report.forced:
             warn(f"warning: {note.source} is {note.reason}; contributed because of {note.forced_by}")

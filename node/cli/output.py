@@ -13,7 +13,9 @@ from typing import Any
 
 import click
 
-from node.app import Refusal
+from node.app.shapes import refusals_json
+
+__all__ = ["emit", "print_json", "print_table", "refusals_json", "warn"]
 
 
 def print_json(data: Any, *, err: bool = False) -> None:
@@ -30,12 +32,6 @@ def emit(as_json: bool, data: Mapping[str, Any], lines: Iterable[str], *, err: b
         return
     for line in lines:
         click.echo(line, err=err)
-
-
-def refusals_json(refused: Iterable[Refusal]) -> list[dict[str, Any]]:
-    """Refused items for ``--json``: where (file:line, object or redacted signal), why, and
-    whether an earlier run refused the same item for the same reason."""
-    return [{"source": r.source, "reason": r.reason, "known": r.known} for r in refused]
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -22,10 +22,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from node.errors import AccordError, Forbidden, NotReady, Unauthenticated
+from node.http.endpoints import Endpoints, EndpointServices, EndpointSettings
+from node.http.hma import HmaLookups
 from node.http.limits import RateLimiter, read_json_body
 from node.http.openapi import openapi_document
 from node.http.problems import problem, problem_for
 from node.http.requests import RefusedItem, indicator_query, match_request
+from node.http.uploads import is_multipart
 from node.model import KeyId, MatchResult, Signal
 from node.model.accounts import Account, Role
 from node.model.queries import IndicatorQuery, QueryAnswer
@@ -42,6 +45,17 @@ ROLES: dict[str, frozenset[Role] | None] = {
     "/v1/status": frozenset({Role.ADMIN, Role.ANALYST}),
     "/v1/match": EVERY_ROLE,
     "/v1/indicators": ANALYSTS,
+    # media matching, near queries, provenance, curation (node/http/endpoints.py)
+    "/v1/indicators/near": ANALYSTS,
+    "/v1/indicators/{id}": ANALYSTS,
+    "POST /v1/indicators": frozenset({Role.ADMIN}),  # contribute: "METHOD path" beats "path"
+    "/v1/indicators/{id}/revoke": frozenset({Role.ADMIN}),
+    "/v1/indicators/{id}/expire": frozenset({Role.ADMIN}),
+    "/v1/indicators/{id}/relabel": frozenset({Role.ADMIN}),
+    # Hasher-Matcher-Actioner 2.0 compatible lookups (node/http/hma.py)
+    "/m/raw_lookup": EVERY_ROLE,
+    "/m/lookup": EVERY_ROLE,
+    "/h/hash": EVERY_ROLE,
 }
 
 
@@ -73,10 +87,20 @@ Handler = Callable[[Request, Account | None], Awaitable[Response]]
 class Api:
     """The handlers, bound to the node's use cases."""
 
-    def __init__(self, services: ApiServices, settings: ApiSettings, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        services: ApiServices,
+        settings: ApiSettings,
+        limiter: RateLimiter,
+        endpoints: EndpointServices | None = None,
+        endpoint_settings: EndpointSettings | None = None,
+    ) -> None:
         self._services = services
         self._settings = settings
         self._limiter = limiter
+        self._endpoints = (
+            None if endpoints is None else Endpoints(endpoints, endpoint_settings or EndpointSettings())
+        )
 
     def routes(self) -> list[Route]:
         """Every route with its method; :data:`ROLES` says who may call it."""
@@ -87,12 +111,20 @@ class Api:
             ("/v1/match", "POST", self._match),
             ("/v1/indicators", "GET", self._indicators),
         ]
+        if self._endpoints is not None:
+            hma = HmaLookups(
+                endpoints=self._endpoints, match=self._services.match, ready=self._services.ready
+            )
+            handlers += self._endpoints.routes() + hma.routes()
         return [
-            Route(path, self._guarded(path, handler), methods=[method]) for path, method, handler in handlers
+            Route(path, self._guarded(path, handler, method), methods=[method])
+            for path, method, handler in handlers
         ]
 
-    def _guarded(self, path: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        roles = ROLES[path]
+    def _guarded(
+        self, path: str, handler: Handler, method: str = "GET"
+    ) -> Callable[[Request], Awaitable[Response]]:
+        roles = ROLES[f"{method} {path}"] if f"{method} {path}" in ROLES else ROLES[path]
 
         async def endpoint(request: Request) -> Response:
             account: Account | None = None
@@ -140,6 +172,8 @@ class Api:
         account = _required(account)
         if not self._services.ready():
             raise NotReady("the match lists are still loading; retry shortly (GET /v1/health)")
+        if self._endpoints is not None and is_multipart(request):
+            return await self._endpoints.match_media(request, account)  # media bytes
         body = await read_json_body(request, limit=self._settings.max_body_bytes)
         names = await run_in_threadpool(self._services.names)
         asked = match_request(body, max_batch=self._settings.max_batch, account=account, names=names)
@@ -173,11 +207,17 @@ def _required(account: Account | None) -> Account:
 
 
 def build_app(
-    services: ApiServices, settings: ApiSettings, *, limiter: RateLimiter | None = None
+    services: ApiServices,
+    settings: ApiSettings,
+    *,
+    limiter: RateLimiter | None = None,
+    endpoints: EndpointServices | None = None,
+    endpoint_settings: EndpointSettings | None = None,
 ) -> Starlette:
-    """The ASGI application of the HTTP API."""
+    """The ASGI application of the HTTP API (with ``endpoints``: media matching, near queries,
+    provenance, curation and the HMA-compatible lookups too)."""
     limiter = limiter or RateLimiter(rate=settings.rate_per_second, burst=settings.rate_burst)
-    api = Api(services, settings, limiter)
+    api = Api(services, settings, limiter, endpoints, endpoint_settings)
     return Starlette(routes=api.routes(), exception_handlers={HTTPException: _http_problem})
 
 

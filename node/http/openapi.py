@@ -237,6 +237,310 @@ _PATHS: dict[str, Any] = {
 }
 
 
+# --- media matching, filters, near queries, provenance, curation (node/http/endpoints.py) ----
+
+_FILTER_PROPERTIES: dict[str, Any] = {
+    "min_trust": {
+        "type": "string",
+        "enum": ["auto", "review", "observe"],
+        "default": "observe",
+        "description": "only matches whose origin is trusted at least this much (own > auto > review)",
+    },
+    "list_kinds": {
+        "type": "array",
+        "items": {"type": "string", "enum": ["block", "safelist"]},
+        "description": "block: harmful matches; safelist: what a safelisted query suppressed (default both)",
+    },
+}
+_SCHEMAS["MatchRequest"]["properties"].update(_FILTER_PROPERTIES)
+_SCHEMAS["MatchOptions"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "the filters of MatchRequest, without signals",
+    "properties": {
+        key: value for key, value in _SCHEMAS["MatchRequest"]["properties"].items() if key != "signals"
+    },
+}
+_SCHEMAS["MediaMatchRequest"] = {
+    "type": "object",
+    "description": "one or more file parts (any field name) and an optional JSON part named options",
+    "properties": {
+        "files": {
+            "type": "array",
+            "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+        },
+        "options": {"$ref": "#/components/schemas/MatchOptions"},
+    },
+}
+_SCHEMAS["MediaMatchResponse"] = {
+    "type": "object",
+    "required": ["results"],
+    "properties": {
+        "results": {
+            "type": "array",
+            "description": "one per file part, in order",
+            "items": {
+                "type": "object",
+                "required": ["query", "filename", "results"],
+                "properties": {
+                    "query": {"type": "string", "description": "files[N]"},
+                    "filename": {"type": "string"},
+                    "error": {"type": "string", "description": "why this file could not be hashed"},
+                    "notes": _strings("what could not be used (e.g. over the pixel limit: no pdq)"),
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/MatchResult"}},
+                },
+            },
+        }
+    },
+}
+_PATHS["/v1/match"]["post"]["requestBody"]["content"]["multipart/form-data"] = {
+    "schema": {"$ref": "#/components/schemas/MediaMatchRequest"}
+}
+_PATHS["/v1/match"]["post"]["responses"]["200"]["description"] = (
+    "one result per item, in order (multipart: MediaMatchResponse, one result per file)"
+)
+_SCHEMAS["Provenance"] = {
+    "type": "object",
+    "description": "a QueryRow with versions, matches, opinions and sightings (`accord show --json`)",
+    "properties": {
+        **_QUERY_ROW["properties"],
+        "versions": {"type": "array", "items": {"type": "object"}},
+        "matches": {"type": ["object", "null"]},
+        "opinions": _strings("other origins' current opinions"),
+        "sightings": _strings("sightings reported"),
+    },
+}
+_SCHEMAS["Refused"] = {
+    "type": "object",
+    "properties": {"source": {"type": "string"}, "reason": {"type": "string"}, "known": {"type": "boolean"}},
+}
+_SCHEMAS["ContributeRequest"] = {
+    "type": "object",
+    "required": ["signals", "category"],
+    "additionalProperties": False,
+    "properties": {
+        "signals": {**_strings(_SIGNAL_TEXT), "minItems": 1},
+        "category": {"type": "string"},
+        "tlp": {
+            "type": "string",
+            "enum": ["clear", "green", "amber", "amber+strict", "red"],
+            "default": "green",
+        },
+        "to": _strings("recipient partners (amber and red)"),
+        "groups": _strings("sharing groups (amber and red)"),
+        "valid_until": {"type": "string", "description": "RFC 3339 UTC"},
+        "content_type": {"type": "string", "enum": ["image", "video", "file"]},
+        "force": {"type": "boolean", "default": False},
+        "force_warninglisted": {"type": "boolean", "default": False},
+        "new_category": {"type": "boolean", "default": False},
+    },
+}
+_SCHEMAS["ContributeResult"] = {
+    "type": "object",
+    "description": "`accord contribute --json`",
+    "properties": {
+        "published": {"type": "boolean"},
+        "entries": {"type": "array", "items": {"type": "integer"}},
+        "added": {"type": "integer"},
+        "relabelled": {"type": "integer"},
+        "duplicates": {"type": "integer"},
+        "refused": {"type": "array", "items": {"$ref": "#/components/schemas/Refused"}},
+        "forced": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_SCHEMAS["CurationResult"] = {
+    "type": "object",
+    "description": "`accord revoke|expire|relabel --json`",
+    "properties": {
+        "action": {"type": "string", "enum": ["revoke", "expire", "relabel"]},
+        "updated": {"type": "integer"},
+        "unchanged": {"type": "integer"},
+        "entries": {"type": "array", "items": {"type": "integer"}},
+        "refused": {"type": "array", "items": {"$ref": "#/components/schemas/Refused"}},
+    },
+}
+_SCHEMAS["ExpireRequest"] = {
+    "type": "object",
+    "required": ["at"],
+    "additionalProperties": False,
+    "properties": {"at": {"type": "string", "description": "RFC 3339 UTC or YYYY-MM-DD"}},
+}
+_SCHEMAS["RelabelRequest"] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        key: _SCHEMAS["ContributeRequest"]["properties"][key]
+        for key in ("category", "content_type", "tlp", "to", "groups", "new_category")
+    },
+}
+_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "indicator--<uuid>, or a signal TYPE:VALUE",
+    "schema": {"type": "string"},
+}
+
+
+def _curation(action: str, body: str | None) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": f"`accord {action} --json` of one of this node's indicators (role admin)",
+        "parameters": [_ID],
+        "responses": {
+            "200": {"description": "what changed", "content": _json("CurationResult")},
+            **_problems("400", "401", "403", "404", "413", "429"),
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    return {"post": operation}
+
+
+_PATHS["/v1/indicators/near"] = {
+    "get": {
+        "summary": "Near-duplicate query, as `accord query --near --json` (roles analyst, reviewer, admin)",
+        "parameters": [
+            _query_parameter("signal", "pdq:<64 hex>"),
+            _query_parameter("distance", "Hamming distance (default 31)", integer=True),
+            _query_parameter("limit", "at most this many rows (default 100)", integer=True),
+        ],
+        "responses": {
+            "200": {"description": "indicators nearest first", "content": _json("QueryAnswer")},
+            **_problems("400", "401", "403", "429"),
+        },
+    }
+}
+_PATHS["/v1/indicators"]["post"] = {
+    "summary": "Contribute signals, as `accord contribute --json` (role admin; idempotent)",
+    "description": "Never above the account's maximum TLP (403).",
+    "requestBody": {"required": True, "content": _json("ContributeRequest")},
+    "responses": {
+        "200": {"description": "what was published", "content": _json("ContributeResult")},
+        **_problems("400", "401", "403", "413", "429"),
+    },
+}
+_PATHS["/v1/indicators/{id}"] = {
+    "get": {
+        "summary": "Provenance, as `accord show --json` (roles analyst, reviewer, admin)",
+        "description": "An indicator above the account's maximum TLP is answered like one not held (404).",
+        "parameters": [_ID],
+        "responses": {
+            "200": {
+                "description": "the indicator(s)",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Provenance"}}
+                    }
+                },
+            },
+            **_problems("400", "401", "403", "404", "429"),
+        },
+    }
+}
+_PATHS["/v1/indicators/{id}/revoke"] = _curation("revoke", None)
+_PATHS["/v1/indicators/{id}/expire"] = _curation("expire", "ExpireRequest")
+_PATHS["/v1/indicators/{id}/relabel"] = _curation("relabel", "RelabelRequest")
+
+# --- Hasher-Matcher-Actioner 2.0 compatible lookups (node/http/hma.py) ---------------------
+
+_HMA_CONTENT = {
+    "type": "object",
+    "required": ["bank_content_id", "distance"],
+    "properties": {
+        "bank_content_id": {"type": "integer", "description": "52 bits of the indicator id's UUID"},
+        "distance": {"type": "string"},
+        "indicator_id": {"type": "string", "description": "Accord's addition"},
+    },
+}
+_SCHEMAS["HmaBankMatches"] = {
+    "type": "object",
+    "description": "bank (<origin name>:<category>) -> matching bank content",
+    "additionalProperties": {"type": "array", "items": _HMA_CONTENT},
+}
+_SCHEMAS["HmaRawLookup"] = {
+    "type": "object",
+    "required": ["matches"],
+    "properties": {"matches": {"type": "array", "items": {"oneOf": [{"type": "integer"}, _HMA_CONTENT]}}},
+}
+_HMA_FILE = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "description": "exactly one file part, named photo or video",
+            "properties": {"photo": {"type": "string"}, "video": {"type": "string"}},
+        }
+    }
+}
+_HMA_SIGNAL = [
+    _query_parameter("signal_type", "pdq, video_md5, md5, sha1 or sha256"),
+    _query_parameter("signal", "the hash value"),
+    _query_parameter("banks", "comma-separated banks to restrict to"),
+]
+_PATHS["/m/raw_lookup"] = {
+    "get": {
+        "summary": "HMA 2.0 raw lookup (every role)",
+        "parameters": [
+            *_HMA_SIGNAL,
+            _query_parameter("include_distance", "true: content ids with distances"),
+        ],
+        "responses": {
+            "200": {"description": "matching content ids", "content": _json("HmaRawLookup")},
+            **_problems("400", "401", "403", "429", "503"),
+        },
+    }
+}
+_PATHS["/m/lookup"] = {
+    "get": {
+        "summary": "HMA 2.0 lookup of a signal, by bank (every role; url is refused: upload instead)",
+        "parameters": [*_HMA_SIGNAL, _query_parameter("seed", "accepted; no coin flip in Accord")],
+        "responses": {
+            "200": {"description": "matches by bank", "content": _json("HmaBankMatches")},
+            **_problems("400", "401", "403", "429", "503"),
+        },
+    },
+    "post": {
+        "summary": "HMA 2.0 lookup of uploaded media: by signal type, then by bank (every role)",
+        "parameters": [
+            _query_parameter("banks", "comma-separated banks to restrict to"),
+            _query_parameter("types", "comma-separated signal types to compute"),
+        ],
+        "requestBody": {"required": True, "content": _HMA_FILE},
+        "responses": {
+            "200": {
+                "description": "signal type -> bank -> matches",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": {"$ref": "#/components/schemas/HmaBankMatches"},
+                        }
+                    }
+                },
+            },
+            **_problems("400", "401", "403", "413", "429", "503"),
+        },
+    },
+}
+_PATHS["/h/hash"] = {
+    "post": {
+        "summary": "HMA 2.0 hashing of uploaded media: signal type -> value (every role)",
+        "parameters": [_query_parameter("types", "comma-separated signal types to compute")],
+        "requestBody": {"required": True, "content": _HMA_FILE},
+        "responses": {
+            "200": {
+                "description": "the media's signals",
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+                    }
+                },
+            },
+            **_problems("400", "401", "403", "413", "429", "503"),
+        },
+    }
+}
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of every route of the HTTP API."""
     return {

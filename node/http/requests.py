@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 from node.errors import InvalidInput
 from node.model import ContentType, KeyId, Signal, Tlp, parse_category
 from node.model.accounts import Account
-from node.model.match_filters import MatchFilter
+from node.model.match_filters import ListKind, MatchFilter
+from node.model.policy import Trust
 from node.model.queries import IndicatorQuery, IndicatorStatus, SortKey, parse_time_bound
 
 T = TypeVar("T")
 
-MATCH_FIELDS = frozenset({"signals", "categories", "origins", "min_corroboration"})
+FILTER_FIELDS = frozenset({"categories", "origins", "min_corroboration", "min_trust", "list_kinds"})
+MATCH_FIELDS = FILTER_FIELDS | {"signals"}
 QUERY_PARAMETERS = frozenset(
     {
         "signal",
@@ -75,15 +77,37 @@ def match_request(
         raise InvalidInput('"signals" must be a non-empty list of TYPE:VALUE strings')
     if len(items) > max_batch:
         raise InvalidInput(f"a match request takes at most {max_batch} signals (limits.max_batch_signals)")
-    chosen = MatchFilter(
+    return MatchRequest(
+        items=tuple(_signal_or_refused(i, item) for i, item in enumerate(items)),
+        filter=match_filter(body, account=account, names=names),
+    )
+
+
+def match_filter(body: Mapping[str, Any], *, account: Account, names: Mapping[KeyId, str]) -> MatchFilter:
+    """The per-request filter ``body`` asks for (its filter fields), under ``account``'s ceiling."""
+    min_trust = body.get("min_trust", Trust.OBSERVE.value)
+    if not isinstance(min_trust, str):
+        raise InvalidInput('"min_trust" must be one of auto, review, observe')
+    return MatchFilter(
         max_tlp=account.max_tlp,
         categories=frozenset(parse_category(c) for c in _strings(body, "categories")),
         origins=frozenset(origin_key(o, names) for o in _strings(body, "origins")),
         min_corroboration=_integer(body.get("min_corroboration", 1), "min_corroboration"),
+        min_trust=Trust.parse(min_trust),
+        list_kinds=frozenset(ListKind.parse(k) for k in _strings(body, "list_kinds")),
     )
-    return MatchRequest(
-        items=tuple(_signal_or_refused(i, item) for i, item in enumerate(items)), filter=chosen
-    )
+
+
+def media_options(body: object, *, account: Account, names: Mapping[KeyId, str]) -> MatchFilter:
+    """The ``options`` part of a multipart match: a JSON object of filter fields only."""
+    if not isinstance(body, dict):
+        raise InvalidInput('the "options" part must be a JSON object like {"min_trust": "auto"}')
+    unknown = set(body) - FILTER_FIELDS
+    if unknown:
+        raise InvalidInput(
+            f"unknown option(s) {', '.join(sorted(unknown))} ({', '.join(sorted(FILTER_FIELDS))})"
+        )
+    return match_filter(body, account=account, names=names)
 
 
 def _signal_or_refused(position: int, item: object) -> Signal | RefusedItem:

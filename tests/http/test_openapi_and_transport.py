@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import httpx
@@ -15,6 +15,7 @@ from node.app import AccordNode
 from node.app.http_api import http_server, http_tls
 from node.errors import ConfigError
 from node.http.api import ApiServices, ApiSettings, build_app
+from node.http.endpoints import EndpointServices
 from node.http.server import HttpServer, TlsFiles, check_transport
 from tests.http.conftest import Served
 
@@ -32,7 +33,11 @@ def test_the_served_document_is_the_checked_in_one(served: Served) -> None:
 
 
 def _routes(services: ApiServices) -> set[tuple[str, str]]:
-    app = build_app(services, ApiSettings(max_batch=1, max_body_bytes=1024, rate_per_second=1, rate_burst=1))
+    app = build_app(
+        services,
+        ApiSettings(max_batch=1, max_body_bytes=1024, rate_per_second=1, rate_burst=1),
+        endpoints=_endpoint_services(),
+    )
     return {
         (route.path, method.lower())
         for route in app.routes
@@ -54,6 +59,13 @@ def _services() -> ApiServices:
         query=unused,  # type: ignore[arg-type]
         names=unused,  # type: ignore[arg-type]
     )
+
+
+def _endpoint_services() -> EndpointServices:
+    def unused(*args: object) -> object:
+        raise AssertionError("not called")
+
+    return EndpointServices(**{f.name: unused for f in fields(EndpointServices)})  # type: ignore[arg-type]
 
 
 def test_every_route_is_in_the_document_and_nothing_else() -> None:
