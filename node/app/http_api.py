@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from node.app.audit import acting_as
 from node.app.shapes import contribute_json, curation_json, provenance_json, status_json
+from node.errors import NotFound
 from node.http.api import ApiServices, ApiSettings, build_app
 from node.http.endpoints import Contribution, EndpointServices, EndpointSettings, Relabel
 from node.http.server import HttpServer, TlsFiles
@@ -72,10 +73,16 @@ def endpoint_services(node: AccordNode) -> EndpointServices:
 
     def show(target: str, include_red: bool, actor: str) -> list[dict[str, Any]]:
         with acting_as(actor):
-            return [provenance_json(p) for p in node.show(target, include_red=include_red)]
+            try:
+                return [provenance_json(p) for p in node.show(target, include_red=include_red)]
+            except NotFound:  # the handler answers one NotFound, the same for held-but-hidden
+                return []
 
     def tlps_of(target: str) -> list[Tlp]:
-        return [p.row.indicator.tlp for p in node.lookup.show(target, include_red=True)]
+        try:
+            return [p.row.indicator.tlp for p in node.lookup.show(target, include_red=True)]
+        except NotFound:
+            return []
 
     def contribute(asked: Contribution, actor: str) -> dict[str, Any]:
         with acting_as(actor):
