@@ -17,11 +17,13 @@ Signal types by HMA name: ``pdq``, ``video_md5`` (the file's MD5), and Accord's 
 fetches arbitrary URLs for a caller; upload the bytes instead (``POST /m/lookup``).
 
 Every answer is limited to the account's maximum TLP, like ``/v1/match``; a safelisted query
-has no matches.
+has no matches. Errors are the API's problem details with HMA's ``message`` member added (its
+``ErrorResponse``), so either kind of client reads them.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -30,8 +32,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from node.errors import InvalidInput, NotReady
+from node.errors import AccordError, InvalidInput, NotReady
 from node.http.endpoints import Endpoints
+from node.http.problems import PROBLEM_MEDIA_TYPE, problem_for
 from node.model import Match, MatchResult, Signal, SignalType
 from node.model.accounts import Account
 from node.model.match_filters import MatchFilter
@@ -64,10 +67,10 @@ class HmaLookups:
     def routes(self) -> list[tuple[str, str, Callable[[Request, Account | None], Awaitable[Response]]]]:
         """(path, method, handler) of the HMA paths served; api.ROLES says who may call them."""
         return [
-            ("/m/raw_lookup", "GET", self.raw_lookup),
-            ("/m/lookup", "GET", self.lookup_get),
-            ("/m/lookup", "POST", self.lookup_post),
-            ("/h/hash", "POST", self.hash_post),
+            ("/m/raw_lookup", "GET", _hma_errors(self.raw_lookup)),
+            ("/m/lookup", "GET", _hma_errors(self.lookup_get)),
+            ("/m/lookup", "POST", _hma_errors(self.lookup_post)),
+            ("/h/hash", "POST", _hma_errors(self.hash_post)),
         ]
 
     async def raw_lookup(self, request: Request, account: Account | None) -> Response:
@@ -130,6 +133,30 @@ class HmaLookups:
         (result,) = await run_in_threadpool(self._match, [signal])
         visible = MatchFilter(max_tlp=account.max_tlp).apply(result).matches
         return [m for m in visible if banks is None or bank_name(m) in banks]
+
+
+def _hma_errors(
+    handler: Callable[[Request, Account | None], Awaitable[Response]],
+) -> Callable[[Request, Account | None], Awaitable[Response]]:
+    """``handler`` with its errors as problem details plus HMA's ``message``."""
+
+    async def answer(request: Request, account: Account | None) -> Response:
+        try:
+            return await handler(request, account)
+        except AccordError as exc:
+            plain = problem_for(exc)
+            body = json.loads(bytes(plain.body))
+            headers = {
+                k: v for k, v in plain.headers.items() if k.lower() not in {"content-length", "content-type"}
+            }
+            return JSONResponse(
+                {**body, "message": body["detail"]},
+                status_code=plain.status_code,
+                headers=headers,
+                media_type=PROBLEM_MEDIA_TYPE,
+            )
+
+    return answer
 
 
 def bank_name(match: Match) -> str:

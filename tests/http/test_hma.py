@@ -121,6 +121,7 @@ def test_bad_lookups_are_400(served: Served, params: dict[str, str]) -> None:
         by_bank = client.get("/m/lookup", params=params)
     for answer in (response, by_bank):
         assert answer.status_code == 400 and answer.json()["status"] == 400
+        assert answer.json()["message"] == answer.json()["detail"]  # HMA's ErrorResponse.message
 
 
 # --- lookup by bank ---------------------------------------------------------------------------
