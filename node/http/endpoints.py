@@ -155,8 +155,10 @@ class Endpoints:
             raise InvalidInput(f'the only text part is "{OPTIONS_PART}" (a JSON object of match filters)')
         if not form.files:
             raise InvalidInput("attach at least one media file (a file part of multipart/form-data)")
-        names = await run_in_threadpool(self._services.names)
-        chosen = media_options(form.json_part(OPTIONS_PART), account=account, names=names)
+        options = form.json_part(OPTIONS_PART)
+        wants_names = isinstance(options, dict) and "origins" in options
+        names = await run_in_threadpool(self._services.names) if wants_names else {}
+        chosen = media_options(options, account=account, names=names)
         results = [await self._media_result(i, upload, chosen) for i, upload in enumerate(form.files)]
         return JSONResponse({"results": results})
 
