@@ -303,7 +303,7 @@ _SCHEMAS["Provenance"] = {
     "type": "object",
     "description": "a QueryRow with versions, matches, opinions and sightings (`accord show --json`)",
     "properties": {
-        **_QUERY_ROW["properties"],
+        **dict(_SCHEMAS["QueryRow"]["properties"]),
         "versions": {"type": "array", "items": {"type": "object"}},
         "matches": {"type": ["object", "null"]},
         "opinions": _strings("other origins' current opinions"),
