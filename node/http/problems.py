@@ -31,6 +31,7 @@ _STATUS: tuple[tuple[type[errors.AccordError], HTTPStatus], ...] = (
     (errors.Rejected, HTTPStatus.UNPROCESSABLE_ENTITY),
     (errors.PeerError, HTTPStatus.BAD_GATEWAY),
     (errors.ConfigError, HTTPStatus.INTERNAL_SERVER_ERROR),
+    (errors.Overloaded, HTTPStatus.SERVICE_UNAVAILABLE),  # media pixel budget full: retry later
 )
 
 

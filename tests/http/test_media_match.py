@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from node.app import AccordNode
+from node.app.http_api import media_signals
+from node.hashing.gate import MediaGate
 from node.hashing.media import hash_bytes
 from node.model import ContentType, KeyId, Match, MatchResult, SignalType, Tlp, Trust
 from node.model.match_filters import ListKind, MatchFilter
@@ -271,3 +273,23 @@ def _raw_post(served: Served, path: str, body: bytes, content_type: str, token: 
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def test_http_media_hashes_share_the_node_s_pixel_budget(published: AccordNode, served: Served) -> None:
+    """The HTTP API hashes through the node's one MediaGate (the gRPC Local API's too, via the
+    same ``media_signals``): with the budget held elsewhere, an upload is refused with 503."""
+    gate = MediaGate(budget_pixels=1_000_000, wait_seconds=0.2)
+    published.__dict__["media_gate"] = gate  # the node's cached gate, with a short wait
+    server = start_server(published, rate_burst=10_000, rate_per_second=10_000.0)
+    try:
+        headers = {"Authorization": f"Bearer {served.tokens['matcher']}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", headers=headers, timeout=30) as client:
+            with gate.hold(1_000_000):  # another hash (HTTP or gRPC) holds every pixel
+                busy = upload(client, ("g.jpg", jpeg(GREEN_IMAGE_SEED)))
+            after = upload(client, ("g.jpg", jpeg(GREEN_IMAGE_SEED)))
+    finally:
+        server.stop()
+        del published.__dict__["media_gate"]
+    assert_problem(busy, 503, "overloaded")
+    assert after.status_code == 200
+    assert media_signals(published).keywords["gate"] is published.media_gate
