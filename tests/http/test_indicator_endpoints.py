@@ -311,3 +311,28 @@ def test_header_injection_attempts_are_harmless(served: Served) -> None:
             f"/v1/indicators/{MISSING_ID}/revoke", headers={"X-Role": "admin", "X-Forwarded-User": "admin"}
         )
     assert_problem(forged, 403, "forbidden")
+
+
+NEW_ENDPOINTS = [
+    ("GET", "/v1/indicators/near"),
+    ("GET", f"/v1/indicators/{MISSING_ID}"),
+    ("POST", "/v1/indicators"),
+    ("POST", f"/v1/indicators/{MISSING_ID}/revoke"),
+    ("POST", f"/v1/indicators/{MISSING_ID}/expire"),
+    ("POST", f"/v1/indicators/{MISSING_ID}/relabel"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), NEW_ENDPOINTS)
+def test_every_new_endpoint_without_a_valid_token_is_401(served: Served, method: str, path: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer accord_api_forged"}, {"Authorization": "Basic YTpi"}):
+        with httpx.Client(base_url=served.url, headers=headers) as client:
+            response = client.request(method, path, json={})
+        assert_problem(response, 401, "unauthenticated")
+
+
+@pytest.mark.parametrize(("method", "path"), NEW_ENDPOINTS)
+def test_a_matcher_token_is_403_on_every_indicator_endpoint(served: Served, method: str, path: str) -> None:
+    for account in ("matcher", "red-matcher"):
+        with served.client(account) as client:
+            assert_problem(client.request(method, path, json={}), 403, "forbidden")
