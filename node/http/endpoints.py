@@ -217,10 +217,13 @@ class Endpoints:
         account = _required(account)
         body = await read_json_body(request, limit=self._settings.max_body_bytes)
         asked = contribution(body, max_batch=self._settings.max_batch)
-        if not account.may_see(asked.tlp):
+        if not account.may_see(Tlp.RED):
+            # A contribution is screened against everything this node has published, at any
+            # TLP: a refusal names the TLP and category an existing indicator is shared under.
+            # Answering an account capped below RED would tell it about RED indicators.
             raise Forbidden(
-                f"account {account.name} may not contribute at TLP {asked.tlp.value}"
-                f" (its maximum is {account.max_tlp.value})"
+                f"account {account.name} may not contribute: contributing needs an admin account"
+                f" whose maximum TLP is red (this one's is {account.max_tlp.value})"
             )
         return JSONResponse(await run_in_threadpool(self._services.contribute, asked, _actor(account)))
 

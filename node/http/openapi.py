@@ -412,7 +412,7 @@ _PATHS["/v1/indicators/near"] = {
 }
 _PATHS["/v1/indicators"]["post"] = {
     "summary": "Contribute signals, as `accord contribute --json` (role admin; idempotent)",
-    "description": "Never above the account's maximum TLP (403).",
+    "description": "Needs an admin account whose maximum TLP is red (403 otherwise).",
     "requestBody": {"required": True, "content": _json("ContributeRequest")},
     "responses": {
         "200": {"description": "what was published", "content": _json("ContributeResult")},

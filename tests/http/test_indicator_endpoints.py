@@ -191,18 +191,28 @@ def test_a_bad_signal_or_body_refuses_the_whole_contribution(served: Served) -> 
         assert client.get("/v1/indicators", params={"signal": str(pdq_signal(777_002))}).json()["rows"] == []
 
 
-def test_contribute_needs_an_admin_within_its_tlp(served: Served, more_tokens: dict[str, str]) -> None:
+def test_contribute_needs_an_admin_whose_ceiling_is_red(served: Served, more_tokens: dict[str, str]) -> None:
     body = {"signals": [str(pdq_signal(777_003))], "category": "csam", "tlp": "red", "to": ["partner"]}
+    with served.client("admin") as client:
+        red = client.post("/v1/indicators", json=body)
     with served.client("amber-admin") as client:
         above = client.post("/v1/indicators", json=body)
-        amber = client.post("/v1/indicators", json={**body, "tlp": "amber"})
+        amber = client.post(
+            "/v1/indicators", json={**body, "signals": [str(pdq_signal(777_004))], "tlp": "amber"}
+        )
+        # the RED signal again, at AMBER: a refusal would name TLP:RED, so no answer at all
+        widen = client.post("/v1/indicators", json={**body, "tlp": "amber"})
     for account in ("analyst", "reviewer", "matcher", "red-matcher"):
         with served.client(account) as client:
             assert_problem(client.post("/v1/indicators", json=body), 403, "forbidden")
     with httpx.Client(base_url=served.url) as client:
         assert_problem(client.post("/v1/indicators", json=body), 401, "unauthenticated")
-    assert "maximum is amber" in str(assert_problem(above, 403, "forbidden")["detail"])
-    assert amber.status_code == 200 and amber.json()["added"] == 1
+    assert red.status_code == 200 and red.json()["added"] == 1
+    for response in (above, amber, widen):
+        detail = str(assert_problem(response, 403, "forbidden")["detail"])
+        assert "maximum TLP is red" in detail and "RED" not in detail
+    with served.client("admin") as client:
+        assert client.get("/v1/indicators", params={"signal": str(pdq_signal(777_004))}).json()["rows"] == []
 
 
 def test_an_oversized_contribution_is_413(served: Served) -> None:
