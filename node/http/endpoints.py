@@ -7,8 +7,9 @@ same use cases as ``accord query --near``, ``accord show``, ``accord contribute`
 ``expire`` and ``relabel``, and answer with their ``--json`` shapes.
 
 The account's maximum TLP bounds every answer and every write: an indicator above it is
-answered exactly like one the node does not hold (404), and nothing can be contributed or
-relabelled above it (403).
+answered exactly like one the node does not hold (404), and nothing can be relabelled above it
+(403). Contributing needs an admin whose maximum is red: a contribution is screened against
+everything the node published, and its refusals name the TLP of what is already shared.
 """
 
 from __future__ import annotations
