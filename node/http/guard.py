@@ -154,6 +154,7 @@ class Guard:
         except Unauthenticated:
             self.charge_anonymous(request)  # a 429 instead of the 401 once over the limit
             raise
+        request.state.actor = caller.account.name  # audited even when refused below
         self._limiter.take(caller.account.name)
         if caller.session_id is not None and request.method not in SAFE_METHODS:
             self._check_csrf(request, caller.session_id)
