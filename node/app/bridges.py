@@ -70,6 +70,10 @@ class Bridges:
             title=f"Accord node {config.node.name}",
             default_limit=config.taxii.page_size,
             max_limit=config.taxii.max_page_size,
+            rate_per_second=config.http.rate_per_second,
+            rate_burst=config.http.rate_burst,
+            anonymous_rate_per_second=config.http.anonymous_rate_per_second,
+            anonymous_rate_burst=config.http.anonymous_rate_burst,
         )
         return HttpServer(
             build_taxii_app(self.catalogue, self.viewer, settings),

@@ -9,6 +9,8 @@ address out for a while (node.http.logins).
 
 from __future__ import annotations
 
+import logging
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,6 +19,8 @@ from node.errors import InvalidInput, Unauthenticated
 from node.http.guard import SESSION_COOKIE, Caller, Guard, client_address
 from node.http.limits import read_json_body
 from node.model.accounts import Account
+
+log = logging.getLogger(__name__)
 
 LOGIN_BODY_BYTES = 4096  # a name and a password of at most 1,024 characters, as JSON
 MAX_NAME_CHARS = 63
@@ -40,6 +44,12 @@ class SessionApi:
             session = await run_in_threadpool(auth.log_in, name, password)
         except Unauthenticated:
             self._guard.logins.failed(name, address)
+            # The address, never the name given: people type passwords into name fields.
+            log.warning(
+                "HTTP login failed from %s (%d failed logins since start)",
+                address,
+                self._guard.logins.failures,
+            )
             raise
         self._guard.logins.succeeded(name)
         request.state.actor = session.account.name  # the audit line names who logged in

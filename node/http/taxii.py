@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -27,7 +28,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from node.errors import AccordError, InvalidInput, NotFound, Unauthenticated
+from node.errors import AccordError, InvalidInput, NotFound, RateLimited, Unauthenticated
+from node.http.guard import client_address
+from node.http.limits import RateLimiter
 from node.model.viewers import Viewer
 from node.store.bridges import ObjectQuery
 from node.sync.catalogue import Catalogue, Collection, Page
@@ -54,6 +57,17 @@ class TaxiiSettings:
     title: str
     default_limit: int = 100
     max_limit: int = 1000  # objects per response, whatever the client asks
+    # The HTTP API's limits ([http]): per account, and per client address without valid credentials.
+    rate_per_second: float = 50.0
+    rate_burst: int = 100
+    anonymous_rate_per_second: float = 5.0
+    anonymous_rate_burst: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    accounts: RateLimiter
+    addresses: RateLimiter
 
 
 class _Failure(Exception):
@@ -89,18 +103,30 @@ def build_taxii_app(catalogue: Catalogue, authenticate: Authenticator, settings:
         (f"/{API_ROOT}/collections/{{collection}}/objects/{{object_id}}/versions/", server.versions),
         (f"/{API_ROOT}/collections/{{collection}}/manifest/", server.manifest),
     ]
+    limits = _Limits(
+        accounts=RateLimiter(rate=settings.rate_per_second, burst=settings.rate_burst),
+        addresses=RateLimiter(
+            rate=settings.anonymous_rate_per_second,
+            burst=settings.anonymous_rate_burst,
+            noun="client address",
+            setting="http.anonymous_rate_per_second",
+        ),
+    )
     routes = [
-        Route(path, _endpoint(resource, authenticate), methods=_EVERY_METHOD) for path, resource in resources
+        Route(path, _endpoint(resource, authenticate, limits), methods=_EVERY_METHOD)
+        for path, resource in resources
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
 
 
-def _endpoint(resource: Resource, authenticate: Authenticator) -> Callable[[Request], Awaitable[Response]]:
+def _endpoint(
+    resource: Resource, authenticate: Authenticator, limits: _Limits
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             return _error(HTTPStatus.METHOD_NOT_ALLOWED, "this TAXII server is read-only")
         try:
-            viewer = await run_in_threadpool(_viewer, request, authenticate)
+            viewer = await _limited_viewer(request, authenticate, limits)
             _check_accept(request)
             asked = _Asked(
                 viewer=viewer,
@@ -109,21 +135,40 @@ def _endpoint(resource: Resource, authenticate: Authenticator) -> Callable[[Requ
                 base=f"{request.url.scheme}://{request.headers.get('host', 'localhost')}",
             )
             body, headers = await run_in_threadpool(resource, asked)
-        except _Failure as failure:
-            return _error(failure.status, failure.description)
-        except NotFound:
-            return _error(HTTPStatus.NOT_FOUND, "no such resource, or not visible to this account")
-        except InvalidInput as exc:
-            return _error(HTTPStatus.BAD_REQUEST, str(exc))
-        except AccordError:
-            log.exception("TAXII request failed")
-            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+        except (_Failure, AccordError) as exc:
+            return _error_for(exc)
         return _send(HTTPStatus.OK, body, headers)
 
     return endpoint
 
 
+def _error_for(exc: Exception) -> Response:
+    """The one place a failure becomes a TAXII error message and its status."""
+    if isinstance(exc, _Failure):
+        return _error(exc.status, exc.description)
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        return _error(HTTPStatus.TOO_MANY_REQUESTS, str(exc), headers=headers)
+    if isinstance(exc, NotFound):
+        return _error(HTTPStatus.NOT_FOUND, "no such resource, or not visible to this account")
+    if isinstance(exc, InvalidInput):
+        return _error(HTTPStatus.BAD_REQUEST, str(exc))
+    log.error("TAXII request failed", exc_info=exc)
+    return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+
+
 # --- authentication and negotiation -------------------------------------------------------
+
+
+async def _limited_viewer(request: Request, authenticate: Authenticator, limits: _Limits) -> Viewer:
+    """The reader, within its account's rate; a failure first spends its address's allowance."""
+    try:
+        viewer = await run_in_threadpool(_viewer, request, authenticate)
+    except _Failure:
+        limits.addresses.take(client_address(request))  # a 429 instead of the 401 once over
+        raise
+    limits.accounts.take(viewer.name)
+    return viewer
 
 
 def _viewer(request: Request, authenticate: Authenticator) -> Viewer:
@@ -305,10 +350,12 @@ def _send(status: HTTPStatus, body: dict[str, Any], headers: dict[str, str]) -> 
     return Response(data, status_code=int(status), headers=headers, media_type=MEDIA_TYPE)
 
 
-def _error(status: HTTPStatus, description: str) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="accord", Basic realm="accord"'}
+def _error(status: HTTPStatus, description: str, *, headers: dict[str, str] | None = None) -> Response:
+    sent = dict(headers or {})
+    if status is HTTPStatus.UNAUTHORIZED:
+        sent["WWW-Authenticate"] = 'Bearer realm="accord", Basic realm="accord"'
     body = {"title": status.phrase, "description": description, "http_status": str(status.value)}
-    return _send(status, body, headers if status is HTTPStatus.UNAUTHORIZED else {})
+    return _send(status, body, sent)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

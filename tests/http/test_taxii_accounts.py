@@ -141,3 +141,21 @@ def test_one_token_reads_both_the_http_api_and_taxii(upgraded: Path) -> None:
         taxii.stop()
         api.stop()
         node.close()
+
+
+def test_taxii_limits_callers_without_valid_credentials_per_address(upgraded: Path) -> None:
+    node = AccordNode.open(upgraded)
+    node.config = replace(
+        node.config,
+        http=replace(node.config.http, anonymous_rate_burst=2, anonymous_rate_per_second=0.01),
+    )
+    server = taxii_server(node, "127.0.0.1:0")
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/accord/collections/"
+        statuses = [_get(url, {"Authorization": "Bearer accord_guess"})[0] for _ in range(3)]
+        assert statuses == [401, 401, 429]
+        assert _get(url, {"Authorization": f"Bearer {TOKENS['alice']}"})[0] == 200  # a valid token is not
+    finally:
+        server.stop()
+        node.close()
