@@ -206,6 +206,19 @@ class HttpSection:
     # shared limits.media_pixels_in_flight budget).
     max_media_bytes: int = 32 * 1024 * 1024
     max_media_files: int = 16
+    # Requests without a valid token or session (health, login, refused credentials): a token
+    # bucket per client address, so a stranger cannot make the node verify credentials at will.
+    anonymous_rate_per_second: float = 5.0
+    anonymous_rate_burst: int = 20
+    # People's sessions (POST /v1/login): a session cookie ends this long after login, or at
+    # logout, or when the account is removed.
+    session_seconds: int = 8 * 3600  # a working day
+    # Failed logins: after this many in a row for one account name (known or not: the answer
+    # must not tell them apart), or from one client address, logins there are refused for
+    # login_lockout_seconds, doubling at each further lockout up to an hour.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 20
+    login_lockout_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +249,22 @@ class NodeConfig:
             raise ConfigError("http.max_body_bytes below 1 KiB cannot carry one request")
         if not (math.isfinite(http.rate_per_second) and http.rate_per_second > 0) or http.rate_burst < 1:
             raise ConfigError("http.rate_per_second must be a positive number and http.rate_burst at least 1")
+        self._check_http_auth()
+
+    def _check_http_auth(self) -> None:
+        http = self.http
+        if not (math.isfinite(http.anonymous_rate_per_second) and http.anonymous_rate_per_second > 0):
+            raise ConfigError("http.anonymous_rate_per_second must be a positive number")
+        if http.anonymous_rate_burst < 1 or http.session_seconds < 60:
+            raise ConfigError(
+                "http.anonymous_rate_burst must be at least 1 and http.session_seconds at least 60"
+            )
+        if http.login_max_failures < 1 or http.login_max_failures_per_address < 1:
+            raise ConfigError(
+                "http.login_max_failures and http.login_max_failures_per_address must be at least 1"
+            )
+        if not (math.isfinite(http.login_lockout_seconds) and http.login_lockout_seconds > 0):
+            raise ConfigError("http.login_lockout_seconds must be a positive number")
 
     def _check_match(self) -> None:
         match = self.match

@@ -16,6 +16,8 @@ from pathlib import Path
 from node.app.locks import partner_lock
 from node.config import NodeConfig
 from node.errors import InvalidInput, NotFound, PeerError
+from node.http.server import HttpServer, TlsFiles
+from node.http.taxii import TaxiiSettings, build_taxii_app
 from node.model import KeyId, Tlp, parse_category
 from node.model.clock import utc_now
 from node.model.sources import Source, SourceKind, Trust
@@ -28,7 +30,7 @@ from node.sync import analysts, sources
 from node.sync.catalogue import Catalogue
 from node.sync.misp import DEFAULT_TAG_CATEGORIES, MispRules, event_uuids, read_event
 from node.sync.sources import ImportReport, ItemRefusal
-from node.taxii import Deadline, TaxiiClient, TaxiiServer, TaxiiSettings, fetch_url
+from node.taxii import Deadline, TaxiiClient, fetch_url
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +62,27 @@ class Bridges:
 
     # --- the TAXII server and its accounts -------------------------------------------------
 
-    def taxii_server(self, address: str) -> TaxiiServer:
-        """A bound (not yet started) TAXII server for this node."""
+    def taxii_server(self, address: str, *, tls: TlsFiles | None = None) -> HttpServer:
+        """A bound (not yet started) TAXII server for this node: the HTTP API's uvicorn machinery,
+        so plaintext only on loopback (unless network.insecure_plaintext), else ``tls``."""
         config = self._config()
         settings = TaxiiSettings(
             title=f"Accord node {config.node.name}",
             default_limit=config.taxii.page_size,
             max_limit=config.taxii.max_page_size,
+            rate_per_second=config.http.rate_per_second,
+            rate_burst=config.http.rate_burst,
+            anonymous_rate_per_second=config.http.anonymous_rate_per_second,
+            anonymous_rate_burst=config.http.anonymous_rate_burst,
         )
-        return TaxiiServer(
-            catalogue=self.catalogue, authenticate=self.viewer, settings=settings, address=address
+        return HttpServer(
+            build_taxii_app(self.catalogue, self.viewer, settings),
+            address=address,
+            tls=tls,
+            allow_plaintext=config.network.insecure_plaintext,
+            grace_seconds=config.network.grace_seconds,
+            max_concurrency=config.network.max_concurrent_rpcs,
+            name="TAXII server",
         )
 
     def viewer(self, token: str, username: str | None) -> Viewer:

@@ -12,6 +12,7 @@ from node.app.shapes import contribute_json, curation_json, provenance_json, sta
 from node.errors import NotFound
 from node.http.api import ApiServices, ApiSettings, build_app
 from node.http.endpoints import Contribution, EndpointServices, EndpointSettings, Relabel
+from node.http.guard import AuthServices, AuthSettings
 from node.http.server import HttpServer, TlsFiles
 from node.model import Signal, Tlp
 from node.sync.query import signals_of_media
@@ -32,6 +33,11 @@ def media_signals(node: AccordNode) -> Callable[[bytes], tuple[list[Signal], lis
     """Media hashing for the match APIs, under the configured pixel limit and the node's shared
     pixel budget (the gRPC Local API and the HTTP API both hash through this)."""
     return partial(signals_of_media, max_pixels=node.config.limits.max_media_pixels, gate=node.media_gate)
+
+
+def taxii_server(node: AccordNode, address: str) -> HttpServer:
+    """A bound (not yet started) TAXII 2.1 server, with TLS by the same rule as the HTTP API."""
+    return node.bridges.taxii_server(address, tls=http_tls(node, address))
 
 
 def http_server(node: AccordNode, address: str) -> HttpServer:
@@ -58,7 +64,14 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         max_batch=config.limits.max_batch_signals,
     )
     return HttpServer(
-        build_app(services, settings, endpoints=endpoint_services(node), endpoint_settings=endpoint_settings),
+        build_app(
+            services,
+            settings,
+            endpoints=endpoint_services(node),
+            endpoint_settings=endpoint_settings,
+            auth=auth_services(node),
+            auth_settings=auth_settings(node),
+        ),
         address=address,
         tls=http_tls(node, address),
         allow_plaintext=config.network.insecure_plaintext,
@@ -132,4 +145,28 @@ def endpoint_services(node: AccordNode) -> EndpointServices:
         revoke=revoke,
         expire=expire,
         relabel=relabel,
+    )
+
+
+def auth_services(node: AccordNode) -> AuthServices:
+    """Sessions and the audit line of the HTTP API, over ``node``'s accounts and audit log."""
+    return AuthServices(
+        log_in=node.log_in,
+        session_account=node.session_account,
+        log_out=node.log_out,
+        audit=lambda action, details, actor: node.audit.record(action, details, actor=actor),
+        session_key=node.http_session_key(),
+    )
+
+
+def auth_settings(node: AccordNode) -> AuthSettings:
+    """``[http]``'s session and login limits."""
+    http = node.config.http
+    return AuthSettings(
+        session_seconds=http.session_seconds,
+        anonymous_rate_per_second=http.anonymous_rate_per_second,
+        anonymous_rate_burst=http.anonymous_rate_burst,
+        login_max_failures=http.login_max_failures,
+        login_max_failures_per_address=http.login_max_failures_per_address,
+        login_lockout_seconds=http.login_lockout_seconds,
     )

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
-from node.app.http_api import http_server, media_signals
+from node.app.http_api import http_server, media_signals, taxii_server
 from node.app.locks import serve_lock
 from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
@@ -68,7 +68,7 @@ def _serve(
     _warn_about_plaintext(node, address)
     metrics = NodeMetrics(node)
     taxii_address = taxii or node.config.taxii.listen or None  # bound first: a bad address fails early
-    taxii_server = node.bridges.taxii_server(taxii_address) if taxii_address else None
+    taxii_api = taxii_server(node, taxii_address) if taxii_address else None
     http_address = http or node.config.http.listen or None
     http_api = http_server(node, http_address) if http_address else None  # bound early, like TAXII
     servers = _start(node, listen, observe=metrics.observe_match)
@@ -82,9 +82,10 @@ def _serve(
         f"{_host(address)}:{servers.federation_port} ({transport}), "
         f"local API on {_host(node.config.network.local_listen)}:{servers.local_port}"
     )
-    if taxii_server is not None:
-        taxii_server.start()
-        announce(f"accord: TAXII 2.1 on http://{_host(taxii_address or '')}:{taxii_server.port}/taxii2/")
+    if taxii_api is not None:
+        taxii_api.start()
+        scheme = "http" if taxii_api.tls is None else "https"
+        announce(f"accord: TAXII 2.1 on {scheme}://{_host(taxii_address or '')}:{taxii_api.port}/taxii2/")
     if http_api is not None:
         http_api.start()  # /v1/health answers 503 until the lists below are loaded
         scheme = "http" if http_api.tls is None else "https"
@@ -103,8 +104,8 @@ def _serve(
         announce("accord: shutting down")
         servers.set_serving(False)
         scheduler.stop()
-        if taxii_server is not None:
-            taxii_server.stop()
+        if taxii_api is not None:
+            taxii_api.stop()
         if http_api is not None:
             http_api.stop()
         servers.stop(node.config.network.grace_seconds)

@@ -1,4 +1,8 @@
-"""``accord account add|list|remove``: accounts of the HTTP API (tokens are shown once)."""
+"""``accord account add|list|remove``: accounts of the HTTP API and TAXII (tokens are shown once).
+
+A service gets a token; a person gets a password (``--password``: prompted twice, or read from
+``--password-file``) and logs in with POST /v1/login.
+"""
 
 from __future__ import annotations
 
@@ -31,15 +35,42 @@ def account_group() -> None:
     show_default=True,
     help="Most restricted TLP the account sees (indicators and matches); red must be given explicitly.",
 )
+@click.option(
+    "--password", "ask_password", is_flag=True, help="A person: prompt for a password (twice); no token."
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A person: read the password from this file's first line (for scripts); no token.",
+)
 @write_json_option
-def account_add_cmd(home: Path | None, name: str, role: str, max_tlp: str, as_json: bool) -> None:
-    """Create account NAME and print its token once (only a SHA-256 of it is kept). Audited."""
-    created = open_node(home).add_api_account(name, role=Role.parse(role), max_tlp=Tlp.parse(max_tlp))
+def account_add_cmd(
+    home: Path | None,
+    name: str,
+    role: str,
+    max_tlp: str,
+    ask_password: bool,
+    password_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Create account NAME: print its token once (only a SHA-256 of it is kept), or, with
+    --password / --password-file, give a person a password (kept as an argon2id hash). Audited."""
+    password = _password(ask_password, password_file)
+    created = open_node(home).add_api_account(
+        name, role=Role.parse(role), max_tlp=Tlp.parse(max_tlp), password=password
+    )
     account = created.account
-    data = {"name": name, "role": account.role.value, "max_tlp": account.max_tlp.value}
+    data: dict[str, str | None] = {"name": name, "role": account.role.value, "max_tlp": account.max_tlp.value}
     data["token"] = created.token
     if as_json:
         emit(True, data, [])
+        return
+    if created.token is None:
+        warn(
+            f"created account {name} (role {account.role.value}, up to TLP {account.max_tlp.value})"
+            " with a password: log in with POST /v1/login"
+        )
         return
     click.echo(created.token)
     warn(
@@ -48,13 +79,38 @@ def account_add_cmd(home: Path | None, name: str, role: str, max_tlp: str, as_js
     )
 
 
+def _password(ask: bool, path: Path | None) -> str | None:
+    """The new password: prompted twice, read from a file, or None (a token account)."""
+    if ask and path is not None:
+        raise click.UsageError("give --password or --password-file, not both")
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"cannot read {path}: {exc}", param_hint="--password-file") from exc
+        if not lines or not lines[0]:
+            raise click.BadParameter(
+                f"{path} holds no password on its first line", param_hint="--password-file"
+            )
+        return lines[0]
+    if ask:
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return None
+
+
 @account_group.command("list")
 @home_option
 @json_option
 def account_list_cmd(home: Path | None, as_json: bool) -> None:
     """List accounts (never their tokens)."""
     rows = [
-        {"name": a.name, "role": a.role.value, "max_tlp": a.max_tlp.value, "added_at": a.added_at}
+        {
+            "name": a.name,
+            "role": a.role.value,
+            "max_tlp": a.max_tlp.value,
+            "partner": a.partner,
+            "added_at": a.added_at,
+        }
         for a in open_node(home).api_accounts()
     ]
     if as_json:

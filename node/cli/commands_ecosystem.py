@@ -29,7 +29,8 @@ _TLP = click.Choice([t.value for t in Tlp])
 
 @click.group("analyst")
 def analyst_group() -> None:
-    """Accounts that read this node over TAXII (tokens are shown once)."""
+    """Accounts that read this node over TAXII: 'accord account' accounts with role analyst
+    (tokens are shown once; the same token reads the HTTP API)."""
 
 
 @analyst_group.command("add")

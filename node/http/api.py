@@ -2,6 +2,8 @@
 
 Each handler is validate → authorise from the verified account → call the use case → convert.
 Who may call what is the table :data:`ROLES`; the account's maximum TLP filters every answer.
+Every route passes :class:`node.http.guard.Guard` (bearer token or session cookie, CSRF for
+cookie-authenticated state changes, rate limits, the audit line of every state change).
 Every request is logged as method, path, status and account: never the query string (it may
 carry a hash value), a body or a header.
 """
@@ -21,13 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from node.errors import AccordError, Forbidden, NotReady, Unauthenticated
+from node.errors import AccordError, NotReady, Unauthenticated
 from node.http.endpoints import Endpoints, EndpointServices, EndpointSettings
+from node.http.guard import AuthServices, AuthSettings, Caller, Guard
 from node.http.hma import HmaLookups
 from node.http.limits import RateLimiter, read_json_body
 from node.http.openapi import openapi_document
 from node.http.problems import problem, problem_for
 from node.http.requests import RefusedItem, indicator_query, match_request
+from node.http.sessions import SessionApi
 from node.http.uploads import is_multipart
 from node.model import KeyId, MatchResult, Signal
 from node.model.accounts import Account, Role
@@ -56,7 +60,13 @@ ROLES: dict[str, frozenset[Role] | None] = {
     "/m/raw_lookup": EVERY_ROLE,
     "/m/lookup": EVERY_ROLE,
     "/h/hash": EVERY_ROLE,
+    "/v1/login": None,  # the password is the credential (rate-limited, lockout: node.http.logins)
+    "/v1/logout": EVERY_ROLE,
+    "/v1/session": EVERY_ROLE,
 }
+# POST routes that change nothing: not audited (one audit row per upload would swamp the log
+# and the match path; the match log counts matches). Every other non-GET route is audited.
+UNAUDITED_READS = frozenset({"/v1/match"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +101,14 @@ class Api:
         self,
         services: ApiServices,
         settings: ApiSettings,
-        limiter: RateLimiter,
+        guard: Guard,
         endpoints: EndpointServices | None = None,
         endpoint_settings: EndpointSettings | None = None,
     ) -> None:
         self._services = services
         self._settings = settings
-        self._limiter = limiter
+        self._guard = guard
+        self._sessions = SessionApi(guard)
         self._endpoints = (
             None if endpoints is None else Endpoints(endpoints, endpoint_settings or EndpointSettings())
         )
@@ -110,6 +121,9 @@ class Api:
             ("/v1/status", "GET", self._status),
             ("/v1/match", "POST", self._match),
             ("/v1/indicators", "GET", self._indicators),
+            ("/v1/login", "POST", self._sessions.login),
+            ("/v1/logout", "POST", self._sessions.logout),
+            ("/v1/session", "GET", self._sessions.session),
         ]
         if self._endpoints is not None:
             hma = HmaLookups(
@@ -127,35 +141,27 @@ class Api:
         roles = ROLES[f"{method} {path}"] if f"{method} {path}" in ROLES else ROLES[path]
 
         async def endpoint(request: Request) -> Response:
-            account: Account | None = None
+            caller: Caller | None = None
             try:
-                if roles is not None:
-                    account = await self._authorise(request, roles)
-                response = await handler(request, account)
+                if roles is None:
+                    self._guard.charge_anonymous(request)
+                else:
+                    caller = await self._guard.authorise(request, roles)
+                request.state.caller = caller
+                response = await handler(request, None if caller is None else caller.account)
             except AccordError as exc:
                 response = problem_for(exc)
             except Exception:
                 log.exception("HTTP %s %s failed", request.method, path)
                 detail = "internal error; the node's log has the details"
                 response = problem(HTTPStatus.INTERNAL_SERVER_ERROR, reason="internal", detail=detail)
-            who = "-" if account is None else account.name
-            log.info("HTTP %s %s -> %d (account %s)", request.method, path, response.status_code, who)
+            who = caller.account.name if caller is not None else getattr(request.state, "actor", None)
+            log.info("HTTP %s %s -> %d (account %s)", request.method, path, response.status_code, who or "-")
+            if path not in UNAUDITED_READS:
+                await self._guard.audit(request, path, _audit_actor(path, who), response.status_code)
             return response
 
         return endpoint
-
-    async def _authorise(self, request: Request, roles: frozenset[Role]) -> Account:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated(
-                "send 'Authorization: Bearer <token>' (an operator creates one: accord account add)"
-            )
-        account = await run_in_threadpool(self._services.authenticate, token.strip())
-        self._limiter.take(account.name)
-        if account.role not in roles:
-            allowed = ", ".join(sorted(r.value for r in roles))
-            raise Forbidden(f"role {account.role.value} may not call {request.url.path} ({allowed} may)")
-        return account
 
     async def _health(self, request: Request, account: Account | None) -> Response:
         if self._services.ready():
@@ -202,6 +208,14 @@ class Api:
         return JSONResponse({"rows": rows, "truncated": answer.truncated})
 
 
+def _audit_actor(path: str, who: str | None) -> str | None:
+    """Who the audit line names: the account; a failed login as "-" (a security event worth a
+    row, and bounded by the login lockout); other calls without an account are not audited."""
+    if who is None and path == "/v1/login":
+        return "-"
+    return who
+
+
 def _required(account: Account | None) -> Account:
     """The verified account of a route :data:`ROLES` guards (always set there)."""
     if account is None:
@@ -216,11 +230,20 @@ def build_app(
     limiter: RateLimiter | None = None,
     endpoints: EndpointServices | None = None,
     endpoint_settings: EndpointSettings | None = None,
+    auth: AuthServices | None = None,
+    auth_settings: AuthSettings | None = None,
 ) -> Starlette:
     """The ASGI application of the HTTP API (with ``endpoints``: media matching, near queries,
-    provenance, curation and the HMA-compatible lookups too)."""
+    provenance, curation and the HMA-compatible lookups too; without ``auth``: bearer tokens
+    only, no audit)."""
     limiter = limiter or RateLimiter(rate=settings.rate_per_second, burst=settings.rate_burst)
-    api = Api(services, settings, limiter, endpoints, endpoint_settings)
+    guard = Guard(
+        authenticate_token=services.authenticate,
+        limiter=limiter,
+        auth=auth,
+        settings=auth_settings or AuthSettings(),
+    )
+    api = Api(services, settings, guard, endpoints, endpoint_settings)
     return Starlette(routes=api.routes(), exception_handlers={HTTPException: _http_problem})
 
 

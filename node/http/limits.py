@@ -47,7 +47,17 @@ class _Bucket:
 class RateLimiter:
     """Token buckets by account name. Thread-safe; the clock is injectable for tests."""
 
-    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        rate: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        noun: str = "account",
+        setting: str = "http.rate_per_second",
+    ) -> None:
+        self._noun = noun  # what a key names, and the setting that limits it (for the message)
+        self._setting = setting
         self._rate = rate
         self._burst = float(burst)
         self._clock = clock
@@ -64,7 +74,7 @@ class RateLimiter:
             if bucket.tokens < 1.0:
                 wait = (1.0 - bucket.tokens) / self._rate
                 raise RateLimited(
-                    f"account {account!r} is over its rate limit (http.rate_per_second); retry later",
+                    f"{self._noun} {account!r} is over its rate limit ({self._setting}); retry later",
                     retry_after=wait,
                 )
             bucket.tokens -= 1.0

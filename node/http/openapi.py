@@ -539,6 +539,58 @@ _PATHS["/h/hash"] = {
         },
     }
 }
+# --- sessions (people): login, logout, session; cookie-authenticated changes need X-CSRF-Token ---
+_SCHEMAS["Login"] = {
+    "type": "object",
+    "required": ["name", "password"],
+    "additionalProperties": False,
+    "properties": {"name": {"type": "string", "maxLength": 63}, "password": {"type": "string"}},
+}
+_SCHEMAS["Session"] = {
+    "type": "object",
+    "required": ["account", "role", "max_tlp", "csrf_token"],
+    "properties": {
+        "account": {"type": "string"},
+        "role": {"type": "string", "enum": ["admin", "reviewer", "analyst", "matcher"]},
+        "max_tlp": {"type": "string"},
+        "partner": {"type": ["string", "null"]},
+        "csrf_token": {
+            "type": ["string", "null"],
+            "description": "send as X-CSRF-Token with every cookie-authenticated non-GET request"
+            " (null for a bearer token, which needs none)",
+        },
+        "expires_at": {"type": "string", "description": "when the session ends (login answer only)"},
+    },
+}
+_PATHS["/v1/login"] = {
+    "post": {
+        "summary": "Log a person in with name and password: sets the session cookie (HttpOnly,"
+        " SameSite=Strict, Secure over TLS) and returns the CSRF token",
+        "description": "One answer (401) for an unknown name and a wrong password. Failed logins lock"
+        " the name and the client address out for a while (429 with Retry-After).",
+        "security": [],
+        "requestBody": {"required": True, "content": _json("Login")},
+        "responses": {
+            "200": {"description": "logged in", "content": _json("Session")},
+            **_problems("400", "401", "413", "429"),
+        },
+    }
+}
+_PATHS["/v1/logout"] = {
+    "post": {
+        "summary": "End the session the cookie carries (needs X-CSRF-Token)",
+        "responses": {"204": {"description": "logged out"}, **_problems("400", "401", "403", "429")},
+    }
+}
+_PATHS["/v1/session"] = {
+    "get": {
+        "summary": "Who the caller is, and its session's CSRF token",
+        "responses": {
+            "200": {"description": "the caller", "content": _json("Session")},
+            **_problems("401", "429"),
+        },
+    }
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -550,10 +602,13 @@ def openapi_document() -> dict[str, Any]:
             "version": "1",
             "description": "Match and query a node's hash lists. Bearer tokens from `accord account add`.",
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"session": []}],
         "paths": _PATHS,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "accord_session"},
+            },
             "schemas": _SCHEMAS,
             "responses": {
                 "Problem": {

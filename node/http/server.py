@@ -33,11 +33,13 @@ class TlsFiles:
     cert: Path
 
 
-def check_transport(address: str, *, tls: TlsFiles | None, allow_plaintext: bool) -> None:
+def check_transport(
+    address: str, *, tls: TlsFiles | None, allow_plaintext: bool, name: str = "HTTP API"
+) -> None:
     """Refuse plaintext off loopback unless explicitly allowed (``network.insecure_plaintext``)."""
     if tls is None and not is_loopback_endpoint(address) and not allow_plaintext:
         raise ConfigError(
-            f"the HTTP API would serve plaintext on {address}, which is not loopback: bearer tokens"
+            f"the {name} would serve plaintext on {address}, which is not loopback: bearer tokens"
             " would cross the network readable (serve TLS, or set network.insecure_plaintext)"
         )
 
@@ -54,15 +56,18 @@ class HttpServer:
         allow_plaintext: bool = False,
         grace_seconds: float = 5.0,
         max_concurrency: int | None = None,
+        name: str = "HTTP API",
     ) -> None:
-        check_transport(address, tls=tls, allow_plaintext=allow_plaintext)
+        check_transport(address, tls=tls, allow_plaintext=allow_plaintext, name=name)
         if tls is None and not is_loopback_endpoint(address):
             log.warning(
-                "INSECURE: the HTTP API on %s is PLAINTEXT (network.insecure_plaintext): bearer tokens"
+                "INSECURE: the %s on %s is PLAINTEXT (network.insecure_plaintext): credentials"
                 " and every answer cross the network readable",
+                name,
                 address,
             )
-        self._socket = _bind(address)
+        self._name = name
+        self._socket = _bind(address, name)
         self.tls = tls
         config = uvicorn.Config(
             app,
@@ -70,6 +75,9 @@ class HttpServer:
             access_log=False,  # uvicorn's access line holds the query string; ours does not
             lifespan="off",
             server_header=False,
+            # The socket's peer address is the client: X-Forwarded-For from loopback would let
+            # any local process pick the address its rate limits and login lockout count under.
+            proxy_headers=False,
             ssl_keyfile=None if tls is None else str(tls.key),
             ssl_certfile=None if tls is None else str(tls.cert),
             timeout_graceful_shutdown=int(grace_seconds),
@@ -88,13 +96,13 @@ class HttpServer:
     def start(self) -> None:
         """Serve in a daemon thread; returns once the server accepts connections."""
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="http-api", daemon=True
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=self._name, daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise ConfigError("the HTTP API server did not start (see the log above)")
+                raise ConfigError(f"the {self._name} did not start (see the log above)")
             time.sleep(0.01)
 
     def stop(self) -> None:
@@ -105,7 +113,7 @@ class HttpServer:
         self._socket.close()
 
 
-def _bind(address: str) -> socket.socket:
+def _bind(address: str, name: str) -> socket.socket:
     host, _, port = address.rpartition(":")
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -115,5 +123,5 @@ def _bind(address: str) -> socket.socket:
         sock.bind((host, int(port)))
     except (OSError, ValueError, OverflowError) as exc:  # OverflowError: a port above 65535
         sock.close()
-        raise ConfigError(f"cannot listen on {address} for the HTTP API: {exc}") from exc
+        raise ConfigError(f"cannot listen on {address} for the {name}: {exc}") from exc
     return sock

@@ -40,6 +40,9 @@ class Account:
     role: Role
     max_tlp: Tlp
     added_at: str
+    # A pinned partner this account stands for: TAXII serves it exactly what the Federation
+    # API would serve that partner; the HTTP API, only what any partner may see (GREEN).
+    partner: str | None = None
 
     def __post_init__(self) -> None:
         parse_account_name(self.name)

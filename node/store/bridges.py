@@ -286,50 +286,61 @@ def _row(r: sqlite3.Row | tuple[Any, ...]) -> CatalogueRow:
     )
 
 
-# --- analyst accounts --------------------------------------------------------------------
+# --- analyst accounts (rows of http_accounts with role analyst, since m020) ----------------
 
 
 @dataclass(frozen=True, slots=True)
 class AnalystRecord:
-    """An account as stored: the token itself is never kept, only its hash."""
+    """An analyst account as stored: the token itself is never kept, only its hash."""
 
     name: str
-    token_hash: str
-    max_tlp: Tlp | None
+    token_hash: str | None
+    max_tlp: Tlp | None  # None: follows taxii.analyst_max_tlp
     partner: str | None
     added_at: str
 
 
 def add_analyst(tx: WriteTx, record: AnalystRecord) -> None:
-    """Store an account. Raises sqlite3.IntegrityError when the name exists."""
+    """Store an analyst account. Raises sqlite3.IntegrityError when the name exists."""
     tx.execute(
-        "INSERT INTO analysts (name, token_hash, max_tlp, partner, added_at) VALUES (?,?,?,?,?)",
+        "INSERT INTO http_accounts (name, role, max_tlp, token_hash, partner, added_at)"
+        " VALUES (?, 'analyst', ?, ?, ?, ?)",
         (
             record.name,
+            _analyst_level(record),
             record.token_hash,
-            None if record.max_tlp is None else record.max_tlp.value,
             record.partner,
             record.added_at,
         ),
     )
 
 
+def _analyst_level(record: AnalystRecord) -> str | None:
+    # A partner's account reads the HTTP API only within what any pinned partner may see.
+    if record.partner is not None:
+        return Tlp.GREEN.value
+    return None if record.max_tlp is None else record.max_tlp.value
+
+
 def remove_analyst(tx: WriteTx, name: str) -> bool:
-    """Delete an account; True when one was deleted."""
-    return tx.execute("DELETE FROM analysts WHERE name = ?", (name,)).rowcount > 0
+    """Delete an analyst account (and its sessions); True when one was deleted."""
+    tx.execute(
+        "DELETE FROM http_sessions WHERE account IN"
+        " (SELECT name FROM http_accounts WHERE name = ? AND role = 'analyst')",
+        (name,),
+    )
+    return tx.execute("DELETE FROM http_accounts WHERE name = ? AND role = 'analyst'", (name,)).rowcount > 0
 
 
 def analysts(store: Store) -> list[AnalystRecord]:
-    """Every account, by name."""
+    """Every analyst account, by name."""
     rows = store.reader.execute(
-        "SELECT name, token_hash, max_tlp, partner, added_at FROM analysts ORDER BY name"
+        "SELECT name, token_hash, max_tlp, partner, added_at FROM http_accounts"
+        " WHERE role = 'analyst' ORDER BY name"
     )
-    return [AnalystRecord(n, h, None if t is None else Tlp(t), p, a) for n, h, t, p, a in rows]
-
-
-def analyst_by_token_hash(store: Store, token_hash: str) -> AnalystRecord | None:
-    """The account whose token hashes to ``token_hash``."""
-    return next((a for a in analysts(store) if a.token_hash == token_hash), None)
+    return [
+        AnalystRecord(n, h, None if t is None or p is not None else Tlp(t), p, a) for n, h, t, p, a in rows
+    ]
 
 
 # --- unsigned sources --------------------------------------------------------------------

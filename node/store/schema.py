@@ -7,6 +7,8 @@ Never edit a migration that has shipped; add a new one.
 
 from __future__ import annotations
 
+import logging
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -596,3 +598,64 @@ def m017_http_accounts(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m020_httpauth_accounts(db: Database) -> None:
+    """One account model (issue 14): people with a password, sessions, TAXII analysts folded in.
+
+    ``http_accounts`` is rebuilt so an account may have a token, an argon2 password hash, or
+    both; ``max_tlp`` NULL means "follow taxii.analyst_max_tlp" (what a TAXII analyst created
+    without --max-tlp always meant); ``partner`` maps an account to a pinned partner (TAXII
+    serves it what the Federation API would). Every ``analysts`` row moves over with its token
+    hash, so existing TAXII clients keep working; an analyst whose name an HTTP account already
+    has becomes ``NAME.taxii`` (logged). ``http_sessions`` holds only a SHA-256 of each session
+    id, so logout and account removal end a session at once.
+    """
+    db.execute(
+        """
+        CREATE TABLE http_accounts_m020 (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            max_tlp TEXT,
+            token_hash TEXT UNIQUE,
+            password_hash TEXT,
+            partner TEXT,
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO http_accounts_m020 (name, role, max_tlp, token_hash, added_at)"
+        " SELECT name, role, max_tlp, token_hash, added_at FROM http_accounts"
+    )
+    taken = {row[0] for row in db.execute("SELECT name FROM http_accounts_m020")}
+    analysts = db.execute("SELECT name, token_hash, max_tlp, partner, added_at FROM analysts ORDER BY name")
+    for name, token_hash, max_tlp, partner, added_at in list(analysts):
+        moved = name if name not in taken else f"{name[:56]}.taxii"
+        if moved != name:
+            logging.getLogger(__name__).warning(
+                "TAXII analyst %s is now account %s: an HTTP account has its name", name, moved
+            )
+        # A partner's account reads the HTTP API only within what any pinned partner may see.
+        level = "green" if partner is not None else max_tlp
+        db.execute(
+            "INSERT INTO http_accounts_m020 (name, role, max_tlp, token_hash, partner, added_at)"
+            " VALUES (?, 'analyst', ?, ?, ?, ?)",
+            (moved, level, token_hash, partner, added_at),
+        )
+        taken.add(moved)
+    db.execute("DROP TABLE http_accounts")
+    db.execute("ALTER TABLE http_accounts_m020 RENAME TO http_accounts")
+    db.execute("DROP TABLE analysts")
+    db.execute(
+        """
+        CREATE TABLE http_sessions (
+            id_hash TEXT PRIMARY KEY,
+            account TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX http_sessions_by_account ON http_sessions (account)")

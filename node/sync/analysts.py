@@ -1,7 +1,10 @@
 """Analyst accounts for the TAXII API: a token printed once, only its SHA-256 kept.
 
-An account either belongs to a local analyst, who sees what the node holds up to a maximum
-TLP, or stands for a pinned partner, who sees what the Federation API would serve it.
+Since m020 these are accounts of the one account model (``http_accounts``, role analyst): the
+same token works on the HTTP API. An account either belongs to a local analyst, who sees what
+the node holds up to a maximum TLP, or stands for a pinned partner, who sees what the
+Federation API would serve it. TAXII readers are accounts whose role reads indicators
+(analyst, reviewer, admin); a matcher's service token reads nothing here.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ from dataclasses import dataclass
 
 from node.errors import AlreadyExists, NotFound, Unauthenticated
 from node.model import Tlp
+from node.model.accounts import Account, Role
 from node.model.clock import format_timestamp, utc_now
 from node.model.viewers import Viewer, parse_account_name
 from node.store import Store
+from node.store.accounts import account_by_token_hash
 from node.store.bridges import AnalystRecord, add_analyst, analysts, remove_analyst
 
 log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32  # 256 bits from the OS CSPRNG: a hash of it needs no salt or stretching
 TOKEN_PREFIX = "accord_"  # noqa: S105 (a prefix that makes leaked tokens greppable)
+TAXII_ROLES = frozenset({Role.ANALYST, Role.REVIEWER, Role.ADMIN})  # the roles that read indicators
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +77,26 @@ def list_accounts(store: Store) -> list[AnalystRecord]:
 
 
 def authenticate(store: Store, token: str, *, username: str | None, default_max_tlp: Tlp) -> Viewer:
-    """The reader a token belongs to; Unauthenticated for an unknown token or a wrong user name.
+    """The reader a token belongs to; Unauthenticated for an unknown token, a wrong user name or
+    a role that does not read indicators (the same answer: nothing about the account leaks).
 
-    With HTTP Basic the user name must be the account's name; bearer tokens carry none.
+    With HTTP Basic the user name must be the account's name; bearer tokens carry none. The
+    lookup is by the token's hash (an index) and the hashes are then compared in constant time.
     """
     wanted = hash_token(token)
-    for record in analysts(store):
-        if hmac.compare_digest(record.token_hash, wanted) and username in (None, record.name):
-            return _viewer(store, record, default_max_tlp)
-    raise Unauthenticated("unknown or revoked token")
+    found = account_by_token_hash(store, wanted, default_max_tlp=default_max_tlp)
+    if found is None or not hmac.compare_digest(found[1], wanted):
+        raise Unauthenticated("unknown or revoked token")
+    account = found[0]
+    if username not in (None, account.name) or account.role not in TAXII_ROLES:
+        raise Unauthenticated("unknown or revoked token")
+    return _viewer(store, account)
 
 
-def _viewer(store: Store, record: AnalystRecord, default_max_tlp: Tlp) -> Viewer:
-    if record.partner is None:
-        return Viewer(name=record.name, max_tlp=record.max_tlp or default_max_tlp)
-    partner = store.partner(record.partner)
+def _viewer(store: Store, account: Account) -> Viewer:
+    if account.partner is None:
+        return Viewer(name=account.name, max_tlp=account.max_tlp)
+    partner = store.partner(account.partner)
     if partner is None:  # unpinned since: the account no longer stands for anyone
         raise Unauthenticated("the partner this token stood for is no longer pinned")
-    return Viewer(name=record.name, max_tlp=Tlp.RED, partner_key=partner.key_id)
+    return Viewer(name=account.name, max_tlp=Tlp.RED, partner_key=partner.key_id)

@@ -10,8 +10,8 @@ import pytest
 
 from node.app import AccordNode, init_home
 from node.feed import encryption_key_to_text, public_key_to_text
+from node.http.server import HttpServer
 from node.model import Tlp
-from node.taxii import TaxiiServer
 from tests.support.feeds import encryption_keys, identity
 
 PLATFORM = identity(7)  # a partner that is a named recipient of some restricted entries
@@ -23,7 +23,7 @@ class Taxii:
     """The running server and the tokens of its accounts."""
 
     node: AccordNode
-    server: TaxiiServer
+    server: HttpServer
     tokens: dict[str, str]
 
     @property

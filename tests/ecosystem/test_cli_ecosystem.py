@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import stat
 import urllib.error
 import urllib.request
@@ -96,20 +97,31 @@ def test_serve_with_taxii_answers_an_analyst_and_refuses_strangers(home: Path, t
         assert server.stop() == 0
 
 
-def test_serve_refuses_a_taxii_address_off_loopback(home: Path, tmp_path: Path) -> None:
-    result = accord(
-        "serve",
-        "--home",
+def test_serve_with_taxii_off_loopback_serves_tls_with_the_node_certificate(
+    home: Path, tmp_path: Path
+) -> None:
+    token = accord("analyst", "add", "--home", home, "alice").stdout.strip()
+    port = free_port()
+    server = ServeProcess(
         home,
-        "--listen",
-        f"127.0.0.1:{free_port()}",
-        "--local-listen",
-        f"127.0.0.1:{free_port()}",
-        "--taxii",
-        "0.0.0.0:8443",
-        timeout=60,
+        listen=free_port(),
+        local=free_port(),
+        log=tmp_path / "serve.log",
+        extra=("--taxii", f"0.0.0.0:{port}"),
     )
-    assert result.returncode == 2 and "loopback" in result.stderr
+    try:
+        assert f"TAXII 2.1 on https://0.0.0.0:{port}/taxii2/" in (tmp_path / "serve.log").read_text()
+        context = ssl.create_default_context(cafile=str(home / "tls.crt"))
+        context.check_hostname = False  # the certificate names accord-node.invalid; pinned as the only root
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{port}/taxii2/", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+            assert json.loads(response.read())["api_roots"] == [f"https://127.0.0.1:{port}/accord/"]
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/taxii2/", timeout=30)  # no plaintext there
+    finally:
+        assert server.stop() == 0
 
 
 def test_a_source_secret_lives_in_a_private_file_not_in_the_database(home: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from typing import Any, TypeVar
 
 import pytest
@@ -71,14 +72,15 @@ def indicator_values(objects: list[dict[str, Any]]) -> set[str]:
     return {o["pattern"].split("'")[-2] for o in objects if o["type"] == "indicator"}
 
 
-def get(url: str, *, headers: dict[str, str]) -> tuple[int, dict[str, Any], Any]:
+def get(url: str, *, headers: dict[str, str]) -> tuple[int, Message, Any]:
+    """Status, headers (names case-insensitive, as in HTTP) and JSON body of a GET."""
     request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), json.loads(response.read())
+            return response.status, response.headers, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         with exc:
-            return exc.code, dict(exc.headers), json.loads(exc.read())
+            return exc.code, exc.headers, json.loads(exc.read())
 
 
 def bearer(taxii: Taxii, account: str) -> dict[str, str]:
@@ -168,7 +170,8 @@ def test_only_a_hash_of_each_token_is_stored(taxii: Taxii) -> None:
     for token in taxii.tokens.values():
         assert token.encode() not in everything
     with sqlite3.connect(taxii.node.home.db_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM analysts").fetchone()[0] == len(taxii.tokens)
+        rows = conn.execute("SELECT COUNT(*) FROM http_accounts WHERE role = 'analyst'").fetchone()[0]
+    assert rows == len(taxii.tokens)
 
 
 # --- TLP ------------------------------------------------------------------------------------

@@ -89,7 +89,14 @@ def start_server(node: AccordNode, **http: object) -> HttpServer:
 
 @pytest.fixture(scope="module")
 def served(published: AccordNode, tokens: dict[str, str]) -> Iterator[Served]:
-    server = start_server(published, rate_burst=10_000, rate_per_second=10_000.0, max_body_bytes=64 * 1024)
+    server = start_server(
+        published,
+        rate_burst=10_000,
+        rate_per_second=10_000.0,
+        max_body_bytes=64 * 1024,
+        anonymous_rate_burst=10_000,  # hostile tests send many requests without a token
+        anonymous_rate_per_second=10_000.0,
+    )
     yield Served(node=published, server=server, tokens=tokens)
     server.stop()
 

@@ -80,3 +80,74 @@ def test_remove_revokes_the_token_and_both_are_audited_without_it(fresh_home: Pa
     assert [a for a, _ in records] == ["account-add", "account-remove"]
     assert all(token not in d and hash_api_token(token) not in d for _, d in records)
     assert run("audit", "verify", "--home", fresh_home).exit_code == 0
+
+
+def test_a_person_gets_a_password_prompted_twice_and_no_token(fresh_home: Path) -> None:
+    password = "a long enough passphrase"
+    runner = CliRunner()
+    added = runner.invoke(
+        cli,
+        ["account", "add", "--home", str(fresh_home), "alice", "--role", "reviewer", "--password"],
+        input=f"{password}\n{password}\n",
+    )
+    assert added.exit_code == 0, added.output
+    assert "accord_api_" not in added.output and "POST /v1/login" in added.stderr
+    mismatched = runner.invoke(
+        cli,
+        ["account", "add", "--home", str(fresh_home), "bob", "--role", "admin", "--password"],
+        input=f"{password}\n{password}x\n{password}\n{password}\n",
+    )
+    assert mismatched.exit_code == 0 and "do not match" in mismatched.output  # asked again
+    node = AccordNode.open(fresh_home)
+    try:
+        assert node.log_in("alice", password).account.role is Role.REVIEWER
+        assert node.log_in("bob", password).account.role is Role.ADMIN
+        records = [r.details for r in node.audit.records()]
+    finally:
+        node.close()
+    assert all(password not in d for d in records)
+    with sqlite3.connect(fresh_home / "accord.db") as db:
+        stored = db.execute(
+            "SELECT token_hash, password_hash FROM http_accounts WHERE name = 'alice'"
+        ).fetchone()
+    assert stored[0] is None and stored[1].startswith("$argon2id$") and password not in stored[1]
+
+
+def test_a_password_file_and_the_password_rules(fresh_home: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from a file, long enough\n", encoding="utf-8")
+    added = run(
+        "account", "add", "--home", fresh_home, "ops", "--role", "admin", "--password-file", secret, "--json"
+    )
+    assert added.exit_code == 0 and json.loads(added.stdout)["token"] is None
+    short = tmp_path / "short"
+    short.write_text("short\n", encoding="utf-8")
+    refused = CliRunner().invoke(
+        cli,
+        ["account", "add", "--home", str(fresh_home), "x", "--role", "admin", "--password-file", str(short)],
+    )
+    assert refused.exit_code == 2 and "at least 12 characters" in refused.output
+    both = CliRunner().invoke(
+        cli,
+        [
+            "account",
+            "add",
+            "--home",
+            str(fresh_home),
+            "y",
+            "--role",
+            "admin",
+            "--password",
+            "--password-file",
+            str(secret),
+        ],
+    )
+    assert both.exit_code == 2
+    node = AccordNode.open(fresh_home)
+    try:
+        assert node.log_in("ops", "from a file, long enough").account.name == "ops"
+        with pytest.raises(Unauthenticated):
+            node.log_in("ops", "from a file, long enough\n")
+        assert [a.name for a in node.api_accounts()] == ["ops"]  # nothing half-made by the refusals
+    finally:
+        node.close()
