@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from types import FrameType
 
+from node.app.delivering import Deliverer, start_deliverer
 from node.app.http_api import http_server
 from node.app.locks import serve_lock
 from node.app.metrics import NodeMetrics
@@ -101,10 +102,13 @@ def _serve(
     scheduler = _scheduler(node)
     scheduler.start()
     saver = _start_index_saver(node, stop)
+    deliverer = start_deliverer(_deliverer(node), stop, node.outbox_wake)  # webhook outbox (issue 14)
     try:
         stop.wait()
     finally:
         announce("accord: shutting down")
+        node.outbox_wake.set()  # the deliverer sees ``stop`` at once
+        deliverer.join(timeout=node.config.network.grace_seconds)
         servers.set_serving(False)
         scheduler.stop()
         if taxii_server is not None:
@@ -133,6 +137,10 @@ def _start_index_saver(node: AccordNode, stop: threading.Event) -> threading.Thr
     thread = threading.Thread(target=run, name="index-saver", daemon=True)
     thread.start()
     return thread
+
+
+def _deliverer(node: AccordNode) -> Deliverer:
+    return Deliverer(store=node.store, home=node.home.root, settings=lambda: node.config.actions)
 
 
 def _save_indexes(node: AccordNode) -> None:
