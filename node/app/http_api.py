@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from node.app.shapes import status_json
+from node.http.actions import DeliveryServices
 from node.http.api import ApiServices, ApiSettings, build_app
 from node.http.server import HttpServer, TlsFiles
+from node.model.action_shapes import delivery_json
+from node.model.deliveries import DeliveryState
 
 if TYPE_CHECKING:
     from node.app.node import AccordNode
@@ -20,6 +23,19 @@ def http_tls(node: AccordNode, address: str) -> TlsFiles | None:
     return TlsFiles(key=node.home.tls_key_path, cert=node.home.tls_cert_path)
 
 
+def delivery_services(node: AccordNode) -> DeliveryServices:
+    """The outbox's use cases for the delivery endpoints, answering in the CLI's JSON shapes."""
+
+    def listing(state: str | None, limit: int) -> list[dict[str, Any]]:
+        chosen = DeliveryState.parse(state) if state else None
+        return [delivery_json(d) for d in node.deliveries(state=chosen, limit=limit)]
+
+    def replay(delivery_id: int, actor: str) -> dict[str, Any]:
+        return delivery_json(node.replay_delivery(delivery_id, actor=actor))
+
+    return DeliveryServices(deliveries=listing, replay=replay)
+
+
 def http_server(node: AccordNode, address: str) -> HttpServer:
     """A bound (not yet started) HTTP API server over ``node``'s use cases."""
     config = node.config
@@ -30,6 +46,7 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         match=node.matcher.match,
         query=lambda query, actor: node.query(query, actor=actor),
         names=node.names,
+        deliveries=delivery_services(node),
     )
     settings = ApiSettings(
         max_batch=config.limits.max_batch_signals,

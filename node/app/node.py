@@ -14,8 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from node.app import keyfiles
-from node.app.acting import ActingMixin
 from node.app.accounts import AccountsMixin
+from node.app.acting import ActingMixin
 from node.app.analysing import AnalysingMixin, describe_query
 from node.app.audit import AuditLog
 from node.app.bridges import Bridges

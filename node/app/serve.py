@@ -101,14 +101,12 @@ def _serve(
     announce(f"accord: match lists loaded from {source} ({loaded} indicators); SERVING")
     scheduler = _scheduler(node)
     scheduler.start()
-    saver = _start_index_saver(node, stop)
-    deliverer = start_deliverer(_deliverer(node), stop, node.outbox_wake)  # webhook outbox (issue 14)
+    saver, stop_deliverer = _start_index_saver(node, stop), _start_deliverer(node, stop)  # + webhook outbox
     try:
         stop.wait()
     finally:
         announce("accord: shutting down")
-        node.outbox_wake.set()  # the deliverer sees ``stop`` at once
-        deliverer.join(timeout=node.config.network.grace_seconds)
+        stop_deliverer()
         servers.set_serving(False)
         scheduler.stop()
         if taxii_server is not None:
@@ -139,8 +137,16 @@ def _start_index_saver(node: AccordNode, stop: threading.Event) -> threading.Thr
     return thread
 
 
-def _deliverer(node: AccordNode) -> Deliverer:
-    return Deliverer(store=node.store, home=node.home.root, settings=lambda: node.config.actions)
+def _start_deliverer(node: AccordNode, stop: threading.Event) -> Callable[[], None]:
+    """Send the outbox's deliveries in a background thread until ``stop``; returns the join."""
+    deliverer = Deliverer(store=node.store, home=node.home.root, settings=lambda: node.config.actions)
+    thread = start_deliverer(deliverer, stop, node.outbox_wake)
+
+    def join() -> None:
+        node.outbox_wake.set()  # wakes the thread, which sees ``stop`` at once
+        thread.join(timeout=node.config.network.grace_seconds)
+
+    return join
 
 
 def _save_indexes(node: AccordNode) -> None:

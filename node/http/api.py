@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from node.errors import AccordError, Forbidden, NotReady, Unauthenticated
+from node.http.actions import DeliveryServices, delivery_routes
 from node.http.limits import RateLimiter, read_json_body
 from node.http.openapi import openapi_document
 from node.http.problems import problem, problem_for
@@ -42,6 +43,8 @@ ROLES: dict[str, frozenset[Role] | None] = {
     "/v1/status": frozenset({Role.ADMIN, Role.ANALYST}),
     "/v1/match": EVERY_ROLE,
     "/v1/indicators": ANALYSTS,
+    "/v1/deliveries": frozenset({Role.ADMIN}),
+    "/v1/deliveries/{delivery_id}/replay": frozenset({Role.ADMIN}),
 }
 
 
@@ -55,6 +58,7 @@ class ApiServices:
     match: Callable[[Sequence[Signal]], list[MatchResult]]
     query: Callable[[IndicatorQuery, str], QueryAnswer]  # (query, actor for the audit log)
     names: Callable[[], Mapping[KeyId, str]]
+    deliveries: DeliveryServices | None = None  # the webhook outbox (node/http/actions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,8 @@ class Api:
             ("/v1/match", "POST", self._match),
             ("/v1/indicators", "GET", self._indicators),
         ]
+        if self._services.deliveries is not None:
+            handlers += delivery_routes(self._services.deliveries)
         return [
             Route(path, self._guarded(path, handler), methods=[method]) for path, method, handler in handlers
         ]

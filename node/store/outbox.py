@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from node.model import SignalType, Tlp, Trust
+from node.model.action_shapes import rule_json
 from node.model.actions import Rule, RuleCondition, Webhook
 from node.model.deliveries import Delivery, DeliveryState
 from node.store.database import Store
@@ -91,16 +92,8 @@ def rules_naming(store: Store, webhook: str) -> list[str]:
 
 
 def condition_json(when: RuleCondition) -> dict[str, Any]:
-    """A condition as plain JSON values (stored, printed by ``accord action rule list --json``)."""
-    return {
-        "list_kinds": sorted(k.value for k in when.list_kinds),
-        "categories": sorted(when.categories),
-        "origins": sorted(when.origins),
-        "trusts": sorted(t.value for t in when.trusts),
-        "tlps": sorted(t.value for t in when.tlps),
-        "decisions": sorted(when.decisions),
-        "max_distance": when.max_distance,
-    }
+    """A condition as plain JSON values (stored; the same object ``rule_json`` shows)."""
+    return dict(rule_json(Rule(name="_", when=when, review=True))["when"])
 
 
 def condition_from_json(data: dict[str, Any]) -> RuleCondition:
