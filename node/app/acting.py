@@ -23,6 +23,7 @@ from node.app.parts import NodeParts
 from node.errors import AlreadyExists, InvalidInput, NotFound
 from node.feed.private_files import write_private_file
 from node.model import MatchResult, Tlp
+from node.model.action_shapes import condition_json
 from node.model.actions import (
     ActionPlan,
     Firing,
@@ -136,7 +137,7 @@ class ActingMixin(NodeParts):
                 outbox.insert_rule(tx, rule, added_at=format_timestamp(utc_now()))
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists(f"a rule named {rule.name!r} exists already") from exc
-        details = {"rule": rule.name, "when": outbox.condition_json(rule.when)}
+        details = {"rule": rule.name, "when": condition_json(rule.when)}
         self.audit.record("rule-add", details | {"webhooks": list(rule.webhooks), "review": rule.review})
 
     def action_rules(self) -> list[Rule]:

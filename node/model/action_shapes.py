@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.model.actions import ActionPlan, Rule, Webhook
+from node.model.actions import ActionPlan, Rule, RuleCondition, Webhook
 from node.model.deliveries import Delivery
 
 
@@ -63,20 +63,24 @@ def webhook_json(hook: Webhook) -> dict[str, Any]:
     }
 
 
+def condition_json(when: RuleCondition) -> dict[str, Any]:
+    """A rule's condition as plain JSON values (empty lists mean any); also how it is stored."""
+    return {
+        "list_kinds": sorted(k.value for k in when.list_kinds),
+        "categories": sorted(when.categories),
+        "origins": sorted(when.origins),
+        "trusts": sorted(t.value for t in when.trusts),
+        "tlps": sorted(t.value for t in when.tlps),
+        "decisions": sorted(when.decisions),
+        "max_distance": when.max_distance,
+    }
+
+
 def rule_json(rule: Rule) -> dict[str, Any]:
-    """A rule: its condition (empty lists mean any) and its outcomes."""
-    when = rule.when
+    """A rule: its condition and its outcomes."""
     return {
         "name": rule.name,
-        "when": {
-            "list_kinds": sorted(k.value for k in when.list_kinds),
-            "categories": sorted(when.categories),
-            "origins": sorted(when.origins),
-            "trusts": sorted(t.value for t in when.trusts),
-            "tlps": sorted(t.value for t in when.tlps),
-            "decisions": sorted(when.decisions),
-            "max_distance": when.max_distance,
-        },
+        "when": condition_json(rule.when),
         "webhooks": list(rule.webhooks),
         "review": rule.review,
     }

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from node.model import SignalType, Tlp, Trust
-from node.model.action_shapes import rule_json
+from node.model.action_shapes import condition_json
 from node.model.actions import Rule, RuleCondition, Webhook
 from node.model.deliveries import Delivery, DeliveryState
 from node.store.database import Store
@@ -89,11 +89,6 @@ def rules(store: Store) -> list[Rule]:
 def rules_naming(store: Store, webhook: str) -> list[str]:
     """Rules that POST to ``webhook``."""
     return [r.name for r in rules(store) if webhook in r.webhooks]
-
-
-def condition_json(when: RuleCondition) -> dict[str, Any]:
-    """A condition as plain JSON values (stored; the same object ``rule_json`` shows)."""
-    return dict(rule_json(Rule(name="_", when=when, review=True))["when"])
 
 
 def condition_from_json(data: dict[str, Any]) -> RuleCondition:
