@@ -95,17 +95,19 @@ class Deliverer:
         limits = PostLimits(
             connect_seconds=settings.connect_timeout_seconds, read_seconds=settings.read_timeout_seconds
         )
+        failed: set[str] = set()  # webhooks that failed in this round
         with WebhookSender(limits) as sender:
             for delivery, body in due:
-                if self._blocked.get(delivery.webhook, 0.0) > self._clock():
+                if delivery.webhook in failed or self._blocked.get(delivery.webhook, 0.0) > self._clock():
                     tally.deferred += 1
                     continue
                 outcome = self._attempt(sender, hooks.get(delivery.webhook), delivery, body)
                 retry_at = self._record(delivery, outcome, tally)
-                if outcome.delivered:
-                    self._blocked.pop(delivery.webhook, None)
-                else:
-                    self._blocked[delivery.webhook] = retry_at or self._clock() + settings.poll_seconds
+                self._blocked.pop(delivery.webhook, None)
+                if not outcome.delivered:
+                    failed.add(delivery.webhook)
+                if retry_at is not None:
+                    self._blocked[delivery.webhook] = retry_at
         return tally.report()
 
     def _attempt(
