@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from node.config import ActionsSection
-from node.errors import ConfigError
+from node.errors import AccordError
 from node.feed.private_files import read_private_file
 from node.model.actions import Webhook
 from node.model.clock import format_timestamp, utc_now
@@ -119,7 +119,7 @@ class Deliverer:
         try:
             check_webhook_url(hook.url, allow_plain_http=settings.allow_plain_http)
             secret = read_private_file(self._home / hook.secret_file, what="webhook secret").strip()
-        except (ConfigError, ValueError) as exc:
+        except (AccordError, ValueError) as exc:  # a refused URL, an unreadable secret
             return AttemptOutcome(status=None, error=str(exc))
         headers = {
             "Content-Type": "application/json",

@@ -16,6 +16,7 @@ the operator allowed it, no credentials in the URL.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ from node.model.deliveries import AttemptOutcome
 
 MAX_RESPONSE_BYTES = 4096  # a receiver's answer is read only to say what went wrong, briefly
 MAX_URL_CHARS = 2048
+_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a DNS name, IPv4 or IPv6 (no percent-escapes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +49,12 @@ def check_webhook_url(url: str, *, allow_plain_http: bool) -> str:
         raise InvalidInput(f"not a URL: {exc}") from exc
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise InvalidInput("a webhook URL must be http:// or https:// with a host (no file:, ftp:, ...)")
+    if not _HOST.fullmatch(parsed.host):
+        raise InvalidInput("a webhook URL's host name is letters, digits, '.' and '-', or an IP address")
     if parsed.userinfo:
         raise InvalidInput("a webhook URL must not carry credentials; the signature authenticates the node")
-    if parsed.scheme == "http" and not allow_plain_http and not is_loopback_endpoint(parsed.host):
+    endpoint = f"[{parsed.host}]:0" if ":" in parsed.host else f"{parsed.host}:0"
+    if parsed.scheme == "http" and not allow_plain_http and not is_loopback_endpoint(endpoint):
         raise InvalidInput(
             f"plain http to {parsed.host} would send match records readable: use https, or set"
             " actions.allow_plain_http = true (plain http is allowed to loopback only)"

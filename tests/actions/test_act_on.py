@@ -19,7 +19,9 @@ HOOK_URL = "http://127.0.0.1:9/hook"  # never contacted here: act_on only accept
 
 
 def outbox_rows(node: AccordNode) -> list[tuple[object, ...]]:
-    return node.store.reader.execute("SELECT key, webhook, rule, state, body FROM outbox ORDER BY id").fetchall()
+    return node.store.reader.execute(
+        "SELECT key, webhook, rule, state, body FROM outbox ORDER BY id"
+    ).fetchall()
 
 
 def runs(node: AccordNode) -> int:

@@ -45,7 +45,9 @@ def act(node: AccordNode, *hooks: str, content: str = "upload-1") -> None:
     node.act_on(content, None, matched(node, signal_of(GREEN)), None)
 
 
-def test_a_delivery_arrives_signed_with_its_key_and_is_marked_delivered(node: AccordNode, clock: Clock) -> None:
+def test_a_delivery_arrives_signed_with_its_key_and_is_marked_delivered(
+    node: AccordNode, clock: Clock
+) -> None:
     with receiver() as ok:
         node.add_webhook("ok", ok.url)
         act(node, "ok")
@@ -53,14 +55,18 @@ def test_a_delivery_arrives_signed_with_its_key_and_is_marked_delivered(node: Ac
         assert report.delivered == 1
         [got] = ok.received
     [delivery] = node.deliveries()
-    assert delivery.state is DeliveryState.DELIVERED and delivery.attempts == 1 and delivery.last_status == 200
+    assert (
+        delivery.state is DeliveryState.DELIVERED and delivery.attempts == 1 and delivery.last_status == 200
+    )
     assert got.key == delivery.key and got.headers["accord-signature"].startswith("t=")
     assert got.headers["accord-delivery-attempt"] == "1" and got.headers["content-type"] == "application/json"
     assert got.record()["results"][0]["matches"][0]["category"] == "csam"
     assert deliverer(node, clock).run_round().delivered == 0  # nothing sent twice
 
 
-def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(node: AccordNode, clock: Clock) -> None:
+def test_a_failing_receiver_is_retried_with_backoff_then_dead_lettered(
+    node: AccordNode, clock: Clock
+) -> None:
     fast_actions(node, max_attempts=3, retry_base_seconds=10.0, retry_max_seconds=1000.0)
     with receiver("fail") as failing:
         node.add_webhook("failing", failing.url)
@@ -182,4 +188,3 @@ def test_status_and_metrics_show_the_outbox(node: AccordNode, clock: Clock) -> N
     assert 'accord_webhook_deliveries{state="pending",webhook="down"} 1.0' in text
     assert 'accord_webhook_deliveries{state="delivered",webhook="ok"} 1.0' in text
     assert "accord_webhook_oldest_pending_seconds" in text
-

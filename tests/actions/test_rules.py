@@ -93,7 +93,13 @@ def test_idempotency_key_is_stable_and_changes_with_each_part() -> None:
     base = {"content_id": "c1", "rule": "r", "webhook": "w", "decision": None, "ids": ["b", "a"]}
     key = idempotency_key(**base)  # type: ignore[arg-type]
     assert key == idempotency_key(**base | {"ids": ["a", "b"]})  # type: ignore[arg-type]
-    for part, other in [("content_id", "c2"), ("rule", "r2"), ("webhook", "w2"), ("decision", "x"), ("ids", ["a"])]:
+    for part, other in [
+        ("content_id", "c2"),
+        ("rule", "r2"),
+        ("webhook", "w2"),
+        ("decision", "x"),
+        ("ids", ["a"]),
+    ]:
         assert idempotency_key(**base | {part: other}) != key  # type: ignore[arg-type]
 
 
