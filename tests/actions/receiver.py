@@ -35,6 +35,7 @@ class Receiver:
         self.behaviour = behaviour
         self.delay = delay
         self.received: list[Received] = []
+        self.in_flight = 0  # requests held in the delay: received, no byte of the answer sent
         self.release = threading.Event()  # ends hanging handlers at shutdown
         self.check: Callable[[Received], bool] | None = None  # False answers 401
         owner = self
@@ -58,7 +59,9 @@ class Receiver:
 
     def answer(self, handler: BaseHTTPRequestHandler, got: Received) -> None:
         if self.delay:
+            self.in_flight += 1
             time.sleep(self.delay)
+            self.in_flight -= 1
         if self.behaviour == "hang":
             self.release.wait(60)
             return
