@@ -285,6 +285,16 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
             f"bodies missing: {status.bodies_missing} (fetched from any peer that holds them);"
             f" {status.bodies_missing_long} missing for several sync rounds"
         )
+    _print_deliveries(node.delivery_summary())
+
+
+def _print_deliveries(summary: dict[str, Any]) -> None:
+    """The webhook outbox in one line, when it holds anything (``accord delivery list``)."""
+    if summary["pending"] or summary["dead"] or summary["delivered"]:
+        click.echo(
+            f"webhook deliveries: {summary['pending']} pending, {summary['delivered']} delivered,"
+            f" {summary['dead']} DEAD (accord delivery list --state dead; replay to resend)"
+        )
 
 
 COMMANDS = [hash_cmd, match_cmd, sync_cmd, status_cmd]

@@ -84,6 +84,7 @@ def test_action_run_dry_run_then_act_and_deliver_to_a_real_receiver(tmp_path: Pa
         assert plan["deliveries"][0]["new"] is True
         status = json_of(run(home, "status", "--json"))
         assert isinstance(status, dict) and status["deliveries"]["pending"] == 1
+        assert "webhook deliveries: 1 pending, 0 delivered, 0 DEAD" in run(home, "status").output
         sent = json_of(run(home, "delivery", "run", "--json"))
         assert sent == {"delivered": 1, "retrying": 0, "dead": 0, "deferred": 0}
         [got] = hook.received
