@@ -108,7 +108,7 @@ class WebhookSender:
 def _read_some(response: httpx.Response) -> None:
     """Read at most MAX_RESPONSE_BYTES of the body, then stop (closing the stream drops the rest)."""
     seen = 0
-    for chunk in response.iter_raw():
+    for chunk in response.iter_raw(chunk_size=1024):
         seen += len(chunk)
         if seen >= MAX_RESPONSE_BYTES:
             break
