@@ -222,6 +222,26 @@ class HttpSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionsSection:
+    """Webhook deliveries (issue 14): the outbox's retry schedule and the POST's limits."""
+
+    # A delivery is tried this many times in all, then dead-lettered (`accord delivery replay`).
+    max_attempts: int = 10
+    # Exponential backoff: the n-th retry waits about retry_base * 2^(n-1) seconds, at most
+    # retry_max, half of it random (jitter). 10 tries span about two and a half hours.
+    retry_base_seconds: float = 10.0
+    retry_max_seconds: float = 3600.0
+    # A receiver that does not accept the connection / answer in this long fails the attempt.
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 10.0
+    # How often `accord serve` looks for due deliveries (deliveries it accepts itself go at once).
+    poll_seconds: float = 1.0
+    # Webhook URLs are https, or plain http to loopback only; true allows plain http anywhere
+    # (the match records and their signatures then cross the network readable).
+    allow_plain_http: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """The whole configuration. Build with :func:`load_config`."""
 
@@ -234,6 +254,7 @@ class NodeConfig:
     taxii: TaxiiSection = field(default_factory=TaxiiSection)
     imports: ImportsSection = field(default_factory=ImportsSection)
     http: HttpSection = field(default_factory=HttpSection)
+    actions: ActionsSection = field(default_factory=ActionsSection)
 
     def __post_init__(self) -> None:
         self._check_match()
@@ -242,6 +263,7 @@ class NodeConfig:
         self._check_restore_quorum()
         self._check_hostile_callers()
         self._check_http()
+        self._check_actions()
 
     def _check_http(self) -> None:
         http = self.http
@@ -265,6 +287,20 @@ class NodeConfig:
             )
         if not (math.isfinite(http.login_lockout_seconds) and http.login_lockout_seconds > 0):
             raise ConfigError("http.login_lockout_seconds must be a positive number")
+
+    def _check_actions(self) -> None:
+        actions = self.actions
+        durations = (
+            actions.retry_base_seconds,
+            actions.retry_max_seconds,
+            actions.connect_timeout_seconds,
+            actions.read_timeout_seconds,
+            actions.poll_seconds,
+        )
+        if not all(math.isfinite(v) and v > 0 for v in durations):
+            raise ConfigError("actions durations (retries, timeouts, poll) must be positive finite numbers")
+        if not 1 <= actions.max_attempts <= 1000:
+            raise ConfigError("actions.max_attempts must be between 1 and 1000")
 
     def _check_match(self) -> None:
         match = self.match
@@ -396,6 +432,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "taxii": TaxiiSection,
     "imports": ImportsSection,
     "http": HttpSection,
+    "actions": ActionsSection,
 }
 
 

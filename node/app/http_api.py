@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any
 from node.app.audit import acting_as
 from node.app.shapes import contribute_json, curation_json, provenance_json, status_json
 from node.errors import NotFound
+from node.http.actions import DeliveryServices
 from node.http.api import ApiServices, ApiSettings, build_app
 from node.http.endpoints import Contribution, EndpointServices, EndpointSettings, Relabel
 from node.http.guard import AuthServices, AuthSettings
 from node.http.server import HttpServer, TlsFiles
 from node.model import Signal, Tlp
+from node.model.action_shapes import delivery_json
+from node.model.deliveries import DeliveryState
 from node.sync.query import signals_of_media
 
 if TYPE_CHECKING:
@@ -40,6 +43,19 @@ def taxii_server(node: AccordNode, address: str) -> HttpServer:
     return node.bridges.taxii_server(address, tls=http_tls(node, address))
 
 
+def delivery_services(node: AccordNode) -> DeliveryServices:
+    """The outbox's use cases for the delivery endpoints, answering in the CLI's JSON shapes."""
+
+    def listing(state: str | None, limit: int) -> list[dict[str, Any]]:
+        chosen = DeliveryState.parse(state) if state else None
+        return [delivery_json(d) for d in node.deliveries(state=chosen, limit=limit)]
+
+    def replay(delivery_id: int, actor: str) -> dict[str, Any]:
+        return delivery_json(node.replay_delivery(delivery_id, actor=actor))
+
+    return DeliveryServices(deliveries=listing, replay=replay)
+
+
 def http_server(node: AccordNode, address: str) -> HttpServer:
     """A bound (not yet started) HTTP API server over ``node``'s use cases."""
     config = node.config
@@ -50,6 +66,7 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         match=node.matcher.match,
         query=lambda query, actor: node.query(query, actor=actor),
         names=node.names,
+        deliveries=delivery_services(node),
     )
     settings = ApiSettings(
         max_batch=config.limits.max_batch_signals,

@@ -103,6 +103,22 @@ class _StoreCollector(Collector):
         yield _gauge(
             "accord_ready", "1 once the match lists are loaded.", [], [([], int(self._node.lists.ready))]
         )
+        yield from self._delivery_metrics()
+
+    def _delivery_metrics(self) -> Iterator[Metric]:
+        """The webhook outbox (issue 14): deliveries per webhook and state, oldest pending age."""
+        summary = self._node.delivery_summary()
+        per_hook = [
+            ([hook, state], n) for hook, states in summary["webhooks"].items() for state, n in states.items()
+        ]
+        yield _gauge(
+            "accord_webhook_deliveries", "Webhook deliveries in the outbox.", ["webhook", "state"], per_hook
+        )
+        oldest = summary["oldest_pending"]
+        age = 0.0 if oldest is None else max(0.0, self._clock() - parse_timestamp(oldest).timestamp())
+        yield _gauge(
+            "accord_webhook_oldest_pending_seconds", "Age of the oldest pending delivery.", [], [([], age)]
+        )
 
     def _sync_metrics(self, partners: Sequence[PartnerStatus]) -> Iterator[Metric]:
         now = self._clock()

@@ -8,6 +8,7 @@ combines them, so every transport (CLI, gRPC, TAXII) calls one object.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import timedelta
 from functools import cached_property
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from node.app import keyfiles
 from node.app.accounts import AccountsMixin
+from node.app.acting import ActingMixin
 from node.app.analysing import AnalysingMixin, describe_query
 from node.app.audit import AuditLog
 from node.app.bridges import Bridges
@@ -45,7 +47,9 @@ log = logging.getLogger(__name__)
 __all__ = ["LOCAL_REFUSED", "AccordNode", "ContributeReport", "PushReport", "describe_query"]
 
 
-class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin, AccountsMixin):
+class AccordNode(
+    PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin, AccountsMixin, ActingMixin
+):
     """One node, opened from its home directory. Close it when done."""
 
     def __init__(self, home: Home, *, config: NodeConfig | None = None) -> None:
@@ -129,6 +133,7 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
             disputes=self.store.disputed_indicator_ids,
             warninglists=builtin_warninglists,
         )
+        self.outbox_wake = threading.Event()  # act_on sets it: serve's deliverer goes at once
 
     def _thresholds(self) -> PdqThresholds:
         match = self.config.match

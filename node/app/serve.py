@@ -14,11 +14,13 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 
+from node.app.delivering import Deliverer, start_deliverer
 from node.app.http_api import http_server, media_signals, taxii_server
 from node.app.locks import serve_lock
 from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
 from node.errors import AccordError, NodeBusy
+from node.http.server import HttpServer
 from node.match.pdq import warm_up
 from node.model import Partner, is_loopback_endpoint
 from node.rpc.admission import Admission
@@ -82,14 +84,7 @@ def _serve(
         f"{_host(address)}:{servers.federation_port} ({transport}), "
         f"local API on {_host(node.config.network.local_listen)}:{servers.local_port}"
     )
-    if taxii_api is not None:
-        taxii_api.start()
-        scheme = "http" if taxii_api.tls is None else "https"
-        announce(f"accord: TAXII 2.1 on {scheme}://{_host(taxii_address or '')}:{taxii_api.port}/taxii2/")
-    if http_api is not None:
-        http_api.start()  # /v1/health answers 503 until the lists below are loaded
-        scheme = "http" if http_api.tls is None else "https"
-        announce(f"accord: HTTP API on {scheme}://{_host(http_address or '')}:{http_api.port}/v1/")
+    _start_web(taxii_api, taxii_address, http_api, http_address, announce)
     loaded, resumed = node.open_lists()
     warm_up()  # numba compiles (or loads from its cache) here, not in the first match
     servers.set_serving(True)
@@ -97,11 +92,12 @@ def _serve(
     announce(f"accord: match lists loaded from {source} ({loaded} indicators); SERVING")
     scheduler = _scheduler(node)
     scheduler.start()
-    saver = _start_index_saver(node, stop)
+    saver, stop_deliverer = _start_index_saver(node, stop), _start_deliverer(node, stop)  # + webhook outbox
     try:
         stop.wait()
     finally:
         announce("accord: shutting down")
+        stop_deliverer()
         servers.set_serving(False)
         scheduler.stop()
         if taxii_api is not None:
@@ -117,6 +113,24 @@ def _serve(
         node.close()
 
 
+def _start_web(
+    taxii_api: HttpServer | None,
+    taxii_address: str | None,
+    http_api: HttpServer | None,
+    http_address: str | None,
+    announce: Callable[[str], None],
+) -> None:
+    """Start the TAXII server and the HTTP API (each when configured) and say where they are."""
+    if taxii_api is not None:
+        taxii_api.start()
+        scheme = "http" if taxii_api.tls is None else "https"
+        announce(f"accord: TAXII 2.1 on {scheme}://{_host(taxii_address or '')}:{taxii_api.port}/taxii2/")
+    if http_api is not None:
+        http_api.start()  # /v1/health answers 503 until the match lists are loaded
+        scheme = "http" if http_api.tls is None else "https"
+        announce(f"accord: HTTP API on {scheme}://{_host(http_address or '')}:{http_api.port}/v1/")
+
+
 def _start_index_saver(node: AccordNode, stop: threading.Event) -> threading.Thread | None:
     """Save the indexes every ``match.index_save_seconds`` until ``stop`` (0: never)."""
     interval = node.config.match.index_save_seconds
@@ -130,6 +144,18 @@ def _start_index_saver(node: AccordNode, stop: threading.Event) -> threading.Thr
     thread = threading.Thread(target=run, name="index-saver", daemon=True)
     thread.start()
     return thread
+
+
+def _start_deliverer(node: AccordNode, stop: threading.Event) -> Callable[[], None]:
+    """Send the outbox's deliveries in a background thread until ``stop``; returns the join."""
+    deliverer = Deliverer(store=node.store, home=node.home.root, settings=lambda: node.config.actions)
+    thread = start_deliverer(deliverer, stop, node.outbox_wake)
+
+    def join() -> None:
+        node.outbox_wake.set()  # wakes the thread, which sees ``stop`` at once
+        thread.join(timeout=node.config.network.grace_seconds)
+
+    return join
 
 
 def _save_indexes(node: AccordNode) -> None:

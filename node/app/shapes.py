@@ -60,6 +60,7 @@ def status_json(node: AccordNode, status: NodeStatus | None = None) -> dict[str,
         "bodies_missing": status.bodies_missing,
         "bodies_missing_long": status.bodies_missing_long,
         "warninglisted": status.warninglisted,
+        "deliveries": node.delivery_summary(),
     }
 
 

@@ -87,9 +87,9 @@ def match_cmd(
     if not (files or signals):
         raise click.UsageError("give media FILES or --signal TYPE:VALUE")
     node = open_node(home)
-    queries, refused = _signal_queries(signals)
+    queries, refused = signal_queries(signals)
     for path in files:
-        queries.extend((str(path), signal) for signal in _file_signals(path))
+        queries.extend((str(path), signal) for signal in file_signals(path))
     results = (
         node.match([signal for _, signal in queries], prefer_running_node=not offline) if queries else []
     )
@@ -101,7 +101,7 @@ def match_cmd(
         click.get_current_context().exit(EXIT_FAILED if refused else EXIT_NO_MATCH)
 
 
-def _signal_queries(signals: tuple[str, ...]) -> tuple[list[tuple[str, Signal]], list[tuple[str, str]]]:
+def signal_queries(signals: tuple[str, ...]) -> tuple[list[tuple[str, Signal]], list[tuple[str, str]]]:
     """The --signal values that parse, labelled by themselves, and those that do not, labelled
     by position (a malformed value may still be most of a restricted hash: it is not echoed)."""
     queries: list[tuple[str, Signal]] = []
@@ -114,7 +114,7 @@ def _signal_queries(signals: tuple[str, ...]) -> tuple[list[tuple[str, Signal]],
     return queries, refused
 
 
-def _file_signals(path: Path) -> list[Signal]:
+def file_signals(path: Path) -> list[Signal]:
     hashes = hash_file(path)
     signals = [hashes.md5, hashes.sha256]
     if hashes.pdq is not None and (hashes.pdq_quality or 0) >= PDQ_MIN_QUALITY:
@@ -284,6 +284,16 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
         click.echo(
             f"bodies missing: {status.bodies_missing} (fetched from any peer that holds them);"
             f" {status.bodies_missing_long} missing for several sync rounds"
+        )
+    _print_deliveries(node.delivery_summary())
+
+
+def _print_deliveries(summary: dict[str, Any]) -> None:
+    """The webhook outbox in one line, when it holds anything (``accord delivery list``)."""
+    if summary["pending"] or summary["dead"] or summary["delivered"]:
+        click.echo(
+            f"webhook deliveries: {summary['pending']} pending, {summary['delivered']} delivered,"
+            f" {summary['dead']} DEAD (accord delivery list --state dead; replay to resend)"
         )
 
 

@@ -18,6 +18,7 @@ import click
 from node import __version__
 from node.cli import (
     commands_accounts,
+    commands_actions,
     commands_analyst,
     commands_backup,
     commands_ecosystem,
@@ -78,6 +79,7 @@ for module in (
     commands_import,
     commands_feedback,
     commands_accounts,
+    commands_actions,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

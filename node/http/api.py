@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from node.errors import AccordError, NotReady, Unauthenticated
+from node.http.actions import DeliveryServices, delivery_routes
 from node.http.endpoints import Endpoints, EndpointServices, EndpointSettings
 from node.http.guard import AuthServices, AuthSettings, Caller, Guard
 from node.http.hma import HmaLookups
@@ -63,6 +64,8 @@ ROLES: dict[str, frozenset[Role] | None] = {
     "/v1/login": None,  # the password is the credential (rate-limited, lockout: node.http.logins)
     "/v1/logout": EVERY_ROLE,
     "/v1/session": EVERY_ROLE,
+    "/v1/deliveries": frozenset({Role.ADMIN}),
+    "/v1/deliveries/{delivery_id}/replay": frozenset({Role.ADMIN}),
 }
 # POST routes that change nothing: not audited (one audit row per upload would swamp the log
 # and the match path; the match log counts matches). Every other non-GET route is audited.
@@ -79,6 +82,7 @@ class ApiServices:
     match: Callable[[Sequence[Signal]], list[MatchResult]]
     query: Callable[[IndicatorQuery, str], QueryAnswer]  # (query, actor for the audit log)
     names: Callable[[], Mapping[KeyId, str]]
+    deliveries: DeliveryServices | None = None  # the webhook outbox (node/http/actions.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,8 @@ class Api:
                 endpoints=self._endpoints, match=self._services.match, ready=self._services.ready
             )
             handlers += self._endpoints.routes() + hma.routes()
+        if self._services.deliveries is not None:
+            handlers += delivery_routes(self._services.deliveries)
         return [
             Route(path, self._guarded(path, handler, method), methods=[method])
             for path, method, handler in handlers

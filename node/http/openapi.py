@@ -184,6 +184,27 @@ _QUERY_PARAMETERS = [
     _query_parameter("limit", "at most this many rows (default 100)", integer=True),
 ]
 
+_DELIVERY = {
+    "type": "object",
+    "description": "one delivery of the webhook outbox, as `accord delivery list --json` prints it",
+    "required": ["id", "idempotency_key", "webhook", "rule", "state", "attempts"],
+    "properties": {
+        "id": {"type": "integer"},
+        "idempotency_key": {"type": "string"},
+        "webhook": {"type": "string"},
+        "rule": {"type": "string"},
+        "content_id": {"type": "string"},
+        "state": {"type": "string", "enum": ["pending", "delivered", "dead"]},
+        "attempts": {"type": "integer"},
+        "created": {"type": "string"},
+        "next_attempt_at": {"type": ["number", "null"], "description": "unix seconds"},
+        "last_attempt_at": {"type": ["string", "null"]},
+        "last_status": {"type": ["integer", "null"]},
+        "last_error": {"type": ["string", "null"]},
+        "delivered_at": {"type": ["string", "null"]},
+    },
+}
+
 _PATHS: dict[str, Any] = {
     "/v1/health": {
         "get": {
@@ -231,6 +252,45 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": {"description": "matching indicators", "content": _json("QueryAnswer")},
                 **_problems("400", "401", "403", "429"),
+            },
+        }
+    },
+    "/v1/deliveries": {
+        "get": {
+            "summary": "Webhook deliveries of the outbox, newest first (role admin)",
+            "parameters": [
+                _query_parameter("state", "pending, delivered or dead"),
+                _query_parameter("limit", "at most this many (1-1000, default 100)", integer=True),
+            ],
+            "responses": {
+                "200": {
+                    "description": "deliveries (never their bodies)",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"deliveries": {"type": "array", "items": _DELIVERY}},
+                            }
+                        }
+                    },
+                },
+                **_problems("400", "401", "403", "429"),
+            },
+        }
+    },
+    "/v1/deliveries/{delivery_id}/replay": {
+        "post": {
+            "summary": "Send a delivery again (role admin; audited)",
+            "description": "Same idempotency key and body; the attempts start over and it is due at once.",
+            "parameters": [
+                {"name": "delivery_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+            ],
+            "responses": {
+                "200": {
+                    "description": "the delivery, due now",
+                    "content": {"application/json": {"schema": _DELIVERY}},
+                },
+                **_problems("400", "401", "403", "404", "429"),
             },
         }
     },

@@ -659,3 +659,71 @@ def m020_httpauth_accounts(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX http_sessions_by_account ON http_sessions (account)")
+
+
+@migrations()
+def m019_actions_outbox(db: Database) -> None:
+    """Actions (issue 14): webhooks, rules, the calls that acted, and the delivery outbox.
+
+    ``outbox`` rows are written in the same transaction as the ``action_runs`` row that caused
+    them, so an accepted delivery is durable before ``act_on`` returns. ``key`` is unique: the
+    same content, rule, webhook, decision and indicators enqueue one delivery, not two. Due
+    deliveries are found by (state, next_attempt_at).
+    """
+    db.execute(
+        """
+        CREATE TABLE webhooks (
+            name TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            secret_file TEXT NOT NULL,
+            max_tlp TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE action_rules (
+            name TEXT PRIMARY KEY,
+            condition TEXT NOT NULL,
+            webhooks TEXT NOT NULL,
+            review INTEGER NOT NULL,
+            added_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE action_runs (
+            id INTEGER PRIMARY KEY,
+            content_id TEXT NOT NULL,
+            content_url TEXT,
+            decision TEXT,
+            fired TEXT NOT NULL,
+            review INTEGER NOT NULL,
+            created TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL UNIQUE,
+            run_id INTEGER NOT NULL REFERENCES action_runs (id),
+            webhook TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            content_id TEXT NOT NULL,
+            body BLOB NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            created TEXT NOT NULL,
+            last_attempt_at TEXT,
+            last_status INTEGER,
+            last_error TEXT,
+            delivered_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX outbox_due ON outbox (state, next_attempt_at)")

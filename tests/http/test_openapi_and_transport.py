@@ -14,6 +14,7 @@ from starlette.routing import Route
 from node.app import AccordNode
 from node.app.http_api import http_server, http_tls
 from node.errors import ConfigError
+from node.http.actions import DeliveryServices
 from node.http.api import ApiServices, ApiSettings, build_app
 from node.http.endpoints import EndpointServices
 from node.http.server import HttpServer, TlsFiles, check_transport
@@ -58,6 +59,7 @@ def _services() -> ApiServices:
         match=unused,  # type: ignore[arg-type]
         query=unused,  # type: ignore[arg-type]
         names=unused,  # type: ignore[arg-type]
+        deliveries=DeliveryServices(deliveries=unused, replay=unused),  # type: ignore[arg-type]
     )
 
 
