@@ -79,6 +79,7 @@ class AnalysingMixin(NodeParts):
 
     def show(self, target: str, *, include_red: bool) -> list[Provenance]:
         """Full provenance of an indicator id or of every indicator listing a signal (audited)."""
+        self.match_log.flush()  # this process's matches so far count
         found = self.lookup.show(target, include_red=include_red)
         named = target if target.startswith("indicator--") else target.split(":", 1)[0] + ":<value>"
         self.audit.record("show", {"target": named, "indicators": len(found), "include_red": include_red})
@@ -92,6 +93,7 @@ class AnalysingMixin(NodeParts):
 
     def report(self, *, since: datetime, until: datetime) -> TransparencyReport:
         """The transparency report for ``[since, until)``."""
+        self.match_log.flush()
         return build_report(
             self.store, node=self.config.node.name, names=self.names(), since=since, until=until
         )

@@ -31,7 +31,9 @@ from node.model.clock import utc_now
 from node.store import Store
 from node.sync.ingest import Ingestor
 from node.sync.lookup import Lookup
+from node.sync.matchlog import MatchLog
 from node.sync.opinions import OpinionDesk
+from node.sync.provenance import ProvenanceCache
 from node.sync.publish import Publisher
 from node.sync.pull import Puller
 from node.sync.query import Matcher
@@ -59,22 +61,29 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
         self.lists = MatchLists(warninglists=builtin_warninglists)
         self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
+        self.match_log = MatchLog(store=self.store, clock=utc_now)
+        self.provenance = ProvenanceCache(
+            store=self.store,
+            names=self.names,
+            source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
+        )
         self.matcher = Matcher(
             lists=self.lists,
-            store=self.store,
+            store=self.provenance,
             thresholds=self._thresholds(),
-            names=self.names,
+            names=self.provenance.names,
             video=VideoThresholds(
                 frame_threshold=self.config.match.vpdq_frame_threshold,
                 query_match_percent=self.config.match.vpdq_query_match_percent,
                 compared_match_percent=self.config.match.vpdq_compared_match_percent,
             ),
-            record=self.store.record_matches,
+            record=self.match_log.record,
             safelist=self._local_safelist(),
             safelist_threshold=self.config.match.safelist_pdq_threshold,
             self_key=self.origin,
             counter=self.counter,
-            source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
+            source_trust=self.provenance.source_trust,
+            sync=self.provenance.sync,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -158,8 +167,9 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
         return cls(require_home(root))
 
     def close(self) -> None:
-        """Keep the counted matches (for sightings), then release the database."""
+        """Keep the counted matches (the match log, and for sightings), then release the database."""
         try:
+            self.match_log.flush()
             self.sightings.flush()
         finally:
             self.store.close()

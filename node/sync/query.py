@@ -102,11 +102,13 @@ class Matcher:
         self_key: KeyId | None = None,
         counter: MatchCounter | None = None,
         source_trust: Callable[[], Mapping[KeyId, Trust]] | None = None,
+        sync: Callable[[], None] | None = None,
     ) -> None:
         """``safelist`` holds the operator's local safelist file; benign indicators come from
         ``lists``. ``record`` keeps the local match log; ``counter`` counts matches of others'
         indicators for sightings. ``source_trust`` gives the trust level of unsigned sources'
-        origins (partners' comes with their policy)."""
+        origins (partners' comes with their policy). ``sync``, called first on every match, brings
+        an in-memory ``store`` up to date (node/sync/provenance.py)."""
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
@@ -119,9 +121,12 @@ class Matcher:
         self._self_key = self_key
         self._counter = counter
         self._source_trust = source_trust
+        self._sync = sync
 
     def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
         """One result per query signal, matches nearest first."""
+        if self._sync is not None:
+            self._sync()
         widest = max(self._thresholds.widest, self._safelist_threshold)
         hits = self._lists.query_many(signals, pdq_threshold=widest, video=self._video)
         safe = self._local_safelist_flags(signals)
@@ -163,7 +168,7 @@ class Matcher:
                 results.append(MatchResult(query=signal, matches=matches))
         matched = [m for r in results for m in r.matches]
         if matched and self._record is not None:
-            self._record([m.indicator_id for m in matched])  # one small write, only when something matched
+            self._record([m.indicator_id for m in matched])
         if self._counter is not None:
             self._counter.record(m.indicator_id for m in matched if m.trust is not Trust.OWN)
         return results
