@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from node.app.contribute import Progress
+from node.app.near_queries import near_via_running_node
 from node.app.parts import NodeParts
 from node.app.scan import CHUNK_ROWS, ScanReport, run_scan
 from node.errors import InvalidInput
@@ -67,8 +68,22 @@ class AnalysingMixin(NodeParts):
         self.bridges.remove_analyst(name)
         self.audit.record("analyst-remove", {"analyst": name})
 
-    def query(self, query: IndicatorQuery, *, actor: str | None = None) -> QueryAnswer:
-        """Indicators selected by ``query``; a query that may return RED rows is audited."""
+    def query(
+        self, query: IndicatorQuery, *, actor: str | None = None, prefer_running_node: bool = False
+    ) -> QueryAnswer:
+        """Indicators selected by ``query``; a query that may return RED rows is audited. With
+        ``prefer_running_node``, a near-duplicate search (without RED) asks this node's running
+        ``accord serve``, whose index answers in milliseconds; without one it scans here."""
+        if prefer_running_node and query.near is not None and not query.include_red:
+            answered = near_via_running_node(
+                query,
+                lookup=self.lookup,
+                address=self.config.network.local_listen,
+                key_id=self.key_id,
+                timeout=self.config.network.rpc_timeout_seconds,
+            )
+            if answered is not None:
+                return answered
         answer = self.lookup.query(query)
         if query.include_red:
             red = sum(1 for r in answer.rows if r.indicator.tlp is Tlp.RED)

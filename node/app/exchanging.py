@@ -98,6 +98,7 @@ class ExchangingMixin(NodeParts):
         if not self.lists.ready:
             self.load_lists()
         results = self.matcher.match(signals)
+        self.match_log.flush()
         self.sightings.flush()  # this process may end now: keep its counts for the next report
         return results
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from node.app import keyfiles
@@ -21,6 +22,7 @@ from node.app.contributing import LOCAL_REFUSED, ContributeReport, ContributingM
 from node.app.encryption_keys import load_encryption_keys
 from node.app.exchanging import ExchangingMixin, PushReport
 from node.app.home import Home, require_home, tls_credentials
+from node.app.near_queries import near_from_lists
 from node.app.partnering import PartneringMixin
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
@@ -135,6 +137,7 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
             own_key=(self.origin, keyfiles.origin_public_key(self.home, self.identity)),
             disputes=self.store.disputed_indicator_ids,
             warninglists=builtin_warninglists,
+            near_index=partial(near_from_lists, self.lists, self.refresher),
         )
 
     def _thresholds(self) -> PdqThresholds:
