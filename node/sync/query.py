@@ -116,6 +116,9 @@ class Matcher:
         self._video = video or VideoThresholds()
         self._record = record
         self._safelist = safelist if safelist is not None else MatchLists()
+        # The safelist file is read once, when the node opens: whether it lists anything is
+        # decided here, not on every match.
+        self._has_safelist = any(self._safelist.sizes().values())
         self._safelist_threshold = safelist_threshold
         self._clock = clock
         self._self_key = self_key
@@ -239,7 +242,7 @@ class Matcher:
     @property
     def has_local_safelist(self) -> bool:
         """True when the operator's safelist file listed anything."""
-        return any(self._safelist.sizes().values())
+        return self._has_safelist
 
     def _local_safelist_flags(self, signals: Sequence[Signal]) -> list[bool]:
         """Per signal: is it on the operator's safelist file (PDQ: within the threshold)?"""
