@@ -7,10 +7,12 @@ A real ``accord serve`` process holds N random PDQ indicators (a home built once
 node's publisher and cached under ``--data``, default ``.bench-data/``). Client processes, each
 with several threads and its own channel, send one-signal Match requests for ``--seconds``:
 half are listed hashes with up to 31 bits flipped (they match), half random (they do not).
-Measured in the same run, as the baseline: the same engine called in-process (``Matcher.match``
-on one signal, no gRPC) on one thread. Clients and server share this machine's two cores.
+Measured in the same run, as baselines: the raw index (``MatchLists.query_many``) and the same
+engine called in-process (``Matcher.match`` on one signal, no gRPC), one thread each,
+interleaved. Clients and server share this machine's two cores.
 
-Target (issue 4): ≥ 1,000 calls/s. ``--quick``: 20,000 indicators, 5 s of calls.
+Targets (issue 16): ``Matcher.match`` ≥ 0.8x the raw index's rate; ≥ 2,000 gRPC calls/s with
+p99 ≤ 10 ms. ``--quick``: 20,000 indicators, 5 s of calls.
 """
 
 from __future__ import annotations
@@ -24,19 +26,23 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from threading import Thread
 
 from bench.cold_start import REPO, batch_signals, build_home, free_port, wait_serving
 from node.app import AccordNode
-from node.model import Signal
+from node.model import Signal, VideoThresholds
 from node.rpc.client import LocalClient
 
 FULL_COUNT = 1_000_000
 QUICK_COUNT = 20_000
-TARGET_RATE = 1_000.0  # single-signal calls/s over gRPC loopback (issue 4)
-ENGINE_SECONDS = 2.0
+TARGET_RATE = 2_000.0  # single-signal calls/s over gRPC loopback (issue 16; issue 4 asked 1,000)
+TARGET_P99_MS = 10.0  # issue 16
+ENGINE_TARGET = 0.8  # Matcher.match at ≥ 0.8x the raw index's rate (issue 16)
+ENGINE_SECONDS = 1.0
+ENGINE_ROUNDS = 3
 
 
 def queries(count: int, listed: int, seed: int) -> list[str]:
@@ -55,20 +61,36 @@ def queries(count: int, listed: int, seed: int) -> list[str]:
     return found
 
 
-def engine_rate(root: Path, texts: list[str]) -> float:
-    """Baseline: in-process ``Matcher.match`` of one signal per call, one thread."""
+def engine_rates(root: Path, texts: list[str]) -> tuple[float, float]:
+    """Baselines, one signal per call on one thread, interleaved in rounds (best round each):
+    the raw index (``MatchLists.query_many`` as the Matcher calls it) and ``Matcher.match``."""
     node = AccordNode.open(root)
     try:
         node.load_lists()
         signals = [Signal.parse(t) for t in texts]
-        calls, deadline = 0, time.perf_counter() + ENGINE_SECONDS
-        started = time.perf_counter()
-        while time.perf_counter() < deadline:
-            node.matcher.match([signals[calls % len(signals)]])
-            calls += 1
-        return calls / (time.perf_counter() - started)
+        video = VideoThresholds()
+        widest = max(node.config.match.pdq_threshold, node.config.match.safelist_pdq_threshold)
+
+        def index(signal: Signal) -> object:
+            return node.lists.query_many([signal], pdq_threshold=widest, video=video)
+
+        index_best = matcher_best = 0.0
+        for _ in range(ENGINE_ROUNDS):
+            index_best = max(index_best, calls_per_second(index, signals))
+            matcher_best = max(matcher_best, calls_per_second(lambda s: node.matcher.match([s]), signals))
+        return index_best, matcher_best
     finally:
         node.close()
+
+
+def calls_per_second(call: Callable[[Signal], object], signals: list[Signal]) -> float:
+    """``call`` on one signal after another for ENGINE_SECONDS; calls per second."""
+    calls, started = 0, time.perf_counter()
+    deadline = started + ENGINE_SECONDS
+    while time.perf_counter() < deadline:
+        call(signals[calls % len(signals)])
+        calls += 1
+    return calls / (time.perf_counter() - started)
 
 
 def client_process(address: str, texts: list[str], threads: int, seconds: float, conn: Connection) -> None:
@@ -123,8 +145,10 @@ def api_rate(address: str, texts: list[str], *, clients: int, threads: int, seco
         f" ({errors} failed): {rate:,.0f} calls/s; latency p50 {1000 * statistics.median(latencies):.1f} ms,"
         f" p99 {1000 * p99:.1f} ms"
     )
+    ok = rate >= TARGET_RATE and 1000 * p99 <= TARGET_P99_MS
     print(
-        f"target    ≥ {TARGET_RATE:,.0f} calls/s: {'PASS' if rate >= TARGET_RATE else 'MISS'} ({rate:,.0f})"
+        f"target    ≥ {TARGET_RATE:,.0f} calls/s, p99 ≤ {TARGET_P99_MS:.0f} ms: {'PASS' if ok else 'MISS'}"
+        f" ({rate:,.0f} calls/s, p99 {1000 * p99:.1f} ms)"
     )
     return rate
 
@@ -145,10 +169,12 @@ def main() -> None:
     print(f"machine   load average {os.getloadavg()[0]:.2f} (clients and server share the 2 cores)")
     build_home(root, count)
     texts = queries(20_000, count, seed=3)
-    engine = engine_rate(root, texts)
-    print(
-        f"engine    in-process Matcher.match, one signal per call, 1 thread: {engine:,.0f} calls/s (baseline)"
-    )
+    index, engine = engine_rates(root, texts)
+    print(f"index     raw MatchLists.query_many, one signal per call, 1 thread: {index:,.0f}/s (baseline)")
+    print(f"engine    in-process Matcher.match, one signal per call, 1 thread: {engine:,.0f} calls/s")
+    ratio = engine / index
+    verdict = "PASS" if ratio >= ENGINE_TARGET else "MISS"
+    print(f"ratio     Matcher.match / raw index: {ratio:.2f} (target ≥ {ENGINE_TARGET}: {verdict})")
     local = free_port()
     command = [
         sys.executable,

@@ -1,12 +1,22 @@
 """Exact PDQ matching at scale: Accord's index against a brute-force numpy scan (DESIGN §9).
 
     .venv/bin/python -m bench.matching [--sizes 1000000,10000000] [--quick]
+                                       [--kinds random,clustered,image] [--image-hashes FILE]
 
-For each size, on uniformly random hashes and on clustered ones (near-duplicate families),
-in the same run: recall within T against brute force, single-query throughput with one and
-two threads, p50/p99 latency, batched throughput, build time, memory, add/remove freshness,
-save and cold load; the brute-force scan (and FAISS IndexBinaryFlat when installed) as the
-baseline. Targets are the issue's, defined at 10M hashes and T = 31. Results go to stdout.
+For each size, on uniformly random hashes, on clustered ones (near-duplicate families) and on
+image hashes, in the same run: recall within T against brute force, single-query throughput
+with one and two threads, p50/p99 latency, batched throughput, build time, memory, add/remove
+freshness, save and cold load; the brute-force scan, python-threatexchange's default PDQ index
+(``PdqSignal.get_index_cls()``, a FAISS multi-hash index; the ``dev`` extra) and FAISS
+IndexBinaryFlat when installed (the ``bench`` extra) as baselines, with Accord's single-query
+rate over pytx's. Targets are the issue's, defined at 10M hashes and T = 31.
+
+Image hashes: the PDQ hashes of ``--image-hashes FILE`` (one 64-hex hash a line, e.g. of a real
+image set; the list is as long as the file), queried by the same hashes with bits flipped.
+Without a file, images are rendered here (colour fields and shapes, tests/support/media.py),
+as many as the size asks up to IMAGE_CAP (hashing runs ~50 images/s), and queried by the PDQ
+of each image rescaled and re-encoded as JPEG: real near-duplicates of rendered, not
+photographed, images.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import argparse
 import contextlib
 import ctypes
 import gc
+import io
 import os
 import tempfile
 import threading
@@ -35,6 +46,8 @@ MAX_FLIPS = 31  # recall queries: stored hashes with k = 0..31 random bits flipp
 FAMILY_SIZE = 100  # clustered lists: ~100 near-duplicates per family...
 FAMILY_SPREAD = 16  # ...each up to this many bits from its family's centre
 BATCH = 1000
+IMAGE_CAP = 2_000  # rendered images per run without --image-hashes (hashing is ~50 images/s)
+PYTX_QUERIES = 400  # single queries timed on pytx's index (it is the slow side)
 
 
 @dataclass
@@ -88,6 +101,39 @@ def flip_bits(
     take = np.arange(256)[None, :] < counts[:, None]
     np.put_along_axis(flips, order, take, axis=1)
     return hashes ^ np.packbits(flips, axis=1)
+
+
+def image_hashes(
+    n: int, rng: np.random.Generator, path: Path | None
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None]:
+    """Image PDQ hashes (from ``path``, or of images rendered here), and for rendered ones the
+    PDQ of each image rescaled and re-encoded (its near-duplicate query); None from a file."""
+    if path is not None:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return np.frombuffer(bytes.fromhex("".join(lines[:n])), dtype=np.uint8).reshape(-1, 32), None
+    import pdqhash  # type: ignore[import-untyped]  # noqa: PLC0415 - only the image kind hashes
+    from PIL import Image  # noqa: PLC0415
+
+    from tests.support.media import render_image  # noqa: PLC0415 - the test suite's image generator
+
+    def pdq(image: Image.Image) -> bytes:
+        bits, _ = pdqhash.compute(np.asarray(image.convert("RGB")))
+        return np.packbits(bits.astype(np.uint8)).tobytes()
+
+    count = min(n, IMAGE_CAP)
+    listed, variants = [], []
+    for seed in rng.integers(0, 2**31, size=count):
+        image = render_image(seed=int(seed))
+        listed.append(pdq(image))
+        buffer = io.BytesIO()
+        image.resize((image.width // 2, image.height // 2)).convert("RGB").save(buffer, "JPEG", quality=70)
+        buffer.seek(0)
+        variants.append(pdq(Image.open(buffer)))
+    return _as_array(listed), _as_array(variants)
+
+
+def _as_array(rows: list[bytes]) -> npt.NDArray[np.uint8]:
+    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 32)
 
 
 class UuidIds(Sequence[str]):
@@ -242,15 +288,25 @@ def faiss_baseline(
 # --- one list ----------------------------------------------------------------------------------
 
 
-def bench_list(n: int, kind: str, *, quick: bool, seed: int) -> Report:
+def bench_list(n: int, kind: str, *, quick: bool, seed: int, image_file: Path | None = None) -> Report:
     """Every figure for one list of ``n`` hashes of ``kind``."""
+    rng = np.random.default_rng(seed)
+    variants = None
+    if kind == "image":
+        hashes, variants = image_hashes(n, rng, image_file)
+        source = "from " + str(image_file) if image_file is not None else "of rendered images"
+        kind = f"image ({source})"
+    else:
+        hashes = clustered_hashes(n, rng) if kind == "clustered" else random_hashes(n, rng)
+    n = len(hashes)
     note = "" if n >= 10_000_000 else " (targets are set at 10M: shown for reference)"
     report = Report(f"{n:,} {kind} hashes, T = {THRESHOLD}{note}")
-    rng = np.random.default_rng(seed)
-    hashes = clustered_hashes(n, rng) if kind == "clustered" else random_hashes(n, rng)
     ids = UuidIds(n, seed)
     picks = rng.integers(0, n, size=(400 if quick else 2000))
-    queries = flip_bits(hashes[picks], np.arange(len(picks)) % (MAX_FLIPS + 1), rng)
+    if variants is not None:  # rendered images: their re-encoded copies, and flipped bits
+        queries = np.concatenate([variants, flip_bits(hashes[picks], np.arange(len(picks)) % 32, rng)])
+    else:
+        queries = flip_bits(hashes[picks], np.arange(len(picks)) % (MAX_FLIPS + 1), rng)
     warm_up(rng)
     index = bench_build(ids, hashes, report)
     rows = as_rows(hashes)
@@ -265,7 +321,10 @@ def bench_list(n: int, kind: str, *, quick: bool, seed: int) -> Report:
         verdict(recall == 1.0, "1.0"),
     )
     report.add("brute force (numpy), 1 thread", f"{brute_qps:,.1f} q/s", "1.0x")
-    bench_queries(index, queries, report, brute_qps, quick=quick)
+    accord_single = bench_queries(index, queries, report, brute_qps, quick=quick)
+    bench_pytx(
+        ids, rows, index, queries=queries, report=report, brute_qps=brute_qps, accord_single=accord_single
+    )
     add_s, remove_s = freshness(index, rng)
     report.add("add → matchable (worst)", f"{add_s * 1e3:.2f} ms", "", verdict(add_s <= 1, "≤ 1 s"))
     report.add(
@@ -300,8 +359,9 @@ def bench_build(ids: Sequence[str], hashes: npt.NDArray[np.uint8], report: Repor
 
 def bench_queries(
     index: PdqIndex, queries: npt.NDArray[np.uint8], report: Report, brute_qps: float, *, quick: bool
-) -> None:
-    """Throughput with one and two callers, latency, and batches of BATCH queries."""
+) -> float:
+    """Throughput with one and two callers, latency, and batches of BATCH queries; returns the
+    single-thread rate."""
     query_bytes = [q.tobytes() for q in queries]
     index.query(query_bytes[0], THRESHOLD)
     single, lat1 = concurrent_run(index, query_bytes, 1)
@@ -321,6 +381,43 @@ def bench_queries(
     batched = sum(len(b) for b in batches) / (time.perf_counter() - start)
     target = verdict(batched >= 4000, "≥ 4,000 q/s")
     report.add(f"batched ({BATCH} per call)", f"{batched:,.0f} q/s", f"{batched / brute_qps:,.0f}x", target)
+    return single
+
+
+def bench_pytx(
+    ids: Sequence[str],
+    rows: npt.NDArray[np.uint64],
+    index: PdqIndex,
+    *,
+    queries: npt.NDArray[np.uint8],
+    report: Report,
+    brute_qps: float,
+    accord_single: float,
+) -> None:
+    """python-threatexchange's default PDQ index on the same list and queries: build time,
+    single-thread rate (and Accord's over it), and whether it finds what Accord finds."""
+    try:
+        from threatexchange.signal_type.pdq.signal import PdqSignal  # noqa: PLC0415 - the dev extra
+    except ImportError:
+        report.add("pytx default PDQ index", "not installed (pip install threatexchange faiss-cpu)")
+        return
+    hexes = rows.astype(">u8").view(np.uint8).reshape(len(rows), 32)
+    pytx_cls = PdqSignal.get_index_cls()
+    started = time.perf_counter()
+    pytx = pytx_cls.build((hexes[i].tobytes().hex(), i) for i in range(len(rows)))
+    report.add(f"pytx {pytx_cls.__name__} build", f"{time.perf_counter() - started:.1f} s")
+    texts = [q.tobytes().hex() for q in queries[:PYTX_QUERIES]]
+    pytx.query(texts[0])
+    started = time.perf_counter()
+    answers = [pytx.query(t) for t in texts]
+    rate = len(texts) / (time.perf_counter() - started)
+    report.add("pytx default index, single, 1 thread", f"{rate:,.1f} q/s", f"{rate / brute_qps:,.1f}x")
+    report.add("Accord / pytx (single, 1 thread)", f"{accord_single / rate:,.1f}x")
+    missed = sum(
+        len({h.indicator_id for h in index.query(q.tobytes(), THRESHOLD)} - {ids[m.metadata] for m in found})
+        for q, found in zip(queries[: len(texts)], answers, strict=True)
+    )
+    report.add("pytx: Accord's matches it missed", f"{missed:,} over {len(texts)} queries")
 
 
 def warm_up(rng: np.random.Generator) -> None:
@@ -392,15 +489,16 @@ def bench_faiss(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated list sizes")
-    parser.add_argument("--kinds", default="random,clustered", help="random, clustered or both")
+    parser.add_argument("--kinds", default="random,clustered,image", help="random, clustered, image")
     parser.add_argument("--quick", action="store_true", help="one small list of each kind (smoke run)")
     parser.add_argument("--seed", type=int, default=20250506)
+    parser.add_argument("--image-hashes", type=Path, help="PDQ hashes of real images, one hex a line")
     args = parser.parse_args(argv)
     sizes = [200_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     print(f"PDQ matching benchmark: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
     for n in sizes:
         for kind in args.kinds.split(","):
-            bench_list(n, kind, quick=args.quick, seed=args.seed).print()
+            bench_list(n, kind, quick=args.quick, seed=args.seed, image_file=args.image_hashes).print()
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end (other work on the machine lowers throughput)")
     print(f"threads alive: {threading.active_count()}; peak RSS {_peak_rss() / 2**30:.1f} GiB")
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from node.app.contribute import Progress
+from node.app.near_queries import near_via_running_node
 from node.app.parts import NodeParts
 from node.app.scan import CHUNK_ROWS, ScanReport, run_scan
 from node.errors import InvalidInput
@@ -67,8 +68,22 @@ class AnalysingMixin(NodeParts):
         self.bridges.remove_analyst(name)
         self.audit.record("analyst-remove", {"analyst": name})
 
-    def query(self, query: IndicatorQuery, *, actor: str | None = None) -> QueryAnswer:
-        """Indicators selected by ``query``; a query that may return RED rows is audited."""
+    def query(
+        self, query: IndicatorQuery, *, actor: str | None = None, prefer_running_node: bool = False
+    ) -> QueryAnswer:
+        """Indicators selected by ``query``; a query that may return RED rows is audited. With
+        ``prefer_running_node``, a near-duplicate search (without RED) asks this node's running
+        ``accord serve``, whose index answers in milliseconds; without one it scans here."""
+        if prefer_running_node and query.near is not None and not query.include_red:
+            answered = near_via_running_node(
+                query,
+                lookup=self.lookup,
+                address=self.config.network.local_listen,
+                key_id=self.key_id,
+                timeout=self.config.network.rpc_timeout_seconds,
+            )
+            if answered is not None:
+                return answered
         answer = self.lookup.query(query)
         if query.include_red:
             red = sum(1 for r in answer.rows if r.indicator.tlp is Tlp.RED)
@@ -79,6 +94,7 @@ class AnalysingMixin(NodeParts):
 
     def show(self, target: str, *, include_red: bool) -> list[Provenance]:
         """Full provenance of an indicator id or of every indicator listing a signal (audited)."""
+        self.match_log.flush()  # this process's matches so far count
         found = self.lookup.show(target, include_red=include_red)
         named = target if target.startswith("indicator--") else target.split(":", 1)[0] + ":<value>"
         self.audit.record("show", {"target": named, "indicators": len(found), "include_red": include_red})
@@ -92,6 +108,7 @@ class AnalysingMixin(NodeParts):
 
     def report(self, *, since: datetime, until: datetime) -> TransparencyReport:
         """The transparency report for ``[since, until)``."""
+        self.match_log.flush()
         return build_report(
             self.store, node=self.config.node.name, names=self.names(), since=since, until=until
         )

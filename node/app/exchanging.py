@@ -98,6 +98,7 @@ class ExchangingMixin(NodeParts):
         if not self.lists.ready:
             self.load_lists()
         results = self.matcher.match(signals)
+        self.match_log.flush()
         self.sightings.flush()  # this process may end now: keep its counts for the next report
         return results
 
@@ -236,9 +237,10 @@ class ExchangingMixin(NodeParts):
         return [int(s) for s in self.sightings.publish()]
 
     def maintain(self) -> int:
-        """The serve loop's periodic work: apply new rows to the match lists and, every
-        ``sync.sightings_seconds``, report sightings. Returns the rows applied."""
+        """The serve loop's periodic work: apply new rows to the match lists, write the match
+        log and, every ``sync.sightings_seconds``, report sightings. Returns the rows applied."""
         applied = self.refresher.refresh()
+        self.match_log.flush()  # the matches counted since the last refresh
         now = time.monotonic()
         if now - self._sightings_at >= self.config.sync.sightings_seconds:
             self._sightings_at = now

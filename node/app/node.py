@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 
 from node.app import keyfiles
@@ -24,6 +24,7 @@ from node.app.contributing import LOCAL_REFUSED, ContributeReport, ContributingM
 from node.app.encryption_keys import load_encryption_keys
 from node.app.exchanging import ExchangingMixin, PushReport
 from node.app.home import Home, require_home, tls_credentials
+from node.app.near_queries import near_from_lists
 from node.app.partnering import PartneringMixin
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
@@ -35,7 +36,9 @@ from node.model.clock import utc_now
 from node.store import Store
 from node.sync.ingest import Ingestor
 from node.sync.lookup import Lookup
+from node.sync.matchlog import MatchLog
 from node.sync.opinions import OpinionDesk
+from node.sync.provenance import ProvenanceCache
 from node.sync.publish import Publisher
 from node.sync.pull import Puller
 from node.sync.query import Matcher
@@ -65,22 +68,29 @@ class AccordNode(
         self.lists = MatchLists(warninglists=builtin_warninglists)
         self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
+        self.match_log = MatchLog(store=self.store, clock=utc_now)
+        self.provenance = ProvenanceCache(
+            store=self.store,
+            names=self.names,
+            source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
+        )
         self.matcher = Matcher(
             lists=self.lists,
-            store=self.store,
+            store=self.provenance,
             thresholds=self._thresholds(),
-            names=self.names,
+            names=self.provenance.names,
             video=VideoThresholds(
                 frame_threshold=self.config.match.vpdq_frame_threshold,
                 query_match_percent=self.config.match.vpdq_query_match_percent,
                 compared_match_percent=self.config.match.vpdq_compared_match_percent,
             ),
-            record=self.store.record_matches,
+            record=self.match_log.record,
             safelist=self._local_safelist(),
             safelist_threshold=self.config.match.safelist_pdq_threshold,
             self_key=self.origin,
             counter=self.counter,
-            source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
+            source_trust=self.provenance.source_trust,
+            sync=self.provenance.sync,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -132,6 +142,7 @@ class AccordNode(
             own_key=(self.origin, keyfiles.origin_public_key(self.home, self.identity)),
             disputes=self.store.disputed_indicator_ids,
             warninglists=builtin_warninglists,
+            near_index=partial(near_from_lists, self.lists, self.refresher),
         )
         self.outbox_wake = threading.Event()  # act_on sets it: serve's deliverer goes at once
 
@@ -172,8 +183,9 @@ class AccordNode(
         return cls(require_home(root))
 
     def close(self) -> None:
-        """Keep the counted matches (for sightings), then release the database."""
+        """Keep the counted matches (the match log, and for sightings), then release the database."""
         try:
+            self.match_log.flush()
             self.sightings.flush()
         finally:
             self.store.close()

@@ -16,7 +16,9 @@ from node.model import KeyId, is_loopback_endpoint
 from node.store import Store
 from node.sync.ingest import Ingestor
 from node.sync.lookup import Lookup
+from node.sync.matchlog import MatchLog
 from node.sync.opinions import OpinionDesk
+from node.sync.provenance import ProvenanceCache
 from node.sync.publish import Publisher
 from node.sync.pull import Puller
 from node.sync.query import Matcher
@@ -41,6 +43,8 @@ class NodeParts:
     counter: MatchCounter
     refresher: ListRefresher
     matcher: Matcher
+    match_log: MatchLog
+    provenance: ProvenanceCache
     publisher: Publisher
     opinions: OpinionDesk
     sightings: SightingReporter

@@ -72,14 +72,17 @@ CSV_COLUMNS = [
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.option("--stix", "as_stix", is_flag=True, help="Print the results as a STIX 2.1 bundle.")
+@click.option("--offline", is_flag=True, help="--near: scan the database here even when the node is serving.")
 def query_cmd(home: Path | None, **options: Any) -> None:
     """Find indicators this node holds. Exit 0: rows found; 1: none; 2: invalid filter."""
     formats = [f for f in ("as_json", "as_csv", "as_stix") if options.pop(f)]
     if len(formats) > 1:
         raise click.UsageError("choose one of --json, --csv and --stix")
+    offline = options.pop("offline")
     node = open_node(home)
     query = _query(options, node.names())
-    answer = node.query(query)
+    # A near-duplicate search asks the running node's index (milliseconds); else it scans.
+    answer = node.query(query, prefer_running_node=not offline)
     _print_answer(node, answer, formats[0] if formats else "table")
     if not answer.rows:
         click.get_current_context().exit(1)

@@ -64,3 +64,22 @@ def _row(row: QueryRow) -> local_pb2.IndicatorRow:
         has_distance=row.distance is not None,
         distance=row.distance or 0,
     )
+
+
+def query_to_proto(query: IndicatorQuery) -> local_pb2.QueryRequest:
+    """The request asking ``query`` of a running node (RED is never asked this way)."""
+    return local_pb2.QueryRequest(
+        signal="" if query.signal is None else str(query.signal),
+        near="" if query.near is None else str(query.near),
+        distance=query.distance,
+        has_distance=True,
+        categories=sorted(query.categories),
+        origins=sorted(query.origins),
+        tlps=sorted(t.value for t in query.tlps),
+        statuses=sorted(s.value for s in query.statuses),
+        content_types=sorted(c.value for c in query.content_types),
+        since="" if query.since is None else format_timestamp(query.since),
+        until="" if query.until is None else format_timestamp(query.until),
+        sort=query.sort.value,
+        limit=query.limit,
+    )

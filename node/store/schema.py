@@ -727,3 +727,48 @@ def m019_actions_outbox(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX outbox_due ON outbox (state, next_attempt_at)")
+
+
+# Tables whose rows decide what may match besides the indicators themselves (read by the
+# Matcher's in-memory provenance, node/sync/provenance.py), and the counter each one bumps.
+SPEED_WATCHED_TABLES = {
+    "partners": "provenance",  # display names (per-partner thresholds are keyed by name)
+    "sources": "provenance",  # unsigned sources' names and trust
+    "partner_policies": "provenance",  # trust and accepted categories / signal types
+    "compromised_keys": "provenance",  # compromise marks
+    "evidence": "provenance",  # quarantined (equivocating) origins
+    "opinions": "opinions",  # agree / dispute tallies
+}
+
+
+@migrations()
+def m022_speed_generations(db: Database) -> None:
+    """Counters that change whenever a table the Matcher reads besides indicators changes.
+
+    The Matcher serves policies, compromise marks, quarantined origins, names and opinions from
+    memory (issue 16: reading them per hit cost ~140 µs). One read of these counters (and of
+    the indicators' newest change id) per match tells it whether anything changed, whichever
+    process committed the change; triggers keep them exact, so no write path has to remember.
+    """
+    db.execute("CREATE TABLE speed_generations (kind TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute("INSERT INTO speed_generations (kind, n) VALUES ('provenance', 0), ('opinions', 0)")
+    for table, kind in SPEED_WATCHED_TABLES.items():
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER speed_{table}_{event.lower()} AFTER {event} ON {table}"  # noqa: S608 - constants
+                f" BEGIN UPDATE speed_generations SET n = n + 1 WHERE kind = '{kind}'; END"
+            )
+
+
+@migrations()
+def m022_speed_revoked_pdq(db: Database) -> None:
+    """Revoked PDQ rows, indexed on their own (a partial index: only those rows pay for it).
+
+    A near-duplicate query answered through the match lists' PDQ index (which holds only rows
+    in force) reads the revoked ones here when its statuses may include them, instead of
+    scanning the table as before (node/sync/near.py).
+    """
+    db.execute(
+        "CREATE INDEX indicators_revoked_pdq ON indicators (id, value)"
+        " WHERE signal_type = 'pdq' AND revoked = 1"
+    )

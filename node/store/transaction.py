@@ -506,3 +506,13 @@ class WriteTx(FeedbackWrites):
             " ON CONFLICT (indicator_id, day) DO UPDATE SET count = count + 1, last_at = excluded.last_at",
             (at, json.dumps(list(indicator_ids))),
         )
+
+    def add_match_log(self, counts: Iterable[tuple[str, str, int, str]]) -> None:
+        """Add buffered local matches: ``(indicator_id, day, count, last_at)`` per indicator and
+        UTC day (``YYYY-MM-DD``), ``last_at`` the latest match among them."""
+        self._conn.executemany(
+            "INSERT INTO match_log (indicator_id, day, count, last_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (indicator_id, day) DO UPDATE SET count = count + excluded.count,"
+            " last_at = MAX(last_at, excluded.last_at)",
+            counts,
+        )

@@ -31,6 +31,7 @@ from node.store.analyst import (
     quarantined_origins,
     select_indicators,
 )
+from node.sync.near import NearIndex, admits, near_hits
 
 NameSource = Callable[[], Mapping[KeyId, str]]
 DisputeSource = Callable[[], frozenset[str]]
@@ -84,13 +85,16 @@ class Lookup:
         own_key: tuple[KeyId, bytes],
         disputes: DisputeSource = no_disputes,
         warninglists: Callable[[], Warninglists] | None = None,
+        near_index: NearIndex | None = None,
     ) -> None:
-        """``warninglists`` marks rows whose value a MISP warninglist names (never matched)."""
+        """``warninglists`` marks rows whose value a MISP warninglist names (never matched).
+        ``near_index`` answers near-duplicate searches from loaded match lists (else a scan)."""
         self._store = store
         self._names = names
         self._own_key = own_key
         self._disputes = disputes
         self._warninglists = warninglists
+        self._near_index = near_index
 
     def query(self, query: IndicatorQuery) -> QueryAnswer:
         """The rows ``query`` selects that the caller may see, in the asked order."""
@@ -102,6 +106,16 @@ class Lookup:
         return QueryAnswer(rows=tuple(rows), truncated=len(found) > query.limit)
 
     def _near(self, query: IndicatorQuery, sets: StatusSets, near: Signal) -> QueryAnswer:
+        index = None if self._near_index is None else self._near_index(near, query.distance)
+        if index is None:
+            hits = self._near_scan(query, sets, near)
+            found = list(self._store.indicators_by_id(hits).values())
+        else:
+            hits = near_hits(self._store, query, sets, near=near, index=index)
+            found = [ind for ind in self._store.indicators_by_id(hits).values() if admits(query, ind, sets)]
+        return self._near_answer(found, hits, query=query, sets=sets)
+
+    def _near_scan(self, query: IndicatorQuery, sets: StatusSets, near: Signal) -> dict[str, int]:
         # An exact scan: every PDQ row passing the other filters is measured, so nothing within
         # the distance is missed (the match lists answer the same question for uploads).
         target = int(near.value, 16)
@@ -110,11 +124,29 @@ class Lookup:
             distance = (int(value, 16) ^ target).bit_count()
             if distance <= query.distance:
                 hits[indicator_id] = distance
+        return hits
+
+    def rows_by_id(self, hits: Mapping[str, int], *, query: IndicatorQuery, truncated: bool) -> QueryAnswer:
+        """The answer of a near-duplicate search another process made (the running node's
+        index named the ids and distances): the rows read here, in the asked order."""
+        found = list(self._store.indicators_by_id(hits).values())
+        return self._near_answer(found, hits, query=query, truncated=truncated)
+
+    def _near_answer(
+        self,
+        found: Sequence[Indicator],
+        hits: Mapping[str, int],
+        *,
+        query: IndicatorQuery,
+        sets: StatusSets | None = None,
+        truncated: bool = False,
+    ) -> QueryAnswer:
+        """The rows of a near-duplicate search's hits, in the asked order, up to the limit."""
+        sets = sets or self._sets()
         # Hits are few (unrelated PDQs lie ~128 bits apart), so they are read whole and ordered here.
-        found = self._store.indicators_by_id(hits)
-        ordered = sorted(found.values(), key=lambda ind: _sort_key(query.sort, ind, hits[ind.id]))
+        ordered = sorted(found, key=lambda ind: _sort_key(query.sort, ind, hits[ind.id]))
         rows = self._rows(ordered[: query.limit], sets, hits)
-        return QueryAnswer(rows=tuple(rows), truncated=len(ordered) > query.limit)
+        return QueryAnswer(rows=tuple(rows), truncated=truncated or len(ordered) > query.limit)
 
     def _sets(self) -> StatusSets:
         return StatusSets(

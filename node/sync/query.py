@@ -102,11 +102,13 @@ class Matcher:
         self_key: KeyId | None = None,
         counter: MatchCounter | None = None,
         source_trust: Callable[[], Mapping[KeyId, Trust]] | None = None,
+        sync: Callable[[], None] | None = None,
     ) -> None:
         """``safelist`` holds the operator's local safelist file; benign indicators come from
         ``lists``. ``record`` keeps the local match log; ``counter`` counts matches of others'
         indicators for sightings. ``source_trust`` gives the trust level of unsigned sources'
-        origins (partners' comes with their policy)."""
+        origins (partners' comes with their policy). ``sync``, called first on every match, brings
+        an in-memory ``store`` up to date (node/sync/provenance.py)."""
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
@@ -114,14 +116,20 @@ class Matcher:
         self._video = video or VideoThresholds()
         self._record = record
         self._safelist = safelist if safelist is not None else MatchLists()
+        # The safelist file is read once, when the node opens: whether it lists anything is
+        # decided here, not on every match.
+        self._has_safelist = any(self._safelist.sizes().values())
         self._safelist_threshold = safelist_threshold
         self._clock = clock
         self._self_key = self_key
         self._counter = counter
         self._source_trust = source_trust
+        self._sync = sync
 
     def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
         """One result per query signal, matches nearest first."""
+        if self._sync is not None:
+            self._sync()
         widest = max(self._thresholds.widest, self._safelist_threshold)
         hits = self._lists.query_many(signals, pdq_threshold=widest, video=self._video)
         safe = self._local_safelist_flags(signals)
@@ -163,7 +171,7 @@ class Matcher:
                 results.append(MatchResult(query=signal, matches=matches))
         matched = [m for r in results for m in r.matches]
         if matched and self._record is not None:
-            self._record([m.indicator_id for m in matched])  # one small write, only when something matched
+            self._record([m.indicator_id for m in matched])
         if self._counter is not None:
             self._counter.record(m.indicator_id for m in matched if m.trust is not Trust.OWN)
         return results
@@ -234,7 +242,7 @@ class Matcher:
     @property
     def has_local_safelist(self) -> bool:
         """True when the operator's safelist file listed anything."""
-        return any(self._safelist.sizes().values())
+        return self._has_safelist
 
     def _local_safelist_flags(self, signals: Sequence[Signal]) -> list[bool]:
         """Per signal: is it on the operator's safelist file (PDQ: within the threshold)?"""

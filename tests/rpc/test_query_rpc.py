@@ -14,9 +14,11 @@ from node.errors import PeerError
 from node.feed import public_key_to_text
 from node.feed.encryption import encryption_key_to_text
 from node.model import ContentType, Distribution, Tlp
+from node.model.queries import IndicatorQuery, SortKey
 from node.rpc.client import LocalClient
 from node.rpc.pb import local_pb2
 from node.rpc.server import Servers
+from node.sync import lookup as lookup_module
 from node.sync.publish import Contribution
 from tests.support.feeds import encryption_keys, identity, md5_signal, pdq_signal
 
@@ -94,3 +96,32 @@ def test_matches_through_the_local_api_are_counted_for_provenance(
     assert item.matches is not None and item.matches.count == 1
     client.match([str(md5_signal(99))])  # no match: nothing is written
     assert node.show(str(pdq_signal(2)), include_red=False)[0].matches.count == 1  # type: ignore[union-attr]
+
+
+def test_a_near_query_asks_the_running_node_and_scans_without_one(
+    node: AccordNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node.load_lists()
+    running: Servers = _start(node, "127.0.0.1:0")
+    near = IndicatorQuery(near=pdq_signal(2), distance=64, sort=SortKey.DISTANCE)
+    # What `accord query --near` opens: the same home, lists not loaded, the serving port.
+    cli = AccordNode.open(tmp_path / "home")
+    serving = f"127.0.0.1:{running.local_port}"
+    cli.config = replace(cli.config, network=replace(cli.config.network, local_listen=serving))
+    try:
+        scanned = cli.query(near)  # not asked to prefer the running node: the scan
+        scans: list[int] = []
+        real = lookup_module.pdq_candidates
+        monkeypatch.setattr(lookup_module, "pdq_candidates", lambda *a: scans.append(1) or real(*a))
+        served = cli.query(near, prefer_running_node=True)
+        assert scans == [] and not cli.lists.ready  # the running node's index answered
+        assert [(r.indicator.id, r.distance) for r in served.rows] == [
+            (r.indicator.id, r.distance) for r in scanned.rows
+        ]
+        assert served.rows[0].distance == 0 and served.rows[0].indicator.signal == pdq_signal(2)
+        running.stop(0)
+        fallback = cli.query(near, prefer_running_node=True)  # nothing serves now: the scan
+        assert scans == [1] and fallback == scanned
+    finally:
+        cli.close()
+        running.stop(0)

@@ -11,6 +11,7 @@ from node.match import MatchLists
 from node.model import Compromise, PartnerPolicy, PdqThresholds, Seq, SignalType, Trust
 from node.store import Store
 from node.sync.ingest import Ingestor
+from node.sync.provenance import ProvenanceCache
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
 from node.sync.sightings import MatchCounter
@@ -19,8 +20,13 @@ from tests.support.feeds import FeedWriter, indicator, md5_signal, pdq_signal
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def matcher(store: Store, pinned, ingestor: Ingestor, ngo: FeedWriter, lab: FeedWriter) -> Matcher:
+@pytest.fixture(params=["store", "memory"])
+def matcher(
+    request: pytest.FixtureRequest, store: Store, pinned, ingestor: Ingestor, ngo: FeedWriter, lab: FeedWriter
+) -> Matcher:
+    """The Matcher reading provenance from the store, and from memory as a node builds it: every
+    test below changes a policy or mark after the first match, so a copy that is not kept
+    current fails them."""
     ingestor.ingest(
         ngo.entry([indicator(ngo.origin, md5_signal(1), category="csam")]), pinned=pinned, via="ngo"
     )
@@ -33,6 +39,17 @@ def matcher(store: Store, pinned, ingestor: Ingestor, ngo: FeedWriter, lab: Feed
     lists = MatchLists()
     ListRefresher(store=store, lists=lists).load()
     names = {ngo.origin: "ngo", lab.origin: "lab"}
+    if request.param == "memory":
+        cache = ProvenanceCache(store=store, names=lambda: names, source_trust=dict)
+        return Matcher(
+            lists=lists,
+            store=cache,
+            thresholds=PdqThresholds(default=31),
+            names=cache.names,
+            self_key=lab.origin,
+            counter=MatchCounter(clock=lambda: NOW),
+            sync=cache.sync,
+        )
     return Matcher(
         lists=lists,
         store=store,

@@ -1,0 +1,67 @@
+"""The local match log, counted in memory and written in batches.
+
+Writing the log on every matching call was one durable commit per call (an fsync with
+``synchronous=FULL``), more than the match itself. The Matcher now adds to this buffer and
+the serve loop writes it every refresh (``sync.refresh_seconds``), as does closing the node;
+``accord show`` and reports in another process see a match once it was written. A crash loses
+at most the counts of the last interval: the log is a statistic, not an acknowledged write.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from node.model.clock import Clock, format_timestamp
+from node.store import Store
+
+
+@dataclass(slots=True)
+class _Tally:
+    count: int
+    last_at: str
+
+
+class MatchLog:
+    """Local matches per indicator and UTC day since the last :meth:`flush`."""
+
+    def __init__(self, *, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], _Tally] = {}
+
+    def record(self, indicator_ids: Iterable[str]) -> None:
+        """Count one local match of each of ``indicator_ids`` (repeats count again)."""
+        at = format_timestamp(self._clock())
+        day = at[:10]
+        with self._lock:
+            for indicator_id in indicator_ids:
+                tally = self._counts.setdefault((indicator_id, day), _Tally(0, at))
+                tally.count += 1
+                tally.last_at = at
+
+    def flush(self) -> int:
+        """Write the counts so far to the store; returns how many rows they touched."""
+        with self._lock:
+            counts, self._counts = self._counts, {}
+        if not counts:
+            return 0
+        try:
+            with self._store.write() as tx:
+                tx.add_match_log((i, day, t.count, t.last_at) for (i, day), t in counts.items())
+        except BaseException:
+            self._put_back(counts)  # kept for the next flush: the transaction wrote nothing
+            raise
+        return len(counts)
+
+    def _put_back(self, counts: dict[tuple[str, str], _Tally]) -> None:
+        with self._lock:
+            for key, tally in counts.items():
+                now = self._counts.get(key)
+                if now is None:
+                    self._counts[key] = tally
+                else:
+                    now.count += tally.count
+                    now.last_at = max(now.last_at, tally.last_at)
