@@ -97,6 +97,7 @@ def write_snapshot(directory: Path, source: SnapshotSource, *, cursor: int) -> s
         c.indicator_id
         for batch in store.active_changes_upto(cursor, _ALL_TYPES, batch=_ID_BATCH)
         for c in batch
+        if c.indicator_id not in held
     ]
     indicators: dict[str, Indicator] = {}
     opinions: dict[str, list[Opinion]] = {}
