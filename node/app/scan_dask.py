@@ -150,6 +150,11 @@ class StateDir:
         except FileNotFoundError:
             return None
 
+    def forget(self, name: str) -> None:
+        """Delete ``name`` if it is there."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.path(name))
+
     def remove(self) -> None:
         """Delete the whole state directory (after a complete scan)."""
         with contextlib.suppress(FileNotFoundError):
@@ -257,6 +262,8 @@ def run_distributed_scan(
     if job.fmt not in ("jsonl", "csv"):
         raise InvalidInput(f"report format must be jsonl or csv, not {job.fmt!r}")
     distributed = distributed_module()
+    if "://" not in job.source and not Path(job.source).exists():
+        raise InvalidInput(f"{job.source} does not exist (a manifest, a media directory or an fsspec URL)")
     started = time.monotonic()
     state = StateDir(job.state)
     digest = _prepare_state(job, state, snapshot_source)
@@ -471,9 +478,9 @@ def _run_partitions(
 
     for number, rows in _partitions(job):
         outcome.total = number
-        done = state.read(_marker(number))
+        done = _intact_marker(state, number)
         if done is not None:
-            outcome.markers.append(json.loads(done))
+            outcome.markers.append(done)
             outcome.skipped += 1
             continue
         key = f"accord-scan-{digest[:12]}-{number}"
@@ -491,6 +498,24 @@ def _run_partitions(
     return outcome
 
 
+def _intact_marker(state: StateDir, number: int) -> dict[str, Any] | None:
+    """The done marker of partition ``number`` when its results match it; a marker whose
+    results are missing or altered is deleted (the partition is scanned again)."""
+    raw = state.read(_marker(number))
+    if raw is None:
+        return None
+    try:
+        marker = json.loads(raw)
+        data = state.read(_data(number))
+        if data is not None and hashlib.sha256(data).hexdigest() == marker["sha256"]:
+            return dict(marker)
+    except (ValueError, KeyError, TypeError):
+        pass
+    log.warning("partition %d's results do not match its marker: scanning it again", number)
+    state.forget(_marker(number))
+    return None
+
+
 def _merge(job: ScanJob, state: StateDir, total: int) -> None:
     """Concatenate the parts in row order into ``job.out`` (written whole, then renamed)."""
     temporary = job.out.with_name(job.out.name + ".tmp")
@@ -501,6 +526,7 @@ def _merge(job: ScanJob, state: StateDir, total: int) -> None:
             marker = json.loads(state.read(_marker(number)) or b"{}")
             data = state.read(_data(number))
             if data is None or hashlib.sha256(data).hexdigest() != marker.get("sha256"):
+                state.forget(_marker(number))  # a rerun does this partition again
                 raise InvalidInput(
                     f"partition {number} in {state.url} does not match its marker; run the scan again"
                 )
