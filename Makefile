@@ -72,6 +72,7 @@ bench: install-dev
 	$(BIN)/python -m bench.sync $(BENCH)
 	$(BIN)/python -m bench.match_api $(BENCH)
 	$(BIN)/python -m bench.cold_start $(BENCH)
+	$(BIN)/python -m bench.scan $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

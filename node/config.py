@@ -242,6 +242,15 @@ class ActionsSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanSection:
+    """``accord scan`` on Dask (issue 16; the ``scan`` extra)."""
+
+    dask: bool = False  # scan on Dask by default (else only with --dask or --cluster)
+    cluster: str = ""  # scheduler address (tcp://host:8786); empty = a local cluster
+    workers: int = 0  # local cluster worker processes; 0 = one per core
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """The whole configuration. Build with :func:`load_config`."""
 
@@ -255,6 +264,7 @@ class NodeConfig:
     imports: ImportsSection = field(default_factory=ImportsSection)
     http: HttpSection = field(default_factory=HttpSection)
     actions: ActionsSection = field(default_factory=ActionsSection)
+    scan: ScanSection = field(default_factory=ScanSection)
 
     def __post_init__(self) -> None:
         self._check_match()
@@ -264,6 +274,8 @@ class NodeConfig:
         self._check_hostile_callers()
         self._check_http()
         self._check_actions()
+        if self.scan.workers < 0:
+            raise ConfigError("scan.workers is a number of worker processes (0: one per core)")
 
     def _check_http(self) -> None:
         http = self.http
@@ -433,6 +445,7 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "imports": ImportsSection,
     "http": HttpSection,
     "actions": ActionsSection,
+    "scan": ScanSection,
 }
 
 

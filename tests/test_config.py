@@ -287,3 +287,11 @@ def test_media_limits_are_checked(tmp_path: Path, text: str, message: str) -> No
     (tmp_path / "accord.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_config(tmp_path, env={})
+
+
+def test_scan_workers_is_a_count_of_processes(tmp_path: Path) -> None:
+    (tmp_path / "accord.toml").write_text("[scan]\ndask = true\ncluster = 'tcp://10.0.0.5:8786'\n")
+    config = load_config(tmp_path, env={})
+    assert (config.scan.dask, config.scan.cluster, config.scan.workers) == (True, "tcp://10.0.0.5:8786", 0)
+    with pytest.raises(ConfigError, match=r"scan\.workers"):
+        load_config(tmp_path, env={"ACCORD_SCAN_WORKERS": "-1"})

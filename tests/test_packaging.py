@@ -57,7 +57,14 @@ def test_pyarrow_and_matplotlib_are_extras_that_dev_installs() -> None:
     extras = PROJECT["optional-dependencies"]
     assert _requirement("pyarrow", core) is None and _requirement("matplotlib", core) is None
     assert _requirement("pyarrow", extras["parquet"]) and _requirement("matplotlib", extras["charts"])
-    assert "accord-node[parquet,charts]" in extras["dev"]
+    assert "accord-node[parquet,charts,scan]" in extras["dev"]
+
+
+def test_dask_is_the_scan_extra_not_a_core_dependency() -> None:
+    core = PROJECT["dependencies"]
+    extras = PROJECT["optional-dependencies"]
+    assert _requirement("dask", core) is None and _requirement("distributed", core) is None
+    assert (_requirement("dask", extras["scan"]) or "").startswith("dask[distributed]")
 
 
 def test_the_sdist_has_the_proto_sources_and_no_stray_tests(tmp_path: Path) -> None:

@@ -147,6 +147,13 @@ class AnalysingMixin(NodeParts):
             self.load_lists()
         return run_scan(self.matcher, source, out, fmt=fmt, chunk_rows=chunk_rows, progress=progress)
 
+    def record_scan_matches(self, indicator_ids: Sequence[str], others: Sequence[str]) -> None:
+        """Count a distributed scan's matches as a single-machine scan's matcher does: in the
+        local match log, and other origins' for sightings."""
+        if indicator_ids:
+            self.store.record_matches(indicator_ids)
+        self.counter.record(others)
+
     def opine(self, targets: Sequence[str], *, value: OpinionValue, explanation: str | None) -> list[int]:
         """Publish our opinion of the indicators ``targets`` name; returns the entries' seqs."""
         ids = self.opinions.resolve(targets)

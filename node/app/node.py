@@ -26,6 +26,7 @@ from node.app.exchanging import ExchangingMixin, PushReport
 from node.app.home import Home, require_home, tls_credentials
 from node.app.near_queries import near_from_lists
 from node.app.partnering import PartneringMixin
+from node.app.scan_snapshot import SnapshotSource
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
 from node.hashing import ListRefusal, read_hash_list
@@ -146,6 +147,14 @@ class AccordNode(
         )
         self.outbox_wake = threading.Event()  # act_on sets it: serve's deliverer goes at once
 
+    def _video_thresholds(self) -> VideoThresholds:
+        match = self.config.match
+        return VideoThresholds(
+            frame_threshold=match.vpdq_frame_threshold,
+            query_match_percent=match.vpdq_query_match_percent,
+            compared_match_percent=match.vpdq_compared_match_percent,
+        )
+
     def _thresholds(self) -> PdqThresholds:
         match = self.config.match
         return PdqThresholds(
@@ -157,8 +166,13 @@ class AccordNode(
     def _local_safelist(self) -> MatchLists:
         """The operator's safelist file (``match.safelist``), as a small index of its own."""
         safelist = MatchLists()
+        safelist.apply(self._safelist_updates())
+        safelist.ready = True
+        return safelist
+
+    def _safelist_updates(self) -> list[ListUpdate]:
         if not self.config.match.safelist:
-            return safelist
+            return []
         path = self.home.root / self.config.match.safelist
         updates = []
         for item in read_hash_list(path):
@@ -166,9 +180,7 @@ class AccordNode(
                 log.warning("safelist %s line %d refused: %s", path, item.line, item.reason)
                 continue
             updates.append(ListUpdate(f"safelist:{item.line}", item.signal, active=True))
-        safelist.apply(updates)
-        safelist.ready = True
-        return safelist
+        return updates
 
     @cached_property
     def media_gate(self) -> MediaGate:
@@ -189,3 +201,19 @@ class AccordNode(
             self.sightings.flush()
         finally:
             self.store.close()
+
+    def scan_snapshot_source(self) -> SnapshotSource:
+        """What a distributed scan freezes for its workers: the lists and all the matcher reads."""
+        if not self.lists.ready:
+            self.load_lists()
+        return SnapshotSource(
+            lists=self.lists,
+            store=self.store,
+            names=self.names(),
+            source_trust={s.origin: s.trust for s in self.bridges.sources()},
+            thresholds=self._thresholds(),
+            video=self._video_thresholds(),
+            safelist=[(u.indicator_id, u.signal) for u in self._safelist_updates()],
+            safelist_threshold=self.config.match.safelist_pdq_threshold,
+            self_key=self.origin,
+        )

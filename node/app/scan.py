@@ -22,7 +22,7 @@ from typing import Any
 
 from node.errors import InvalidInput
 from node.hashing.manifests import ManifestRow, count_rows, read_manifest
-from node.model import MatchResult, Signal
+from node.model import MatchResult, Signal, Trust
 from node.sync.query import Matcher
 
 CHUNK_ROWS = 10_000
@@ -116,6 +116,24 @@ def pending_rows(source: Path, out: Path) -> int | None:
 
 
 def _write_chunk(matcher: Matcher, chunk: list[ManifestRow], stream: Any, fmt: str) -> tuple[int, int]:
+    part = report_chunk(matcher, chunk, fmt)
+    stream.write(part.lines)
+    return part.matched, part.unusable
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkReport:
+    """The report lines of a run of rows, and what they counted (shared with the Dask scan)."""
+
+    lines: bytes
+    matched: int  # items with at least one match
+    unusable: int  # rows with no usable signal or an unusable value
+    indicator_ids: tuple[str, ...]  # every match's indicator (the local match log)
+    others: tuple[str, ...]  # those of other origins (counted for sightings)
+
+
+def report_chunk(matcher: Matcher, chunk: list[ManifestRow], fmt: str) -> ChunkReport:
+    """Match ``chunk`` and render the report lines of its matching items, in row order."""
     queries: list[tuple[ManifestRow, Signal]] = [(row, s) for row in chunk for s in row.signals]
     results = matcher.match([s for _, s in queries])
     by_row: dict[int, list[MatchResult]] = {}
@@ -123,9 +141,15 @@ def _write_chunk(matcher: Matcher, chunk: list[ManifestRow], stream: Any, fmt: s
         if result.matches:
             by_row.setdefault(row.number, []).append(result)
     lines = [_report_lines(row, by_row[row.number], fmt) for row in chunk if row.number in by_row]
-    stream.write(b"".join(lines))
     unusable = sum(1 for row in chunk if row.problems or not row.signals)
-    return len(lines), unusable
+    matches = [m for found in by_row.values() for r in found for m in r.matches]
+    others = tuple(m.indicator_id for m in matches if m.trust is not Trust.OWN)
+    return ChunkReport(b"".join(lines), len(lines), unusable, tuple(m.indicator_id for m in matches), others)
+
+
+def csv_header() -> bytes:
+    """The first line of a CSV report."""
+    return _csv_line(_CSV_HEADER)
 
 
 def _report_lines(row: ManifestRow, results: list[MatchResult], fmt: str) -> bytes:

@@ -7,6 +7,7 @@ revocation ``accord revoke --list``; both live with the other feed-writing comma
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,6 +20,7 @@ from node.cli.bulk import (
     report_refused,
     targets_options,
 )
+from node.cli.commands_scan import dask_options, scan_on_dask, wants_dask
 from node.cli.options import home_option, open_node, write_json_option
 from node.cli.output import emit
 from node.model import ContentType, Tlp
@@ -110,7 +112,7 @@ def relabel_cmd(
 
 @click.command("scan")
 @home_option
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("source")
 @click.option(
     "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Report file."
 )
@@ -129,15 +131,17 @@ def relabel_cmd(
     help="Rows per checkpoint.",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@dask_options
 @write_json_option
 def scan_cmd(
     home: Path | None,
-    source: Path,
+    source: str,
     out: Path,
     fmt: str | None,
     chunk_rows: int,
     progress: bool | None,
     as_json: bool,
+    **dask: Any,
 ) -> None:
     """Scan a data-set manifest (CSV, JSON lines or Parquet with an id column and md5 / sha256 /
     pdq columns) or a directory of media against the lists; write matching items to --out.
@@ -145,11 +149,22 @@ def scan_cmd(
     Streams in constant memory. Interrupted? Run the same command again: it resumes from its
     checkpoint (--out + '.checkpoint') and the report gets no duplicate. Exit 0 when items
     matched, 1 when none did.
+
+    With --dask or --cluster (the 'scan' extra) it runs on Dask: SOURCE may then be an fsspec
+    URL, every core works, and a rerun skips the partitions done (state in --state).
     """
     fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "jsonl")
     node = open_node(home)
-    with progress_bar(progress, length=pending_rows(source, out), label="scanning") as bar:
-        report = node.scan(source, out, fmt=fmt, chunk_rows=chunk_rows, progress=bar.update)
+    if wants_dask(node, dask):
+        scan_on_dask(node, source, out, fmt=fmt, progress=progress, as_json=as_json, options=dask)
+        return
+    path = Path(source)
+    if "://" in source or not path.exists():
+        raise click.BadParameter(
+            f"Path {source!r} does not exist (an fsspec URL needs --dask).", param_hint="'SOURCE'"
+        )
+    with progress_bar(progress, length=pending_rows(path, out), label="scanning") as bar:
+        report = node.scan(path, out, fmt=fmt, chunk_rows=chunk_rows, progress=bar.update)
     lines = [f"resumed after row {report.resumed_from}"] if report.resumed_from else []
     lines += [
         f"scanned {report.rows} item(s): {report.matched} matched, "

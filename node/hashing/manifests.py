@@ -1,21 +1,24 @@
 """Data-set manifests → rows of signals, read in chunks (the training-data scan, issue 5).
 
 A manifest has an ``id`` column and one column per signal type (``md5``, ``sha256``, ``sha1``,
-``pdq``; any may be empty). CSV and JSON lines are read a line at a time and Parquet a record
+``pdq``; any may be empty), and may have a ``path`` column naming a media file to hash for the
+rows that carry no hash. CSV and JSON lines are read a line at a time and Parquet a record
 batch at a time (pyarrow), so memory stays constant however long the manifest is. A directory
-instead is walked (sorted, see :mod:`node.hashing.walk`) and each file hashed. Row ``n`` is
-always the same item, which is what lets a scan resume by skipping the rows it has done.
+instead is walked (sorted, see :mod:`node.hashing.walk`) and each file hashed (md5, sha256, PDQ,
+and vPDQ for videos with the video extra) where it is read or, in a distributed scan, on a
+worker. Row ``n`` is always the same item, which is what lets a scan resume by skipping the
+rows it has done.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from node.errors import InvalidInput, MissingExtra
 from node.hashing.media import hash_file
@@ -24,6 +27,9 @@ from node.model import PDQ_MIN_QUALITY, Signal, SignalType
 from node.model.jsontext import parse_json
 
 _SIGNAL_COLUMNS = {t.value: t for t in SignalType}
+MEDIA_COLUMN = "path"
+"""A manifest column naming a media file, hashed when the row carries no hash (relative paths
+start at a local manifest's folder)."""
 MAX_ID_CHARS = 1024
 """Longest item id kept in a report; ids are paths or keys, never this long in practice."""
 
@@ -36,33 +42,46 @@ class ManifestRow:
     id: str
     signals: tuple[Signal, ...]
     problems: tuple[str, ...] = ()
+    media: str | None = None  # a file still to hash (``hash_media=False``): see :func:`hash_row`
 
 
-def read_manifest(source: Path, *, skip: int = 0, batch_rows: int = 10_000) -> Iterator[list[ManifestRow]]:
-    """Rows of ``source`` after the first ``skip``, in lists of at most ``batch_rows``."""
-    rows = _rows(source)
+def read_manifest(
+    source: Path,
+    *,
+    skip: int = 0,
+    batch_rows: int = 10_000,
+    hash_media: bool = True,
+    opener: Callable[[], IO[bytes]] | None = None,
+) -> Iterator[list[ManifestRow]]:
+    """Rows of ``source`` after the first ``skip``, in lists of at most ``batch_rows``.
+
+    ``hash_media`` False leaves media files (a directory's, a ``path`` column's) unhashed: rows
+    carry ``media`` and a distributed scan hashes them on its workers with :func:`hash_row`.
+    ``opener`` reads the manifest from elsewhere than the local file ``source`` (whose suffix
+    still names its format): a distributed scan passes an fsspec URL's opener."""
+    rows = _rows(source, opener=opener)
     if skip:
         # Skipped rows are read (not parsed into signals) so numbering stays exact.
         for _ in islice(rows, skip):
             pass
     while batch := list(islice(rows, batch_rows)):
-        yield batch
+        yield [hash_row(row) for row in batch] if hash_media else batch
 
 
-def _rows(source: Path) -> Iterator[ManifestRow]:
-    if source.is_dir():
+def _rows(source: Path, *, opener: Callable[[], IO[bytes]] | None = None) -> Iterator[ManifestRow]:
+    if opener is None and source.is_dir():
         return _directory_rows(source)
     suffix = source.suffix.lower()
     if suffix == ".parquet":
-        return _parquet_rows(source)
+        return _parquet_rows(source, opener)
     if suffix in (".jsonl", ".ndjson", ".json"):
-        return _jsonl_rows(source)
+        return _jsonl_rows(source, opener)
     if suffix in (".csv", ".tsv", ".txt"):
-        return _csv_rows(source)
+        return _csv_rows(source, opener)
     raise InvalidInput(f"manifest {source} must be .csv, .jsonl or .parquet, or a directory of media")
 
 
-def _record(number: int, data: dict[str, Any]) -> ManifestRow:
+def _record(number: int, data: dict[str, Any], base: Path | None = None) -> ManifestRow:
     item_id = data.get("id")
     if item_id is None or str(item_id).strip() == "":
         return ManifestRow(number, f"row {number}", (), ("no id",))
@@ -76,11 +95,20 @@ def _record(number: int, data: dict[str, Any]) -> ManifestRow:
             signals.append(Signal(kind, str(value)))
         except InvalidInput as exc:
             problems.append(f"{column}: {exc}")
-    return ManifestRow(number, str(item_id)[:MAX_ID_CHARS], tuple(signals), tuple(problems))
+    item = str(item_id)[:MAX_ID_CHARS]
+    media = data.get(MEDIA_COLUMN)
+    if not signals and not problems and isinstance(media, str) and media.strip():
+        return ManifestRow(number, item, (), media=str(_media_path(media.strip(), base)))
+    return ManifestRow(number, item, tuple(signals), tuple(problems))
 
 
-def _csv_rows(source: Path) -> Iterator[ManifestRow]:
-    with _open_text(source) as stream:
+def _media_path(text: str, base: Path | None) -> Path:
+    path = Path(text)
+    return path if path.is_absolute() or base is None else base / path
+
+
+def _csv_rows(source: Path, opener: Callable[[], IO[bytes]] | None) -> Iterator[ManifestRow]:
+    with _open_text(source, opener) as stream:
         reader = csv.DictReader(stream, delimiter="\t" if source.suffix.lower() == ".tsv" else ",")
         try:
             fieldnames = reader.fieldnames
@@ -100,11 +128,12 @@ def _csv_rows(source: Path) -> Iterator[ManifestRow]:
                 # rest of that line and carries on with the next, so that row alone is refused.
                 yield ManifestRow(number, f"row {number}", (), (f"not a CSV row: {exc}",))
                 continue
-            yield _record(number, {str(k).strip().lower(): v for k, v in raw.items() if k is not None})
+            data = {str(k).strip().lower(): v for k, v in raw.items() if k is not None}
+            yield _record(number, data, _base(source, opener))
 
 
-def _jsonl_rows(source: Path) -> Iterator[ManifestRow]:
-    with _open_text(source) as stream:
+def _jsonl_rows(source: Path, opener: Callable[[], IO[bytes]] | None) -> Iterator[ManifestRow]:
+    with _open_text(source, opener) as stream:
         for number, line in enumerate(stream, start=1):
             try:
                 data = parse_json(line, what="the row")
@@ -114,7 +143,7 @@ def _jsonl_rows(source: Path) -> Iterator[ManifestRow]:
             if not isinstance(data, dict):
                 yield ManifestRow(number, f"row {number}", (), ("not a JSON object",))
                 continue
-            yield _record(number, {str(k).lower(): v for k, v in data.items()})
+            yield _record(number, {str(k).lower(): v for k, v in data.items()}, _base(source, opener))
 
 
 def _pyarrow_parquet() -> Any:
@@ -127,10 +156,10 @@ def _pyarrow_parquet() -> Any:
     return pq
 
 
-def _parquet_rows(source: Path) -> Iterator[ManifestRow]:
+def _parquet_rows(source: Path, opener: Callable[[], IO[bytes]] | None) -> Iterator[ManifestRow]:
     pq = _pyarrow_parquet()
     try:
-        parquet = pq.ParquetFile(source)
+        parquet = pq.ParquetFile(source if opener is None else opener())
     except (OSError, ValueError) as exc:
         raise InvalidInput(
             f"manifest {source} is not a readable Parquet file: {type(exc).__name__}"
@@ -138,33 +167,52 @@ def _parquet_rows(source: Path) -> Iterator[ManifestRow]:
     names = [n.lower() for n in parquet.schema_arrow.names]
     if "id" not in names:
         raise InvalidInput(f"manifest {source}: the schema has no 'id' column")
-    wanted = [n for n in parquet.schema_arrow.names if n.lower() == "id" or n.lower() in _SIGNAL_COLUMNS]
+    wanted = [
+        n
+        for n in parquet.schema_arrow.names
+        if n.lower() in ("id", MEDIA_COLUMN) or n.lower() in _SIGNAL_COLUMNS
+    ]
     number = 0
     for batch in parquet.iter_batches(batch_size=8192, columns=wanted):
         for data in batch.to_pylist():
             number += 1
-            yield _record(number, {k.lower(): v for k, v in data.items()})
+            yield _record(number, {k.lower(): v for k, v in data.items()}, _base(source, opener))
+
+
+def _base(source: Path, opener: Callable[[], IO[bytes]] | None) -> Path | None:
+    """Where a manifest's relative media paths start: a local manifest's folder."""
+    return None if opener is not None else source.parent
 
 
 def _directory_rows(root: Path) -> Iterator[ManifestRow]:
     for number, path in enumerate(media_files([root]), start=1):
-        item_id = str(path.relative_to(root))
-        try:
-            hashes = hash_file(path)
-        except InvalidInput as exc:
-            yield ManifestRow(number, item_id, (), (str(exc),))
-            continue
-        signals = [hashes.md5, hashes.sha256]
-        if hashes.pdq is not None and (hashes.pdq_quality or 0) >= PDQ_MIN_QUALITY:
-            signals.append(hashes.pdq)
-        yield ManifestRow(number, item_id, tuple(signals))
+        yield ManifestRow(number, str(path.relative_to(root)), (), media=str(path))
 
 
-def _open_text(source: Path) -> io.TextIOWrapper:
+def hash_row(row: ManifestRow) -> ManifestRow:
+    """``row`` with its ``media`` file hashed into signals (md5, sha256, and PDQ when its
+    quality is enough), or with the reason it could not be as a problem."""
+    if row.media is None:
+        return row
     try:
+        hashes = hash_file(Path(row.media))
+    except InvalidInput as exc:
+        return ManifestRow(row.number, row.id, (), (str(exc),))
+    signals = [hashes.md5, hashes.sha256]
+    if hashes.pdq is not None and (hashes.pdq_quality or 0) >= PDQ_MIN_QUALITY:
+        signals.append(hashes.pdq)
+    if hashes.vpdq is not None:  # a video's good frames (the video extra)
+        signals.append(hashes.vpdq)
+    return ManifestRow(row.number, row.id, tuple(signals))
+
+
+def _open_text(source: Path, opener: Callable[[], IO[bytes]] | None = None) -> io.TextIOWrapper:
+    try:
+        if opener is not None:
+            return io.TextIOWrapper(opener(), encoding="utf-8-sig", newline="")
         return open(source, encoding="utf-8-sig", newline="")
     except OSError as exc:
-        raise InvalidInput(f"cannot read manifest {source}: {exc.strerror}") from exc
+        raise InvalidInput(f"cannot read manifest {source}: {exc.strerror or exc}") from exc
 
 
 def count_rows(source: Path) -> int | None:

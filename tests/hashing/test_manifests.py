@@ -93,3 +93,29 @@ def test_media_walk_is_sorted_recursive_and_skips_hidden_and_links(tmp_path: Pat
     os.symlink(tmp_path, root / "loop")
     found = [str(p.relative_to(root)) for p in media_files([root])]
     assert found == ["a/1.png", "a/z/3.png", "b/2.png"]
+
+
+def test_a_path_column_names_media_hashed_where_the_row_has_no_hash(tmp_path: Path) -> None:
+    from tests.support.media import make_image
+
+    (tmp_path / "media").mkdir()
+    image = make_image(tmp_path / "media" / "a.png", seed=3, size=(160, 120))
+    md5 = md5_signal(1)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "id,md5,path\n"
+        f"hashed,{md5.value},media/elsewhere.png\n"  # a hash given: the path is not read
+        "by-path,,media/a.png\n"  # relative to the manifest's folder
+        f"absolute,,{image}\n"
+        "gone,,media/missing.png\n"
+    )
+    rows = {row.id: row for chunk in read_manifest(manifest) for row in chunk}
+    assert [str(s) for s in rows["hashed"].signals] == [str(md5)]
+    types = [s.type.value for s in rows["by-path"].signals]
+    assert types == ["md5", "sha256", "pdq"]
+    assert rows["absolute"].signals == rows["by-path"].signals
+    assert rows["gone"].signals == () and "missing.png" in rows["gone"].problems[0]
+    # Left unhashed for a distributed scan's workers: the rows name the file instead.
+    pending = {row.id: row for chunk in read_manifest(manifest, hash_media=False) for row in chunk}
+    assert pending["by-path"].media == str(tmp_path / "media" / "a.png")
+    assert pending["by-path"].signals == () and pending["hashed"].media is None
