@@ -37,6 +37,7 @@ from node.model import (
     Tlp,
 )
 from node.model.clock import utc_now
+from node.model.provenance import ATTESTED_CATEGORY
 from node.sync import partners as partner_ops
 from node.sync.publish import PublishReport
 from node.sync.query import BENIGN
@@ -184,7 +185,10 @@ class ContributingMixin(NodeParts):
         current: dict[Signal, Indicator] = {}
         signals = {item.signal for item in collected.items}
         for signal, found in self.store.local_indicators_with_signals(signals).items():
-            live = [i for i in found if not i.revoked and i.origin == self.origin]
+            # An attestation of the same file is a separate record, never relabelled by this.
+            live = [
+                i for i in found if not i.revoked and i.origin == self.origin and i.category != ATTESTED_CATEGORY
+            ]
             if live:
                 current[signal] = max(live, key=lambda i: i.modified)
         shared = self.store.distributions_of(ind.id for ind in current.values())

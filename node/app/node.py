@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from node.app import keyfiles
+from node.app.attesting import AttestingMixin
 from node.app.accounts import AccountsMixin
 from node.app.analysing import AnalysingMixin, describe_query
 from node.app.audit import AuditLog
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 __all__ = ["LOCAL_REFUSED", "AccordNode", "ContributeReport", "PushReport", "describe_query"]
 
 
-class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin, AccountsMixin):
+class AccordNode(
+    PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin, AccountsMixin, AttestingMixin
+):
     """One node, opened from its home directory. Close it when done."""
 
     def __init__(self, home: Home, *, config: NodeConfig | None = None) -> None:

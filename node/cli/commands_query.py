@@ -9,6 +9,7 @@ import click
 
 from node.app.shapes import status_json
 from node.cli.options import home_option, json_option, open_node
+from node.cli.commands_provenance import print_attestations
 from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
 from node.hashing import MediaHashes, hash_file
@@ -153,6 +154,7 @@ def _print_matches(
         for label, result in labelled
         for m in result.matches
     ]
+    print_attestations(labelled)
     for label, result in labelled:
         if result.safelisted:
             click.echo(

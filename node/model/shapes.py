@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from node.model.clock import format_timestamp
 from node.model.matches import Match, MatchResult
+from node.model.provenance import Attestation, AttestationMatch
 from node.model.queries import QueryRow
 
 
@@ -22,6 +24,37 @@ def match_result_json(label: str, result: MatchResult) -> dict[str, Any]:
         "matches": [match_json(m) for m in result.matches],
         "safelisted": result.safelisted,
         "suppressed": [match_json(m) for m in result.suppressed],
+        "attestations": [attestation_match_json(a) for a in result.attestations],
+    }
+
+
+def attestation_match_json(a: AttestationMatch) -> dict[str, Any]:
+    """An attested original a query meets: the verdict, the record and, for a video with frame
+    times, which segments match. Provenance only: never a block-list match."""
+    return {
+        "verdict": a.verdict,
+        "explanation": a.explanation(),
+        "indicator_id": a.indicator_id,
+        "origin": a.origin,
+        "origin_name": a.origin_name,
+        "signal_type": a.signal_type.value,
+        "distance": a.distance,
+        "tlp": a.tlp.value,
+        "record": attestation_json(a.attestation),
+        "description": a.note.description,
+        "labels": list(a.note.labels),
+        "segments": [{"start": g.start, "end": g.end, "matched": g.matched} for g in a.segments],
+    }
+
+
+def attestation_json(record: Attestation) -> dict[str, Any]:
+    """A provenance record (frame times are counted, not listed)."""
+    return {
+        "record_id": record.record_id,
+        "publisher": record.publisher,
+        "published_at": format_timestamp(record.published_at),
+        "where": record.where,
+        "frames": len(record.frames),
     }
 
 

@@ -433,8 +433,8 @@ class Store(FeedbackReads):
                 " AND signal_type = ? AND value IN (SELECT value FROM json_each(?))",
                 (kind.value, json.dumps(wanted)),
             )
-            for row in rows:
-                indicator = indicator_from_row(row)
+            by_id = self._with_notes({row[0]: indicator_from_row(row) for row in rows})
+            for indicator in by_id.values():
                 found.setdefault(indicator.signal, []).append(indicator)
         return found
 

@@ -130,6 +130,7 @@ class MatchResult(_message.Message):
     SAFELISTED_FIELD_NUMBER: _builtins.int
     SUPPRESSED_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    ATTESTATIONS_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """the query signal, TYPE:VALUE"""
     corroboration: _builtins.int
@@ -146,6 +147,10 @@ class MatchResult(_message.Message):
     def suppressed(self) -> _containers.RepeatedCompositeFieldContainer[Global___Match]:
         """harmful matches withheld because the query is safelisted"""
 
+    @_builtins.property
+    def attestations(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttestationMatch]:
+        """Attested originals the query meets (issue 15): provenance, never a block-list match."""
+
     def __init__(
         self,
         *,
@@ -155,10 +160,11 @@ class MatchResult(_message.Message):
         safelisted: _builtins.bool = ...,
         suppressed: _abc.Iterable[Global___Match] | None = ...,
         error: _builtins.str = ...,
+        attestations: _abc.Iterable[Global___AttestationMatch] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["corroboration", b"corroboration", "error", b"error", "matches", b"matches", "query", b"query", "safelisted", b"safelisted", "suppressed", b"suppressed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestations", b"attestations", "corroboration", b"corroboration", "error", b"error", "matches", b"matches", "query", b"query", "safelisted", b"safelisted", "suppressed", b"suppressed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -515,3 +521,98 @@ class QueryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryResponse: _TypeAlias = QueryResponse  # noqa: Y015
+
+@_typing.final
+class AttestationMatch(_message.Message):
+    """An attested original a query signal meets (issue 15). verdict: "authentic" only for an equal
+    md5 or sha256; "similar" (possibly altered) for a pdq or vpdq hit, at `distance`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDICATOR_ID_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    ORIGIN_NAME_FIELD_NUMBER: _builtins.int
+    SIGNAL_TYPE_FIELD_NUMBER: _builtins.int
+    DISTANCE_FIELD_NUMBER: _builtins.int
+    TLP_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    PUBLISHER_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_FIELD_NUMBER: _builtins.int
+    WHERE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    indicator_id: _builtins.str
+    origin: _builtins.str
+    origin_name: _builtins.str
+    signal_type: _builtins.str
+    distance: _builtins.int
+    tlp: _builtins.str
+    verdict: _builtins.str
+    record_id: _builtins.str
+    publisher: _builtins.str
+    published_at: _builtins.str
+    """RFC 3339, UTC"""
+    where: _builtins.str
+    description: _builtins.str
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttestedSegment]:
+        """videos with frame times: which stretches match"""
+
+    def __init__(
+        self,
+        *,
+        indicator_id: _builtins.str = ...,
+        origin: _builtins.str = ...,
+        origin_name: _builtins.str = ...,
+        signal_type: _builtins.str = ...,
+        distance: _builtins.int = ...,
+        tlp: _builtins.str = ...,
+        verdict: _builtins.str = ...,
+        record_id: _builtins.str = ...,
+        publisher: _builtins.str = ...,
+        published_at: _builtins.str = ...,
+        where: _builtins.str = ...,
+        description: _builtins.str | None = ...,
+        labels: _abc.Iterable[_builtins.str] | None = ...,
+        segments: _abc.Iterable[Global___AttestedSegment] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description", "distance", b"distance", "indicator_id", b"indicator_id", "labels", b"labels", "origin", b"origin", "origin_name", b"origin_name", "published_at", b"published_at", "publisher", b"publisher", "record_id", b"record_id", "segments", b"segments", "signal_type", b"signal_type", "tlp", b"tlp", "verdict", b"verdict", "where", b"where"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+
+Global___AttestationMatch: _TypeAlias = AttestationMatch  # noqa: Y015
+
+@_typing.final
+class AttestedSegment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    start: _builtins.float
+    """seconds into the attested video"""
+    end: _builtins.float
+    matched: _builtins.bool
+    def __init__(
+        self,
+        *,
+        start: _builtins.float = ...,
+        end: _builtins.float = ...,
+        matched: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "matched", b"matched", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttestedSegment: _TypeAlias = AttestedSegment  # noqa: Y015
