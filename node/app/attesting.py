@@ -80,7 +80,12 @@ class AttestingMixin(NodeParts):
         self._follow_commits()
         self.audit.record(
             "attest",
-            {"record_id": record.record_id, "tlp": tlp.value, "signals": len(items), "entries": list(report.seqs)},
+            {
+                "record_id": record.record_id,
+                "tlp": tlp.value,
+                "items": len(items),
+                "entries": list(report.seqs),
+            },
         )
         log.info("attested record %s: %d signals in entries %s", record.record_id, len(items), report.seqs)
         return AttestReport(record=record, signals=tuple(s for s, _ in _signals(hashes)), publish=report)
@@ -102,5 +107,3 @@ def _frames(path: Path, hashes: MediaHashes) -> tuple[AttestedFrame, ...]:
         return ()
     frames = [f for f in hash_video(path) if f.quality >= PDQ_MIN_QUALITY][:MAX_FRAMES]
     return tuple(AttestedFrame(timestamp=f.timestamp, pdq=f.pdq) for f in frames)
-
-

@@ -187,7 +187,9 @@ class ContributingMixin(NodeParts):
         for signal, found in self.store.local_indicators_with_signals(signals).items():
             # An attestation of the same file is a separate record, never relabelled by this.
             live = [
-                i for i in found if not i.revoked and i.origin == self.origin and i.category != ATTESTED_CATEGORY
+                i
+                for i in found
+                if not i.revoked and i.origin == self.origin and i.category != ATTESTED_CATEGORY
             ]
             if live:
                 current[signal] = max(live, key=lambda i: i.modified)

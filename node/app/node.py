@@ -13,9 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from node.app import keyfiles
-from node.app.attesting import AttestingMixin
 from node.app.accounts import AccountsMixin
 from node.app.analysing import AnalysingMixin, describe_query
+from node.app.attesting import AttestingMixin
 from node.app.audit import AuditLog
 from node.app.bridges import Bridges
 from node.app.contributing import LOCAL_REFUSED, ContributeReport, ContributingMixin

@@ -21,12 +21,22 @@ TLP_CHOICES = [t.value for t in Tlp]
 @click.command("attest")
 @home_option
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--publisher", required=True, help="Who published the original (e.g. 'Campaign X press office').")
-@click.option("--published-at", required=True, help="When it was first published (ISO 8601, e.g. 2026-11-03T09:00:00Z).")
+@click.option(
+    "--publisher", required=True, help="Who published the original (e.g. 'Campaign X press office')."
+)
+@click.option(
+    "--published-at", required=True, help="When it was first published (ISO 8601, e.g. 2026-11-03T09:00:00Z)."
+)
 @click.option("--where", "where", required=True, help="Where it was first published (a URL or a place).")
-@click.option("--tlp", type=click.Choice(TLP_CHOICES, case_sensitive=False), default="clear", show_default=True)
-@click.option("--to", "recipients", multiple=True, help="Recipient partner (amber, amber+strict, red). Repeatable.")
-@click.option("--group", "groups", multiple=True, help="Sharing group whose members are recipients. Repeatable.")
+@click.option(
+    "--tlp", type=click.Choice(TLP_CHOICES, case_sensitive=False), default="clear", show_default=True
+)
+@click.option(
+    "--to", "recipients", multiple=True, help="Recipient partner (amber, amber+strict, red). Repeatable."
+)
+@click.option(
+    "--group", "groups", multiple=True, help="Sharing group whose members are recipients. Repeatable."
+)
 @click.option("--description", default=None, help="Context for whoever matches it (at most 1024 characters).")
 @click.option(
     "--label",
@@ -73,7 +83,9 @@ def attest_cmd(
     if as_json:
         print_json(data)
         return
-    click.echo(f"attested record {report.record.record_id}: {', '.join(kinds)} in entries {list(report.publish.seqs)}")
+    click.echo(
+        f"attested record {report.record.record_id}: {', '.join(kinds)} in entries {data['entries']}"
+    )
 
 
 def print_attestations(labelled: Sequence[tuple[str, MatchResult]]) -> None:

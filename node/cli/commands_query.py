@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from node.app.shapes import status_json
-from node.cli.options import home_option, json_option, open_node
 from node.cli.commands_provenance import print_attestations
+from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
 from node.hashing import MediaHashes, hash_file

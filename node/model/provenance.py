@@ -39,7 +39,9 @@ MAX_FRAMES = 4096
 
 LABEL_PREFIXES = ("entity", "behaviour", "jurisdiction", "election")
 """The documented label vocabulary: ``prefix:value``, or a free label starting ``x-``."""
-_LABEL = re.compile(r"(?:(?:entity|behaviour|jurisdiction|election):[a-z0-9][a-z0-9._-]{0,59}|x-[a-z0-9][a-z0-9._:-]{0,60})")
+_LABEL = re.compile(
+    r"(?:(?:entity|behaviour|jurisdiction|election):[a-z0-9][a-z0-9._-]{0,59}|x-[a-z0-9][a-z0-9._:-]{0,60})"
+)
 _FRAME_HEX = re.compile(r"[0-9a-f]{64}")
 _RECORD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 # Unicode categories refused in partner text: controls (C0, C1, DEL: terminal escapes),
@@ -58,7 +60,9 @@ def check_text(text: object, *, field: str, limit: int) -> str:
     if len(text) > limit:
         raise InvalidInput(f"{field} is {len(text)} characters; the limit is {limit}")
     if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in text):
-        raise InvalidInput(f"{field} holds control or format characters (refused: they can hide or forge output)")
+        raise InvalidInput(
+            f"{field} holds control or format characters (refused: they can hide or forge output)"
+        )
     return text
 
 
@@ -144,7 +148,10 @@ class IndicatorNote:
 
 
 def note_of(
-    *, description: str | None = None, labels: tuple[str, ...] | list[str] = (), attestation: Attestation | None = None
+    *,
+    description: str | None = None,
+    labels: tuple[str, ...] | list[str] = (),
+    attestation: Attestation | None = None,
 ) -> IndicatorNote | None:
     """A note from user input (labels normalised and sorted), or None when it says nothing."""
     note = IndicatorNote(
@@ -204,7 +211,9 @@ class AttestationMatch:
         )
 
 
-def frame_segments(frames: tuple[AttestedFrame, ...], query_frames: list[str], *, threshold: int) -> tuple[Segment, ...]:
+def frame_segments(
+    frames: tuple[AttestedFrame, ...], query_frames: list[str], *, threshold: int
+) -> tuple[Segment, ...]:
     """Which stretches of an attested video the query's frames match (each attested frame within
     ``threshold`` bits of some query frame), as runs of consecutive frames in time order.
 
@@ -254,4 +263,6 @@ def note_from_data(data: dict[str, Any]) -> IndicatorNote:
             where=record["where"],
             frames=tuple(AttestedFrame(timestamp=t, pdq=p) for t, p in record["frames"]),
         )
-    return IndicatorNote(description=data["description"], labels=tuple(data["labels"]), attestation=attestation)
+    return IndicatorNote(
+        description=data["description"], labels=tuple(data["labels"]), attestation=attestation
+    )

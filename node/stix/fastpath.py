@@ -168,7 +168,8 @@ def _check_shared(stix: dict[str, Any], creator: str) -> _Shared | None:
     plain = (
         "labels" not in stix
         and "attestation" not in stix["extensions"][EXTENSION_DEFINITION_ID]
-        and stix["description"] == indicator_texts(labels.signal_type, labels.category, labels.content_type)[1]
+        and stix["description"]
+        == indicator_texts(labels.signal_type, labels.category, labels.content_type)[1]
     )
     pattern = _PATTERNS.get(labels.signal_type)
     if not valid or not plain or pattern is None:

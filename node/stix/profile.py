@@ -20,8 +20,8 @@ import uuid
 from functools import lru_cache
 from typing import Any, Final
 
-from node.model.provenance import ATTESTED_CATEGORY
 from node.model import ContentType, KeyId, SignalType, Tlp
+from node.model.provenance import ATTESTED_CATEGORY
 
 ACCORD_NAMESPACE: Final = uuid.UUID("3e1c1d11-fe22-4792-adad-c268546c3330")
 """Namespace of the name-based ids Accord derives from key ids. Fixed forever: changing it
@@ -125,7 +125,6 @@ def indicator_texts(signal_type: SignalType, category: str, content_type: Conten
         f"A {label} hash of {content_type.value} content labelled '{category}', shared through Accord."
     )
     return name, description
-
 
 
 def accord_identity() -> dict[str, Any]:

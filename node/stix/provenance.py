@@ -77,11 +77,15 @@ def _labels(labels: object) -> tuple[str, ...]:
 
 def _attestation(data: object, category: str) -> Attestation | None:
     if (data is not None) != (category == ATTESTED_CATEGORY):
-        raise MalformedStix(f"an attestation is carried by, and only by, indicators of category {ATTESTED_CATEGORY}")
+        raise MalformedStix(
+            f"an attestation is carried by, and only by, indicators of category {ATTESTED_CATEGORY}"
+        )
     if data is None:
         return None
     if not isinstance(data, dict) or not _ATTESTATION_REQUIRED <= data.keys() <= _ATTESTATION_ALLOWED:
-        raise MalformedStix("extensions.attestation must hold record_id, publisher, published_at, where and optional frames")
+        raise MalformedStix(
+            "extensions.attestation must hold record_id, publisher, published_at, where and optional frames"
+        )
     try:
         return Attestation(
             record_id=data["record_id"],
@@ -99,7 +103,11 @@ def _frames(frames: object) -> tuple[AttestedFrame, ...]:
         raise MalformedStix(f"extensions.attestation.frames must be a list of at most {MAX_FRAMES} frames")
     read: list[AttestedFrame] = []
     for frame in frames:
-        if not isinstance(frame, dict) or frame.keys() != {"time_ms", "pdq"} or type(frame["time_ms"]) is not int:
+        if (
+            not isinstance(frame, dict)
+            or frame.keys() != {"time_ms", "pdq"}
+            or type(frame["time_ms"]) is not int
+        ):
             raise MalformedStix("each attested frame holds time_ms (integer) and pdq (64 hex)")
         read.append(AttestedFrame(timestamp=frame["time_ms"] / 1000, pdq=frame["pdq"]))
     return tuple(read)

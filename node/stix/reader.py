@@ -192,7 +192,9 @@ def _read_indicator(stix: dict[str, Any], *, creator: str, origin: KeyId) -> Ind
             note=note_from_stix(
                 stix,
                 stix["extensions"][EXTENSION_DEFINITION_ID],
-                generated_description=indicator_texts(labels.signal_type, labels.category, labels.content_type)[1],
+                generated_description=indicator_texts(
+                    labels.signal_type, labels.category, labels.content_type
+                )[1],
                 category=labels.category,
             ),
         )

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from node.errors import InvalidInput
-from node.model import ContentType, Indicator, KeyId, Opinion, Sighting, SignalType, Tlp, fingerprint
+from node.model import Indicator, KeyId, Opinion, Sighting, Tlp, fingerprint
 from node.model.provenance import ATTESTED_CATEGORY
 from node.stix.markings import tlp_marking_definition
 from node.stix.opinions import opinion_to_stix
@@ -22,7 +22,6 @@ from node.stix.profile import (
     EXTENSION_DEFINITION_ID,
     HASH_KEYS,
     PROFILE_PUBLISHED,
-    SIGNAL_LABELS,
     TLP_MARKINGS,
     accord_identity,
     extension_definition,
@@ -108,7 +107,9 @@ def indicator_to_stix(indicator: Indicator) -> dict[str, Any]:
         stix["revoked"] = True
     attested = indicator.note is not None and indicator.note.attestation is not None
     if attested != (indicator.category == ATTESTED_CATEGORY):
-        raise InvalidInput(f"an attestation record goes with, and only with, the category {ATTESTED_CATEGORY}")
+        raise InvalidInput(
+            f"an attestation record goes with, and only with, the category {ATTESTED_CATEGORY}"
+        )
     if indicator.note is not None:
         note_to_stix(indicator.note, stix, stix["extensions"][EXTENSION_DEFINITION_ID])
     return stix

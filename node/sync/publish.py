@@ -223,7 +223,9 @@ class Publisher:
         found = self._store.local_indicators_with_signals([signal]).get(signal, [])
         return [i for i in found if i.origin == self.origin]
 
-    def _current_versions(self, signals: Iterable[Signal], *, attested: bool = False) -> dict[Signal, Indicator]:
+    def _current_versions(
+        self, signals: Iterable[Signal], *, attested: bool = False
+    ) -> dict[Signal, Indicator]:
         """Our newest live indicator of each signal that has one (a few queries for any batch).
 
         Attestations and block-list indicators of one signal are separate indicators: attesting

@@ -191,7 +191,9 @@ class Matcher:
                 continue
             segments: tuple[Segment, ...] = ()
             if signal.type is SignalType.VPDQ and record.frames:
-                segments = frame_segments(record.frames, signal.frames(), threshold=self._video.frame_threshold)
+                segments = frame_segments(
+                    record.frames, signal.frames(), threshold=self._video.frame_threshold
+                )
             found.append(
                 AttestationMatch(
                     indicator_id=ind.id,
