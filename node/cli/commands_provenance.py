@@ -83,9 +83,7 @@ def attest_cmd(
     if as_json:
         print_json(data)
         return
-    click.echo(
-        f"attested record {report.record.record_id}: {', '.join(kinds)} in entries {data['entries']}"
-    )
+    click.echo(f"attested record {report.record.record_id}: {', '.join(kinds)} in entries {data['entries']}")
 
 
 def print_attestations(labelled: Sequence[tuple[str, MatchResult]]) -> None:

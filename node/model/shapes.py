@@ -10,7 +10,7 @@ from typing import Any
 
 from node.model.clock import format_timestamp
 from node.model.matches import Match, MatchResult
-from node.model.provenance import Attestation, AttestationMatch
+from node.model.provenance import Attestation, AttestationMatch, IndicatorNote
 from node.model.queries import QueryRow
 
 
@@ -102,4 +102,15 @@ def query_row_json(row: QueryRow) -> dict[str, Any]:
         "valid_until": None if ind.valid_until is None else ind.valid_until.isoformat(),
         "distance": row.distance,
         "warninglisted": row.warninglisted,
+        **note_json(ind.note),
+    }
+
+
+def note_json(note: IndicatorNote | None) -> dict[str, Any]:
+    """An indicator's description, labels and attestation record (null / empty when none)."""
+    record = None if note is None else note.attestation
+    return {
+        "description": None if note is None else note.description,
+        "labels": [] if note is None else list(note.labels),
+        "attestation": None if record is None else attestation_json(record),
     }

@@ -388,6 +388,11 @@ class Store(FeedbackReads):
             found.update((row[0], indicator_from_row(row)) for row in rows)
         return self._with_notes(found)
 
+    def with_notes(self, indicators: Sequence[Indicator]) -> list[Indicator]:
+        """``indicators`` with their notes attached (reads that select rows themselves)."""
+        found = self._with_notes({ind.id: ind for ind in indicators})
+        return [found[ind.id] for ind in indicators]
+
     def _with_notes(self, found: dict[str, Indicator]) -> dict[str, Indicator]:
         """``found`` with each indicator's note (description, labels, attestation) attached,
         when one was stored for the very version held."""
