@@ -85,7 +85,9 @@ TLP_CHOICES = [t.value for t in Tlp]
     "(refused by default: hash lists go in --list, STIX bundles in --stix).",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
-@click.option("--description", default=None, help="Context carried with every item (at most 1024 characters).")
+@click.option(
+    "--description", default=None, help="Context carried with every item (at most 1024 characters)."
+)
 @click.option(
     "--label",
     "labels",

@@ -37,7 +37,9 @@ def _contribute_labelled(home: Path, tmp_path: Path) -> None:
 
 def test_contribute_labels_and_query_filters_by_them(home: Path, tmp_path: Path) -> None:
     _contribute_labelled(home, tmp_path)
-    assert run("contribute", "--home", home, "--signal", "md5:" + "a" * 32, "--category", "csam").exit_code == 0
+    assert (
+        run("contribute", "--home", home, "--signal", "md5:" + "a" * 32, "--category", "csam").exit_code == 0
+    )
 
     rows = json.loads(run("query", "--home", home, "--label", "election:us-2026", "--json").output)["rows"]
     assert len(rows) == 3  # md5, sha256 and pdq of the image; not the unlabelled md5
@@ -50,14 +52,18 @@ def test_contribute_labels_and_query_filters_by_them(home: Path, tmp_path: Path)
     table = run("query", "--home", home, "--label", "election:us-2026")
     assert "behaviour:impersonation election:us-2026" in table.output
     csv_rows = run("query", "--home", home, "--label", "election:us-2026", "--csv").output.splitlines()
-    assert csv_rows[0].endswith(",labels") and csv_rows[1].endswith(",behaviour:impersonation election:us-2026")
+    assert csv_rows[0].endswith(",labels") and csv_rows[1].endswith(
+        ",behaviour:impersonation election:us-2026"
+    )
 
     shown = run("show", "--home", home, rows[0]["id"])
     assert "labels:        behaviour:impersonation election:us-2026" in shown.output
     assert "description:   'Fake robocall still of the candidate'" in shown.output
 
 
-def test_hostile_labels_and_descriptions_are_refused_before_anything_is_written(home: Path, tmp_path: Path) -> None:
+def test_hostile_labels_and_descriptions_are_refused_before_anything_is_written(
+    home: Path, tmp_path: Path
+) -> None:
     image = make_image(tmp_path / "x.png", seed=32)
     base = ["contribute", "--home", home, image, "--category", "csam"]
     escape = run(*base, "--description", "ok\x1b[2J\x1b[Hforged line")

@@ -27,7 +27,9 @@ RECORD = Attestation(
     frames=(AttestedFrame(0.0, hex_value(1, 64)), AttestedFrame(1.0, hex_value(2, 64))),
 )
 ATTESTED_NOTE = IndicatorNote(
-    description="Rally clip as released", labels=("election:us-2026", "jurisdiction:us-pa"), attestation=RECORD
+    description="Rally clip as released",
+    labels=("election:us-2026", "jurisdiction:us-pa"),
+    attestation=RECORD,
 )
 
 
@@ -36,7 +38,10 @@ def _noted() -> list[Any]:
         make_indicator(1, SignalType.SHA256, category=ATTESTED_CATEGORY, tlp=Tlp.CLEAR, note=ATTESTED_NOTE),
         make_indicator(2, SignalType.VPDQ, category=ATTESTED_CATEGORY, tlp=Tlp.CLEAR, note=ATTESTED_NOTE),
         make_indicator(
-            3, SignalType.PDQ, category="election-deepfake", note=IndicatorNote(labels=("behaviour:impersonation",))
+            3,
+            SignalType.PDQ,
+            category="election-deepfake",
+            note=IndicatorNote(labels=("behaviour:impersonation",)),
         ),
         make_indicator(4, SignalType.MD5, note=IndicatorNote(description="Seen on a fringe forum")),
     ]
@@ -92,7 +97,10 @@ def _extension(stix: dict[str, Any]) -> dict[str, Any]:
         (lambda s: _extension(s)["attestation"].update(publisher="\x1b[31mCampaign"), "control or format"),
         (lambda s: _extension(s)["attestation"].update(where=""), "where must be non-empty"),
         (lambda s: _extension(s)["attestation"].update(extra=1), "must hold record_id"),
-        (lambda s: _extension(s)["attestation"].update(frames=[{"time_ms": 1.5, "pdq": "0" * 64}]), "time_ms"),
+        (
+            lambda s: _extension(s)["attestation"].update(frames=[{"time_ms": 1.5, "pdq": "0" * 64}]),
+            "time_ms",
+        ),
         (lambda s: _extension(s).pop("attestation"), "carried by, and only by"),
     ],
 )
