@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 
 from node.app.parts import NodeParts
-from node.errors import InvalidInput
+from node.errors import InvalidInput, MediaError, extra_install_hint
 from node.hashing import MediaHashes, hash_file
+from node.hashing.credentials import credentials_available, load_trust_anchors, read_credentials
 from node.hashing.video import hash_video
 from node.model import PDQ_MIN_QUALITY, Distribution, Signal, Tlp
 from node.model.provenance import (
@@ -24,6 +25,7 @@ from node.model.provenance import (
     MAX_FRAMES,
     Attestation,
     AttestedFrame,
+    ContentCredentials,
     note_of,
 )
 from node.sync import partners as partner_ops
@@ -39,10 +41,24 @@ class AttestReport:
     record: Attestation
     signals: tuple[Signal, ...]
     publish: PublishReport
+    c2pa_note: str | None = None  # why the C2PA manifest was not read (the extra missing)
 
 
 class AttestingMixin(NodeParts):
-    """Publishing provenance records of original media."""
+    """Publishing provenance records of original media, and reading C2PA content credentials."""
+
+    def media_credentials(self, data: bytes) -> ContentCredentials | None:
+        """The C2PA manifest summary of media ``data`` (None: it carries none), trusted only
+        under ``match.c2pa_trust_anchors``. MediaError when the c2pa extra is not installed."""
+        return read_credentials(data, trust_anchors=self._trust_anchors())
+
+    def file_credentials(self, path: Path) -> ContentCredentials | None:
+        """:meth:`media_credentials` of the file at ``path``."""
+        return read_credentials(_read_media(path), trust_anchors=self._trust_anchors())
+
+    def _trust_anchors(self) -> bytes | None:
+        name = self.config.match.c2pa_trust_anchors
+        return load_trust_anchors(self.home.root / name) if name else None
 
     def attest(
         self,
@@ -67,12 +83,14 @@ class AttestingMixin(NodeParts):
         # Checked before hashing: a bad text or label must not cost a video's decode.
         note_of(description=description, labels=list(labels))
         hashes = hash_file(path)
+        credentials, c2pa_note = self._attested_credentials(path)
         record = Attestation(
             record_id=Attestation.new_record_id(),
             publisher=publisher,
             published_at=published_at,
             where=where,
             frames=_frames(path, hashes),
+            c2pa=credentials,
         )
         note = note_of(description=description, labels=list(labels), attestation=record)
         items = [Contribution(s, hashes.content_type, quality, note=note) for s, quality in _signals(hashes)]
@@ -88,7 +106,15 @@ class AttestingMixin(NodeParts):
             },
         )
         log.info("attested record %s: %d signals in entries %s", record.record_id, len(items), report.seqs)
-        return AttestReport(record=record, signals=tuple(s for s, _ in _signals(hashes)), publish=report)
+        return AttestReport(
+            record=record, signals=tuple(s for s, _ in _signals(hashes)), publish=report, c2pa_note=c2pa_note
+        )
+
+    def _attested_credentials(self, path: Path) -> tuple[ContentCredentials | None, str | None]:
+        """The original's C2PA summary for the record, or why none was checked."""
+        if not credentials_available():
+            return None, "C2PA not checked: " + extra_install_hint("c2pa")
+        return self.file_credentials(path), None
 
 
 def _signals(hashes: MediaHashes) -> list[tuple[Signal, int | None]]:
@@ -99,6 +125,21 @@ def _signals(hashes: MediaHashes) -> list[tuple[Signal, int | None]]:
     if hashes.vpdq is not None:
         signals.append((hashes.vpdq, None))
     return signals
+
+
+MAX_CREDENTIAL_BYTES = 512 * 1024 * 1024
+"""Largest file whose C2PA manifest is read (c2pa reads the file through memory here)."""
+
+
+def _read_media(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_CREDENTIAL_BYTES:
+            raise MediaError(
+                f"{path} is over {MAX_CREDENTIAL_BYTES >> 20} MiB: its C2PA manifest is not read"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _frames(path: Path, hashes: MediaHashes) -> tuple[AttestedFrame, ...]:

@@ -168,6 +168,7 @@ def _start(
         observe=observe,
         query=node.lookup.query,
         media_signals=_media_signals(config.limits),
+        credentials=node.media_credentials,
     )
     address = listen or config.network.listen
     return start_servers(

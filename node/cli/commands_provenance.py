@@ -3,16 +3,25 @@ that show attestations beside match results."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
 from node.cli.bulk import parse_time
-from node.cli.options import home_option, json_option, open_node
-from node.cli.output import print_json
+from node.cli.options import home_option, json_option, open_node, resolve_home
+from node.cli.output import print_json, warn
+from node.config import load_config
+from node.errors import MediaError
+from node.hashing.credentials import load_trust_anchors, read_credentials
 from node.model import MatchResult, Tlp
-from node.model.provenance import AttestationMatch
+from node.model.provenance import (
+    AttestationMatch,
+    ContentCredentials,
+    credentials_from_data,
+    credentials_to_data,
+)
 from node.model.shapes import attestation_json
 
 TLP_CHOICES = [t.value for t in Tlp]
@@ -79,10 +88,15 @@ def attest_cmd(
         "record": attestation_json(report.record),
         "signals": kinds,
         "entries": list(report.publish.seqs),
+        "c2pa_note": report.c2pa_note,
     }
     if as_json:
         print_json(data)
         return
+    if report.record.c2pa is not None:
+        click.echo(f"recorded with it: {report.record.c2pa.summary()}")
+    elif report.c2pa_note is not None:
+        warn(f"accord: {report.c2pa_note}")
     click.echo(f"attested record {report.record.record_id}: {', '.join(kinds)} in entries {data['entries']}")
 
 
@@ -98,9 +112,45 @@ def print_attestations(labelled: Sequence[tuple[str, MatchResult]]) -> None:
                 best[a.attestation.record_id] = a
     for record_id, a in best.items():
         click.echo(f"attested original {record_id}: {a.explanation()}")
+        if a.attestation.c2pa is not None:
+            click.echo(f"  the original's credentials: {a.attestation.c2pa.summary()}")
         for segment in a.segments:
             state = "matches" if segment.matched else "DOES NOT MATCH (possibly altered)"
             click.echo(f"  {segment.start:g}s-{segment.end:g}s {state}")
+
+
+def local_credentials(home: Path | None) -> Callable[[Path], ContentCredentials | None]:
+    """Reads a file's C2PA summary with no node open: trust anchors come from the home's
+    ``match.c2pa_trust_anchors`` when that home exists (``accord hash`` needs no node)."""
+    root = resolve_home(home)
+    name = load_config(root).match.c2pa_trust_anchors if root.is_dir() else ""
+    anchors = load_trust_anchors(root / name) if name else None
+
+    def read(path: Path) -> ContentCredentials | None:
+        return read_credentials(path.read_bytes(), trust_anchors=anchors)
+
+    return read
+
+
+def credentials_row(
+    node_credentials: Callable[[Path], ContentCredentials | None], path: Path
+) -> dict[str, Any]:
+    """``{"c2pa": summary or None}`` for a file, or ``{"c2pa_note": why unchecked}``."""
+    try:
+        found = node_credentials(path)
+    except MediaError as exc:
+        return {"c2pa": None, "c2pa_note": f"C2PA not checked: {exc}"}
+    return {"c2pa": None if found is None else credentials_to_data(found)}
+
+
+def credentials_line(label: str, row: dict[str, Any]) -> str | None:
+    """The text line for :func:`credentials_row` (None: no manifest, nothing to say)."""
+    if row.get("c2pa_note"):
+        return f"{label}: {row['c2pa_note']}"
+    data = row.get("c2pa")
+    if data is None:
+        return None
+    return f"{label}: {credentials_from_data(data).summary()} (evidence only: a hash match means the same)"
 
 
 def _line(a: AttestationMatch) -> str:

@@ -105,6 +105,7 @@ class Attestation:
     published_at: datetime
     where: str
     frames: tuple[AttestedFrame, ...] = ()
+    c2pa: ContentCredentials | None = None  # the original's C2PA manifest, when it has one
 
     def __post_init__(self) -> None:
         if not isinstance(self.record_id, str) or not _RECORD_ID.fullmatch(self.record_id):
@@ -247,6 +248,7 @@ def note_to_data(note: IndicatorNote) -> dict[str, object]:
             "published_at": format_timestamp(record.published_at),
             "where": record.where,
             "frames": [[f.timestamp, f.pdq] for f in record.frames],
+            "c2pa": None if record.c2pa is None else credentials_to_data(record.c2pa),
         }
     return data
 
@@ -262,7 +264,120 @@ def note_from_data(data: dict[str, Any]) -> IndicatorNote:
             published_at=parse_timestamp(record["published_at"]),
             where=record["where"],
             frames=tuple(AttestedFrame(timestamp=t, pdq=p) for t, p in record["frames"]),
+            c2pa=None if record.get("c2pa") is None else credentials_from_data(record["c2pa"]),
         )
     return IndicatorNote(
         description=data["description"], labels=tuple(data["labels"]), attestation=attestation
+    )
+
+
+AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
+"""IPTC digital source types by which an asset declares itself made or edited by generative AI."""
+
+MAX_ACTIONS = 32
+"""Actions kept from one manifest: what a person reads beside a match, not a full audit."""
+
+
+def clean_evidence_text(text: object, *, limit: int = MAX_TEXT_CHARS) -> str | None:
+    """Text read from a file's own metadata (a C2PA manifest): whoever made the file chose it.
+    Control and format characters become U+FFFD and it is cut to ``limit``; None for no text.
+    Repaired rather than refused: it is evidence to show, not something an origin signed."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    cleaned = "".join("\ufffd" if unicodedata.category(c) in _REFUSED_CATEGORIES else c for c in text)
+    return cleaned[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class ContentCredentials:
+    """A summary of the C2PA manifest media carries: evidence, never trust.
+
+    ``valid``: the manifest is cryptographically intact (signature and content hashes check).
+    ``trusted``: valid and signed under a trust anchor the operator configured. Neither changes
+    what a hash match means. ``ai_generated``: an action declares a generative-AI source type.
+    """
+
+    validation_state: str  # as c2pa reports it: Valid, Trusted, Invalid (or Unreadable)
+    valid: bool
+    trusted: bool
+    claim_generator: str | None = None
+    signer: str | None = None  # the signing certificate's common name
+    issuer: str | None = None  # its organisation
+    signing_time: str | None = None  # from a time-stamp, when the manifest has one
+    actions: tuple[str, ...] = ()
+    ai_generated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.trusted and not self.valid:
+            raise InvalidInput("a C2PA manifest is trusted only when it is valid")
+        for text in (
+            self.validation_state,
+            self.claim_generator,
+            self.signer,
+            self.issuer,
+            self.signing_time,
+        ):
+            if text is not None:
+                check_text(text, field="C2PA summary text", limit=MAX_TEXT_CHARS)
+        if len(self.actions) > MAX_ACTIONS:
+            raise InvalidInput(f"a C2PA summary keeps at most {MAX_ACTIONS} actions")
+        for action in self.actions:
+            check_text(action, field="C2PA action", limit=MAX_TEXT_CHARS)
+
+    def summary(self) -> str:
+        """One line for people."""
+        state = "trusted" if self.trusted else "valid (signer not trusted here)" if self.valid else "INVALID"
+        parts = [f"C2PA {state}"]
+        if self.signer or self.issuer:
+            parts.append(f"signed by {self.signer or '?'!r} ({self.issuer or '?'!r})")
+        if self.claim_generator:
+            parts.append(f"made with {self.claim_generator!r}")
+        if self.signing_time:
+            parts.append(f"at {self.signing_time}")
+        if self.ai_generated:
+            parts.append("declares itself AI-generated")
+        return ", ".join(parts)
+
+
+def credentials_to_data(credentials: ContentCredentials) -> dict[str, Any]:
+    """JSON data of a summary (the same in STIX, the store and JSON outputs)."""
+    return {
+        "validation_state": credentials.validation_state,
+        "valid": credentials.valid,
+        "trusted": credentials.trusted,
+        "claim_generator": credentials.claim_generator,
+        "signer": credentials.signer,
+        "issuer": credentials.issuer,
+        "signing_time": credentials.signing_time,
+        "actions": list(credentials.actions),
+        "ai_generated": credentials.ai_generated,
+    }
+
+
+_CREDENTIAL_KEYS = frozenset(credentials_to_data(ContentCredentials("Valid", valid=True, trusted=False)))
+
+
+def credentials_from_data(data: object) -> ContentCredentials:
+    """Inverse of :func:`credentials_to_data`; InvalidInput for anything else (partner data)."""
+    if not isinstance(data, dict) or data.keys() != _CREDENTIAL_KEYS:
+        raise InvalidInput("a C2PA summary holds exactly " + ", ".join(sorted(_CREDENTIAL_KEYS)))
+    flags = [data[k] for k in ("valid", "trusted", "ai_generated")]
+    actions = data["actions"]
+    if not all(isinstance(f, bool) for f in flags) or not isinstance(actions, list):
+        raise InvalidInput("a C2PA summary's flags are true/false and its actions a list")
+    texts = [data[k] for k in ("claim_generator", "signer", "issuer", "signing_time")]
+    if not isinstance(data["validation_state"], str) or not all(
+        t is None or isinstance(t, str) for t in texts
+    ):
+        raise InvalidInput("a C2PA summary's fields are text")
+    return ContentCredentials(
+        validation_state=data["validation_state"],
+        valid=data["valid"],
+        trusted=data["trusted"],
+        claim_generator=data["claim_generator"],
+        signer=data["signer"],
+        issuer=data["issuer"],
+        signing_time=data["signing_time"],
+        actions=tuple(actions),
+        ai_generated=data["ai_generated"],
     )

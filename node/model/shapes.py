@@ -10,7 +10,7 @@ from typing import Any
 
 from node.model.clock import format_timestamp
 from node.model.matches import Match, MatchResult
-from node.model.provenance import Attestation, AttestationMatch, IndicatorNote
+from node.model.provenance import Attestation, AttestationMatch, IndicatorNote, credentials_to_data
 from node.model.queries import QueryRow
 
 
@@ -55,6 +55,7 @@ def attestation_json(record: Attestation) -> dict[str, Any]:
         "published_at": format_timestamp(record.published_at),
         "where": record.where,
         "frames": len(record.frames),
+        "c2pa": None if record.c2pa is None else credentials_to_data(record.c2pa),
     }
 
 

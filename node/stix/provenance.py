@@ -19,12 +19,15 @@ from node.model.provenance import (
     MAX_FRAMES,
     Attestation,
     AttestedFrame,
+    ContentCredentials,
     IndicatorNote,
+    credentials_from_data,
+    credentials_to_data,
 )
 from node.stix.timestamps import format_timestamp, parse_timestamp
 
 _ATTESTATION_REQUIRED: Final = frozenset({"record_id", "publisher", "published_at", "where"})
-_ATTESTATION_ALLOWED: Final = _ATTESTATION_REQUIRED | {"frames"}
+_ATTESTATION_ALLOWED: Final = _ATTESTATION_REQUIRED | {"frames", "c2pa"}
 
 
 def note_to_stix(note: IndicatorNote, stix: dict[str, Any], extension: dict[str, Any]) -> None:
@@ -47,6 +50,9 @@ def attestation_to_json(record: Attestation) -> dict[str, Any]:
     }
     if record.frames:
         data["frames"] = [{"time_ms": round(f.timestamp * 1000), "pdq": f.pdq} for f in record.frames]
+    if record.c2pa is not None:
+        # JSON null is not allowed in STIX: absent texts are left out, and read back as None.
+        data["c2pa"] = {k: v for k, v in credentials_to_data(record.c2pa).items() if v is not None}
     return data
 
 
@@ -93,9 +99,19 @@ def _attestation(data: object, category: str) -> Attestation | None:
             published_at=parse_timestamp(data["published_at"]),
             where=data["where"],
             frames=_frames(data.get("frames", [])),
+            c2pa=_credentials(data.get("c2pa")),
         )
     except InvalidInput as exc:
         raise MalformedStix(f"extensions.attestation: {exc}") from exc
+
+
+def _credentials(data: object) -> ContentCredentials | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise MalformedStix("extensions.attestation.c2pa must be an object")
+    texts = ("claim_generator", "signer", "issuer", "signing_time")
+    return credentials_from_data({**dict.fromkeys(texts), **data})
 
 
 def _frames(frames: object) -> tuple[AttestedFrame, ...]:

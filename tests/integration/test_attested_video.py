@@ -14,6 +14,8 @@ from tests.support.nodes import LiveNode
 
 require_video_tools()
 
+_FFMPEG = ("ffmpeg", "-loglevel", "error", "-y", "-framerate", "1", "-i")
+
 
 def _video(path: Path, seeds: list[int]) -> Path:
     """An H.264 MP4 showing one generated scene per second, in the order of ``seeds``."""
@@ -21,8 +23,7 @@ def _video(path: Path, seeds: list[int]) -> Path:
         for second, seed in enumerate(seeds):
             render_image(seed=seed, size=(320, 240)).save(Path(tmp) / f"f{second:04d}.png")
         subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-framerate", "1", "-i", f"{tmp}/f%04d.png"]
-            + ["-c:v", "libx264", "-r", "10", "-pix_fmt", "yuv420p", str(path)],
+            [*_FFMPEG, f"{tmp}/f%04d.png", "-c:v", "libx264", "-r", "10", "-pix_fmt", "yuv420p", str(path)],
             check=True,
         )
     return path
