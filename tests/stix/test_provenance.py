@@ -12,7 +12,13 @@ from stix2validator import ValidationOptions, validate_string
 
 from node.errors import InvalidInput
 from node.model import SignalType, Tlp
-from node.model.provenance import ATTESTED_CATEGORY, Attestation, AttestedFrame, IndicatorNote
+from node.model.provenance import (
+    ATTESTED_CATEGORY,
+    Attestation,
+    AttestedFrame,
+    ContentCredentials,
+    IndicatorNote,
+)
 from node.stix import build_bundle, read_entry_bundle
 from node.stix.fastpath import SharedFields
 from node.stix.profile import EXTENSION_DEFINITION_ID, origin_identity_id
@@ -25,6 +31,14 @@ RECORD = Attestation(
     published_at=T0 - timedelta(days=1),
     where="https://campaign.example/press",
     frames=(AttestedFrame(0.0, hex_value(1, 64)), AttestedFrame(1.0, hex_value(2, 64))),
+    c2pa=ContentCredentials(
+        validation_state="Trusted",
+        valid=True,
+        trusted=True,
+        claim_generator="Newsroom CMS 1.0",
+        signer="Photo Desk",
+        actions=("c2pa.created", "c2pa.edited"),
+    ),
 )
 ATTESTED_NOTE = IndicatorNote(
     description="Rally clip as released",
@@ -102,6 +116,9 @@ def _extension(stix: dict[str, Any]) -> dict[str, Any]:
             "time_ms",
         ),
         (lambda s: _extension(s).pop("attestation"), "carried by, and only by"),
+        (lambda s: _extension(s)["attestation"]["c2pa"].update(signer="\x1b[1mX"), "control or format"),
+        (lambda s: _extension(s)["attestation"]["c2pa"].update(valid=False), "trusted only when it is valid"),
+        (lambda s: _extension(s)["attestation"]["c2pa"].update(extra=1), "a C2PA summary holds exactly"),
     ],
 )
 def test_hostile_or_broken_notes_drop_the_object(change: Any, rule: str) -> None:
