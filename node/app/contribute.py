@@ -239,11 +239,13 @@ def vetted_category(text: str, *, new_category: bool) -> str:
     return slug
 
 
-def screen_item_categories(collected: Collected) -> None:
-    """Refuse list or bundle items whose own category is outside the shared vocabulary."""
+def screen_item_categories(collected: Collected, *, new_category: bool = False) -> None:
+    """Refuse list or bundle items whose own category is outside the shared vocabulary (unless
+    ``new_category``), and always those claiming the reserved attestation category."""
     kept: list[Contribution] = []
     for item in collected.items:
-        reason = None if item.category is None else unknown_category_reason(item.category)
+        category = item.category
+        reason = None if new_category or category is None else unknown_category_reason(category)
         if item.category == ATTESTED_CATEGORY:
             reason = ATTESTED_RESERVED
         if reason is None:

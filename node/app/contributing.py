@@ -115,8 +115,7 @@ class ContributingMixin(NodeParts):
         )
         if note is not None:
             collected.items = [replace(item, note=note) for item in collected.items]
-        if not new_category:
-            screen_item_categories(collected)
+        screen_item_categories(collected, new_category=new_category)
         forced = self._screen_safelisted(collected, category=category, force=force)
         forced += screen_warninglisted(
             collected, builtin_warninglists, category=category, force=force_warninglisted

@@ -98,3 +98,20 @@ def test_attestations_are_shown_but_never_exported_as_a_block_list(home: Path, t
         assert '"category": "attested-original"' not in text
     stix = json.loads(run("query", "--home", home, "--stix").output)
     assert [o for o in stix["objects"] if o["type"] == "indicator"] == []
+
+
+def test_a_hash_list_cannot_smuggle_in_the_attestation_category(home: Path, tmp_path: Path) -> None:
+    listed = tmp_path / "bank.csv"
+    listed.write_text(
+        "bank,content_id,signal_type,signal_value,category,origin,tlp\n"
+        f"b,1,md5,{'b' * 32},attested-original,x,green\n"
+        f"b,2,md5,{'c' * 32},csam,x,green\n"
+    )
+    done = run(
+        "contribute", "--home", home, "--list", listed, "--category", "csam", "--new-category", "--json"
+    )
+    assert done.exit_code == 2
+    [refusal] = json.loads(done.stdout)["refused"]
+    assert "reserved for provenance records" in refusal["reason"]
+    rows = json.loads(run("query", "--home", home, "--json").output)["rows"]
+    assert [r["category"] for r in rows] == ["csam"]
