@@ -54,7 +54,7 @@ class AttestingMixin(NodeParts):
 
     def file_credentials(self, path: Path) -> ContentCredentials | None:
         """:meth:`media_credentials` of the file at ``path``."""
-        return read_credentials(_read_media(path), trust_anchors=self._trust_anchors())
+        return read_credentials(read_media_for_credentials(path), trust_anchors=self._trust_anchors())
 
     def _trust_anchors(self) -> bytes | None:
         name = self.config.match.c2pa_trust_anchors
@@ -131,7 +131,8 @@ MAX_CREDENTIAL_BYTES = 512 * 1024 * 1024
 """Largest file whose C2PA manifest is read (c2pa reads the file through memory here)."""
 
 
-def _read_media(path: Path) -> bytes:
+def read_media_for_credentials(path: Path) -> bytes:
+    """The bytes of ``path`` for c2pa, up to MAX_CREDENTIAL_BYTES (MediaError beyond or unreadable)."""
     try:
         if path.stat().st_size > MAX_CREDENTIAL_BYTES:
             raise MediaError(

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from node.app.attesting import read_media_for_credentials
 from node.cli.bulk import parse_time
 from node.cli.options import home_option, json_option, open_node, resolve_home
 from node.cli.output import print_json, warn
@@ -127,7 +128,7 @@ def local_credentials(home: Path | None) -> Callable[[Path], ContentCredentials 
     anchors = load_trust_anchors(root / name) if name else None
 
     def read(path: Path) -> ContentCredentials | None:
-        return read_credentials(path.read_bytes(), trust_anchors=anchors)
+        return read_credentials(read_media_for_credentials(path), trust_anchors=anchors)
 
     return read
 
