@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from node.errors import AccordError, ConfigError, InvalidInput, NotFound, Unauthenticated
 from node.model import is_loopback_endpoint
+from node.model.provenance import parse_label
 from node.model.viewers import Viewer
 from node.store.bridges import ObjectQuery
 from node.sync.catalogue import Catalogue, Collection, Page
@@ -318,6 +319,7 @@ def _object_query(query: dict[str, str], *, ids: tuple[str, ...]) -> ObjectQuery
         types=listed("match[type]"),
         versions=versions,
         added_after=added_after,
+        labels=tuple(parse_label(label) for label in listed("match[label]")),
     )
 
 
