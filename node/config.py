@@ -153,6 +153,10 @@ class MatchSection:
     # the safelist threshold of it, or of an active ``benign`` indicator, never matches as harmful.
     safelist: str = ""
     safelist_pdq_threshold: int = 31
+    # C2PA trust anchors (issue 15): a PEM file of CA certificates, relative to the home; empty:
+    # none. A manifest signed under one of them is reported ``trusted``; any other intact one
+    # only ``valid``. Evidence either way: a manifest never changes a hash match.
+    c2pa_trust_anchors: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from node.errors import InvalidInput
 from node.match import builtin_warninglists
 from node.model import OpinionValue, Tlp
 from node.model.clock import utc_now
+from node.model.provenance import ATTESTED_CATEGORY
 from node.model.queries import IndicatorQuery, QueryAnswer
 from node.stix import build_export_bundle
 from node.sync.analysts import NewAccount
@@ -101,9 +102,12 @@ class AnalysingMixin(NodeParts):
         return found
 
     def stix_bundle(self, answer: QueryAnswer) -> dict[str, object]:
-        """A STIX 2.1 bundle of the indicators in ``answer`` (with their TLP definitions)."""
-        indicators = [r.indicator for r in answer.rows]
-        names = {r.indicator.origin: r.origin_name for r in answer.rows}
+        """A STIX 2.1 bundle of the indicators in ``answer`` (with their TLP definitions), without
+        attestations."""
+        # Attested originals are provenance, not indicators of harm: never in an exported bundle.
+        rows = [r for r in answer.rows if r.indicator.category != ATTESTED_CATEGORY]
+        indicators = [r.indicator for r in rows]
+        names = {r.indicator.origin: r.origin_name for r in rows}
         return build_export_bundle(indicators, origin_names=names)
 
     def report(self, *, since: datetime, until: datetime) -> TransparencyReport:

@@ -27,10 +27,16 @@ from node.model import (
     unknown_category_reason,
 )
 from node.model.access import shrinks, widens
+from node.model.provenance import ATTESTED_CATEGORY
 from node.stix import StixRefusal, read_stix_signals
 from node.stix.markings import strictest
 from node.sync.publish import Contribution, PublishReport
 from node.sync.query import BENIGN
+
+ATTESTED_RESERVED = (
+    f"the category {ATTESTED_CATEGORY!r} is reserved for provenance records of original media:"
+    " publish one with 'accord attest FILE', never as a contribution to a block list"
+)
 
 NOT_MEDIA = (
     "not an image or video (judged by its content): give hash lists with --list FILE, STIX bundles"
@@ -225,17 +231,23 @@ def _from_stix(
 def vetted_category(text: str, *, new_category: bool) -> str:
     """The category slug; one outside the shared vocabulary only with ``new_category``."""
     slug = parse_category(text)
+    if slug == ATTESTED_CATEGORY:
+        raise InvalidInput(ATTESTED_RESERVED)
     reason = None if new_category else unknown_category_reason(slug)
     if reason is not None:
         raise InvalidInput(reason)
     return slug
 
 
-def screen_item_categories(collected: Collected) -> None:
-    """Refuse list or bundle items whose own category is outside the shared vocabulary."""
+def screen_item_categories(collected: Collected, *, new_category: bool = False) -> None:
+    """Refuse list or bundle items whose own category is outside the shared vocabulary (unless
+    ``new_category``), and always those claiming the reserved attestation category."""
     kept: list[Contribution] = []
     for item in collected.items:
-        reason = None if item.category is None else unknown_category_reason(item.category)
+        category = item.category
+        reason = None if new_category or category is None else unknown_category_reason(category)
+        if item.category == ATTESTED_CATEGORY:
+            reason = ATTESTED_RESERVED
         if reason is None:
             kept.append(item)
         else:

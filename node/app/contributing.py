@@ -37,6 +37,7 @@ from node.model import (
     Tlp,
 )
 from node.model.clock import utc_now
+from node.model.provenance import ATTESTED_CATEGORY, note_of
 from node.sync import partners as partner_ops
 from node.sync.publish import PublishReport
 from node.sync.query import BENIGN
@@ -81,6 +82,8 @@ class ContributingMixin(NodeParts):
         new_category: bool = False,
         force_warninglisted: bool = False,
         progress: Progress | None = None,
+        description: str | None = None,
+        labels: Sequence[str] = (),
     ) -> ContributeReport:
         """Hash media (directories walked), read hash lists, STIX bundles and ``signals``; publish.
 
@@ -93,9 +96,12 @@ class ContributingMixin(NodeParts):
         ``new_category``. A signal we already share keeps its category and audience: an item
         that would change the category or widen the TLP (or its recipients) is refused, naming
         ``accord relabel``, which does that explicitly. A value on a MISP warninglist of
-        known-benign file hashes is refused unless ``force_warninglisted``.
+        known-benign file hashes is refused unless ``force_warninglisted``. ``description`` and
+        ``labels`` (the documented vocabulary, :func:`node.model.provenance.parse_label`) go
+        with every item; contributing a signal again with another note publishes a new version.
         """
         category = vetted_category(category, new_category=new_category)
+        note = note_of(description=description, labels=list(labels))  # refused before any hashing
         keys = partner_ops.resolve_recipients(self.store, partners=list(recipients), groups=list(groups))
         if not stix or tlp.names_recipients:
             # Refused before any hashing. With STIX, --to may address only what its markings restrict.
@@ -107,8 +113,9 @@ class ContributingMixin(NodeParts):
         collected = collect(
             sources, content_type=content_type, valid_until=valid_until, now=now, progress=progress
         )
-        if not new_category:
-            screen_item_categories(collected)
+        if note is not None:
+            collected.items = [replace(item, note=note) for item in collected.items]
+        screen_item_categories(collected, new_category=new_category)
         forced = self._screen_safelisted(collected, category=category, force=force)
         forced += screen_warninglisted(
             collected, builtin_warninglists, category=category, force=force_warninglisted
@@ -184,7 +191,12 @@ class ContributingMixin(NodeParts):
         current: dict[Signal, Indicator] = {}
         signals = {item.signal for item in collected.items}
         for signal, found in self.store.local_indicators_with_signals(signals).items():
-            live = [i for i in found if not i.revoked and i.origin == self.origin]
+            # An attestation of the same file is a separate record, never relabelled by this.
+            live = [
+                i
+                for i in found
+                if not i.revoked and i.origin == self.origin and i.category != ATTESTED_CATEGORY
+            ]
             if live:
                 current[signal] = max(live, key=lambda i: i.modified)
         shared = self.store.distributions_of(ind.id for ind in current.values())

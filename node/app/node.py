@@ -18,6 +18,7 @@ from node.app import keyfiles
 from node.app.accounts import AccountsMixin
 from node.app.acting import ActingMixin
 from node.app.analysing import AnalysingMixin, describe_query
+from node.app.attesting import AttestingMixin
 from node.app.audit import AuditLog
 from node.app.bridges import Bridges
 from node.app.contributing import LOCAL_REFUSED, ContributeReport, ContributingMixin
@@ -52,7 +53,13 @@ __all__ = ["LOCAL_REFUSED", "AccordNode", "ContributeReport", "PushReport", "des
 
 
 class AccordNode(
-    PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin, AccountsMixin, ActingMixin
+    PartneringMixin,
+    ContributingMixin,
+    ExchangingMixin,
+    AnalysingMixin,
+    AccountsMixin,
+    ActingMixin,
+    AttestingMixin,
 ):
     """One node, opened from its home directory. Close it when done."""
 

@@ -191,6 +191,7 @@ def _start(
         observe=observe,
         query=node.lookup.query,
         media_signals=media_signals(node),
+        credentials=node.media_credentials,
     )
     address = listen or config.network.listen
     return start_servers(

@@ -16,6 +16,7 @@ from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table
 from node.model import ContentType, KeyId, Signal, Tlp, parse_category
 from node.model.clock import utc_now
+from node.model.provenance import parse_label
 from node.model.queries import (
     IndicatorQuery,
     IndicatorStatus,
@@ -42,6 +43,7 @@ CSV_COLUMNS = [
     "valid_until",
     "distance",
     "warninglisted",
+    "labels",  # space-separated; the description stays out of CSV (free text; see --json)
 ]
 
 
@@ -68,6 +70,12 @@ CSV_COLUMNS = [
     help="-created, created, -modified, category, origin, distance (with --near).",
 )
 @click.option("--limit", type=int, default=100, show_default=True, help="At most this many rows.")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    help="Only indicators carrying this label (e.g. election:us-2026). Repeatable.",
+)
 @click.option("--include-red", is_flag=True, help="Include TLP:RED indicators (recorded in the audit log).")
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
@@ -103,6 +111,7 @@ def _query(options: dict[str, Any], names: dict[KeyId, str]) -> IndicatorQuery:
         sort=SortKey.parse(options["sort"]),
         limit=options["limit"],
         include_red=options["include_red"],
+        labels=frozenset(parse_label(label) for label in options["labels"]),
     )
 
 
@@ -126,15 +135,15 @@ def _print_answer(node: AccordNode, answer: QueryAnswer, form: str) -> None:
         print_json({"rows": rows, "truncated": answer.truncated})
     elif form == "as_csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**r, "labels": " ".join(r["labels"])} for r in rows)
         click.echo(buffer.getvalue(), nl=False)
     elif form == "as_stix":
         print_json(node.stix_bundle(answer))
     elif rows:
         print_table(
-            ["signal", "category", "origin", "tlp", "status", "created", "distance", "indicator"],
+            ["signal", "category", "origin", "tlp", "status", "created", "distance", "labels", "indicator"],
             [
                 (
                     f"{r['signal_type']}:{r['value']}",
@@ -144,6 +153,7 @@ def _print_answer(node: AccordNode, answer: QueryAnswer, form: str) -> None:
                     r["status"] + (" (warninglisted)" if r["warninglisted"] else ""),
                     r["created"][:19],
                     "-" if r["distance"] is None else r["distance"],
+                    " ".join(r["labels"]) or "-",
                     r["id"],
                 )
                 for r in rows
@@ -179,6 +189,22 @@ def show_cmd(home: Path | None, target: str, include_red: bool, as_json: bool) -
 _provenance_json = provenance_json
 
 
+def _print_note(data: dict[str, Any]) -> None:
+    """Description, labels and attestation record. Texts are quoted with repr(): they come
+    from the origin (checked free of control characters on receipt; quoted all the same)."""
+    if data["labels"]:
+        click.echo(f"{'labels:':14} {' '.join(data['labels'])}")
+    if data["description"] is not None:
+        click.echo(f"{'description:':14} {data['description']!r}")
+    record = data["attestation"]
+    if record is not None:
+        click.echo(
+            f"{'attestation:':14} original published by {record['publisher']!r} at"
+            f" {record['published_at']} in {record['where']!r} (record {record['record_id']},"
+            f" {record['frames']} timed frames); provenance only, never a block-list entry"
+        )
+
+
 def _print_provenance(item: Provenance) -> None:
     data = _provenance_json(item)
     for key in (
@@ -197,6 +223,7 @@ def _print_provenance(item: Provenance) -> None:
         "warninglisted",
     ):
         click.echo(f"{key + ':':14} {data[key] if data[key] is not None else '-'}")
+    _print_note(data)
     click.echo("")
     print_table(
         ["seq", "version", "category", "revoked", "via", "received", "signature", "digest"],

@@ -86,6 +86,15 @@ TLP_CHOICES = [t.value for t in Tlp]
     "(refused by default: hash lists go in --list, STIX bundles in --stix).",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@click.option(
+    "--description", default=None, help="Context carried with every item (at most 1024 characters)."
+)
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    help="entity:, behaviour:, jurisdiction:, election: + a slug, or x-<slug>. Repeatable.",
+)
 @write_json_option
 def contribute_cmd(
     home: Path | None,
@@ -104,6 +113,8 @@ def contribute_cmd(
     new_category: bool,
     any_file: bool,
     progress: bool | None,
+    description: str | None,
+    labels: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Add media FILES or directories (hashed locally, recursively), hash lists, STIX bundles and
@@ -140,6 +151,8 @@ def contribute_cmd(
             new_category=new_category,
             force_warninglisted=force_warninglisted,
             progress=bar.update,
+            description=description,
+            labels=labels,
         )
     data = contribute_json(report)
     if not as_json:

@@ -8,6 +8,12 @@ from typing import Any
 import click
 
 from node.app.shapes import status_json
+from node.cli.commands_provenance import (
+    credentials_line,
+    credentials_row,
+    local_credentials,
+    print_attestations,
+)
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
@@ -32,9 +38,10 @@ def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
     """
     rows: list[dict[str, Any]] = []
     failed = 0
+    credentials = local_credentials(home)
     for path in files:
         try:
-            rows.append(_hash_row(hash_file(path)))
+            rows.append({**_hash_row(hash_file(path)), **credentials_row(credentials, path)})
         except InvalidInput as exc:
             warn(f"accord: {path}: {exc}")
             failed += 1
@@ -51,6 +58,9 @@ def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
                 click.echo(f"  {row['vpdq'][:21]}…  ({row['vpdq_frames']} frames; full value with --json)")
             if row["note"]:
                 click.echo(f"  note: {row['note']}")
+            line = credentials_line(" ", row)
+            if line is not None:
+                click.echo(f" {line}")
     if failed:
         click.get_current_context().exit(EXIT_FAILED)
 
@@ -88,15 +98,17 @@ def match_cmd(
         raise click.UsageError("give media FILES or --signal TYPE:VALUE")
     node = open_node(home)
     queries, refused = signal_queries(signals)
+    evidence: dict[str, dict[str, Any]] = {}
     for path in files:
         queries.extend((str(path), signal) for signal in file_signals(path))
+        evidence[str(path)] = credentials_row(node.file_credentials, path)
     results = (
         node.match([signal for _, signal in queries], prefer_running_node=not offline) if queries else []
     )
     labelled = list(zip([label for label, _ in queries], results, strict=True))
     for label, error in refused:
         warn(f"accord: refused {label}: {error}")
-    _print_matches(labelled, as_json, refused=refused)
+    _print_matches(labelled, as_json, refused=refused, evidence=evidence)
     if not any(r.matches for r in results):
         click.get_current_context().exit(EXIT_FAILED if refused else EXIT_NO_MATCH)
 
@@ -130,12 +142,24 @@ def file_signals(path: Path) -> list[Signal]:
 
 
 def _print_matches(
-    labelled: list[tuple[str, MatchResult]], as_json: bool, *, refused: list[tuple[str, str]]
+    labelled: list[tuple[str, MatchResult]],
+    as_json: bool,
+    *,
+    refused: list[tuple[str, str]],
+    evidence: dict[str, dict[str, Any]] | None = None,
 ) -> None:
+    """``evidence``: per file label, its C2PA summary (shown beside, never changing, matches)."""
+    evidence = evidence or {}
     if as_json:
         errors = [refused_query_json(label, error) for label, error in refused]
-        print_json(errors + [match_result_json(label, r) for label, r in labelled])
+        print_json(
+            errors + [{**match_result_json(label, r), **evidence.get(label, {})} for label, r in labelled]
+        )
         return
+    for label, row in evidence.items():
+        line = credentials_line(label, row)
+        if line is not None:
+            click.echo(line)
     rows = [
         (
             label,
@@ -153,6 +177,7 @@ def _print_matches(
         for label, result in labelled
         for m in result.matches
     ]
+    print_attestations(labelled)
     for label, result in labelled:
         if result.safelisted:
             click.echo(

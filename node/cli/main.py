@@ -26,6 +26,7 @@ from node.cli import (
     commands_feedback,
     commands_import,
     commands_partner,
+    commands_provenance,
     commands_query,
     commands_relay,
     commands_serve,
@@ -80,6 +81,7 @@ for module in (
     commands_feedback,
     commands_accounts,
     commands_actions,
+    commands_provenance,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

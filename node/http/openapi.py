@@ -81,6 +81,12 @@ _MATCH_RESULT = {
         "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}},
         "safelisted": {"type": "boolean"},
         "suppressed": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}},
+        "attestations": {
+            "type": "array",
+            "description": "attested originals the signal meets (provenance, never a block-list match):"
+            " verdict 'authentic' only for an equal md5/sha256, else 'similar' (possibly altered)",
+            "items": {"type": "object"},
+        },
     },
 }
 
@@ -102,6 +108,9 @@ _QUERY_ROW = {
             ("modified", "string"),
             ("valid_until", ["string", "null"]),
             ("distance", ["integer", "null"]),
+            ("description", ["string", "null"]),
+            ("labels", "array"),
+            ("attestation", ["object", "null"]),
         )
     },
 }
@@ -182,6 +191,7 @@ _QUERY_PARAMETERS = [
     _query_parameter("until", "first published before (YYYY-MM-DD or RFC 3339 UTC)"),
     _query_parameter("sort", "-created, created, -modified, category, origin, distance"),
     _query_parameter("limit", "at most this many rows (default 100)", integer=True),
+    _query_parameter("label", "only indicators carrying this label (e.g. election:us-2026)", repeatable=True),
 ]
 
 _DELIVERY = {

@@ -16,6 +16,7 @@ from node.model import ContentType, KeyId, Signal, Tlp, parse_category
 from node.model.accounts import Account
 from node.model.match_filters import ListKind, MatchFilter
 from node.model.policy import Trust
+from node.model.provenance import parse_label
 from node.model.queries import IndicatorQuery, IndicatorStatus, SortKey, parse_time_bound
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ QUERY_PARAMETERS = frozenset(
         "until",
         "sort",
         "limit",
+        "label",
     }
 )
 
@@ -148,6 +150,7 @@ def indicator_query(
         sort=SortKey.parse(_single(params, "sort") or SortKey.NEWEST.value),
         limit=_integer(_single(params, "limit") or "100", "limit"),
         include_red=Tlp.RED in tlps,  # only an account whose maximum TLP is red gets here with it
+        labels=frozenset(parse_label(label) for label in params.get("label", ())),
     )
 
 

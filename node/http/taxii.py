@@ -31,6 +31,7 @@ from starlette.routing import Route
 from node.errors import AccordError, InvalidInput, NotFound, RateLimited, Unauthenticated
 from node.http.guard import client_address
 from node.http.limits import RateLimiter
+from node.model.provenance import parse_label
 from node.model.viewers import Viewer
 from node.store.bridges import ObjectQuery
 from node.sync.catalogue import Catalogue, Collection, Page
@@ -319,6 +320,7 @@ def _object_query(query: dict[str, str], *, ids: tuple[str, ...]) -> ObjectQuery
         types=listed("match[type]"),
         versions=versions,
         added_after=added_after,
+        labels=tuple(parse_label(label) for label in listed("match[label]")),
     )
 
 

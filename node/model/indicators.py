@@ -10,6 +10,7 @@ from datetime import datetime
 
 from node.errors import InvalidInput
 from node.model.ids import KeyId
+from node.model.provenance import IndicatorNote
 from node.model.signals import PDQ_MIN_QUALITY, Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -105,6 +106,8 @@ class Indicator:
     revoked: bool = False
     quality: int | None = None
     valid_until: datetime | None = None
+    # The origin's description, labels and, for an attestation, its provenance record.
+    note: IndicatorNote | None = None
 
     def __post_init__(self) -> None:
         parse_indicator_id(self.id)

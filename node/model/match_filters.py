@@ -75,6 +75,12 @@ class MatchFilter:
             matches=_counted(chosen, corroboration),
             suppressed=suppressed,
             safelisted=result.safelisted,
+            # Attested originals (issue 15) follow the same TLP ceiling and origin filter.
+            attestations=tuple(
+                a
+                for a in result.attestations
+                if tlp_at_most(a.tlp, self.max_tlp) and (not self.origins or a.origin in self.origins)
+            ),
         )
 
     def _wants(self, kind: ListKind) -> bool:

@@ -10,6 +10,7 @@ from node.model.ids import KeyId
 from node.model.indicators import ContentType
 from node.model.opinions import Consensus, OpinionTally
 from node.model.policy import Trust
+from node.model.provenance import AttestationMatch
 from node.model.signals import Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -96,6 +97,8 @@ class MatchResult:
     # active ``benign`` indicator within the safelist threshold): reported, never acted on.
     suppressed: tuple[Match, ...] = ()
     safelisted: bool = False
+    # Attested originals the query meets (issue 15): provenance, never a block-list match.
+    attestations: tuple[AttestationMatch, ...] = ()
 
     @property
     def corroboration(self) -> int:

@@ -78,6 +78,7 @@ class IndicatorQuery:
     until: datetime | None = None  # first published before
     sort: SortKey = SortKey.NEWEST
     limit: int = 100
+    labels: frozenset[str] = frozenset()  # every one must be on the indicator (issue 15)
     include_red: bool = False  # RED rows only when a person asked for them (and it is audited)
 
     def __post_init__(self) -> None:

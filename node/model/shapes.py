@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from node.model.clock import format_timestamp
 from node.model.matches import Match, MatchResult
+from node.model.provenance import Attestation, AttestationMatch, IndicatorNote, credentials_to_data
 from node.model.queries import QueryRow
 
 
@@ -22,6 +24,38 @@ def match_result_json(label: str, result: MatchResult) -> dict[str, Any]:
         "matches": [match_json(m) for m in result.matches],
         "safelisted": result.safelisted,
         "suppressed": [match_json(m) for m in result.suppressed],
+        "attestations": [attestation_match_json(a) for a in result.attestations],
+    }
+
+
+def attestation_match_json(a: AttestationMatch) -> dict[str, Any]:
+    """An attested original a query meets: the verdict, the record and, for a video with frame
+    times, which segments match. Provenance only: never a block-list match."""
+    return {
+        "verdict": a.verdict,
+        "explanation": a.explanation(),
+        "indicator_id": a.indicator_id,
+        "origin": a.origin,
+        "origin_name": a.origin_name,
+        "signal_type": a.signal_type.value,
+        "distance": a.distance,
+        "tlp": a.tlp.value,
+        "record": attestation_json(a.attestation),
+        "description": a.note.description,
+        "labels": list(a.note.labels),
+        "segments": [{"start": g.start, "end": g.end, "matched": g.matched} for g in a.segments],
+    }
+
+
+def attestation_json(record: Attestation) -> dict[str, Any]:
+    """A provenance record (frame times are counted, not listed)."""
+    return {
+        "record_id": record.record_id,
+        "publisher": record.publisher,
+        "published_at": format_timestamp(record.published_at),
+        "where": record.where,
+        "frames": len(record.frames),
+        "c2pa": None if record.c2pa is None else credentials_to_data(record.c2pa),
     }
 
 
@@ -69,4 +103,15 @@ def query_row_json(row: QueryRow) -> dict[str, Any]:
         "valid_until": None if ind.valid_until is None else ind.valid_until.isoformat(),
         "distance": row.distance,
         "warninglisted": row.warninglisted,
+        **note_json(ind.note),
+    }
+
+
+def note_json(note: IndicatorNote | None) -> dict[str, Any]:
+    """An indicator's description, labels and attestation record (null / empty when none)."""
+    record = None if note is None else note.attestation
+    return {
+        "description": None if note is None else note.description,
+        "labels": [] if note is None else list(note.labels),
+        "attestation": None if record is None else attestation_json(record),
     }

@@ -16,6 +16,8 @@ from node.model import (
     Tlp,
     Trust,
 )
+from node.model.clock import format_timestamp, parse_timestamp
+from node.model.provenance import Attestation, AttestationMatch, ContentCredentials, IndicatorNote, Segment
 from node.rpc.pb import federation_pb2, local_pb2
 from node.store import CountRow
 from node.sync.status import NodeStatus
@@ -62,6 +64,54 @@ def match_result_to_proto(result: MatchResult) -> local_pb2.MatchResult:
         matches=[_match_to_proto(m) for m in result.matches],
         safelisted=result.safelisted,
         suppressed=[_match_to_proto(m) for m in result.suppressed],
+        attestations=[_attestation_to_proto(a) for a in result.attestations],
+    )
+
+
+def _attestation_to_proto(a: AttestationMatch) -> local_pb2.AttestationMatch:
+    record = a.attestation
+    return local_pb2.AttestationMatch(
+        indicator_id=a.indicator_id,
+        origin=a.origin,
+        origin_name=a.origin_name,
+        signal_type=a.signal_type.value,
+        distance=a.distance,
+        tlp=a.tlp.value,
+        verdict=a.verdict,
+        record_id=record.record_id,
+        publisher=record.publisher,
+        published_at=format_timestamp(record.published_at),
+        where=record.where,
+        description=a.note.description,
+        labels=list(a.note.labels),
+        segments=[local_pb2.AttestedSegment(start=g.start, end=g.end, matched=g.matched) for g in a.segments],
+        c2pa=None if record.c2pa is None else credentials_to_proto(record.c2pa),
+    )
+
+
+def _attestation_from_proto(m: local_pb2.AttestationMatch) -> AttestationMatch:
+    """The frame times stay on the node: the segments already say what they showed."""
+    record = Attestation(
+        record_id=m.record_id,
+        publisher=m.publisher,
+        published_at=parse_timestamp(m.published_at),
+        where=m.where,
+        c2pa=credentials_from_proto(m.c2pa) if m.HasField("c2pa") else None,
+    )
+    return AttestationMatch(
+        indicator_id=m.indicator_id,
+        origin=KeyId(m.origin),
+        origin_name=m.origin_name,
+        signal_type=SignalType(m.signal_type),
+        distance=m.distance,
+        tlp=Tlp(m.tlp),
+        attestation=record,
+        note=IndicatorNote(
+            description=m.description if m.HasField("description") else None,
+            labels=tuple(m.labels),
+            attestation=record,
+        ),
+        segments=tuple(Segment(start=g.start, end=g.end, matched=g.matched) for g in m.segments),
     )
 
 
@@ -95,6 +145,7 @@ def match_result_from_proto(message: local_pb2.MatchResult) -> MatchResult:
         matches=tuple(_match_from_proto(m) for m in message.matches),
         suppressed=tuple(_match_from_proto(m) for m in message.suppressed),
         safelisted=message.safelisted,
+        attestations=tuple(_attestation_from_proto(a) for a in message.attestations),
     )
 
 
@@ -151,4 +202,38 @@ def _count_to_proto(row: CountRow, names: dict[KeyId, str]) -> local_pb2.CountRo
         category=row.category,
         signal_type=row.signal_type,
         count=row.count,
+    )
+
+
+def credentials_to_proto(c: ContentCredentials) -> local_pb2.ContentCredentials:
+    """A C2PA manifest summary for the Match API."""
+    return local_pb2.ContentCredentials(
+        validation_state=c.validation_state,
+        valid=c.valid,
+        trusted=c.trusted,
+        claim_generator=c.claim_generator,
+        signer=c.signer,
+        issuer=c.issuer,
+        signing_time=c.signing_time,
+        actions=list(c.actions),
+        ai_generated=c.ai_generated,
+    )
+
+
+def credentials_from_proto(m: local_pb2.ContentCredentials) -> ContentCredentials:
+    """Inverse of :func:`credentials_to_proto`."""
+
+    def text(name: str) -> str | None:
+        return getattr(m, name) if m.HasField(name) else None  # type: ignore[arg-type]
+
+    return ContentCredentials(
+        validation_state=m.validation_state,
+        valid=m.valid,
+        trusted=m.trusted,
+        claim_generator=text("claim_generator"),
+        signer=text("signer"),
+        issuer=text("issuer"),
+        signing_time=text("signing_time"),
+        actions=tuple(m.actions),
+        ai_generated=m.ai_generated,
     )

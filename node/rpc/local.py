@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterator
 
 import grpc
 
-from node.errors import AccordError, InvalidInput
+from node.errors import AccordError, InvalidInput, MediaError
 from node.model import Signal
+from node.model.provenance import ContentCredentials
 from node.model.queries import IndicatorQuery, QueryAnswer
-from node.rpc.convert import match_result_to_proto
+from node.rpc.convert import credentials_to_proto, match_result_to_proto
 from node.rpc.errors import abort_with, status_for
 from node.rpc.pb import local_pb2, local_pb2_grpc
 from node.rpc.queries import answer_to_proto, query_from_proto
@@ -32,8 +33,10 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         observe: Callable[[float, int], None] | None = None,
         query: Callable[[IndicatorQuery], QueryAnswer] | None = None,
         media_signals: Callable[[bytes], tuple[list[Signal], list[str]]] = signals_of_media,
+        credentials: Callable[[bytes], ContentCredentials | None] | None = None,
     ) -> None:
         self._query = query
+        self._credentials = credentials  # reads media's C2PA manifest (issue 15); None: never
         self._media_signals = media_signals  # hashes uploads under the node's media limits
         self._matcher = matcher
         self._status = status
@@ -73,6 +76,8 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         matched = iter(self._matcher.match(signals) if signals else ())
         results = [match_result_to_proto(next(matched)) if isinstance(q, Signal) else q for q in queries]
         response = local_pb2.MatchResponse(results=results, media_notes=notes)
+        if request.media and self._credentials is not None:
+            _add_credentials(response, self._credentials, request.media)
         if self._observe is not None:
             self._observe(time.perf_counter() - started, len(signals))
         return response
@@ -119,3 +124,16 @@ def _parse_or_refuse(text: str) -> Signal | local_pb2.MatchResult:
         return Signal.parse(text)
     except InvalidInput as exc:
         return local_pb2.MatchResult(query=text, error=str(exc))
+
+
+def _add_credentials(
+    response: local_pb2.MatchResponse, read: Callable[[bytes], ContentCredentials | None], media: bytes
+) -> None:
+    """The media's C2PA summary beside the matches; a missing extra is a note, not an error."""
+    try:
+        found = read(media)
+    except MediaError as exc:
+        response.media_notes.append(f"C2PA not checked: {exc}")
+        return
+    if found is not None:
+        response.credentials.CopyFrom(credentials_to_proto(found))

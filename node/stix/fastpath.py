@@ -28,6 +28,7 @@ from node.stix.profile import (
     INDICATOR_ALLOWED,
     INDICATOR_REQUIRED,
     TLP_BY_MARKING,
+    indicator_texts,
     indicator_types_for,
 )
 
@@ -163,7 +164,14 @@ def _check_shared(stix: dict[str, Any], creator: str) -> _Shared | None:
         and valid_from == created
         and (valid_until is None or valid_until > created)
     )
+    # A note (the origin's own description, labels, an attestation) takes the full reader.
+    plain = (
+        "labels" not in stix
+        and "attestation" not in stix["extensions"][EXTENSION_DEFINITION_ID]
+        and stix["description"]
+        == indicator_texts(labels.signal_type, labels.category, labels.content_type)[1]
+    )
     pattern = _PATTERNS.get(labels.signal_type)
-    if not valid or pattern is None:
+    if not valid or not plain or pattern is None:
         return None
     return _Shared(labels, created, modified, valid_until, indicator_types_for(labels.category), pattern)

@@ -20,7 +20,8 @@ import uuid
 from functools import lru_cache
 from typing import Any, Final
 
-from node.model import KeyId, SignalType, Tlp
+from node.model import ContentType, KeyId, SignalType, Tlp
+from node.model.provenance import ATTESTED_CATEGORY
 
 ACCORD_NAMESPACE: Final = uuid.UUID("3e1c1d11-fe22-4792-adad-c268546c3330")
 """Namespace of the name-based ids Accord derives from key ids. Fixed forever: changing it
@@ -82,6 +83,10 @@ EXTENSION_SCHEMA: Final = (
     "content_type (required; image, video or file), quality (optional; integer 0-100, the PDQ "
     "quality, at least 50 for pdq). On an identity: key_id (required; lowercase hex SHA-256 of "
     "the origin's raw Ed25519 public key)."
+    " Optional on an indicator of category attested-original, and required there: attestation"
+    " (object: record_id, a version-4 UUID shared by the record's indicators; publisher and"
+    " where, text of at most 200 characters; published_at, a STIX timestamp; frames, optional"
+    " list of objects with time_ms, integer milliseconds, and pdq, 64 hex)."
 )
 
 
@@ -103,8 +108,23 @@ def _derive_identity_id(key_id: str) -> str:
 
 
 def indicator_types_for(category: str) -> list[str]:
-    """The ``indicator_types`` (indicator-type-ov) of an indicator with ``category``."""
-    return ["benign"] if category == "benign" else ["malicious-activity"]
+    """The ``indicator_types`` (indicator-type-ov) of an indicator with ``category``.
+
+    An attestation (provenance of original media) is ``benign`` too: it says the media is
+    authentic, never that it is harmful.
+    """
+    return ["benign"] if category in ("benign", ATTESTED_CATEGORY) else ["malicious-activity"]
+
+
+@lru_cache(maxsize=1024)
+def indicator_texts(signal_type: SignalType, category: str, content_type: ContentType) -> tuple[str, str]:
+    """Name and description. They name the signal type and category, never the hash value."""
+    label = SIGNAL_LABELS[signal_type]
+    name = f"{label} hash: {category}"
+    description = (
+        f"A {label} hash of {content_type.value} content labelled '{category}', shared through Accord."
+    )
+    return name, description
 
 
 def accord_identity() -> dict[str, Any]:
@@ -158,4 +178,4 @@ INDICATOR_REQUIRED: Final = frozenset(
         "extensions",
     }
 )
-INDICATOR_ALLOWED: Final = INDICATOR_REQUIRED | {"valid_until", "revoked"}
+INDICATOR_ALLOWED: Final = INDICATOR_REQUIRED | {"valid_until", "revoked", "labels"}

@@ -27,7 +27,15 @@ from node.stix.fields import (
     tlp_from_markings,
 )
 from node.stix.opinions import opinion_from_stix
-from node.stix.profile import INDICATOR_ALLOWED, INDICATOR_REQUIRED, indicator_types_for, origin_identity_id
+from node.stix.profile import (
+    EXTENSION_DEFINITION_ID,
+    INDICATOR_ALLOWED,
+    INDICATOR_REQUIRED,
+    indicator_texts,
+    indicator_types_for,
+    origin_identity_id,
+)
+from node.stix.provenance import note_from_stix
 from node.stix.sightings import sighting_from_stix
 
 _BUNDLE_PROPERTIES: Final = frozenset({"type", "id", "objects"})
@@ -181,6 +189,14 @@ def _read_indicator(stix: dict[str, Any], *, creator: str, origin: KeyId) -> Ind
             revoked=_read_revoked(stix),
             quality=labels.quality,
             valid_until=_read_validity(stix, created),
+            note=note_from_stix(
+                stix,
+                stix["extensions"][EXTENSION_DEFINITION_ID],
+                generated_description=indicator_texts(
+                    labels.signal_type, labels.category, labels.content_type
+                )[1],
+                category=labels.category,
+            ),
         )
     except InvalidInput as exc:
         # Defence in depth: the checks above cover the model's rules today, but the model may

@@ -11,24 +11,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from node.errors import InvalidInput
-from node.model import ContentType, Indicator, KeyId, Opinion, Sighting, SignalType, Tlp, fingerprint
+from node.model import Indicator, KeyId, Opinion, Sighting, Tlp, fingerprint
+from node.model.provenance import ATTESTED_CATEGORY
 from node.stix.markings import tlp_marking_definition
 from node.stix.opinions import opinion_to_stix
 from node.stix.profile import (
     EXTENSION_DEFINITION_ID,
     HASH_KEYS,
     PROFILE_PUBLISHED,
-    SIGNAL_LABELS,
     TLP_MARKINGS,
     accord_identity,
     extension_definition,
+    indicator_texts,
     indicator_types_for,
     origin_identity_id,
 )
+from node.stix.provenance import note_to_stix
 from node.stix.sightings import sighting_to_stix
 from node.stix.timestamps import format_timestamp, parse_timestamp
 
@@ -81,7 +82,7 @@ def indicator_to_stix(indicator: Indicator) -> dict[str, Any]:
     """One indicator as a STIX ``indicator`` object (JSON data)."""
     signal = indicator.signal
     created = format_timestamp(indicator.created)
-    name, description = _texts(signal.type, indicator.category, indicator.content_type)
+    name, description = indicator_texts(signal.type, indicator.category, indicator.content_type)
     stix: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
@@ -104,6 +105,13 @@ def indicator_to_stix(indicator: Indicator) -> dict[str, Any]:
         stix["valid_until"] = _valid_until(indicator.valid_until, created)
     if indicator.revoked:
         stix["revoked"] = True
+    attested = indicator.note is not None and indicator.note.attestation is not None
+    if attested != (indicator.category == ATTESTED_CATEGORY):
+        raise InvalidInput(
+            f"an attestation record goes with, and only with, the category {ATTESTED_CATEGORY}"
+        )
+    if indicator.note is not None:
+        note_to_stix(indicator.note, stix, stix["extensions"][EXTENSION_DEFINITION_ID])
     return stix
 
 
@@ -125,17 +133,6 @@ def _valid_until(valid_until: datetime, created: str) -> str:
     if text <= created:
         raise InvalidInput("an indicator's valid_until must be later than its created time")
     return text
-
-
-@lru_cache(maxsize=1024)
-def _texts(signal_type: SignalType, category: str, content_type: ContentType) -> tuple[str, str]:
-    """Name and description. They name the signal type and category, never the hash value."""
-    label = SIGNAL_LABELS[signal_type]
-    name = f"{label} hash: {category}"
-    description = (
-        f"A {label} hash of {content_type.value} content labelled '{category}', shared through Accord."
-    )
-    return name, description
 
 
 def _origin_identities(

@@ -102,6 +102,13 @@ def _filters(query: IndicatorQuery, sets: StatusSets) -> tuple[list[str], list[A
     if query.until is not None:
         where.append("created < ?")
         params.append(format_timestamp(query.until))
+    for label in sorted(query.labels):
+        # Every label asked for, on the note of the version held (issue 15).
+        where.append(
+            "id IN (SELECT n.id FROM indicator_notes AS n, json_each(n.labels) AS l"
+            " WHERE l.value = ? AND n.modified = indicators.modified)"
+        )
+        params.append(label)
     if query.statuses:
         clauses = [_status_clause(s, sets, params) for s in sorted(query.statuses, key=lambda s: s.value)]
         where.append("(" + " OR ".join(clauses) + ")")

@@ -58,6 +58,7 @@ class ObjectQuery:
     versions: tuple[str, ...] = ("last",)
     added_after: str | None = None
     shared_ids: tuple[str, ...] = ()  # objects every origin and category collection shows
+    labels: tuple[str, ...] = ()  # match[label] (issue 15): indicators carrying any of them
 
 
 def taxii_timestamp(moment: datetime) -> str:
@@ -241,6 +242,13 @@ def _where(query: ObjectQuery) -> tuple[str, list[Any]]:
         if values:
             clauses.append(f"{column} IN (SELECT value FROM json_each(?))")  # noqa: S608 (a constant)
             params.append(json.dumps(list(values)))
+    if query.labels:
+        # The labels of the version held (indicator_notes); an object carries them in ``labels``.
+        clauses.append(
+            "o.object_id IN (SELECT n.id FROM indicator_notes AS n, json_each(n.labels) AS l"
+            " WHERE l.value IN (SELECT value FROM json_each(?)))"
+        )
+        params.append(json.dumps(list(query.labels)))
     if query.added_after is not None:
         clauses.append("o.date_added > ?")
         params.append(query.added_after)

@@ -22,6 +22,7 @@ from node.model import (
     Tlp,
 )
 from node.model.clock import format_timestamp, parse_timestamp
+from node.model.provenance import IndicatorNote, note_from_data, note_to_data
 from node.store.records import StoredEntry
 
 
@@ -118,6 +119,7 @@ class UpsertBatch:
     """
 
     chunks: tuple[list[Any], ...]
+    notes: tuple[tuple[str, str, str, str, str], ...] = ()  # :func:`note_row` of noted indicators
 
     def assign_change_ids(self, first: int) -> Iterator[tuple[int, list[Any]]]:
         """Each chunk with consecutive change ids from ``first`` written in: ``(rows, params)``."""
@@ -136,7 +138,27 @@ def upsert_batch(indicators: Sequence[Indicator], *, entry_seq: int, local: bool
     for start in range(0, len(indicators), ROWS_PER_STATEMENT):
         chunk = indicators[start : start + ROWS_PER_STATEMENT]
         chunks.append(list(chain.from_iterable((*indicator_to_row(i), entry_seq, 0, flag) for i in chunk)))
-    return UpsertBatch(tuple(chunks))
+    notes = tuple(note_row(i) for i in indicators if i.note is not None)
+    return UpsertBatch(tuple(chunks), notes)
+
+
+def note_row(indicator: Indicator) -> tuple[str, str, str, str, str]:
+    """The ``indicator_notes`` row of a noted indicator: id, modified, category, labels, note."""
+    note = indicator.note
+    if note is None:
+        raise ValueError("note_row needs an indicator with a note")
+    return (
+        indicator.id,
+        format_timestamp(indicator.modified),
+        indicator.category,
+        json.dumps(list(note.labels)),
+        json.dumps(note_to_data(note), sort_keys=True),
+    )
+
+
+def note_from_text(text: str) -> IndicatorNote:
+    """Inverse of the note column of :func:`note_row`."""
+    return note_from_data(json.loads(text))
 
 
 def indicator_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Indicator:

@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -40,6 +41,7 @@ from node.store.codec import (
     INDICATOR_COLUMNS,
     VALUE_MATCHES,
     indicator_from_row,
+    note_from_text,
     signatures_from_text,
     stored_entry_from_row,
     value_params,
@@ -384,6 +386,28 @@ class Store(FeedbackReads):
                 chunk,
             )
             found.update((row[0], indicator_from_row(row)) for row in rows)
+        return self._with_notes(found)
+
+    def with_notes(self, indicators: Sequence[Indicator]) -> list[Indicator]:
+        """``indicators`` with their notes attached (reads that select rows themselves)."""
+        found = self._with_notes({ind.id: ind for ind in indicators})
+        return [found[ind.id] for ind in indicators]
+
+    def _with_notes(self, found: dict[str, Indicator]) -> dict[str, Indicator]:
+        """``found`` with each indicator's note (description, labels, attestation) attached,
+        when one was stored for the very version held."""
+        ids = list(found)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.reader.execute(
+                f"SELECT id, modified, note FROM indicator_notes WHERE id IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            for id_, modified, text in rows:
+                indicator = found[id_]
+                if format_timestamp(indicator.modified) == modified:
+                    found[id_] = replace(indicator, note=note_from_text(text))
         return found
 
     def indicators_with_signal(self, signal: Signal, *, origin: KeyId | None = None) -> list[Indicator]:
@@ -414,8 +438,8 @@ class Store(FeedbackReads):
                 " AND signal_type = ? AND value IN (SELECT value FROM json_each(?))",
                 (kind.value, json.dumps(wanted)),
             )
-            for row in rows:
-                indicator = indicator_from_row(row)
+            by_id = self._with_notes({row[0]: indicator_from_row(row) for row in rows})
+            for indicator in by_id.values():
                 found.setdefault(indicator.signal, []).append(indicator)
         return found
 

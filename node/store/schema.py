@@ -772,3 +772,21 @@ def m022_speed_revoked_pdq(db: Database) -> None:
         "CREATE INDEX indicators_revoked_pdq ON indicators (id, value)"
         " WHERE signal_type = 'pdq' AND revoked = 1"
     )
+
+
+@migrations()
+def m021_provenance_notes(db: Database) -> None:
+    """Notes on indicators (issue 15): the origin's description, labels and attestation record,
+    as JSON, for the version of the indicator the row names. Kept beside ``indicators`` rather
+    than in it: most indicators have none, and the ingest upsert stays as it was."""
+    db.execute(
+        """
+        CREATE TABLE indicator_notes (
+            id TEXT PRIMARY KEY,
+            modified TEXT NOT NULL,
+            category TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            note TEXT NOT NULL
+        ) WITHOUT ROWID
+        """
+    )

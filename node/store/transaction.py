@@ -42,6 +42,12 @@ WHERE excluded.modified > indicators.modified      -- only a newer version repla
 """
 
 
+_NOTE_UPSERT = """
+INSERT OR REPLACE INTO indicator_notes (id, modified, category, labels, note)
+SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM indicators WHERE id = ? AND modified = ?)
+"""
+
+
 @lru_cache(maxsize=8)
 def _upsert_rows(count: int) -> str:
     """The upsert of ``count`` rows. Rows are applied in order, as separate inserts would be."""
@@ -350,6 +356,10 @@ class WriteTx(FeedbackWrites):
         written = 0
         for rows, params in batch.assign_change_ids(row[0] + 1):
             written += self._conn.execute(_upsert_rows(rows), params).rowcount
+        if batch.notes:
+            # A note is kept only for the version the indicators table now holds (a version
+            # the upsert refused leaves no note); reads pair a note with its version's modified.
+            self._conn.executemany(_NOTE_UPSERT, [(*note, note[0], note[1]) for note in batch.notes])
         return written
 
     # --- restore ------------------------------------------------------------------------

@@ -194,6 +194,7 @@ class Catalogue:
             versions=query.versions,
             added_after=query.added_after,
             shared_ids=_TLP_IDS,
+            labels=query.labels,
         )
         after = 0 if cursor is None else decode_cursor(cursor)
         rows: list[CatalogueRow] = []

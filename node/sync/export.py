@@ -19,8 +19,12 @@ from typing import Any, TextIO
 
 from node.errors import InvalidInput
 from node.model import KeyId, Signal, SignalType, Tlp
+from node.model.provenance import ATTESTED_CATEGORY
 from node.stix import build_export_bundle
 from node.store import Store
+
+_NOT_LISTED = frozenset({"benign", ATTESTED_CATEGORY})
+"""Categories that never go into a match list: known-benign media, and attested originals."""
 
 STDOUT = Path("-")
 """The export target meaning standard output (``accord export --out -``)."""
@@ -65,7 +69,9 @@ def export_bundle(
     indicators = [
         ind
         for ind in store.iter_indicators(include_revoked=False)
-        if (include_red or ind.tlp is not Tlp.RED) and ind.origin not in quarantined
+        if (include_red or ind.tlp is not Tlp.RED)
+        and ind.origin not in quarantined
+        and ind.category != ATTESTED_CATEGORY  # provenance, never part of a block list (issue 15)
     ]
     origin_names = {ind.origin: names.get(ind.origin, ind.origin[:12]) for ind in indicators}
     return build_export_bundle(indicators, origin_names=origin_names), len(indicators)
@@ -107,7 +113,11 @@ def match_list_rows(
     when asked."""
     quarantined = store.quarantined_origins()
     for ind in store.iter_indicators(include_revoked=False):
-        if (ind.tlp is Tlp.RED and not include_red) or ind.category == "benign" or ind.origin in quarantined:
+        if (
+            (ind.tlp is Tlp.RED and not include_red)
+            or ind.category in _NOT_LISTED
+            or ind.origin in quarantined
+        ):
             continue
         if ind.origin in observed:
             continue

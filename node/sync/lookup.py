@@ -165,7 +165,7 @@ class Lookup:
                 distance=None if distances is None else distances.get(ind.id),
                 warninglisted=self._warninglist_of(ind.signal),
             )
-            for ind in indicators
+            for ind in self._store.with_notes(indicators)
         ]
 
     def _warninglist_of(self, signal: Signal) -> str | None:

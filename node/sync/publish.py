@@ -43,6 +43,7 @@ from node.model import (
     Tlp,
 )
 from node.model.clock import Clock, format_timestamp
+from node.model.provenance import ATTESTED_CATEGORY, IndicatorNote
 from node.stix import build_bundle
 from node.store import Store, StoredBody, WriteTx
 from node.store.feedback import MatchCount
@@ -68,6 +69,7 @@ class Contribution:
     quality: int | None = None
     category: str | None = None  # overrides the batch's category (e.g. a CSV column)
     valid_until: datetime | None = None  # the source's expiry; None: valid until revoked
+    note: IndicatorNote | None = None  # description, labels, attestation record (issue 15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +124,7 @@ class Publisher:
         fresh: list[Indicator] = []
         added = updated = unchanged = 0
         unique = {c.signal: c for c in items}
-        versions = self._current_versions(unique)
+        versions = self._current_versions(unique, attested=category == ATTESTED_CATEGORY)
         for item in unique.values():
             current = versions.get(item.signal)
             label = item.category or category
@@ -221,11 +223,21 @@ class Publisher:
         found = self._store.local_indicators_with_signals([signal]).get(signal, [])
         return [i for i in found if i.origin == self.origin]
 
-    def _current_versions(self, signals: Iterable[Signal]) -> dict[Signal, Indicator]:
-        """Our newest live indicator of each signal that has one (a few queries for any batch)."""
+    def _current_versions(
+        self, signals: Iterable[Signal], *, attested: bool = False
+    ) -> dict[Signal, Indicator]:
+        """Our newest live indicator of each signal that has one (a few queries for any batch).
+
+        Attestations and block-list indicators of one signal are separate indicators: attesting
+        a file never relabels a contribution of it, nor contributing it an attestation.
+        """
         current: dict[Signal, Indicator] = {}
         for signal, found in self._store.local_indicators_with_signals(signals).items():
-            live = [i for i in found if not i.revoked and i.origin == self.origin]
+            live = [
+                i
+                for i in found
+                if not i.revoked and i.origin == self.origin and (i.category == ATTESTED_CATEGORY) == attested
+            ]
             if live:
                 current[signal] = max(live, key=lambda i: i.modified)
         return current
@@ -252,9 +264,10 @@ class Publisher:
                 modified=now,
                 quality=item.quality,
                 valid_until=item.valid_until,
+                note=item.note,
             )
-        labels = (current.category, current.tlp, current.content_type, current.valid_until)
-        if labels == (category, tlp.tlp, item.content_type, item.valid_until):
+        labels = (current.category, current.tlp, current.content_type, current.valid_until, current.note)
+        if labels == (category, tlp.tlp, item.content_type, item.valid_until, item.note):
             return None
         return replace(
             current,
@@ -264,6 +277,7 @@ class Publisher:
             modified=_after(current.modified, now),
             quality=item.quality if item.quality is not None else current.quality,
             valid_until=item.valid_until,
+            note=item.note,
         )
 
     def _publish(self, indicators: list[Indicator], distribution: Distribution) -> tuple[Seq, ...]:

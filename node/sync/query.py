@@ -32,10 +32,15 @@ from node.model import (
     VideoThresholds,
 )
 from node.model.clock import Clock, utc_now
+from node.model.provenance import ATTESTED_CATEGORY, AttestationMatch, Segment, frame_segments
 from node.sync.sightings import MatchCounter
 
 BENIGN = "benign"
 """The category of safelist indicators: known-benign media that must never match as harmful."""
+
+_NOT_BLOCKING = frozenset({BENIGN, ATTESTED_CATEGORY})
+"""Categories that never match as harmful: safelist entries, and attested originals (reported
+beside the matches as provenance, never a reason to act)."""
 
 MatchRecorder = Callable[[list[str]], None]
 """Counts local matches per indicator (the store's match log, read by provenance and reports)."""
@@ -151,8 +156,9 @@ class Matcher:
             found = [
                 (hit, ind)
                 for hit, ind in live
-                if ind.category != BENIGN and hit.distance <= self._within(ind, names)
+                if ind.category not in _NOT_BLOCKING and hit.distance <= self._within(ind, names)
             ]
+            attested = self._attestations(signal, live, names)
             corroboration = len({ind.origin for _, ind in found})
             matches = tuple(
                 self._match(
@@ -166,15 +172,50 @@ class Matcher:
                 for hit, ind in found
             )
             if benign or on_safelist:
-                results.append(MatchResult(query=signal, matches=(), suppressed=matches, safelisted=True))
+                results.append(
+                    MatchResult(
+                        query=signal, matches=(), suppressed=matches, safelisted=True, attestations=attested
+                    )
+                )
             else:
-                results.append(MatchResult(query=signal, matches=matches))
+                results.append(MatchResult(query=signal, matches=matches, attestations=attested))
         matched = [m for r in results for m in r.matches]
         if matched and self._record is not None:
             self._record([m.indicator_id for m in matched])
         if self._counter is not None:
             self._counter.record(m.indicator_id for m in matched if m.trust is not Trust.OWN)
         return results
+
+    def _attestations(
+        self, signal: Signal, live: Sequence[tuple[IndexHit, Indicator]], names: Mapping[KeyId, str]
+    ) -> tuple[AttestationMatch, ...]:
+        """The attested originals among ``live`` hits within reach, nearest first. A video
+        attestation with frame times says which of its segments the query's frames match."""
+        found: list[AttestationMatch] = []
+        for hit, ind in live:
+            note = ind.note
+            record = note.attestation if note is not None else None
+            if note is None or record is None or hit.distance > self._within(ind, names):
+                continue
+            segments: tuple[Segment, ...] = ()
+            if signal.type is SignalType.VPDQ and record.frames:
+                segments = frame_segments(
+                    record.frames, signal.frames(), threshold=self._video.frame_threshold
+                )
+            found.append(
+                AttestationMatch(
+                    indicator_id=ind.id,
+                    origin=ind.origin,
+                    origin_name=names.get(ind.origin, ind.origin[:12]),
+                    signal_type=ind.signal.type,
+                    distance=hit.distance,
+                    tlp=ind.tlp,
+                    attestation=record,
+                    note=note,
+                    segments=segments,
+                )
+            )
+        return tuple(sorted(found, key=lambda m: m.distance))
 
     def _policies(self) -> dict[KeyId, PartnerPolicy]:
         """Each origin's policy: partners' as the operator set it, unsigned sources' trust."""

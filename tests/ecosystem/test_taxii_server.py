@@ -17,6 +17,7 @@ from taxii2client.common import TokenAuth
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from node.model import ContentType, Distribution, Signal, Tlp
+from node.model.provenance import note_of
 from node.sync.catalogue import ALL_COLLECTION, collection_id
 from node.sync.publish import Contribution
 from tests.ecosystem.conftest import PLATFORM, Taxii
@@ -351,3 +352,22 @@ def test_a_partner_account_sees_what_the_federation_api_would_serve(taxii: Taxii
     # Mapped to the partner's key: the same rule as Pull (node.model.access.may_serve).
     viewer = taxii.node.bridges.viewer(taxii.tokens["platform"], None)
     assert viewer.partner_key == PLATFORM.key_id
+
+
+def test_match_label_filters_indicators_by_their_labels(taxii: Taxii) -> None:
+    labelled = note_of(labels=["election:us-2026"])
+    items = [
+        Contribution(md5_signal(n), ContentType.FILE, note=labelled if n < 3 else None) for n in range(5)
+    ]
+    taxii.node.publisher.contribute(
+        items, category="election-deepfake", distribution=Distribution(tlp=Tlp.GREEN)
+    )
+    reader = collection(taxii, "alice")
+    found = reader.get_objects(label="election:us-2026")["objects"]
+    assert len(found) == 3 and all(o["labels"] == ["election:us-2026"] for o in found)
+    assert reader.get_objects(label="election:fr-2027")["objects"] == []
+    status, _, body = get(
+        f"{taxii.api_root}collections/{ALL_COLLECTION}/objects/?match[label]=Not%20a%20label",
+        headers=bearer(taxii, "alice"),
+    )
+    assert status == 400 and "a label is" in body["description"]

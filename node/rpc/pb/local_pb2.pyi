@@ -130,6 +130,7 @@ class MatchResult(_message.Message):
     SAFELISTED_FIELD_NUMBER: _builtins.int
     SUPPRESSED_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    ATTESTATIONS_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     """the query signal, TYPE:VALUE"""
     corroboration: _builtins.int
@@ -146,6 +147,10 @@ class MatchResult(_message.Message):
     def suppressed(self) -> _containers.RepeatedCompositeFieldContainer[Global___Match]:
         """harmful matches withheld because the query is safelisted"""
 
+    @_builtins.property
+    def attestations(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttestationMatch]:
+        """Attested originals the query meets (issue 15): provenance, never a block-list match."""
+
     def __init__(
         self,
         *,
@@ -155,10 +160,11 @@ class MatchResult(_message.Message):
         safelisted: _builtins.bool = ...,
         suppressed: _abc.Iterable[Global___Match] | None = ...,
         error: _builtins.str = ...,
+        attestations: _abc.Iterable[Global___AttestationMatch] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["corroboration", b"corroboration", "error", b"error", "matches", b"matches", "query", b"query", "safelisted", b"safelisted", "suppressed", b"suppressed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attestations", b"attestations", "corroboration", b"corroboration", "error", b"error", "matches", b"matches", "query", b"query", "safelisted", b"safelisted", "suppressed", b"suppressed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -174,21 +180,30 @@ class MatchResponse(_message.Message):
 
     RESULTS_FIELD_NUMBER: _builtins.int
     MEDIA_NOTES_FIELD_NUMBER: _builtins.int
+    CREDENTIALS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___MatchResult]: ...
     @_builtins.property
     def media_notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """e.g. why media produced no PDQ"""
 
+    @_builtins.property
+    def credentials(self) -> Global___ContentCredentials:
+        """The media's C2PA manifest summary (issue 15), when it carries one: evidence beside the
+        matches, never a change to them. Unset without media, without a manifest, or unchecked
+        (the c2pa extra missing: a media note says so).
+        """
+
     def __init__(
         self,
         *,
         results: _abc.Iterable[Global___MatchResult] | None = ...,
         media_notes: _abc.Iterable[_builtins.str] | None = ...,
+        credentials: Global___ContentCredentials | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_notes", b"media_notes", "results", b"results"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credentials", b"credentials", "media_notes", b"media_notes", "results", b"results"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -515,3 +530,167 @@ class QueryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryResponse: _TypeAlias = QueryResponse  # noqa: Y015
+
+@_typing.final
+class AttestationMatch(_message.Message):
+    """An attested original a query signal meets (issue 15). verdict: "authentic" only for an equal
+    md5 or sha256; "similar" (possibly altered) for a pdq or vpdq hit, at `distance`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDICATOR_ID_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    ORIGIN_NAME_FIELD_NUMBER: _builtins.int
+    SIGNAL_TYPE_FIELD_NUMBER: _builtins.int
+    DISTANCE_FIELD_NUMBER: _builtins.int
+    TLP_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    RECORD_ID_FIELD_NUMBER: _builtins.int
+    PUBLISHER_FIELD_NUMBER: _builtins.int
+    PUBLISHED_AT_FIELD_NUMBER: _builtins.int
+    WHERE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    SEGMENTS_FIELD_NUMBER: _builtins.int
+    C2PA_FIELD_NUMBER: _builtins.int
+    indicator_id: _builtins.str
+    origin: _builtins.str
+    origin_name: _builtins.str
+    signal_type: _builtins.str
+    distance: _builtins.int
+    tlp: _builtins.str
+    verdict: _builtins.str
+    record_id: _builtins.str
+    publisher: _builtins.str
+    published_at: _builtins.str
+    """RFC 3339, UTC"""
+    where: _builtins.str
+    description: _builtins.str
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def segments(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttestedSegment]:
+        """videos with frame times: which stretches match"""
+
+    @_builtins.property
+    def c2pa(self) -> Global___ContentCredentials:
+        """the original's C2PA summary as its origin recorded it, if any"""
+
+    def __init__(
+        self,
+        *,
+        indicator_id: _builtins.str = ...,
+        origin: _builtins.str = ...,
+        origin_name: _builtins.str = ...,
+        signal_type: _builtins.str = ...,
+        distance: _builtins.int = ...,
+        tlp: _builtins.str = ...,
+        verdict: _builtins.str = ...,
+        record_id: _builtins.str = ...,
+        publisher: _builtins.str = ...,
+        published_at: _builtins.str = ...,
+        where: _builtins.str = ...,
+        description: _builtins.str | None = ...,
+        labels: _abc.Iterable[_builtins.str] | None = ...,
+        segments: _abc.Iterable[Global___AttestedSegment] | None = ...,
+        c2pa: Global___ContentCredentials | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "c2pa", b"c2pa", "description", b"description"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "c2pa", b"c2pa", "description", b"description", "distance", b"distance", "indicator_id", b"indicator_id", "labels", b"labels", "origin", b"origin", "origin_name", b"origin_name", "published_at", b"published_at", "publisher", b"publisher", "record_id", b"record_id", "segments", b"segments", "signal_type", b"signal_type", "tlp", b"tlp", "verdict", b"verdict", "where", b"where"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+
+Global___AttestationMatch: _TypeAlias = AttestationMatch  # noqa: Y015
+
+@_typing.final
+class AttestedSegment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    start: _builtins.float
+    """seconds into the attested video"""
+    end: _builtins.float
+    matched: _builtins.bool
+    def __init__(
+        self,
+        *,
+        start: _builtins.float = ...,
+        end: _builtins.float = ...,
+        matched: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "matched", b"matched", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttestedSegment: _TypeAlias = AttestedSegment  # noqa: Y015
+
+@_typing.final
+class ContentCredentials(_message.Message):
+    """A C2PA manifest summary. valid: cryptographically intact; trusted: valid and signed under a
+    trust anchor the node's operator configured (match.c2pa_trust_anchors).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALIDATION_STATE_FIELD_NUMBER: _builtins.int
+    VALID_FIELD_NUMBER: _builtins.int
+    TRUSTED_FIELD_NUMBER: _builtins.int
+    CLAIM_GENERATOR_FIELD_NUMBER: _builtins.int
+    SIGNER_FIELD_NUMBER: _builtins.int
+    ISSUER_FIELD_NUMBER: _builtins.int
+    SIGNING_TIME_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    AI_GENERATED_FIELD_NUMBER: _builtins.int
+    validation_state: _builtins.str
+    valid: _builtins.bool
+    trusted: _builtins.bool
+    claim_generator: _builtins.str
+    signer: _builtins.str
+    issuer: _builtins.str
+    signing_time: _builtins.str
+    ai_generated: _builtins.bool
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        validation_state: _builtins.str = ...,
+        valid: _builtins.bool = ...,
+        trusted: _builtins.bool = ...,
+        claim_generator: _builtins.str | None = ...,
+        signer: _builtins.str | None = ...,
+        issuer: _builtins.str | None = ...,
+        signing_time: _builtins.str | None = ...,
+        actions: _abc.Iterable[_builtins.str] | None = ...,
+        ai_generated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_claim_generator", b"_claim_generator", "_issuer", b"_issuer", "_signer", b"_signer", "_signing_time", b"_signing_time", "claim_generator", b"claim_generator", "issuer", b"issuer", "signer", b"signer", "signing_time", b"signing_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_claim_generator", b"_claim_generator", "_issuer", b"_issuer", "_signer", b"_signer", "_signing_time", b"_signing_time", "actions", b"actions", "ai_generated", b"ai_generated", "claim_generator", b"claim_generator", "issuer", b"issuer", "signer", b"signer", "signing_time", b"signing_time", "trusted", b"trusted", "valid", b"valid", "validation_state", b"validation_state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__claim_generator: _TypeAlias = _typing.Literal["claim_generator"]  # noqa: Y015
+    _WhichOneofArgType__claim_generator: _TypeAlias = _typing.Literal["_claim_generator", b"_claim_generator"]  # noqa: Y015
+    _WhichOneofReturnType__issuer: _TypeAlias = _typing.Literal["issuer"]  # noqa: Y015
+    _WhichOneofArgType__issuer: _TypeAlias = _typing.Literal["_issuer", b"_issuer"]  # noqa: Y015
+    _WhichOneofReturnType__signer: _TypeAlias = _typing.Literal["signer"]  # noqa: Y015
+    _WhichOneofArgType__signer: _TypeAlias = _typing.Literal["_signer", b"_signer"]  # noqa: Y015
+    _WhichOneofReturnType__signing_time: _TypeAlias = _typing.Literal["signing_time"]  # noqa: Y015
+    _WhichOneofArgType__signing_time: _TypeAlias = _typing.Literal["_signing_time", b"_signing_time"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__claim_generator) -> _WhichOneofReturnType__claim_generator | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__issuer) -> _WhichOneofReturnType__issuer | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__signer) -> _WhichOneofReturnType__signer | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__signing_time) -> _WhichOneofReturnType__signing_time | None: ...
+
+Global___ContentCredentials: _TypeAlias = ContentCredentials  # noqa: Y015
