@@ -20,12 +20,12 @@ from node.stix.markings import tlp_marking_definition
 from node.stix.opinions import opinion_to_stix
 from node.stix.profile import (
     EXTENSION_DEFINITION_ID,
-    HASH_KEYS,
     PROFILE_PUBLISHED,
     SIGNAL_LABELS,
     TLP_MARKINGS,
     accord_identity,
     extension_definition,
+    indicator_pattern,
     indicator_types_for,
     origin_identity_id,
 )
@@ -92,7 +92,7 @@ def indicator_to_stix(indicator: Indicator) -> dict[str, Any]:
         "name": name,
         "description": description,
         "indicator_types": indicator_types_for(indicator.category),
-        "pattern": f"[file:hashes.{HASH_KEYS[signal.type]} = '{signal.value}']",
+        "pattern": indicator_pattern(signal),
         "pattern_type": "stix",
         "pattern_version": "2.1",
         # The profile has no separate start of validity: an indicator is valid once created.
@@ -131,6 +131,8 @@ def _valid_until(valid_until: datetime, created: str) -> str:
 def _texts(signal_type: SignalType, category: str, content_type: ContentType) -> tuple[str, str]:
     """Name and description. They name the signal type and category, never the hash value."""
     label = SIGNAL_LABELS[signal_type]
+    if signal_type.is_address:
+        return f"{label}: {category}", f"A {label} labelled '{category}', shared through Accord."
     name = f"{label} hash: {category}"
     description = (
         f"A {label} hash of {content_type.value} content labelled '{category}', shared through Accord."
