@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
-from node.errors import MediaError
+from node.errors import InvalidInput, MediaError
 from node.hashing.files import describe_os_error, open_regular_file
 from node.model import MODEL_MAX_TENSORS, Signal, SignalType
 from node.model.jsontext import parse_json
@@ -213,7 +213,12 @@ def _safetensors_spans(stream: BinaryIO, size: int, name: str) -> list[TensorSpa
         )
     if 8 + length > size:
         raise MediaError(f"{name!r}: the safetensors header runs past the end of the file (truncated?)")
-    header = parse_json(_exactly(stream, length, name), what=f"the safetensors header of {name!r}")
+    try:
+        header = parse_json(_exactly(stream, length, name), what=f"the safetensors header of {name!r}")
+    except MediaError:
+        raise
+    except InvalidInput as exc:  # not JSON, or nested too deep: a media error of this file
+        raise MediaError(str(exc)) from exc
     if not isinstance(header, dict):
         raise MediaError(f"{name!r}: the safetensors header is not a JSON object")
     entries = {k: v for k, v in header.items() if k != "__metadata__"}

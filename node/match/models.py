@@ -81,7 +81,7 @@ class ModelIndex:
             return None  # removed while this query ran
         query_share = 100.0 * count / queried
         compared_share = 100.0 * count / listed
-        if count < min(MIN_SHARED_TENSORS, listed, queried):
+        if count < min(MIN_SHARED_TENSORS, listed):
             return None
         if max(query_share, compared_share) < MIN_SHARE_PERCENT:
             return None

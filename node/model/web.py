@@ -86,6 +86,8 @@ def normal_domain(text: str) -> str:
             "a domain value is a host name only (no scheme, port or path): use url: for an address"
         )
     name = _domain_name(text)
+    if _is_ip(name):
+        raise InvalidSignal("a domain value is a name, not an IP address: use url: for an address")
     if len(name.split(".")) < 2 or public_suffixes().is_public(name):
         raise InvalidSignal(
             "a domain value may not be a public suffix (such as com, co.uk or vercel.app, per the "
