@@ -34,9 +34,7 @@ def test_a_nudify_domain_and_a_model_are_shared_and_matched_on_the_partner(
         "--category", "nudify-service", "--tlp", "green",
     )  # fmt: skip
     assert domain.returncode == 0 and "1 added" in domain.stdout, domain.stderr
-    model = accord(
-        "contribute", "--home", ngo.home, listed, "--category", "abusive-model", "--tlp", "green"
-    )
+    model = accord("contribute", "--home", ngo.home, listed, "--category", "abusive-model", "--tlp", "green")
     assert model.returncode == 0 and "3 added" in model.stdout, model.stderr  # md5, sha256, model
 
     # B pulls; a URL deep under a subdomain then matches the listed domain (CLI → Local API).
@@ -44,8 +42,13 @@ def test_a_nudify_domain_and_a_model_are_shared_and_matched_on_the_partner(
     wait_for(lambda: accord("match", "--home", platform.home, "--signal", url).returncode == 0, timeout=60)
     [hit] = _matches(platform.home, "--signal", url)
     assert (hit["origin_name"], hit["category"], hit["signal_type"]) == ("ngo", "nudify-service", "domain")
-    assert accord("match", "--home", platform.home, "--signal", "url:https://notnudify-app.example/").returncode == 1
-    assert accord("match", "--home", platform.home, "--signal", "domain:nudify-app.example.org").returncode == 1
+    assert (
+        accord("match", "--home", platform.home, "--signal", "url:https://notnudify-app.example/").returncode
+        == 1
+    )
+    assert (
+        accord("match", "--home", platform.home, "--signal", "domain:nudify-app.example.org").returncode == 1
+    )
 
     # The Match API carries url signals in its TYPE:VALUE strings: no proto change.
     client = LocalClient(f"127.0.0.1:{platform.local}", timeout=30)
@@ -67,7 +70,9 @@ def test_a_nudify_domain_and_a_model_are_shared_and_matched_on_the_partner(
     assert (hit["signal_type"], hit["category"]) == ("model", "abusive-model")
     assert hit["query_match_percent"] == 100.0 and hit["compared_match_percent"] == 100.0
     # One shard of a re-sharded copy: all its tensors are in the listed model, half of the model.
-    shard = write_safetensors(tmp_path / "model-00001-of-00002.safetensors", {n: tensors[n] for n in names[:5]})
+    shard = write_safetensors(
+        tmp_path / "model-00001-of-00002.safetensors", {n: tensors[n] for n in names[:5]}
+    )
     [hit] = _matches(platform.home, shard)
     assert (hit["query_match_percent"], hit["compared_match_percent"]) == (100.0, 50.0)
     table = accord("match", "--home", platform.home, shard)
@@ -87,7 +92,9 @@ def test_accord_hash_prints_the_model_signal(tmp_path: Path) -> None:
     assert row["model"].startswith("model:") and len(row["model"]) == len("model:") + 3 * 64
     assert row["sha256"].startswith("sha256:") and row["pdq"] is None
     text = accord("hash", path)
-    assert text.returncode == 0 and row["model"][:22] in text.stdout and "3 distinct of 3 tensors" in text.stdout
+    assert (
+        text.returncode == 0 and row["model"][:22] in text.stdout and "3 distinct of 3 tensors" in text.stdout
+    )
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(path.read_bytes()[:-10])
     failed = accord("hash", broken)
