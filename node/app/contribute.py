@@ -42,8 +42,8 @@ from node.sync.publish import Contribution, PublishReport
 from node.sync.query import BENIGN
 
 NOT_MEDIA = (
-    "not an image, video or model weights file (judged by its content): give hash lists with"
-    " --list FILE, STIX bundles with --stix FILE, or --any-file to share this file's own md5 and sha256"
+    "not an image or video, nor a model weights file (judged by its content): give hash lists"
+    " with --list FILE, STIX bundles with --stix FILE, or --any-file to share this file's own md5 and sha256"
 )
 """Why a positional path that is not media is refused: a stray README, notes file, Thumbs.db or
 PDF in a drop folder, or a hash list passed without --list, would otherwise become a shared
