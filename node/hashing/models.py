@@ -254,19 +254,19 @@ class _Header:
     """A bounded reader of a GGUF header: every read counts against GGUF_MAX_METADATA."""
 
     def __init__(self, stream: BinaryIO, name: str) -> None:
-        self._stream, self._name, self.position = stream, name, 0
+        self._stream, self.name, self.position = stream, name, 0
 
     def take(self, count: int) -> bytes:
         if self.position + count > GGUF_MAX_METADATA:
-            raise MediaError(f"{self._name!r}: the GGUF header is over the {GGUF_MAX_METADATA}-byte limit")
-        data = _exactly(self._stream, count, self._name)
+            raise MediaError(f"{self.name!r}: the GGUF header is over the {GGUF_MAX_METADATA}-byte limit")
+        data = _exactly(self._stream, count, self.name)
         self.position += count
         return data
 
     def skip(self, count: int) -> None:
         """Read past ``count`` bytes, a chunk at a time (a tokenizer's array may be MBs)."""
         if self.position + count > GGUF_MAX_METADATA:
-            raise MediaError(f"{self._name!r}: the GGUF header is over the {GGUF_MAX_METADATA}-byte limit")
+            raise MediaError(f"{self.name!r}: the GGUF header is over the {GGUF_MAX_METADATA}-byte limit")
         while count:
             step = min(count, CHUNK_BYTES)
             self.take(step)
@@ -281,7 +281,7 @@ class _Header:
     def string(self) -> bytes:
         length = self.u64()
         if length > MAX_STRING:
-            raise MediaError(f"{self._name!r}: a GGUF string claims {length} bytes, over {MAX_STRING}")
+            raise MediaError(f"{self.name!r}: a GGUF string claims {length} bytes, over {MAX_STRING}")
         return self.take(length)
 
 
@@ -355,7 +355,9 @@ def _skip_value(header: _Header, kind: int, *, depth: int) -> None:
             for _ in range(count):
                 _skip_value(header, item, depth=depth + 1)
     else:
-        raise MediaError("a GGUF metadata value has an unknown type or nests arrays too deeply")
+        raise MediaError(
+            f"{header.name!r}: a GGUF metadata value has an unknown type or nests arrays too deeply"
+        )
 
 
 # --- shared --------------------------------------------------------------------------------

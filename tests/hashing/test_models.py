@@ -20,6 +20,7 @@ from node.model import SignalType
 from tests.support.model_files import (
     Tensor,
     gguf_bytes,
+    gguf_string,
     model_tensors,
     raw_safetensors,
     safetensors_bytes,
@@ -242,3 +243,30 @@ def test_the_file_is_read_in_chunks(
     header_length = struct.unpack("<Q", safetensors_bytes(tensors)[:8])[0]
     assert max(asked) == header_length  # the header, read once; data: 7 bytes at a time
     assert asked.count(7) > 12 * 8 * 16 * 4 // 7
+
+
+def test_gguf_metadata_arrays_are_skipped_and_the_tensors_still_read(
+    tmp_path: Path, tensors: dict[str, Tensor]
+) -> None:
+    vocabulary = struct.pack("<IIQ", 9, 8, 3) + b"".join(gguf_string(t) for t in ("<s>", "</s>", "hi"))
+    scores = struct.pack("<IIQ", 9, 6, 3) + struct.pack("<3f", 0.0, -1.0, -2.0)
+    nested = struct.pack("<IIQ", 9, 9, 1) + struct.pack("<IQ", 4, 2) + struct.pack("<2I", 1, 2)
+    raw = [
+        gguf_string("tokenizer.ggml.tokens") + vocabulary,
+        gguf_string("tokenizer.ggml.scores") + scores,
+        gguf_string("x.nested") + nested,
+        gguf_string("x.flag") + struct.pack("<IB", 7, 1),
+    ]
+    path = tmp_path / "llm.gguf"
+    path.write_bytes(gguf_bytes(tensors, raw_kv=raw))
+    expected = hash_model_file(write_safetensors(tmp_path / "a.safetensors", tensors)).model
+    assert hash_model_file(path).model == expected
+    hostile = tmp_path / "hostile.gguf"
+    huge = gguf_string("k") + struct.pack("<IIQ", 9, 12, 1 << 40)  # 2**40 float64s claimed
+    hostile.write_bytes(gguf_bytes(tensors, raw_kv=[huge]))
+    with pytest.raises(MediaError, match="over the"):
+        hash_model_file(hostile)
+    unknown = tmp_path / "unknown.gguf"
+    unknown.write_bytes(gguf_bytes(tensors, raw_kv=[gguf_string("k") + struct.pack("<I", 99)]))
+    with pytest.raises(MediaError, match="unknown type"):
+        hash_model_file(unknown)

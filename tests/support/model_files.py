@@ -82,23 +82,30 @@ def raw_safetensors(path: Path, header: object, data: bytes, *, claimed: int | N
     return path
 
 
-def _gguf_string(text: str) -> bytes:
+def gguf_string(text: str) -> bytes:
     raw = text.encode()
     return struct.pack("<Q", len(raw)) + raw
 
 
 def gguf_bytes(
-    tensors: Mapping[str, Tensor], *, alignment: int = 32, metadata: Mapping[str, str] | None = None
+    tensors: Mapping[str, Tensor],
+    *,
+    alignment: int = 32,
+    metadata: Mapping[str, str] | None = None,
+    raw_kv: Sequence[bytes] = (),
 ) -> bytes:
     """A GGUF version 3 file: metadata strings, ``general.alignment`` when not 32, tensor infos
     (dimensions innermost first), then the data, each tensor aligned."""
     kv = b""
     keys = 0
     for key, value in (metadata or {}).items():
-        kv += _gguf_string(key) + struct.pack("<I", 8) + _gguf_string(value)
+        kv += gguf_string(key) + struct.pack("<I", 8) + gguf_string(value)
+        keys += 1
+    for item in raw_kv:  # a key and a typed value, already encoded
+        kv += item
         keys += 1
     if alignment != 32:
-        kv += _gguf_string("general.alignment") + struct.pack("<II", 4, alignment)
+        kv += gguf_string("general.alignment") + struct.pack("<II", 4, alignment)
         keys += 1
     infos = b""
     data = b""
@@ -106,7 +113,7 @@ def gguf_bytes(
         data += b"\0" * (-len(data) % alignment)
         dims = list(reversed(tensor.shape))
         infos += (
-            _gguf_string(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+            gguf_string(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
         )
         infos += struct.pack("<IQ", _GGML_TYPE[tensor.dtype], len(data))
         data += tensor.data
