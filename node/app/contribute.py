@@ -12,7 +12,16 @@ from datetime import datetime
 from pathlib import Path
 
 from node.errors import InvalidInput
-from node.hashing import ListRefusal, hash_file, media_files, media_kind, read_hash_list, sniff_content_type
+from node.hashing import (
+    ListRefusal,
+    hash_file,
+    hash_model_file,
+    is_model_file,
+    media_files,
+    media_kind,
+    read_hash_list,
+    sniff_content_type,
+)
 from node.match import Warninglists
 from node.model import (
     KNOWN_CATEGORIES,
@@ -39,8 +48,8 @@ ATTESTED_RESERVED = (
 )
 
 NOT_MEDIA = (
-    "not an image or video (judged by its content): give hash lists with --list FILE, STIX bundles"
-    " with --stix FILE, or --any-file to share this file's own md5 and sha256"
+    "not an image or video, nor a model weights file (judged by its content): give hash lists"
+    " with --list FILE, STIX bundles with --stix FILE, or --any-file to share this file's own md5 and sha256"
 )
 """Why a positional path that is not media is refused: a stray README, notes file, Thumbs.db or
 PDF in a drop folder, or a hash list passed without --list, would otherwise become a shared
@@ -167,7 +176,24 @@ def merge_reports(reports: Sequence[PublishReport]) -> PublishReport:
     )
 
 
+def _from_model(path: Path, out: Collected, content_type: ContentType | None) -> None:
+    """A model weights file: its md5, sha256 and model signal (issue 15); a pickled checkpoint
+    gives its file hashes only, and a note says so."""
+    try:
+        hashes = hash_model_file(path)
+    except InvalidInput as exc:
+        out.refused.append(Refusal(str(path), str(exc)))
+        return
+    kind = content_type or ContentType.FILE
+    out.items.extend(Contribution(signal, kind) for signal in hashes.signals)
+    if hashes.note:
+        out.refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
+
+
 def _from_media(path: Path, out: Collected, content_type: ContentType | None, *, any_file: bool) -> None:
+    if is_model_file(path):
+        _from_model(path, out, content_type)
+        return
     try:
         if not any_file and media_kind(path) is None:
             out.refused.append(Refusal(str(path), NOT_MEDIA))

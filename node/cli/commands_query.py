@@ -17,7 +17,7 @@ from node.cli.commands_provenance import (
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
 from node.errors import InvalidInput
-from node.hashing import MediaHashes, hash_file
+from node.hashing import MediaHashes, ModelHashes, hash_file, hash_model_file, is_model_file
 from node.model import PDQ_MIN_QUALITY, Match, MatchResult, Signal
 from node.model.shapes import match_result_json, refused_query_json
 
@@ -32,7 +32,8 @@ EXIT_PEER = 4
 @json_option
 def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
     """Print the signals of each file: md5, sha256 and, for images, pdq with its quality; for
-    videos, vpdq (the distinct frame PDQ hashes of quality 50 or more, needs the video extra).
+    videos, vpdq (the distinct frame PDQ hashes of quality 50 or more, needs the video extra);
+    for safetensors and GGUF model files, model (the digests of their tensors).
 
     Hashing is local and needs no node: --home is accepted for symmetry and not used.
     """
@@ -41,7 +42,8 @@ def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
     credentials = local_credentials(home)
     for path in files:
         try:
-            rows.append({**_hash_row(hash_file(path)), **credentials_row(credentials, path)})
+            row = _model_row(hash_model_file(path)) if is_model_file(path) else _hash_row(hash_file(path))
+            rows.append({**row, **credentials_row(credentials, path)})
         except InvalidInput as exc:
             warn(f"accord: {path}: {exc}")
             failed += 1
@@ -56,6 +58,11 @@ def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
                     click.echo(f"  {row[key]}{suffix}")
             if row["vpdq"]:
                 click.echo(f"  {row['vpdq'][:21]}…  ({row['vpdq_frames']} frames; full value with --json)")
+            if row.get("model"):
+                click.echo(
+                    f"  {row['model'][:22]}…  ({row['format']}, {row['distinct_tensors']} distinct of "
+                    f"{row['tensors']} tensors; full value with --json)"
+                )
             if row["note"]:
                 click.echo(f"  note: {row['note']}")
             line = credentials_line(" ", row)
@@ -63,6 +70,27 @@ def hash_cmd(home: Path | None, files: tuple[Path, ...], as_json: bool) -> None:
                 click.echo(f" {line}")
     if failed:
         click.get_current_context().exit(EXIT_FAILED)
+
+
+def _model_row(hashes: ModelHashes) -> dict[str, Any]:
+    """A model file's row: the media row's keys (pdq and vpdq empty) and the model signal."""
+    model = hashes.model
+    return {
+        "file": hashes.path,
+        "md5": str(hashes.md5),
+        "sha256": str(hashes.sha256),
+        "pdq": None,
+        "pdq_quality": None,
+        "vpdq": None,
+        "vpdq_frames": None,
+        "content_type": "file",
+        "format": hashes.format,
+        "model": None if model is None else str(model),
+        "tensors": hashes.tensors,
+        "distinct_tensors": 0 if model is None else len(model.tensor_digests()),
+        "tensor_bytes": hashes.tensor_bytes,
+        "note": hashes.note,
+    }
 
 
 def _hash_row(hashes: MediaHashes) -> dict[str, Any]:
@@ -127,6 +155,12 @@ def signal_queries(signals: tuple[str, ...]) -> tuple[list[tuple[str, Signal]], 
 
 
 def file_signals(path: Path) -> list[Signal]:
+    """The signals of a media or model file, as `accord match FILE` queries them."""
+    if is_model_file(path):
+        model = hash_model_file(path)
+        if model.note:
+            warn(f"accord: {path}: {model.note}")
+        return list(model.signals)
     hashes = hash_file(path)
     signals = [hashes.md5, hashes.sha256]
     if hashes.pdq is not None and (hashes.pdq_quality or 0) >= PDQ_MIN_QUALITY:
@@ -206,7 +240,8 @@ def _print_matches(
 
 
 def _frames(match: Match) -> str:
-    """Video matches: the share of the query's frames matched / of the listed video's."""
+    """Video matches: the share of the query's frames matched / of the listed video's; model
+    matches: the same for tensors (query's tensors in the listed model / listed model's in it)."""
     if match.query_match_percent is None or match.compared_match_percent is None:
         return "-"
     return f"{match.query_match_percent:g}%/{match.compared_match_percent:g}%"

@@ -7,6 +7,7 @@ PDQ values are computed; ``lists`` reads hash-list files an operator already hol
 from node.hashing.gate import MediaGate
 from node.hashing.lists import MAX_LINE_BYTES, ListItem, ListRefusal, read_hash_list
 from node.hashing.media import IMAGE_FORMATS, MAX_IMAGE_PIXELS, MediaHashes, hash_bytes, hash_file, media_kind
+from node.hashing.models import ModelHashes, hash_model_file, is_model_file
 from node.hashing.pdq import pdq_from_image, pdq_hex_from_bits
 from node.hashing.walk import media_files, sniff_content_type
 
@@ -18,8 +19,11 @@ __all__ = [
     "ListRefusal",
     "MediaGate",
     "MediaHashes",
+    "ModelHashes",
     "hash_bytes",
     "hash_file",
+    "hash_model_file",
+    "is_model_file",
     "media_files",
     "media_kind",
     "pdq_from_image",

@@ -13,6 +13,7 @@ from typing import Any
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _SIGNAL_TEXT = (
     "TYPE:VALUE, e.g. pdq:<64 hex>, md5:<32 hex>, sha1:<40 hex>, sha256:<64 hex>, vpdq:<64 hex per frame>"
+    ", url:<http(s) URL>, domain:<name>, model:<64 hex per tensor>"
 )
 
 

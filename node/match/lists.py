@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from node.match.exact import ExactIndex
+from node.match.models import ModelIndex
 from node.match.pdq import PdqIndex
 from node.match.video import VideoIndex
 from node.match.warninglists import Warninglists
 from node.model import IndexHit, Signal, SignalType, VideoThresholds
+from node.model.web import host_of, parent_domains
 
 _DEFAULT_VIDEO = VideoThresholds()
 
@@ -51,8 +53,9 @@ class MatchLists:
         self._warninglists = warninglists
         self._warninglisted: dict[str, str] = {}  # indicator id → warninglist name
         self._exact: dict[SignalType, ExactIndex] = {
-            t: ExactIndex() for t in SignalType if not t.is_perceptual
+            t: ExactIndex() for t in SignalType if not t.is_perceptual and t is not SignalType.MODEL
         }
+        self._models = ModelIndex()  # rebuilt from the store on a resume, like the exact lists
         self._pdq = pdq if pdq is not None else PdqIndex()
         self._video = video if video is not None else VideoIndex()
         self.ready = False
@@ -110,6 +113,12 @@ class MatchLists:
             else:
                 self._video.remove(update.indicator_id)
             return
+        if signal.type is SignalType.MODEL:
+            if update.active:
+                self._models.add(update.indicator_id, signal.tensor_digests())
+            else:
+                self._models.remove(update.indicator_id)
+            return
         index = self._exact[signal.type]
         if not update.active:
             index.remove(update.indicator_id)
@@ -135,7 +144,26 @@ class MatchLists:
             return self._pdq.query(signal.pdq_bytes(), pdq_threshold)
         if signal.type is SignalType.VPDQ:
             return list(self._video.query([bytes.fromhex(f) for f in signal.frames()], video))
+        if signal.type is SignalType.MODEL:
+            return list(self._models.query(signal.tensor_digests()))
+        if signal.type.is_address:
+            return self._query_address(signal)
         return self._exact[signal.type].query(signal.value)
+
+    def _query_address(self, signal: Signal) -> list[IndexHit]:
+        """A URL matches the same URL and any listed domain of its host or above it; a domain
+        matches itself and the listed domains above it (``a.evil.example`` → ``evil.example``,
+        never ``notevil.example``: domains are compared label by label)."""
+        hits: list[IndexHit] = []
+        if signal.type is SignalType.URL:
+            hits.extend(self._exact[SignalType.URL].query(signal.value))
+            host = host_of(signal.value)
+        else:
+            host = signal.value
+        domains = self._exact[SignalType.DOMAIN]
+        for domain in parent_domains(host):
+            hits.extend(domains.query(domain))
+        return hits
 
     def query_many(
         self, signals: Sequence[Signal], *, pdq_threshold: int, video: VideoThresholds = _DEFAULT_VIDEO
@@ -157,4 +185,5 @@ class MatchLists:
         sizes = {t.value: len(i) for t, i in self._exact.items()}
         sizes[SignalType.PDQ.value] = len(self._pdq)
         sizes[SignalType.VPDQ.value] = len(self._video)
+        sizes[SignalType.MODEL.value] = len(self._models)
         return sizes

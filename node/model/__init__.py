@@ -1,4 +1,5 @@
-"""Pure domain values: signals, indicators, feed entries, TLP, matches. Stdlib only, no I/O."""
+"""Pure domain values: signals, indicators, feed entries, TLP, matches. Stdlib only, no I/O
+(web addresses also use the IDNA tables and the Public Suffix List shipped in packages)."""
 
 from node.model.certificates import (
     CertFingerprint,
@@ -25,7 +26,15 @@ from node.model.indicators import (
     parse_category,
     unknown_category_reason,
 )
-from node.model.matches import IndexHit, Match, MatchResult, PdqThresholds, VideoHit, VideoThresholds
+from node.model.matches import (
+    IndexHit,
+    Match,
+    MatchResult,
+    ModelHit,
+    PdqThresholds,
+    VideoHit,
+    VideoThresholds,
+)
 from node.model.opinions import Consensus, Opinion, OpinionTally, OpinionValue
 from node.model.partners import (
     Partner,
@@ -37,13 +46,21 @@ from node.model.partners import (
 from node.model.policy import Compromise, PartnerPolicy, Trust
 from node.model.rotation import KeyRotation, SigningKey
 from node.model.sightings import Sighting
-from node.model.signals import PDQ_DEFAULT_THRESHOLD, PDQ_MIN_QUALITY, VPDQ_MAX_FRAMES, Signal, SignalType
+from node.model.signals import (
+    MODEL_MAX_TENSORS,
+    PDQ_DEFAULT_THRESHOLD,
+    PDQ_MIN_QUALITY,
+    VPDQ_MAX_FRAMES,
+    Signal,
+    SignalType,
+)
 from node.model.tlp import Tlp
 
 __all__ = [
     "ENTRY_PAYLOAD_TYPE",
     "ENTRY_PAYLOAD_TYPE_V1",
     "KNOWN_CATEGORIES",
+    "MODEL_MAX_TENSORS",
     "PDQ_DEFAULT_THRESHOLD",
     "PDQ_MIN_QUALITY",
     "VPDQ_MAX_FRAMES",
@@ -64,6 +81,7 @@ __all__ = [
     "KeyRotation",
     "Match",
     "MatchResult",
+    "ModelHit",
     "Opinion",
     "OpinionTally",
     "OpinionValue",

@@ -23,8 +23,19 @@ KNOWN_CATEGORIES = (
     "election-deepfake",
     "impersonation-deepfake",
     "benign",
+    "nudify-service",
+    "abusive-model",
 )
 """The small shared vocabulary (DESIGN §1). It is open: a bundle may carry its own slug."""
+
+CATEGORY_DESCRIPTIONS = {
+    "nudify-service": "a website, app or API that strips clothing from or sexualises images of real"
+    ' people ("nudify"/"undress" services), listed by url: or domain:',
+    "abusive-model": "a generative model (checkpoint, LoRA, embedding) built or fine-tuned to produce"
+    " sexual abuse material or non-consensual intimate imagery, listed by model: or sha256:",
+}
+"""What the categories added for abusive models and nudify services mean (issue 15; the Safety
+by Design principle to remove such models and services from platforms and search results)."""
 
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _INDICATOR_ID = re.compile(r"indicator--[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")

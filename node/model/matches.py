@@ -36,6 +36,13 @@ class VideoHit(IndexHit):
 
 
 @dataclass(frozen=True, slots=True)
+class ModelHit(VideoHit):
+    """A listed model sharing tensors with the query model (issue 15). ``distance`` is 0; the
+    percentages are the share of the query's distinct tensors found in the listed model, and
+    of the listed model's tensors found in the query (both 100 for the same weights)."""
+
+
+@dataclass(frozen=True, slots=True)
 class VideoThresholds:
     """When a query video matches a listed one (Meta's vPDQ reference rule and defaults).
 

@@ -19,10 +19,11 @@ from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 from node.errors import InvalidInput, MalformedStix
-from node.model import VPDQ_MAX_FRAMES, Indicator, KeyId, Signal, SignalType
+from node.model import MODEL_MAX_TENSORS, VPDQ_MAX_FRAMES, Indicator, KeyId, Signal, SignalType
 from node.model.indicators import parse_indicator_id
 from node.stix.fields import Labels, labels_from_extensions, timestamp_field
 from node.stix.profile import (
+    ADDRESS_OBJECTS,
     EXTENSION_DEFINITION_ID,
     HASH_KEYS,
     INDICATOR_ALLOWED,
@@ -30,6 +31,7 @@ from node.stix.profile import (
     TLP_BY_MARKING,
     indicator_texts,
     indicator_types_for,
+    unquote_pattern_string,
 )
 
 _ABSENT: Final = object()  # marks an optional property that is not there (JSON null is None)
@@ -39,12 +41,18 @@ _ABSENT: Final = object()  # marks an optional property that is not there (JSON 
 _PATTERNS: Final[dict[SignalType, re.Pattern[str]]] = {
     kind: re.compile(rf"\[file:hashes\.{re.escape(key)} = '([0-9a-f]{{{kind.hex_length}}})'\]")
     for kind, key in HASH_KEYS.items()
-    if kind is not SignalType.VPDQ
+    if kind is not SignalType.VPDQ and kind is not SignalType.MODEL
 }
 # A video lists 1..VPDQ_MAX_FRAMES frame hashes; Signal checks their order (else: full reader).
 _PATTERNS[SignalType.VPDQ] = re.compile(
     rf"\[file:hashes\.{HASH_KEYS[SignalType.VPDQ]} = '((?:[0-9a-f]{{64}}){{1,{VPDQ_MAX_FRAMES}}})'\]"
 )
+_PATTERNS[SignalType.MODEL] = re.compile(
+    rf"\[file:hashes\.{HASH_KEYS[SignalType.MODEL]} = '((?:[0-9a-f]{{64}}){{1,{MODEL_MAX_TENSORS}}})'\]"
+)
+for _kind, _observable in ADDRESS_OBJECTS.items():
+    # The value's normal form is checked in ``_indicator`` (normalising it must change nothing).
+    _PATTERNS[_kind] = re.compile(rf"\[{_observable}:value = '((?:[^'\\]|\\['\\])*)'\]")
 
 
 class _Shared(NamedTuple):
@@ -91,9 +99,12 @@ class SharedFields:
             return None
         labels = shared.labels
         try:
+            signal = _signal(labels.signal_type, found.group(1))
+            if signal is None:
+                return None
             return Indicator(
                 id=parse_indicator_id(stix["id"]),
-                signal=Signal(labels.signal_type, found.group(1)),
+                signal=signal,
                 category=labels.category,
                 content_type=labels.content_type,
                 tlp=tlp,
@@ -129,6 +140,15 @@ class SharedFields:
         if shared is _ABSENT:
             shared = self._shared[key] = _check_shared(stix, self._creator)
         return shared  # type: ignore[return-value]
+
+
+def _signal(signal_type: SignalType, compared: str) -> Signal | None:
+    """The signal a pattern compares; None for an address not in normal form (full reader)."""
+    if not signal_type.is_address:
+        return Signal(signal_type, compared)
+    value = unquote_pattern_string(compared)
+    signal = Signal(signal_type, value)
+    return signal if signal.value == value else None
 
 
 _shared_text: Final = itemgetter(

@@ -13,11 +13,14 @@ from typing import Any, Final, NamedTuple, TypeVar
 from node.errors import InvalidInput, MalformedStix
 from node.model import PDQ_MIN_QUALITY, ContentType, Signal, SignalType, Tlp, parse_category
 from node.stix.profile import (
+    ADDRESS_PATTERN,
     EXTENSION_DEFINITION_ID,
     HEX_LOWER,
     PATTERN,
+    SIGNAL_TYPE_BY_ADDRESS_OBJECT,
     SIGNAL_TYPE_BY_HASH_KEY,
     TLP_BY_MARKING,
+    unquote_pattern_string,
 )
 from node.stix.timestamps import parse_timestamp
 
@@ -59,14 +62,16 @@ def timestamp_field(stix: dict[str, Any], field: str) -> datetime:
 
 def signal_from_pattern(pattern: object, signal_type: SignalType) -> Signal:
     """The signal compared in ``pattern``, which must name ``signal_type``'s hash."""
+    if signal_type.is_address:
+        return _address_signal(pattern, signal_type)
     found = PATTERN.fullmatch(pattern) if isinstance(pattern, str) else None
     if found is None:
         raise FieldError("pattern", "is not of the form [file:hashes.<HASH> = '<hex>']")
     hash_key, value = found.groups()
     if SIGNAL_TYPE_BY_HASH_KEY[hash_key] is not signal_type:
         raise FieldError("pattern", "compares a different hash than the extension's signal_type")
-    if signal_type is SignalType.VPDQ:
-        return _vpdq_signal(value)
+    if signal_type is SignalType.VPDQ or signal_type is SignalType.MODEL:
+        return _digest_list_signal(value, signal_type)
     # Checked here rather than left to Signal, which would also accept upper case and spaces:
     # the profile writes lowercase hex and nothing else.
     if len(value) != _HEX_LENGTHS[hash_key] or not HEX_LOWER.fullmatch(value):
@@ -77,13 +82,35 @@ def signal_from_pattern(pattern: object, signal_type: SignalType) -> Signal:
     return Signal(signal_type, value)
 
 
-def _vpdq_signal(value: str) -> Signal:
+def _digest_list_signal(value: str, signal_type: SignalType) -> Signal:
+    item = "frame" if signal_type is SignalType.VPDQ else "tensor"
     if not HEX_LOWER.fullmatch(value):
-        raise FieldError("pattern", "must compare lowercase hex frame hashes for vpdq")
+        raise FieldError("pattern", f"must compare lowercase hex {item} hashes for {signal_type.value}")
     try:
-        return Signal(SignalType.VPDQ, value)
+        return Signal(signal_type, value)
     except InvalidInput as exc:  # the message names the rule, never the value
-        raise FieldError("pattern", f"is not a canonical vpdq value: {exc}") from exc
+        raise FieldError("pattern", f"is not a canonical {signal_type.value} value: {exc}") from exc
+
+
+def _address_signal(pattern: object, signal_type: SignalType) -> Signal:
+    """A url or domain signal: ``[url:value = '…']`` or ``[domain-name:value = '…']``, with the
+    value already in the normal form ``Signal`` gives it (the profile writes nothing else)."""
+    found = ADDRESS_PATTERN.fullmatch(pattern) if isinstance(pattern, str) else None
+    if found is None:
+        raise FieldError(
+            "pattern", "is not of the form [url:value = '<url>'] or [domain-name:value = '<domain>']"
+        )
+    observable, quoted = found.groups()
+    if SIGNAL_TYPE_BY_ADDRESS_OBJECT[observable] is not signal_type:
+        raise FieldError("pattern", "compares a different observable than the extension's signal_type")
+    value = unquote_pattern_string(quoted)
+    try:
+        signal = Signal(signal_type, value)
+    except InvalidInput as exc:  # names the rule (e.g. a public suffix), never the value
+        raise FieldError("pattern", f"is not a valid {signal_type.value} value: {exc}") from exc
+    if signal.value != value:
+        raise FieldError("pattern", f"must compare a {signal_type.value} in normal form")
+    return signal
 
 
 def tlp_from_markings(refs: object) -> Tlp:

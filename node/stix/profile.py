@@ -10,7 +10,13 @@ starts with ``x_`` (check 241 warns for ``PDQ``, ``pdq`` and ``x-pdq`` as keys o
 the one spelling that is clean in both places; it is also a plain pattern identifier, so it
 needs no quotes, unlike ``'SHA-256'``. A video is ``[file:hashes.x_vpdq = '<64 hex per
 frame>']`` by the same reasoning: its distinct frame PDQ hashes, sorted and concatenated
-(``Signal`` checks that canonical form).
+(``Signal`` checks that canonical form). A model file is ``[file:hashes.x_model = '<64 hex per
+tensor>']``, its sorted distinct tensor digests, the same way.
+
+Web addresses (issue 15) use the STIX cyber-observable their value is:
+``[url:value = '<normalised URL>']`` and ``[domain-name:value = '<domain>']``. Inside the
+quotes a ``'`` or ``\\`` is escaped with a backslash, as STIX patterning requires; a normalised
+value never holds a backslash (it is percent-encoded), but may hold a ``'``.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import uuid
 from functools import lru_cache
 from typing import Any, Final
 
-from node.model import ContentType, KeyId, SignalType, Tlp
+from node.model import ContentType, KeyId, Signal, SignalType, Tlp
 from node.model.provenance import ATTESTED_CATEGORY
 
 ACCORD_NAMESPACE: Final = uuid.UUID("3e1c1d11-fe22-4792-adad-c268546c3330")
@@ -58,11 +64,41 @@ HASH_KEYS: Final[dict[SignalType, str]] = {
     SignalType.SHA256: "'SHA-256'",
     SignalType.PDQ: "x_pdq",
     SignalType.VPDQ: "x_vpdq",
+    SignalType.MODEL: "x_model",
 }
 SIGNAL_TYPE_BY_HASH_KEY: Final[dict[str, SignalType]] = {key: kind for kind, key in HASH_KEYS.items()}
 
-PATTERN: Final = re.compile(r"\[file:hashes\.(MD5|'SHA-1'|'SHA-256'|x_pdq|x_vpdq) = '([^']*)'\]")
-"""The only pattern form of the profile: one comparison of one file hash."""
+PATTERN: Final = re.compile(r"\[file:hashes\.(MD5|'SHA-1'|'SHA-256'|x_pdq|x_vpdq|x_model) = '([^']*)'\]")
+"""The pattern form of the profile for hashes: one comparison of one file hash."""
+
+ADDRESS_OBJECTS: Final[dict[SignalType, str]] = {
+    SignalType.URL: "url",
+    SignalType.DOMAIN: "domain-name",
+}
+SIGNAL_TYPE_BY_ADDRESS_OBJECT: Final[dict[str, SignalType]] = {
+    obj: kind for kind, obj in ADDRESS_OBJECTS.items()
+}
+ADDRESS_PATTERN: Final = re.compile(r"\[(url|domain-name):value = '((?:[^'\\]|\\['\\])*)'\]")
+"""The pattern form of the profile for web addresses: one comparison of one ``value``."""
+
+
+def address_pattern(kind: SignalType, value: str) -> str:
+    """The pattern comparing ``value`` (a url or domain signal's normal form)."""
+    quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"[{ADDRESS_OBJECTS[kind]}:value = '{quoted}']"
+
+
+def indicator_pattern(signal: Signal) -> str:
+    """The one pattern of an indicator listing ``signal``."""
+    if signal.type.is_address:
+        return address_pattern(signal.type, signal.value)
+    return f"[file:hashes.{HASH_KEYS[signal.type]} = '{signal.value}']"
+
+
+def unquote_pattern_string(quoted: str) -> str:
+    """The text of a STIX pattern string literal's inside (``\\'`` → ``'``, ``\\\\`` → ``\\``)."""
+    return re.sub(r"\\(['\\])", r"\1", quoted)
+
 
 HEX_LOWER: Final = re.compile(r"[0-9a-f]+")
 
@@ -72,17 +108,21 @@ SIGNAL_LABELS: Final[dict[SignalType, str]] = {
     SignalType.SHA256: "SHA-256",
     SignalType.PDQ: "PDQ",
     SignalType.VPDQ: "vPDQ",
+    SignalType.URL: "URL",
+    SignalType.DOMAIN: "domain",
+    SignalType.MODEL: "model tensor",
 }
 """Human names of the signal types, for indicator names and descriptions."""
 
 EXTENSION_SCHEMA: Final = (
     "Accord property extension 1.0.0 (plain-text schema). On an indicator: signal_type "
-    "(required; md5, sha1, sha256, pdq or vpdq, and equal to the hash named in the pattern), category "
+    "(required; md5, sha1, sha256, pdq, vpdq, model, url or domain, and equal to the hash or "
+    "observable named in the pattern), category "
     "(required; lowercase slug of letters, digits and '-', at most 63 characters, e.g. csam, "
     "aig-csam, csem, ncii, tvec, election-deepfake, impersonation-deepfake, benign), "
-    "content_type (required; image, video or file), quality (optional; integer 0-100, the PDQ "
-    "quality, at least 50 for pdq). On an identity: key_id (required; lowercase hex SHA-256 of "
-    "the origin's raw Ed25519 public key)."
+    "content_type (required; image, video or file; file for model, url and domain), quality "
+    "(optional; integer 0-100, the PDQ quality, at least 50 for pdq). On an identity: key_id "
+    "(required; lowercase hex SHA-256 of the origin's raw Ed25519 public key)."
     " Optional on an indicator of category attested-original, and required there: attestation"
     " (object: record_id, a version-4 UUID shared by the record's indicators; publisher and"
     " where, text of at most 200 characters; published_at, a STIX timestamp; frames, optional"
@@ -120,6 +160,8 @@ def indicator_types_for(category: str) -> list[str]:
 def indicator_texts(signal_type: SignalType, category: str, content_type: ContentType) -> tuple[str, str]:
     """Name and description. They name the signal type and category, never the hash value."""
     label = SIGNAL_LABELS[signal_type]
+    if signal_type.is_address:
+        return f"{label}: {category}", f"A {label} labelled '{category}', shared through Accord."
     name = f"{label} hash: {category}"
     description = (
         f"A {label} hash of {content_type.value} content labelled '{category}', shared through Accord."

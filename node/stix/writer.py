@@ -20,11 +20,11 @@ from node.stix.markings import tlp_marking_definition
 from node.stix.opinions import opinion_to_stix
 from node.stix.profile import (
     EXTENSION_DEFINITION_ID,
-    HASH_KEYS,
     PROFILE_PUBLISHED,
     TLP_MARKINGS,
     accord_identity,
     extension_definition,
+    indicator_pattern,
     indicator_texts,
     indicator_types_for,
     origin_identity_id,
@@ -93,7 +93,7 @@ def indicator_to_stix(indicator: Indicator) -> dict[str, Any]:
         "name": name,
         "description": description,
         "indicator_types": indicator_types_for(indicator.category),
-        "pattern": f"[file:hashes.{HASH_KEYS[signal.type]} = '{signal.value}']",
+        "pattern": indicator_pattern(signal),
         "pattern_type": "stix",
         "pattern_version": "2.1",
         # The profile has no separate start of validity: an indicator is valid once created.

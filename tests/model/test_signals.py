@@ -17,7 +17,11 @@ LENGTHS = {
     SignalType.SHA256: 64,
     SignalType.PDQ: 64,
     SignalType.VPDQ: 64,
+    SignalType.MODEL: 64,  # per tensor digest
+    SignalType.URL: 0,  # text, normalised (tests/model/test_web.py)
+    SignalType.DOMAIN: 0,
 }
+HASHES = [t for t in SignalType if not t.is_address]
 # Distinctive digits, so a value leaking into a message is easy to spot.
 SECRET = "7e3a9c51" * 8
 
@@ -39,21 +43,21 @@ def test_reference_constants() -> None:
     assert PDQ_DEFAULT_THRESHOLD == 31
 
 
-@pytest.mark.parametrize("signal_type", list(SignalType))
+@pytest.mark.parametrize("signal_type", HASHES)
 def test_parse_accepts_every_type(signal_type: SignalType) -> None:
     signal = Signal.parse(f"{signal_type.value}:{value_of(signal_type)}")
     assert signal == Signal(signal_type, value_of(signal_type))
     assert str(signal) == f"{signal_type.value}:{value_of(signal_type)}"
 
 
-@pytest.mark.parametrize("signal_type", list(SignalType))
+@pytest.mark.parametrize("signal_type", HASHES)
 def test_uppercase_and_whitespace_are_normalised(signal_type: SignalType) -> None:
     signal = Signal.parse(f"  {signal_type.value.upper()}:{value_of(signal_type).upper()}  ")
     assert signal.type is signal_type
     assert signal.value == value_of(signal_type)
 
 
-@pytest.mark.parametrize("signal_type", list(SignalType))
+@pytest.mark.parametrize("signal_type", HASHES)
 @pytest.mark.parametrize("delta", [-1, 1, -2])
 def test_wrong_length_is_refused_without_echoing_the_value(signal_type: SignalType, delta: int) -> None:
     value = (SECRET * 2)[: signal_type.hex_length + delta]
@@ -65,7 +69,7 @@ def test_wrong_length_is_refused_without_echoing_the_value(signal_type: SignalTy
     assert value[:8] not in message
 
 
-@pytest.mark.parametrize("signal_type", list(SignalType))
+@pytest.mark.parametrize("signal_type", HASHES)
 @pytest.mark.parametrize("bad", ["g", "z", " ", "-", "é", "٣"])
 def test_non_hex_is_refused_without_echoing_the_value(signal_type: SignalType, bad: str) -> None:
     value = value_of(signal_type)[:-2] + bad + "a"
@@ -117,7 +121,7 @@ def test_signal_with_unknown_type_is_refused() -> None:
         Signal.parse("sha512:" + "a" * 128)
 
 
-@pytest.mark.parametrize("signal_type", list(SignalType))
+@pytest.mark.parametrize("signal_type", HASHES)
 def test_redacted_shows_type_and_a_short_prefix_only(signal_type: SignalType) -> None:
     signal = Signal(signal_type, value_of(signal_type))
     redacted = signal.redacted()
@@ -138,7 +142,7 @@ def test_pdq_bytes_only_for_pdq(signal_type: SignalType) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(signal_type=st.sampled_from(list(SignalType)), data=st.data())
+@given(signal_type=st.sampled_from(HASHES), data=st.data())
 def test_parse_of_str_round_trips(signal_type: SignalType, data: st.DataObject) -> None:
     value = data.draw(
         st.text(
@@ -153,7 +157,7 @@ def test_parse_of_str_round_trips(signal_type: SignalType, data: st.DataObject) 
 
 
 @settings(max_examples=200, deadline=None)
-@given(signal_type=st.sampled_from(list(SignalType)), value=st.text(max_size=80))
+@given(signal_type=st.sampled_from(HASHES), value=st.text(max_size=80))
 def test_arbitrary_text_is_a_signal_only_if_it_is_hex_of_the_right_length(
     signal_type: SignalType, value: str
 ) -> None:
@@ -183,7 +187,7 @@ hexish = st.text(alphabet="0123456789abcdefABCDEFgG \t\n\u0130\u212a\uff10", max
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.sampled_from(list(SignalType)), st.one_of(hexish, st.text(max_size=70)))
+@given(st.sampled_from(HASHES), st.one_of(hexish, st.text(max_size=70)))
 def test_validation_agrees_with_the_reference(signal_type: SignalType, value: str) -> None:
     expected = reference_normal_form(signal_type, value)
     if expected is None:
@@ -194,7 +198,7 @@ def test_validation_agrees_with_the_reference(signal_type: SignalType, value: st
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(list(SignalType)), st.data())
+@given(st.sampled_from(HASHES), st.data())
 def test_values_in_normal_form_are_kept_as_they_are(signal_type: SignalType, data: st.DataObject) -> None:
     length = LENGTHS[signal_type]
     value = data.draw(st.text(alphabet="0123456789abcdef", min_size=length, max_size=length))

@@ -11,6 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from node.errors import InvalidSignal
 from node.model import KNOWN_CATEGORIES, ContentType, Indicator, KeyId, Signal, SignalType, Tlp
 from node.stix import build_bundle, read_entry_bundle
 
@@ -37,6 +38,13 @@ def sample_signal(seed: int, signal_type: SignalType) -> Signal:
     """A signal of ``signal_type`` determined by ``seed`` (a video lists five frames)."""
     if signal_type is SignalType.VPDQ:
         return Signal.vpdq(hex_value(1000 * seed + n, 64) for n in range(5))
+    if signal_type is SignalType.MODEL:
+        return Signal.model(hex_value(1000 * seed + n, 64) for n in range(5))
+    if signal_type is SignalType.URL:
+        # A quote and a backslash-free percent escape: the pattern must quote the first.
+        return Signal(signal_type, f"https://s{hex_value(seed, 8)}.nudify.example/it's/%C3%A4?q=1")
+    if signal_type is SignalType.DOMAIN:
+        return Signal(signal_type, f"d{hex_value(seed, 8)}.nudify.example")
     return Signal(signal_type, hex_value(seed, signal_type.hex_length))
 
 
@@ -123,9 +131,22 @@ categories = st.one_of(
 @st.composite
 def signals(draw: st.DrawFn) -> Signal:
     signal_type = draw(st.sampled_from(SignalType))
-    if signal_type is SignalType.VPDQ:
+    if signal_type is SignalType.VPDQ or signal_type is SignalType.MODEL:
         frame = st.text("0123456789abcdef", min_size=64, max_size=64)
-        return Signal.vpdq(draw(st.lists(frame, min_size=1, max_size=8)))
+        digests = draw(st.lists(frame, min_size=1, max_size=8))
+        return Signal.vpdq(digests) if signal_type is SignalType.VPDQ else Signal.model(digests)
+    if signal_type.is_address:
+        label = draw(st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True))
+        path = draw(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12))
+        text = (
+            f"{label}.example.org"
+            if signal_type is SignalType.DOMAIN
+            else f"https://{label}.example.org/{path}"
+        )
+        try:
+            return Signal(signal_type, text)
+        except InvalidSignal:
+            return Signal(signal_type, f"https://{label}.example.org/")
     value = draw(
         st.text("0123456789abcdef", min_size=signal_type.hex_length, max_size=signal_type.hex_length)
     )

@@ -37,11 +37,20 @@ def _bundle_json(indicators: list[Indicator]) -> str:
 # --- oracle 1: the library reads what we write ------------------------------------------
 
 
+def _pattern(indicator: Indicator) -> str:
+    """The pattern, written out here rather than by the codec: STIX patterning quotes ' and \\."""
+    signal = indicator.signal
+    if signal.type.is_address:
+        observable = "url" if signal.type is SignalType.URL else "domain-name"
+        quoted = signal.value.replace("\\", "\\\\").replace("'", "\\'")
+        return f"[{observable}:value = '{quoted}']"
+    return f"[file:hashes.{HASH_KEYS[signal.type]} = '{signal.value}']"
+
+
 def _fields_of_ours(indicator: Indicator) -> dict[str, Any]:
-    key = HASH_KEYS[indicator.signal.type]
     return {
         "id": indicator.id,
-        "pattern": f"[file:hashes.{key} = '{indicator.signal.value}']",
+        "pattern": _pattern(indicator),
         "created_by_ref": origin_identity_id(indicator.origin),
         "created": indicator.created,
         "modified": indicator.modified,
@@ -123,7 +132,7 @@ def _library_indicator(indicator: Indicator) -> stix2.v21.Indicator:
         name=f"{indicator.signal.type.value} indicator",
         description="written by the stix2 library",
         indicator_types=indicator_types_for(indicator.category),
-        pattern=f"[file:hashes.{HASH_KEYS[indicator.signal.type]} = '{indicator.signal.value}']",
+        pattern=_pattern(indicator),
         pattern_type="stix",
         pattern_version="2.1",
         valid_from=indicator.created,
