@@ -19,9 +19,11 @@ from node.app.audit import AuditLog
 from node.app.bridges import Bridges
 from node.app.contributing import LOCAL_REFUSED, ContributeReport, ContributingMixin
 from node.app.encryption_keys import load_encryption_keys
+from node.app.flood import FloodGuard
 from node.app.exchanging import ExchangingMixin, PushReport
 from node.app.home import Home, require_home, tls_credentials
 from node.app.partnering import PartneringMixin
+from node.app.reviewing import ReviewingMixin
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
 from node.hashing import ListRefusal, read_hash_list
@@ -43,7 +45,9 @@ log = logging.getLogger(__name__)
 __all__ = ["LOCAL_REFUSED", "AccordNode", "ContributeReport", "PushReport", "describe_query"]
 
 
-class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin, AccountsMixin):
+class AccordNode(
+    PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingMixin, AccountsMixin, ReviewingMixin
+):
     """One node, opened from its home directory. Close it when done."""
 
     def __init__(self, home: Home, *, config: NodeConfig | None = None) -> None:
@@ -59,6 +63,11 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
         self.lists = MatchLists(warninglists=builtin_warninglists)
         self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
+        # Review queue and flood protection (issue 14): the Matcher's match log also counts
+        # matches for flood protection, and reviewers' safelist entries join the operator's.
+        self.flood = FloodGuard(store=self.store, settings=lambda: self.config.flood, names=self.names)
+        self.safelist = self._local_safelist()
+        self._load_review_safelist()
         self.matcher = Matcher(
             lists=self.lists,
             store=self.store,
@@ -69,8 +78,8 @@ class AccordNode(PartneringMixin, ContributingMixin, ExchangingMixin, AnalysingM
                 query_match_percent=self.config.match.vpdq_query_match_percent,
                 compared_match_percent=self.config.match.vpdq_compared_match_percent,
             ),
-            record=self.store.record_matches,
-            safelist=self._local_safelist(),
+            record=self._record_matches,
+            safelist=self.safelist,
             safelist_threshold=self.config.match.safelist_pdq_threshold,
             self_key=self.origin,
             counter=self.counter,
