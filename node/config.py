@@ -254,7 +254,9 @@ class NodeConfig:
 
     def _check_review(self) -> None:
         review, flood = self.review, self.flood
-        if review.min_corroboration < 0 or any(v < -1000 or v > 1000 for v in review.category_priority.values()):
+        if review.min_corroboration < 0 or any(
+            v < -1000 or v > 1000 for v in review.category_priority.values()
+        ):
             raise ConfigError("review.min_corroboration must be 0 or more, priorities between -1000 and 1000")
         if not (math.isfinite(review.undo_seconds) and review.undo_seconds >= 0):
             raise ConfigError("review.undo_seconds must be a number of seconds, zero or more")

@@ -70,7 +70,9 @@ class FloodGuard:
                 if indicator is None:
                     continue
                 in_window, in_baseline = counts[indicator_id]
-                new = FloodHold(indicator_id, indicator.origin, indicator.category, now, in_window, in_baseline)
+                new = FloodHold(
+                    indicator_id, indicator.origin, indicator.category, now, in_window, in_baseline
+                )
                 hold(tx, new)
                 held.append(new)
         if minute != self._pruned_minute:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from node.app.shapes import status_json
 from node.http.api import ApiServices, ApiSettings, build_app
+from node.http.review import ReviewServices
 from node.http.server import HttpServer, TlsFiles
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         match=node.matcher.match,
         query=lambda query, actor: node.query(query, actor=actor),
         names=node.names,
+        review=review_services(node),
     )
     settings = ApiSettings(
         max_batch=config.limits.max_batch_signals,
@@ -44,4 +46,23 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         allow_plaintext=config.network.insecure_plaintext,
         grace_seconds=config.network.grace_seconds,
         max_concurrency=config.network.max_concurrent_rpcs,
+    )
+
+
+def review_services(node: AccordNode) -> ReviewServices:
+    """The review queue's use cases for the HTTP API."""
+    return ReviewServices(
+        queue=lambda tlp, limit: node.review_queue(max_tlp=tlp, limit=limit),
+        item=lambda item_id, tlp: node.review_item(item_id, max_tlp=tlp),
+        decide=lambda item_id, decision, reason, safelist, actor, tlp: node.decide_review(
+            item_id, decision, reason=reason, safelist=safelist, actor=actor, max_tlp=tlp
+        ),
+        undo=lambda item_id, actor, tlp: node.undo_review(item_id, actor=actor, max_tlp=tlp),
+        add_appeal=lambda content_id, statement, actor: node.add_appeal(content_id, statement, actor=actor),
+        appeals=lambda open_only, tlp: node.appeals(open_only=open_only, max_tlp=tlp),
+        decide_appeal=lambda appeal_id, outcome, reason, safelist, actor, tlp: node.decide_appeal(
+            appeal_id, outcome, reason=reason, safelist=safelist, actor=actor, max_tlp=tlp
+        ),
+        metrics=node.review_metrics,
+        priorities=lambda: node.config.review.category_priority,
     )

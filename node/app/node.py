@@ -19,8 +19,8 @@ from node.app.audit import AuditLog
 from node.app.bridges import Bridges
 from node.app.contributing import LOCAL_REFUSED, ContributeReport, ContributingMixin
 from node.app.encryption_keys import load_encryption_keys
-from node.app.flood import FloodGuard
 from node.app.exchanging import ExchangingMixin, PushReport
+from node.app.flood import FloodGuard
 from node.app.home import Home, require_home, tls_credentials
 from node.app.partnering import PartneringMixin
 from node.app.reviewing import ReviewingMixin

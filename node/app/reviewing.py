@@ -150,9 +150,13 @@ class ReviewingMixin(NodeParts):
         reason = checked_text(reason, what="a decision's reason", limit=MAX_REASON)
         found = self.review_item(item_id, max_tlp=max_tlp)
         if found.status is ItemStatus.DECIDED:
-            raise AlreadyExists(f"review item {item_id} is decided already (undo it first: accord review undo)")
+            raise AlreadyExists(
+                f"review item {item_id} is decided already (undo it first: accord review undo)"
+            )
         if found.status is ItemStatus.APPEALED:
-            raise InvalidInput(f"review item {item_id} is under appeal: decide the appeal (accord appeal decide)")
+            raise InvalidInput(
+                f"review item {item_id} is under appeal: decide the appeal (accord appeal decide)"
+            )
         if safelist and decision is not Decision.FALSE_POSITIVE:
             raise InvalidInput("only a false-positive decision puts the content on the safelist")
         ids = [m.indicator_id for m in found.matches]

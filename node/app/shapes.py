@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from node.model.review_shapes import metrics_json
+
 if TYPE_CHECKING:
     from node.app.node import AccordNode
     from node.sync.status import NodeStatus
@@ -51,4 +53,5 @@ def status_json(node: AccordNode, status: NodeStatus | None = None) -> dict[str,
         "bodies_missing": status.bodies_missing,
         "bodies_missing_long": status.bodies_missing_long,
         "warninglisted": status.warninglisted,
+        "review": metrics_json(node.review_metrics()),  # queue depth, age, decisions, flood holds
     }

@@ -27,6 +27,7 @@ from node.cli import (
     commands_partner,
     commands_query,
     commands_relay,
+    commands_review,
     commands_serve,
     commands_trust,
     logs,
@@ -78,6 +79,7 @@ for module in (
     commands_import,
     commands_feedback,
     commands_accounts,
+    commands_review,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -26,6 +26,7 @@ from node.http.limits import RateLimiter, read_json_body
 from node.http.openapi import openapi_document
 from node.http.problems import problem, problem_for
 from node.http.requests import RefusedItem, indicator_query, match_request
+from node.http.review import REVIEW_ROLES, ReviewServices, review_routes
 from node.model import KeyId, MatchResult, Signal
 from node.model.accounts import Account, Role
 from node.model.queries import IndicatorQuery, QueryAnswer
@@ -43,6 +44,7 @@ ROLES: dict[str, frozenset[Role] | None] = {
     "/v1/match": EVERY_ROLE,
     "/v1/indicators": ANALYSTS,
 }
+ROLES.update(REVIEW_ROLES)  # review queue and appeals, keyed "METHOD path" (node/http/review.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class ApiServices:
     match: Callable[[Sequence[Signal]], list[MatchResult]]
     query: Callable[[IndicatorQuery, str], QueryAnswer]  # (query, actor for the audit log)
     names: Callable[[], Mapping[KeyId, str]]
+    review: ReviewServices | None = None  # the review queue and appeals (node/http/review.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +90,14 @@ class Api:
             ("/v1/match", "POST", self._match),
             ("/v1/indicators", "GET", self._indicators),
         ]
-        return [
+        routes = [
             Route(path, self._guarded(path, handler), methods=[method]) for path, method, handler in handlers
         ]
+        routes += [
+            Route(path, self._guarded(f"{method} {path}", handler), methods=[method])
+            for method, path, handler in review_routes(self._services.review)
+        ]
+        return routes
 
     def _guarded(self, path: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         roles = ROLES[path]

@@ -27,7 +27,8 @@ from node.store.transaction import WriteTx
 _ITEM = "id, content_id, content_url, status, created_at, updated_at"
 _MATCH = "item_id, indicator_id, origin, origin_name, category, tlp, signal_type, distance, trust, reasons"
 _DECISION = (
-    "id, item_id, decision, reason, reviewer, decided_at, opinion_ids, safelisted, appeal_id, undone_at, undone_by"
+    "id, item_id, decision, reason, reviewer, decided_at, opinion_ids, safelisted, appeal_id,"
+    " undone_at, undone_by"
 )
 _APPEAL = (
     "id, content_id, item_id, statement, submitted_by, submitted_at, outcome, decided_by, decided_at, reason"
@@ -116,18 +117,19 @@ def items_by_id(store: Store, ids: Sequence[int]) -> list[ReviewItem]:
         return []
     wanted = json.dumps(list(ids))
     reader = store.reader
-    pick = "IN (SELECT value FROM json_each(?))"
-    rows = reader.execute(f"SELECT {_ITEM} FROM review_items WHERE id {pick} ORDER BY id", (wanted,))  # noqa: S608
-    heads = list(rows)
+    pick = " IN (SELECT value FROM json_each(?))"
+    heads = list(reader.execute(f"SELECT {_ITEM} FROM review_items WHERE id{pick} ORDER BY id", (wanted,)))  # noqa: S608
     matches: dict[int, list[ReviewMatch]] = {}
-    for row in reader.execute(f"SELECT {_MATCH} FROM review_matches WHERE item_id {pick}", (wanted,)):  # noqa: S608
+    sql = f"SELECT {_MATCH} FROM review_matches WHERE item_id{pick}"  # noqa: S608 - constants
+    for row in reader.execute(sql, (wanted,)):
         matches.setdefault(int(row[0]), []).append(_match(row))
     decisions: dict[int, list[ReviewDecision]] = {}
-    sql = f"SELECT {_DECISION} FROM review_decisions WHERE item_id {pick} ORDER BY id"  # noqa: S608
+    sql = f"SELECT {_DECISION} FROM review_decisions WHERE item_id{pick} ORDER BY id"  # noqa: S608
     for row in reader.execute(sql, (wanted,)):
         decisions.setdefault(int(row[1]), []).append(_decision(row))
     appeals: dict[int, list[Appeal]] = {}
-    for row in reader.execute(f"SELECT {_APPEAL} FROM review_appeals WHERE item_id {pick} ORDER BY id", (wanted,)):  # noqa: S608
+    sql = f"SELECT {_APPEAL} FROM review_appeals WHERE item_id{pick} ORDER BY id"  # noqa: S608
+    for row in reader.execute(sql, (wanted,)):
         appeals.setdefault(int(row[2]), []).append(_appeal(row))
     return [
         ReviewItem(
@@ -256,7 +258,9 @@ def insert_appeal(tx: WriteTx, appeal: Appeal) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def settle_appeal(tx: WriteTx, appeal_id: int, outcome: AppealOutcome, *, by: str, at: datetime, reason: str | None) -> None:
+def settle_appeal(
+    tx: WriteTx, appeal_id: int, outcome: AppealOutcome, *, by: str, at: datetime, reason: str | None
+) -> None:
     """Record an appeal's outcome."""
     tx.execute(
         "UPDATE review_appeals SET outcome = ?, decided_by = ?, decided_at = ?, reason = ? WHERE id = ?",
