@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from node.model import KeyId, MatchResult, Signal, Tlp
+from node.model import ContentType, Distribution, KeyId, MatchResult, Signal, Tlp
 from node.model.review import ContentRef, ReviewItem
+from node.sync.publish import Contribution
 from tests.support.feeds import pdq_signal
 from tests.support.nodes import LiveNode
 
@@ -56,3 +57,19 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     yield pair
     platform.stop()
     ngo.stop()
+
+
+def publish_category(node: LiveNode, seed: int, category: str, *, n: int = 1) -> None:
+    """One GREEN entry of ``n`` PDQ indicators of ``category`` (signals as signal_of(seed, j))."""
+    items = [Contribution(pdq_signal(1000 * seed + j), ContentType.IMAGE, 100) for j in range(n)]
+    node.node.publisher.contribute(items, category=category, distribution=Distribution(tlp=Tlp.GREEN))
+
+
+def set_trust(node: LiveNode, partner: str, level: str) -> None:
+    node.node.set_partner_policy(partner, categories=None, signal_types=None, trust_level=level, share_sightings=None)
+
+
+def configure(node: LiveNode, section: str, **values: object) -> None:
+    """Override keys of one config section of an open node."""
+    config = node.node.config
+    node.node.config = replace(config, **{section: replace(getattr(config, section), **values)})
