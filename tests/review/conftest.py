@@ -66,7 +66,9 @@ def publish_category(node: LiveNode, seed: int, category: str, *, n: int = 1) ->
 
 
 def set_trust(node: LiveNode, partner: str, level: str) -> None:
-    node.node.set_partner_policy(partner, categories=None, signal_types=None, trust_level=level, share_sightings=None)
+    node.node.set_partner_policy(
+        partner, categories=None, signal_types=None, trust_level=level, share_sightings=None
+    )
 
 
 def configure(node: LiveNode, section: str, **values: object) -> None:

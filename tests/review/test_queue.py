@@ -104,7 +104,9 @@ def test_queue_order_breaks_ties_by_age_then_id() -> None:
         match = _match(category=category)
         from node.model.review import ReviewMatch
 
-        review = ReviewMatch(match.indicator_id, match.origin, "ngo", category, Tlp.GREEN, "pdq", 0, Trust.AUTO, ())
+        review = ReviewMatch(
+            match.indicator_id, match.origin, "ngo", category, Tlp.GREEN, "pdq", 0, Trust.AUTO, ()
+        )
         return ReviewItem(id_, ContentRef(f"c{id_}"), ItemStatus.OPEN, at, at, (review,))
 
     items = [item(1, "spam", 0), item(2, "csam", 5), item(3, "csam", 1), item(4, "spam", 0)]
