@@ -260,6 +260,8 @@ class ReviewingMixin(NodeParts):
         item_id = rows.latest_decided_item(self.store, content_id)
         found = None if item_id is None else rows.item(self.store, item_id)
         current = None if found is None else found.current_decision
+        if found is not None and found.status is ItemStatus.APPEALED:
+            raise AlreadyExists(f"an appeal of that content is open already (item {found.id})")
         if found is None or current is None or current.decision is not Decision.CONFIRM:
             raise NotFound(
                 "no confirmed review decision on that content to appeal (an appeal contests"

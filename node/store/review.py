@@ -147,9 +147,10 @@ def items_by_id(store: Store, ids: Sequence[int]) -> list[ReviewItem]:
 
 
 def latest_decided_item(store: Store, content_id: str) -> int | None:
-    """The content's most recent decided item, if any."""
+    """The content's most recent decided (or appealed) item, if any."""
     row = store.reader.execute(
-        "SELECT id FROM review_items WHERE content_id = ? AND status = 'decided' ORDER BY id DESC LIMIT 1",
+        "SELECT id FROM review_items WHERE content_id = ? AND status IN ('decided', 'appealed')"
+        " ORDER BY id DESC LIMIT 1",
         (content_id,),
     ).fetchone()
     return None if row is None else int(row[0])
