@@ -83,7 +83,9 @@ def test_every_review_route_needs_a_token_and_the_right_role(served: Served) -> 
             if (method, path) != ("POST", "/v1/appeals"):
                 assert _call(matcher, method, path).status_code == 403, (method, path)
     with served.client("reviewer") as reviewer:
-        assert _call(reviewer, "POST", "/v1/appeals", {"content_id": "x", "statement": "y"}).status_code == 403
+        assert (
+            _call(reviewer, "POST", "/v1/appeals", {"content_id": "x", "statement": "y"}).status_code == 403
+        )
 
 
 def test_a_reviewer_sees_only_items_within_their_tlp_and_nothing_about_red_leaks(served: Served) -> None:
@@ -130,7 +132,9 @@ def test_decisions_and_undo_over_http_are_audited_with_the_account(served: Serve
         assert decided.status_code == 200, decided.text
         shown = decided.json()
         assert shown["status"] == "decided" and shown["decision"]["reviewer"] == "api:reviewer"
-        assert reviewer.post(f"/v1/review/{item_id}/decision", json={"decision": "confirm"}).status_code == 409
+        assert (
+            reviewer.post(f"/v1/review/{item_id}/decision", json={"decision": "confirm"}).status_code == 409
+        )
         undone = reviewer.post(f"/v1/review/{item_id}/undo")
         assert undone.status_code == 200 and undone.json()["status"] == "open"
         metrics = reviewer.get("/v1/review/metrics").json()
@@ -143,11 +147,15 @@ def test_decisions_and_undo_over_http_are_audited_with_the_account(served: Serve
 def test_a_platform_appeals_on_its_users_behalf_and_a_reviewer_reverses(served: Served) -> None:
     item_id = served.items["green"]
     with served.client("reviewer") as reviewer:
-        assert reviewer.post(f"/v1/review/{item_id}/decision", json={"decision": "confirm"}).status_code == 200
+        assert (
+            reviewer.post(f"/v1/review/{item_id}/decision", json={"decision": "confirm"}).status_code == 200
+        )
     with served.client("matcher") as matcher:
         refused = matcher.post("/v1/appeals", json={"content_id": "upload-amber", "statement": "mine"})
         assert refused.status_code == 404  # nothing confirmed on that content
-        created = matcher.post("/v1/appeals", json={"content_id": "upload-green", "statement": "my own photo"})
+        created = matcher.post(
+            "/v1/appeals", json={"content_id": "upload-green", "statement": "my own photo"}
+        )
         assert created.status_code == 201, created.text
         appeal = created.json()
         assert appeal["submitted_by"] == "api:matcher" and appeal["item_id"] == item_id
