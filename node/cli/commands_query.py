@@ -285,6 +285,12 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
             f"bodies missing: {status.bodies_missing} (fetched from any peer that holds them);"
             f" {status.bodies_missing_long} missing for several sync rounds"
         )
+    queue = node.review_metrics()
+    if queue.depth or queue.held:
+        oldest = "" if queue.oldest_age_seconds is None else f", oldest {queue.oldest_age_seconds:.0f} s"
+        click.echo(f"review queue: {queue.depth} waiting{oldest}; {queue.appeals_open} appeal(s) open")
+    if queue.held:
+        click.echo(f"FLOOD: {queue.held} indicator(s) held for review; see 'accord review held'")
 
 
 COMMANDS = [hash_cmd, match_cmd, sync_cmd, status_cmd]
