@@ -99,3 +99,14 @@ def test_holds_survive_a_restart_and_flood_protection_can_be_off(pair: Pair) -> 
         assert reopened.review_metrics().held == 1
     finally:
         reopened.close()
+
+
+def test_matches_made_elsewhere_are_counted_through_note_matches(pair: Pair) -> None:
+    configure(pair.platform, "flood", enabled=False)
+    [result] = pair.match(1, 2)  # not counted: flood protection was off
+    configure(pair.platform, "flood", enabled=True, min_matches=3)
+    node = pair.platform.node
+    assert node.note_matches([result, result]) == []
+    [held] = node.note_matches([result])
+    assert held.indicator_id == result.matches[0].indicator_id and held.in_window == 3
+    assert node.is_held(held.indicator_id)

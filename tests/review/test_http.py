@@ -171,3 +171,19 @@ def test_a_platform_appeals_on_its_users_behalf_and_a_reviewer_reverses(served: 
     with served.client("admin") as admin:
         status = admin.get("/v1/status").json()
         assert status["review"]["depth"] == 2 and status["review"]["appeals_open"] == 0
+
+
+def test_oversized_and_malformed_appeals_are_refused_before_anything_is_stored(served: Served) -> None:
+    with served.client("matcher") as matcher:
+        huge = matcher.post("/v1/appeals", json={"content_id": "upload-green", "statement": "x" * 100_000})
+        assert huge.status_code == 413
+        long = matcher.post("/v1/appeals", json={"content_id": "upload-green", "statement": "x" * 5000})
+        assert long.status_code == 400  # over the statement limit, but within the body limit
+        assert (
+            matcher.post(
+                "/v1/appeals", content=b"{not json", headers={"content-type": "application/json"}
+            ).status_code
+            == 400
+        )
+        assert matcher.post("/v1/appeals", json={"content_id": 5, "statement": "s"}).status_code == 400
+    assert served.pair.platform.node.appeals() == []

@@ -151,3 +151,11 @@ def test_content_references_are_checked_and_never_carry_media() -> None:
 def test_an_unknown_item_is_not_found(pair: Pair) -> None:
     with pytest.raises(NotFound):
         pair.platform.node.review_item(404)
+
+
+def test_a_hostile_content_id_is_stored_verbatim_and_breaks_nothing(pair: Pair) -> None:
+    hostile = "x'); DROP TABLE review_items; --"
+    item = pair.submit(hostile, 1)
+    assert item is not None and item.content.id == hostile
+    again = pair.submit(hostile, 1, 1)
+    assert again is not None and again.id == item.id and len(pair.platform.node.review_queue()) == 1
