@@ -13,7 +13,8 @@ restarts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 
 from node.app.audit import local_actor
@@ -160,19 +161,34 @@ class ReviewingMixin(NodeParts):
         if safelist and decision is not Decision.FALSE_POSITIVE:
             raise InvalidInput("only a false-positive decision puts the content on the safelist")
         ids = [m.indicator_id for m in found.matches]
+        status = ItemStatus.ESCALATED if decision is Decision.ESCALATE else ItemStatus.DECIDED
         opinions: list[str] = []
         seqs: list[int] = []
-        if decision is not Decision.ESCALATE:
-            value = OpinionValue.AGREE if decision is Decision.CONFIRM else OpinionValue.DISAGREE
-            opinions, seqs = self._state_opinions(ids, value=value, reason=reason)
+        with self._claimed(item_id, found.status, status):
+            if decision is not Decision.ESCALATE:
+                value = OpinionValue.AGREE if decision is Decision.CONFIRM else OpinionValue.DISAGREE
+                opinions, seqs = self._state_opinions(ids, value=value, reason=reason)
         if decision is Decision.CONFIRM:
             self.counter.record(ids)  # a confirmed match is a sighting (sent to partners that opted in)
-        status = ItemStatus.ESCALATED if decision is Decision.ESCALATE else ItemStatus.DECIDED
         record = ReviewDecision(0, item_id, decision, reason, who, utc_now(), tuple(opinions), safelist)
         self._record_decision(record, status=status, release=decision is not Decision.ESCALATE, ids=ids)
         details = {"item": item_id, "decision": decision.value, "indicator_ids": ids, "entries": seqs}
         self.audit.record("review-decision", details | {"safelisted": safelist}, actor=who)
         return self._item(item_id)
+
+    @contextmanager
+    def _claimed(self, item_id: int, current: ItemStatus, to: ItemStatus) -> Iterator[None]:
+        """Take the item out of ``current`` before publishing anything, so two reviewers cannot
+        both publish for it; if publishing fails, the item goes back to ``current``."""
+        with self.store.write() as tx:
+            if not rows.claim_item(tx, item_id, expected=current, to=to, at=utc_now()):
+                raise AlreadyExists(f"review item {item_id} was decided meanwhile by another reviewer")
+        try:
+            yield
+        except BaseException:
+            with self.store.write() as tx:
+                rows.claim_item(tx, item_id, expected=to, to=current, at=utc_now())
+            raise
 
     def _record_decision(
         self, record: ReviewDecision, *, status: ItemStatus, release: bool, ids: Sequence[str]
@@ -305,8 +321,11 @@ class ReviewingMixin(NodeParts):
         ids = [m.indicator_id for m in found.matches]
         seqs: list[int] = []
         now = utc_now()
+        opinions: list[str] = []
+        with self._claimed(found.id, ItemStatus.APPEALED, ItemStatus.DECIDED):
+            if outcome is AppealOutcome.REVERSED:
+                opinions, seqs = self._state_opinions(ids, value=OpinionValue.DISAGREE, reason=reason)
         if outcome is AppealOutcome.REVERSED:
-            opinions, seqs = self._state_opinions(ids, value=OpinionValue.DISAGREE, reason=reason)
             record = ReviewDecision(
                 0, found.id, Decision.FALSE_POSITIVE, reason, who, now, tuple(opinions), safelist, appeal_id
             )

@@ -94,6 +94,16 @@ def set_item_status(tx: WriteTx, item_id: int, status: ItemStatus, *, at: dateti
     )
 
 
+def claim_item(tx: WriteTx, item_id: int, *, expected: ItemStatus, to: ItemStatus, at: datetime) -> bool:
+    """Move an item from ``expected`` to ``to``; False when its status was no longer ``expected``
+    (another reviewer decided it first)."""
+    cursor = tx.execute(
+        "UPDATE review_items SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
+        (to.value, format_timestamp(at), item_id, expected.value),
+    )
+    return cursor.rowcount > 0
+
+
 def query_signals(tx: WriteTx, item_id: int) -> list[Signal]:
     """The distinct query signals of an item's matches (for the local safelist only)."""
     rows = tx.execute("SELECT DISTINCT query_signal FROM review_matches WHERE item_id = ?", (item_id,))

@@ -3,12 +3,13 @@ feed the transparency report."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 
-from node.errors import AlreadyExists, InvalidInput, NotFound
+from node.errors import AlreadyExists, InvalidInput, NotFound, RestoredFeed
 from node.model.clock import utc_now
 from node.model.review import Decision, ItemStatus
 from tests.review.conftest import Pair, configure
@@ -131,3 +132,41 @@ def test_decisions_feed_the_transparency_report_per_origin_and_category(pair: Pa
     from node.app.report import render_markdown
 
     assert "| ngo | csam | 1 | 2 | 0 | 67% |" in render_markdown(report)
+
+
+def test_a_decision_whose_opinion_cannot_be_published_leaves_the_item_waiting(pair: Pair) -> None:
+    item = pair.submit("upload-1", 1)
+    assert item is not None
+    with pair.platform.node.store.write() as tx:
+        tx.mark_restored(source="backup.db")  # a restored node may not publish until its partners confirm
+    with pytest.raises(RestoredFeed):
+        pair.platform.node.decide_review(item.id, Decision.FALSE_POSITIVE, reason="benign")
+    kept = pair.platform.node.review_item(item.id)
+    assert kept.status is ItemStatus.OPEN and kept.decisions == ()
+    assert "review-decision" not in [r.action for r in pair.platform.node.audit.records()]
+    escalated = pair.platform.node.decide_review(item.id, Decision.ESCALATE)  # publishes nothing: allowed
+    assert escalated.status is ItemStatus.ESCALATED
+
+
+def test_two_reviewers_deciding_at_once_publish_one_opinion(pair: Pair) -> None:
+    item = pair.submit("upload-1", 1)
+    assert item is not None
+    outcomes: list[str] = []
+
+    def decide(decision: Decision) -> None:
+        try:
+            pair.platform.node.decide_review(item.id, decision, actor=f"api:{decision.value}")
+            outcomes.append("decided")
+        except AlreadyExists:
+            outcomes.append("refused")
+
+    threads = [
+        threading.Thread(target=decide, args=(d,)) for d in (Decision.CONFIRM, Decision.FALSE_POSITIVE)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["decided", "refused"]
+    assert len(pair.platform.node.review_item(item.id).decisions) == 1
+    assert len(_feedback(pair)) == 1
