@@ -255,6 +255,31 @@ class ScanSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewSection:
+    """The review queue (issue 14): when a match needs a person, and how the queue is ordered."""
+
+    # A match corroborated by fewer independent origins than this goes to review; 0 = off.
+    min_corroboration: int = 0
+    # category -> priority; higher is reviewed first (then oldest first); unlisted categories 0.
+    category_priority: dict[str, int] = field(default_factory=dict)
+    # A decision may be undone this long after it was made (its opinion is withdrawn).
+    undo_seconds: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class FloodSection:
+    """Flood protection (issue 14): an indicator whose matches spike is held for review."""
+
+    enabled: bool = True
+    # Held when at least min_matches matched in the last window_seconds...
+    min_matches: int = 50
+    window_seconds: float = 600.0
+    # ...and that is at least ratio times its trailing rate over baseline_seconds before the window.
+    ratio: float = 20.0
+    baseline_seconds: float = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeConfig:
     """The whole configuration. Build with :func:`load_config`."""
 
@@ -269,6 +294,8 @@ class NodeConfig:
     http: HttpSection = field(default_factory=HttpSection)
     actions: ActionsSection = field(default_factory=ActionsSection)
     scan: ScanSection = field(default_factory=ScanSection)
+    review: ReviewSection = field(default_factory=ReviewSection)
+    flood: FloodSection = field(default_factory=FloodSection)
 
     def __post_init__(self) -> None:
         self._check_match()
@@ -280,6 +307,20 @@ class NodeConfig:
         self._check_actions()
         if self.scan.workers < 0:
             raise ConfigError("scan.workers is a number of worker processes (0: one per core)")
+        self._check_review()
+
+    def _check_review(self) -> None:
+        review, flood = self.review, self.flood
+        if review.min_corroboration < 0 or any(
+            v < -1000 or v > 1000 for v in review.category_priority.values()
+        ):
+            raise ConfigError("review.min_corroboration must be 0 or more, priorities between -1000 and 1000")
+        if not (math.isfinite(review.undo_seconds) and review.undo_seconds >= 0):
+            raise ConfigError("review.undo_seconds must be a number of seconds, zero or more")
+        if flood.min_matches < 1 or not (math.isfinite(flood.ratio) and flood.ratio >= 1):
+            raise ConfigError("flood.min_matches must be at least 1 and flood.ratio at least 1")
+        if not 0 < flood.window_seconds < flood.baseline_seconds < math.inf:
+            raise ConfigError("flood.window_seconds must be positive and below flood.baseline_seconds")
 
     def _check_http(self) -> None:
         http = self.http
@@ -450,6 +491,8 @@ _SECTION_TYPES: dict[str, type[Any]] = {
     "http": HttpSection,
     "actions": ActionsSection,
     "scan": ScanSection,
+    "review": ReviewSection,
+    "flood": FloodSection,
 }
 
 

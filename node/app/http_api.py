@@ -14,6 +14,7 @@ from node.http.actions import DeliveryServices
 from node.http.api import ApiServices, ApiSettings, build_app
 from node.http.endpoints import Contribution, EndpointServices, EndpointSettings, Relabel
 from node.http.guard import AuthServices, AuthSettings
+from node.http.review import ReviewServices
 from node.http.server import HttpServer, TlsFiles
 from node.model import Signal, Tlp
 from node.model.action_shapes import delivery_json
@@ -67,6 +68,7 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         query=lambda query, actor: node.query(query, actor=actor),
         names=node.names,
         deliveries=delivery_services(node),
+        review=review_services(node),
     )
     settings = ApiSettings(
         max_batch=config.limits.max_batch_signals,
@@ -186,4 +188,23 @@ def auth_settings(node: AccordNode) -> AuthSettings:
         login_max_failures=http.login_max_failures,
         login_max_failures_per_address=http.login_max_failures_per_address,
         login_lockout_seconds=http.login_lockout_seconds,
+    )
+
+
+def review_services(node: AccordNode) -> ReviewServices:
+    """The review queue's use cases for the HTTP API."""
+    return ReviewServices(
+        queue=lambda tlp, limit: node.review_queue(max_tlp=tlp, limit=limit),
+        item=lambda item_id, tlp: node.review_item(item_id, max_tlp=tlp),
+        decide=lambda item_id, decision, reason, safelist, actor, tlp: node.decide_review(
+            item_id, decision, reason=reason, safelist=safelist, actor=actor, max_tlp=tlp
+        ),
+        undo=lambda item_id, actor, tlp: node.undo_review(item_id, actor=actor, max_tlp=tlp),
+        add_appeal=lambda content_id, statement, actor: node.add_appeal(content_id, statement, actor=actor),
+        appeals=lambda open_only, tlp: node.appeals(open_only=open_only, max_tlp=tlp),
+        decide_appeal=lambda appeal_id, outcome, reason, safelist, actor, tlp: node.decide_appeal(
+            appeal_id, outcome, reason=reason, safelist=safelist, actor=actor, max_tlp=tlp
+        ),
+        metrics=node.review_metrics,
+        priorities=lambda: node.config.review.category_priority,
     )

@@ -104,6 +104,7 @@ class _StoreCollector(Collector):
             "accord_ready", "1 once the match lists are loaded.", [], [([], int(self._node.lists.ready))]
         )
         yield from self._delivery_metrics()
+        yield from _review_metrics(self._node)
 
     def _delivery_metrics(self) -> Iterator[Metric]:
         """The webhook outbox (issue 14): deliveries per webhook and state, oldest pending age."""
@@ -145,6 +146,36 @@ class _StoreCollector(Collector):
         yield _counter(
             "accord_sync_entries_rejected", "Entries refused from a partner.", ["partner"], rejected
         )
+
+
+def _review_metrics(node: AccordNode) -> Iterator[Metric]:
+    """The review queue and flood protection (issue 14)."""
+    queue = node.review_metrics()
+    yield _gauge(
+        "accord_review_queue_depth",
+        "Review items waiting, by status.",
+        ["status"],
+        [([s], n) for s, n in sorted(queue.by_status.items())],
+    )
+    oldest: list[tuple[list[str], float]] = (
+        [([], queue.oldest_age_seconds)] if queue.oldest_age_seconds is not None else []
+    )
+    yield _gauge("accord_review_oldest_age_seconds", "Age of the oldest waiting review item.", [], oldest)
+    yield _gauge(
+        "accord_review_decisions_last_hour",
+        "Review decisions in the last hour, per reviewer.",
+        ["reviewer"],
+        [([r], n) for r, n in sorted(queue.decisions_by_reviewer.items())],
+    )
+    yield _gauge(
+        "accord_review_appeals_open", "Appeals waiting for a decision.", [], [([], queue.appeals_open)]
+    )
+    yield _gauge(
+        "accord_flood_held_indicators",
+        "Indicators flood protection holds (their matches go to review).",
+        [],
+        [([], queue.held)],
+    )
 
 
 def _gauge(name: str, doc: str, labels: list[str], samples: Sequence[tuple[list[str], float]]) -> Metric:

@@ -24,9 +24,11 @@ from node.app.bridges import Bridges
 from node.app.contributing import LOCAL_REFUSED, ContributeReport, ContributingMixin
 from node.app.encryption_keys import load_encryption_keys
 from node.app.exchanging import ExchangingMixin, PushReport
+from node.app.flood import FloodGuard
 from node.app.home import Home, require_home, tls_credentials
 from node.app.near_queries import near_from_lists
 from node.app.partnering import PartneringMixin
+from node.app.reviewing import ReviewingMixin
 from node.app.scan_snapshot import SnapshotSource
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
@@ -60,6 +62,7 @@ class AccordNode(
     AccountsMixin,
     ActingMixin,
     AttestingMixin,
+    ReviewingMixin,
 ):
     """One node, opened from its home directory. Close it when done."""
 
@@ -76,12 +79,20 @@ class AccordNode(
         self.lists = MatchLists(warninglists=builtin_warninglists)
         self.counter = MatchCounter(clock=utc_now)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
-        self.match_log = MatchLog(store=self.store, clock=utc_now)
+        # Review queue and flood protection (issue 14): flood protection counts the Matcher's
+        # matches timed as made, written with the match log's batches (or before a hold is
+        # read); reviewers' safelist entries join the operator's.
+        self.flood = FloodGuard(store=self.store, settings=lambda: self.config.flood, names=self.names)
+        self.match_log = MatchLog(
+            store=self.store, clock=utc_now, also_in_tx=self.flood.drain_in, after_tx=self.flood.announce
+        )
         self.provenance = ProvenanceCache(
             store=self.store,
             names=self.names,
             source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
         )
+        self.safelist = self._local_safelist()
+        self._load_review_safelist()
         self.matcher = Matcher(
             lists=self.lists,
             store=self.provenance,
@@ -92,8 +103,8 @@ class AccordNode(
                 query_match_percent=self.config.match.vpdq_query_match_percent,
                 compared_match_percent=self.config.match.vpdq_compared_match_percent,
             ),
-            record=self.match_log.record,
-            safelist=self._local_safelist(),
+            record=self._record_matches,
+            safelist=self.safelist,
             safelist_threshold=self.config.match.safelist_pdq_threshold,
             self_key=self.origin,
             counter=self.counter,

@@ -68,6 +68,23 @@ def render_markdown(report: TransparencyReport) -> str:
             ],
         ),
         "",
+        "## Review decisions",
+        "",
+        *_table(
+            ["origin", "category", "confirmed", "false positive", "escalated", "false-positive rate"],
+            [
+                (
+                    r.origin,
+                    r.category,
+                    r.confirmed,
+                    r.false_positive,
+                    r.escalated,
+                    "-" if r.false_positive_rate is None else f"{r.false_positive_rate:.0%}",
+                )
+                for r in report.review
+            ],
+        ),
+        "",
         "## Actions recorded in the audit log",
         "",
         *_table(["action", "count"], sorted(report.actions.items())),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from node.model.review_shapes import metrics_json
 from node.model.shapes import query_row_json
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def status_json(node: AccordNode, status: NodeStatus | None = None) -> dict[str,
         "bodies_missing_long": status.bodies_missing_long,
         "warninglisted": status.warninglisted,
         "deliveries": node.delivery_summary(),
+        "review": metrics_json(node.review_metrics()),  # queue depth, age, decisions, flood holds
     }
 
 

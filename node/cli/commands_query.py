@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from node.errors import InvalidInput
 from node.hashing import MediaHashes, ModelHashes, hash_file, hash_model_file, is_model_file
 from node.model import PDQ_MIN_QUALITY, Match, MatchResult, Signal
 from node.model.shapes import match_result_json, refused_query_json
+
+if TYPE_CHECKING:
+    from node.app.node import AccordNode
 
 EXIT_NO_MATCH = 1
 EXIT_FAILED = 2
@@ -346,6 +349,7 @@ def status_cmd(home: Path | None, as_json: bool) -> None:
             f" {status.bodies_missing_long} missing for several sync rounds"
         )
     _print_deliveries(node.delivery_summary())
+    _print_review(node)
 
 
 def _print_deliveries(summary: dict[str, Any]) -> None:
@@ -355,6 +359,16 @@ def _print_deliveries(summary: dict[str, Any]) -> None:
             f"webhook deliveries: {summary['pending']} pending, {summary['delivered']} delivered,"
             f" {summary['dead']} DEAD (accord delivery list --state dead; replay to resend)"
         )
+
+
+def _print_review(node: AccordNode) -> None:
+    """The review queue and flood holds in a line each, when there is anything."""
+    queue = node.review_metrics()
+    if queue.depth or queue.held:
+        oldest = "" if queue.oldest_age_seconds is None else f", oldest {queue.oldest_age_seconds:.0f} s"
+        click.echo(f"review queue: {queue.depth} waiting{oldest}; {queue.appeals_open} appeal(s) open")
+    if queue.held:
+        click.echo(f"FLOOD: {queue.held} indicator(s) held for review; see 'accord review held'")
 
 
 COMMANDS = [hash_cmd, match_cmd, sync_cmd, status_cmd]

@@ -29,6 +29,7 @@ from node.cli import (
     commands_provenance,
     commands_query,
     commands_relay,
+    commands_review,
     commands_serve,
     commands_trust,
     logs,
@@ -82,6 +83,7 @@ for module in (
     commands_accounts,
     commands_actions,
     commands_provenance,
+    commands_review,
 ):
     for command in module.COMMANDS:
         cli.add_command(command)

@@ -32,6 +32,7 @@ from node.http.limits import RateLimiter, read_json_body
 from node.http.openapi import openapi_document
 from node.http.problems import problem, problem_for
 from node.http.requests import RefusedItem, indicator_query, match_request
+from node.http.review import REVIEW_ROLES, ReviewServices, review_routes
 from node.http.sessions import SessionApi
 from node.http.uploads import is_multipart
 from node.model import KeyId, MatchResult, Signal
@@ -67,6 +68,7 @@ ROLES: dict[str, frozenset[Role] | None] = {
     "/v1/deliveries": frozenset({Role.ADMIN}),
     "/v1/deliveries/{delivery_id}/replay": frozenset({Role.ADMIN}),
 }
+ROLES.update(REVIEW_ROLES)  # review queue and appeals, keyed "METHOD path" (node/http/review.py)
 # POST routes that change nothing: not audited (one audit row per upload would swamp the log
 # and the match path; the match log counts matches). Every other non-GET route is audited.
 UNAUDITED_READS = frozenset({"/v1/match"})
@@ -83,6 +85,7 @@ class ApiServices:
     query: Callable[[IndicatorQuery, str], QueryAnswer]  # (query, actor for the audit log)
     names: Callable[[], Mapping[KeyId, str]]
     deliveries: DeliveryServices | None = None  # the webhook outbox (node/http/actions.py)
+    review: ReviewServices | None = None  # the review queue and appeals (node/http/review.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,9 @@ class Api:
             handlers += self._endpoints.routes() + hma.routes()
         if self._services.deliveries is not None:
             handlers += delivery_routes(self._services.deliveries)
+        handlers += [
+            (path, method, handler) for method, path, handler in review_routes(self._services.review)
+        ]
         return [
             Route(path, self._guarded(path, handler, method), methods=[method])
             for path, method, handler in handlers

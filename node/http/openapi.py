@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from node.http.review_openapi import REVIEW_PATHS, REVIEW_SCHEMAS
+
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _SIGNAL_TEXT = (
     "TYPE:VALUE, e.g. pdq:<64 hex>, md5:<32 hex>, sha1:<40 hex>, sha256:<64 hex>, vpdq:<64 hex per frame>"
@@ -662,6 +664,9 @@ _PATHS["/v1/session"] = {
         },
     }
 }
+
+_PATHS.update(REVIEW_PATHS)  # the review queue and appeals (node/http/review_openapi.py)
+_SCHEMAS.update(REVIEW_SCHEMAS)
 
 
 def openapi_document() -> dict[str, Any]:

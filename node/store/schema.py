@@ -790,3 +790,119 @@ def m021_provenance_notes(db: Database) -> None:
         ) WITHOUT ROWID
         """
     )
+
+
+@migrations()
+def m018_review_queue(db: Database) -> None:
+    """The review queue, its decisions, appeals, the reviewers' safelist and flood holds (issue 14).
+
+    An item stores the caller's content reference (id, optional URL), never media. The query
+    signal of each match is kept only to put the content on the local safelist when a reviewer
+    asks; it is never returned by the queue's reads. Flood counts are per indicator and minute,
+    pruned past the baseline window.
+    """
+    db.execute(
+        """
+        CREATE TABLE review_items (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            content_id TEXT NOT NULL,
+            content_url TEXT,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX review_items_content ON review_items (content_id, status)")
+    db.execute("CREATE INDEX review_items_status ON review_items (status, created_at)")
+    db.execute(
+        """
+        CREATE TABLE review_matches (
+            item_id INTEGER NOT NULL REFERENCES review_items (id),
+            indicator_id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            origin_name TEXT NOT NULL,
+            category TEXT NOT NULL,
+            tlp TEXT NOT NULL,
+            signal_type TEXT NOT NULL,
+            distance INTEGER NOT NULL,
+            trust TEXT NOT NULL,
+            reasons TEXT NOT NULL,
+            query_signal TEXT NOT NULL,
+            PRIMARY KEY (item_id, indicator_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX review_matches_indicator ON review_matches (indicator_id)")
+    db.execute(
+        """
+        CREATE TABLE review_decisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            item_id INTEGER NOT NULL REFERENCES review_items (id),
+            decision TEXT NOT NULL,
+            reason TEXT,
+            reviewer TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            opinion_ids TEXT NOT NULL,
+            safelisted INTEGER NOT NULL,
+            appeal_id INTEGER,
+            undone_at TEXT,
+            undone_by TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX review_decisions_item ON review_decisions (item_id)")
+    db.execute("CREATE INDEX review_decisions_at ON review_decisions (decided_at)")
+    db.execute(
+        """
+        CREATE TABLE review_appeals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            content_id TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES review_items (id),
+            statement TEXT NOT NULL,
+            submitted_by TEXT NOT NULL,
+            submitted_at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            decided_by TEXT,
+            decided_at TEXT,
+            reason TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX review_appeals_item ON review_appeals (item_id)")
+    db.execute(
+        """
+        CREATE TABLE review_safelist (
+            signal TEXT NOT NULL,
+            decision_id INTEGER NOT NULL REFERENCES review_decisions (id),
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (signal, decision_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE flood_counts (
+            indicator_id TEXT NOT NULL,
+            minute INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (indicator_id, minute)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX flood_counts_minute ON flood_counts (minute)")
+    db.execute(
+        """
+        CREATE TABLE flood_holds (
+            indicator_id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            category TEXT NOT NULL,
+            held_at TEXT NOT NULL,
+            in_window INTEGER NOT NULL,
+            in_baseline INTEGER NOT NULL,
+            released_at TEXT,
+            released_by TEXT,
+            released_minute INTEGER
+        )
+        """
+    )

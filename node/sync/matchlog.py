@@ -10,11 +10,13 @@ at most the counts of the last interval: the log is a statistic, not an acknowle
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from node.model.clock import Clock, format_timestamp
 from node.store import Store
+from node.store.transaction import WriteTx
 
 
 @dataclass(slots=True)
@@ -26,9 +28,20 @@ class _Tally:
 class MatchLog:
     """Local matches per indicator and UTC day since the last :meth:`flush`."""
 
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        also_in_tx: Callable[[WriteTx], Any] | None = None,
+        after_tx: Callable[[Any], None] | None = None,
+    ) -> None:
+        """``also_in_tx(tx)`` runs in each flush's transaction (flood protection writes its
+        counts there); ``after_tx`` gets its result once the transaction committed."""
         self._store = store
         self._clock = clock
+        self._also_in_tx = also_in_tx
+        self._after_tx = after_tx
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], _Tally] = {}
 
@@ -51,9 +64,12 @@ class MatchLog:
         try:
             with self._store.write() as tx:
                 tx.add_match_log((i, day, t.count, t.last_at) for (i, day), t in counts.items())
+                extra = None if self._also_in_tx is None else self._also_in_tx(tx)
         except BaseException:
             self._put_back(counts)  # kept for the next flush: the transaction wrote nothing
             raise
+        if self._also_in_tx is not None and self._after_tx is not None:
+            self._after_tx(extra)
         return len(counts)
 
     def _put_back(self, counts: dict[tuple[str, str], _Tally]) -> None:

@@ -280,6 +280,11 @@ class Matcher:
             trust=trust,
         )
 
+    def safelist_changed(self) -> None:
+        """The local safelist was changed in place (a reviewer's false positive): look again
+        whether it lists anything."""
+        self._has_safelist = any(self._safelist.sizes().values())
+
     @property
     def has_local_safelist(self) -> bool:
         """True when the operator's safelist file listed anything."""

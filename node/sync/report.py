@@ -12,6 +12,7 @@ from node.errors import InvalidInput
 from node.model import KeyId
 from node.store import Store
 from node.store.analyst import period_counts
+from node.store.review import outcome_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,23 @@ class DisputeCount:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewOutcome:
+    """Reviewers' decisions in the period on one origin's matches of one category (issue 14)."""
+
+    origin: str
+    category: str
+    confirmed: int
+    false_positive: int
+    escalated: int
+
+    @property
+    def false_positive_rate(self) -> float | None:
+        """False positives among confirmed + false positive (None when neither)."""
+        decided = self.confirmed + self.false_positive
+        return None if decided == 0 else self.false_positive / decided
+
+
+@dataclass(frozen=True, slots=True)
 class TransparencyReport:
     """Counts for ``[since, until)``."""
 
@@ -52,6 +70,7 @@ class TransparencyReport:
     disputes: tuple[DisputeCount, ...]  # current disputes stated in the period (opinions table)
     partners: tuple[PartnerHealth, ...]
     actions: dict[str, int] = field(default_factory=dict)  # audit log: action → count
+    review: tuple[ReviewOutcome, ...] = ()  # review decisions per origin and category
 
     def as_json(self) -> dict[str, Any]:
         """The report as plain JSON values."""
@@ -81,6 +100,17 @@ class TransparencyReport:
                 for p in self.partners
             ],
             "actions": self.actions,
+            "review": [
+                {
+                    "origin": r.origin,
+                    "category": r.category,
+                    "confirmed": r.confirmed,
+                    "false_positive": r.false_positive,
+                    "escalated": r.escalated,
+                    "false_positive_rate": r.false_positive_rate,
+                }
+                for r in self.review
+            ],
         }
 
 
@@ -122,6 +152,19 @@ def build_report(
         disputes=_disputes(store, name, since, until),
         partners=_health(store, since, until),
         actions={a: int(n) for a, n in period_counts(store, "audit", since, until)},
+        review=_review(store, name, since, until),
+    )
+
+
+def _review(
+    store: Store, name: Callable[[str], str], since: datetime, until: datetime
+) -> tuple[ReviewOutcome, ...]:
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for origin, category, decision, n in outcome_counts(store, since, until):
+        counts.setdefault((name(origin), category), {})[decision] = n
+    return tuple(
+        ReviewOutcome(o, c, d.get("confirm", 0), d.get("false-positive", 0), d.get("escalate", 0))
+        for (o, c), d in sorted(counts.items())
     )
 
 
