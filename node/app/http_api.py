@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from node.app.audit import acting_as
-from node.app.shapes import contribute_json, curation_json, provenance_json, status_json
+from node.app.shapes import contribute_json, curation_json, provenance_json, response_json, status_json
 from node.errors import NotFound
 from node.http.actions import DeliveryServices
 from node.http.api import ApiServices, ApiSettings, build_app
@@ -16,9 +16,10 @@ from node.http.endpoints import Contribution, EndpointServices, EndpointSettings
 from node.http.guard import AuthServices, AuthSettings
 from node.http.review import ReviewServices
 from node.http.server import HttpServer, TlsFiles
-from node.model import Signal, Tlp
+from node.model import MatchResult, Signal, Tlp
 from node.model.action_shapes import delivery_json
 from node.model.deliveries import DeliveryState
+from node.model.review import ContentRef
 from node.sync.query import signals_of_media
 
 if TYPE_CHECKING:
@@ -42,6 +43,13 @@ def media_signals(node: AccordNode) -> Callable[[bytes], tuple[list[Signal], lis
 def taxii_server(node: AccordNode, address: str) -> HttpServer:
     """A bound (not yet started) TAXII 2.1 server, with TLS by the same rule as the HTTP API."""
     return node.bridges.taxii_server(address, tls=http_tls(node, address))
+
+
+def _respond(
+    node: AccordNode, content: ContentRef, results: Sequence[MatchResult], decision: str | None
+) -> dict[str, Any]:
+    """Act on one piece of the caller's content (``POST /v1/match`` with ``content``)."""
+    return response_json(node, node.respond(content, results, decision))
 
 
 def delivery_services(node: AccordNode) -> DeliveryServices:
@@ -69,6 +77,9 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         names=node.names,
         deliveries=delivery_services(node),
         review=review_services(node),
+        respond=lambda content, results, decision: response_json(
+            node, node.respond(content, results, decision)
+        ),
     )
     settings = ApiSettings(
         max_batch=config.limits.max_batch_signals,
@@ -164,6 +175,9 @@ def endpoint_services(node: AccordNode) -> EndpointServices:
         revoke=revoke,
         expire=expire,
         relabel=relabel,
+        respond=lambda content, results, decision: response_json(
+            node, node.respond(content, results, decision)
+        ),
     )
 
 

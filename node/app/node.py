@@ -16,7 +16,6 @@ from pathlib import Path
 
 from node.app import keyfiles
 from node.app.accounts import AccountsMixin
-from node.app.acting import ActingMixin
 from node.app.analysing import AnalysingMixin, describe_query
 from node.app.attesting import AttestingMixin
 from node.app.audit import AuditLog
@@ -28,7 +27,7 @@ from node.app.flood import FloodGuard
 from node.app.home import Home, require_home, tls_credentials
 from node.app.near_queries import near_from_lists
 from node.app.partnering import PartneringMixin
-from node.app.reviewing import ReviewingMixin
+from node.app.responding import RespondingMixin
 from node.app.scan_snapshot import SnapshotSource
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
@@ -60,9 +59,8 @@ class AccordNode(
     ExchangingMixin,
     AnalysingMixin,
     AccountsMixin,
-    ActingMixin,
     AttestingMixin,
-    ReviewingMixin,
+    RespondingMixin,  # + ActingMixin (rules, webhooks) and ReviewingMixin (queue, flood)
 ):
     """One node, opened from its home directory. Close it when done."""
 

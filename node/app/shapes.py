@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from node.model.action_shapes import plan_json
 from node.model.review_shapes import metrics_json
 from node.model.shapes import query_row_json
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from node.app.contribute import Refusal
     from node.app.contributing import ContributeReport
     from node.app.node import AccordNode
+    from node.app.responding import Response
     from node.sync.lookup import Provenance
     from node.sync.publish import PublishReport
     from node.sync.status import NodeStatus
@@ -63,6 +65,19 @@ def status_json(node: AccordNode, status: NodeStatus | None = None) -> dict[str,
         "warninglisted": status.warninglisted,
         "deliveries": node.delivery_summary(),
         "review": metrics_json(node.review_metrics()),  # queue depth, age, decisions, flood holds
+    }
+
+
+def response_json(node: AccordNode, response: Response) -> dict[str, Any]:
+    """What acting on one piece of content did (``action`` of a match that names ``content``):
+    the rules that fired and the deliveries they put in the outbox, the indicators put before a
+    person instead of auto-action, and the review item the content is in."""
+    item = response.item
+    return {
+        "content": {"id": response.content.id, "url": response.content.url},
+        "for_review": list(response.for_review),
+        "review_item": None if item is None else item.id,
+        **{k: v for k, v in plan_json(response.plan).items() if k not in ("content_id", "content_url")},
     }
 
 

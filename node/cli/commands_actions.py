@@ -14,6 +14,7 @@ from node.model import SignalType, Tlp, Trust
 from node.model.action_shapes import delivery_json, plan_json, rule_json, webhook_json
 from node.model.actions import Rule, RuleCondition
 from node.model.deliveries import DeliveryState
+from node.model.review import ContentRef
 
 EXIT_PEER = 4
 _TLP = click.Choice([t.value for t in Tlp])
@@ -195,7 +196,8 @@ def action_run_cmd(
     for path in files:
         queries.extend((str(path), s) for s in file_signals(path))
     results = node.match([s for _, s in queries], prefer_running_node=not offline) if queries else []
-    plan = node.act_on(content_id, content_url, results, decision, dry_run=dry_run)
+    response = node.respond(ContentRef(content_id, content_url), results, decision, dry_run=dry_run)
+    plan = response.plan
     verb = "would send" if dry_run else "accepted"
     lines = [f"rules fired: {', '.join(plan.fired) or 'none'}"]
     lines += [
@@ -205,7 +207,12 @@ def action_run_cmd(
     lines += [f"withheld from {w}: every match above its maximum TLP" for w in plan.withheld]
     if plan.review:
         lines.append(f"review: asked by {', '.join(plan.review_reasons)}")
-    emit(as_json, plan_json(plan), lines)
+    if response.for_review:
+        lines.append(f"{len(response.for_review)} match(es) put before a person instead of auto-action")
+    if response.item is not None:
+        lines.append(f"review item {response.item.id} (accord review show {response.item.id})")
+    item_id = None if response.item is None else response.item.id
+    emit(as_json, {**plan_json(plan), "for_review": list(response.for_review), "review_item": item_id}, lines)
 
 
 @click.group("delivery")

@@ -31,13 +31,14 @@ from node.http.hma import HmaLookups
 from node.http.limits import RateLimiter, read_json_body
 from node.http.openapi import openapi_document
 from node.http.problems import problem, problem_for
-from node.http.requests import RefusedItem, indicator_query, match_request
+from node.http.requests import ActOn, RefusedItem, indicator_query, match_request
 from node.http.review import REVIEW_ROLES, ReviewServices, review_routes
 from node.http.sessions import SessionApi
 from node.http.uploads import is_multipart
 from node.model import KeyId, MatchResult, Signal
 from node.model.accounts import Account, Role
 from node.model.queries import IndicatorQuery, QueryAnswer
+from node.model.review import ContentRef
 from node.model.shapes import match_result_json, query_row_json, refused_query_json
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class ApiServices:
     names: Callable[[], Mapping[KeyId, str]]
     deliveries: DeliveryServices | None = None  # the webhook outbox (node/http/actions.py)
     review: ReviewServices | None = None  # the review queue and appeals (node/http/review.py)
+    # act on one piece of the caller's content: (content, results, decision) -> what was done
+    respond: Callable[[ContentRef, Sequence[MatchResult], str | None], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,14 +202,25 @@ class Api:
         names = await run_in_threadpool(self._services.names) if wants_names else {}
         asked = match_request(body, max_batch=self._settings.max_batch, account=account, names=names)
         signals = asked.signals
-        matched = iter(await run_in_threadpool(self._services.match, signals) if signals else [])
+        raw = await run_in_threadpool(self._services.match, signals) if signals else []
+        matched = [asked.filter.apply(r) for r in raw]
+        answers = iter(matched)
         results = [
             refused_query_json(item.label, item.error)
             if isinstance(item, RefusedItem)
-            else match_result_json(str(item), asked.filter.apply(next(matched)))
+            else match_result_json(str(item), next(answers))
             for item in asked.items
         ]
-        return JSONResponse({"results": results})
+        if asked.act is None:
+            return JSONResponse({"results": results})
+        action = await self.respond(asked.act, matched)
+        return JSONResponse({"results": results, "action": action})
+
+    async def respond(self, act: ActOn, results: Sequence[MatchResult]) -> dict[str, Any]:
+        """Act on the matches of the caller's content (rules, webhooks, review queue)."""
+        if self._services.respond is None:
+            raise NotReady("this node does not act on matches (no action services wired)")
+        return await run_in_threadpool(self._services.respond, act.content, results, act.decision)
 
     async def _indicators(self, request: Request, account: Account | None) -> Response:
         account = _required(account)

@@ -23,14 +23,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from node.errors import AccordError, Forbidden, InvalidInput, NotFound, Overloaded
+from node.errors import AccordError, Forbidden, InvalidInput, NotFound, NotReady, Overloaded
 from node.http.limits import read_json_body
-from node.http.requests import indicator_query, media_options
+from node.http.requests import act_on_request, indicator_query, media_options
 from node.http.uploads import Form, Upload, read_form
 from node.model import ContentType, KeyId, MatchResult, Signal, Tlp, parse_category
 from node.model.accounts import Account
 from node.model.match_filters import MatchFilter
 from node.model.queries import IndicatorQuery, QueryAnswer, parse_time_bound
+from node.model.review import ContentRef
 from node.model.shapes import match_result_json, query_row_json
 
 OPTIONS_PART = "options"
@@ -98,6 +99,8 @@ class EndpointServices:
     revoke: Callable[[str, str], dict[str, Any]]  # (target, actor) -> revoke --json
     expire: Callable[[str, datetime, str], dict[str, Any]]
     relabel: Callable[[str, Relabel, str], dict[str, Any]]
+    # act on one piece of the caller's content (an ``options.content`` of a media match)
+    respond: Callable[[ContentRef, Sequence[MatchResult], str | None], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,22 +163,35 @@ class Endpoints:
         wants_names = isinstance(options, dict) and "origins" in options
         names = await run_in_threadpool(self._services.names) if wants_names else {}
         chosen = media_options(options, account=account, names=names)
-        results = [await self._media_result(i, upload, chosen) for i, upload in enumerate(form.files)]
-        return JSONResponse({"results": results})
+        act = act_on_request(options) if isinstance(options, dict) else None
+        results: list[dict[str, Any]] = []
+        matched: list[MatchResult] = []
+        for i, upload in enumerate(form.files):
+            shown, found = await self._media_result(i, upload, chosen)
+            results.append(shown)
+            matched += found
+        if act is None:
+            return JSONResponse({"results": results})
+        if self._services.respond is None:
+            raise NotReady("this node does not act on matches (no action services wired)")
+        action = await run_in_threadpool(self._services.respond, act.content, matched, act.decision)
+        return JSONResponse({"results": results, "action": action})
 
-    async def _media_result(self, position: int, upload: Upload, chosen: MatchFilter) -> dict[str, Any]:
+    async def _media_result(
+        self, position: int, upload: Upload, chosen: MatchFilter
+    ) -> tuple[dict[str, Any], list[MatchResult]]:
+        """One file's answer, and its results under ``chosen`` (for acting on the content)."""
         label = {"query": f"files[{position}]", "filename": upload.filename}
         try:
             signals, notes = await self.hash_upload(upload)
         except Overloaded:
             raise  # the node is at capacity: the whole request is refused (503), not one item
         except AccordError as exc:
-            return {**label, "error": str(exc), "results": [], "notes": []}
-        matched = await run_in_threadpool(self._services.match, signals) if signals else []
-        results = [
-            match_result_json(s.type.value, chosen.apply(r)) for s, r in zip(signals, matched, strict=True)
-        ]
-        return {**label, "results": results, "notes": notes}
+            return {**label, "error": str(exc), "results": [], "notes": []}, []
+        raw = await run_in_threadpool(self._services.match, signals) if signals else []
+        matched = [chosen.apply(r) for r in raw]
+        results = [match_result_json(s.type.value, r) for s, r in zip(signals, matched, strict=True)]
+        return {**label, "results": results, "notes": notes}, matched
 
     # --- queries --------------------------------------------------------------------------
 

@@ -326,6 +326,41 @@ _FILTER_PROPERTIES: dict[str, Any] = {
     },
 }
 _SCHEMAS["MatchRequest"]["properties"].update(_FILTER_PROPERTIES)
+# Acting on the caller's content (node/app/responding.py): rules, webhooks, the review queue.
+_SCHEMAS["MatchRequest"]["properties"].update(
+    {
+        "content": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id"],
+            "description": "the caller's piece of content these signals came from: the matches are"
+            " acted on (review queue, rules, webhooks) and the answer carries `action`",
+            "properties": {
+                "id": {"type": "string", "maxLength": 256, "description": "opaque, the caller's own"},
+                "url": {"type": "string", "maxLength": 2048},
+            },
+        },
+        "decision": {"type": "string", "description": "the caller's own decision (rules may select on it)"},
+    }
+)
+_SCHEMAS["Action"] = {
+    "type": "object",
+    "description": "what acting on the content did: matches a person must decide first (for_review,"
+    " never auto-actioned), the review item, the rules that fired and their webhook deliveries",
+    "properties": {
+        "content": {"type": "object"},
+        "for_review": _strings("indicator ids put before a person instead of auto-action"),
+        "review_item": {"type": ["integer", "null"]},
+        "decision": {"type": ["string", "null"]},
+        "fired": _strings("rules that fired"),
+        "review": {"type": "boolean", "description": "a rule asked for review"},
+        "review_reasons": _strings("the rules that asked for review"),
+        "deliveries": {"type": "array", "items": {"type": "object"}},
+        "withheld": _strings("webhooks that got nothing: every match above their maximum TLP"),
+        "dry_run": {"type": "boolean"},
+    },
+}
+_SCHEMAS["MatchResponse"]["properties"]["action"] = {"$ref": "#/components/schemas/Action"}
 _SCHEMAS["MatchOptions"] = {
     "type": "object",
     "additionalProperties": False,

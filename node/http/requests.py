@@ -18,11 +18,15 @@ from node.model.match_filters import ListKind, MatchFilter
 from node.model.policy import Trust
 from node.model.provenance import parse_label
 from node.model.queries import IndicatorQuery, IndicatorStatus, SortKey, parse_time_bound
+from node.model.review import ContentRef
 
 T = TypeVar("T")
 
 FILTER_FIELDS = frozenset({"categories", "origins", "min_corroboration", "min_trust", "list_kinds"})
-MATCH_FIELDS = FILTER_FIELDS | {"signals"}
+# A match that names the caller's content is acted on (rules, webhooks, the review queue).
+ACT_FIELDS = frozenset({"content", "decision"})
+MATCH_FIELDS = FILTER_FIELDS | ACT_FIELDS | {"signals"}
+OPTION_FIELDS = FILTER_FIELDS | ACT_FIELDS
 QUERY_PARAMETERS = frozenset(
     {
         "signal",
@@ -56,6 +60,7 @@ class MatchRequest:
 
     items: tuple[Signal | RefusedItem, ...]
     filter: MatchFilter
+    act: ActOn | None = None  # the caller's content: act on the matches (None: only answer)
 
     @property
     def signals(self) -> list[Signal]:
@@ -82,7 +87,38 @@ def match_request(
     return MatchRequest(
         items=tuple(_signal_or_refused(i, item) for i, item in enumerate(items)),
         filter=match_filter(body, account=account, names=names),
+        act=act_on_request(body),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ActOn:
+    """The caller's piece of content the matches belong to, and its own decision if any."""
+
+    content: ContentRef
+    decision: str | None
+
+
+def act_on_request(body: Mapping[str, Any]) -> ActOn | None:
+    """``{"content": {"id", "url"}, "decision"}`` of a match request, or None without content."""
+    content = body.get("content")
+    if content is None:
+        if "decision" in body:
+            raise InvalidInput('"decision" needs "content": the piece of content it was made about')
+        return None
+    if (
+        not isinstance(content, dict)
+        or set(content) - {"id", "url"}
+        or not isinstance(content.get("id"), str)
+    ):
+        raise InvalidInput('"content" must be an object like {"id": "upload-1", "url": "https://..."}')
+    url = content.get("url")
+    decision = body.get("decision")
+    if url is not None and not isinstance(url, str):
+        raise InvalidInput('"content.url" must be a string')
+    if decision is not None and not isinstance(decision, str):
+        raise InvalidInput('"decision" must be a string (the caller\'s own decision, e.g. "blocked")')
+    return ActOn(ContentRef(content["id"], url), decision)
 
 
 def match_filter(body: Mapping[str, Any], *, account: Account, names: Mapping[KeyId, str]) -> MatchFilter:
@@ -104,10 +140,10 @@ def media_options(body: object, *, account: Account, names: Mapping[KeyId, str])
     """The ``options`` part of a multipart match: a JSON object of filter fields only."""
     if not isinstance(body, dict):
         raise InvalidInput('the "options" part must be a JSON object like {"min_trust": "auto"}')
-    unknown = set(body) - FILTER_FIELDS
+    unknown = set(body) - OPTION_FIELDS
     if unknown:
         raise InvalidInput(
-            f"unknown option(s) {', '.join(sorted(unknown))} ({', '.join(sorted(FILTER_FIELDS))})"
+            f"unknown option(s) {', '.join(sorted(unknown))} ({', '.join(sorted(OPTION_FIELDS))})"
         )
     return match_filter(body, account=account, names=names)
 
