@@ -121,10 +121,15 @@ class Store(FeedbackReads):
         store leaves the build to it, and builds them itself only when that process died."""
         with self._bulk_guard:
             if self._bulk_loads == 0:
-                self._bulk_lock = bulk.claim(self.path)
-                if self._bulk_lock is not None:
-                    with self.write():
-                        bulk.defer_indexes(self._writer.conn)
+                lock = bulk.claim(self.path)
+                if lock is not None:
+                    try:
+                        with self.write():
+                            bulk.defer_indexes(self._writer.conn)
+                    except BaseException:
+                        bulk.release(lock)
+                        raise
+                self._bulk_lock = lock
             self._bulk_loads += 1
             deferred = bool(self.deferred_indexes())
         try:
