@@ -11,13 +11,12 @@ content: it is also the key commitment the AEAD alone does not give.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from random import SystemRandom
-from typing import Final
+from typing import Any, Final
 
 from nacl.bindings import (
     crypto_aead_xchacha20poly1305_ietf_decrypt,
@@ -27,8 +26,9 @@ from nacl.exceptions import CryptoError
 from nacl.exceptions import RuntimeError as NaclRuntimeError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
-from node.errors import InvalidInput, SealedBodyInvalid
+from node.errors import InvalidInput, MalformedEntry, SealedBodyInvalid
 from node.feed.encryption import KEY_BYTES, EncryptionKeyPair
+from node.feed.entries import strict_json
 from node.feed.envelope import payload_digest
 from node.model import Digest, KeyId, Seq, parse_key_id
 
@@ -250,6 +250,9 @@ class OpenedBody:
 
     bundle: bytes
     audience: frozenset[KeyId]
+    # The bundle as strictly parsed JSON (what node.feed.decode_bundle returns for ``bundle``):
+    # the shape check parses it anyway, and a reader need not parse it a second time.
+    document: dict[str, Any] | None = None
 
 
 def open_sealed(
@@ -276,11 +279,18 @@ def open_sealed(
         if audience
         else frozenset()
     )
-    return OpenedBody(bundle=_bundle_of(plaintext), audience=named)
+    bundle, document = _parsed_bundle(plaintext)
+    return OpenedBody(bundle=bundle, audience=named, document=document)
 
 
 def _bundle_of(plaintext: bytes) -> bytes:
-    """The raw bytes of the ``bundle`` member, sliced out, never re-serialised.
+    """The raw bytes of the ``bundle`` member, sliced out, never re-serialised."""
+    return _parsed_bundle(plaintext)[0]
+
+
+def _parsed_bundle(plaintext: bytes) -> tuple[bytes, dict[str, Any]]:
+    """The raw bytes of the ``bundle`` member, sliced out, never re-serialised, and their
+    strict parse (UTF-8, no duplicate keys, no NaN/Infinity: :func:`node.feed.entries.strict_json`).
 
     A fixed prefix, a fixed-form suffix and a middle that is one JSON object (checked by a strict
     parse) make the whole exactly ``{"bundle":{...},"salt":"<hex>"}``.
@@ -291,24 +301,10 @@ def _bundle_of(plaintext: bytes) -> bytes:
     if not (audience or plaintext.startswith(_PREFIX)) or suffix is None:
         raise SealedBodyInvalid('a sealed body is not {["audience":[...],]"bundle":...,"salt":"<32 hex>"}')
     bundle = plaintext[start : suffix.start()]
-    if not _is_one_json_object(bundle):
-        raise SealedBodyInvalid("a sealed body's bundle is not one JSON object")
-    return bundle
-
-
-def _is_one_json_object(text: bytes) -> bool:
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return False
-    return isinstance(value, dict)
-
-
-def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    if len({k for k, _ in pairs}) != len(pairs):
-        raise ValueError("duplicate key")
-    return dict(pairs)
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: RFC 8785 has no such values
+        document = strict_json(bundle, what="a sealed body's bundle")
+    except MalformedEntry as exc:
+        raise SealedBodyInvalid("a sealed body's bundle is not one JSON object") from exc
+    if not isinstance(document, dict):
+        raise SealedBodyInvalid("a sealed body's bundle is not one JSON object")
+    return bundle, document

@@ -36,6 +36,7 @@ from node.model import (
     Tlp,
 )
 from node.model.clock import format_timestamp, utc_now
+from node.store import bulk
 from node.store.codec import (
     ENTRY_COLUMNS,
     INDICATOR_COLUMNS,
@@ -103,10 +104,69 @@ class Store(FeedbackReads):
         self._writer = Database(_connect_writer(path))
         with self._write_lock:
             migrations.apply(self._writer)
+        self._bulk_guard = threading.Lock()
+        self._bulk_loads = 0
+        self._bulk_lock: int | None = None
+        self._recover_deferred_indexes()  # a first sync that crashed left them unbuilt
 
     def close(self) -> None:
         """Close the writer connection (reader connections close with their threads)."""
         self._writer.close()
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[bool]:
+        """A span of writes (a pull) during which an empty ``indicators`` table takes its rows
+        before its secondary indexes (node/store/bulk.py). Yields whether they are deferred;
+        they are built when the last overlapping span of this process ends.
+
+        The deferring process holds a lock file meanwhile, so another process opening the
+        store leaves the build to it, and builds them itself only when that process died."""
+        with self._bulk_guard:
+            if self._bulk_loads == 0:
+                lock = bulk.claim(self.path)
+                if lock is not None:
+                    try:
+                        with self.write():
+                            bulk.defer_indexes(self._writer.conn)
+                    except BaseException:
+                        bulk.release(lock)
+                        raise
+                self._bulk_lock = lock
+            self._bulk_loads += 1
+            deferred = bool(self.deferred_indexes())
+        try:
+            yield deferred
+        finally:
+            with self._bulk_guard:
+                self._bulk_loads -= 1
+                if self._bulk_loads == 0 and self._bulk_lock is not None:
+                    try:
+                        if self.deferred_indexes():
+                            self.build_deferred_indexes()
+                    finally:
+                        bulk.release(self._bulk_lock)
+                        self._bulk_lock = None
+
+    def build_deferred_indexes(self) -> int:
+        """Build the indexes a first sync deferred (one transaction); returns how many."""
+        with self.write():
+            return bulk.build_deferred(self._writer.conn)
+
+    def _recover_deferred_indexes(self) -> None:
+        """Build what a first sync deferred when the process that deferred it is gone."""
+        if not self.deferred_indexes():
+            return
+        lock = bulk.claim(self.path)
+        if lock is None:
+            return  # a live process is loading: it builds them when it is done
+        try:
+            self.build_deferred_indexes()
+        finally:
+            bulk.release(lock)
+
+    def deferred_indexes(self) -> list[str]:
+        """The indexes dropped for a first sync and not built yet."""
+        return bulk.pending_indexes(self.reader)
 
     @contextmanager
     def write(self) -> Iterator[WriteTx]:

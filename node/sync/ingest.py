@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from node.config import LimitsSection
 from node.errors import (
@@ -222,8 +223,8 @@ class Ingestor:
             return held, None, exc
         if opened is None:
             return held, None, None  # sealed to others: stored and forwarded, never read
-        plaintext, audience = opened
-        contents = self._contents(header, plaintext)
+        plaintext, audience, document = opened
+        contents = self._contents(header, plaintext, document)
         contents.audience = audience
         readable = StoredBody(
             digest=held.digest,
@@ -240,10 +241,11 @@ class Ingestor:
 
     def _open(
         self, header: EntryHeader, body: bytes, *, content_key: bytes | None
-    ) -> tuple[bytes, frozenset[KeyId]] | None:
-        """The bundle bytes and the audience of ``body``; None when it is sealed to others."""
+    ) -> tuple[bytes, frozenset[KeyId], dict[str, Any] | None] | None:
+        """The bundle bytes, the audience of ``body`` and (sealed: the opening parsed it
+        strictly) the bundle as parsed JSON; None when it is sealed to others."""
         if header.seal is None:
-            return body, frozenset()
+            return body, frozenset(), None
         opened = open_sealed(
             body,
             origin=header.origin,
@@ -253,15 +255,17 @@ class Ingestor:
             keys=self._encryption_keys(),
             content_key=content_key,
         )
-        return None if opened is None else (opened.bundle, opened.audience)
+        return None if opened is None else (opened.bundle, opened.audience, opened.document)
 
-    def _contents(self, header: EntryHeader, plaintext: bytes) -> Contents:
+    def _contents(self, header: EntryHeader, plaintext: bytes, document: dict[str, Any] | None) -> Contents:
         """Read the bundle object by object; what breaks the profile or carries another TLP
-        than the header's is dropped and named."""
+        than the header's is dropped and named. ``document`` is ``plaintext`` already parsed
+        as strictly as :func:`decode_bundle` does (a sealed body's opening does that)."""
         contents = Contents(plaintext=plaintext)
         try:
+            bundle = decode_bundle(plaintext) if document is None else document
             read = read_entry_bundle(
-                decode_bundle(plaintext), origin=header.origin, max_objects=self._limits.max_objects_per_entry
+                bundle, origin=header.origin, max_objects=self._limits.max_objects_per_entry
             )
         except (MalformedEntry, MalformedStix, TooLarge) as exc:
             contents.dropped.append(f"the body is not a readable bundle: {exc}")

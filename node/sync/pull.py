@@ -148,7 +148,8 @@ class Puller:
             report.skipped = True
             return report
         try:
-            with collector_paused():  # see collector_paused: entries are many acyclic objects
+            # A first sync into an empty node builds the secondary indexes after its rows.
+            with collector_paused(), self._store.bulk_load():  # collector: entries are many acyclic objects
                 self._run(partner, source, report)
         finally:
             with self._guard:

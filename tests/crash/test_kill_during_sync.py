@@ -36,6 +36,7 @@ from node.app import AccordNode, Home, init_home
 from node.config import load_config
 from node.feed import public_key_to_text
 from node.model import ContentType, Distribution, Signal, SignalType, Tlp
+from node.store.bulk import DEFERRABLE_INDEXES
 from node.sync.publish import Contribution
 from tests.support.nodes import state_digest
 from tests.support.processes import ACCORD, ServeProcess, accord, free_port
@@ -178,6 +179,7 @@ def run_kills(origin: Origin, root: Path, *, kills: int, seed: int) -> Tally:
         assert check_consistent(finished / "accord.db", 0) == origin.head
         tally.duplicates += _duplicates(finished / "accord.db")
         assert state_digest(finished / "accord.db") == origin.clean_digest
+        assert _deferred_indexes_built(finished / "accord.db")
     return tally
 
 
@@ -207,6 +209,14 @@ def _committed_head(db: Path) -> int:
             return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM heads").fetchone()[0])
     except sqlite3.OperationalError:
         return 0  # not created or not migrated yet
+
+
+def _deferred_indexes_built(db: Path) -> bool:
+    """The analyst indexes a killed first sync deferred are built again (node/store/bulk.py)."""
+    with sqlite3.connect(db) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        pending = conn.execute("SELECT COUNT(*) FROM ingest_deferred_indexes").fetchone()[0]
+    return set(DEFERRABLE_INDEXES) <= names and pending == 0
 
 
 def _duplicates(db: Path) -> int:

@@ -15,6 +15,7 @@ from node.feed import (
     EncryptionKeyPair,
     SealedBody,
     canonical_json,
+    decode_bundle,
     open_body,
     open_body_with_key,
     open_content_key,
@@ -29,6 +30,7 @@ from node.feed.sealing import (
     STANZA_BYTES,
     TAG_BYTES,
     associated_data,
+    open_sealed,
     seal_stanzas,
     sealed_size,
     stanza_bucket,
@@ -309,6 +311,7 @@ SALT = b'"0123456789abcdef0123456789abcdef"'
         b'{"bundle":{"a":1,"a":2},"salt":' + SALT + b"}",  # duplicate key
         b'{"bundle":{"a":NaN},"salt":' + SALT + b"}",
         b'{"bundle":{"a":"\xff"},"salt":' + SALT + b"}",  # not UTF-8
+        b'{"bundle":\xef\xbb\xbf{},"salt":' + SALT + b"}",  # a byte-order mark json.loads(bytes) skips
         b'{"bundle":,"salt":' + SALT + b"}",
     ],
 )
@@ -327,6 +330,16 @@ def test_a_well_formed_forged_plaintext_opens_and_bad_padding_is_refused() -> No
     ciphertext, digest, key = _forged(plaintext, padded_to=4096)  # a size class too large
     with pytest.raises(SealedBodyInvalid, match="size class"):
         open_body_with_key(ciphertext, origin=ORIGIN, seq=SEQ, content_key=key, plaintext_digest=digest)
+
+
+def test_an_opened_body_carries_its_bundle_parsed_once_as_strictly_as_decode_bundle() -> None:
+    plaintext = b'{"bundle":{"type":"bundle","objects":[{"a":[1,"x"]}]},"salt":' + SALT + b"}"
+    ciphertext, digest, key = _forged(plaintext)
+    opened = open_sealed(
+        ciphertext, origin=ORIGIN, seq=SEQ, stanzas=[], plaintext_digest=digest, keys=[], content_key=key
+    )
+    assert opened is not None and opened.document == decode_bundle(opened.bundle)
+    assert opened.document == {"type": "bundle", "objects": [{"a": [1, "x"]}]}
 
 
 _json_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)

@@ -71,6 +71,7 @@ def test_m004_moves_an_existing_database_forward(tmp_path: Path) -> None:
         indexes = {r[0] for r in store.reader.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert {i for i in indexes if i.startswith("indicators")} == {
             "indicators_local_signal",
+            "indicators_revoked_pdq",  # m022: the revoked PDQ rows near queries read
             *ANALYST_INDEXES,  # m006: the analyst-query indexes
         }
         # New writes continue the change stream after the highest id carried over.

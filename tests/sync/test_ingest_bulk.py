@@ -1,0 +1,149 @@
+"""A first sync into an empty node builds the analyst indexes after its rows (node/store/bulk.py).
+
+Every entry is still verified and committed in its own transaction; only when the secondary
+indexes on ``indicators`` are written changes. A crash in between must leave nothing half-done:
+the next open of the store builds them, unless the process that deferred them is still loading.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from node.store import Store
+from node.store.bulk import DEFERRABLE_INDEXES
+from node.store.codec import VALUE_MATCHES, value_params
+from tests.support.feeds import md5_signal, pdq_signal
+from tests.sync.test_publish_pull_serve import (
+    ORIGIN,
+    StoreSource,
+    contribute,
+    make_publisher,
+    pin,
+    puller,
+)
+
+
+def indexes(store: Store) -> set[str]:
+    rows = store.reader.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'indicators'"
+    )
+    return {r[0] for r in rows}
+
+
+def pull_watching_indexes(receiver: Store, origin_store: Store) -> list[set[str]]:
+    """Pull everything from ``origin_store``; the indexes on ``indicators`` at each commit."""
+    seen: list[set[str]] = []
+    pulling = puller(receiver)
+    commit = pulling._ingestor.commit
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(indexes(receiver))
+        return commit(*args, **kwargs)
+
+    pulling._ingestor.commit = watched  # type: ignore[method-assign]
+    report = pulling.pull(receiver.partner("ngo"), StoreSource(origin_store))  # type: ignore[arg-type]
+    assert report.ok and not report.rejected
+    return seen
+
+
+def test_a_first_sync_writes_rows_before_the_analyst_indexes_and_builds_them_after(
+    tmp_path: Path,
+) -> None:
+    origin_store, receiver = Store(tmp_path / "origin.db"), Store(tmp_path / "receiver.db")
+    publisher = make_publisher(origin_store)
+    for n in range(3):
+        contribute(publisher, pdq_signal(n), md5_signal(n))
+    pin(receiver, "ngo", ORIGIN)
+
+    seen = pull_watching_indexes(receiver, origin_store)
+
+    assert len(seen) == 3 and all(not (s & set(DEFERRABLE_INDEXES)) for s in seen)
+    assert set(DEFERRABLE_INDEXES) <= indexes(receiver)  # built when the pull ended
+    assert receiver.deferred_indexes() == []
+    assert "indicators_id" not in DEFERRABLE_INDEXES  # the upsert's conflict key is never deferred
+    plan = receiver.reader.execute(
+        f"EXPLAIN QUERY PLAN SELECT id FROM indicators WHERE {VALUE_MATCHES}",
+        value_params(pdq_signal(1).type.value, pdq_signal(1).value),
+    ).fetchall()
+    assert "indicators_value_prefix" in str(plan)
+    [row] = receiver.reader.execute(
+        f"SELECT id FROM indicators WHERE {VALUE_MATCHES}",
+        value_params(pdq_signal(1).type.value, pdq_signal(1).value),
+    ).fetchall()
+    assert row[0] == origin_store.indicators_with_signal(pdq_signal(1))[0].id
+
+
+def test_a_sync_into_a_node_that_holds_indicators_keeps_every_index(tmp_path: Path) -> None:
+    origin_store, receiver = Store(tmp_path / "origin.db"), Store(tmp_path / "receiver.db")
+    publisher = make_publisher(origin_store)
+    contribute(publisher, pdq_signal(1))
+    pin(receiver, "ngo", ORIGIN)
+    pull_watching_indexes(receiver, origin_store)
+    contribute(publisher, pdq_signal(2))
+
+    seen = pull_watching_indexes(receiver, origin_store)
+
+    assert seen and all(set(DEFERRABLE_INDEXES) <= s for s in seen)
+
+
+_LOADER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from node.store import Store
+    store = Store(Path(sys.argv[1]))
+    loading = store.bulk_load()
+    assert loading.__enter__()
+    print("deferred", flush=True)
+    if sys.argv[2] == "crash":
+        os._exit(0)  # no cleanup: as a SIGKILL would leave it
+    sys.stdin.readline()
+    loading.__exit__(None, None, None)
+    """
+)
+
+
+@contextmanager
+def loader(db: Path, mode: str) -> Iterator[subprocess.Popen[str]]:
+    """A process that opens the store and defers the indexes: ``crash`` then dies at once,
+    ``wait`` finishes its load (builds them) when it reads a line."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _LOADER, str(db), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    ) as process:
+        assert process.stdout is not None and process.stdout.readline().strip() == "deferred"
+        yield process
+
+
+def test_indexes_a_crashed_first_sync_deferred_are_built_when_the_store_opens(tmp_path: Path) -> None:
+    db = tmp_path / "accord.db"
+    Store(db).close()
+    with loader(db, "crash") as crashed:
+        assert crashed.wait(30) == 0
+
+    with_pending = Store(db)  # the loader is gone: its lock went with it
+
+    assert set(DEFERRABLE_INDEXES) <= indexes(with_pending) and with_pending.deferred_indexes() == []
+    with_pending.close()
+
+
+def test_a_store_opened_during_another_process_first_sync_leaves_the_build_to_it(tmp_path: Path) -> None:
+    db = tmp_path / "accord.db"
+    Store(db).close()
+    with loader(db, "wait") as running:
+        beside = Store(db)
+        assert not (indexes(beside) & set(DEFERRABLE_INDEXES))
+        assert sorted(beside.deferred_indexes()) == sorted(DEFERRABLE_INDEXES)
+        running.communicate("done\n", timeout=30)
+        assert running.returncode == 0
+    assert set(DEFERRABLE_INDEXES) <= indexes(beside) and beside.deferred_indexes() == []
+    beside.close()
