@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -402,11 +403,8 @@ def _dashboard(client: Any) -> str | None:
 
 
 def _has_bokeh() -> bool:
-    try:
-        import bokeh  # noqa: F401, PLC0415
-    except ImportError:
-        return False
-    return True
+    """True when bokeh (Dask's dashboard, optional) is installed; looked up, never imported."""
+    return importlib.util.find_spec("bokeh") is not None
 
 
 @dataclass(slots=True)
