@@ -108,6 +108,12 @@ class PartneringMixin(NodeParts):
         )
         return partner
 
+    def set_partner_endpoint(self, name: str, endpoint: str) -> Partner:
+        """Pull partner ``name`` from ``endpoint`` (HOST:PORT; empty: stop pulling it)."""
+        partner = partner_ops.set_endpoint(self.store, name, endpoint)
+        self.audit.record("partner-endpoint", {"partner": name, "endpoint": partner.endpoint})
+        return partner
+
     def pin_partner_certificate(self, name: str, cert_fingerprint: str) -> Partner:
         """Pin a partner's (new) TLS certificate fingerprint."""
         partner = partner_ops.pin_certificate(self.store, name, cert_fingerprint)

@@ -185,6 +185,9 @@ def _policy_text(name: str, policy: PartnerPolicy) -> str:
 @click.option(
     "--share-sightings", type=click.Choice(["yes", "no"]), default=None, help="Opt in to sharing sightings."
 )
+@click.option(
+    "--endpoint", default=None, help="Pull the partner from this HOST:PORT from now on ('' stops pulling it)."
+)
 @json_option
 def set_cmd(
     home: Path | None,
@@ -193,6 +196,7 @@ def set_cmd(
     signal_types: tuple[str, ...],
     trust_level: str | None,
     share_sightings: str | None,
+    endpoint: str | None,
     as_json: bool,
 ) -> None:
     """Set what this node accepts from partner NAME and how far it trusts it.
@@ -200,7 +204,9 @@ def set_cmd(
     Indicators outside the policy stay stored (the feed is kept whole) but do not match; a
     later change of policy applies to the next match. Options not given keep their value.
     """
-    policy = open_node(home).set_partner_policy(
+    node = open_node(home)
+    endpoint_now = None if endpoint is None else node.set_partner_endpoint(name, endpoint).endpoint
+    policy = node.set_partner_policy(
         name,
         categories=categories or None,
         signal_types=signal_types or None,
@@ -215,10 +221,13 @@ def set_cmd(
                 "signal_types": sorted(t.value for t in policy.signal_types) if policy.signal_types else None,
                 "trust": policy.trust.value,
                 "share_sightings": policy.share_sightings,
+                **({} if endpoint is None else {"endpoint": endpoint_now}),
             }
         )
         return
     click.echo(_policy_text(name, policy))
+    if endpoint is not None:
+        click.echo(f"{name}: pulled from {endpoint_now}" if endpoint_now else f"{name}: not pulled")
 
 
 @partner_group.command("compromise")

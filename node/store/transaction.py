@@ -403,6 +403,11 @@ class WriteTx(FeedbackWrites):
             ),
         )
 
+    def set_partner_endpoint(self, name: str, endpoint: str | None) -> bool:
+        """Change where a partner is pulled from (None: never pulled); True when it exists."""
+        cursor = self._conn.execute("UPDATE partners SET endpoint = ? WHERE name = ?", (endpoint, name))
+        return cursor.rowcount > 0
+
     def pin_certificate(self, name: str, fingerprint: CertFingerprint) -> bool:
         """Pin (or re-pin, after a rotation) a partner's TLS certificate; True when it exists."""
         cursor = self._conn.execute(

@@ -58,6 +58,18 @@ def remove_partner(store: Store, name: str) -> None:
     log.info("unpinned partner %s", name)
 
 
+def set_endpoint(store: Store, name: str, endpoint: str) -> Partner:
+    """Pull ``name`` from ``endpoint`` from now on (HOST:PORT; empty: never pull it)."""
+    address = parse_endpoint(endpoint) if endpoint else None
+    with store.write() as tx:
+        found = tx.set_partner_endpoint(name, address)
+    partner = store.partner(name)
+    if not found or partner is None:
+        raise NotFound(f"no partner named {name!r} (see 'accord partner list')")
+    log.info("partner %s: endpoint %s", name, partner.endpoint or "none (not pulled)")
+    return partner
+
+
 def pin_certificate(store: Store, name: str, cert_fingerprint: str) -> Partner:
     """Pin a new TLS certificate fingerprint for ``name`` (after it rotated its certificate)."""
     fingerprint = parse_cert_fingerprint(cert_fingerprint)
