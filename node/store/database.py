@@ -153,8 +153,14 @@ class Store(FeedbackReads):
             return bulk.build_deferred(self._writer.conn)
 
     def _recover_deferred_indexes(self) -> None:
-        """Build what a first sync deferred when the process that deferred it is gone."""
-        if not self.deferred_indexes():
+        """Build what a first sync deferred when the process that deferred it is gone.
+
+        Read on the writer: opening a reader connection here would leave this thread holding
+        it after :meth:`close` (readers close with their threads), and a caller that reopens
+        the file exclusively (a restore folding the WAL in) would find it locked."""
+        with self._write_lock:
+            pending = bulk.pending_indexes(self._writer.conn)
+        if not pending:
             return
         lock = bulk.claim(self.path)
         if lock is None:
