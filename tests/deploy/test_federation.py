@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from node.config import NodeConfig, load_config
+from tests.support.processes import free_ports
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PORT_OFFSETS = (0, 1, 10, 11, 20, 21)  # ngo, hub and platform: partner and local ports
@@ -33,24 +34,9 @@ DEMO_TIMEOUT_SECONDS = 240
 NODE_NAMES = ("ngo", "hub", "platform")
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_base_port() -> int:
-    """A base port whose six federation ports (base + PORT_OFFSETS) were all free just now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + max(PORT_OFFSETS) < 65536 and all(_port_is_free(base + o) for o in PORT_OFFSETS):
-            return base
-    pytest.fail("no free range of loopback ports for the federation")
+    """A base port whose federation ports (base + PORT_OFFSETS) are free, outside the ephemeral range."""
+    return free_ports(max(PORT_OFFSETS) + 1)
 
 
 def run_script(*args: str, timeout: float) -> tuple[int, str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from node.rpc.server import Servers
 from node.rpc.tls import fetch_peer_certificate
 from node.sync.publish import Contribution
 from tests.support.feeds import identity, pdq_signal
+from tests.support.processes import free_port
 
 CALLER = identity(7)
 
@@ -189,10 +189,8 @@ def test_a_client_refuses_plaintext_off_loopback_by_default() -> None:
 
 
 def _closed_port() -> int:
-    """A loopback port nothing listens on: bound, never listened to, then released."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A loopback port nothing listens on (from the test pool, outside the ephemeral range)."""
+    return free_port()
 
 
 @pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "plaintext"])

@@ -16,11 +16,52 @@ from typing import Any
 ACCORD = [sys.executable, "-m", "node"]
 
 
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out to outgoing connections and ``bind(0)``."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Test servers listen on ports *below* the kernel's ephemeral range. A port picked with bind(0)
+# comes from that range, and between picking it and `accord serve` binding it any outgoing
+# connection of a parallel test may be given it ("Address already in use" in CI). Below the
+# range only this allocator hands ports out, and each xdist worker has its own slice.
+_POOL_LOW = max(1024, _ephemeral_low() - 12_000)
+_POOL_SIZE = _ephemeral_low() - _POOL_LOW
+_SLICES = 16
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+_SLICE = int(_worker) % _SLICES if _worker.isdigit() else 0
+_SLICE_SIZE = _POOL_SIZE // _SLICES
+_next = [os.getpid() % _SLICE_SIZE]
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of ``count`` consecutive loopback ports, all free now and kept from other tests."""
+    for _ in range(_SLICE_SIZE):
+        offset = _next[0]
+        _next[0] = (offset + count) % _SLICE_SIZE
+        if offset + count > _SLICE_SIZE:
+            continue
+        base = _POOL_LOW + _SLICE * _SLICE_SIZE + offset
+        if all(_bindable(base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} free loopback port(s) in this test worker's slice")
+
+
 def free_port() -> int:
-    """A TCP port on loopback that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on loopback, free now, outside the ephemeral range (see above)."""
+    return free_ports(1)
 
 
 def accord(
