@@ -30,12 +30,13 @@ from node.model.actions import (
     PlannedDelivery,
     Rule,
     Webhook,
-    check_content_reference,
+    check_decision,
     fired_rules,
     idempotency_key,
     parse_action_name,
 )
 from node.model.clock import format_timestamp, utc_now
+from node.model.review import ContentRef
 from node.model.deliveries import Delivery, DeliveryState
 from node.model.match_filters import MatchFilter
 from node.model.shapes import match_result_json
@@ -155,8 +156,7 @@ class ActingMixin(NodeParts):
 
     def act_on(
         self,
-        content_id: str,
-        content_url: str | None,
+        content: ContentRef,
         results: Sequence[MatchResult],
         decision: str | None,
         *,
@@ -165,8 +165,8 @@ class ActingMixin(NodeParts):
         """Evaluate the rules against ``results`` (one piece of the caller's content) and accept
         the webhook deliveries they call for into the outbox, in one transaction with the record
         of this call. ``dry_run``: the same plan, nothing written."""
-        check_content_reference(content_id, content_url, decision)
-        call = _Call(content_id, content_url, decision, format_timestamp(utc_now()))
+        check_decision(decision)
+        call = _Call(content.id, content.url, decision, format_timestamp(utc_now()))
         firings = fired_rules(self.action_rules(), results, decision)
         bodies, withheld = self._bodies(call, firings, outbox.webhooks(self.store))
         reviewers = tuple(f.rule.name for f in firings if f.rule.review)
@@ -176,8 +176,8 @@ class ActingMixin(NodeParts):
         else:
             planned = [PlannedDelivery(None, b.rule, b.webhook, b.key, b.matches, new=False) for b in bodies]
         return ActionPlan(
-            content_id=content_id,
-            content_url=content_url,
+            content_id=content.id,
+            content_url=content.url,
             decision=decision,
             fired=tuple(f.rule.name for f in firings),
             review=bool(reviewers),

@@ -60,7 +60,7 @@ class RespondingMixin(ActingMixin, ReviewingMixin):
             held_back += [m.indicator_id for m in result.matches if m.indicator_id in needs_person]
             kept = tuple(m for m in result.matches if m.indicator_id not in needs_person)
             automatic.append(dataclasses.replace(result, matches=kept))
-        plan = self.act_on(content.id, content.url, automatic, decision, dry_run=dry_run)
+        plan = self.act_on(content, automatic, decision, dry_run=dry_run)
         item = None
         if not dry_run and (held_back or plan.review):
             # the policy reasons are found again per match; the rules' reasons name every match

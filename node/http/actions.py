@@ -1,13 +1,13 @@
 """The outbox over HTTP (issue 14): ``GET /v1/deliveries`` and ``POST /v1/deliveries/{id}/replay``.
 
-Admin only (see ``ROLES`` in :mod:`node.http.api`). The handlers are validate → call → convert;
+Admin only. The handlers are validate → call → convert;
 the use cases come in :class:`DeliveryServices`, and the answers are the shapes
 ``accord delivery list --json`` prints. A replay is audited with the calling account.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from node.errors import InvalidInput, Unauthenticated
+from node.http.routing import ADMINS, ApiRoute
 from node.model.accounts import Account
 
 DEFAULT_LIMIT = 100
@@ -31,11 +32,8 @@ class DeliveryServices:
     replay: Callable[[int, str], dict[str, Any]]  # (delivery id, actor) -> its JSON, due again
 
 
-Handler = Callable[[Request, Account | None], Awaitable[Response]]
-
-
-def delivery_routes(services: DeliveryServices) -> list[tuple[str, str, Handler]]:
-    """(path, method, handler) of each delivery endpoint."""
+def delivery_routes(services: DeliveryServices) -> list[ApiRoute]:
+    """Each delivery endpoint (admins only)."""
 
     async def listing(request: Request, account: Account | None) -> Response:
         state = request.query_params.get("state")
@@ -53,8 +51,8 @@ def delivery_routes(services: DeliveryServices) -> list[tuple[str, str, Handler]
         return JSONResponse(row)
 
     return [
-        ("/v1/deliveries", "GET", listing),
-        ("/v1/deliveries/{delivery_id}/replay", "POST", replay),
+        ApiRoute("GET", "/v1/deliveries", listing, ADMINS),
+        ApiRoute("POST", "/v1/deliveries/{delivery_id}/replay", replay, ADMINS),
     ]
 
 

@@ -1,7 +1,8 @@
 """The routes of the HTTP API (v1) and their handlers.
 
 Each handler is validate → authorise from the verified account → call the use case → convert.
-Who may call what is the table :data:`ROLES`; the account's maximum TLP filters every answer.
+Each route says who may call it (:class:`node.http.routing.ApiRoute`); the account's maximum
+TLP filters every answer.
 Every route passes :class:`node.http.guard.Guard` (bearer token or session cookie, CSRF for
 cookie-authenticated state changes, rate limits, the audit line of every state change).
 Every request is logged as method, path, status and account: never the query string (it may
@@ -32,7 +33,8 @@ from node.http.limits import RateLimiter, read_json_body
 from node.http.openapi import openapi_document
 from node.http.problems import problem, problem_for
 from node.http.requests import ActOn, RefusedItem, indicator_query, match_request
-from node.http.review import REVIEW_ROLES, ReviewServices, review_routes
+from node.http.review import ReviewServices, review_routes
+from node.http.routing import ANALYSTS, EVERY_ROLE, ApiRoute
 from node.http.sessions import SessionApi
 from node.http.uploads import is_multipart
 from node.model import KeyId, MatchResult, Signal
@@ -43,33 +45,6 @@ from node.model.shapes import match_result_json, query_row_json, refused_query_j
 
 log = logging.getLogger(__name__)
 
-EVERY_ROLE = frozenset(Role)
-ANALYSTS = frozenset({Role.ANALYST, Role.REVIEWER, Role.ADMIN})
-ROLES: dict[str, frozenset[Role] | None] = {
-    # path -> roles that may call it; None: no token needed (no data behind it)
-    "/v1/health": None,
-    "/v1/openapi.json": None,
-    "/v1/status": frozenset({Role.ADMIN, Role.ANALYST}),
-    "/v1/match": EVERY_ROLE,
-    "/v1/indicators": ANALYSTS,
-    # media matching, near queries, provenance, curation (node/http/endpoints.py)
-    "/v1/indicators/near": ANALYSTS,
-    "/v1/indicators/{id}": ANALYSTS,
-    "POST /v1/indicators": frozenset({Role.ADMIN}),  # contribute: "METHOD path" beats "path"
-    "/v1/indicators/{id}/revoke": frozenset({Role.ADMIN}),
-    "/v1/indicators/{id}/expire": frozenset({Role.ADMIN}),
-    "/v1/indicators/{id}/relabel": frozenset({Role.ADMIN}),
-    # Hasher-Matcher-Actioner 2.0 compatible lookups (node/http/hma.py)
-    "/m/raw_lookup": EVERY_ROLE,
-    "/m/lookup": EVERY_ROLE,
-    "/h/hash": EVERY_ROLE,
-    "/v1/login": None,  # the password is the credential (rate-limited, lockout: node.http.logins)
-    "/v1/logout": EVERY_ROLE,
-    "/v1/session": EVERY_ROLE,
-    "/v1/deliveries": frozenset({Role.ADMIN}),
-    "/v1/deliveries/{delivery_id}/replay": frozenset({Role.ADMIN}),
-}
-ROLES.update(REVIEW_ROLES)  # review queue and appeals, keyed "METHOD path" (node/http/review.py)
 # POST routes that change nothing: not audited (one audit row per upload would swamp the log
 # and the match path; the match log counts matches). Every other non-GET route is audited.
 UNAUDITED_READS = frozenset({"/v1/match"})
@@ -101,9 +76,6 @@ class ApiSettings:
     rate_burst: int
 
 
-Handler = Callable[[Request, Account | None], Awaitable[Response]]
-
-
 class Api:
     """The handlers, bound to the node's use cases."""
 
@@ -124,36 +96,30 @@ class Api:
         )
 
     def routes(self) -> list[Route]:
-        """Every route with its method; :data:`ROLES` says who may call it."""
-        handlers: list[tuple[str, str, Handler]] = [
-            ("/v1/health", "GET", self._health),
-            ("/v1/openapi.json", "GET", self._openapi),
-            ("/v1/status", "GET", self._status),
-            ("/v1/match", "POST", self._match),
-            ("/v1/indicators", "GET", self._indicators),
-            ("/v1/login", "POST", self._sessions.login),
-            ("/v1/logout", "POST", self._sessions.logout),
-            ("/v1/session", "GET", self._sessions.session),
+        """Every route of every group, each behind the guard with the roles it declares."""
+        routes: list[ApiRoute] = [
+            ApiRoute("GET", "/v1/health", self._health, None),
+            ApiRoute("GET", "/v1/openapi.json", self._openapi, None),
+            ApiRoute("GET", "/v1/status", self._status, frozenset({Role.ADMIN, Role.ANALYST})),
+            ApiRoute("POST", "/v1/match", self._match, EVERY_ROLE),
+            ApiRoute("GET", "/v1/indicators", self._indicators, ANALYSTS),
+            # the password is the credential (rate-limited, lockout: node.http.logins)
+            ApiRoute("POST", "/v1/login", self._sessions.login, None),
+            ApiRoute("POST", "/v1/logout", self._sessions.logout, EVERY_ROLE),
+            ApiRoute("GET", "/v1/session", self._sessions.session, EVERY_ROLE),
         ]
         if self._endpoints is not None:
             hma = HmaLookups(
                 endpoints=self._endpoints, match=self._services.match, ready=self._services.ready
             )
-            handlers += self._endpoints.routes() + hma.routes()
+            routes += self._endpoints.routes() + hma.routes()
         if self._services.deliveries is not None:
-            handlers += delivery_routes(self._services.deliveries)
-        handlers += [
-            (path, method, handler) for method, path, handler in review_routes(self._services.review)
-        ]
-        return [
-            Route(path, self._guarded(path, handler, method), methods=[method])
-            for path, method, handler in handlers
-        ]
+            routes += delivery_routes(self._services.deliveries)
+        routes += review_routes(self._services.review)
+        return [Route(r.path, self._guarded(r), methods=[r.method]) for r in routes]
 
-    def _guarded(
-        self, path: str, handler: Handler, method: str = "GET"
-    ) -> Callable[[Request], Awaitable[Response]]:
-        roles = ROLES[f"{method} {path}"] if f"{method} {path}" in ROLES else ROLES[path]
+    def _guarded(self, route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:
+        path, handler, roles = route.path, route.handler, route.roles
 
         async def endpoint(request: Request) -> Response:
             caller: Caller | None = None
@@ -243,7 +209,7 @@ def _audit_actor(path: str, who: str | None) -> str | None:
 
 
 def _required(account: Account | None) -> Account:
-    """The verified account of a route :data:`ROLES` guards (always set there)."""
+    """The verified account of a route that declares roles (always set there)."""
     if account is None:
         raise Unauthenticated("this endpoint needs an API token")
     return account

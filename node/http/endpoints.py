@@ -14,7 +14,7 @@ everything the node published, and its refusals name the TLP of what is already 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from node.errors import AccordError, Forbidden, InvalidInput, NotFound, NotReady, Overloaded
 from node.http.limits import read_json_body
 from node.http.requests import act_on_request, indicator_query, media_options
+from node.http.routing import ADMINS, ANALYSTS, ApiRoute
 from node.http.uploads import Form, Upload, read_form
 from node.model import ContentType, KeyId, MatchResult, Signal, Tlp, parse_category
 from node.model.accounts import Account
@@ -120,15 +121,15 @@ class Endpoints:
         self._services = services
         self._settings = settings
 
-    def routes(self) -> list[tuple[str, str, Callable[[Request, Account | None], Awaitable[Response]]]]:
-        """(path, method, handler) of every route this module serves; api.ROLES says who may call it."""
+    def routes(self) -> list[ApiRoute]:
+        """Every route this module serves, with who may call it."""
         return [
-            ("/v1/indicators/near", "GET", self.near),
-            ("/v1/indicators", "POST", self.contribute),
-            ("/v1/indicators/{id}", "GET", self.show),
-            ("/v1/indicators/{id}/revoke", "POST", self.revoke),
-            ("/v1/indicators/{id}/expire", "POST", self.expire),
-            ("/v1/indicators/{id}/relabel", "POST", self.relabel),
+            ApiRoute("GET", "/v1/indicators/near", self.near, ANALYSTS),
+            ApiRoute("POST", "/v1/indicators", self.contribute, ADMINS),
+            ApiRoute("GET", "/v1/indicators/{id}", self.show, ANALYSTS),
+            ApiRoute("POST", "/v1/indicators/{id}/revoke", self.revoke, ADMINS),
+            ApiRoute("POST", "/v1/indicators/{id}/expire", self.expire, ADMINS),
+            ApiRoute("POST", "/v1/indicators/{id}/relabel", self.relabel, ADMINS),
         ]
 
     # --- media --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from node.errors import AccordError, InvalidInput, NotReady
 from node.http.endpoints import Endpoints
 from node.http.problems import PROBLEM_MEDIA_TYPE, problem_for
+from node.http.routing import EVERY_ROLE, ApiRoute
 from node.model import Match, MatchResult, Signal, SignalType
 from node.model.accounts import Account
 from node.model.match_filters import MatchFilter
@@ -64,13 +65,13 @@ class HmaLookups:
         self._match = match
         self._ready = ready
 
-    def routes(self) -> list[tuple[str, str, Callable[[Request, Account | None], Awaitable[Response]]]]:
-        """(path, method, handler) of the HMA paths served; api.ROLES says who may call them."""
+    def routes(self) -> list[ApiRoute]:
+        """The HMA paths served; any account may look up (its maximum TLP filters answers)."""
         return [
-            ("/m/raw_lookup", "GET", _hma_errors(self.raw_lookup)),
-            ("/m/lookup", "GET", _hma_errors(self.lookup_get)),
-            ("/m/lookup", "POST", _hma_errors(self.lookup_post)),
-            ("/h/hash", "POST", _hma_errors(self.hash_post)),
+            ApiRoute("GET", "/m/raw_lookup", _hma_errors(self.raw_lookup), EVERY_ROLE),
+            ApiRoute("GET", "/m/lookup", _hma_errors(self.lookup_get), EVERY_ROLE),
+            ApiRoute("POST", "/m/lookup", _hma_errors(self.lookup_post), EVERY_ROLE),
+            ApiRoute("POST", "/h/hash", _hma_errors(self.hash_post), EVERY_ROLE),
         ]
 
     async def raw_lookup(self, request: Request, account: Account | None) -> Response:

@@ -9,7 +9,7 @@ audit log (``api:<name>``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,26 +19,13 @@ from starlette.responses import JSONResponse, Response
 
 from node.errors import InvalidInput, NotReady, Unauthenticated
 from node.http.limits import read_json_body
+from node.http.routing import REVIEWERS, ApiRoute
 from node.model import Tlp
 from node.model.accounts import Account, Role
 from node.model.review import Appeal, AppealOutcome, Decision, QueueMetrics, ReviewItem
 from node.model.review_shapes import appeal_json, item_json, metrics_json
 
-Handler = Callable[[Request, Account | None], Awaitable[Response]]
-
-REVIEWERS = frozenset({Role.REVIEWER, Role.ADMIN})
 APPELLANTS = frozenset({Role.MATCHER, Role.ADMIN})  # a platform submits on its user's behalf
-REVIEW_ROLES: dict[str, frozenset[Role]] = {
-    # "METHOD path" -> roles that may call it
-    "GET /v1/review": REVIEWERS,
-    "GET /v1/review/metrics": REVIEWERS,
-    "GET /v1/review/{item_id}": REVIEWERS,
-    "POST /v1/review/{item_id}/decision": REVIEWERS,
-    "POST /v1/review/{item_id}/undo": REVIEWERS,
-    "POST /v1/appeals": APPELLANTS,
-    "GET /v1/appeals": REVIEWERS,
-    "POST /v1/appeals/{appeal_id}/decision": REVIEWERS,
-}
 MAX_LIMIT = 1000
 
 
@@ -59,18 +46,18 @@ class ReviewServices:
     priorities: Callable[[], Mapping[str, int]]  # review.category_priority
 
 
-def review_routes(services: ReviewServices | None) -> list[tuple[str, str, Handler]]:
-    """(method, path, handler) of every review route; :data:`REVIEW_ROLES` says who may call."""
+def review_routes(services: ReviewServices | None) -> list[ApiRoute]:
+    """Every review and appeal route, with who may call it."""
     api = _ReviewApi(services)
     return [
-        ("GET", "/v1/review", api.queue),
-        ("GET", "/v1/review/metrics", api.metrics),  # before {item_id}: a fixed path wins
-        ("GET", "/v1/review/{item_id}", api.item),
-        ("POST", "/v1/review/{item_id}/decision", api.decide),
-        ("POST", "/v1/review/{item_id}/undo", api.undo),
-        ("POST", "/v1/appeals", api.add_appeal),
-        ("GET", "/v1/appeals", api.appeals),
-        ("POST", "/v1/appeals/{appeal_id}/decision", api.decide_appeal),
+        ApiRoute("GET", "/v1/review", api.queue, REVIEWERS),
+        ApiRoute("GET", "/v1/review/metrics", api.metrics, REVIEWERS),  # before {item_id}: fixed wins
+        ApiRoute("GET", "/v1/review/{item_id}", api.item, REVIEWERS),
+        ApiRoute("POST", "/v1/review/{item_id}/decision", api.decide, REVIEWERS),
+        ApiRoute("POST", "/v1/review/{item_id}/undo", api.undo, REVIEWERS),
+        ApiRoute("POST", "/v1/appeals", api.add_appeal, APPELLANTS),
+        ApiRoute("GET", "/v1/appeals", api.appeals, REVIEWERS),
+        ApiRoute("POST", "/v1/appeals/{appeal_id}/decision", api.decide_appeal, REVIEWERS),
     ]
 
 

@@ -23,7 +23,6 @@ from node.model.tlp import Tlp
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 UNDECIDED = "none"  # a rule's decision condition that selects calls made without a decision
-MAX_CONTENT_ID = 512  # the caller's opaque reference: an id, not a document
 MAX_DECISION = 64
 
 
@@ -140,12 +139,9 @@ def idempotency_key(
     return "acc_" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
-def check_content_reference(content_id: str, content_url: str | None, decision: str | None) -> None:
-    """The caller's content reference: a non-empty id, bounded sizes, no control characters."""
-    if not content_id or len(content_id) > MAX_CONTENT_ID or not content_id.isprintable():
-        raise InvalidInput(f"a content id is 1-{MAX_CONTENT_ID} printable characters")
-    if content_url is not None and (len(content_url) > 2048 or not content_url.isprintable()):
-        raise InvalidInput("a content URL is at most 2048 printable characters")
+def check_decision(decision: str | None) -> None:
+    """The caller's own decision label for its content, when given: short printable text.
+    (The content reference itself is checked by :class:`~node.model.review.ContentRef`.)"""
     if decision is not None and (not decision or len(decision) > MAX_DECISION or not decision.isprintable()):
         raise InvalidInput(f"a decision is 1-{MAX_DECISION} printable characters")
 

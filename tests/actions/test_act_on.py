@@ -11,6 +11,7 @@ from node.errors import InvalidInput, NotFound
 from node.model import Tlp
 from node.model.action_shapes import plan_json
 from node.model.actions import Rule, RuleCondition
+from node.model.review import MAX_CONTENT_ID, ContentRef
 from node.model.shapes import match_result_json
 from tests.actions.conftest import AMBER, GREEN, matched, signal_of
 from tests.support.feeds import pdq_signal
@@ -34,7 +35,7 @@ def test_a_firing_rule_accepts_a_delivery_of_the_match_record_and_asks_for_revie
     node.add_rule(Rule(name="green-review", when=RuleCondition(tlps=frozenset({Tlp.GREEN})), review=True))
     node.add_rule(Rule(name="ncii", when=RuleCondition(categories=frozenset({"ncii"})), review=True))
     results = matched(node, signal_of(GREEN), signal_of(AMBER), pdq_signal(999_999))
-    plan = node.act_on("upload-1", "https://cdn.example/1", results, None)
+    plan = node.act_on(ContentRef("upload-1", "https://cdn.example/1"), results, None)
     assert plan.fired == ("csam", "green-review")
     assert plan.review and plan.review_reasons == ("green-review",)
     [delivery] = plan.deliveries
@@ -54,11 +55,11 @@ def test_acting_twice_on_the_same_content_accepts_one_delivery(node: AccordNode)
     node.add_webhook("hook", HOOK_URL)
     node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=("hook",)))
     results = matched(node, signal_of(GREEN))
-    first = node.act_on("upload-1", None, results, None)
-    again = node.act_on("upload-1", None, results, None)
+    first = node.act_on(ContentRef("upload-1"), results, None)
+    again = node.act_on(ContentRef("upload-1"), results, None)
     assert first.deliveries[0].new and not again.deliveries[0].new
     assert first.deliveries[0].delivery_id == again.deliveries[0].delivery_id
-    other = node.act_on("upload-2", None, results, None)
+    other = node.act_on(ContentRef("upload-2"), results, None)
     assert other.deliveries[0].key != first.deliveries[0].key
     assert len(outbox_rows(node)) == 2
 
@@ -66,7 +67,7 @@ def test_acting_twice_on_the_same_content_accepts_one_delivery(node: AccordNode)
 def test_dry_run_plans_and_writes_nothing(node: AccordNode) -> None:
     node.add_webhook("hook", HOOK_URL)
     node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=("hook",), review=True))
-    plan = node.act_on("upload-1", None, matched(node, signal_of(GREEN)), None, dry_run=True)
+    plan = node.act_on(ContentRef("upload-1"), matched(node, signal_of(GREEN)), None, dry_run=True)
     assert plan.dry_run and plan.review and plan.deliveries[0].delivery_id is None
     assert outbox_rows(node) == [] and runs(node) == 0
 
@@ -74,9 +75,9 @@ def test_dry_run_plans_and_writes_nothing(node: AccordNode) -> None:
 def test_a_webhook_never_receives_matches_above_its_maximum_tlp(node: AccordNode) -> None:
     node.add_webhook("green-only", HOOK_URL, max_tlp=Tlp.GREEN)
     node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=("green-only",)))
-    plan = node.act_on("amber-only", None, matched(node, signal_of(AMBER)), None)
+    plan = node.act_on(ContentRef("amber-only"), matched(node, signal_of(AMBER)), None)
     assert plan.fired == ("all",) and plan.deliveries == () and plan.withheld == ("green-only",)
-    mixed = node.act_on("mixed", None, matched(node, signal_of(GREEN), signal_of(AMBER)), None)
+    mixed = node.act_on(ContentRef("mixed"), matched(node, signal_of(GREEN), signal_of(AMBER)), None)
     [(_, _, _, _, body)] = outbox_rows(node)
     assert mixed.deliveries[0].matches == 1
     assert b'"amber"' not in body and str(signal_of(AMBER)).encode() not in body
@@ -85,7 +86,7 @@ def test_a_webhook_never_receives_matches_above_its_maximum_tlp(node: AccordNode
 def test_no_firing_rule_records_nothing(node: AccordNode) -> None:
     node.add_webhook("hook", HOOK_URL)
     node.add_rule(Rule(name="ncii", when=RuleCondition(categories=frozenset({"ncii"})), webhooks=("hook",)))
-    plan = node.act_on("upload-1", None, matched(node, signal_of(GREEN)), None)
+    plan = node.act_on(ContentRef("upload-1"), matched(node, signal_of(GREEN)), None)
     assert plan.fired == () and not plan.review and outbox_rows(node) == [] and runs(node) == 0
 
 
@@ -100,15 +101,19 @@ def test_the_run_and_its_deliveries_commit_together_or_not_at_all(node: AccordNo
             " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
         )
     with pytest.raises(sqlite3.IntegrityError):
-        node.act_on("upload-1", None, matched(node, signal_of(GREEN)), None)
+        node.act_on(ContentRef("upload-1"), matched(node, signal_of(GREEN)), None)
     assert outbox_rows(node) == [] and runs(node) == 0  # nothing half-written
 
 
 def test_content_references_and_rules_are_checked(node: AccordNode) -> None:
     results = matched(node, signal_of(GREEN))
-    for bad in ("", "x" * 513, "line\nbreak"):
+    for bad in ("", "x" * (MAX_CONTENT_ID + 1), "line\nbreak"):
         with pytest.raises(InvalidInput, match="content id"):
-            node.act_on(bad, None, results, None)
+            node.act_on(ContentRef(bad), results, None)
+    for decision in ("", "d" * 65, "tab\there"):
+        with pytest.raises(InvalidInput, match="decision"):
+            node.act_on(ContentRef("upload-1"), results, decision)
+    assert node.act_on(ContentRef("x" * MAX_CONTENT_ID), results, "removed", dry_run=True).fired == ()
     with pytest.raises(NotFound, match="no webhook named missing"):
         node.add_rule(Rule(name="r", when=RuleCondition(), webhooks=("missing",)))
     node.add_webhook("hook", HOOK_URL)

@@ -15,6 +15,7 @@ from node.app.metrics import NodeMetrics
 from node.app.shapes import status_json
 from node.model.actions import Rule, RuleCondition
 from node.model.deliveries import DeliveryState
+from node.model.review import ContentRef
 from tests.actions.conftest import GREEN, fast_actions, matched, signal_of
 from tests.actions.receiver import receiver
 from tests.support.processes import free_port
@@ -42,7 +43,7 @@ def deliverer(node: AccordNode, clock: Clock) -> Deliverer:
 def act(node: AccordNode, *hooks: str, content: str = "upload-1") -> None:
     if not any(r.name == "all" for r in node.action_rules()):
         node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=hooks))
-    node.act_on(content, None, matched(node, signal_of(GREEN)), None)
+    node.act_on(ContentRef(content), matched(node, signal_of(GREEN)), None)
 
 
 def test_a_delivery_arrives_signed_with_its_key_and_is_marked_delivered(
@@ -167,7 +168,7 @@ def test_an_admin_replays_a_dead_delivery_with_the_same_key(node: AccordNode, cl
 def test_a_removed_webhook_dead_letters_its_waiting_deliveries(node: AccordNode, clock: Clock) -> None:
     node.add_webhook("gone", f"http://127.0.0.1:{free_port()}/hook")
     node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=("gone",)))
-    node.act_on("upload-1", None, matched(node, signal_of(GREEN)), None)
+    node.act_on(ContentRef("upload-1"), matched(node, signal_of(GREEN)), None)
     node.remove_rule("all")
     node.remove_webhook("gone")
     fast_actions(node, max_attempts=1)

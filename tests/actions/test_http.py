@@ -15,6 +15,7 @@ from node.http.server import HttpServer
 from node.model import Tlp
 from node.model.accounts import Role
 from node.model.actions import Rule, RuleCondition
+from node.model.review import ContentRef
 from tests.actions.conftest import GREEN, fast_actions, matched, signal_of
 from tests.actions.receiver import receiver
 
@@ -46,7 +47,7 @@ def test_an_admin_lists_and_replays_deliveries(node: AccordNode, api: Api) -> No
     with receiver("fail") as hook:
         node.add_webhook("hook", hook.url)
         node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=("hook",)))
-        node.act_on("upload-1", None, matched(node, signal_of(GREEN)), None)
+        node.act_on(ContentRef("upload-1"), matched(node, signal_of(GREEN)), None)
         sender = Deliverer(store=node.store, home=node.home.root, settings=lambda: node.config.actions)
         assert sender.run_round().dead == 1
         with api.client("admin") as admin:

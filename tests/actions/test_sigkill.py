@@ -17,6 +17,7 @@ from pathlib import Path
 from node.app import AccordNode, init_home
 from node.model import ContentType, Distribution, Tlp
 from node.model.actions import Rule, RuleCondition
+from node.model.review import ContentRef
 from node.sync.publish import Contribution
 from tests.actions.conftest import GREEN, signal_of
 from tests.actions.receiver import Receiver, receiver
@@ -45,7 +46,7 @@ def prepare(home: Path, receivers: dict[str, Receiver]) -> set[str]:
             node.add_webhook(name, server.url)
         node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=tuple(receivers)))
         results = node.matcher.match([signal_of(GREEN)])
-        plans = [node.act_on(f"upload-{n}", None, results, None) for n in range(CONTENTS)]
+        plans = [node.act_on(ContentRef(f"upload-{n}"), results, None) for n in range(CONTENTS)]
     finally:
         node.close()
     return {d.key for plan in plans for d in plan.deliveries}

@@ -12,6 +12,7 @@ import pytest
 from node.app import AccordNode
 from node.app.delivering import Deliverer
 from node.model.actions import Rule, RuleCondition
+from node.model.review import ContentRef
 from tests.actions.conftest import GREEN, matched, signal_of
 from tests.actions.receiver import Received, receiver
 
@@ -36,7 +37,7 @@ def readme_verify() -> Verify:
 def deliver(node: AccordNode, url: str, *, clock: Callable[[], float] = time.time) -> None:
     node.add_webhook("hook", url)
     node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=("hook",)))
-    node.act_on("upload-1", None, matched(node, signal_of(GREEN)), None)
+    node.act_on(ContentRef("upload-1"), matched(node, signal_of(GREEN)), None)
     with node.store.write() as tx:  # due whatever the deliverer's clock says
         tx.execute("UPDATE outbox SET next_attempt_at = 0")
     settings = node.config.actions

@@ -10,6 +10,7 @@ from node.app import AccordNode
 from node.app.delivering import Deliverer
 from node.errors import InvalidInput
 from node.model.actions import Rule, RuleCondition
+from node.model.review import ContentRef
 from node.taxii.webhooks import check_webhook_url
 from tests.actions.conftest import GREEN, fast_actions, matched, signal_of
 from tests.actions.receiver import receiver
@@ -61,7 +62,7 @@ def test_the_guard_is_checked_again_before_each_post(node: AccordNode) -> None:
         node.add_rule(Rule(name="all", when=RuleCondition(), webhooks=("hook",)))
         with node.store.write() as tx:  # a URL the guard refuses, put in the database directly
             tx.execute("UPDATE webhooks SET url = 'file:///etc/passwd'")
-        node.act_on("upload-1", None, matched(node, signal_of(GREEN)), None)
+        node.act_on(ContentRef("upload-1"), matched(node, signal_of(GREEN)), None)
         sender = Deliverer(store=node.store, home=node.home.root, settings=lambda: node.config.actions)
         time.sleep(0.01)
         assert sender.run_round().retrying == 1
