@@ -36,9 +36,9 @@ from node.model.actions import (
     parse_action_name,
 )
 from node.model.clock import format_timestamp, utc_now
-from node.model.review import ContentRef
 from node.model.deliveries import Delivery, DeliveryState
 from node.model.match_filters import MatchFilter
+from node.model.review import ContentRef
 from node.model.shapes import match_result_json
 from node.store import outbox
 from node.taxii.webhooks import check_webhook_url
