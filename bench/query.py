@@ -16,6 +16,8 @@ Target (issue 5): indexed filters answer in < 100 ms at 1M indicators. ``--quick
 The near-duplicate search is then timed again from the loaded match lists, as a serving node
 answers it (issue 16: p99 ≤ 50 ms at 10M), beside the scan measured just before.
 ``--ingest-baseline`` ingests the partner half again without the m006 indexes (their ingest cost).
+``--near-home DIR`` times only the near-duplicate search (the scan once, then the index) on an
+existing home, e.g. the 10M home of ``bench.cold_start --indicators 10000000 --build-only``.
 """
 
 from __future__ import annotations
@@ -265,6 +267,24 @@ def near_through_index(node: AccordNode, pdq: Signal, *, scan_ms: float, scanned
     )
 
 
+def near_only(home: Path) -> None:
+    """The exact near-duplicate scan once (baseline), then the same search and NEAR_QUERIES
+    more through the loaded index, on an existing home."""
+    node = AccordNode.open(home)
+    try:
+        value, pdq_rows = node.store.reader.execute(
+            "SELECT MIN(value), COUNT(*) FROM indicators WHERE signal_type = 'pdq'"
+        ).fetchone()
+        print(f"home {home}: {pdq_rows:,} pdq indicators")
+        near = IndicatorQuery(near=Signal(SignalType.PDQ, value), distance=31, sort=SortKey.DISTANCE)
+        ms, answer = timed(lambda: node.lookup.query(near), 1)
+        rate = pdq_rows / ms * 1000
+        print(f"{'near pdq d<=31 (exact scan)':32} {len(answer.rows):>6} {ms:>10.1f}  {rate:,.0f} rows/s")  # type: ignore[attr-defined]
+        near_through_index(node, near.near, scan_ms=ms, scanned=answer)  # type: ignore[arg-type]
+    finally:
+        node.close()
+
+
 def ingest_baseline(root: Path, count: int, measured_s: float) -> None:
     """Ingest the partner's half again into a home without m006's indicator indexes; print both."""
     init_home(root, name="baseline")
@@ -326,7 +346,13 @@ def main() -> None:
         action="store_true",
         help="also ingest the partner's half without the m006 indexes",
     )
+    parser.add_argument(
+        "--near-home", type=Path, default=None, help="only the near search, on this existing home"
+    )
     args = parser.parse_args()
+    if args.near_home is not None:
+        near_only(args.near_home)
+        return
     total = 100_000 if args.quick else args.indicators
     with tempfile.TemporaryDirectory(prefix="accord-bench-query-") as tmp:
         home = args.keep or Path(tmp) / "home"
