@@ -68,6 +68,7 @@ class _Checkpoint:
     matched: int
     unusable: int
     c2pa: bool = False  # a --c2pa scan (absent from checkpoints older than the option)
+    c2pa_anchors: str | None = None  # the digest of its trust anchors
     credentials: int = 0
     ai_generated: int = 0
 
@@ -92,7 +93,7 @@ def run_scan(
     if fmt not in ("jsonl", "csv"):
         raise InvalidInput(f"report format must be jsonl or csv, not {fmt!r}")
     started = time.monotonic()
-    state = _resume_state(source, out, c2pa=c2pa is not None)
+    state = _resume_state(source, out, c2pa=c2pa)
     first = state.rows
     with open(out, "r+b" if state.report_bytes else "wb") as stream:
         stream.truncate(state.report_bytes)
@@ -111,6 +112,7 @@ def run_scan(
                 matched=state.matched + part.matched,
                 unusable=state.unusable + part.unusable,
                 c2pa=state.c2pa,
+                c2pa_anchors=state.c2pa_anchors,
                 credentials=state.credentials + part.credentials,
                 ai_generated=state.ai_generated + part.ai_generated,
             )
@@ -130,7 +132,7 @@ def run_scan(
     )
 
 
-def pending_rows(source: Path, out: Path, *, c2pa: bool = False) -> int | None:
+def pending_rows(source: Path, out: Path, *, c2pa: CredentialCheck | None = None) -> int | None:
     """Rows still to scan (for a progress bar), when cheap to know."""
     total = count_rows(source)
     if total is None:
@@ -168,15 +170,15 @@ def report_chunk(matcher: Matcher, chunk: list[ManifestRow], fmt: str, *, c2pa: 
     unusable = sum(1 for row in chunk if row.problems or not row.signals)
     matches = [m for found in by_row.values() for r in found for m in r.matches]
     others = tuple(m.indicator_id for m in matches if m.trust is not Trust.OWN)
-    found = [row.credentials for row in chunk if row.credentials is not None]
+    manifests = [row.credentials for row in chunk if row.credentials is not None]
     return ChunkReport(
         b"".join(lines),
         len(by_row),
         unusable,
         tuple(m.indicator_id for m in matches),
         others,
-        credentials=len(found),
-        ai_generated=sum(1 for c in found if c.ai_generated),
+        credentials=len(manifests),
+        ai_generated=sum(1 for c in manifests if c.ai_generated),
     )
 
 
@@ -237,10 +239,16 @@ def _csv_line(cells: tuple[Any, ...]) -> bytes:
     return text.getvalue().encode()
 
 
-def _resume_state(source: Path, out: Path, *, c2pa: bool) -> _Checkpoint:
+def _resume_state(source: Path, out: Path, *, c2pa: CredentialCheck | None) -> _Checkpoint:
     """The checkpoint of an interrupted scan of ``source`` into ``out``, or a fresh start."""
     fresh = _Checkpoint(
-        source=str(source.resolve()), rows=0, report_bytes=0, matched=0, unusable=0, c2pa=c2pa
+        source=str(source.resolve()),
+        rows=0,
+        report_bytes=0,
+        matched=0,
+        unusable=0,
+        c2pa=c2pa is not None,
+        c2pa_anchors=None if c2pa is None else c2pa.anchors_digest,
     )
     path = checkpoint_path(out)
     if not path.exists() or not out.exists():
@@ -254,11 +262,16 @@ def _resume_state(source: Path, out: Path, *, c2pa: bool) -> _Checkpoint:
         ) from None
     if saved.source != fresh.source:
         raise InvalidInput(f"{out} is the report of a scan of another source; choose another --out")
-    if saved.c2pa != c2pa:
+    if saved.c2pa != fresh.c2pa:
         # Its lines so far have (or lack) the manifests and, in CSV, the columns: never mixed.
         raise InvalidInput(
             f"{out} is the report of an interrupted scan {'with' if saved.c2pa else 'without'} --c2pa;"
             f" run it again {'with' if saved.c2pa else 'without'} --c2pa to resume, or choose another --out"
+        )
+    if saved.c2pa_anchors != fresh.c2pa_anchors:  # "trusted" would mean two things in one report
+        raise InvalidInput(
+            f"{out} is the report of an interrupted --c2pa scan under other trust anchors"
+            " (match.c2pa_trust_anchors changed); restore them to resume, or choose another --out"
         )
     if out.stat().st_size < saved.report_bytes:
         raise InvalidInput(f"{out} is shorter than its checkpoint says; delete both to start over")
@@ -281,6 +294,7 @@ def _as_dict(state: _Checkpoint) -> dict[str, Any]:
         "matched": state.matched,
         "unusable": state.unusable,
         "c2pa": state.c2pa,
+        "c2pa_anchors": state.c2pa_anchors,
         "credentials": state.credentials,
         "ai_generated": state.ai_generated,
     }

@@ -346,6 +346,7 @@ def _prepare_state(
         "fmt": job.fmt,
         "partition_rows": job.partition_rows,
         "c2pa": job.c2pa is not None,
+        "c2pa_anchors": None if job.c2pa is None else job.c2pa.anchors_digest,
     }
     saved = state.read(_PLAN)
     if saved is not None:
@@ -357,12 +358,8 @@ def _prepare_state(
                 f"{state.url}/{_PLAN} is unreadable; delete {state.url} to start over"
             ) from None
         existing.setdefault("c2pa", False)  # a plan made before the option
-        if existing["c2pa"] != plan["c2pa"] and {**existing, "c2pa": plan["c2pa"]} == plan:
-            setting = "with" if existing["c2pa"] else "without"
-            raise InvalidInput(
-                f"{state.url} holds an interrupted scan {setting} --c2pa; run it again {setting}"
-                " --c2pa to resume, or choose another --state (or --out)"
-            )
+        existing.setdefault("c2pa_anchors", None)
+        _refuse_other_c2pa(state, existing, plan)
         if existing != plan:
             raise InvalidInput(
                 f"{state.url} holds a scan of another source, format or partition size; "
@@ -379,6 +376,23 @@ def _prepare_state(
             state.fs.put(str(local), state.path(_SNAPSHOT), recursive=True)
     state.put(_PLAN, json.dumps({**plan, "snapshot": digest}, sort_keys=True).encode())
     return digest
+
+
+def _refuse_other_c2pa(state: StateDir, existing: dict[str, Any], plan: dict[str, Any]) -> None:
+    """InvalidInput when the saved plan differs from ``plan`` only in its --c2pa setting or
+    trust anchors: parts with and without manifests (or trusted under other roots) never mix."""
+    if {**existing, "c2pa": plan["c2pa"], "c2pa_anchors": plan["c2pa_anchors"]} != plan or existing == plan:
+        return
+    if existing["c2pa"] != plan["c2pa"]:
+        setting = "with" if existing["c2pa"] else "without"
+        raise InvalidInput(
+            f"{state.url} holds an interrupted scan {setting} --c2pa; run it again {setting}"
+            " --c2pa to resume, or choose another --state (or --out)"
+        )
+    raise InvalidInput(
+        f"{state.url} holds an interrupted --c2pa scan under other trust anchors"
+        " (match.c2pa_trust_anchors changed); restore them to resume, or choose another --state"
+    )
 
 
 def _identity(source: str) -> str:

@@ -170,7 +170,7 @@ def scan_cmd(
         raise click.BadParameter(
             f"Path {source!r} does not exist (an fsspec URL needs --dask).", param_hint="'SOURCE'"
         )
-    with progress_bar(progress, length=pending_rows(path, out, c2pa=c2pa), label="scanning") as bar:
+    with progress_bar(progress, length=pending_rows(path, out, c2pa=check), label="scanning") as bar:
         report = node.scan(path, out, fmt=fmt, chunk_rows=chunk_rows, progress=bar.update, c2pa=check)
     lines = [f"resumed after row {report.resumed_from}"] if report.resumed_from else []
     lines += [

@@ -9,6 +9,7 @@ install it, and :func:`credentials_available` lets callers report "not checked" 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -130,6 +131,11 @@ class CredentialCheck:
     operator's trust anchors (PEM) when configured. Plain bytes: it travels to Dask workers."""
 
     trust_anchors: bytes | None = None
+
+    @property
+    def anchors_digest(self) -> str | None:
+        """SHA-256 of the trust anchors (None without): a resumed scan reads under the same."""
+        return None if self.trust_anchors is None else hashlib.sha256(self.trust_anchors).hexdigest()
 
 
 def require_credentials(feature: str) -> None:

@@ -182,6 +182,32 @@ def test_a_resume_with_the_other_setting_is_refused(lab: dict[str, Path], tmp_pa
         node.close()
 
 
+def test_a_resume_under_other_trust_anchors_is_refused(
+    lab: dict[str, Path], signers: tuple[SigningAuthority, SigningAuthority], tmp_path: Path
+) -> None:
+    out = tmp_path / "report.csv"
+    node = AccordNode.open(lab["home"])
+    try:
+        with pytest.raises(_Interrupted):
+            node.scan(
+                lab["media"],
+                out,
+                fmt="csv",
+                chunk_rows=2,
+                progress=_interrupt,
+                c2pa=node.scan_credential_check(),
+            )
+    finally:
+        node.close()
+    (lab["home"] / "anchors.pem").write_bytes(signers[1].ca_pem)  # now the other CA is trusted
+    refused = run("scan", "--home", lab["home"], lab["media"], "--out", out, "--c2pa")
+    assert refused.exit_code == 2
+    assert "interrupted --c2pa scan under other trust anchors" in refused.stderr
+    (lab["home"] / "anchors.pem").write_bytes(signers[0].ca_pem)
+    resumed = run("scan", "--home", lab["home"], lab["media"], "--out", out, "--c2pa")
+    assert resumed.exit_code == 0 and "resumed after row 2" in resumed.stdout
+
+
 class _Interrupted(Exception):
     pass
 

@@ -346,4 +346,13 @@ def test_a_dask_rerun_with_the_other_c2pa_setting_is_refused(tmp_path: Path) -> 
             cluster=ClusterChoice(address="tcp://127.0.0.1:1"),
             record=lambda ids, others: None,
         )
+    anchored = {**plan, "c2pa": True, "c2pa_anchors": "0" * 64}  # under anchors since replaced
+    (state / "plan.json").write_text(json.dumps({**anchored, "snapshot": "0" * 64}))
+    with pytest.raises(InvalidInput, match="interrupted --c2pa scan under other trust anchors"):
+        run_distributed_scan(
+            with_c2pa,
+            snapshot_source=_never,
+            cluster=ClusterChoice(address="tcp://127.0.0.1:1"),
+            record=lambda ids, others: None,
+        )
     assert not (tmp_path / "r.jsonl").exists()
