@@ -16,6 +16,7 @@ from node.app.near_queries import near_via_running_node
 from node.app.parts import NodeParts
 from node.app.scan import CHUNK_ROWS, ScanReport, run_scan
 from node.errors import InvalidInput
+from node.hashing.credentials import CredentialCheck, load_trust_anchors, require_credentials
 from node.match import builtin_warninglists
 from node.model import OpinionValue, Tlp
 from node.model.clock import utc_now
@@ -145,11 +146,22 @@ class AnalysingMixin(NodeParts):
         fmt: str,
         chunk_rows: int = CHUNK_ROWS,
         progress: Progress | None = None,
+        c2pa: CredentialCheck | None = None,
     ) -> ScanReport:
-        """Match a data-set manifest (or a media directory) against the lists into a report."""
+        """Match a data-set manifest (or a media directory) against the lists into a report;
+        with ``c2pa`` (:meth:`scan_credential_check`), read each media item's C2PA manifest."""
         if not self.lists.ready:
             self.load_lists()
-        return run_scan(self.matcher, source, out, fmt=fmt, chunk_rows=chunk_rows, progress=progress)
+        return run_scan(
+            self.matcher, source, out, fmt=fmt, chunk_rows=chunk_rows, progress=progress, c2pa=c2pa
+        )
+
+    def scan_credential_check(self) -> CredentialCheck:
+        """What ``accord scan --c2pa`` reads manifests with: ``match.c2pa_trust_anchors`` when
+        configured. MissingExtra naming the ``c2pa`` extra when c2pa-python is not installed."""
+        require_credentials("reading C2PA manifests (accord scan --c2pa)")
+        name = self.config.match.c2pa_trust_anchors
+        return CredentialCheck(load_trust_anchors(self.home.root / name) if name else None)
 
     def record_scan_matches(self, indicator_ids: Sequence[str], others: Sequence[str]) -> None:
         """Count a distributed scan's matches as a single-machine scan's matcher does: in the

@@ -12,7 +12,9 @@ byte-for-byte the one a single-machine scan writes.
 Killed and started again with the same ``--out`` (and ``--state``), a scan reuses its snapshot
 and skips every partition whose marker is there. A worker that dies mid-task has its
 partition run again elsewhere (Dask reschedules it); an item whose hashing raises is reported
-by id and the scan goes on. Dask is the optional extra ``scan``.
+by id and the scan goes on. Dask is the optional extra ``scan``. With ``--c2pa`` a worker reads
+each item's C2PA manifest where it hashes it; the plan records the setting, so a rerun with the
+other one is refused rather than mixing parts with and without manifests.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import IO, Any
 from node.app.scan import csv_header, report_chunk
 from node.app.scan_snapshot import SnapshotSource, load_matcher, write_snapshot
 from node.errors import InvalidInput, MissingExtra
+from node.hashing.credentials import CredentialCheck
 from node.hashing.manifests import ManifestRow, count_rows, hash_row, read_manifest
 from node.sync.query import Matcher
 
@@ -83,6 +86,8 @@ class DistributedScanReport:
     dashboard: str | None
     seconds: float
     setup_seconds: float  # of ``seconds``: the snapshot written and the cluster reached
+    credentials: int = 0  # items with a C2PA manifest (--c2pa)
+    ai_generated: int = 0  # of those, the ones declaring generative AI
 
     @property
     def items_per_second(self) -> float:
@@ -183,9 +188,16 @@ def _matcher_for(state_url: str, digest: str) -> Matcher:
 
 
 def scan_partition(
-    state_url: str, digest: str, number: int, rows: list[ManifestRow], fmt: str
+    state_url: str,
+    digest: str,
+    number: int,
+    rows: list[ManifestRow],
+    fmt: str,
+    *,
+    c2pa: CredentialCheck | None = None,
 ) -> dict[str, Any]:
-    """A Dask task: hash, match and write partition ``number``; returns its done marker."""
+    """A Dask task: hash (and with ``c2pa`` read the manifests of), match and write partition
+    ``number``; returns its done marker."""
     state = StateDir(state_url)
     finished = state.read(_marker(number))
     if finished is not None:  # a rerun of a partition that finished (a worker died after writing)
@@ -195,7 +207,7 @@ def scan_partition(
     failed: list[list[str]] = []
     for row in rows:
         try:
-            done = hash_row(row)
+            done = hash_row(row, c2pa)
         except Exception as exc:  # any item may fail (a decoder's bug): reported, the scan goes on
             failed.append([row.id, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]])
             done = ManifestRow(row.number, row.id, (), ("hashing failed",))
@@ -203,7 +215,7 @@ def scan_partition(
             if row.media is not None and done.problems:  # unreadable media: reported by id
                 failed.append([row.id, "; ".join(done.problems)[:_MAX_ERROR]])
         hashed.append(done)
-    part = report_chunk(matcher, hashed, fmt)
+    part = report_chunk(matcher, hashed, fmt, c2pa=c2pa is not None)
     state.put(_data(number), part.lines)
     marker = {
         "partition": number,
@@ -216,6 +228,8 @@ def scan_partition(
         "failed": failed,
         "indicator_ids": list(part.indicator_ids),
         "others": list(part.others),
+        "credentials": part.credentials,
+        "ai_generated": part.ai_generated,
     }
     state.put(_marker(number), json.dumps(marker, sort_keys=True).encode())
     return marker
@@ -241,6 +255,7 @@ class ScanJob:
     fmt: str
     state: str
     partition_rows: int = DEFAULT_PARTITION_ROWS
+    c2pa: CredentialCheck | None = None  # read every item's C2PA manifest too (--c2pa)
 
 
 def default_state(out: Path) -> str:
@@ -306,6 +321,8 @@ def run_distributed_scan(
         dashboard=dashboard,
         seconds=time.monotonic() - started,
         setup_seconds=setup,
+        credentials=sum(int(m.get("credentials", 0)) for m in outcome.markers),
+        ai_generated=sum(int(m.get("ai_generated", 0)) for m in outcome.markers),
     )
 
 
@@ -328,6 +345,8 @@ def _prepare_state(
         "source": _identity(job.source),
         "fmt": job.fmt,
         "partition_rows": job.partition_rows,
+        "c2pa": job.c2pa is not None,
+        "c2pa_anchors": None if job.c2pa is None else job.c2pa.anchors_digest,
     }
     saved = state.read(_PLAN)
     if saved is not None:
@@ -338,6 +357,9 @@ def _prepare_state(
             raise InvalidInput(
                 f"{state.url}/{_PLAN} is unreadable; delete {state.url} to start over"
             ) from None
+        existing.setdefault("c2pa", False)  # a plan made before the option
+        existing.setdefault("c2pa_anchors", None)
+        _refuse_other_c2pa(state, existing, plan)
         if existing != plan:
             raise InvalidInput(
                 f"{state.url} holds a scan of another source, format or partition size; "
@@ -354,6 +376,23 @@ def _prepare_state(
             state.fs.put(str(local), state.path(_SNAPSHOT), recursive=True)
     state.put(_PLAN, json.dumps({**plan, "snapshot": digest}, sort_keys=True).encode())
     return digest
+
+
+def _refuse_other_c2pa(state: StateDir, existing: dict[str, Any], plan: dict[str, Any]) -> None:
+    """InvalidInput when the saved plan differs from ``plan`` only in its --c2pa setting or
+    trust anchors: parts with and without manifests (or trusted under other roots) never mix."""
+    if {**existing, "c2pa": plan["c2pa"], "c2pa_anchors": plan["c2pa_anchors"]} != plan or existing == plan:
+        return
+    if existing["c2pa"] != plan["c2pa"]:
+        setting = "with" if existing["c2pa"] else "without"
+        raise InvalidInput(
+            f"{state.url} holds an interrupted scan {setting} --c2pa; run it again {setting}"
+            " --c2pa to resume, or choose another --state (or --out)"
+        )
+    raise InvalidInput(
+        f"{state.url} holds an interrupted --c2pa scan under other trust anchors"
+        " (match.c2pa_trust_anchors changed); restore them to resume, or choose another --state"
+    )
 
 
 def _identity(source: str) -> str:
@@ -481,10 +520,13 @@ def _run_partitions(
             outcome.markers.append(done)
             outcome.skipped += 1
             continue
-        key = f"accord-scan-{digest[:12]}-{number}"
+        # A --c2pa task's result differs from a plain one's: never the same key on a shared cluster.
+        key = f"accord-scan-{digest[:12]}-{'c2pa-' if job.c2pa else ''}{number}"
         numbers[key] = number
         pending.add(
-            client.submit(scan_partition, job.state, digest, number, rows, job.fmt, key=key, retries=2)
+            client.submit(
+                scan_partition, job.state, digest, number, rows, job.fmt, c2pa=job.c2pa, key=key, retries=2
+            )
         )
         in_flight += 1
         while in_flight >= limit:
@@ -519,7 +561,7 @@ def _merge(job: ScanJob, state: StateDir, total: int) -> None:
     temporary = job.out.with_name(job.out.name + ".tmp")
     with temporary.open("wb") as stream:
         if job.fmt == "csv":
-            stream.write(csv_header())
+            stream.write(csv_header(c2pa=job.c2pa is not None))
         for number in range(1, total + 1):
             marker = json.loads(state.read(_marker(number)) or b"{}")
             data = state.read(_data(number))

@@ -20,7 +20,7 @@ from node.cli.bulk import (
     report_refused,
     targets_options,
 )
-from node.cli.commands_scan import dask_options, scan_on_dask, wants_dask
+from node.cli.commands_scan import c2pa_option, c2pa_summary, dask_options, scan_on_dask, wants_dask
 from node.cli.options import home_option, open_node, write_json_option
 from node.cli.output import emit
 from node.model import ContentType, Tlp
@@ -131,6 +131,7 @@ def relabel_cmd(
     help="Rows per checkpoint.",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@c2pa_option
 @dask_options
 @write_json_option
 def scan_cmd(
@@ -140,6 +141,7 @@ def scan_cmd(
     fmt: str | None,
     chunk_rows: int,
     progress: bool | None,
+    c2pa: bool,
     as_json: bool,
     **dask: Any,
 ) -> None:
@@ -152,19 +154,24 @@ def scan_cmd(
 
     With --dask or --cluster (the 'scan' extra) it runs on Dask: SOURCE may then be an fsspec
     URL, every core works, and a rerun skips the partitions done (state in --state).
+
+    With --c2pa (the 'c2pa' extra) every media file hashed also has its C2PA manifest read:
+    an item carrying one is reported even without a match, with its summary (JSON lines) or
+    c2pa_* columns (CSV). Exit 1 still means no item matched.
     """
     fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "jsonl")
     node = open_node(home)
+    check = node.scan_credential_check() if c2pa else None  # a missing extra fails up front
     if wants_dask(node, dask):
-        scan_on_dask(node, source, out, fmt=fmt, progress=progress, as_json=as_json, options=dask)
+        scan_on_dask(node, source, out, fmt=fmt, progress=progress, as_json=as_json, options=dask, c2pa=check)
         return
     path = Path(source)
     if "://" in source or not path.exists():
         raise click.BadParameter(
             f"Path {source!r} does not exist (an fsspec URL needs --dask).", param_hint="'SOURCE'"
         )
-    with progress_bar(progress, length=pending_rows(path, out), label="scanning") as bar:
-        report = node.scan(path, out, fmt=fmt, chunk_rows=chunk_rows, progress=bar.update)
+    with progress_bar(progress, length=pending_rows(path, out, c2pa=check), label="scanning") as bar:
+        report = node.scan(path, out, fmt=fmt, chunk_rows=chunk_rows, progress=bar.update, c2pa=check)
     lines = [f"resumed after row {report.resumed_from}"] if report.resumed_from else []
     lines += [
         f"scanned {report.rows} item(s): {report.matched} matched, "
@@ -182,6 +189,9 @@ def scan_cmd(
         "report": str(out),
         "format": fmt,
     }
+    if c2pa:
+        lines.append(c2pa_summary(report.credentials, report.ai_generated))
+        data["c2pa"] = {"items": report.credentials, "ai_generated": report.ai_generated}
     emit(as_json, data, lines)
     if not report.matched:
         click.get_current_context().exit(1)

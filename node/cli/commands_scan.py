@@ -24,6 +24,7 @@ from node.app.scan_dask import (
     run_distributed_scan,
 )
 from node.cli.output import emit
+from node.hashing.credentials import CredentialCheck
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _PROGRESS_EVERY = 1.0  # seconds between progress lines
@@ -64,6 +65,26 @@ def dask_options(command: _F) -> _F:
     return command
 
 
+def c2pa_option(command: _F) -> _F:
+    """``--c2pa``: read every media item's C2PA manifest too (issue 15)."""
+    return click.option(
+        "--c2pa",
+        is_flag=True,
+        default=False,
+        help="Also read each media file's C2PA manifest and report every item carrying one "
+        "(the 'c2pa' extra; trust anchors from match.c2pa_trust_anchors). "
+        "Rows of hashes alone have no file to read.",
+    )(command)
+
+
+def c2pa_summary(items: int, ai_generated: int) -> str:
+    """The summary line of a --c2pa scan."""
+    return (
+        f"C2PA: {items} item(s) carry a manifest, {ai_generated} declare AI generation"
+        " (evidence only: check valid/trusted per item in the report)"
+    )
+
+
 def wants_dask(node: AccordNode, options: dict[str, Any]) -> bool:
     """True when this scan runs on Dask: asked for, a cluster named, or configured."""
     return bool(options["use_dask"] or options["cluster"] or node.config.scan.dask)
@@ -78,6 +99,7 @@ def scan_on_dask(
     progress: bool | None,
     as_json: bool,
     options: dict[str, Any],
+    c2pa: CredentialCheck | None = None,
 ) -> None:
     """Run the scan on Dask and print what it did; exit 1 when nothing matched, 2 when
     partitions or items failed (the report is then written only once every partition is done)."""
@@ -92,6 +114,7 @@ def scan_on_dask(
         fmt=fmt,
         state=options["state"] or default_state(out),
         partition_rows=options["partition_rows"],
+        c2pa=c2pa,
     )
     show = progress if progress is not None else sys.stderr.isatty()
     report = run_distributed_scan(
@@ -134,6 +157,9 @@ def scan_on_dask(
         "report": None if report.lost else str(out),
         "format": fmt,
     }
+    if c2pa is not None:
+        lines.append(c2pa_summary(report.credentials, report.ai_generated))
+        data["c2pa"] = {"items": report.credentials, "ai_generated": report.ai_generated}
     emit(as_json, data, lines)
     context = click.get_current_context()
     if report.lost:

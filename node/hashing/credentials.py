@@ -9,12 +9,14 @@ install it, and :func:`credentials_available` lets callers report "not checked" 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from node.errors import MediaError, extra_install_hint
+from node.errors import MediaError, MissingExtra, extra_install_hint
 from node.model.provenance import AI_SOURCE_TYPES, MAX_ACTIONS, ContentCredentials, clean_evidence_text
 
 _TRUSTED = "Trusted"
@@ -39,9 +41,17 @@ def read_credentials(data: bytes, *, trust_anchors: bytes | None = None) -> Cont
     without them a manifest is at most *valid*. The file's own texts (generator, signer) are
     attacker-chosen: they come back cleaned of control characters and length-limited.
     """
+    return read_stream_credentials(io.BytesIO(data), trust_anchors=trust_anchors)
+
+
+def read_stream_credentials(
+    stream: BinaryIO, *, trust_anchors: bytes | None = None
+) -> ContentCredentials | None:
+    """:func:`read_credentials` of the media ``stream`` (an open file: c2pa reads what it
+    needs, so a scan never holds a whole video in memory)."""
     c2pa = _c2pa()
     try:
-        with c2pa.Reader(None, io.BytesIO(data), context=_context(c2pa, trust_anchors)) as reader:
+        with c2pa.Reader(None, stream, context=_context(c2pa, trust_anchors)) as reader:
             store = json.loads(reader.json())
     except Exception as exc:  # the bindings raise their own error classes, one per native error
         if "ManifestNotFound" in type(exc).__name__ or "ManifestNotFound" in str(exc):
@@ -113,3 +123,34 @@ def _c2pa() -> Any:
             f"reading C2PA content credentials needs c2pa-python; {extra_install_hint('c2pa')}"
         ) from exc
     return c2pa
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialCheck:
+    """Asks a scan to read every media item's C2PA manifest (``accord scan --c2pa``), with the
+    operator's trust anchors (PEM) when configured. Plain bytes: it travels to Dask workers."""
+
+    trust_anchors: bytes | None = None
+
+    @property
+    def anchors_digest(self) -> str | None:
+        """SHA-256 of the trust anchors (None without): a resumed scan reads under the same."""
+        return None if self.trust_anchors is None else hashlib.sha256(self.trust_anchors).hexdigest()
+
+
+def require_credentials(feature: str) -> None:
+    """MissingExtra naming the ``c2pa`` extra when it is not installed: for a feature that
+    asked for credentials explicitly and fails up front rather than report "not checked"."""
+    if not credentials_available():
+        raise MissingExtra(feature, "c2pa")
+
+
+def read_file_credentials(path: Path, check: CredentialCheck) -> ContentCredentials | None:
+    """The C2PA summary of the media file at ``path`` (None: no manifest); MediaError when the
+    file cannot be opened."""
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise MediaError(f"cannot read {path} for its C2PA manifest: {exc.strerror}") from exc
+    with stream:
+        return read_stream_credentials(stream, trust_anchors=check.trust_anchors)

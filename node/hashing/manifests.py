@@ -7,7 +7,9 @@ batch at a time (pyarrow), so memory stays constant however long the manifest is
 instead is walked (sorted, see :mod:`node.hashing.walk`) and each file hashed (md5, sha256, PDQ,
 and vPDQ for videos with the video extra) where it is read or, in a distributed scan, on a
 worker. Row ``n`` is always the same item, which is what lets a scan resume by skipping the
-rows it has done.
+rows it has done. Asked to (``accord scan --c2pa``), :func:`hash_row` also reads the C2PA
+manifest of each file it hashes or a row names beside its hashes; a row of hashes alone names
+no file, so it has nothing to read.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
-from node.errors import InvalidInput, MissingExtra
+from node.errors import InvalidInput, MediaError, MissingExtra
+from node.hashing.credentials import CredentialCheck, read_file_credentials
 from node.hashing.media import hash_file
 from node.hashing.walk import media_files
 from node.model import PDQ_MIN_QUALITY, Signal, SignalType
 from node.model.jsontext import parse_json
+from node.model.provenance import ContentCredentials
 
 _SIGNAL_COLUMNS = {t.value: t for t in SignalType}
 MEDIA_COLUMN = "path"
@@ -43,6 +47,8 @@ class ManifestRow:
     signals: tuple[Signal, ...]
     problems: tuple[str, ...] = ()
     media: str | None = None  # a file still to hash (``hash_media=False``): see :func:`hash_row`
+    file: str | None = None  # the file a row names beside its hashes (read for C2PA only)
+    credentials: ContentCredentials | None = None  # its C2PA manifest, when asked for and found
 
 
 def read_manifest(
@@ -52,20 +58,22 @@ def read_manifest(
     batch_rows: int = 10_000,
     hash_media: bool = True,
     opener: Callable[[], IO[bytes]] | None = None,
+    c2pa: CredentialCheck | None = None,
 ) -> Iterator[list[ManifestRow]]:
     """Rows of ``source`` after the first ``skip``, in lists of at most ``batch_rows``.
 
     ``hash_media`` False leaves media files (a directory's, a ``path`` column's) unhashed: rows
     carry ``media`` and a distributed scan hashes them on its workers with :func:`hash_row`.
     ``opener`` reads the manifest from elsewhere than the local file ``source`` (whose suffix
-    still names its format): a distributed scan passes an fsspec URL's opener."""
+    still names its format): a distributed scan passes an fsspec URL's opener. ``c2pa``: read
+    the C2PA manifests of the files hashed (see :func:`hash_row`)."""
     rows = _rows(source, opener=opener)
     if skip:
         # Skipped rows are read (not parsed into signals) so numbering stays exact.
         for _ in islice(rows, skip):
             pass
     while batch := list(islice(rows, batch_rows)):
-        yield [hash_row(row) for row in batch] if hash_media else batch
+        yield [hash_row(row, c2pa) for row in batch] if hash_media else batch
 
 
 def _rows(source: Path, *, opener: Callable[[], IO[bytes]] | None = None) -> Iterator[ManifestRow]:
@@ -97,9 +105,10 @@ def _record(number: int, data: dict[str, Any], base: Path | None = None) -> Mani
             problems.append(f"{column}: {exc}")
     item = str(item_id)[:MAX_ID_CHARS]
     media = data.get(MEDIA_COLUMN)
-    if not signals and not problems and isinstance(media, str) and media.strip():
-        return ManifestRow(number, item, (), media=str(_media_path(media.strip(), base)))
-    return ManifestRow(number, item, tuple(signals), tuple(problems))
+    named = str(_media_path(media.strip(), base)) if isinstance(media, str) and media.strip() else None
+    if not signals and not problems and named is not None:
+        return ManifestRow(number, item, (), media=named)
+    return ManifestRow(number, item, tuple(signals), tuple(problems), file=named)
 
 
 def _media_path(text: str, base: Path | None) -> Path:
@@ -189,9 +198,22 @@ def _directory_rows(root: Path) -> Iterator[ManifestRow]:
         yield ManifestRow(number, str(path.relative_to(root)), (), media=str(path))
 
 
-def hash_row(row: ManifestRow) -> ManifestRow:
+def hash_row(row: ManifestRow, c2pa: CredentialCheck | None = None) -> ManifestRow:
     """``row`` with its ``media`` file hashed into signals (md5, sha256, and PDQ when its
-    quality is enough), or with the reason it could not be as a problem."""
+    quality is enough), or with the reason it could not be as a problem. With ``c2pa``, the
+    file hashed (or named beside the row's hashes) also has its C2PA manifest read."""
+    hashed = _hash_media(row)
+    named = row.media or row.file
+    if c2pa is None or named is None or not hashed.signals:
+        return hashed  # nothing to read, or a file that could not even be hashed
+    try:
+        found = read_file_credentials(Path(named), c2pa)
+    except MediaError as exc:
+        return replace(hashed, problems=(*hashed.problems, f"C2PA: {exc}"))
+    return replace(hashed, credentials=found)
+
+
+def _hash_media(row: ManifestRow) -> ManifestRow:
     if row.media is None:
         return row
     try:

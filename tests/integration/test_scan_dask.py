@@ -22,6 +22,7 @@ import pytest
 from node.app import AccordNode, init_home
 from node.app.scan_dask import ClusterChoice, ScanJob, run_distributed_scan
 from node.errors import InvalidInput
+from node.hashing.credentials import CredentialCheck
 from node.model import Tlp
 from tests.support.feeds import md5_signal
 from tests.support.media import make_image, make_non_image, make_variant
@@ -244,4 +245,114 @@ def test_without_the_scan_extra_a_dask_scan_names_it(lab: dict[str, Path], tmp_p
     assert result.returncode == 2, result.stderr
     assert "a distributed scan (accord scan --dask) needs an optional dependency" in result.stderr
     assert "'scan' extra" in result.stderr
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+# --- --c2pa (issue 15) --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def c2pa_lab(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A node trusting one CA and listing a photo it signed, the signed data set of
+    :func:`tests.support.credentials.signed_dataset` and a manifest naming some of it by path;
+    with the reports a single-machine --c2pa scan writes of both."""
+    pytest.importorskip("c2pa")
+    from tests.support.credentials import make_signer, signed_dataset
+
+    root = tmp_path_factory.mktemp("dask-c2pa")
+    trusted, other = make_signer("Newsroom Photo Desk"), make_signer("Generator Service")
+    media = signed_dataset(root / "media", trusted=trusted, other=other)
+    manifest = root / "manifest.csv"
+    manifest.write_text(
+        "id,md5,path\nai,,media/ai.png\nlisted,,media/listed.png\n"
+        f"hashes,{LISTED_MD5.value},\ntampered,{md5_signal(5).value},media/tampered.png\n"
+    )
+    home = root / "lab"
+    init_home(home, name="AI lab")
+    (home / "anchors.pem").write_bytes(trusted.ca_pem)
+    toml = home / "accord.toml"
+    toml.write_text(toml.read_text().replace('c2pa_trust_anchors = ""', 'c2pa_trust_anchors = "anchors.pem"'))
+    node = AccordNode.open(home)
+    try:
+        node.contribute(files=[media / "listed.png"], category="csam", tlp=Tlp.GREEN)
+        check = node.scan_credential_check()
+        assert check.trust_anchors == trusted.ca_pem
+        node.scan(media, root / "single.jsonl", fmt="jsonl", c2pa=check)
+        node.scan(manifest, root / "single.csv", fmt="csv", c2pa=check)
+    finally:
+        node.close()
+    return {"root": root, "home": home, "media": media, "manifest": manifest}
+
+
+def test_a_c2pa_scan_on_dask_equals_the_single_machine_one(
+    c2pa_lab: dict[str, Path], cluster: Any, tmp_path: Path
+) -> None:
+    out, table = tmp_path / "dask.jsonl", tmp_path / "dask.csv"
+    result = accord(
+        "scan", "--home", c2pa_lab["home"], c2pa_lab["media"], "--out", out, "--c2pa",
+        "--cluster", cluster.scheduler.address, "--partition-rows", "2", "--json", timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    expected = (c2pa_lab["root"] / "single.jsonl").read_bytes()
+    assert out.read_bytes() == expected
+    lines = [json.loads(line) for line in expected.splitlines()]
+    assert [
+        (r["id"], r["c2pa"]["valid"], r["c2pa"]["trusted"], r["c2pa"]["ai_generated"]) for r in lines
+    ] == [
+        ("ai.png", True, False, True),
+        ("listed.png", True, True, False),
+        ("tampered.png", False, False, False),
+    ]
+    data = json.loads(result.stdout)
+    assert data["c2pa"] == {"items": 3, "ai_generated": 1} and data["matched"] == 1
+    manifest = accord(
+        "scan", "--home", c2pa_lab["home"], c2pa_lab["manifest"], "--out", table, "--c2pa",
+        "--cluster", cluster.scheduler.address, "--partition-rows", "3", timeout=120,
+    )  # fmt: skip
+    assert manifest.returncode == 0, manifest.stderr
+    assert table.read_bytes() == (c2pa_lab["root"] / "single.csv").read_bytes()
+    assert table.read_text().splitlines()[0].endswith(",c2pa_state,c2pa_valid,c2pa_trusted,c2pa_ai_generated")
+    assert "C2PA: 3 item(s) carry a manifest, 1 declare AI generation" in manifest.stdout
+
+
+def test_a_dask_rerun_with_the_other_c2pa_setting_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    source = tmp_path / "media"
+    source.mkdir()
+    plan = {
+        "format": "accord-scan-state",
+        "source": str(source.resolve()),
+        "fmt": "jsonl",
+        "partition_rows": 5,
+    }
+    (state / "plan.json").write_text(json.dumps({**plan, "c2pa": True, "snapshot": "0" * 64}))
+    job = ScanJob(str(source), tmp_path / "r.jsonl", "jsonl", str(state), partition_rows=5)
+    with pytest.raises(InvalidInput, match="holds an interrupted scan with --c2pa; run it again with --c2pa"):
+        run_distributed_scan(
+            job,
+            snapshot_source=_never,
+            cluster=ClusterChoice(address="tcp://127.0.0.1:1"),
+            record=lambda ids, others: None,
+        )
+    (state / "plan.json").write_text(json.dumps({**plan, "snapshot": "0" * 64}))  # made before --c2pa
+    with_c2pa = ScanJob(
+        str(source), tmp_path / "r.jsonl", "jsonl", str(state), partition_rows=5, c2pa=CredentialCheck()
+    )
+    with pytest.raises(InvalidInput, match="holds an interrupted scan without --c2pa"):
+        run_distributed_scan(
+            with_c2pa,
+            snapshot_source=_never,
+            cluster=ClusterChoice(address="tcp://127.0.0.1:1"),
+            record=lambda ids, others: None,
+        )
+    anchored = {**plan, "c2pa": True, "c2pa_anchors": "0" * 64}  # under anchors since replaced
+    (state / "plan.json").write_text(json.dumps({**anchored, "snapshot": "0" * 64}))
+    with pytest.raises(InvalidInput, match="interrupted --c2pa scan under other trust anchors"):
+        run_distributed_scan(
+            with_c2pa,
+            snapshot_source=_never,
+            cluster=ClusterChoice(address="tcp://127.0.0.1:1"),
+            record=lambda ids, others: None,
+        )
     assert not (tmp_path / "r.jsonl").exists()

@@ -136,3 +136,32 @@ def strip(signed: bytes, target: Path) -> Path:
     with Image.open(io.BytesIO(signed)) as image:
         image.save(target, format="PNG")
     return target
+
+
+def signed_png(
+    signer: SigningAuthority, path: Path, *, seed: int, size: tuple[int, int] = (160, 120), **options: str
+) -> Path:
+    """A rendered PNG signed by ``signer`` (``sign``'s options), written to ``path``."""
+    from tests.support.media import render_image
+
+    out = io.BytesIO()
+    render_image(seed=seed, size=size).save(out, format="PNG")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(signer.sign(out.getvalue(), **options))
+    return path
+
+
+def signed_dataset(folder: Path, *, trusted: SigningAuthority, other: SigningAuthority) -> Path:
+    """A media folder for C2PA scans, in walk order: ``ai.png`` (declares AI generation, signed
+    by ``other``), ``listed.png`` (a camera photo signed by ``trusted``: contribute it to have a
+    match with a manifest), ``plain.png`` (never signed), ``stripped.png`` (signed, re-encoded
+    without it) and ``tampered.png`` (signed, then edited). Every image is a different one."""
+    from tests.support.media import make_image
+
+    signed_png(other, folder / "ai.png", seed=901, source_type=AI_SOURCE, generator="Image Generator")
+    signed_png(trusted, folder / "listed.png", seed=902)
+    make_image(folder / "plain.png", seed=903, size=(160, 120))
+    strip(signed_png(trusted, folder / "stripped.png", seed=904).read_bytes(), folder / "stripped.png")
+    tampered = signed_png(trusted, folder / "tampered.png", seed=905)
+    tampered.write_bytes(tamper(tampered.read_bytes()))
+    return folder
