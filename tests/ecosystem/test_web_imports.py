@@ -50,29 +50,37 @@ def cli_match(home: Path, signal: str) -> list[dict[str, Any]]:
 
 def web_bundle() -> str:
     """A third-party bundle as the stix2 library writes it: web indicators of several shapes."""
-    common = {"pattern_type": "stix", "valid_from": VALID_FROM}
+    common = {"pattern_type": "stix", "valid_from": VALID_FROM, "description": "from a partner's list"}
     bundle = stix2.Bundle(
         stix2.Indicator(
+            name="web indicator 1",
             pattern="[domain-name:value = 'Nudify-App.Example.' OR url:value = "
             "'HTTPS://free-undress.example:443/./app?id=7#pricing']",
             labels=["nudify-service"],
             **common,
         ),
-        stix2.Indicator(  # an escaped quote inside the value; no label: the default category
-            pattern="[url:value = 'https://models.example/it\\'s/undress-v2.safetensors']", **common
+        stix2.Indicator(
+            name="web indicator 2",  # an escaped quote inside the value; no label: the default category
+            pattern="[url:value = 'https://models.example/it\\'s/undress-v2.safetensors']",
+            **common,
         ),
         stix2.Indicator(
+            name="web indicator 3",
             pattern="[domain-name:value IN ('undress-now.example', 'deepnude.example')]",
             labels=["abusive-model"],
             **common,
         ),
-        stix2.Indicator(pattern=REFUSED_PATTERN, **common),
-        stix2.Indicator(pattern="[file:name = 'url:value = \\'https://decoy.example/\\'']", **common),
+        stix2.Indicator(name="web indicator 4", pattern=REFUSED_PATTERN, **common),
+        stix2.Indicator(
+            name="web indicator 5",
+            pattern="[file:name = 'url:value = \\'https://decoy.example/\\'']",
+            **common,
+        ),
     )
     text: str = bundle.serialize(pretty=True)
     for strict in (False, True):
         result = validate_string(text, ValidationOptions(strict=strict))
-        assert result.is_valid, result.as_dict()
+        assert result.is_valid and not result.warnings, result.as_dict()
     return text
 
 

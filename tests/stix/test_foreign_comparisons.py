@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import stix2
+from hypothesis import given
+from hypothesis import strategies as st
 
 from node.model import KeyId, Signal, SignalType, Tlp
 from node.stix.comparisons import Comparison, pattern_comparisons
@@ -81,6 +83,19 @@ def test_comparisons_are_read_in_order(pattern: str, expected: list[Comparison])
 )
 def test_nothing_else_is_read_as_a_comparison(pattern: str) -> None:
     assert pattern_comparisons(pattern) == []
+
+
+@given(st.text(max_size=120), st.sampled_from(["url", "domain-name"]))
+def test_any_quoted_value_reads_back_unescaped(value: str, observable: str) -> None:
+    quoted = value.replace("\\", "\\\\").replace("'", "\\'")  # as STIX escapes it
+    kind = URL if observable == "url" else DOMAIN
+    pattern = f"[{observable}:value = '{quoted}' OR file:name = '{quoted}']"
+    assert pattern_comparisons(pattern) == [Comparison(kind, value)]
+
+
+@given(st.text(alphabet="[]()' \\=:.-abdefhilmnorsuvxIN", max_size=200))
+def test_any_text_gives_a_list_and_never_raises(pattern: str) -> None:
+    assert all(isinstance(c, Comparison) for c in pattern_comparisons(pattern))
 
 
 def indicator(pattern: str, **extra: Any) -> dict[str, Any]:
