@@ -42,9 +42,10 @@ _TOKEN: Final = re.compile(
     r"(?<![\w-])(?:file:hashes\.(?:'(?P<quoted>[^'\\]+)'|(?P<bare>[A-Za-z0-9_-]+))"
     r"|(?P<object>url|domain-name):value)"
     rf"\s*(?:=\s*'(?P<value>(?:[^'\\]|\\.)*)'|IN\s*\((?P<set>\s*{_LITERAL}(?:\s*,\s*{_LITERAL})*)\s*\))"
-    rf"|{_LITERAL}"  # any other string literal: consumed, never read inside
+    rf"|{_LITERAL}",  # any other string literal: consumed, never read inside
+    re.DOTALL,  # a literal may hold any character, a line break after a backslash included
 )
-_SET_MEMBER: Final = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_SET_MEMBER: Final = re.compile(r"'((?:[^'\\]|\\.)*)'", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)

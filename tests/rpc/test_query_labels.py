@@ -16,7 +16,7 @@ from node.app.serve import _start
 from node.cli.main import cli
 from node.errors import PeerError
 from node.model import ContentType, Distribution, Signal, SignalType, Tlp
-from node.model.provenance import IndicatorNote
+from node.model.provenance import MAX_LABELS, IndicatorNote
 from node.model.queries import IndicatorQuery, SortKey
 from node.rpc.client import LocalClient
 from node.rpc.pb import local_pb2
@@ -110,6 +110,13 @@ def test_a_bad_label_is_invalid_argument_naming_the_rule(client: LocalClient, la
     with pytest.raises(PeerError, match="INVALID_ARGUMENT") as refused:
         client.query(local_pb2.QueryRequest(labels=[ELECTION, label]))
     assert "a label is entity:, behaviour:, jurisdiction: or election:" in str(refused.value)
+
+
+def test_more_labels_than_an_indicator_carries_is_invalid_argument(client: LocalClient) -> None:
+    too_many = [f"x-label-{n}" for n in range(MAX_LABELS + 1)]
+    with pytest.raises(PeerError, match=f"INVALID_ARGUMENT: a query asks for at most {MAX_LABELS} labels"):
+        client.query(local_pb2.QueryRequest(labels=too_many))
+    assert client.query(local_pb2.QueryRequest(labels=too_many[:MAX_LABELS])).rows == []
 
 
 def test_a_cli_near_query_answered_by_the_running_node_keeps_its_labels(
