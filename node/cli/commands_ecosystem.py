@@ -249,7 +249,7 @@ def _print_import(report: ImportReport, *, as_json: bool) -> None:
         return
     click.echo(
         f"{report.source}: {report.added} added, {report.staged} staged, {report.unchanged} unchanged, "
-        f"{report.skipped} non-hash attributes skipped, {len(report.refused)} refused"
+        f"{report.skipped} attributes of other types skipped, {len(report.refused)} refused"
     )
     for refusal in report.refused:
         warn(f"refused {refusal.item}: {refusal.reason}")

@@ -41,7 +41,8 @@ TLP_CHOICES = [t.value for t in Tlp]
     "stix",
     multiple=True,
     type=click.Path(path_type=Path),
-    help="A STIX 2.1 bundle from any tool: file-hash indicators are imported. Repeatable.",
+    help="A STIX 2.1 bundle from any tool: file-hash, url and domain-name indicators are imported. "
+    "Repeatable.",
 )
 @click.option("--signal", "signals", multiple=True, help="A signal TYPE:VALUE. Repeatable.")
 @click.option("--category", required=True, help="Harm category, e.g. csam, ncii, tvec, election-deepfake.")

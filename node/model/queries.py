@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from node.errors import InvalidInput
 from node.model.ids import KeyId
 from node.model.indicators import ContentType, Indicator
+from node.model.provenance import MAX_LABELS
 from node.model.signals import PDQ_DEFAULT_THRESHOLD, Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -94,6 +95,8 @@ class IndicatorQuery:
             raise InvalidInput("sorting by distance needs a near-duplicate search (--near)")
         if self.since is not None and self.until is not None and self.until <= self.since:
             raise InvalidInput("--until must be later than --since")
+        if len(self.labels) > MAX_LABELS:  # an indicator carries no more: such a query matches nothing
+            raise InvalidInput(f"a query asks for at most {MAX_LABELS} labels (every one must be on the row)")
         if Tlp.RED in self.tlps and not self.include_red:
             raise InvalidInput("TLP:RED results are shown only when asked for explicitly (--include-red)")
 

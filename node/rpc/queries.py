@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from node.model import ContentType, Signal, Tlp, parse_category, parse_key_id
 from node.model.clock import format_timestamp
+from node.model.provenance import parse_label
 from node.model.queries import (
     IndicatorQuery,
     IndicatorStatus,
@@ -32,6 +33,7 @@ def query_from_proto(message: local_pb2.QueryRequest) -> IndicatorQuery:
         "since": parse_time_bound(message.since) if message.since else None,
         "until": parse_time_bound(message.until) if message.until else None,
         "include_red": False,
+        "labels": frozenset(parse_label(label) for label in message.labels),  # as --label, ?label=
     }
     if message.has_distance:
         fields["distance"] = message.distance
@@ -82,4 +84,5 @@ def query_to_proto(query: IndicatorQuery) -> local_pb2.QueryRequest:
         until="" if query.until is None else format_timestamp(query.until),
         sort=query.sort.value,
         limit=query.limit,
+        labels=sorted(query.labels),
     )

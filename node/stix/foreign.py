@@ -1,9 +1,12 @@
 """Third-party STIX 2.1 → candidate indicators, through the ``stix2`` library (DESIGN §7).
 
 TAXII servers of other tools hold STIX that is not in Accord's profile: any indicator whose
-pattern compares a file hash this node matches (MD5, SHA-1, SHA-256, PDQ) is taken, each hash
-as its own indicator; anything else is skipped or refused with a reason that never echoes the
-hash value. Objects are low-volume here, so the reference library validates every one.
+pattern compares a file hash this node matches (MD5, SHA-1, SHA-256, PDQ), a URL or a domain
+name (:mod:`node.stix.comparisons`) is taken, each value as its own indicator. A value the
+signal rules refuse (a malformed hash, a URL that is not http(s), a public suffix such as
+``com`` or ``vercel.app``) is refused on its own, with a reason that never echoes it, and the
+object's other values are still taken. Objects are low-volume here, so the reference library
+validates every one.
 
 Bulk import (``accord contribute`` of a STIX file) reads a whole bundle through
 :func:`read_stix_signals`: each object is parsed on its own, so one malformed object is refused
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,30 +30,17 @@ from node.model import (
     Indicator,
     KeyId,
     Signal,
-    SignalType,
     Tlp,
     parse_category,
 )
 from node.model.jsontext import MAX_JSON_DEPTH, check_depth
+from node.stix.comparisons import READ_TYPES, pattern_comparisons
 from node.stix.markings import marking_tlps, object_tlp
 from node.stix.profile import ACCORD_NAMESPACE, EXTENSION_DEFINITION_ID
 from node.stix.timestamps import parse_timestamp
 
 MAX_STIX_FILE_BYTES = 256 * 1024 * 1024
 """Largest bundle read: it is parsed as one JSON document (~10x its size in memory)."""
-
-# A comparison of a file hash inside a STIX pattern: file:hashes.MD5 = '…', file:hashes.'SHA-256' = '…'
-_HASH_COMPARISON = re.compile(r"file:hashes\.(?:'([^']+)'|([A-Za-z0-9_-]+))\s*=\s*'([^']*)'")
-_HASH_NAMES = {
-    "md5": SignalType.MD5,
-    "sha1": SignalType.SHA1,
-    "sha-1": SignalType.SHA1,
-    "sha256": SignalType.SHA256,
-    "sha-256": SignalType.SHA256,
-    "pdq": SignalType.PDQ,
-    "x_pdq": SignalType.PDQ,
-    "x-pdq": SignalType.PDQ,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +76,8 @@ def indicators_from_foreign_stix(
     now: datetime,
     markings: Mapping[str, Tlp] | None = None,
 ) -> ForeignBatch:
-    """Every usable hash of ``objects`` as an indicator of ``origin`` (the unsigned source).
+    """Every usable hash, URL and domain of ``objects`` as an indicator of ``origin`` (the
+    unsigned source); each refused value is a refusal of its object, beside its usable ones.
 
     The TLP comes from the markings (``markings``: TLP marking ids met on earlier pages, beside
     the well-known ids and the marking-definitions among ``objects``), else ``default_tlp``;
@@ -105,9 +95,12 @@ def indicators_from_foreign_stix(
             continue
         try:
             check_depth(raw, what="the object")
-            indicators.extend(_convert(raw, context))
+            taken, reasons = _convert(raw, context)
         except InvalidInput as exc:
             refused.append(ForeignRefusal(object_id, str(exc)))
+            continue
+        indicators.extend(taken)
+        refused.extend(ForeignRefusal(object_id, reason) for reason in reasons)
     return ForeignBatch(tuple(indicators), tuple(refused), skipped)
 
 
@@ -120,7 +113,7 @@ class _Context:
     now: datetime
 
 
-def _convert(raw: dict[str, Any], context: _Context) -> list[Indicator]:
+def _convert(raw: dict[str, Any], context: _Context) -> tuple[list[Indicator], list[str]]:
     import stix2  # noqa: PLC0415 - on first use: at the top it costs every CLI start 0.15 s
     from stix2.exceptions import STIXError  # noqa: PLC0415
 
@@ -130,15 +123,15 @@ def _convert(raw: dict[str, Any], context: _Context) -> list[Indicator]:
         raise InvalidInput(f"not a valid STIX 2.1 indicator: {type(exc).__name__}") from exc
     if parsed.get("pattern_type") != "stix":
         raise InvalidInput("only STIX patterns are read")
-    signals = _signals(str(parsed["pattern"]))
-    if not signals:
-        raise InvalidInput("the pattern compares no file hash this node matches (md5, sha1, sha256, pdq)")
+    signals, reasons = _signals(str(parsed["pattern"]))
+    if not signals and not reasons:
+        raise InvalidInput(f"the pattern compares no file hash, url or domain this node reads ({READ_TYPES})")
     created = _timestamp(raw["created"])
     modified = max(created, _timestamp(raw.get("modified", raw["created"])))
     category = _category(raw, context.default_category)
     tlp = object_tlp(raw, context.tlps) or context.default_tlp
     valid_until = expiry(raw, now=context.now)
-    return [
+    indicators = [
         Indicator(
             id=local_indicator_id(context.origin, str(raw["id"]), signal),
             signal=signal,
@@ -153,16 +146,19 @@ def _convert(raw: dict[str, Any], context: _Context) -> list[Indicator]:
         )
         for signal in signals
     ]
+    return indicators, reasons
 
 
-def _signals(pattern: str) -> list[Signal]:
+def _signals(pattern: str) -> tuple[list[Signal], list[str]]:
+    """The signals ``pattern`` compares, and why each refused value was (never the value)."""
     signals: list[Signal] = []
-    for quoted, bare, value in _HASH_COMPARISON.findall(pattern):
-        kind = _HASH_NAMES.get((quoted or bare).lower())
-        if kind is None:
-            continue
-        signals.append(Signal(kind, value))  # InvalidSignal (an InvalidInput) names the defect only
-    return list(dict.fromkeys(signals))
+    reasons: list[str] = []
+    for comparison in pattern_comparisons(pattern):
+        try:
+            signals.append(Signal(comparison.kind, comparison.value))  # normalised here
+        except InvalidInput as exc:  # InvalidSignal names the defect only
+            reasons.append(str(exc))
+    return list(dict.fromkeys(signals)), reasons
 
 
 def _timestamp(value: object) -> datetime:
@@ -218,7 +214,8 @@ class StixRefusal:
 def read_stix_signals(
     path: str | os.PathLike[str], *, known_categories: frozenset[str], now: datetime
 ) -> Iterator[StixSignal | StixRefusal]:
-    """The hash signals of every indicator in the STIX 2.1 bundle at ``path``.
+    """The hash, URL and domain signals of every indicator in the STIX 2.1 bundle at ``path``
+    (each value refused by the signal rules is a refusal of its own).
 
     Raises :class:`InvalidInput` when the file is not a JSON bundle at all. A label that is one
     of ``known_categories`` becomes the signal's category. TLP markings (well-known ids and the
@@ -292,20 +289,13 @@ def _bundle_signals(
         return
     category = _label_category(indicator, known_categories)
     revoked = bool(indicator.get("revoked", False))
-    found = 0
-    for quoted, bare, value in _HASH_COMPARISON.findall(indicator["pattern"]):
-        kind = _HASH_NAMES.get((quoted or bare).lower())
-        if kind is None:
-            continue
-        try:
-            signal = Signal(kind, value)
-        except InvalidInput as exc:
-            yield StixRefusal(index, str(exc))
-            continue
-        found += 1
+    signals, reasons = _signals(str(indicator["pattern"]))
+    for reason in reasons:
+        yield StixRefusal(index, reason)
+    for signal in signals:
         yield StixSignal(index, signal, category, revoked, marks.tlp, marks.valid_until)
-    if not found:
-        yield StixRefusal(index, "the pattern compares no md5, sha1, sha256 or pdq file hash")
+    if not signals and not reasons:
+        yield StixRefusal(index, f"the pattern compares no {READ_TYPES}")
 
 
 def _label_category(indicator: Any, known: frozenset[str]) -> str | None:

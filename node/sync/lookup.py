@@ -31,7 +31,7 @@ from node.store.analyst import (
     quarantined_origins,
     select_indicators,
 )
-from node.sync.near import NearIndex, admits, near_hits
+from node.sync.near import NearIndex, admits, carries_labels, near_hits
 
 NameSource = Callable[[], Mapping[KeyId, str]]
 DisputeSource = Callable[[], frozenset[str]]
@@ -129,7 +129,8 @@ class Lookup:
     def rows_by_id(self, hits: Mapping[str, int], *, query: IndicatorQuery, truncated: bool) -> QueryAnswer:
         """The answer of a near-duplicate search another process made (the running node's
         index named the ids and distances): the rows read here, in the asked order."""
-        found = list(self._store.indicators_by_id(hits).values())
+        # Labels are checked here too: a node serving an older build ignores the field it lacks.
+        found = [i for i in self._store.indicators_by_id(hits).values() if carries_labels(query, i)]
         return self._near_answer(found, hits, query=query, truncated=truncated)
 
     def _near_answer(

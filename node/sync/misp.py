@@ -1,8 +1,11 @@
-"""MISP feeds → indicators: events' hash attributes, with categories and TLP from their tags.
+"""MISP feeds → indicators: events' hash and web attributes, with categories and TLP from tags.
 
 A MISP feed is a ``manifest.json`` (event uuid → summary) and one ``<uuid>.json`` per event.
 ``md5``, ``sha1``, ``sha256`` (also as ``filename|<hash>``) and ``pdq`` (also the custom
-``x-pdq`` / ``x_pdq`` types) attributes become indicators of the feed's source. Attribute tags
+``x-pdq`` / ``x_pdq`` types) attributes become indicators of the feed's source, and so do
+``url`` (a url: signal) and ``domain``, ``hostname``, ``domain|ip``, ``hostname|port`` (a
+domain: signal of the name part), normalised and refused (a public suffix, a non-http URL)
+by the same rules as any url: or domain: value (issue 15). Attribute tags
 win over event tags; ``tlp:*`` tags give the TLP, other tags map to a category through a
 configurable table. Every refused attribute is reported with its reason, never its value.
 Hash attributes with ``to_ids`` false are context, not detection data: they are not imported
@@ -35,6 +38,8 @@ DEFAULT_TAG_CATEGORIES: Mapping[str, str] = {
     "violent-extremism": "tvec",
     "election-deepfake": "election-deepfake",
     "impersonation-deepfake": "impersonation-deepfake",
+    "nudify-service": "nudify-service",
+    "abusive-model": "abusive-model",
 }
 """Tags (lowercase, also as ``accord:category="X"`` machine tags) → Accord categories."""
 
@@ -45,6 +50,14 @@ _ATTRIBUTE_TYPES = {
     "pdq": SignalType.PDQ,
     "x-pdq": SignalType.PDQ,
     "x_pdq": SignalType.PDQ,
+}
+# Web attributes (issue 15): the name part of a composite (``domain|ip``) is the signal.
+_ADDRESS_TYPES = {
+    "url": SignalType.URL,
+    "domain": SignalType.DOMAIN,
+    "hostname": SignalType.DOMAIN,
+    "domain|ip": SignalType.DOMAIN,
+    "hostname|port": SignalType.DOMAIN,
 }
 _MACHINE_TAG = re.compile(r'accord:category="?([a-z0-9-]+)"?')
 _EVENT_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -101,7 +114,7 @@ def read_event(data: bytes, *, uuid: str, origin: KeyId, rules: MispRules) -> Mi
     refused: list[ItemRefusal] = []
     skipped = context = 0
     for attribute in attributes:
-        kind = _ATTRIBUTE_TYPES.get(str(attribute.get("type", "")).split("|")[-1].lower())
+        kind = _attribute_kind(str(attribute.get("type", "")).lower())
         if kind is None:
             skipped += 1
             continue
@@ -117,6 +130,23 @@ def read_event(data: bytes, *, uuid: str, origin: KeyId, rules: MispRules) -> Mi
         reason = f"skipped {context} attributes with to_ids=false (context, not for detection)"
         refused.append(ItemRefusal(f"event {uuid}", reason))
     return MispEvent(tuple(indicators), tuple(refused), skipped)
+
+
+def _attribute_kind(type_name: str) -> SignalType | None:
+    """The signal type a MISP attribute type gives (a hash type also as ``<anything>|<hash>``)."""
+    if type_name in _ADDRESS_TYPES:
+        return _ADDRESS_TYPES[type_name]
+    return _ATTRIBUTE_TYPES.get(type_name.rsplit("|", maxsplit=1)[-1])
+
+
+def _attribute_value(attribute: dict[str, Any], kind: SignalType) -> str:
+    """The signal's part of the value: the hash of ``filename|<hash>``, the name of ``domain|ip``
+    and ``hostname|port``; a ``url``, ``domain`` or ``hostname`` value is taken whole (a ``|``
+    in it is then the value's own, refused or encoded by the signal's rules)."""
+    value = str(attribute.get("value", ""))
+    if not kind.is_address:
+        return value.rsplit("|", maxsplit=1)[-1]
+    return value.split("|", maxsplit=1)[0] if "|" in str(attribute.get("type", "")) else value
 
 
 def _attributes(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -141,8 +171,7 @@ def _indicator(
 ) -> Indicator:
     if attribute.get("deleted") in (True, "1", 1):
         raise InvalidInput("the attribute is deleted in MISP")
-    value = str(attribute.get("value", "")).split("|")[-1]
-    signal = Signal(kind, value)  # InvalidSignal describes the defect, never the value
+    signal = Signal(kind, _attribute_value(attribute, kind))  # InvalidSignal: the defect, never the value
     tags = _tags(attribute) + event_tags
     stamp = _timestamp(attribute.get("timestamp"))
     foreign_id = str(attribute.get("uuid") or f"{kind.value}:{signal.value}")

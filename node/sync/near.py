@@ -65,6 +65,7 @@ def admits(query: IndicatorQuery, indicator: Indicator, sets: StatusSets) -> boo
         not query.content_types or indicator.content_type in query.content_types,
         query.since is None or indicator.created >= query.since,
         query.until is None or indicator.created < query.until,
+        carries_labels(query, indicator),
     )
     if not all(checks):
         return False
@@ -72,3 +73,10 @@ def admits(query: IndicatorQuery, indicator: Indicator, sets: StatusSets) -> boo
         return True
     status = status_of(indicator, now=sets.now, quarantined=sets.quarantined, disputed=sets.disputed)
     return status in query.statuses
+
+
+def carries_labels(query: IndicatorQuery, indicator: Indicator) -> bool:
+    """Whether ``indicator`` (with its note) carries every label the query asks for: the SQL's
+    label condition, in Python."""
+    held = indicator.note.labels if indicator.note is not None else ()
+    return query.labels <= frozenset(held)

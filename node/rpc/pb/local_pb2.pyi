@@ -398,6 +398,7 @@ class QueryRequest(_message.Message):
     UNTIL_FIELD_NUMBER: _builtins.int
     SORT_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     signal: _builtins.str
     """exact TYPE:VALUE"""
     near: _builtins.str
@@ -426,6 +427,10 @@ class QueryRequest(_message.Message):
 
     @_builtins.property
     def content_types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """every one on the indicator (entity:, election:, x-…); as --label"""
+
     def __init__(
         self,
         *,
@@ -442,10 +447,11 @@ class QueryRequest(_message.Message):
         until: _builtins.str = ...,
         sort: _builtins.str = ...,
         limit: _builtins.int = ...,
+        labels: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "content_types", b"content_types", "distance", b"distance", "has_distance", b"has_distance", "limit", b"limit", "near", b"near", "origins", b"origins", "signal", b"signal", "since", b"since", "sort", b"sort", "statuses", b"statuses", "tlps", b"tlps", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["categories", b"categories", "content_types", b"content_types", "distance", b"distance", "has_distance", b"has_distance", "labels", b"labels", "limit", b"limit", "near", b"near", "origins", b"origins", "signal", b"signal", "since", b"since", "sort", b"sort", "statuses", b"statuses", "tlps", b"tlps", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
