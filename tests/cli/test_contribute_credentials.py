@@ -68,8 +68,8 @@ def test_each_files_summary_goes_with_its_indicators(
     assert done.exit_code == 0, done.output  # an invalid manifest never blocks or refuses
     report = json.loads(done.stdout)
     assert report["refused"] == [] and report["c2pa_note"] is None
-    assert {(r["file"], r["valid"], r["ai_generated"]) for r in report["c2pa"]} == {
-        (str(fake), True, True),
+    assert {(r["file"], r["valid"], r["trusted"]) for r in report["c2pa"]} == {
+        (str(fake), True, False),
         (str(broken), False, False),
     }
     row = _shown(home, fake)
