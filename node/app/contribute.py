@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from node.errors import InvalidInput
+from node.errors import InvalidInput, MediaError
 from node.hashing import (
     ListRefusal,
     hash_file,
@@ -36,7 +36,7 @@ from node.model import (
     unknown_category_reason,
 )
 from node.model.access import shrinks, widens
-from node.model.provenance import ATTESTED_CATEGORY
+from node.model.provenance import ATTESTED_CATEGORY, ContentCredentials, IndicatorNote
 from node.stix import StixRefusal, read_stix_signals
 from node.stix.markings import strictest
 from node.sync.publish import Contribution, PublishReport
@@ -58,6 +58,10 @@ abuse hash of the file itself."""
 Progress = Callable[[int], None]
 """Told how many more source items (files, lines, objects) were read."""
 
+CredentialReader = Callable[[Path], ContentCredentials | None]
+"""Reads the C2PA manifest summary of a media file (None: it carries none); MediaError when the
+file cannot be read for it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
@@ -77,6 +81,10 @@ class Collected:
     items: list[Contribution] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     marked: dict[Signal, Tlp] = field(default_factory=dict)
+    # Media files whose C2PA manifest was read (with what it said), and how many were not
+    # checked because the c2pa extra is missing.
+    credentials: list[tuple[str, ContentCredentials]] = field(default_factory=list)
+    unchecked: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +105,16 @@ def collect(
     valid_until: datetime | None,
     now: datetime,
     progress: Progress | None = None,
+    credentials: CredentialReader | None = None,
 ) -> Collected:
     """Read every source; each usable signal becomes a contribution carrying ``valid_until``
-    (or its source's own, when that is earlier). STIX indicators expired by ``now`` are refused."""
+    (or its source's own, when that is earlier). STIX indicators expired by ``now`` are refused.
+    A media file's C2PA summary (read with ``credentials``; None: the extra is missing) goes
+    in the note of every contribution made from that file."""
     tick = progress or (lambda _n: None)
     out = Collected()
     for path in media_files(sources.files):
-        _from_media(path, out, content_type, any_file=sources.any_file)
+        _from_media(path, out, content_type, any_file=sources.any_file, credentials=credentials)
         tick(1)
     for path in sources.lists:
         _from_list(path, out, content_type, tick)
@@ -190,7 +201,14 @@ def _from_model(path: Path, out: Collected, content_type: ContentType | None) ->
         out.refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
 
 
-def _from_media(path: Path, out: Collected, content_type: ContentType | None, *, any_file: bool) -> None:
+def _from_media(
+    path: Path,
+    out: Collected,
+    content_type: ContentType | None,
+    *,
+    any_file: bool,
+    credentials: CredentialReader | None,
+) -> None:
     if is_model_file(path):
         _from_model(path, out, content_type)
         return
@@ -203,10 +221,11 @@ def _from_media(path: Path, out: Collected, content_type: ContentType | None, *,
         out.refused.append(Refusal(str(path), str(exc)))
         return
     kind = content_type or sniff_content_type(path, hashes.content_type)
-    out.items.append(Contribution(hashes.md5, kind))
-    out.items.append(Contribution(hashes.sha256, kind))
+    note = _credentials_note(path, out, credentials)
+    out.items.append(Contribution(hashes.md5, kind, note=note))
+    out.items.append(Contribution(hashes.sha256, kind, note=note))
     if hashes.vpdq is not None:
-        out.items.append(Contribution(hashes.vpdq, kind))
+        out.items.append(Contribution(hashes.vpdq, kind, note=note))
     elif hashes.video_unhashed:
         out.refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
     if hashes.pdq is None:
@@ -217,7 +236,27 @@ def _from_media(path: Path, out: Collected, content_type: ContentType | None, *,
             Refusal(str(path), f"pdq quality {quality} is below {PDQ_MIN_QUALITY}: pdq not shared")
         )
     else:
-        out.items.append(Contribution(hashes.pdq, kind, quality))
+        out.items.append(Contribution(hashes.pdq, kind, quality, note=note))
+
+
+def _credentials_note(path: Path, out: Collected, read: CredentialReader | None) -> IndicatorNote | None:
+    """The note recording the file's C2PA summary, or None (no manifest, or not checked).
+
+    Evidence, never a gate: an invalid manifest is recorded as invalid, and a file whose
+    manifest cannot be read at all still contributes its hashes (with a refusal naming why).
+    """
+    if read is None:
+        out.unchecked += 1
+        return None
+    try:
+        found = read(path)
+    except MediaError as exc:
+        out.refused.append(Refusal(str(path), f"C2PA manifest not read ({exc}); its hashes shared"))
+        return None
+    if found is None:
+        return None
+    out.credentials.append((str(path), found))
+    return IndicatorNote(c2pa=found)
 
 
 def _from_list(path: Path, out: Collected, content_type: ContentType | None, tick: Progress) -> None:

@@ -11,8 +11,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from node.app.attesting import read_media_for_credentials
 from node.app.contribute import (
     Collected,
+    CredentialReader,
     Progress,
     Refusal,
     Sources,
@@ -26,8 +28,9 @@ from node.app.contribute import (
     vetted_category,
 )
 from node.app.parts import NodeParts
-from node.errors import InvalidInput, NotFound
+from node.errors import InvalidInput, NotFound, extra_install_hint
 from node.hashing import ListRefusal, read_hash_list
+from node.hashing.credentials import credentials_available, load_trust_anchors, read_credentials
 from node.match import builtin_warninglists
 from node.model import (
     ContentType,
@@ -37,7 +40,7 @@ from node.model import (
     Tlp,
 )
 from node.model.clock import utc_now
-from node.model.provenance import ATTESTED_CATEGORY, note_of
+from node.model.provenance import ATTESTED_CATEGORY, ContentCredentials, IndicatorNote, note_of
 from node.sync import partners as partner_ops
 from node.sync.publish import PublishReport
 from node.sync.query import BENIGN
@@ -59,6 +62,10 @@ class ContributeReport:
     refused: tuple[Refusal, ...]
     duplicates: int = 0  # read twice in this import, or already published with the same labels
     forced: tuple[Refusal, ...] = ()  # safelisted signals contributed anyway (--force)
+    # Media files whose C2PA manifest was recorded with their indicators, with its summary;
+    # and why manifests were not checked (the c2pa extra missing), said once per contribution.
+    credentials: tuple[tuple[str, ContentCredentials], ...] = ()
+    c2pa_note: str | None = None
 
 
 class ContributingMixin(NodeParts):
@@ -111,10 +118,16 @@ class ContributingMixin(NodeParts):
             raise InvalidInput("--valid-until must be in the future")
         sources = Sources(files=files, lists=lists, stix=stix, signals=signals, any_file=any_file)
         collected = collect(
-            sources, content_type=content_type, valid_until=valid_until, now=now, progress=progress
+            sources,
+            content_type=content_type,
+            valid_until=valid_until,
+            now=now,
+            progress=progress,
+            credentials=self._credential_reader() if files else None,
         )
         if note is not None:
-            collected.items = [replace(item, note=note) for item in collected.items]
+            collected.items = [replace(item, note=_with_note(item.note, note)) for item in collected.items]
+        c2pa_note = "C2PA not checked: " + extra_install_hint("c2pa") if collected.unchecked else None
         screen_item_categories(collected, new_category=new_category)
         forced = self._screen_safelisted(collected, category=category, force=force)
         forced += screen_warninglisted(
@@ -129,7 +142,9 @@ class ContributingMixin(NodeParts):
         unique = len({item.signal for item in collected.items})
         repeats = len(collected.items) - unique
         if not collected.items:
-            return ContributeReport(publish=None, refused=tuple(collected.refused), forced=forced)
+            return ContributeReport(
+                publish=None, refused=tuple(collected.refused), forced=forced, c2pa_note=c2pa_note
+            )
         by_tlp = split_by_tlp(collected, tlp)
         distributions = distributions_for(by_tlp, floor=tlp, recipients=keys)  # before any publish
         reports = [
@@ -154,6 +169,7 @@ class ContributingMixin(NodeParts):
                 "refused": len(collected.refused),
                 "forced": len(forced),
                 "entries": list(report.seqs),
+                "c2pa": len(collected.credentials),
             },
         )
         return ContributeReport(
@@ -161,7 +177,18 @@ class ContributingMixin(NodeParts):
             refused=tuple(collected.refused),
             duplicates=repeats + report.unchanged,
             forced=forced,
+            credentials=tuple(collected.credentials),
+            c2pa_note=c2pa_note,
         )
+
+    def _credential_reader(self) -> CredentialReader | None:
+        """Reads media files' C2PA manifests under ``match.c2pa_trust_anchors`` (loaded once, so
+        a broken anchors file is refused before anything is hashed); None without the extra."""
+        if not credentials_available():
+            return None
+        name = self.config.match.c2pa_trust_anchors
+        anchors = load_trust_anchors(self.home.root / name) if name else None
+        return lambda path: read_credentials(read_media_for_credentials(path), trust_anchors=anchors)
 
     def _screen_safelisted(self, collected: Collected, *, category: str, force: bool) -> tuple[Refusal, ...]:
         """Refuse (or, with ``force``, keep and report) harmful contributions on the safelist."""
@@ -311,3 +338,8 @@ class ContributingMixin(NodeParts):
         self._follow_commits()
         self.audit.record(action, {"indicator_ids": ids, "entries": list(report.seqs)})
         return report
+
+
+def _with_note(read: IndicatorNote | None, given: IndicatorNote) -> IndicatorNote:
+    """The command's description and labels, with the C2PA summary read from the item's file."""
+    return given if read is None else replace(given, c2pa=read.c2pa)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from node.model.action_shapes import plan_json
+from node.model.provenance import credentials_to_data
 from node.model.review_shapes import metrics_json
 from node.model.shapes import query_row_json
 
@@ -99,6 +100,9 @@ def contribute_json(report: ContributeReport) -> dict[str, Any]:
         "duplicates": report.duplicates,
         "refused": refusals_json(report.refused),
         "forced": [{"source": n.source, "reason": n.reason} for n in report.forced],
+        # The C2PA summary recorded with each media file's indicators, or why none was checked.
+        "c2pa": [{"file": path, **credentials_to_data(found)} for path, found in report.credentials],
+        "c2pa_note": report.c2pa_note,
     }
 
 

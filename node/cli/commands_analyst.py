@@ -12,6 +12,7 @@ import click
 
 from node.app import AccordNode
 from node.app.shapes import provenance_json
+from node.cli.commands_provenance import origin_reading
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table
 from node.model import ContentType, KeyId, Signal, Tlp, parse_category
@@ -203,6 +204,9 @@ def _print_note(data: dict[str, Any]) -> None:
             f" {record['published_at']} in {record['where']!r} (record {record['record_id']},"
             f" {record['frames']} timed frames); provenance only, never a block-list entry"
         )
+    credentials = data["c2pa"] if data["c2pa"] is not None else (record or {}).get("c2pa")
+    if credentials is not None:
+        click.echo(f"{'c2pa:':14} {origin_reading(credentials)}")
 
 
 def _print_provenance(item: Provenance) -> None:

@@ -156,6 +156,8 @@ def contribute_cmd(
             labels=labels,
         )
     data = contribute_json(report)
+    if report.c2pa_note is not None:
+        warn(f"accord: {report.c2pa_note}")  # once, however many files (on stderr: --json stays clean)
     if not as_json:
         for note in report.forced:
             warn(f"warning: {note.source} is {note.reason}; contributed because of {note.forced_by}")
@@ -168,7 +170,12 @@ def _contribute_lines(report: ContributeReport) -> list[str]:
         return [f"nothing published; refused {len(report.refused)}"]
     p = report.publish
     seqs = ", ".join(str(s) for s in p.seqs) or "none (nothing changed)"
+    # A file's C2PA summary goes with its indicators: evidence for partners, never a gate here.
+    credentials = [
+        f"{path}: recorded with its indicators: {found.summary()}" for path, found in report.credentials
+    ]
     return [
+        *credentials,
         f"published entry seq {seqs}",
         f"{p.added} added, {p.updated} relabelled, {report.duplicates} duplicates, "
         f"{len(report.refused)} refused",

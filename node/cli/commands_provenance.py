@@ -120,6 +120,27 @@ def print_attestations(labelled: Sequence[tuple[str, MatchResult]]) -> None:
             click.echo(f"  {segment.start:g}s-{segment.end:g}s {state}")
 
 
+def print_recorded_credentials(labelled: Sequence[tuple[str, MatchResult]]) -> None:
+    """One line per query and origin whose matching indicators carry the C2PA summary their
+    origin recorded: beside the matches, never changing them."""
+    seen: set[tuple[str, str, str]] = set()
+    for label, result in labelled:
+        for m in (*result.matches, *result.suppressed):
+            if m.c2pa is None:
+                continue
+            line = origin_reading(credentials_to_data(m.c2pa))
+            if (label, m.origin, line) not in seen:
+                seen.add((label, m.origin, line))
+                click.echo(f"{label}: {m.origin_name!r} recorded with its indicator: {line}")
+
+
+def origin_reading(data: dict[str, Any]) -> str:
+    """A C2PA summary an origin recorded, as a line: its reading under its trust anchors (the
+    texts came from the file and were cleaned; this node did not check that manifest itself)."""
+    summary = credentials_from_data(data).summary(trusted_by="by the origin")
+    return f"{summary} (the origin's reading, not checked here; a hash match means the same)"
+
+
 def local_credentials(home: Path | None) -> Callable[[Path], ContentCredentials | None]:
     """Reads a file's C2PA summary with no node open: trust anchors come from the home's
     ``match.c2pa_trust_anchors`` when that home exists (``accord hash`` needs no node)."""

@@ -13,6 +13,7 @@ from node.cli.commands_provenance import (
     credentials_row,
     local_credentials,
     print_attestations,
+    print_recorded_credentials,
 )
 from node.cli.options import home_option, json_option, open_node
 from node.cli.output import print_json, print_table, warn
@@ -215,6 +216,7 @@ def _print_matches(
         for m in result.matches
     ]
     print_attestations(labelled)
+    print_recorded_credentials(labelled)
     for label, result in labelled:
         if result.safelisted:
             click.echo(

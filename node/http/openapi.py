@@ -68,6 +68,11 @@ _MATCH = {
             "type": "integer",
             "description": "independent origins among the matches this account may see",
         },
+        "c2pa": {
+            "type": ["object", "null"],
+            "description": "the C2PA summary the origin recorded with the indicator: its reading"
+            " (valid, trusted under its anchors, ai_generated, ...), evidence and never trust",
+        },
     },
 }
 
@@ -114,6 +119,7 @@ _QUERY_ROW = {
             ("description", ["string", "null"]),
             ("labels", "array"),
             ("attestation", ["object", "null"]),
+            ("c2pa", ["object", "null"]),  # the origin's C2PA reading of the file it hashed
         )
     },
 }
@@ -454,6 +460,12 @@ _SCHEMAS["ContributeResult"] = {
         "duplicates": {"type": "integer"},
         "refused": {"type": "array", "items": {"$ref": "#/components/schemas/Refused"}},
         "forced": {"type": "array", "items": {"type": "object"}},
+        "c2pa": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "C2PA summaries recorded, per file",
+        },
+        "c2pa_note": {"type": ["string", "null"], "description": "why C2PA was not checked"},
     },
 }
 _SCHEMAS["CurationResult"] = {

@@ -10,7 +10,7 @@ from node.model.ids import KeyId
 from node.model.indicators import ContentType
 from node.model.opinions import Consensus, OpinionTally
 from node.model.policy import Trust
-from node.model.provenance import AttestationMatch
+from node.model.provenance import AttestationMatch, ContentCredentials
 from node.model.signals import Signal, SignalType
 from node.model.tlp import Tlp
 
@@ -87,6 +87,9 @@ class Match:
     disputed: int = 0
     corroboration: int = 1
     trust: Trust = Trust.AUTO
+    # The C2PA summary the origin recorded with the indicator (issue 15): its reading of the
+    # file it hashed, under its trust anchors. Evidence shown beside the match, never a change.
+    c2pa: ContentCredentials | None = None
 
     @property
     def consensus(self) -> Consensus:

@@ -126,11 +126,17 @@ class Attestation:
 @dataclass(frozen=True, slots=True)
 class IndicatorNote:
     """What an origin says about an indicator beyond its signal: a description, labels from
-    the vocabulary (:func:`parse_label`) and, for an attestation, its provenance record."""
+    the vocabulary (:func:`parse_label`) and, for an attestation, its provenance record.
+
+    ``c2pa``: the C2PA summary the origin read from the file a contribution was hashed from
+    (its reading, under its trust anchors: evidence, never trust). An attestation keeps its
+    summary in its record instead, so a note never holds both.
+    """
 
     description: str | None = None
     labels: tuple[str, ...] = ()
     attestation: Attestation | None = None
+    c2pa: ContentCredentials | None = None
 
     def __post_init__(self) -> None:
         if self.description is not None:
@@ -141,11 +147,13 @@ class IndicatorNote:
             raise InvalidInput("labels are written in their normal (lowercase) form")
         if len(set(self.labels)) != len(self.labels) or list(self.labels) != sorted(self.labels):
             raise InvalidInput("labels are listed once each, sorted")
+        if self.attestation is not None and self.c2pa is not None:
+            raise InvalidInput("an attestation carries its C2PA summary in its record, not beside it")
 
     @property
     def empty(self) -> bool:
         """True when the note says nothing."""
-        return self.description is None and not self.labels and self.attestation is None
+        return self.description is None and not self.labels and self.attestation is None and self.c2pa is None
 
 
 def note_of(
@@ -153,12 +161,14 @@ def note_of(
     description: str | None = None,
     labels: tuple[str, ...] | list[str] = (),
     attestation: Attestation | None = None,
+    c2pa: ContentCredentials | None = None,
 ) -> IndicatorNote | None:
     """A note from user input (labels normalised and sorted), or None when it says nothing."""
     note = IndicatorNote(
         description=description,
         labels=tuple(sorted({parse_label(label) for label in labels})),
         attestation=attestation,
+        c2pa=c2pa,
     )
     return None if note.empty else note
 
@@ -250,6 +260,8 @@ def note_to_data(note: IndicatorNote) -> dict[str, object]:
             "frames": [[f.timestamp, f.pdq] for f in record.frames],
             "c2pa": None if record.c2pa is None else credentials_to_data(record.c2pa),
         }
+    if note.c2pa is not None:
+        data["c2pa"] = credentials_to_data(note.c2pa)
     return data
 
 
@@ -266,8 +278,12 @@ def note_from_data(data: dict[str, Any]) -> IndicatorNote:
             frames=tuple(AttestedFrame(timestamp=t, pdq=p) for t, p in record["frames"]),
             c2pa=None if record.get("c2pa") is None else credentials_from_data(record["c2pa"]),
         )
+    c2pa = data.get("c2pa")  # absent in notes stored before contributions recorded it
     return IndicatorNote(
-        description=data["description"], labels=tuple(data["labels"]), attestation=attestation
+        description=data["description"],
+        labels=tuple(data["labels"]),
+        attestation=attestation,
+        c2pa=None if c2pa is None else credentials_from_data(c2pa),
     )
 
 
@@ -324,9 +340,12 @@ class ContentCredentials:
         for action in self.actions:
             check_text(action, field="C2PA action", limit=MAX_TEXT_CHARS)
 
-    def summary(self) -> str:
-        """One line for people."""
-        state = "trusted" if self.trusted else "valid (signer not trusted here)" if self.valid else "INVALID"
+    def summary(self, *, trusted_by: str = "here") -> str:
+        """One line for people. ``trusted_by`` says whose trust anchors decided ``trusted``
+        (``"by the origin"`` for a summary a partner recorded)."""
+        untrusted = f"valid (signer not trusted {trusted_by})"
+        trusted = "trusted" if trusted_by == "here" else f"trusted {trusted_by}"
+        state = trusted if self.trusted else untrusted if self.valid else "INVALID"
         parts = [f"C2PA {state}"]
         if self.signer or self.issuer:
             parts.append(f"signed by {self.signer or '?'!r} ({self.issuer or '?'!r})")

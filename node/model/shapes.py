@@ -82,6 +82,7 @@ def match_json(m: Match) -> dict[str, Any]:
         "disputed": m.disputed,
         "consensus": m.consensus.value,
         "corroboration": m.corroboration,
+        "c2pa": None if m.c2pa is None else credentials_to_data(m.c2pa),  # the origin's reading
     }
 
 
@@ -108,10 +109,13 @@ def query_row_json(row: QueryRow) -> dict[str, Any]:
 
 
 def note_json(note: IndicatorNote | None) -> dict[str, Any]:
-    """An indicator's description, labels and attestation record (null / empty when none)."""
+    """An indicator's description, labels, attestation record and the C2PA summary its origin
+    read from the file it hashed (null / empty when none)."""
     record = None if note is None else note.attestation
+    c2pa = None if note is None else note.c2pa
     return {
         "description": None if note is None else note.description,
         "labels": [] if note is None else list(note.labels),
         "attestation": None if record is None else attestation_json(record),
+        "c2pa": None if c2pa is None else credentials_to_data(c2pa),
     }

@@ -132,6 +132,7 @@ def _match_to_proto(m: Match) -> local_pb2.Match:
         consensus=m.consensus.value,
         corroboration=m.corroboration,
         trust=m.trust.value,
+        c2pa=None if m.c2pa is None else credentials_to_proto(m.c2pa),
     )
 
 
@@ -165,6 +166,7 @@ def _match_from_proto(m: local_pb2.Match) -> Match:
         disputed=m.disputed,
         corroboration=m.corroboration,
         trust=Trust(m.trust),
+        c2pa=credentials_from_proto(m.c2pa) if m.HasField("c2pa") else None,
     )
 
 

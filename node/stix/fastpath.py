@@ -184,10 +184,13 @@ def _check_shared(stix: dict[str, Any], creator: str) -> _Shared | None:
         and valid_from == created
         and (valid_until is None or valid_until > created)
     )
-    # A note (the origin's own description, labels, an attestation) takes the full reader.
+    # A note (the origin's own description, labels, an attestation, a C2PA summary) takes the
+    # full reader.
+    extension = stix["extensions"][EXTENSION_DEFINITION_ID]
     plain = (
         "labels" not in stix
-        and "attestation" not in stix["extensions"][EXTENSION_DEFINITION_ID]
+        and "attestation" not in extension
+        and "c2pa" not in extension
         and stix["description"]
         == indicator_texts(labels.signal_type, labels.category, labels.content_type)[1]
     )

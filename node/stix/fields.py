@@ -29,7 +29,7 @@ _SIGNAL_TYPES: Final = {kind.value: kind for kind in SignalType}
 _HEX_LENGTHS: Final = {key: kind.hex_length for key, kind in SIGNAL_TYPE_BY_HASH_KEY.items()}
 _CONTENT_TYPES: Final = {kind.value: kind for kind in ContentType}
 _EXTENSION_REQUIRED: Final = frozenset({"extension_type", "signal_type", "category", "content_type"})
-_EXTENSION_ALLOWED: Final = _EXTENSION_REQUIRED | {"quality", "attestation"}  # see stix.provenance
+_EXTENSION_ALLOWED: Final = _EXTENSION_REQUIRED | {"quality", "attestation", "c2pa"}  # see stix.provenance
 
 _Member = TypeVar("_Member")
 

@@ -127,6 +127,12 @@ EXTENSION_SCHEMA: Final = (
     " (object: record_id, a version-4 UUID shared by the record's indicators; publisher and"
     " where, text of at most 200 characters; published_at, a STIX timestamp; frames, optional"
     " list of objects with time_ms, integer milliseconds, and pdq, 64 hex)."
+    " Optional on an indicator of any other category: c2pa (object: the C2PA manifest summary"
+    " the origin read from the file the signal was hashed from, the origin's reading and never"
+    " a reason to trust the file; validation_state, text; valid and trusted, booleans, trusted"
+    " only when valid; ai_generated, boolean; optional claim_generator, signer, issuer and"
+    " signing_time, text of at most 200 characters; optional actions, list of at most 32 texts)."
+    " An attestation may carry the same object in its record as attestation.c2pa."
 )
 
 

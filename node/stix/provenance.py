@@ -2,7 +2,9 @@
 
 Spelled with STIX's own properties where they exist: the origin's description replaces the
 generated one in ``description``, labels go in ``labels``. The attestation record, which STIX
-has no property for, goes in Accord's property extension as ``attestation``. All of it stays
+has no property for, goes in Accord's property extension as ``attestation``; the C2PA summary
+of the file a contribution was hashed from goes there as ``c2pa`` (an attestation keeps its
+own inside its record). All of it stays
 inside an ``indicator``, so stix2-validator's strict mode has nothing new to warn about.
 
 Reading is strict like the rest of the reader: a text with control characters, an oversized
@@ -38,6 +40,17 @@ def note_to_stix(note: IndicatorNote, stix: dict[str, Any], extension: dict[str,
         stix["labels"] = list(note.labels)
     if note.attestation is not None:
         extension["attestation"] = attestation_to_json(note.attestation)
+    if note.c2pa is not None:
+        extension["c2pa"] = credentials_to_json(note.c2pa)
+
+
+def credentials_to_json(credentials: ContentCredentials) -> dict[str, Any]:
+    """A C2PA summary in the extension. JSON null is not allowed in STIX, nor is an empty list:
+    absent texts and an empty ``actions`` are left out, and read back as None and ()."""
+    data = {k: v for k, v in credentials_to_data(credentials).items() if v is not None}
+    if not credentials.actions:
+        del data["actions"]
+    return data
 
 
 def attestation_to_json(record: Attestation) -> dict[str, Any]:
@@ -67,6 +80,7 @@ def note_from_stix(
             description=None if description == generated_description else description,
             labels=_labels(stix.get("labels")),
             attestation=attestation,
+            c2pa=_credentials(extension.get("c2pa"), field="extensions.c2pa"),
         )
     except InvalidInput as exc:
         raise MalformedStix(f"indicator note: {exc}") from exc
@@ -99,19 +113,22 @@ def _attestation(data: object, category: str) -> Attestation | None:
             published_at=parse_timestamp(data["published_at"]),
             where=data["where"],
             frames=_frames(data.get("frames", [])),
-            c2pa=_credentials(data.get("c2pa")),
+            c2pa=_credentials(data.get("c2pa"), field="extensions.attestation.c2pa"),
         )
     except InvalidInput as exc:
         raise MalformedStix(f"extensions.attestation: {exc}") from exc
 
 
-def _credentials(data: object) -> ContentCredentials | None:
+def _credentials(data: object, *, field: str) -> ContentCredentials | None:
+    """A partner's C2PA summary, read as strictly as the store's own form (every key known,
+    flags true/false, texts limited and free of control characters): its origin's reading,
+    never more. InvalidInput (the caller names the object) for anything else."""
     if data is None:
         return None
     if not isinstance(data, dict):
-        raise MalformedStix("extensions.attestation.c2pa must be an object")
+        raise MalformedStix(f"{field} must be an object")
     texts = ("claim_generator", "signer", "issuer", "signing_time")
-    return credentials_from_data({**dict.fromkeys(texts), **data})
+    return credentials_from_data({**dict.fromkeys(texts), "actions": [], **data})
 
 
 def _frames(frames: object) -> tuple[AttestedFrame, ...]:

@@ -278,6 +278,7 @@ class Matcher:
             disputed=tally.disputed,
             corroboration=corroboration,
             trust=trust,
+            c2pa=None if ind.note is None else ind.note.c2pa,
         )
 
     def safelist_changed(self) -> None:

@@ -143,6 +143,8 @@ def test_write_commands_print_one_json_object(home: Path, tmp_path: Path) -> Non
         "duplicates": 0,
         "refused": [],
         "forced": [],
+        "c2pa": [],  # signals given as text carry no C2PA summary
+        "c2pa_note": None,
     }
     relabel = run("relabel", "--home", home, str(md5_signal(5)), "--category", "ncii", "--json")
     assert json.loads(relabel.stdout) == {

@@ -151,6 +151,8 @@ def test_contribute_is_the_cli_json_and_idempotent(served: Served, more_tokens: 
         "duplicates",
         "refused",
         "forced",
+        "c2pa",
+        "c2pa_note",
     }
     assert first.json()["published"] is True and first.json()["added"] == 1
     assert again.json()["published"] is False and again.json()["added"] == 0

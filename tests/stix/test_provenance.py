@@ -22,7 +22,7 @@ from node.model.provenance import (
 from node.stix import build_bundle, read_entry_bundle
 from node.stix.fastpath import SharedFields
 from node.stix.profile import EXTENSION_DEFINITION_ID, origin_identity_id
-from node.stix.provenance import attestation_to_json
+from node.stix.provenance import attestation_to_json, credentials_to_json
 from tests.stix.samples import MAX_OBJECTS, ORIGIN, ORIGIN_NAMES, T0, as_json, hex_value, make_indicator
 
 RECORD = Attestation(
@@ -47,6 +47,21 @@ ATTESTED_NOTE = IndicatorNote(
 )
 
 
+# The C2PA summary a contributor read from the file it hashed (issue 15): an AI generator's
+# intact manifest under no anchor of the origin's, and a broken one with no texts or actions.
+AI_READING = ContentCredentials(
+    validation_state="Valid",
+    valid=True,
+    trusted=False,
+    claim_generator="ImageGen 2.1",
+    signer="ImageGen signing key",
+    issuer="ImageGen Inc.",
+    actions=("c2pa.created",),
+    ai_generated=True,
+)
+BROKEN_READING = ContentCredentials(validation_state="Invalid", valid=False, trusted=False)
+
+
 def _noted() -> list[Any]:
     return [
         make_indicator(1, SignalType.SHA256, category=ATTESTED_CATEGORY, tlp=Tlp.CLEAR, note=ATTESTED_NOTE),
@@ -58,6 +73,20 @@ def _noted() -> list[Any]:
             note=IndicatorNote(labels=("behaviour:impersonation",)),
         ),
         make_indicator(4, SignalType.MD5, note=IndicatorNote(description="Seen on a fringe forum")),
+        *_contributed(),
+    ]
+
+
+def _contributed() -> list[Any]:
+    """Contributions that record the C2PA summary of the file they were hashed from."""
+    return [
+        make_indicator(
+            6,
+            SignalType.PDQ,
+            category="election-deepfake",
+            note=IndicatorNote(labels=("election:us-2026",), c2pa=AI_READING),
+        ),
+        make_indicator(7, SignalType.SHA256, note=IndicatorNote(c2pa=BROKEN_READING)),
     ]
 
 
@@ -135,3 +164,75 @@ def test_an_attestation_on_a_harm_category_is_refused_both_ways() -> None:
     _extension(bundle["objects"][-1])["attestation"] = attestation_to_json(RECORD)
     [dropped] = _read(bundle).dropped
     assert "carried by, and only by" in dropped
+
+
+# --- C2PA summaries recorded with contributions (issue 15) -----------------------------------
+
+
+def test_a_contributions_c2pa_summary_travels_in_the_extension() -> None:
+    bundle = as_json(build_bundle(_contributed(), origin_names=ORIGIN_NAMES))
+    ai, broken = (_extension(o) for o in bundle["objects"] if o["type"] == "indicator")
+    assert ai["c2pa"] == {
+        "validation_state": "Valid",
+        "valid": True,
+        "trusted": False,
+        "claim_generator": "ImageGen 2.1",
+        "signer": "ImageGen signing key",
+        "issuer": "ImageGen Inc.",
+        "actions": ["c2pa.created"],
+        "ai_generated": True,
+    }
+    # No JSON null and no empty list in STIX: absent texts and actions are left out.
+    assert broken["c2pa"] == {
+        "validation_state": "Invalid",
+        "valid": False,
+        "trusted": False,
+        "ai_generated": False,
+    }
+    assert _read(bundle).indicators == _contributed()
+
+
+def test_an_attestation_keeps_its_summary_in_its_record_never_beside_it() -> None:
+    with pytest.raises(InvalidInput, match="in its record"):
+        IndicatorNote(attestation=RECORD, c2pa=AI_READING)
+    bundle = as_json(build_bundle(_noted()[:1], origin_names=ORIGIN_NAMES))
+    _extension(bundle["objects"][-1])["c2pa"] = credentials_to_json(AI_READING)
+    [dropped] = _read(bundle).dropped
+    assert "in its record" in dropped
+
+
+def _tampered_reading(change: Any) -> list[str]:
+    bundle = as_json(build_bundle(_contributed()[:1], origin_names=ORIGIN_NAMES))
+    change(_extension(bundle["objects"][-1]))
+    return list(_read(bundle).dropped)
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        (lambda e: e.update(c2pa="Valid"), "extensions.c2pa must be an object"),
+        (lambda e: e.update(c2pa=["Valid"]), "extensions.c2pa must be an object"),
+        (lambda e: e["c2pa"].update(extra=1), "a C2PA summary holds exactly"),
+        (lambda e: e["c2pa"].pop("valid"), "a C2PA summary holds exactly"),
+        (lambda e: e["c2pa"].update(trusted="yes"), "flags are true/false"),
+        (lambda e: e["c2pa"].update(actions="c2pa.created"), "actions a list"),
+        (lambda e: e["c2pa"].update(actions=[{"action": "x"}]), "C2PA action must be non-empty text"),
+        (lambda e: e["c2pa"].update(actions=["c2pa.edited"] * 33), "at most 32 actions"),
+        (lambda e: e["c2pa"].update(signer="s" * 201), "the limit is 200"),
+        (lambda e: e["c2pa"].update(validation_state="V" * 10_000), "the limit is 200"),
+        (lambda e: e["c2pa"].update(signer=7), "fields are text"),
+        (lambda e: e["c2pa"].update(claim_generator="Gen\x1b]0;pwned\x07"), "control or format"),
+        (lambda e: e["c2pa"].update(issuer="Org \u202egpj.exe"), "control or format"),
+        (lambda e: e["c2pa"].update(trusted=True, valid=False), "trusted only when it is valid"),
+    ],
+)
+def test_a_malformed_or_oversized_c2pa_summary_drops_the_object(change: Any, rule: str) -> None:
+    [dropped] = _tampered_reading(change)
+    assert rule in dropped
+    assert "\x1b" not in dropped and "pwned" not in dropped and "gpj" not in dropped  # never echoed
+
+
+def test_the_fast_path_leaves_c2pa_summaries_to_the_full_reader() -> None:
+    shared = SharedFields(origin=ORIGIN, creator=origin_identity_id(ORIGIN))
+    bundle = as_json(build_bundle(_contributed(), origin_names=ORIGIN_NAMES))
+    assert [shared.read(o) for o in bundle["objects"] if o["type"] == "indicator"] == [None, None]

@@ -63,6 +63,7 @@ class Match(_message.Message):
     CONSENSUS_FIELD_NUMBER: _builtins.int
     CORROBORATION_FIELD_NUMBER: _builtins.int
     TRUST_FIELD_NUMBER: _builtins.int
+    C2PA_FIELD_NUMBER: _builtins.int
     indicator_id: _builtins.str
     origin: _builtins.str
     origin_name: _builtins.str
@@ -86,6 +87,12 @@ class Match(_message.Message):
     """independent origins with a matching signal for this query"""
     trust: _builtins.str
     """the operator's trust in the origin: auto, review, observe, own"""
+    @_builtins.property
+    def c2pa(self) -> Global___ContentCredentials:
+        """The C2PA summary the origin recorded with the indicator (issue 15): its reading of the file
+        it hashed, under its own trust anchors. Evidence beside the match; unset when none.
+        """
+
     def __init__(
         self,
         *,
@@ -104,10 +111,11 @@ class Match(_message.Message):
         consensus: _builtins.str = ...,
         corroboration: _builtins.int = ...,
         trust: _builtins.str = ...,
+        c2pa: Global___ContentCredentials | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "compared_match_percent", b"compared_match_percent", "query_match_percent", b"query_match_percent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "c2pa", b"c2pa", "compared_match_percent", b"compared_match_percent", "query_match_percent", b"query_match_percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "agreed", b"agreed", "category", b"category", "compared_match_percent", b"compared_match_percent", "consensus", b"consensus", "content_type", b"content_type", "corroboration", b"corroboration", "disputed", b"disputed", "distance", b"distance", "indicator_id", b"indicator_id", "origin", b"origin", "origin_name", b"origin_name", "query_match_percent", b"query_match_percent", "signal_type", b"signal_type", "tlp", b"tlp", "trust", b"trust"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent", "_query_match_percent", b"_query_match_percent", "agreed", b"agreed", "c2pa", b"c2pa", "category", b"category", "compared_match_percent", b"compared_match_percent", "consensus", b"consensus", "content_type", b"content_type", "corroboration", b"corroboration", "disputed", b"disputed", "distance", b"distance", "indicator_id", b"indicator_id", "origin", b"origin", "origin_name", b"origin_name", "query_match_percent", b"query_match_percent", "signal_type", b"signal_type", "tlp", b"tlp", "trust", b"trust"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__compared_match_percent: _TypeAlias = _typing.Literal["compared_match_percent"]  # noqa: Y015
     _WhichOneofArgType__compared_match_percent: _TypeAlias = _typing.Literal["_compared_match_percent", b"_compared_match_percent"]  # noqa: Y015
