@@ -85,6 +85,8 @@ class Collected:
     # checked because the c2pa extra is missing.
     credentials: list[tuple[str, ContentCredentials]] = field(default_factory=list)
     unchecked: int = 0
+    # Media files whose manifest could not be read at all (path, why): hashes still shared.
+    unread: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +245,8 @@ def _credentials_note(path: Path, out: Collected, read: CredentialReader | None)
     """The note recording the file's C2PA summary, or None (no manifest, or not checked).
 
     Evidence, never a gate: an invalid manifest is recorded as invalid, and a file whose
-    manifest cannot be read at all still contributes its hashes (with a refusal naming why).
+    manifest cannot be read at all still contributes its hashes (a note says why, not a
+    refusal: nothing of the file was held back).
     """
     if read is None:
         out.unchecked += 1
@@ -251,7 +254,7 @@ def _credentials_note(path: Path, out: Collected, read: CredentialReader | None)
     try:
         found = read(path)
     except MediaError as exc:
-        out.refused.append(Refusal(str(path), f"C2PA manifest not read ({exc}); its hashes shared"))
+        out.unread.append((str(path), str(exc)))
         return None
     if found is None:
         return None

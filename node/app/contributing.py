@@ -127,7 +127,7 @@ class ContributingMixin(NodeParts):
         )
         if note is not None:
             collected.items = [replace(item, note=_with_note(item.note, note)) for item in collected.items]
-        c2pa_note = "C2PA not checked: " + extra_install_hint("c2pa") if collected.unchecked else None
+        c2pa_note = _c2pa_note(collected)
         screen_item_categories(collected, new_category=new_category)
         forced = self._screen_safelisted(collected, category=category, force=force)
         forced += screen_warninglisted(
@@ -343,3 +343,13 @@ class ContributingMixin(NodeParts):
 def _with_note(read: IndicatorNote | None, given: IndicatorNote) -> IndicatorNote:
     """The command's description and labels, with the C2PA summary read from the item's file."""
     return given if read is None else replace(given, c2pa=read.c2pa)
+
+
+def _c2pa_note(collected: Collected) -> str | None:
+    """Why some media files carry no C2PA reading: the extra is missing, or a manifest could not
+    be read (their hashes are shared all the same)."""
+    parts = ["C2PA not checked: " + extra_install_hint("c2pa")] if collected.unchecked else []
+    parts += [
+        f"C2PA manifest of {path} not read ({why}); its hashes shared" for path, why in collected.unread
+    ]
+    return "; ".join(parts) or None
