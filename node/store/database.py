@@ -47,6 +47,7 @@ from node.store.codec import (
     stored_entry_from_row,
     value_params,
 )
+from node.store.commits import CommitWatch
 from node.store.feedback import FeedbackReads
 from node.store.records import (
     CountRow,
@@ -104,6 +105,7 @@ class Store(FeedbackReads):
         self._writer = Database(_connect_writer(path))
         with self._write_lock:
             migrations.apply(self._writer)
+        self.commits = CommitWatch(path)  # the WAL-index header: did anyone commit since?
         self._bulk_guard = threading.Lock()
         self._bulk_loads = 0
         self._bulk_lock: int | None = None
@@ -111,6 +113,7 @@ class Store(FeedbackReads):
 
     def close(self) -> None:
         """Close the writer connection (reader connections close with their threads)."""
+        self.commits.close()
         self._writer.close()
 
     @contextmanager

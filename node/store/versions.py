@@ -3,6 +3,9 @@
 One read returns the newest indicator change id and the counters that triggers bump whenever
 the partners, sources, policies, compromise marks, evidence or opinions tables change
 (``m022_speed_generations``): equal numbers mean nothing a copy holds has changed since.
+
+Cheaper still, the store's :class:`node.store.commits.CommitWatch` says whether any commit
+happened at all since a look, without entering SQLite; a copy skips this read when none did.
 """
 
 from __future__ import annotations

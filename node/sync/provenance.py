@@ -2,9 +2,11 @@
 
 Reading policies, compromise marks, quarantined origins, names and opinions from SQLite on
 every hit cost ~140 µs, half of what the index itself takes at 10M. Here they are held in
-memory, with the indicators and opinions of recent hits, and one small read per match
+memory, with the indicators and opinions of recent hits, and one small read
 (:func:`node.store.versions.store_versions`) says whether any of it changed since, whichever
-process committed the change:
+process committed the change. That read is made only after a commit: a look at SQLite's
+WAL-index header (:class:`node.store.commits.CommitWatch`, one ``pread``) tells whether
+anyone committed since the last sync, and most matches stop there.
 
 - a new indicator change id: the indicators written since (the change stream the match lists
   tail) are dropped from the cache, or the whole cache when the gap is large;
@@ -74,27 +76,40 @@ class ProvenanceCache:
         self._max = max_cached
         self._lock = threading.Lock()
         self._versions: StoreVersions | None = None
+        self._seen: bytes | None = None  # the store's commit look at the last sync
         self._tables: _Tables | None = None
         self._indicators = _Cache()
         self._opinions = _Cache()
 
     def sync(self) -> None:
-        """Bring the copies up to date with the store (one small read when nothing changed)."""
-        now = store_versions(self._store)
-        if now == self._versions:
+        """Bring the copies up to date with the store: nothing to do, without a SQLite call,
+        when nobody committed since the last sync; else one small read, more if it changed."""
+        seen = self._seen
+        if seen is not None and self._store.commits.look() == seen:
             return
         with self._lock:
-            was = self._versions
-            if was is None or now.provenance != was.provenance:
-                self._tables = self._read_tables()
-                self._opinions.drop()
-            elif now.opinions != was.opinions:
-                self._opinions.drop()
-            if was is None or now.indicators - was.indicators > MAX_EVICTED:
-                self._indicators.drop()
-            elif now.indicators != was.indicators:
-                self._indicators.drop(indicator_ids_changed(self._store, was.indicators, now.indicators))
-            self._versions = now
+            # Looked before reading: what is read below is at least as new as ``look``, so a
+            # commit after it changes the next look and is not missed. Under the lock, so a
+            # slower sync never puts back an older state than a faster one recorded.
+            look = self._store.commits.look()
+            now = store_versions(self._store)
+            if now != self._versions:
+                self._update(now)
+            self._seen = look
+
+    def _update(self, now: StoreVersions) -> None:
+        """Refresh what changed between the copies' versions and ``now`` (under the lock)."""
+        was = self._versions
+        if was is None or now.provenance != was.provenance:
+            self._tables = self._read_tables()
+            self._opinions.drop()
+        elif now.opinions != was.opinions:
+            self._opinions.drop()
+        if was is None or now.indicators - was.indicators > MAX_EVICTED:
+            self._indicators.drop()
+        elif now.indicators != was.indicators:
+            self._indicators.drop(indicator_ids_changed(self._store, was.indicators, now.indicators))
+        self._versions = now
 
     def _read_tables(self) -> _Tables:
         return _Tables(

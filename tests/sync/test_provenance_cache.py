@@ -4,6 +4,8 @@ processes commit (issue 16)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +29,7 @@ from node.sync.ingest import Ingestor
 from node.sync.provenance import ProvenanceCache
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
+from tests.store.test_commit_watch import WRITE_IN_ANOTHER_PROCESS
 from tests.support.feeds import FeedWriter, indicator, md5_signal, pdq_signal
 from tests.sync.test_opinions_ingest import opinion_entry, opinion_of
 
@@ -121,12 +124,9 @@ def test_changes_committed_by_another_process_are_seen(
     names = {ngo.origin: "ngo", lab.origin: "lab"}
     _, cached, cache = matchers(store, names)
     assert cached.match([pdq_signal(2)])[0].matches
-    other = Store(tmp_path / "receiver.db")  # what `accord partner policy` in another process opens
-    try:
-        with other.write() as tx:
-            tx.set_partner_policy(ngo.origin, PartnerPolicy(trust=Trust.OBSERVE))
-    finally:
-        other.close()
+    # What `accord partner policy` does: another process opens the store and commits.
+    script = WRITE_IN_ANOTHER_PROCESS
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "receiver.db"), ngo.origin], check=True)
     assert cached.match([pdq_signal(2)])[0].matches == ()
     names[ngo.origin] = "renamed"  # a name source change is read with the provenance tables
     with store.write() as tx:

@@ -1,0 +1,62 @@
+"""Whether anything was committed to the database since a look, without entering SQLite."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+WAL_INDEX_HEADER_BYTES = 48
+"""The first copy of the WAL-index header at the start of a WAL database's ``-shm`` file
+(https://sqlite.org/walformat.html): format version, a counter every write transaction
+increments, the last valid frame, the database size, checksums and salts."""
+
+
+class CommitWatch:
+    """Whether anything may have been committed to a WAL database since a given look.
+
+    :meth:`look` returns the WAL-index header SQLite keeps in the ``-shm`` file beside the
+    database, read with one ``pread`` (about a microsecond, no SQLite call): every commit, by
+    any connection of any process, changes it before the commit returns (SQLite's own
+    ``PRAGMA data_version`` compares the same header). Two equal looks mean no commit came
+    between them; unequal looks (a commit, a checkpoint, a read torn by a concurrent writer)
+    only mean "read the store again". Without a readable ``-shm`` file (not WAL mode, not yet
+    created) :meth:`look` returns None, meaning "maybe changed", every time.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self._path = Path(f"{database}-shm")
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._closed = False
+
+    def look(self) -> bytes | None:
+        """The header now, or None when it cannot be read (treat as changed)."""
+        fd = self._fd if self._fd is not None else self._open()
+        if fd is None:
+            return None
+        try:
+            header = os.pread(fd, WAL_INDEX_HEADER_BYTES, 0)
+        except OSError:
+            return None
+        # A header SQLite has not initialised yet (isInit, byte 12, is 0) proves nothing.
+        if len(header) < WAL_INDEX_HEADER_BYTES or not header[12]:
+            return None
+        return header
+
+    def close(self) -> None:
+        """Close the file (later looks return None)."""
+        with self._lock:
+            self._closed = True
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def _open(self) -> int | None:
+        with self._lock:
+            if self._fd is None and not self._closed:
+                try:
+                    self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return None
+            return self._fd
