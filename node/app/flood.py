@@ -37,7 +37,11 @@ class FloodGuard:
         settings: Callable[[], FloodSection],
         names: Callable[[], Mapping[KeyId, str]],
         clock: Clock = utc_now,
+        before: Callable[[], object] | None = None,
     ) -> None:
+        """``before`` runs first when the buffered counts are written before a hold is read
+        (the node folds its match tape in)."""
+        self._before = before
         self._store = store
         self._settings = settings
         self._names = names
@@ -49,12 +53,12 @@ class FloodGuard:
         self._lock = threading.Lock()
         self._pending: dict[int, tuple[datetime, list[str]]] = {}
 
-    def buffer(self, indicator_ids: Sequence[str]) -> None:
-        """Count one match of each id, timed now, for the next :meth:`drain_in` (no write here:
-        this is the match path)."""
+    def buffer(self, indicator_ids: Sequence[str], *, at: datetime | None = None) -> None:
+        """Count one match of each id, made ``at`` (default now), for the next :meth:`drain_in`
+        (no write here: this is the match path)."""
         if not indicator_ids:
             return
-        now = self.clock()
+        now = self.clock() if at is None else at
         minute = int(now.timestamp() // 60)
         with self._lock:
             _, ids = self._pending.get(minute, (now, []))
@@ -80,6 +84,8 @@ class FloodGuard:
 
     def flush(self) -> None:
         """Write the buffered counts now (before a hold is read), and warn about new holds."""
+        if self._before is not None:
+            self._before()
         with self._lock:
             if not self._pending:
                 return

@@ -47,6 +47,7 @@ from node.sync.pull import Puller
 from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
 from node.sync.sightings import MatchCounter, SightingReporter
+from node.sync.tape import MatchTape
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,23 @@ class AccordNode(
         self.identity = NodeIdentity.load(home.key_path)
         self.encryption = load_encryption_keys(home)
         self.lists = MatchLists(warninglists=builtin_warninglists)
-        self.counter = MatchCounter(clock=utc_now)
+        # The Matcher appends each call's matches to the tape; reading or writing any of the
+        # three counters below folds it into all of them first (node/sync/tape.py).
+        self.tape = MatchTape(self._fold_matches)
+        self.counter = MatchCounter(clock=utc_now, before=self.tape.fold)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
         # Review queue and flood protection (issue 14): flood protection counts the Matcher's
         # matches timed as made, written with the match log's batches (or before a hold is
         # read); reviewers' safelist entries join the operator's.
-        self.flood = FloodGuard(store=self.store, settings=lambda: self.config.flood, names=self.names)
+        self.flood = FloodGuard(
+            store=self.store, settings=lambda: self.config.flood, names=self.names, before=self.tape.fold
+        )
         self.match_log = MatchLog(
-            store=self.store, clock=utc_now, also_in_tx=self.flood.drain_in, after_tx=self.flood.announce
+            store=self.store,
+            clock=utc_now,
+            also_in_tx=self.flood.drain_in,
+            after_tx=self.flood.announce,
+            before=self.tape.fold,
         )
         self.provenance = ProvenanceCache(
             store=self.store,
@@ -101,11 +111,10 @@ class AccordNode(
                 query_match_percent=self.config.match.vpdq_query_match_percent,
                 compared_match_percent=self.config.match.vpdq_compared_match_percent,
             ),
-            record=self._record_matches,
+            record=self.tape.append,
             safelist=self.safelist,
             safelist_threshold=self.config.match.safelist_pdq_threshold,
             self_key=self.origin,
-            counter=self.counter,
             source_trust=self.provenance.source_trust,
             sync=self.provenance.sync,
         )

@@ -43,6 +43,7 @@ from node.model.review import (
     rule_reason,
 )
 from node.store import review as rows
+from node.sync.tape import Taped
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,14 @@ class ReviewingMixin(NodeParts):
 
     # --- the match path ----------------------------------------------------------------------
 
-    def _record_matches(self, indicator_ids: list[str]) -> None:
-        """The Matcher's hook: count in the match log and for flood protection, in memory
-        (both are written in batches, never one commit per match)."""
-        self.match_log.record(indicator_ids)
-        self.flood.buffer(indicator_ids)
+    def _fold_matches(self, taped: Sequence[Taped]) -> None:
+        """The match tape's matches, into the counters: the match log and flood protection
+        (both written in batches, never one commit per match), and sightings (others' only)."""
+        for call in taped:
+            self.match_log.record(call.indicator_ids, at=call.at)
+            self.flood.buffer(call.indicator_ids, at=call.at)
+            if call.others:
+                self.counter.record(call.others, at=call.at)
 
     def note_matches(self, results: Sequence[MatchResult]) -> list[FloodHold]:
         """Count matches made outside this node's Matcher for flood protection (the node's own

@@ -136,7 +136,7 @@ class PdqThresholds:
 
     def limit_for(self, *, partner: str, category: str) -> int:
         """The threshold that applies to an indicator of ``partner`` under ``category``."""
-        overrides = [
-            t for t in (self.by_partner.get(partner), self.by_category.get(category)) if t is not None
-        ]
-        return min(overrides) if overrides else self.default
+        by_partner, by_category = self.by_partner.get(partner), self.by_category.get(category)
+        if by_partner is None:
+            return self.default if by_category is None else by_category
+        return by_partner if by_category is None else min(by_partner, by_category)

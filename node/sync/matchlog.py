@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from node.model.clock import Clock, format_timestamp
@@ -35,9 +36,12 @@ class MatchLog:
         clock: Clock,
         also_in_tx: Callable[[WriteTx], Any] | None = None,
         after_tx: Callable[[Any], None] | None = None,
+        before: Callable[[], object] | None = None,
     ) -> None:
         """``also_in_tx(tx)`` runs in each flush's transaction (flood protection writes its
-        counts there); ``after_tx`` gets its result once the transaction committed."""
+        counts there); ``after_tx`` gets its result once the transaction committed. ``before``
+        runs first in each flush (the node folds its match tape in)."""
+        self._before = before
         self._store = store
         self._clock = clock
         self._also_in_tx = also_in_tx
@@ -45,18 +49,21 @@ class MatchLog:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str], _Tally] = {}
 
-    def record(self, indicator_ids: Iterable[str]) -> None:
-        """Count one local match of each of ``indicator_ids`` (repeats count again)."""
-        at = format_timestamp(self._clock())
-        day = at[:10]
+    def record(self, indicator_ids: Iterable[str], *, at: datetime | None = None) -> None:
+        """Count one local match of each of ``indicator_ids`` (repeats count again), made ``at``
+        (default now)."""
+        at_text = format_timestamp(self._clock() if at is None else at)
+        day = at_text[:10]
         with self._lock:
             for indicator_id in indicator_ids:
-                tally = self._counts.setdefault((indicator_id, day), _Tally(0, at))
+                tally = self._counts.setdefault((indicator_id, day), _Tally(0, at_text))
                 tally.count += 1
-                tally.last_at = at
+                tally.last_at = at_text
 
     def flush(self) -> int:
         """Write the counts so far to the store; returns how many rows they touched."""
+        if self._before is not None:
+            self._before()
         with self._lock:
             counts, self._counts = self._counts, {}
         if not counts:

@@ -36,6 +36,9 @@ MAX_EVICTED = 20_000
 """Changed indicators evicted one by one; a larger backlog (a first sync) empties the cache."""
 
 
+_ABSENT = object()  # not in a cache (None and [] are cached answers)
+
+
 @dataclass(frozen=True, slots=True)
 class _Tables:
     """The small tables, as read together after a provenance change."""
@@ -171,10 +174,15 @@ class ProvenanceCache:
     ) -> dict[str, object]:
         """Rows of ``ids`` from ``cache``, reading the missing ones; with ``absent`` an id the
         store has nothing for is remembered as an empty list."""
-        wanted = list(dict.fromkeys(ids))
         rows = cache.rows
-        found = {id_: rows[id_] for id_ in wanted if id_ in rows}
-        missing = [id_ for id_ in wanted if id_ not in found]
+        found: dict[str, object] = {}
+        missing: list[str] = []
+        for id_ in ids:
+            row = rows.get(id_, _ABSENT)
+            if row is not _ABSENT:
+                found[id_] = row
+            elif id_ not in missing:
+                missing.append(id_)
         if not missing:
             return found
         epoch = cache.epoch

@@ -42,8 +42,10 @@ _NOT_BLOCKING = frozenset({BENIGN, ATTESTED_CATEGORY})
 """Categories that never match as harmful: safelist entries, and attested originals (reported
 beside the matches as provenance, never a reason to act)."""
 
-MatchRecorder = Callable[[list[str]], None]
-"""Counts local matches per indicator (the store's match log, read by provenance and reports)."""
+MatchRecorder = Callable[[list[str], list[str], datetime], None]
+"""Keeps one call's matches: every matched indicator, those of other origins (for sightings),
+and when (the node's :class:`node.sync.tape.MatchTape`, folded into the match log, flood
+protection and the sightings counter)."""
 
 NameSource = Callable[[], Mapping[KeyId, str]]
 """Returns the display name of each known origin (partners by their local name, and us)."""
@@ -110,10 +112,11 @@ class Matcher:
         sync: Callable[[], None] | None = None,
     ) -> None:
         """``safelist`` holds the operator's local safelist file; benign indicators come from
-        ``lists``. ``record`` keeps the local match log; ``counter`` counts matches of others'
-        indicators for sightings. ``source_trust`` gives the trust level of unsigned sources'
-        origins (partners' comes with their policy). ``sync``, called first on every match, brings
-        an in-memory ``store`` up to date (node/sync/provenance.py)."""
+        ``lists``. ``record`` keeps each call's matches (the node's match tape); ``counter``, when
+        given, counts matches of others' indicators for sightings directly. ``source_trust``
+        gives the trust level of unsigned sources' origins (partners' comes with their policy).
+        ``sync``, called first on every match, brings an in-memory ``store`` up to date
+        (node/sync/provenance.py)."""
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
@@ -125,7 +128,9 @@ class Matcher:
         # decided here, not on every match.
         self._has_safelist = any(self._safelist.sizes().values())
         self._safelist_threshold = safelist_threshold
-        self._clock = clock
+        # What the index is asked for: the widest threshold any indicator or the safelist has.
+        self._widest = max(thresholds.widest, safelist_threshold)
+        self.clock = clock  # public, as FloodGuard.clock: tests move time
         self._self_key = self_key
         self._counter = counter
         self._source_trust = source_trust
@@ -135,15 +140,15 @@ class Matcher:
         """One result per query signal, matches nearest first."""
         if self._sync is not None:
             self._sync()
-        widest = max(self._thresholds.widest, self._safelist_threshold)
-        hits = self._lists.query_many(signals, pdq_threshold=widest, video=self._video)
+        hits = self._lists.query_many(signals, pdq_threshold=self._widest, video=self._video)
         safe = self._local_safelist_flags(signals)
         indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
         if not indicators and not any(safe):
             return [MatchResult(query=signal, matches=()) for signal in signals]
+        now = self.clock()  # one time for the whole call: liveness, the match log, sightings
         names = self._names()
         policies = self._policies()
-        listed = self._listed(indicators, policies)
+        listed = self._listed(indicators, policies, now)
         # Only other origins' opinions count: an origin agreeing with itself corroborates nothing.
         tallies = {
             id_: OpinionTally.of(o for o in opinions if o.origin != listed[id_].origin)
@@ -180,10 +185,12 @@ class Matcher:
             else:
                 results.append(MatchResult(query=signal, matches=matches, attestations=attested))
         matched = [m for r in results for m in r.matches]
-        if matched and self._record is not None:
-            self._record([m.indicator_id for m in matched])
-        if self._counter is not None:
-            self._counter.record(m.indicator_id for m in matched if m.trust is not Trust.OWN)
+        if matched and (self._record is not None or self._counter is not None):
+            others = [m.indicator_id for m in matched if m.trust is not Trust.OWN]
+            if self._record is not None:
+                self._record([m.indicator_id for m in matched], others, now)
+            if self._counter is not None:
+                self._counter.record(others, at=now)
         return results
 
     def _attestations(
@@ -226,13 +233,12 @@ class Matcher:
         return policies
 
     def _listed(
-        self, indicators: Mapping[str, Indicator], policies: Mapping[KeyId, PartnerPolicy]
+        self, indicators: Mapping[str, Indicator], policies: Mapping[KeyId, PartnerPolicy], now: datetime
     ) -> dict[str, Indicator]:
         """The indicators that may match: live (not revoked, not expired; the lists may lag by
         one refresh, the store is the truth), of an origin not quarantined, trusted to match
         (not ``observe``) and accepted by its origin's policy, and not from a compromised key's
         later entries."""
-        now = self._clock()
         quarantined = self._store.quarantined_origins()
         listed = {
             id_: ind

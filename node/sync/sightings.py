@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,14 +38,17 @@ class _Tally:
 class MatchCounter:
     """Matches per indicator since the last flush, with the first and last time seen."""
 
-    def __init__(self, *, clock: Clock) -> None:
+    def __init__(self, *, clock: Clock, before: Callable[[], object] | None = None) -> None:
+        """``before`` runs first in each :meth:`drain` (the node folds its match tape in)."""
+        self._before = before
         self._clock = clock
         self._lock = threading.Lock()
         self._tallies: dict[str, _Tally] = {}
 
-    def record(self, indicator_ids: Iterable[str]) -> None:
-        """Count one match of each of ``indicator_ids`` (repeats count again)."""
-        now = self._clock()
+    def record(self, indicator_ids: Iterable[str], *, at: datetime | None = None) -> None:
+        """Count one match of each of ``indicator_ids`` (repeats count again), made ``at``
+        (default now)."""
+        now = self._clock() if at is None else at
         with self._lock:
             for indicator_id in indicator_ids:
                 tally = self._tallies.get(indicator_id)
@@ -57,6 +60,8 @@ class MatchCounter:
 
     def drain(self) -> list[MatchCount]:
         """The counts so far (their origin is filled in by the store), and start again from zero."""
+        if self._before is not None:
+            self._before()
         with self._lock:
             tallies, self._tallies = self._tallies, {}
         return [

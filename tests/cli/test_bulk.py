@@ -241,7 +241,7 @@ def test_expired_indicators_stop_matching(home: Path) -> None:
     try:
         node.load_lists()
         later = soon + timedelta(seconds=1)
-        node.matcher._clock = lambda: later  # an injected clock: the expiry has passed
+        node.matcher.clock = lambda: later  # an injected clock: the expiry has passed
         assert node.matcher.match([signal])[0].matches == ()
     finally:
         node.close()

@@ -70,7 +70,7 @@ def test_partner_sees_bulk_revocation_expiry_and_relabelling(
         [held] = node.store.indicators_with_signal(Signal.parse(signals[2]))
         assert held.valid_until == expiry
         node.load_lists()
-        node.matcher._clock = lambda: expiry + timedelta(seconds=1)
+        node.matcher.clock = lambda: expiry + timedelta(seconds=1)
         after = node.matcher.match([Signal.parse(s) for s in signals])
         assert [bool(r.matches) for r in after] == [False, False, False, True, True]
     finally:

@@ -15,10 +15,11 @@ from tests.review.conftest import Pair, configure, set_trust, signal_of
 
 
 def _clock(pair: Pair) -> Callable[[datetime], None]:
-    """Set the time flood protection counts in."""
+    """Set the time matches are made and flood protection counts in."""
 
     def set_to(moment: datetime) -> None:
         pair.platform.node.flood.clock = lambda: moment
+        pair.platform.node.matcher.clock = lambda: moment  # a match is counted when it was made
 
     return set_to
 

@@ -48,6 +48,7 @@ def matcher(
             names=cache.names,
             self_key=lab.origin,
             counter=MatchCounter(clock=lambda: NOW),
+            clock=lambda: NOW,  # the Matcher times each match, for the counter too
             sync=cache.sync,
         )
     return Matcher(
@@ -57,6 +58,7 @@ def matcher(
         names=lambda: names,
         self_key=lab.origin,  # the lab is "us" here: its own indicators report trust OWN
         counter=MatchCounter(clock=lambda: NOW),
+        clock=lambda: NOW,
     )
 
 
