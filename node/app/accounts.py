@@ -18,6 +18,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 from node.app.parts import NodeParts
 from node.errors import AlreadyExists, NotFound, Unauthenticated
@@ -36,6 +37,7 @@ from node.store.accounts import (
     insert_session,
     session_account,
 )
+from node.store.commits import UntilCommit
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,12 @@ class AccountsMixin(NodeParts):
         self.audit.record("account-remove", {"account": name})
         log.info("removed API account %s", name)
 
+    @cached_property
+    def _token_accounts(self) -> UntilCommit[tuple[str, Tlp], tuple[Account, str] | None]:
+        """Accounts by token hash, read once per commit to the database: a removed account or
+        a new token commits, so it applies to the next request (every request carries one)."""
+        return UntilCommit(self.store.commits)
+
     def authenticate_api_token(self, token: str) -> Account:
         """The account ``token`` belongs to; Unauthenticated for an unknown or removed token.
 
@@ -116,7 +124,10 @@ class AccountsMixin(NodeParts):
         computed one in constant time: timing reveals nothing about a token's bytes.
         """
         wanted = hash_api_token(token)
-        found = account_by_token_hash(self.store, wanted, default_max_tlp=self._analyst_ceiling())
+        ceiling = self._analyst_ceiling()
+        found = self._token_accounts.get(
+            (wanted, ceiling), lambda: account_by_token_hash(self.store, wanted, default_max_tlp=ceiling)
+        )
         if found is None or not hmac.compare_digest(found[1], wanted):
             raise Unauthenticated("unknown or revoked API token")
         return found[0]

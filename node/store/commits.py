@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 WAL_INDEX_HEADER_BYTES = 48
 """The first copy of the WAL-index header at the start of a WAL database's ``-shm`` file
@@ -60,3 +62,41 @@ class CommitWatch:
                 except OSError:
                     return None
             return self._fd
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class UntilCommit(Generic[K, V]):
+    """Answers read from the database, remembered until anyone commits anything to it.
+
+    Each :meth:`get` looks at the commit watch first: a different look forgets every answer,
+    so what is returned is never older than the last commit (the read happens after the look,
+    and a commit after the read changes the next look). Without a readable look nothing is
+    remembered. At most ``max_entries`` answers are kept.
+    """
+
+    def __init__(self, watch: CommitWatch, *, max_entries: int = 1024) -> None:
+        self._watch = watch
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._look: bytes | None = None
+        self._answers: dict[K, V] = {}
+
+    def get(self, key: K, read: Callable[[], V]) -> V:
+        """The answer for ``key``: remembered if nobody committed since it was read, else
+        ``read()`` (remembered unless it is None)."""
+        look = self._watch.look()
+        if look is None:
+            return read()
+        with self._lock:
+            if look != self._look:
+                self._answers, self._look = {}, look
+            elif key in self._answers:
+                return self._answers[key]
+        answer = read()
+        with self._lock:
+            if answer is not None and self._look == look and len(self._answers) < self._max:
+                self._answers[key] = answer
+        return answer

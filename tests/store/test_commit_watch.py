@@ -6,11 +6,12 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from node.model import KeyId, PartnerPolicy, Trust
 from node.store import Store
-from node.store.commits import CommitWatch
+from node.store.commits import CommitWatch, UntilCommit
 
 WRITE_IN_ANOTHER_PROCESS = """
 import sys
@@ -70,3 +71,26 @@ def test_without_a_wal_index_every_look_says_maybe(tmp_path: Path) -> None:
     store = Store(tmp_path / "node.db")
     store.close()
     assert store.commits.look() is None  # closed: never "unchanged"
+
+
+def test_answers_are_remembered_until_anyone_commits(tmp_path: Path) -> None:
+    path = tmp_path / "node.db"
+    store = Store(path)
+    try:
+        remembered: UntilCommit[str, str] = UntilCommit(store.commits, max_entries=2)
+        reads: list[str] = []
+
+        def read(answer: str) -> Callable[[], str]:
+            return lambda: reads.append(answer) or answer
+
+        assert remembered.get("k", read("first")) == "first"
+        assert remembered.get("k", read("second")) == "first"  # nobody committed
+        subprocess.run([sys.executable, "-c", WRITE_IN_ANOTHER_PROCESS, str(path), "b" * 64], check=True)
+        assert remembered.get("k", read("third")) == "third"  # another process committed
+        assert remembered.get("absent", lambda: None) is None
+        assert remembered.get("absent", read("now-present")) == "now-present"  # None is not kept
+        assert remembered.get("x", read("x")) == "x"  # over max_entries: read, not kept
+        assert remembered.get("x", read("x again")) == "x again"
+        assert reads == ["first", "third", "now-present", "x", "x again"]
+    finally:
+        store.close()
