@@ -9,11 +9,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from stix2validator import ValidationOptions, validate_string
 
-from node.cli.main import cli
 from node.feed import encryption_key_to_text, public_key_to_text
+from tests.support.cli import run
 from tests.support.feeds import encryption_keys, identity
 from tests.support.media import make_image, make_variant
 
@@ -21,10 +20,6 @@ PARTNER_KEY = public_key_to_text(identity(5).public_key)
 PARTNER_ENCRYPTION_KEY = encryption_key_to_text(encryption_keys(5).public)
 MD5S = ["md5:" + f"{i:02x}" * 16 for i in range(1, 4)]
 RED = "md5:" + "ee" * 16
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

@@ -11,17 +11,12 @@ from pathlib import Path
 
 import pytest
 import stix2
-from click.testing import CliRunner, Result
 
 from node.app import AccordNode
-from node.cli.main import cli
 from node.model import Signal
+from tests.support.cli import run
 from tests.support.feeds import md5_signal, pdq_signal
 from tests.support.media import make_flat_image, make_image, make_variant
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

@@ -8,21 +8,18 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from stix2validator import ValidationOptions, validate_string
 
 from node.cli.main import cli
 from node.feed import encryption_key_to_text, public_key_to_text
+from tests.support.cli import run
 from tests.support.feeds import encryption_keys, identity
 from tests.support.media import make_flat_image, make_image, make_non_image, make_variant
 
 PARTNER = identity(5)
 PARTNER_KEY = public_key_to_text(PARTNER.public_key)
 PARTNER_ENCRYPTION_KEY = encryption_key_to_text(encryption_keys(5).public)
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

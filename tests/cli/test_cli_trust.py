@@ -7,11 +7,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from node.cli.main import cli
 from node.feed import TlsCredentials, decode_header, encryption_key_to_text, open_body, public_key_to_text
 from node.model import Seq
+from tests.support.cli import run
 from tests.support.feeds import encryption_keys, identity
 
 KEYS = {
@@ -20,10 +20,6 @@ KEYS = {
 KEY_IDS = {name: identity(n).key_id for n, name in enumerate(("alpha", "beta", "gamma"), 20)}
 ENCRYPTION = {name: encryption_keys(n) for n, name in enumerate(("alpha", "beta", "gamma"), 20)}
 SIGNAL = "md5:" + "c" * 32
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

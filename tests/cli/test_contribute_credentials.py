@@ -13,15 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from node.cli.main import cli
+from tests.support.cli import run
 from tests.support.credentials import AI_SOURCE, SigningAuthority, make_signer, tamper
 from tests.support.media import make_image, render_image
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

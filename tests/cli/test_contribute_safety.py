@@ -8,22 +8,17 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from node.app import AccordNode
-from node.cli.main import cli
 from node.feed import public_key_to_text
 from node.feed.encryption import encryption_key_to_text
 from node.hashing import hash_file
 from node.model import Indicator, Tlp
+from tests.support.cli import run
 from tests.support.feeds import encryption_keys, identity
 from tests.support.media import make_image
 
 PARTNER_KEY = public_key_to_text(identity(5).public_key)
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

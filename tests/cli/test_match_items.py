@@ -6,14 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from node.cli.main import cli
+from tests.support.cli import run
 from tests.support.feeds import md5_signal
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

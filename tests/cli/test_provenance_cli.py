@@ -8,14 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from node.cli.main import cli
+from tests.support.cli import run
 from tests.support.media import make_image
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from node.app import AccordNode
 from node.cli.main import cli
@@ -14,12 +14,9 @@ from node.errors import Equivocation
 from node.feed import public_key_to_text
 from node.model import Seq
 from node.sync.ingest import Ingestor
+from tests.support.cli import run
 from tests.support.feeds import FeedWriter, identity, indicator, md5_signal
 from tests.support.live_nodes import live_nodes
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 def test_push_sends_our_entries_to_a_hub_and_says_where_it_resumed(tmp_path: Path) -> None:

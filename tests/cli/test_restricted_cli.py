@@ -11,21 +11,16 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from node.app import AccordNode
-from node.cli.main import cli
 from node.feed import decode_header, public_key_to_text, sign_head
 from node.feed.sealing import open_content_key
 from node.model import Head, Seq, SignedEntry
 from node.sync.heads import check_heads
+from tests.support.cli import run
 from tests.support.feeds import T0, FeedWriter, identity, indicator, md5_signal
 
 SIGNAL = "md5:" + "d" * 32
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 def card(home: Path) -> dict[str, str]:

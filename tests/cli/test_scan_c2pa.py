@@ -14,17 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 from node.app import AccordNode
-from node.cli.main import cli
 from node.errors import InvalidInput
+from tests.support.cli import run
 from tests.support.credentials import SigningAuthority, make_signer, signed_dataset, signed_png
 from tests.support.feeds import md5_signal
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from node.app import AccordNode
-from node.cli.main import cli
 from node.feed import public_key_to_text
 from node.model import Trust
 from tests.ecosystem.test_misp_import import EVENT_A, attribute, write_feed
+from tests.support.cli import run
 from tests.support.feeds import FeedWriter, identity, indicator, md5_signal
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

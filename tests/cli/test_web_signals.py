@@ -7,18 +7,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 
 from node.app import AccordNode
-from node.cli.main import cli
 from node.model import Tlp
 from node.model.accounts import Role
 from tests.http.conftest import start_server
+from tests.support.cli import run
 from tests.support.model_files import model_tensors, write_safetensors
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

@@ -12,17 +12,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from node.app import AccordNode
-from node.cli.main import cli
 from node.feed import encryption_key_to_text
+from tests.support.cli import run
 from tests.support.feeds import encryption_keys, md5_signal, pdq_signal
 from tests.support.nodes import LiveNode
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 @pytest.fixture

@@ -17,15 +17,14 @@ from typing import Any
 
 import pytest
 import stix2
-from click.testing import CliRunner, Result
 from stix2validator import ValidationOptions, validate_string
 
 from node.app import AccordNode
-from node.cli.main import cli
 from node.model.sources import Trust
 from node.sync.sources import IMPORT_REFUSED
 from tests.ecosystem.medallion import COLLECTION_ID, PASSWORD, USER, Medallion
 from tests.ecosystem.test_misp_import import attribute, write_feed
+from tests.support.cli import run
 
 VALID_FROM = "2026-01-01T00:00:00Z"
 GREEN_V1 = "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"
@@ -33,10 +32,6 @@ REFUSED_PATTERN = (  # each value refused by the url:/domain: rules, never impor
     "[domain-name:value = 'vercel.app' OR domain-name:value = 'com' OR url:value = 'ftp://nudify-app.example/'"
     " OR url:value = 'javascript:alert(1)' OR url:value = 'nudify-app.example/no-scheme']"
 )
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 def cli_match(home: Path, signal: str) -> list[dict[str, Any]]:

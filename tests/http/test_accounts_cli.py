@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from node.app import AccordNode
 from node.app.accounts import hash_api_token
@@ -15,10 +15,7 @@ from node.cli.main import cli
 from node.errors import Unauthenticated
 from node.model import Tlp
 from node.model.accounts import Role
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
+from tests.support.cli import run
 
 
 def test_add_prints_the_token_once_and_keeps_only_its_hash(fresh_home: Path) -> None:

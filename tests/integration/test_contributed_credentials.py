@@ -13,14 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 
 from node.app.http_api import http_server
-from node.cli.main import cli
 from node.model import Tlp
 from node.model.accounts import Role
 from node.rpc.client import LocalClient
 from node.rpc.convert import match_result_from_proto
+from tests.support.cli import run
 from tests.support.credentials import AI_SOURCE, make_signer, strip
 from tests.support.media import render_image
 from tests.support.nodes import LiveNode
@@ -35,10 +34,6 @@ def pair(tmp_path: Path) -> Iterator[tuple[LiveNode, LiveNode]]:
     yield ngo, platform
     platform.stop()
     ngo.stop()
-
-
-def run(*args: str | Path) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="accord", catch_exceptions=False)
 
 
 def _ai_image(path: Path) -> Path:
