@@ -275,6 +275,7 @@ def sync_cmd(home: Path | None, partner: str | None, as_json: bool) -> None:
                     "indicators": r.indicators,
                     "rejected": dict(r.rejected),
                     "error": r.error,
+                    "skipped": r.skipped,  # another process (the running node) was pulling it
                     "ok": r.ok,
                 }
                 for r in reports
