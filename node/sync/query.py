@@ -33,7 +33,6 @@ from node.model import (
 )
 from node.model.clock import Clock, utc_now
 from node.model.provenance import ATTESTED_CATEGORY, AttestationMatch, Segment, frame_segments
-from node.sync.sightings import MatchCounter
 
 BENIGN = "benign"
 """The category of safelist indicators: known-benign media that must never match as harmful."""
@@ -107,13 +106,12 @@ class Matcher:
         safelist_threshold: int = 31,
         clock: Clock = utc_now,
         self_key: KeyId | None = None,
-        counter: MatchCounter | None = None,
         source_trust: Callable[[], Mapping[KeyId, Trust]] | None = None,
         sync: Callable[[], None] | None = None,
     ) -> None:
         """``safelist`` holds the operator's local safelist file; benign indicators come from
-        ``lists``. ``record`` keeps each call's matches (the node's match tape); ``counter``, when
-        given, counts matches of others' indicators for sightings directly. ``source_trust``
+        ``lists``. ``record`` keeps each call's matches (the node's match tape, which counts them
+        for the match log, flood protection and sightings). ``source_trust``
         gives the trust level of unsigned sources' origins (partners' comes with their policy).
         ``sync``, called first on every match, brings an in-memory ``store`` up to date
         (node/sync/provenance.py)."""
@@ -132,7 +130,6 @@ class Matcher:
         self._widest = max(thresholds.widest, safelist_threshold)
         self.clock = clock  # public, as FloodGuard.clock: tests move time
         self._self_key = self_key
-        self._counter = counter
         self._source_trust = source_trust
         self._sync = sync
 
@@ -185,12 +182,9 @@ class Matcher:
             else:
                 results.append(MatchResult(query=signal, matches=matches, attestations=attested))
         matched = [m for r in results for m in r.matches]
-        if matched and (self._record is not None or self._counter is not None):
+        if matched and self._record is not None:
             others = [m.indicator_id for m in matched if m.trust is not Trust.OWN]
-            if self._record is not None:
-                self._record([m.indicator_id for m in matched], others, now)
-            if self._counter is not None:
-                self._counter.record(others, at=now)
+            self._record([m.indicator_id for m in matched], others, now)
         return results
 
     def _attestations(

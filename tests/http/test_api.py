@@ -16,6 +16,7 @@ from node.app.shapes import status_json
 from node.model import Tlp
 from node.model.accounts import Role
 from tests.http.conftest import AMBER_SEED, GREEN_SEED, RED_SEED, Served, signal_of, start_server
+from tests.support.processes import accord
 
 ENDPOINTS = [("GET", "/v1/status"), ("POST", "/v1/match"), ("GET", "/v1/indicators")]
 PROBLEM = "application/problem+json"
@@ -142,6 +143,20 @@ def test_a_removed_account_is_refused_at_once(published: AccordNode, served: Ser
     with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {token}"}) as client:
         assert match(client, str(signal_of(GREEN_SEED))).status_code == 200
         published.remove_api_account("leaver")
+        assert_problem(match(client, str(signal_of(GREEN_SEED))), 401, "unauthenticated")
+
+
+def test_an_account_removed_by_another_process_is_refused_at_its_next_request(
+    published: AccordNode, served: Served
+) -> None:
+    # The node remembers a token's account until anyone commits: here `accord account remove`
+    # runs in its own process while the API keeps serving, after the token was remembered.
+    token = published.add_api_account("remote-leaver", role=Role.MATCHER).token
+    with httpx.Client(base_url=served.url, headers={"Authorization": f"Bearer {token}"}) as client:
+        for _ in range(3):  # remembered after the first request
+            assert match(client, str(signal_of(GREEN_SEED))).status_code == 200
+        removed = accord("account", "remove", "--home", published.home.root, "remote-leaver")
+        assert removed.returncode == 0, removed.stderr
         assert_problem(match(client, str(signal_of(GREEN_SEED))), 401, "unauthenticated")
 
 

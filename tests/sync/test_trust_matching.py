@@ -20,9 +20,21 @@ from tests.support.feeds import FeedWriter, indicator, md5_signal, pdq_signal
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
+@pytest.fixture
+def counter() -> MatchCounter:
+    """Sightings' counter, fed by the Matcher's record hook as the node's match tape feeds it."""
+    return MatchCounter(clock=lambda: NOW)
+
+
 @pytest.fixture(params=["store", "memory"])
 def matcher(
-    request: pytest.FixtureRequest, store: Store, pinned, ingestor: Ingestor, ngo: FeedWriter, lab: FeedWriter
+    request: pytest.FixtureRequest,
+    store: Store,
+    pinned,
+    ingestor: Ingestor,
+    ngo: FeedWriter,
+    lab: FeedWriter,
+    counter: MatchCounter,
 ) -> Matcher:
     """The Matcher reading provenance from the store, and from memory as a node builds it: every
     test below changes a policy or mark after the first match, so a copy that is not kept
@@ -47,7 +59,7 @@ def matcher(
             thresholds=PdqThresholds(default=31),
             names=cache.names,
             self_key=lab.origin,
-            counter=MatchCounter(clock=lambda: NOW),
+            record=lambda ids, others, at: counter.record(others, at=at),
             clock=lambda: NOW,  # the Matcher times each match, for the counter too
             sync=cache.sync,
         )
@@ -57,7 +69,7 @@ def matcher(
         thresholds=PdqThresholds(default=31),
         names=lambda: names,
         self_key=lab.origin,  # the lab is "us" here: its own indicators report trust OWN
-        counter=MatchCounter(clock=lambda: NOW),
+        record=lambda ids, others, at: counter.record(others, at=at),
         clock=lambda: NOW,
     )
 
@@ -112,11 +124,11 @@ def test_a_compromise_mark_hides_entries_from_its_position_on(
     assert "ngo" in origins(matcher, pdq_signal(2))
 
 
-def test_matches_of_others_indicators_are_counted_once_each(matcher: Matcher, store: Store, lab) -> None:  # type: ignore[no-untyped-def]
+def test_matches_of_others_indicators_are_counted_once_each(  # type: ignore[no-untyped-def]
+    matcher: Matcher, counter: MatchCounter, store: Store, lab
+) -> None:
     for _ in range(3):
         matcher.match([md5_signal(1)])
-    counter = matcher._counter
-    assert counter is not None
     [count] = counter.drain()  # the lab's own indicator is not counted: it is ours
     assert count.count == 3 and count.first_seen == count.last_seen == NOW
     assert counter.drain() == []
