@@ -215,20 +215,23 @@ def _from_media(
         _from_model(path, out, content_type)
         return
     try:
-        if not any_file and media_kind(path) is None:
+        found = media_kind(path)
+        if not any_file and found is None:
             out.refused.append(Refusal(str(path), NOT_MEDIA))
             return
         hashes = hash_file(path)
     except InvalidInput as exc:
         out.refused.append(Refusal(str(path), str(exc)))
         return
-    kind = content_type or sniff_content_type(path, hashes.content_type)
+    # An image that could not be decoded (a media bomb, over the pixel limit) is still an image.
+    undecoded = found is ContentType.IMAGE and hashes.pdq is None
+    kind = content_type or (ContentType.IMAGE if undecoded else sniff_content_type(path, hashes.content_type))
     note = _credentials_note(path, out, credentials)
     out.items.append(Contribution(hashes.md5, kind, note=note))
     out.items.append(Contribution(hashes.sha256, kind, note=note))
     if hashes.vpdq is not None:
         out.items.append(Contribution(hashes.vpdq, kind, note=note))
-    elif hashes.video_unhashed:
+    elif hashes.video_unhashed or (undecoded and hashes.note):
         out.refused.append(Refusal(str(path), f"{hashes.note}; md5 and sha256 shared"))
     if hashes.pdq is None:
         return

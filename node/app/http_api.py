@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from node.app.audit import acting_as
 from node.app.shapes import contribute_json, curation_json, provenance_json, response_json, status_json
+from node.app.uploads import held_uploads, named_by_upload
 from node.errors import NotFound
 from node.http.actions import DeliveryServices
 from node.http.api import ApiServices, ApiSettings, build_app
@@ -128,8 +129,10 @@ def endpoint_services(node: AccordNode) -> EndpointServices:
             return []
 
     def contribute(asked: Contribution, actor: str) -> dict[str, Any]:
-        with acting_as(actor):
+        with acting_as(actor), held_uploads(node.home.root, asked.media) as held:
             report = node.contribute(
+                files=list(held),
+                any_file=asked.any_file,
                 signals=asked.signals,
                 category=asked.category,
                 tlp=asked.tlp,
@@ -141,7 +144,7 @@ def endpoint_services(node: AccordNode) -> EndpointServices:
                 new_category=asked.new_category,
                 force_warninglisted=asked.force_warninglisted,
             )
-        return contribute_json(report)
+            return contribute_json(named_by_upload(report, held))
 
     def revoke(target: str, actor: str) -> dict[str, Any]:
         with acting_as(actor):

@@ -100,6 +100,9 @@ def _content_type(pdq: Signal | None, vpdq: Signal | None) -> ContentType:
     return ContentType.VIDEO if vpdq is not None else ContentType.FILE
 
 
+TOO_LARGE_TO_DECODE = "image too large to decode: no pdq"
+
+
 @dataclass(frozen=True, slots=True)
 class _ImageOutcome:
     pdq: Signal | None
@@ -145,6 +148,8 @@ def media_kind(path: str | os.PathLike[str]) -> ContentType | None:
     if not isinstance(opened, str):
         opened.close()
         return ContentType.IMAGE
+    if opened == TOO_LARGE_TO_DECODE:
+        return ContentType.IMAGE  # its header says image (a media bomb is one): never decoded
     return ContentType.VIDEO if looks_like_video(head) else None
 
 
@@ -297,7 +302,7 @@ def _open_image(stream: BinaryIO) -> Image.Image | str:
     except UnidentifiedImageError:
         return "not an image: no pdq"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return "image too large to decode: no pdq"
+        return TOO_LARGE_TO_DECODE
     except Exception as exc:  # as in _decode_image: hostile headers raise anything
         logger.debug("image header could not be read: %r", exc)
         return "image header is corrupt: no pdq"

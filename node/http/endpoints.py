@@ -4,7 +4,9 @@
 gate (the same hashing and limits as the gRPC Local.Match media path) and answers one result
 per file. ``/v1/indicators/near``, ``/v1/indicators/{id}`` and the curation endpoints call the
 same use cases as ``accord query --near``, ``accord show``, ``accord contribute``, ``revoke``,
-``expire`` and ``relabel``, and answer with their ``--json`` shapes.
+``expire`` and ``relabel``, and answer with their ``--json`` shapes. ``POST /v1/indicators``
+with multipart/form-data contributes media files (a case-management system's evidence), hashed
+as ``accord contribute FILE`` hashes them.
 
 The account's maximum TLP bounds every answer and every write: an indicator above it is
 answered exactly like one the node does not hold (404), and nothing can be relabelled above it
@@ -15,7 +17,7 @@ everything the node published, and its refusals name the TLP of what is already 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +29,7 @@ from node.errors import AccordError, Forbidden, InvalidInput, NotFound, NotReady
 from node.http.limits import read_json_body
 from node.http.requests import act_on_request, indicator_query, media_options
 from node.http.routing import ADMINS, ANALYSTS, ApiRoute
-from node.http.uploads import Form, Upload, read_form
+from node.http.uploads import Form, Upload, is_multipart, read_form
 from node.model import ContentType, KeyId, MatchResult, Signal, Tlp, parse_category
 from node.model.accounts import Account
 from node.model.match_filters import MatchFilter
@@ -48,6 +50,7 @@ CONTRIBUTE_FIELDS = frozenset(
         "force",
         "force_warninglisted",
         "new_category",
+        "any_file",
     }
 )
 RELABEL_FIELDS = frozenset({"category", "content_type", "tlp", "to", "groups", "new_category"})
@@ -71,6 +74,8 @@ class Contribution:
     force: bool = False
     force_warninglisted: bool = False
     new_category: bool = False
+    media: tuple[Upload, ...] = ()  # uploaded files, hashed like ``accord contribute FILE``
+    any_file: bool = False  # share a file that is not media by its md5 and sha256 (--any-file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,19 +236,43 @@ class Endpoints:
     # --- curation -------------------------------------------------------------------------
 
     async def contribute(self, request: Request, account: Account | None) -> Response:
-        """``accord contribute --signal ... --json``: publish signals to this node's feed."""
+        """``accord contribute --json``: publish signals (JSON) or media files (multipart, one
+        part per file and a JSON part named ``options`` with the other fields) to our feed."""
         account = _required(account)
-        body = await read_json_body(request, limit=self._settings.max_body_bytes)
-        asked = contribution(body, max_batch=self._settings.max_batch)
         if not account.may_see(Tlp.RED):
             # A contribution is screened against everything this node has published, at any
             # TLP: a refusal names the TLP and category an existing indicator is shared under.
             # Answering an account capped below RED would tell it about RED indicators.
+            # Refused before the body is read: an upload is not buffered for a refusal.
             raise Forbidden(
                 f"account {account.name} may not contribute: contributing needs an admin account"
                 f" whose maximum TLP is red (this one's is {account.max_tlp.value})"
             )
+        if is_multipart(request):
+            asked = await self._media_contribution(request)
+        else:
+            body = await read_json_body(request, limit=self._settings.max_body_bytes)
+            asked = contribution(body, max_batch=self._settings.max_batch)
         return JSONResponse(await run_in_threadpool(self._services.contribute, asked, _actor(account)))
+
+    async def _media_contribution(self, request: Request) -> Contribution:
+        """The files of a multipart contribution, with the fields of its ``options`` part."""
+        form = await self.read_media(request)
+        unknown = set(form.texts) - {OPTIONS_PART}
+        if unknown:
+            raise InvalidInput(
+                f'the only text part is "{OPTIONS_PART}" (a JSON object: category, tlp, to, ...)'
+            )
+        if not form.files:
+            raise InvalidInput("attach at least one media file (a file part of multipart/form-data)")
+        empty = [i for i, upload in enumerate(form.files) if not upload.data]
+        if empty:
+            raise InvalidInput(f"file part files[{empty[0]}] is empty")
+        options = form.json_part(OPTIONS_PART)
+        return replace(
+            contribution(options, max_batch=self._settings.max_batch, signals_required=False),
+            media=tuple(form.files),
+        )
 
     async def revoke(self, request: Request, account: Account | None) -> Response:
         """``accord revoke --json`` of one of this node's indicators."""
@@ -285,11 +314,12 @@ class Endpoints:
         return target
 
 
-def contribution(body: object, *, max_batch: int) -> Contribution:
-    """The contribution ``body`` asks for (validation only; the use case screens the signals)."""
+def contribution(body: object, *, max_batch: int, signals_required: bool = True) -> Contribution:
+    """The contribution ``body`` asks for (validation only; the use case screens the signals).
+    Beside media files (``signals_required`` False) the signals are optional."""
     fields = _object(body, CONTRIBUTE_FIELDS)
     signals = _strings(fields, "signals")
-    if not signals:
+    if not signals and signals_required:
         raise InvalidInput('"signals" must be a non-empty list of TYPE:VALUE strings')
     if len(signals) > max_batch:
         raise InvalidInput(f"a contribution takes at most {max_batch} signals (limits.max_batch_signals)")
@@ -309,6 +339,7 @@ def contribution(body: object, *, max_batch: int) -> Contribution:
         force=_flag(fields, "force"),
         force_warninglisted=_flag(fields, "force_warninglisted"),
         new_category=_flag(fields, "new_category"),
+        any_file=_flag(fields, "any_file"),
     )
 
 

@@ -447,6 +447,31 @@ _SCHEMAS["ContributeRequest"] = {
         "force": {"type": "boolean", "default": False},
         "force_warninglisted": {"type": "boolean", "default": False},
         "new_category": {"type": "boolean", "default": False},
+        "any_file": {
+            "type": "boolean",
+            "default": False,
+            "description": "with media files: share a file that is not an image, video or model"
+            " weights file by its md5 and sha256",
+        },
+    },
+}
+_SCHEMAS["ContributeOptions"] = {
+    "type": "object",
+    "required": ["category"],
+    "additionalProperties": False,
+    "description": "the fields of ContributeRequest; signals are optional beside media files",
+    "properties": dict(_SCHEMAS["ContributeRequest"]["properties"]),
+}
+_SCHEMAS["MediaContributeRequest"] = {
+    "type": "object",
+    "required": ["options"],
+    "description": "one or more file parts (any field name) and a JSON part named options",
+    "properties": {
+        "files": {
+            "type": "array",
+            "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+        },
+        "options": {"$ref": "#/components/schemas/ContributeOptions"},
     },
 }
 _SCHEMAS["ContributeResult"] = {
@@ -531,9 +556,18 @@ _PATHS["/v1/indicators/near"] = {
     }
 }
 _PATHS["/v1/indicators"]["post"] = {
-    "summary": "Contribute signals, as `accord contribute --json` (role admin; idempotent)",
-    "description": "Needs an admin account whose maximum TLP is red (403 otherwise).",
-    "requestBody": {"required": True, "content": _json("ContributeRequest")},
+    "summary": "Contribute signals or media files, as `accord contribute --json` (role admin; idempotent)",
+    "description": "Needs an admin account whose maximum TLP is red (403 otherwise). As"
+    " multipart/form-data, each file part is hashed as `accord contribute FILE` hashes it (md5,"
+    " sha256, pdq or vpdq, model tensors; C2PA manifests recorded) and refusals name the part"
+    " as files[N] (its file name).",
+    "requestBody": {
+        "required": True,
+        "content": {
+            **_json("ContributeRequest"),
+            "multipart/form-data": {"schema": {"$ref": "#/components/schemas/MediaContributeRequest"}},
+        },
+    },
     "responses": {
         "200": {"description": "what was published", "content": _json("ContributeResult")},
         **_problems("400", "401", "403", "413", "429"),

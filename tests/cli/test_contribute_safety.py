@@ -16,7 +16,7 @@ from node.hashing import hash_file
 from node.model import Indicator, Tlp
 from tests.support.cli import run
 from tests.support.feeds import encryption_keys, identity
-from tests.support.media import make_image
+from tests.support.media import make_image, png_bomb
 
 PARTNER_KEY = public_key_to_text(identity(5).public_key)
 
@@ -80,6 +80,23 @@ def test_a_hash_list_given_positionally_is_refused_and_any_file_shares_it(home: 
     forced = run("contribute", "--home", home, hash_list, "--any-file", "--category", "csam")
     assert forced.exit_code == 0 and "2 added" in forced.stdout
     assert str(hash_file(hash_list).sha256) in held(home)
+
+
+def test_a_media_bomb_is_an_image_shared_by_its_digests_and_the_refusal_says_why(
+    home: Path, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(width=10_000, height=10_000))  # ~100 KB, 100 megapixels decoded
+
+    result = run("contribute", "--home", home, bomb, "--category", "csam")
+
+    assert result.exit_code == 2 and "2 added" in result.stdout  # published, with a refusal to read
+    assert f"{bomb}: image too large to decode: no pdq; md5 and sha256 shared" in result.stderr
+    hashes = hash_file(bomb)
+    assert hashes.pdq is None
+    kept = held(home)
+    assert set(kept) == {str(hashes.md5), str(hashes.sha256)}
+    assert {ind.content_type.value for ind in kept.values()} == {"image"}
 
 
 # --- contributing again never relabels ---------------------------------------------------------
