@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from node.app.audit import acting_as
 from node.app.shapes import contribute_json, curation_json, provenance_json, response_json, status_json
-from node.app.uploads import held_uploads, named_by_upload
+from node.app.uploads import held_uploads, named_by_upload, remove_stale_uploads
 from node.errors import NotFound
 from node.http.actions import DeliveryServices
 from node.http.api import ApiServices, ApiSettings, build_app
@@ -22,6 +23,8 @@ from node.model.action_shapes import delivery_json
 from node.model.deliveries import DeliveryState
 from node.model.review import ContentRef
 from node.sync.query import signals_of_media
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from node.app.node import AccordNode
@@ -69,6 +72,9 @@ def delivery_services(node: AccordNode) -> DeliveryServices:
 def http_server(node: AccordNode, address: str) -> HttpServer:
     """A bound (not yet started) HTTP API server over ``node``'s use cases."""
     config = node.config
+    removed = remove_stale_uploads(node.home.root)  # a process killed mid-upload left them
+    if removed:
+        log.warning("removed %d media upload(s) a stopped node left in its home", removed)
     services = ApiServices(
         authenticate=node.authenticate_api_token,
         ready=lambda: node.lists.ready,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from node.app.contributing import ContributeReport
 
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,12}")  # kept: model weights files are known by theirs
 _SHOWN_NAME_CHARS = 120
+_PREFIX = ".uploads-"
 NOT_MEDIA_UPLOAD = (
     "not an image or video, nor a model weights file (judged by its content): send"
     ' "any_file": true in the options part to share this file\'s own md5 and sha256'
@@ -42,7 +44,7 @@ class UploadLike(Protocol):
 @contextmanager
 def held_uploads(home: Path, uploads: Sequence[UploadLike]) -> Iterator[dict[Path, str]]:
     """Each upload as a file under ``home``; yields {path: how a report names it}."""
-    with tempfile.TemporaryDirectory(prefix=".uploads-", dir=home) as directory:
+    with tempfile.TemporaryDirectory(prefix=_PREFIX, dir=home) as directory:
         labels: dict[Path, str] = {}
         for position, upload in enumerate(uploads):
             suffix = Path(upload.filename).suffix
@@ -52,6 +54,17 @@ def held_uploads(home: Path, uploads: Sequence[UploadLike]) -> Iterator[dict[Pat
                 out.write(upload.data)
             labels[path] = upload_label(position, upload.filename)
         yield labels
+
+
+def remove_stale_uploads(home: Path) -> int:
+    """Delete upload directories a process killed mid-call left in ``home``; how many files
+    they held. Call before serving: a serving node's own calls are not running yet."""
+    removed = 0
+    for directory in home.glob(f"{_PREFIX}*"):
+        if directory.is_dir() and not directory.is_symlink():
+            removed += sum(1 for p in directory.iterdir() if p.is_file())
+            shutil.rmtree(directory, ignore_errors=True)
+    return removed
 
 
 def upload_label(position: int, filename: str) -> str:

@@ -15,7 +15,7 @@ from node.app.uploads import upload_label
 from node.hashing.media import hash_bytes
 from node.model import Tlp
 from node.model.accounts import Role
-from tests.http.conftest import Served
+from tests.http.conftest import Served, start_server
 from tests.http.test_api import assert_problem
 from tests.support.media import png_bomb, render_image
 
@@ -187,3 +187,18 @@ def test_a_file_name_is_shown_printable_and_bounded() -> None:
     assert upload_label(3, "evil\x1b[31m\nname.jpg") == "files[3] (evil?[31m?name.jpg)"
     assert upload_label(0, "") == "files[0]"
     assert len(upload_label(1, "x" * 10_000)) < 140
+
+
+def test_uploads_a_killed_node_left_in_its_home_are_removed_when_it_serves_again(served: Served) -> None:
+    home = served.node.home.root
+    stale = home / ".uploads-killed"
+    stale.mkdir(mode=0o700)
+    (stale / "0000.jpg").write_bytes(jpeg(8107))
+    elsewhere = home / "uploads-not-ours"
+    elsewhere.mkdir()
+    server = start_server(served.node)
+    try:
+        assert not stale.exists() and elsewhere.exists()
+    finally:
+        server.stop()
+        elsewhere.rmdir()
