@@ -58,7 +58,9 @@ class Site:
         with self.client() as client:
             return client.post(path, headers=headers, **kwargs)
 
-    def change(self, session: tuple[str, str] | None, current: str, new: str, **kwargs: Any) -> httpx.Response:
+    def change(
+        self, session: tuple[str, str] | None, current: str, new: str, **kwargs: Any
+    ) -> httpx.Response:
         return self.post("/v1/password", session, json={"current": current, "new": new}, **kwargs)
 
     def alive(self, session: tuple[str, str]) -> bool:
@@ -70,7 +72,8 @@ class Site:
 
 def password_hash(home: Path, name: str) -> str:
     with sqlite3.connect(home / "accord.db") as db:
-        return str(db.execute("SELECT password_hash FROM http_accounts WHERE name = ?", (name,)).fetchone()[0])
+        row = db.execute("SELECT password_hash FROM http_accounts WHERE name = ?", (name,)).fetchone()
+    return str(row[0])
 
 
 def failure_rows(home: Path) -> dict[tuple[str, str], tuple[int, int]]:
@@ -226,10 +229,10 @@ def test_a_lockout_survives_a_restart_until_it_ends_and_a_success_clears_the_nam
     for _ in range(3):
         assert site.login("alice", "a wrong guess here").status_code == 401
     assert site.login().status_code == 429
-    assert failure_rows(home) == {("name", "alice"): (0, 1), ("address", "127.0.0.1"): (3, 0)}
-    site = start(**limits)  # a restart: a new node process state, a new guard, the same home
+    site = start(**limits)  # a restart: the node closed and opened again, a new guard, the same home
     locked = site.login()  # the RIGHT password, still refused after the restart
     assert locked.status_code == 429, "a restart handed out fresh guesses"
+    assert failure_rows(home) == {("name", "alice"): (0, 1), ("address", "127.0.0.1"): (3, 0)}
     assert 1 <= int(locked.headers["retry-after"]) <= 4
     deadline = time.monotonic() + 15
     while (answer := site.login()).status_code == 429 and time.monotonic() < deadline:
