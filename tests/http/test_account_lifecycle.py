@@ -23,7 +23,7 @@ from node.model.accounts import Role
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a different long passphrase"
 BOB_PASSWORD = "bob's own long passphrase"
-OPEN = {"anonymous_rate_burst": 1000, "anonymous_rate_per_second": 1000.0}
+OPEN: dict[str, Any] = {"anonymous_rate_burst": 1000, "anonymous_rate_per_second": 1000.0}
 
 
 @dataclass
@@ -105,7 +105,7 @@ def start(home: Path) -> Iterator[Any]:
             site.server.stop()
             site.node.close()
 
-    def started(**http: object) -> Site:
+    def started(**http: Any) -> Site:
         stop_last()
         node = AccordNode.open(home)
         node.config = replace(node.config, http=replace(node.config.http, **{**OPEN, **http}))

@@ -151,3 +151,18 @@ def test_a_count_that_cannot_be_saved_still_locks_and_is_counted(fresh_home: Pat
     node.close()  # the database went away under the throttle
     gate.failed("alice", "192.0.2.1")
     assert gate.save_errors == 1 and locked_for(gate, "alice") == 60.0
+
+
+def test_a_flood_of_fresh_names_stays_bounded_in_the_database_too(
+    node: AccordNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("node.http.logins.MAX_TRACKED", 8)
+    clock = Clock()
+    gate = restarted(clock, node)
+    for n in range(40):
+        clock.now += 1
+        gate.failed(f"guess-{n}", "192.0.2.1")
+    kept = {(r.kind, r.key) for r in node.login_failures()}
+    assert len(kept) <= 8 and ("name", "guess-39") in kept  # the most recent are kept
+    assert ("name", "guess-0") not in kept  # the quietest went from the database with the memory
+    assert ("address", "192.0.2.1") in kept  # failing every time, it is never the quietest
