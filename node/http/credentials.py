@@ -63,14 +63,12 @@ class CredentialApi:
 
     async def change_password(self, request: Request, account: Account | None) -> Response:
         """Replace the caller's password; end every other session of the account."""
-        caller = _person(request, "a password is changed")
+        name, session_id = _person(request, "a password is changed")
         current, new = await _passwords(request)
-        name, address = caller.account.name, client_address(request)
+        address = client_address(request)
         self._guard.logins.check(name, address)
         try:
-            ended = await run_in_threadpool(
-                self._services.change_password, name, current, new, caller.session_id or ""
-            )
+            ended = await run_in_threadpool(self._services.change_password, name, current, new, session_id)
         except Unauthenticated:
             await run_in_threadpool(self._guard.logins.failed, name, address)
             log.warning(
@@ -84,9 +82,9 @@ class CredentialApi:
 
     async def end_all(self, request: Request, account: Account | None) -> Response:
         """End every session of the caller's account, this one included (and drop the cookie)."""
-        caller = _person(request, "sessions are ended")
-        ended = await run_in_threadpool(self._services.end_sessions, caller.account.name)
-        answer = JSONResponse({"account": caller.account.name, "sessions_ended": ended})
+        name, _ = _person(request, "sessions are ended")
+        ended = await run_in_threadpool(self._services.end_sessions, name)
+        answer = JSONResponse({"account": name, "sessions_ended": ended})
         answer.delete_cookie(
             SESSION_COOKIE, path="/", secure=request.url.scheme == "https", httponly=True, samesite="strict"
         )
@@ -98,15 +96,16 @@ def credential_routes(guard: Guard, services: CredentialServices | None) -> list
     return CredentialApi(guard, services).routes()
 
 
-def _person(request: Request, what: str) -> Caller:
-    """The caller, when a session cookie authenticated it; else InvalidInput saying why."""
+def _person(request: Request, what: str) -> tuple[str, str]:
+    """The caller's account name and session id, when a session cookie authenticated it; else
+    InvalidInput saying why."""
     caller: Caller | None = getattr(request.state, "caller", None)
     if caller is None or caller.session_id is None:
         raise InvalidInput(
             f"{what} only by a person logged in with a password (POST /v1/login, then the session"
             " cookie); an API token has no password: an operator revokes it with 'accord account remove'"
         )
-    return caller
+    return caller.account.name, caller.session_id
 
 
 async def _passwords(request: Request) -> tuple[str, str]:

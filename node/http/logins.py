@@ -8,8 +8,8 @@ attacker nothing about which names exist. Failures quieter than :data:`FORGET_SE
 forgotten. With a :class:`FailureStore` the counts also outlive a restart (a restart must not
 hand an attacker fresh guesses): every failure is saved, a name's success deletes its row,
 forgotten entries are deleted, and the throttle starts from what was saved. Instants are
-wall-clock seconds (``time.time``) so that they mean the same after a restart; a wait is never
-answered longer than :data:`MAX_LOCKOUT_SECONDS`, whatever the wall clock did meanwhile.
+wall-clock seconds (``time.time``) so that they mean the same after a restart; a lockout never
+lasts longer than :data:`MAX_LOCKOUT_SECONDS` from now, whatever the wall clock did meanwhile.
 Saving happens in the caller's thread (handlers call :meth:`LoginThrottle.failed` and
 :meth:`LoginThrottle.succeeded` from the thread pool), never in the event loop.
 """
@@ -74,12 +74,21 @@ class LoginThrottle:
             self._load(store)
 
     def _load(self, store: FailureStore) -> None:
-        """Start from the saved counts; delete the rows that are forgotten by now."""
+        """Start from the saved counts; delete the rows that are forgotten by now, and bring
+        instants the wall clock has not reached yet (it stepped back) to at most now plus the
+        longest lockout, saved so (else every restart would extend the lockout again)."""
+        now = self._clock()
+        clamped: list[LoginFailures] = []
         for row in store.load():
-            self._seen[(row.kind, row.key)] = _Failures(row.count, row.lockouts, row.locked_until, row.last)
-        forgotten = self._forget_quiet(self._clock())
+            until, last = min(row.locked_until, now + MAX_LOCKOUT_SECONDS), min(row.last, now)
+            self._seen[(row.kind, row.key)] = _Failures(row.count, row.lockouts, until, last)
+            if (until, last) != (row.locked_until, row.last):
+                clamped.append(LoginFailures(row.kind, row.key, row.count, row.lockouts, until, last))
+        forgotten = self._forget_quiet(now)
         if forgotten:
             store.forget(forgotten)
+        if clamped:
+            store.save(clamped)
         log.info("login throttle: %d failed-login counts carried over a restart", len(self._seen))
 
     def check(self, name: str, address: str) -> None:
@@ -131,7 +140,11 @@ class LoginThrottle:
 
     def _locked_for(self, key: tuple[str, str], now: float) -> float:
         entry = self._seen.get(key)
-        return 0.0 if entry is None else min(MAX_LOCKOUT_SECONDS, max(0.0, entry.locked_until - now))
+        if entry is None:
+            return 0.0
+        if entry.locked_until - now > MAX_LOCKOUT_SECONDS:  # the wall clock stepped back
+            entry.locked_until = now + MAX_LOCKOUT_SECONDS
+        return max(0.0, entry.locked_until - now)
 
     def _count(self, key: tuple[str, str], now: float) -> LoginFailures:
         entry = self._seen.setdefault(key, _Failures())

@@ -141,7 +141,19 @@ def test_a_wall_clock_step_back_never_answers_more_than_the_longest_lockout(node
     gate = restarted(clock, node, per_name=1)
     gate.failed("alice", "192.0.2.1")
     clock.now -= 86_400  # the machine's clock was a day fast when the lockout was saved
-    assert locked_for(restarted(clock, node, per_name=1), "alice") == MAX_LOCKOUT_SECONDS
+    gate = restarted(clock, node, per_name=1)
+    assert locked_for(gate, "alice") == MAX_LOCKOUT_SECONDS
+    clock.now += MAX_LOCKOUT_SECONDS / 2
+    assert locked_for(restarted(clock, node, per_name=1), "alice") == MAX_LOCKOUT_SECONDS / 2  # not again
+    clock.now += MAX_LOCKOUT_SECONDS / 2
+    assert locked_for(restarted(clock, node, per_name=1), "alice") == 0.0  # not a day: an hour at most
+    clock.now = 1000.0 + 86_400  # the wall clock steps back while running, too
+    gate = restarted(clock, node, per_name=1)
+    gate.failed("bob", "192.0.2.9")
+    clock.now -= 86_400
+    assert locked_for(gate, "bob") == MAX_LOCKOUT_SECONDS
+    clock.now += MAX_LOCKOUT_SECONDS
+    assert locked_for(gate, "bob") == 0.0
 
 
 def test_a_count_that_cannot_be_saved_still_locks_and_is_counted(fresh_home: Path) -> None:
