@@ -6,7 +6,8 @@ hash is enough for a 256-bit random secret: nobody can guess a preimage, so salt
 stretching (which protect low-entropy passwords) would add cost and nothing else. A person's
 password is the low-entropy case: it is kept as an argon2id hash (node.feed.passwords). A
 session id is again 256 random bits, stored as its SHA-256 with an expiry: ending a session
-(logout, account removal) is deleting its row.
+(logout, account removal, a password change) is deleting its row. Failed-login counts of the
+HTTP API's throttle (node.http.logins) are kept here too, so a restart does not forget them.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import hmac
 import logging
 import secrets
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
 from node.app.parts import NodeParts
-from node.errors import AlreadyExists, NotFound, Unauthenticated
-from node.feed.passwords import hash_password, load_session_key, verify_password
+from node.errors import AlreadyExists, InvalidInput, NotFound, Unauthenticated
+from node.feed.passwords import check_password_rules, hash_password, load_session_key, verify_password
 from node.model import Tlp
-from node.model.accounts import Account, Role
+from node.model.accounts import Account, LoginFailures, Role
 from node.model.clock import format_timestamp, utc_now
 from node.store.accounts import (
     account_by_token_hash,
@@ -32,10 +34,15 @@ from node.store.accounts import (
     accounts,
     delete_account,
     delete_expired_sessions,
+    delete_login_failures,
     delete_session,
+    delete_sessions_of,
     insert_account,
     insert_session,
+    login_failures,
+    save_login_failures,
     session_account,
+    set_password_hash,
 )
 from node.store.commits import UntilCommit
 
@@ -169,6 +176,69 @@ class AccountsMixin(NodeParts):
         """End a session at once (its cookie is refused from the next request)."""
         with self.store.write() as tx:
             delete_session(tx, hash_api_token(session_id))
+
+    def change_password(self, name: str, current: str, new: str, *, keep_session: str | None) -> int:
+        """A person changes their own password: ``current`` must be it (else Unauthenticated, the
+        login's message, after the same work); every session but ``keep_session`` ends. Audited
+        (never a password). How many sessions ended."""
+        check_password_rules(new)  # before the check of ``current``: a 400 reveals nothing about it
+        found = account_with_password(self.store, name, default_max_tlp=self._analyst_ceiling())
+        stored = None if found is None else found[1]
+        if not verify_password(stored, current) or stored is None:
+            raise Unauthenticated(WRONG_LOGIN)
+        keep = None if keep_session is None else hash_api_token(keep_session)
+        return self._set_password(name, old=stored, new=new, keep=keep, by="self")
+
+    def reset_password(self, name: str, new: str) -> int:
+        """An operator sets a person's password (one who forgot theirs): every session of the
+        account ends. NotFound for an unknown name; InvalidInput for a token account. Audited."""
+        found = account_with_password(self.store, name, default_max_tlp=self._analyst_ceiling())
+        if found is None:
+            raise NotFound(f"no account named {name!r} (see 'accord account list')")
+        if found[1] is None:
+            raise InvalidInput(
+                f"account {name!r} signs in with an API token and has no password to reset"
+                " (a token is replaced by removing and re-adding the account)"
+            )
+        return self._set_password(name, old=found[1], new=new, keep=None, by="operator")
+
+    def _set_password(self, name: str, *, old: str, new: str, keep: str | None, by: str) -> int:
+        secret = hash_password(new)
+        with self.store.write() as tx:
+            if not set_password_hash(tx, name, old=old, new=secret):
+                raise Unauthenticated(
+                    f"the password of account {name!r} changed or the account was removed meanwhile;"
+                    " nothing was changed"
+                )
+            ended = delete_sessions_of(tx, name, keep=keep)
+        self.audit.record("account-password", {"account": name, "by": by, "sessions_ended": ended})
+        log.info("password of API account %s changed (%d other sessions ended)", name, ended)
+        return ended
+
+    def end_sessions(self, name: str) -> int:
+        """End every session of account ``name`` ("log out everywhere"); how many. NotFound for
+        an unknown name. Audited."""
+        if account_with_password(self.store, name, default_max_tlp=self._analyst_ceiling()) is None:
+            raise NotFound(f"no account named {name!r} (see 'accord account list')")
+        with self.store.write() as tx:
+            ended = delete_sessions_of(tx, name)
+        self.audit.record("account-logout", {"account": name, "sessions_ended": ended})
+        log.info("ended %d sessions of API account %s", ended, name)
+        return ended
+
+    def login_failures(self) -> list[LoginFailures]:
+        """The saved failed-login counts (read when the HTTP API starts)."""
+        return login_failures(self.store)
+
+    def save_login_failures(self, rows: Sequence[LoginFailures]) -> None:
+        """Save the counts of some names and addresses (after each failed login)."""
+        with self.store.write() as tx:
+            save_login_failures(tx, rows)
+
+    def forget_login_failures(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete the counts of some ``(kind, key)`` pairs (a name's success, forgotten entries)."""
+        with self.store.write() as tx:
+            delete_login_failures(tx, keys)
 
     def http_session_key(self) -> bytes:
         """The HMAC key of session cookies and CSRF tokens (``http-session.key``, mode 0600)."""

@@ -14,8 +14,10 @@ from node.app.uploads import held_uploads, named_by_upload, remove_stale_uploads
 from node.errors import NotFound
 from node.http.actions import DeliveryServices
 from node.http.api import ApiServices, ApiSettings, build_app
+from node.http.credentials import CredentialServices
 from node.http.endpoints import Contribution, EndpointServices, EndpointSettings, Relabel
 from node.http.guard import AuthServices, AuthSettings
+from node.http.logins import FailureStore
 from node.http.review import ReviewServices
 from node.http.server import HttpServer, TlsFiles
 from node.model import MatchResult, Signal, Tlp
@@ -87,6 +89,7 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         respond=lambda content, results, decision: response_json(
             node, node.respond(content, results, decision)
         ),
+        credentials=credential_services(node),
     )
     settings = ApiSettings(
         max_batch=config.limits.max_batch_signals,
@@ -198,7 +201,24 @@ def auth_services(node: AccordNode) -> AuthServices:
         log_out=node.log_out,
         audit=lambda action, details, actor: node.audit.record(action, details, actor=actor),
         session_key=node.http_session_key(),
+        login_failures=FailureStore(
+            load=node.login_failures, save=node.save_login_failures, forget=node.forget_login_failures
+        ),
     )
+
+
+def credential_services(node: AccordNode) -> CredentialServices:
+    """A person's own password and sessions; audited with the account (``api:<name>``)."""
+
+    def change_password(name: str, current: str, new: str, session_id: str) -> int:
+        with acting_as(f"api:{name}"):
+            return node.change_password(name, current, new, keep_session=session_id)
+
+    def end_sessions(name: str) -> int:
+        with acting_as(f"api:{name}"):
+            return node.end_sessions(name)
+
+    return CredentialServices(change_password=change_password, end_sessions=end_sessions)
 
 
 def auth_settings(node: AccordNode) -> AuthSettings:

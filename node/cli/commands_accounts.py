@@ -1,7 +1,10 @@
-"""``accord account add|list|remove``: accounts of the HTTP API and TAXII (tokens are shown once).
+"""``accord account add|list|remove|password|logout``: accounts of the HTTP API and TAXII (tokens
+are shown once).
 
 A service gets a token; a person gets a password (``--password``: prompted twice, or read from
-``--password-file``) and logs in with POST /v1/login.
+``--password-file``) and logs in with POST /v1/login. An operator sets a new password for a
+person who forgot theirs (``account password``) and ends every session of an account
+(``account logout``).
 """
 
 from __future__ import annotations
@@ -132,6 +135,44 @@ def account_remove_cmd(home: Path | None, name: str) -> None:
     """Delete account NAME: its token stops working at once. Audited."""
     open_node(home).remove_api_account(name)
     click.echo(f"removed account {name}")
+
+
+@account_group.command("password")
+@home_option
+@click.argument("name")
+@click.option("--password", "ask_password", is_flag=True, help="Prompt for the new password (twice).")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the new password from this file's first line (for scripts).",
+)
+@write_json_option
+def account_password_cmd(
+    home: Path | None, name: str, ask_password: bool, password_file: Path | None, as_json: bool
+) -> None:
+    """Set a new password for person NAME (one who forgot theirs): every session of the account
+    ends. A token account has no password and is refused. Audited (without the password)."""
+    password = _password(ask_password, password_file)
+    if password is None:
+        raise click.UsageError("give --password (prompted twice) or --password-file")
+    ended = open_node(home).reset_password(name, password)
+    emit(
+        as_json,
+        {"name": name, "sessions_ended": ended},
+        [f"new password for account {name}; {ended} session(s) ended: log in again with POST /v1/login"],
+    )
+
+
+@account_group.command("logout")
+@home_option
+@click.argument("name")
+@write_json_option
+def account_logout_cmd(home: Path | None, name: str, as_json: bool) -> None:
+    """End every session of account NAME (log it out everywhere); its token, if any, still
+    works (revoke that with 'account remove'). Audited."""
+    ended = open_node(home).end_sessions(name)
+    emit(as_json, {"name": name, "sessions_ended": ended}, [f"ended {ended} session(s) of account {name}"])
 
 
 COMMANDS = [account_group]

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from node.errors import AccordError, NotReady, Unauthenticated
 from node.http.actions import DeliveryServices, delivery_routes
+from node.http.credentials import CredentialServices, credential_routes
 from node.http.endpoints import Endpoints, EndpointServices, EndpointSettings
 from node.http.guard import AuthServices, AuthSettings, Caller, Guard
 from node.http.hma import HmaLookups
@@ -64,6 +65,8 @@ class ApiServices:
     review: ReviewServices | None = None  # the review queue and appeals (node/http/review.py)
     # act on one piece of the caller's content: (content, results, decision) -> what was done
     respond: Callable[[ContentRef, Sequence[MatchResult], str | None], dict[str, Any]] | None = None
+    # a person's own password and sessions (node/http/credentials.py)
+    credentials: CredentialServices | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class Api:
         if self._services.deliveries is not None:
             routes += delivery_routes(self._services.deliveries)
         routes += review_routes(self._services.review)
+        routes += credential_routes(self._guard, self._services.credentials)
         return [Route(r.path, self._guarded(r), methods=[r.method]) for r in routes]
 
     def _guarded(self, route: ApiRoute) -> Callable[[Request], Awaitable[Response]]:

@@ -25,7 +25,7 @@ from starlette.requests import Request
 
 from node.errors import Forbidden, Unauthenticated
 from node.http.limits import RateLimiter
-from node.http.logins import LoginThrottle
+from node.http.logins import FailureStore, LoginThrottle
 from node.model.accounts import Account, Role
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class AuthServices:
     log_out: Callable[[str], None]
     audit: Callable[[str, Mapping[str, Any], str], object]  # (action, details, actor)
     session_key: bytes  # HMAC key of cookies and CSRF tokens (http-session.key, 0600)
+    login_failures: FailureStore | None = None  # failed-login counts that outlive a restart
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,7 @@ class Guard:
             max_failures=settings.login_max_failures,
             max_failures_per_address=settings.login_max_failures_per_address,
             lockout_seconds=settings.login_lockout_seconds,
+            store=None if auth is None else auth.login_failures,
         )
 
     def charge_anonymous(self, request: Request) -> None:

@@ -745,6 +745,48 @@ _PATHS["/v1/session"] = {
         },
     }
 }
+# --- a person's own credentials (node/http/credentials.py): by session cookie + X-CSRF-Token ---
+_SCHEMAS["PasswordChange"] = {
+    "type": "object",
+    "required": ["current", "new"],
+    "additionalProperties": False,
+    "properties": {
+        "current": {"type": "string"},
+        "new": {"type": "string", "minLength": 12, "maxLength": 1024},
+    },
+}
+_SCHEMAS["SessionsEnded"] = {
+    "type": "object",
+    "required": ["account", "sessions_ended"],
+    "properties": {"account": {"type": "string"}, "sessions_ended": {"type": "integer"}},
+}
+_PATHS["/v1/password"] = {
+    "post": {
+        "summary": "Change the logged-in person's password; every other session of the account ends",
+        "description": "By session cookie only (with X-CSRF-Token); a bearer token has no password (400)."
+        " A wrong current password is 401 like a wrong login and counts as a failed login for the"
+        " account name and the client address: once locked out, 429 with Retry-After. A new password"
+        " outside the rules (12 to 1,024 characters) is 400. Audited as account-password.",
+        "security": [{"session": []}],
+        "requestBody": {"required": True, "content": _json("PasswordChange")},
+        "responses": {
+            "200": {"description": "changed", "content": _json("SessionsEnded")},
+            **_problems("400", "401", "403", "413", "429"),
+        },
+    }
+}
+_PATHS["/v1/sessions/end-all"] = {
+    "post": {
+        "summary": "Log out everywhere: end every session of the caller's account, this one included",
+        "description": "By session cookie only (with X-CSRF-Token); clears the cookie. Audited as"
+        " account-logout.",
+        "security": [{"session": []}],
+        "responses": {
+            "200": {"description": "sessions ended", "content": _json("SessionsEnded")},
+            **_problems("400", "401", "403", "429"),
+        },
+    }
+}
 
 _PATHS.update(REVIEW_PATHS)  # the review queue and appeals (node/http/review_openapi.py)
 _SCHEMAS.update(REVIEW_SCHEMAS)

@@ -43,7 +43,7 @@ class SessionApi:
         try:
             session = await run_in_threadpool(auth.log_in, name, password)
         except Unauthenticated:
-            self._guard.logins.failed(name, address)
+            await run_in_threadpool(self._guard.logins.failed, name, address)  # saved: a database write
             # The address, never the name given: people type passwords into name fields.
             log.warning(
                 "HTTP login failed from %s (%d failed logins since start)",
@@ -51,7 +51,7 @@ class SessionApi:
                 self._guard.logins.failures,
             )
             raise
-        self._guard.logins.succeeded(name)
+        await run_in_threadpool(self._guard.logins.succeeded, name)
         request.state.actor = session.account.name  # the audit line names who logged in
         answer = JSONResponse(
             {

@@ -55,3 +55,16 @@ class Account:
     def visible_tlps(self) -> frozenset[Tlp]:
         """Every TLP level this account may see."""
         return frozenset(t for t in Tlp if self.may_see(t))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailures:
+    """Failed logins of one account name (lowercased) or client address, as kept across
+    restarts: ``kind`` is ``name`` or ``address``; instants are wall-clock seconds."""
+
+    kind: str
+    key: str
+    count: int
+    lockouts: int
+    locked_until: float
+    last: float

@@ -1,5 +1,6 @@
-"""The ``http_accounts`` and ``http_sessions`` tables: accounts with only the hash of each token,
-the argon2 hash of each password, and only the SHA-256 of each session id.
+"""The ``http_accounts``, ``http_sessions`` and ``http_login_failures`` tables: accounts with only
+the hash of each token, the argon2 hash of each password, only the SHA-256 of each session id,
+and the failed-login counts that outlive a restart.
 
 ``max_tlp`` NULL means the account follows ``taxii.analyst_max_tlp`` (TAXII analysts created
 without ``--max-tlp``): every read resolves it with the ``default_max_tlp`` the caller passes.
@@ -7,8 +8,10 @@ without ``--max-tlp``): every read resolves it with the ``default_max_tlp`` the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from node.model import Tlp
-from node.model.accounts import Account, Role
+from node.model.accounts import Account, LoginFailures, Role
 from node.store.database import Store
 from node.store.transaction import WriteTx
 
@@ -103,6 +106,49 @@ def delete_session(tx: WriteTx, id_hash: str) -> bool:
 def delete_expired_sessions(tx: WriteTx, *, now: str) -> int:
     """Forget sessions that ended by time; how many."""
     return tx.execute("DELETE FROM http_sessions WHERE expires_at <= ?", (now,)).rowcount
+
+
+def set_password_hash(tx: WriteTx, name: str, *, old: str, new: str) -> bool:
+    """Replace the password hash of ``name`` if it is still ``old`` (a change that raced another
+    one, or the account's removal, changes nothing); True when it was replaced."""
+    return (
+        tx.execute(
+            "UPDATE http_accounts SET password_hash = ? WHERE name = ? AND password_hash = ?",
+            (new, name, old),
+        ).rowcount
+        > 0
+    )
+
+
+def delete_sessions_of(tx: WriteTx, account: str, *, keep: str | None = None) -> int:
+    """End every session of ``account`` but the one whose id hashes to ``keep``; how many."""
+    return tx.execute(
+        "DELETE FROM http_sessions WHERE account = ? AND id_hash IS NOT ?", (account, keep)
+    ).rowcount
+
+
+def login_failures(store: Store) -> list[LoginFailures]:
+    """Every remembered count of failed logins."""
+    rows = store.reader.execute(
+        "SELECT kind, key, count, lockouts, locked_until, last FROM http_login_failures"
+    )
+    return [LoginFailures(*row) for row in rows]
+
+
+def save_login_failures(tx: WriteTx, rows: Iterable[LoginFailures]) -> None:
+    """Store (or replace) the counts of some names and addresses."""
+    for r in rows:
+        tx.execute(
+            "INSERT OR REPLACE INTO http_login_failures (kind, key, count, lockouts, locked_until, last)"
+            " VALUES (?,?,?,?,?,?)",
+            (r.kind, r.key, r.count, r.lockouts, r.locked_until, r.last),
+        )
+
+
+def delete_login_failures(tx: WriteTx, keys: Sequence[tuple[str, str]]) -> None:
+    """Forget the counts of some ``(kind, key)`` pairs."""
+    for kind, key in keys:
+        tx.execute("DELETE FROM http_login_failures WHERE kind = ? AND key = ?", (kind, key))
 
 
 def _account(row: tuple[str, str, str | None, str, str | None], default_max_tlp: Tlp) -> Account:

@@ -947,3 +947,23 @@ def m023_ingest_entries_rowid(db: Database) -> None:
     db.execute("ALTER TABLE entries_m023 RENAME TO entries")
     for sql in others:
         db.execute(sql)
+
+
+@migrations()
+def m024_accounts_lifecycle_login_failures(db: Database) -> None:
+    """Failed HTTP logins per account name and per client address (node/http/logins.py), so a
+    restart does not hand an attacker fresh guesses: ``kind`` is ``name`` (lowercased) or
+    ``address``; ``locked_until`` and ``last`` are wall-clock seconds (Unix time)."""
+    db.execute(
+        """
+        CREATE TABLE http_login_failures (
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            lockouts INTEGER NOT NULL,
+            locked_until REAL NOT NULL,
+            last REAL NOT NULL,
+            PRIMARY KEY (kind, key)
+        ) WITHOUT ROWID
+        """
+    )
