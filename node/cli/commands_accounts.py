@@ -30,7 +30,12 @@ def account_group() -> None:
 @account_group.command("add")
 @home_option
 @click.argument("name")
-@click.option("--role", type=_ROLE, required=True, help="admin, reviewer, analyst or matcher (services).")
+@click.option(
+    "--role",
+    type=_ROLE,
+    required=True,
+    help="admin, reviewer, analyst, matcher (upload pipelines) or contributor (case-management systems).",
+)
 @click.option(
     "--max-tlp",
     type=_TLP,

@@ -10,7 +10,7 @@ as ``accord contribute FILE`` hashes them.
 
 The account's maximum TLP bounds every answer and every write: an indicator above it is
 answered exactly like one the node does not hold (404), and nothing can be relabelled above it
-(403). Contributing needs an admin whose maximum is red: a contribution is screened against
+(403). Contributing needs an admin or contributor whose maximum is red: a contribution is screened against
 everything the node published, and its refusals name the TLP of what is already shared.
 """
 
@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from node.errors import AccordError, Forbidden, InvalidInput, NotFound, NotReady, Overloaded
 from node.http.limits import read_json_body
 from node.http.requests import act_on_request, indicator_query, media_options
-from node.http.routing import ADMINS, ANALYSTS, ApiRoute
+from node.http.routing import ANALYSTS, CURATORS, ApiRoute
 from node.http.uploads import Form, Upload, is_multipart, read_form
 from node.model import ContentType, KeyId, MatchResult, Signal, Tlp, parse_category
 from node.model.accounts import Account
@@ -130,11 +130,11 @@ class Endpoints:
         """Every route this module serves, with who may call it."""
         return [
             ApiRoute("GET", "/v1/indicators/near", self.near, ANALYSTS),
-            ApiRoute("POST", "/v1/indicators", self.contribute, ADMINS),
+            ApiRoute("POST", "/v1/indicators", self.contribute, CURATORS),
             ApiRoute("GET", "/v1/indicators/{id}", self.show, ANALYSTS),
-            ApiRoute("POST", "/v1/indicators/{id}/revoke", self.revoke, ADMINS),
-            ApiRoute("POST", "/v1/indicators/{id}/expire", self.expire, ADMINS),
-            ApiRoute("POST", "/v1/indicators/{id}/relabel", self.relabel, ADMINS),
+            ApiRoute("POST", "/v1/indicators/{id}/revoke", self.revoke, CURATORS),
+            ApiRoute("POST", "/v1/indicators/{id}/expire", self.expire, CURATORS),
+            ApiRoute("POST", "/v1/indicators/{id}/relabel", self.relabel, CURATORS),
         ]
 
     # --- media --------------------------------------------------------------------------
@@ -245,8 +245,8 @@ class Endpoints:
             # Answering an account capped below RED would tell it about RED indicators.
             # Refused before the body is read: an upload is not buffered for a refusal.
             raise Forbidden(
-                f"account {account.name} may not contribute: contributing needs an admin account"
-                f" whose maximum TLP is red (this one's is {account.max_tlp.value})"
+                f"account {account.name} may not contribute: contributing needs an admin or contributor"
+                f" account whose maximum TLP is red (this one's is {account.max_tlp.value})"
             )
         if is_multipart(request):
             asked = await self._media_contribution(request)

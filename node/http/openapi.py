@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from node.http.review_openapi import REVIEW_PATHS, REVIEW_SCHEMAS
+from node.model.accounts import Role
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _SIGNAL_TEXT = (
@@ -529,7 +530,7 @@ _ID = {
 
 def _curation(action: str, body: str | None) -> dict[str, Any]:
     operation: dict[str, Any] = {
-        "summary": f"`accord {action} --json` of one of this node's indicators (role admin)",
+        "summary": f"`accord {action} --json` of one of this node's indicators (roles admin, contributor)",
         "parameters": [_ID],
         "responses": {
             "200": {"description": "what changed", "content": _json("CurationResult")},
@@ -556,8 +557,9 @@ _PATHS["/v1/indicators/near"] = {
     }
 }
 _PATHS["/v1/indicators"]["post"] = {
-    "summary": "Contribute signals or media files, as `accord contribute --json` (role admin; idempotent)",
-    "description": "Needs an admin account whose maximum TLP is red (403 otherwise). As"
+    "summary": "Contribute signals or media files, as `accord contribute --json`"
+    " (roles admin, contributor; idempotent)",
+    "description": "Needs an admin or contributor account whose maximum TLP is red (403 otherwise). As"
     " multipart/form-data, each file part is hashed as `accord contribute FILE` hashes it (md5,"
     " sha256, pdq or vpdq, model tensors; C2PA manifests recorded) and refusals name the part"
     " as files[N] (its file name).",
@@ -705,7 +707,7 @@ _SCHEMAS["Session"] = {
     "required": ["account", "role", "max_tlp", "csrf_token"],
     "properties": {
         "account": {"type": "string"},
-        "role": {"type": "string", "enum": ["admin", "reviewer", "analyst", "matcher"]},
+        "role": {"type": "string", "enum": [r.value for r in Role]},
         "max_tlp": {"type": "string"},
         "partner": {"type": ["string", "null"]},
         "csrf_token": {

@@ -22,6 +22,7 @@ EVERY_ROLE = frozenset(Role)
 ADMINS = frozenset({Role.ADMIN})
 ANALYSTS = frozenset({Role.ANALYST, Role.REVIEWER, Role.ADMIN})
 REVIEWERS = frozenset({Role.REVIEWER, Role.ADMIN})
+CURATORS = frozenset({Role.CONTRIBUTOR, Role.ADMIN})  # contribute, revoke, expire, relabel
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,15 @@ from node.model.viewers import parse_account_name, tlp_at_most
 
 
 class Role(enum.Enum):
-    """What an account is for. ``matcher`` is a service token of an upload pipeline."""
+    """What an account is for. ``matcher`` is a service token of an upload pipeline;
+    ``contributor`` one of a case-management system that contributes and curates our own
+    indicators (and matches), with nothing of an admin's beyond that."""
 
     ADMIN = "admin"
     REVIEWER = "reviewer"
     ANALYST = "analyst"
     MATCHER = "matcher"
+    CONTRIBUTOR = "contributor"
 
     @classmethod
     def parse(cls, text: str) -> Role:
@@ -29,7 +32,7 @@ class Role(enum.Enum):
         for member in cls:
             if member.value == text.strip().lower():
                 return member
-        raise InvalidInput(f"unknown role {text[:20]!r} (admin, reviewer, analyst, matcher)")
+        raise InvalidInput(f"unknown role {text[:20]!r} (admin, reviewer, analyst, matcher, contributor)")
 
 
 @dataclass(frozen=True, slots=True)
