@@ -223,6 +223,11 @@ class HttpSection:
     login_max_failures: int = 5
     login_max_failures_per_address: int = 20
     login_lockout_seconds: float = 60.0
+    # Callers that hold connections (HTTP API and TAXII): a request must arrive whole within
+    # request_seconds of its connection (a 32 MiB upload at 1 MB/s takes 32 s), and one client
+    # address holds at most max_connections_per_address connections at once (503 beyond).
+    request_seconds: float = 60.0
+    max_connections_per_address: int = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +349,10 @@ class NodeConfig:
             )
         if not (math.isfinite(http.login_lockout_seconds) and http.login_lockout_seconds > 0):
             raise ConfigError("http.login_lockout_seconds must be a positive number")
+        if not (math.isfinite(http.request_seconds) and http.request_seconds > 0):
+            raise ConfigError("http.request_seconds must be a positive number")
+        if http.max_connections_per_address < 1:
+            raise ConfigError("http.max_connections_per_address must be at least 1")
 
     def _check_actions(self) -> None:
         actions = self.actions

@@ -16,7 +16,7 @@ from pathlib import Path
 from node.app.locks import partner_lock
 from node.config import NodeConfig
 from node.errors import InvalidInput, NotFound, PeerError
-from node.http.server import HttpServer, TlsFiles
+from node.http.server import ConnectionLimits, HttpServer, TlsFiles
 from node.http.taxii import TaxiiSettings, build_taxii_app
 from node.model import KeyId, Tlp, parse_category
 from node.model.clock import utc_now
@@ -83,6 +83,10 @@ class Bridges:
             grace_seconds=config.network.grace_seconds,
             max_concurrency=config.network.max_concurrent_rpcs,
             name="TAXII server",
+            limits=ConnectionLimits(
+                request_seconds=config.http.request_seconds,
+                max_per_address=config.http.max_connections_per_address,
+            ),
         )
 
     def viewer(self, token: str, username: str | None) -> Viewer:

@@ -19,7 +19,7 @@ from node.http.endpoints import Contribution, EndpointServices, EndpointSettings
 from node.http.guard import AuthServices, AuthSettings
 from node.http.logins import FailureStore
 from node.http.review import ReviewServices
-from node.http.server import HttpServer, TlsFiles
+from node.http.server import ConnectionLimits, HttpServer, TlsFiles
 from node.model import MatchResult, Signal, Tlp
 from node.model.action_shapes import delivery_json
 from node.model.deliveries import DeliveryState
@@ -117,6 +117,15 @@ def http_server(node: AccordNode, address: str) -> HttpServer:
         allow_plaintext=config.network.insecure_plaintext,
         grace_seconds=config.network.grace_seconds,
         max_concurrency=config.network.max_concurrent_rpcs,
+        limits=connection_limits(node),
+    )
+
+
+def connection_limits(node: AccordNode) -> ConnectionLimits:
+    """``[http]``'s limits on what one caller's connections may hold (HTTP API and TAXII)."""
+    http = node.config.http
+    return ConnectionLimits(
+        request_seconds=http.request_seconds, max_per_address=http.max_connections_per_address
     )
 
 
