@@ -138,6 +138,13 @@ def strict_json(payload: bytes, *, what: str) -> Any:
         raise MalformedEntry(f"{what} is not valid UTF-8 JSON") from exc
 
 
+def strict_json_at(text: str, position: int) -> tuple[Any, int]:
+    """The JSON value that starts exactly at ``position`` of ``text``, parsed as strictly as
+    :func:`strict_json` (no duplicate keys, no NaN/Infinity), and where it ends. Raises
+    ValueError (bad JSON) or MalformedEntry (a strictness rule)."""
+    return _STRICT_DECODER.raw_decode(text, position)
+
+
 def _reject_constant(name: str) -> Any:
     raise MalformedEntry(f"entry contains {name}, which JSON does not allow")
 

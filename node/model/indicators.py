@@ -38,7 +38,8 @@ CATEGORY_DESCRIPTIONS = {
 by Design principle to remove such models and services from platforms and search results)."""
 
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_INDICATOR_ID = re.compile(r"indicator--[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+INDICATOR_ID = re.compile(r"indicator--[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+"""What :func:`parse_indicator_id` accepts (fullmatch)."""
 
 
 def parse_category(text: str) -> str:
@@ -68,7 +69,7 @@ def unknown_category_reason(slug: str) -> str | None:
 
 def parse_indicator_id(text: str) -> str:
     """A STIX indicator id with a version-4 UUID, as Accord creates them."""
-    if not isinstance(text, str) or not _INDICATOR_ID.fullmatch(text):
+    if not isinstance(text, str) or not INDICATOR_ID.fullmatch(text):
         raise InvalidInput("an indicator id looks like indicator--<uuid4>")
     return text
 

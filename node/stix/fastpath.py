@@ -55,6 +55,12 @@ for _kind, _observable in ADDRESS_OBJECTS.items():
     _PATTERNS[_kind] = re.compile(rf"\[{_observable}:value = '((?:[^'\\]|\\['\\])*)'\]")
 
 
+def hash_pattern(kind: SignalType) -> re.Pattern[str] | None:
+    """The pattern (fullmatch, one group: the value) the fast path holds a ``kind`` indicator's
+    ``pattern`` to, when ``kind`` is a hash (None for addresses, read with normalising)."""
+    return None if kind.is_address else _PATTERNS.get(kind)
+
+
 class _Shared(NamedTuple):
     """What a combination of shared fields stands for once it has passed every rule."""
 

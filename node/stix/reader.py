@@ -79,37 +79,69 @@ def read_entry_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> Bun
     at all (or holds too many objects) raises.
     """
     objects = _bundle_objects(bundle, max_objects)
-    creator = origin_identity_id(origin)
-    shared = SharedFields(origin=origin, creator=creator)
-    dropped: list[str] = []
-    contents = BundleContents(indicators=[], opinions=[], sightings=[], dropped=dropped)
-    versions: set[tuple[str, datetime]] = set()
+    reader = BundleReader(origin=origin)
     for index, stix in enumerate(objects):
+        reader.take(index, stix)
+    return reader.contents
+
+
+class BundleReader:
+    """Reads a bundle's objects one at a time, in order (:func:`read_entry_bundle`'s loop, for
+    readers that get the objects some other way: node/sync/bundle_text.py)."""
+
+    def __init__(self, *, origin: KeyId) -> None:
+        self.origin = origin
+        self.creator = origin_identity_id(origin)
+        self.shared = SharedFields(origin=origin, creator=self.creator)
+        self.contents = BundleContents(indicators=[], opinions=[], sightings=[], dropped=[])
+        self._versions: set[tuple[str, datetime]] = set()
+
+    def take(self, index: int, stix: object) -> Indicator | None:
+        """Read object ``index``; the indicator it added when the fast path read it (a sign
+        its shared fields passed every rule), else None."""
         # The fast path reads the common case; anything else takes the full, precise reader.
-        found: Indicator | Opinion | Sighting | None = shared.read(stix)
+        found: Indicator | Opinion | Sighting | None = self.shared.read(stix)
+        fast = found is not None
         if found is None:
             try:
-                found = _read_object(stix, origin=origin, creator=creator, contents=contents)
+                found = _read_object(stix, origin=self.origin, creator=self.creator, contents=self.contents)
             except MalformedStix as exc:
-                dropped.append(f"bundle object {index}: {exc}")
-                continue
+                self._drop(f"bundle object {index}: {exc}")
+                return None
             if found is None:
-                continue
+                return None
+        if not self._new_version(index, found):
+            return None
+        if isinstance(found, Indicator):
+            self.contents.indicators.append(found)
+            return found if fast else None
+        return None
+
+    def take_indicator(self, index: int, indicator: Indicator) -> None:
+        """Object ``index`` is ``indicator``, read by a caller that holds its fast path's proof
+        (the same bytes as an indicator :meth:`take` returned, but for its id and signal)."""
+        if self._new_version(index, indicator):
+            self.contents.indicators.append(indicator)
+
+    def _new_version(self, index: int, found: Indicator | Opinion | Sighting) -> bool:
         # Two versions of one object may travel together; the same version twice is ambiguous.
         version = (found.id, found.created if isinstance(found, Sighting) else found.modified)
-        if version in versions:
-            kind = type(found).__name__.lower()
-            dropped.append(f"bundle object {index}: repeats an {kind} version (same id and modified)")
-            # _read_object already added a read opinion or sighting: the dropped repeat goes too.
-            if isinstance(found, Opinion):
-                contents.opinions.pop()
-            elif isinstance(found, Sighting):
-                contents.sightings.pop()
-            continue
-        versions.add(version)
-        if isinstance(found, Indicator):
-            contents.indicators.append(found)
-    return contents
+        if version not in self._versions:
+            self._versions.add(version)
+            return True
+        kind = type(found).__name__.lower()
+        self._drop(f"bundle object {index}: repeats an {kind} version (same id and modified)")
+        # _read_object already added a read opinion or sighting: the dropped repeat goes too.
+        if isinstance(found, Opinion):
+            self.contents.opinions.pop()
+        elif isinstance(found, Sighting):
+            self.contents.sightings.pop()
+        return False
+
+    def _drop(self, reason: str) -> None:
+        dropped = self.contents.dropped
+        assert isinstance(dropped, list)
+        dropped.append(reason)
 
 
 def indicator_from_stix(stix: dict[str, Any], *, origin: KeyId) -> Indicator:

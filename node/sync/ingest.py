@@ -69,6 +69,7 @@ from node.model.chain import Succession, classify
 from node.model.clock import format_timestamp
 from node.stix import BundleContents, read_entry_bundle
 from node.store import Store, StoredBody, UpsertBatch, WriteTx, upsert_batch
+from node.sync.bundle_text import read_entry_text
 
 log = logging.getLogger(__name__)
 
@@ -262,11 +263,17 @@ class Ingestor:
         than the header's is dropped and named. ``document`` is ``plaintext`` already parsed
         as strictly as :func:`decode_bundle` does (a sealed body's opening does that)."""
         contents = Contents(plaintext=plaintext)
+        limit = self._limits.max_objects_per_entry
         try:
-            bundle = decode_bundle(plaintext) if document is None else document
-            read = read_entry_bundle(
-                bundle, origin=header.origin, max_objects=self._limits.max_objects_per_entry
+            # The canonical text's common shapes first (node/sync/bundle_text.py); else parse it all.
+            read = (
+                None
+                if document is not None
+                else read_entry_text(plaintext, origin=header.origin, max_objects=limit)
             )
+            if read is None:
+                bundle = decode_bundle(plaintext) if document is None else document
+                read = read_entry_bundle(bundle, origin=header.origin, max_objects=limit)
         except (MalformedEntry, MalformedStix, TooLarge) as exc:
             contents.dropped.append(f"the body is not a readable bundle: {exc}")
             contents.rows = upsert_batch([], entry_seq=header.seq, local=False)
