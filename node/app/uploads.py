@@ -43,7 +43,11 @@ class UploadLike(Protocol):
 
 @contextmanager
 def held_uploads(home: Path, uploads: Sequence[UploadLike]) -> Iterator[dict[Path, str]]:
-    """Each upload as a file under ``home``; yields {path: how a report names it}."""
+    """Each upload as a file under ``home``; yields {path: how a report names it}. No upload
+    (a contribution of signals only): no directory is made."""
+    if not uploads:
+        yield {}
+        return
     with tempfile.TemporaryDirectory(prefix=_PREFIX, dir=home) as directory:
         labels: dict[Path, str] = {}
         for position, upload in enumerate(uploads):

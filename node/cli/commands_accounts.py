@@ -9,11 +9,12 @@ person who forgot theirs (``account password``) and ends every session of an acc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from node.cli.options import home_option, json_option, open_node, write_json_option
+from node.cli.options import F, home_option, json_option, open_node, write_json_option
 from node.cli.output import emit, print_json, print_table, warn
 from node.model import Tlp
 from node.model.accounts import Role
@@ -25,6 +26,23 @@ _TLP = click.Choice([t.value for t in Tlp])
 @click.group("account")
 def account_group() -> None:
     """Accounts of the HTTP API: a role and a maximum TLP each (tokens are shown once)."""
+
+
+def _password_options(who: str) -> Callable[[F], F]:
+    """--password (prompted twice) and --password-file, for ``who`` (a help text prefix)."""
+
+    def add(command: F) -> F:
+        command = click.option(
+            "--password-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=f"{who}read the password from this file's first line (for scripts).",
+        )(command)
+        return click.option(
+            "--password", "ask_password", is_flag=True, help=f"{who}prompt for the password (twice)."
+        )(command)
+
+    return add
 
 
 @account_group.command("add")
@@ -43,15 +61,7 @@ def account_group() -> None:
     show_default=True,
     help="Most restricted TLP the account sees (indicators and matches); red must be given explicitly.",
 )
-@click.option(
-    "--password", "ask_password", is_flag=True, help="A person: prompt for a password (twice); no token."
-)
-@click.option(
-    "--password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="A person: read the password from this file's first line (for scripts); no token.",
-)
+@_password_options("A person (no token): ")
 @write_json_option
 def account_add_cmd(
     home: Path | None,
@@ -145,13 +155,7 @@ def account_remove_cmd(home: Path | None, name: str) -> None:
 @account_group.command("password")
 @home_option
 @click.argument("name")
-@click.option("--password", "ask_password", is_flag=True, help="Prompt for the new password (twice).")
-@click.option(
-    "--password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Read the new password from this file's first line (for scripts).",
-)
+@_password_options("The new password: ")
 @write_json_option
 def account_password_cmd(
     home: Path | None, name: str, ask_password: bool, password_file: Path | None, as_json: bool

@@ -93,7 +93,8 @@ class BundleReader:
         self.origin = origin
         self.creator = origin_identity_id(origin)
         self.shared = SharedFields(origin=origin, creator=self.creator)
-        self.contents = BundleContents(indicators=[], opinions=[], sightings=[], dropped=[])
+        self._dropped: list[str] = []
+        self.contents = BundleContents(indicators=[], opinions=[], sightings=[], dropped=self._dropped)
         self._versions: set[tuple[str, datetime]] = set()
 
     def take(self, index: int, stix: object) -> Indicator | None:
@@ -106,7 +107,7 @@ class BundleReader:
             try:
                 found = _read_object(stix, origin=self.origin, creator=self.creator, contents=self.contents)
             except MalformedStix as exc:
-                self._drop(f"bundle object {index}: {exc}")
+                self._dropped.append(f"bundle object {index}: {exc}")
                 return None
             if found is None:
                 return None
@@ -130,18 +131,13 @@ class BundleReader:
             self._versions.add(version)
             return True
         kind = type(found).__name__.lower()
-        self._drop(f"bundle object {index}: repeats an {kind} version (same id and modified)")
+        self._dropped.append(f"bundle object {index}: repeats an {kind} version (same id and modified)")
         # _read_object already added a read opinion or sighting: the dropped repeat goes too.
         if isinstance(found, Opinion):
             self.contents.opinions.pop()
         elif isinstance(found, Sighting):
             self.contents.sightings.pop()
         return False
-
-    def _drop(self, reason: str) -> None:
-        dropped = self.contents.dropped
-        assert isinstance(dropped, list)
-        dropped.append(reason)
 
 
 def indicator_from_stix(stix: dict[str, Any], *, origin: KeyId) -> Indicator:
