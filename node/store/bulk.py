@@ -8,13 +8,16 @@ indexes add a key comparison chain each. Measured on 1M rows (SQL alone, same ru
 with every index maintained per row, 16.1 s without the deferrable ones plus 4.9 s to build
 them afterwards by sorting.
 
+The unique ``id`` index, which upserts resolve conflicts on, is deferred as well: while it is,
+the deferring process resolves them from the ids it stored (node/store/bulk_ids.py), and any
+other writer builds it before it writes.
+
 So a pull into a node whose ``indicators`` table is empty drops the deferrable indexes,
 recording their definitions in ``ingest_deferred_indexes`` in the same transaction, and builds
 them again when it ends. Nothing else changes: every entry is verified and committed in its own
 transaction as before, and every query stays correct meanwhile (it scans instead of seeking).
 A crash in between leaves the definitions recorded: the next :class:`~node.store.Store` open
 builds them (a lock file held by the loading process tells a crash from a load still running).
-The ``id`` index stays (upserts need it).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import logging
 import os
 import sqlite3
 from pathlib import Path
+
+from node.store.bulk_ids import ID_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,9 @@ DEFERRABLE_INDEXES = (
     "indicators_origin_created",
 )
 """Secondary indexes on ``indicators`` that no write path reads (only analyst queries do)."""
+
+DEFERRED_AT_FIRST_SYNC = (ID_INDEX, *DEFERRABLE_INDEXES)
+"""Everything a first sync drops and builds after: the ``id`` index first (writes need it)."""
 
 
 def claim(db: Path) -> int | None:
@@ -55,22 +63,22 @@ def release(fd: int) -> None:
     os.close(fd)
 
 
-def defer_indexes(conn: sqlite3.Connection) -> bool:
+def defer_indexes(conn: sqlite3.Connection) -> frozenset[str]:
     """In the open write transaction: drop the deferrable indexes when ``indicators`` is empty,
-    recording their definitions. Returns True when it deferred them."""
+    recording their definitions. Returns the names of those it dropped."""
     if conn.execute("SELECT 1 FROM indicators LIMIT 1").fetchone() is not None:
-        return False
+        return frozenset()
     if conn.execute("SELECT 1 FROM ingest_deferred_indexes LIMIT 1").fetchone() is not None:
-        return False  # deferred already (another pull of this process, or a crashed one)
-    marks = ",".join("?" * len(DEFERRABLE_INDEXES))
+        return frozenset()  # deferred already (another pull of this process, or a crashed one)
+    marks = ",".join("?" * len(DEFERRED_AT_FIRST_SYNC))
     found = conn.execute(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",  # noqa: S608
-        DEFERRABLE_INDEXES,
+        DEFERRED_AT_FIRST_SYNC,
     ).fetchall()
     for name, sql in found:
         conn.execute("INSERT INTO ingest_deferred_indexes (name, sql) VALUES (?, ?)", (name, sql))
         conn.execute(f'DROP INDEX "{name}"')
-    return bool(found)
+    return frozenset(name for name, _ in found)
 
 
 def pending_indexes(conn: sqlite3.Connection) -> list[str]:
@@ -81,7 +89,9 @@ def pending_indexes(conn: sqlite3.Connection) -> list[str]:
 def build_deferred(conn: sqlite3.Connection) -> int:
     """In the open write transaction: build every deferred index and forget its record.
     Returns how many were built."""
-    rows = conn.execute("SELECT name, sql FROM ingest_deferred_indexes ORDER BY name").fetchall()
+    rows = conn.execute(
+        "SELECT name, sql FROM ingest_deferred_indexes ORDER BY name != ?, name", (ID_INDEX,)
+    ).fetchall()
     for name, sql in rows:
         exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
         if exists.fetchone() is None:

@@ -37,6 +37,7 @@ from node.model import (
 )
 from node.model.clock import format_timestamp, utc_now
 from node.store import bulk
+from node.store.bulk_ids import ID_INDEX, DeferredIds
 from node.store.codec import (
     ENTRY_COLUMNS,
     INDICATOR_COLUMNS,
@@ -109,6 +110,7 @@ class Store(FeedbackReads):
         self._bulk_guard = threading.Lock()
         self._bulk_loads = 0
         self._bulk_lock: int | None = None
+        self._deferred_ids: DeferredIds | None = None  # while this process defers the id index
         self._recover_deferred_indexes()  # a first sync that crashed left them unbuilt
 
     def close(self) -> None:
@@ -130,7 +132,8 @@ class Store(FeedbackReads):
                 if lock is not None:
                     try:
                         with self.write():
-                            bulk.defer_indexes(self._writer.conn)
+                            if ID_INDEX in bulk.defer_indexes(self._writer.conn):
+                                self._deferred_ids = DeferredIds()
                     except BaseException:
                         bulk.release(lock)
                         raise
@@ -147,6 +150,7 @@ class Store(FeedbackReads):
                         if self.deferred_indexes():
                             self.build_deferred_indexes()
                     finally:
+                        self._deferred_ids = None
                         bulk.release(self._bulk_lock)
                         self._bulk_lock = None
 
@@ -184,7 +188,7 @@ class Store(FeedbackReads):
             conn = self._writer.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield WriteTx(conn)
+                yield WriteTx(conn, deferred_ids=self._deferred_ids)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -967,3 +967,32 @@ def m024_accounts_lifecycle_login_failures(db: Database) -> None:
         ) WITHOUT ROWID
         """
     )
+
+
+@migrations()
+def m025_ingest_named_id_index(db: Database) -> None:
+    """``indicators.id`` unique through a named index, ``indicators_id``, instead of a column
+    constraint: a first sync can then drop it and build it after its rows, as it does the
+    analyst indexes (node/store/bulk.py, node/store/bulk_ids.py). SQLite cannot drop a
+    constraint's index, so the table is rebuilt once; every row, index and change id carries over.
+    """
+    old = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'indicators'").fetchone()[
+        0
+    ]
+    if "id TEXT NOT NULL UNIQUE" not in old:
+        return
+    others = [
+        row[0]
+        for row in db.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'indicators' AND type IN ('index', 'trigger')"
+            " AND sql IS NOT NULL"
+        ).fetchall()
+    ]
+    body = old[old.index("(") :].replace("id TEXT NOT NULL UNIQUE", "id TEXT NOT NULL", 1)
+    db.execute(f"CREATE TABLE indicators_m025 {body}")
+    db.execute("INSERT INTO indicators_m025 SELECT * FROM indicators")
+    db.execute("DROP TABLE indicators")  # drops its indexes and triggers too
+    db.execute("ALTER TABLE indicators_m025 RENAME TO indicators")
+    db.execute("CREATE UNIQUE INDEX indicators_id ON indicators (id)")
+    for sql in others:
+        db.execute(sql)

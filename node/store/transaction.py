@@ -14,6 +14,7 @@ from functools import lru_cache
 from node.model import CertFingerprint, Digest, Envelope, Head, Indicator, KeyId, Partner, Seq, Tlp
 from node.model.audit import AuditRecord
 from node.model.clock import format_timestamp, utc_now
+from node.store.bulk_ids import DeferredIds, build_id_index, id_index_exists
 from node.store.codec import (
     INDICATOR_COLUMNS,
     UPSERT_WIDTH,
@@ -57,8 +58,21 @@ def _upsert_rows(count: int) -> str:
 class WriteTx(FeedbackWrites):
     """A handle on an open ``BEGIN IMMEDIATE`` transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, deferred_ids: DeferredIds | None = None) -> None:
         self._conn = conn
+        # Set while this process's first sync defers the id index (node/store/bulk_ids.py).
+        self._deferred_ids = deferred_ids
+
+    def _ids_deferred_here(self) -> DeferredIds | None:
+        """The ids this process stored while it defers the ``id`` index; None when the index is
+        there to use. Another process's deferral (or a crashed one's) is ended here: the index
+        is built in this transaction before anything relies on it."""
+        ids = self._deferred_ids
+        if ids is not None and ids.in_force(self._conn):
+            return ids
+        if not id_index_exists(self._conn):
+            build_id_index(self._conn)
+        return None
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         """Run one statement inside this transaction (for the store's own modules)."""
@@ -277,6 +291,9 @@ class WriteTx(FeedbackWrites):
     def _withdraw_origin(self, origin: KeyId) -> None:
         """Give every indicator of ``origin`` a fresh change id, so the change stream the match
         lists tail reports each once more; once evidence is held, it reports them inactive."""
+        deferred = self._ids_deferred_here()
+        if deferred is not None:  # its change ids are about to move under it
+            deferred.end(self._conn, "an origin's indicators take new change ids")
         top, low = self._conn.execute(
             "SELECT COALESCE(MAX(change_id), 0), (SELECT MIN(change_id) FROM indicators WHERE origin = ?)"
             " FROM indicators",
@@ -325,6 +342,15 @@ class WriteTx(FeedbackWrites):
         """Those of ``ids`` that already belong to another origin (they may not be versioned)."""
         # One statement for the whole entry: the ids travel as one JSON array and each costs an
         # index probe inside SQLite (which also warms the pages the upsert is about to write).
+        deferred = self._ids_deferred_here()
+        if deferred is not None:
+            wanted = set(ids)
+            rows = self._conn.execute(
+                "SELECT i.id FROM json_each(?) AS j JOIN indicators AS i ON i.change_id = j.value"
+                " WHERE i.origin != ?",
+                (json.dumps(deferred.change_ids(ids)), origin),
+            )
+            return [r[0] for r in rows if r[0] in wanted]
         rows = self._conn.execute(
             "SELECT i.id FROM json_each(?) AS j JOIN indicators AS i ON i.id = j.value WHERE i.origin != ?",
             (json.dumps(list(ids)), origin),
@@ -353,10 +379,17 @@ class WriteTx(FeedbackWrites):
     def upsert_batch(self, batch: UpsertBatch) -> int:
         """:meth:`upsert_indicators_counted` of parameters built ahead (see :class:`UpsertBatch`)."""
         row = self._conn.execute("SELECT COALESCE(MAX(change_id), 0) FROM indicators").fetchone()
+        deferred = self._ids_deferred_here()
         written = 0
         for rows, params in batch.assign_change_ids(row[0] + 1):
-            written += self._conn.execute(_upsert_rows(rows), params).rowcount
-        if batch.notes:
+            done = None if deferred is None else deferred.upsert(self._conn, rows, params)
+            if done is None:
+                deferred = None
+                done = self._conn.execute(_upsert_rows(rows), params).rowcount
+            written += done
+        if batch.notes and deferred is not None:
+            deferred.write_notes(self._conn, batch.notes)
+        elif batch.notes:
             # A note is kept only for the version the indicators table now holds (a version
             # the upsert refused leaves no note); reads pair a note with its version's modified.
             self._conn.executemany(_NOTE_UPSERT, [(*note, note[0], note[1]) for note in batch.notes])

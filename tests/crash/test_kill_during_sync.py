@@ -36,7 +36,7 @@ from node.app import AccordNode, Home, init_home
 from node.config import load_config
 from node.feed import public_key_to_text
 from node.model import ContentType, Distribution, Signal, SignalType, Tlp
-from node.store.bulk import DEFERRABLE_INDEXES
+from node.store.bulk import DEFERRED_AT_FIRST_SYNC
 from node.sync.publish import Contribution
 from tests.support.nodes import state_digest
 from tests.support.processes import ACCORD, ServeProcess, accord, free_port
@@ -216,7 +216,7 @@ def _deferred_indexes_built(db: Path) -> bool:
     with sqlite3.connect(db) as conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         pending = conn.execute("SELECT COUNT(*) FROM ingest_deferred_indexes").fetchone()[0]
-    return set(DEFERRABLE_INDEXES) <= names and pending == 0
+    return set(DEFERRED_AT_FIRST_SYNC) <= names and pending == 0
 
 
 def _duplicates(db: Path) -> int:

@@ -72,6 +72,7 @@ def test_m004_moves_an_existing_database_forward(tmp_path: Path) -> None:
         assert {i for i in indexes if i.startswith("indicators")} == {
             "indicators_local_signal",
             "indicators_revoked_pdq",  # m022: the revoked PDQ rows near queries read
+            "indicators_id",  # m025: the upsert's conflict key, by name (a first sync defers it)
             *ANALYST_INDEXES,  # m006: the analyst-query indexes
         }
         # New writes continue the change stream after the highest id carried over.

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from node.store import Store
-from node.store.bulk import DEFERRABLE_INDEXES
+from node.store.bulk import DEFERRED_AT_FIRST_SYNC
 from node.store.codec import VALUE_MATCHES, value_params
 from tests.support.feeds import md5_signal, pdq_signal
 from tests.sync.test_publish_pull_serve import (
@@ -63,10 +63,10 @@ def test_a_first_sync_writes_rows_before_the_analyst_indexes_and_builds_them_aft
 
     seen = pull_watching_indexes(receiver, origin_store)
 
-    assert len(seen) == 3 and all(not (s & set(DEFERRABLE_INDEXES)) for s in seen)
-    assert set(DEFERRABLE_INDEXES) <= indexes(receiver)  # built when the pull ended
+    assert len(seen) == 3 and all(not (s & set(DEFERRED_AT_FIRST_SYNC)) for s in seen)
+    assert set(DEFERRED_AT_FIRST_SYNC) <= indexes(receiver)  # built when the pull ended
     assert receiver.deferred_indexes() == []
-    assert "indicators_id" not in DEFERRABLE_INDEXES  # the upsert's conflict key is never deferred
+    assert "indicators_id" in DEFERRED_AT_FIRST_SYNC  # the upserts' conflict key too (bulk_ids.py)
     plan = receiver.reader.execute(
         f"EXPLAIN QUERY PLAN SELECT id FROM indicators WHERE {VALUE_MATCHES}",
         value_params(pdq_signal(1).type.value, pdq_signal(1).value),
@@ -89,7 +89,7 @@ def test_a_sync_into_a_node_that_holds_indicators_keeps_every_index(tmp_path: Pa
 
     seen = pull_watching_indexes(receiver, origin_store)
 
-    assert seen and all(set(DEFERRABLE_INDEXES) <= s for s in seen)
+    assert seen and all(set(DEFERRED_AT_FIRST_SYNC) <= s for s in seen)
 
 
 _LOADER = textwrap.dedent(
@@ -132,7 +132,7 @@ def test_indexes_a_crashed_first_sync_deferred_are_built_when_the_store_opens(tm
 
     with_pending = Store(db)  # the loader is gone: its lock went with it
 
-    assert set(DEFERRABLE_INDEXES) <= indexes(with_pending) and with_pending.deferred_indexes() == []
+    assert set(DEFERRED_AT_FIRST_SYNC) <= indexes(with_pending) and with_pending.deferred_indexes() == []
     with_pending.close()
 
 
@@ -141,9 +141,9 @@ def test_a_store_opened_during_another_process_first_sync_leaves_the_build_to_it
     Store(db).close()
     with loader(db, "wait") as running:
         beside = Store(db)
-        assert not (indexes(beside) & set(DEFERRABLE_INDEXES))
-        assert sorted(beside.deferred_indexes()) == sorted(DEFERRABLE_INDEXES)
+        assert not (indexes(beside) & set(DEFERRED_AT_FIRST_SYNC))
+        assert sorted(beside.deferred_indexes()) == sorted(DEFERRED_AT_FIRST_SYNC)
         running.communicate("done\n", timeout=30)
         assert running.returncode == 0
-    assert set(DEFERRABLE_INDEXES) <= indexes(beside) and beside.deferred_indexes() == []
+    assert set(DEFERRED_AT_FIRST_SYNC) <= indexes(beside) and beside.deferred_indexes() == []
     beside.close()
