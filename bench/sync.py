@@ -46,7 +46,6 @@ from node.app.serve import _start
 from node.feed import public_key_to_text
 from node.feed.encryption import encryption_key_to_text
 from node.model import ContentType, Distribution, Seq, Signal, SignalType, Tlp
-from node.store import Store
 from node.sync.ingest import Ingestor
 from node.sync.publish import Contribution
 
@@ -159,7 +158,7 @@ class StepTimes:
 
     prepare: float = 0.0  # helper thread: size, signature, parse, STIX profile
     commit: float = 0.0  # pulling thread: succession checks, rows and the SQLite transaction
-    indexes: float = 0.0  # after the last commit: the analyst indexes a first sync defers (bulk.py)
+    indexes: float = 0.0  # from the pull's end until the indexes a first sync defers are built (bulk.py)
 
 
 def time_steps(ingestor: Ingestor) -> StepTimes:
@@ -177,20 +176,6 @@ def time_steps(ingestor: Ingestor) -> StepTimes:
 
         setattr(ingestor, step, timed)  # an instance attribute shadows the method
     return times
-
-
-def time_index_build(store: Store, times: StepTimes) -> None:
-    """Time the build of the indexes the first sync deferred (part of the pull's time)."""
-    build = store.build_deferred_indexes
-
-    def timed() -> int:
-        start = time.perf_counter()
-        try:
-            return build()
-        finally:
-            times.indexes += time.perf_counter() - start
-
-    store.build_deferred_indexes = timed  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,20 +205,23 @@ def first_sync(receiver: AccordNode, *, follow: int = 0) -> SyncResult:
     partner = receiver.store.partner("origin")
     assert partner is not None
     steps = time_steps(receiver.ingestor)
-    time_index_build(receiver.store, steps)
     follower = Follower(receiver, follow) if follow else None
     before = cpu_seconds()
     report, pull_time = timed(lambda: receiver.pull_partner(partner))
+    pulled = time.perf_counter()
     if not report.ok or report.rejected:
         raise SystemExit(f"sync failed: {report.summary()}")
     matchable = None if follower is None else follower.wait()
     _, load_time = timed(receiver.load_lists) if follower is None else (0, Timed(0.0))
+    cpu = cpu_seconds() - before
+    receiver.store.wait_for_indexes()
+    steps.indexes = time.perf_counter() - pulled
     return SyncResult(
         entries=report.accepted,
         indicators=report.indicators,
         pull=pull_time,
         load=load_time,
-        cpu_seconds=cpu_seconds() - before,
+        cpu_seconds=cpu,
         steps=steps,
         matchable=matchable,
     )
@@ -377,8 +365,9 @@ def report(result: SyncResult, check_time: Timed) -> None:
         " between them: each alone bounds the pull's rate"
     )
     print(
-        f"indexes   built after the last commit (deferred by a first sync into an empty node):"
-        f" {steps.indexes:6.2f} s, part of the pull"
+        f"indexes   deferred by a first sync into an empty node, built by a thread of the store once"
+        f" the pull returned: ready {steps.indexes:6.2f} s after it (matching never waits for them;"
+        " analyst queries scan until then)"
     )
     print(f"memory    receiver process RSS {current:,.0f} MiB now, {peak:,.0f} MiB peak")
 

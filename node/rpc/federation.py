@@ -39,6 +39,9 @@ BODIES_METHOD = "/accord.v1.Federation/Bodies"
 MAX_CURSORS = 10_000  # origins one request may name; far above any real federation
 MAX_SEQ = 2**63 - 1  # SQLite's INTEGER range; the wire type (uint64) allows more
 PAGES_PER_CALL = 32  # one call streams at most this many pages; the caller then asks again
+# What an Entry adds to its header and body on the wire, at most: the page's tag and length for
+# it, the header's and the body's, and has_body (1 + 10 + 1 + 10 + 1 + 10 + 2 bytes).
+_ENTRY_FRAMING = 35
 
 
 class FederationServicer(federation_pb2_grpc.FederationServicer):
@@ -189,15 +192,23 @@ class FederationServicer(federation_pb2_grpc.FederationServicer):
             if not context.is_active():
                 return  # the caller went away: stop reading the database for it
             message = entry_to_proto(entry.envelope, entry.body)
-            if page and size + message.ByteSize() > self._limits.max_page_bytes:
+            message_size = page_bytes(message, entry.body)
+            if page and size + message_size > self._limits.max_page_bytes:
                 yield federation_pb2.EntryPage(entries=page)
                 page, size, pages = [], 0, pages + 1
                 if pages == PAGES_PER_CALL:
                     return  # bounded call: the caller asks again from its advanced cursors
             page.append(message)
-            size += message.ByteSize()
+            size += message_size
         if page:
             yield federation_pb2.EntryPage(entries=page)
+
+
+def page_bytes(message: federation_pb2.Entry, body: bytes | None) -> int:
+    """What ``message`` adds to an EntryPage on the wire, at most. The body is counted by its
+    length: ``ByteSize()`` serialises the whole message to measure it, megabytes copied only
+    to be counted."""
+    return message.header.ByteSize() + len(body or b"") + _ENTRY_FRAMING
 
 
 def _pushed(requests: Iterator[federation_pb2.PushRequest]) -> Iterator[SignedEntry]:

@@ -86,17 +86,27 @@ def pending_indexes(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM ingest_deferred_indexes ORDER BY name")]
 
 
+def build_next(conn: sqlite3.Connection) -> str | None:
+    """In the open write transaction: build the next deferred index (the ``id`` index first)
+    and forget its record. Returns its name; None when none is left."""
+    row = conn.execute(
+        "SELECT name, sql FROM ingest_deferred_indexes ORDER BY name != ?, name LIMIT 1", (ID_INDEX,)
+    ).fetchone()
+    if row is None:
+        return None
+    name, sql = row
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
+    if exists.fetchone() is None:
+        conn.execute(sql)  # the definition SQLite itself stored for it
+    conn.execute("DELETE FROM ingest_deferred_indexes WHERE name = ?", (name,))
+    log.info("built index %s, deferred during a first sync", name)
+    return str(name)
+
+
 def build_deferred(conn: sqlite3.Connection) -> int:
     """In the open write transaction: build every deferred index and forget its record.
     Returns how many were built."""
-    rows = conn.execute(
-        "SELECT name, sql FROM ingest_deferred_indexes ORDER BY name != ?, name", (ID_INDEX,)
-    ).fetchall()
-    for name, sql in rows:
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (name,))
-        if exists.fetchone() is None:
-            conn.execute(sql)  # the definition SQLite itself stored for it
-        conn.execute("DELETE FROM ingest_deferred_indexes WHERE name = ?", (name,))
-    if rows:
-        log.info("built %d index(es) deferred during a first sync", len(rows))
-    return len(rows)
+    built = 0
+    while build_next(conn) is not None:
+        built += 1
+    return built

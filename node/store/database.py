@@ -10,6 +10,7 @@ beside the writer; ``synchronous=FULL`` makes a commit survive power loss once i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -63,6 +64,8 @@ from node.store.records import (
 from node.store.schema import migrations
 from node.store.transaction import WriteTx
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 30_000  # another process's write transaction is short; wait rather than fail
 # An entry of 20,000 indicators dirties up to ~15,000 pages of the id index once it outgrows
 # the cache; the writer keeps them in memory until the commit instead of spilling them to the
@@ -111,23 +114,29 @@ class Store(FeedbackReads):
         self._bulk_loads = 0
         self._bulk_lock: int | None = None
         self._deferred_ids: DeferredIds | None = None  # while this process defers the id index
+        self._builder: threading.Thread | None = None  # builds what a first sync deferred
         self._recover_deferred_indexes()  # a first sync that crashed left them unbuilt
 
     def close(self) -> None:
-        """Close the writer connection (reader connections close with their threads)."""
+        """Close the writer connection (reader connections close with their threads), once the
+        indexes a first sync deferred are built."""
+        self.wait_for_indexes()
         self.commits.close()
         self._writer.close()
 
     @contextmanager
     def bulk_load(self) -> Iterator[bool]:
         """A span of writes (a pull) during which an empty ``indicators`` table takes its rows
-        before its secondary indexes (node/store/bulk.py). Yields whether they are deferred;
-        they are built when the last overlapping span of this process ends.
+        before its secondary indexes (node/store/bulk.py). Yields whether they are deferred.
 
-        The deferring process holds a lock file meanwhile, so another process opening the
-        store leaves the build to it, and builds them itself only when that process died."""
+        When the last overlapping span of this process ends, a thread of this store builds them,
+        one index per write transaction: the pull returns, and its indicators are matched, while
+        they build (queries meanwhile scan). :meth:`wait_for_indexes` and :meth:`close` wait.
+        The deferring process holds a lock file until they are built, so another process
+        opening the store leaves the build to it, and builds them itself only when that process
+        died."""
         with self._bulk_guard:
-            if self._bulk_loads == 0:
+            if self._bulk_loads == 0 and self._bulk_lock is None:
                 lock = bulk.claim(self.path)
                 if lock is not None:
                     try:
@@ -145,14 +154,42 @@ class Store(FeedbackReads):
         finally:
             with self._bulk_guard:
                 self._bulk_loads -= 1
-                if self._bulk_loads == 0 and self._bulk_lock is not None:
-                    try:
-                        if self.deferred_indexes():
-                            self.build_deferred_indexes()
-                    finally:
+                if self._bulk_loads == 0 and self._bulk_lock is not None and self._builder is None:
+                    self._builder = threading.Thread(
+                        target=self._build_deferred, name="accord-index-build", daemon=True
+                    )
+                    self._builder.start()
+
+    def _build_deferred(self) -> None:
+        """The index builder's thread: each deferred index in its own transaction (the id index
+        first), then the deferral's lock is released. A failure leaves the rest recorded: the
+        next open of the store builds them."""
+        try:
+            while True:
+                with self.write():
+                    built = bulk.build_next(self._writer.conn)
+                    if built == ID_INDEX:
                         self._deferred_ids = None
-                        bulk.release(self._bulk_lock)
-                        self._bulk_lock = None
+                if built is None:
+                    break
+        except Exception:
+            log.exception("building the indexes a first sync deferred failed; the next open builds them")
+        finally:
+            with self._bulk_guard:
+                self._deferred_ids = None
+                if self._bulk_lock is not None:
+                    bulk.release(self._bulk_lock)
+                self._bulk_lock = None
+                self._builder = None
+
+    def wait_for_indexes(self, timeout: float | None = None) -> bool:
+        """Wait until the indexes a first sync of this process deferred are built; False when
+        ``timeout`` seconds passed first."""
+        builder = self._builder
+        if builder is not None:
+            builder.join(timeout)
+            return not builder.is_alive()
+        return True
 
     def build_deferred_indexes(self) -> int:
         """Build the indexes a first sync deferred (one transaction); returns how many."""

@@ -16,9 +16,11 @@ import pytest
 
 from node.app.serve import _start
 from node.feed import public_key_to_text
+from node.model import ENTRY_PAYLOAD_TYPE, Envelope, EnvelopeSignature, KeyId
 from node.rpc.admission import MAX_SMALL_REQUEST_BYTES
 from node.rpc.auth import RequestVerifier, sign_request
-from node.rpc.federation import PULL_METHOD, FederationServicer
+from node.rpc.convert import entry_to_proto
+from node.rpc.federation import PULL_METHOD, FederationServicer, page_bytes
 from node.rpc.pb import federation_pb2, federation_pb2_grpc, local_pb2, local_pb2_grpc
 from node.store import StoredEntry
 from node.sync import serve as serve_use_case
@@ -295,3 +297,18 @@ def test_a_stalled_peer_cannot_hold_the_sync_and_the_next_sync_resumes(tmp_path:
         server.stop(0)
         origin.stop()
         receiver.stop()
+
+
+@pytest.mark.parametrize("body_size", [None, 0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, 5_000_000])
+def test_a_page_is_sized_without_serialising_bodies_and_never_undercounted(body_size: int | None) -> None:
+    """The origin sizes its pages from the body's length (node/rpc/federation.py): the bound must
+    hold across every varint length boundary, or a page could pass ``max_page_bytes``."""
+    body = None if body_size is None else bytes(body_size)
+    header = Envelope(
+        payload_type=ENTRY_PAYLOAD_TYPE,
+        payload=b"p" * 300,
+        signatures=(EnvelopeSignature(keyid=KeyId("k" * 64), sig=b"s" * 64),),
+    )
+    message = entry_to_proto(header, body)
+    alone = federation_pb2.EntryPage(entries=[message]).ByteSize()
+    assert alone <= page_bytes(message, body) <= alone + 40

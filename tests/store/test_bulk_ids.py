@@ -107,6 +107,7 @@ def test_the_deferred_path_stores_exactly_what_the_ordinary_upsert_stores(tmp_pa
             assert not has_id_index(loading)  # nothing in this feed needed it early
             assert table(loading) == table(plain)
         assert got == expected
+        assert loading.wait_for_indexes(30)
         assert has_id_index(loading) and loading.deferred_indexes() == []
         assert table(loading) == table(plain)
 

@@ -10,11 +10,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from node.model import Seq
 from node.store import Store
 from node.store.bulk import DEFERRED_AT_FIRST_SYNC
 from node.store.codec import VALUE_MATCHES, value_params
@@ -62,6 +68,7 @@ def test_a_first_sync_writes_rows_before_the_analyst_indexes_and_builds_them_aft
     pin(receiver, "ngo", ORIGIN)
 
     seen = pull_watching_indexes(receiver, origin_store)
+    assert receiver.wait_for_indexes(30)  # built by a thread of the store once the pull ended
 
     assert len(seen) == 3 and all(not (s & set(DEFERRED_AT_FIRST_SYNC)) for s in seen)
     assert set(DEFERRED_AT_FIRST_SYNC) <= indexes(receiver)  # built when the pull ended
@@ -77,6 +84,39 @@ def test_a_first_sync_writes_rows_before_the_analyst_indexes_and_builds_them_aft
         value_params(pdq_signal(1).type.value, pdq_signal(1).value),
     ).fetchall()
     assert row[0] == origin_store.indicators_with_signal(pdq_signal(1))[0].id
+
+
+def test_a_first_sync_returns_before_its_indexes_are_built_and_the_node_works_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin_store, receiver = Store(tmp_path / "origin.db"), Store(tmp_path / "receiver.db")
+    publisher = make_publisher(origin_store)
+    for n in range(3):
+        contribute(publisher, pdq_signal(n), md5_signal(n))
+    pin(receiver, "ngo", ORIGIN)
+    gate, build = threading.Event(), Store._build_deferred
+
+    def build_when_let(store: Store) -> None:
+        assert gate.wait(30)
+        build(store)
+
+    monkeypatch.setattr(Store, "_build_deferred", build_when_let)
+
+    report = puller(receiver).pull(receiver.partner("ngo"), StoreSource(origin_store))  # type: ignore[arg-type]
+
+    assert report.ok and report.indicators == 6  # returned: nothing waits for the indexes
+    assert sorted(receiver.deferred_indexes()) == sorted(DEFERRED_AT_FIRST_SYNC)
+    [held] = receiver.indicators_with_signal(pdq_signal(1))  # found by a scan meanwhile
+    with receiver.write() as tx:  # a newer version written meanwhile replaces, never doubles
+        tx.upsert_indicators(
+            [replace(held, category="ncii", modified=held.modified + timedelta(1))], entry_seq=Seq(9)
+        )
+    gate.set()
+    assert receiver.wait_for_indexes(30)
+    assert set(DEFERRED_AT_FIRST_SYNC) <= indexes(receiver) and receiver.deferred_indexes() == []
+    assert [i.category for i in receiver.indicators_with_signal(pdq_signal(1))] == ["ncii"]
+    assert receiver.reader.execute("SELECT COUNT(*) FROM indicators").fetchone()[0] == 6
+    receiver.close()
 
 
 def test_a_sync_into_a_node_that_holds_indicators_keeps_every_index(tmp_path: Path) -> None:
@@ -105,6 +145,7 @@ _LOADER = textwrap.dedent(
         os._exit(0)  # no cleanup: as a SIGKILL would leave it
     sys.stdin.readline()
     loading.__exit__(None, None, None)
+    store.close()  # waits for the build
     """
 )
 
