@@ -24,18 +24,17 @@ import argparse
 import http.client
 import io
 import json
-import multiprocessing
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from threading import Thread
 
+from bench.callers import call_until_go_deadline, run_together
 from bench.cold_start import REPO, build_home, free_port, wait_serving
 from bench.match_api import api_rate, queries
 from node.app import AccordNode
@@ -69,73 +68,41 @@ def multipart(data: bytes) -> tuple[bytes, str]:
     return body + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def http_client_process(
-    port: int, token: str, work: list[Work], conn: Connection, *, threads: int, seconds: float
-) -> None:
-    """One client process: ``threads`` threads, each with a keep-alive connection, posting
-    ``work`` round-robin until the time is up; sends back latencies and the failure count."""
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    errors = [0] * threads
+def http_client_process(port: int, token: str, work: list[Work], threads: int, conn: Connection) -> None:
+    """One client process: ``threads`` threads, each with a keep-alive connection opened before
+    the go (bench/callers.py), posting ``work`` round-robin until the deadline."""
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(threads)]
+    for connection in connections:
+        connection.connect()
 
-    def worker(n: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        deadline = time.perf_counter() + seconds
-        k = n
-        while time.perf_counter() < deadline:
+    def caller(n: int) -> Callable[[int], bool]:
+        def call(k: int) -> bool:
             path, body, kind = work[k % len(work)]
             headers = {"Authorization": f"Bearer {token}", "Content-Type": kind}
-            started = time.perf_counter()
             try:
-                connection.request("POST", path, body=body, headers=headers)
-                response = connection.getresponse()
+                connections[n].request("POST", path, body=body, headers=headers)
+                response = connections[n].getresponse()
                 response.read()
-                if response.status != 200:
-                    errors[n] += 1
             except (OSError, http.client.HTTPException):  # counted, not fatal
-                errors[n] += 1
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            latencies[n].append(time.perf_counter() - started)
-            k += threads
-        connection.close()
+                connections[n].close()
+                connections[n] = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                return False
+            return response.status == 200
 
-    workers = [Thread(target=worker, args=(n,)) for n in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    conn.send(([x for part in latencies for x in part], sum(errors)))
+        return call
+
+    call_until_go_deadline(conn, [caller(n) for n in range(threads)])
+    for connection in connections:
+        connection.close()
 
 
 def http_rate(
     port: int, token: str, work: list[Work], *, clients: int, threads: int, seconds: float
 ) -> tuple[float, float, float, int]:
     """Run the HTTP client processes; (requests/s, p50 ms, p99 ms, failures)."""
-    context = multiprocessing.get_context("spawn")
-    pipes, processes = [], []
-    for n in range(clients):
-        parent, child = context.Pipe()
-        part = work[n::clients] or work
-        process = context.Process(
-            target=http_client_process,
-            args=(port, token, part, child),
-            kwargs={"threads": threads, "seconds": seconds},
-        )
-        process.start()
-        pipes.append(parent)
-        processes.append(process)
-    started = time.perf_counter()
-    results = [pipe.recv() for pipe in pipes]
-    elapsed = time.perf_counter() - started
-    for process in processes:
-        process.join()
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
-    if not latencies:
-        raise SystemExit("no HTTP request completed")
-    rate = len(latencies) / max(elapsed, seconds)
-    p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    return rate, 1000 * statistics.median(latencies), 1000 * p99, errors
+    arguments = [(port, token, work[n::clients] or work, threads) for n in range(clients)]
+    calls = run_together(http_client_process, arguments, seconds)
+    return calls.rate, calls.percentile_ms(0.5), calls.percentile_ms(0.99), calls.failed
 
 
 def bench_token(root: Path) -> tuple[str, str]:

@@ -18,19 +18,17 @@ p99 ≤ 10 ms. ``--quick``: 20,000 indicators, 5 s of calls.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from threading import Thread
 
+from bench.callers import call_until_go_deadline, run_together
 from bench.cold_start import REPO, batch_signals, build_home, free_port, wait_serving
 from node.app import AccordNode
 from node.model import Signal, VideoThresholds
@@ -112,64 +110,45 @@ def seconds_for(call: Callable[[Signal], object], signals: list[Signal]) -> floa
     return time.perf_counter() - started
 
 
-def client_process(address: str, texts: list[str], threads: int, seconds: float, conn: Connection) -> None:
-    """One client process: ``threads`` threads calling Match until the time is up."""
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    errors = [0] * threads
+def client_process(address: str, texts: list[str], threads: int, conn: Connection) -> None:
+    """One client process: ``threads`` threads, each with its own channel, connected and warm
+    before the go (bench/callers.py), calling Match until the deadline."""
+    clients = [LocalClient(address, timeout=30) for _ in range(threads)]
+    for client in clients:
+        client.match([texts[0]])
 
-    def worker(n: int) -> None:
-        client = LocalClient(address, timeout=30)
-        deadline = time.perf_counter() + seconds
-        k = n
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
+    def caller(client: LocalClient) -> Callable[[int], bool]:
+        def call(k: int) -> bool:
             try:
                 client.match([texts[k % len(texts)]])
             except Exception:  # a failed call is counted, not fatal: the figure says how many
-                errors[n] += 1
-            latencies[n].append(time.perf_counter() - started)
-            k += threads
-        client.close()
+                return False
+            return True
 
-    workers = [Thread(target=worker, args=(n,)) for n in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    conn.send(([x for part in latencies for x in part], sum(errors)))
+        return call
+
+    call_until_go_deadline(conn, [caller(c) for c in clients])
+    for client in clients:
+        client.close()
 
 
 def api_rate(address: str, texts: list[str], *, clients: int, threads: int, seconds: float) -> float:
     """Run the client processes against the server; print and return calls/s and latency."""
-    context = multiprocessing.get_context("spawn")
-    pipes, processes = [], []
-    for n in range(clients):
-        parent, child = context.Pipe()
-        part = texts[n::clients]
-        process = context.Process(target=client_process, args=(address, part, threads, seconds, child))
-        process.start()
-        pipes.append(parent)
-        processes.append(process)
-    started = time.perf_counter()
-    results = [pipe.recv() for pipe in pipes]
-    elapsed = time.perf_counter() - started
-    for process in processes:
-        process.join()
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
-    rate = len(latencies) / max(elapsed, seconds)
-    p99 = latencies[int(0.99 * (len(latencies) - 1))]
-    print(
-        f"grpc      {clients} client processes x {threads} threads, {len(latencies):,} calls"
-        f" ({errors} failed): {rate:,.0f} calls/s; latency p50 {1000 * statistics.median(latencies):.1f} ms,"
-        f" p99 {1000 * p99:.1f} ms"
+    calls = run_together(
+        client_process, [(address, texts[n::clients], threads) for n in range(clients)], seconds
     )
-    ok = rate >= TARGET_RATE and 1000 * p99 <= TARGET_P99_MS
+    p99 = calls.percentile_ms(0.99)
+    print(
+        f"grpc      {clients} client processes x {threads} threads, {len(calls.latencies):,} calls in"
+        f" {calls.seconds:.1f} s ({calls.failed} failed): {calls.rate:,.0f} calls/s; latency p50"
+        f" {calls.percentile_ms(0.5):.1f} ms, p99 {p99:.1f} ms"
+    )
+    ok = calls.rate >= TARGET_RATE and p99 <= TARGET_P99_MS
     print(
         f"target    ≥ {TARGET_RATE:,.0f} calls/s, p99 ≤ {TARGET_P99_MS:.0f} ms: {'PASS' if ok else 'MISS'}"
-        f" ({rate:,.0f} calls/s, p99 {1000 * p99:.1f} ms)"
+        f" ({calls.rate:,.0f} calls/s, p99 {p99:.1f} ms)"
     )
-    return rate
+    return calls.rate
 
 
 def main() -> None:

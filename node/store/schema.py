@@ -981,6 +981,11 @@ def m025_ingest_named_id_index(db: Database) -> None:
     ]
     if "id TEXT NOT NULL UNIQUE" not in old:
         return
+    count = db.execute("SELECT COUNT(*) FROM indicators").fetchone()[0]
+    if count > 100_000:
+        logging.getLogger(__name__).warning(
+            "upgrading the indicators table once (m025): %d rows, about 20 s per million here", count
+        )
     others = [
         row[0]
         for row in db.execute(
