@@ -34,7 +34,6 @@ from node.errors import InvalidInput, MalformedEntry
 from node.feed.canonical import canonical_json
 from node.feed.entries import strict_json_at
 from node.model import Indicator, KeyId, Signal, SignalType
-from node.model.indicators import INDICATOR_ID
 from node.stix.fastpath import hash_pattern
 from node.stix.reader import BundleContents, BundleReader
 
@@ -49,13 +48,37 @@ _ID_MARK: Final = "\ue000"
 _PATTERN_MARK: Final = "\ue001"
 
 
+_ID_CHARS: Final = len("indicator--") + 36  # every id INDICATOR_ID accepts has this length
+
+
 @dataclass(frozen=True, slots=True)
 class _Template:
-    """The text of an indicator shape with its id and hash open, and the indicator it read as."""
+    """The text of an indicator shape with its id and hash open, and the indicator it read as:
+    ``before`` + id + ``between`` + pattern + ``after``. The three are compared as text (a
+    memory compare each), the pattern by ``pattern`` (the fast path's own), the id by the
+    model's check (``INDICATOR_ID``, of fixed length) as the indicator is built."""
 
-    text: re.Pattern[str]
+    before: str
+    between: str
+    pattern: re.Pattern[str]
+    after: str
     read: Indicator
     fields: dict[str, Any]  # ``read``'s fields, each later indicator's but for its id and signal
+
+    def fit(self, text: str, position: int) -> tuple[str, str, int] | None:
+        """The id and hash of the object at ``position`` if it has this shape, and where it
+        ends; None when it does not."""
+        if not text.startswith(self.before, position):
+            return None
+        at = position + len(self.before)
+        id_ = text[at : at + _ID_CHARS]
+        at += _ID_CHARS
+        if not text.startswith(self.between, at):
+            return None
+        value = self.pattern.match(text, at + len(self.between))
+        if value is None or not text.startswith(self.after, value.end()):
+            return None
+        return id_, value[1], value.end() + len(self.after)
 
 
 def read_entry_text(plaintext: bytes, *, origin: KeyId, max_objects: int) -> BundleContents | None:
@@ -94,17 +117,20 @@ class _Walk:
     def take(self, position: int, index: int) -> int | None:
         """Read the object at ``position``; where it ends, or None when it is not JSON."""
         for template in self.templates:
-            fits = template.text.match(self.text, position)
+            fits = template.fit(self.text, position)
             if fits is None:
                 continue
+            id_, value, end = fits
             try:
-                # Built through the model's checks, as dataclasses.replace would (at half the cost).
-                signal = Signal(template.read.signal.type, fits[2])
-                indicator = Indicator(**{**template.fields, "id": fits[1], "signal": signal})
+                # Built through the model's checks, as dataclasses.replace would (at half the cost):
+                # they hold the id to INDICATOR_ID, so one that is not (a quote in it, another
+                # length) is read, and named, by the ordinary path.
+                signal = Signal(template.read.signal.type, value)
+                indicator = Indicator(**{**template.fields, "id": id_, "signal": signal})
             except InvalidInput:
-                break  # the model refuses it: the ordinary path reads (and names) it
+                break
             self.reader.take_indicator(index, indicator)
-            return fits.end()
+            return end
         try:
             stix, after = strict_json_at(self.text, position)
         except (ValueError, MalformedEntry, RecursionError):
@@ -137,13 +163,10 @@ def _template(stix: dict[str, Any], indicator: Indicator, text: str) -> _Templat
         return None
     between, after = rest.split(_PATTERN_MARK)
     return _Template(
-        re.compile(
-            re.escape(before)
-            + f"({INDICATOR_ID.pattern})"
-            + re.escape(between)
-            + pattern.pattern
-            + re.escape(after)
-        ),
+        before,
+        between,
+        pattern,
+        after,
         indicator,
         {field.name: getattr(indicator, field.name) for field in fields(Indicator)},
     )

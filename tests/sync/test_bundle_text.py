@@ -124,6 +124,13 @@ HOSTILE = {
     "nan": lambda b: swap(b, b'"quality":87', b'"quality":NaN'),
     "other tlp in one": lambda b: swap(b, AMBER_MARKING, GREEN_MARKING),
     "quality changed in one": lambda b: swap(b, b'"quality":87', b'"quality":88'),
+    # Length-preserving edits on either side of the id and the hash: each part of a template's
+    # text must be compared, the one after the hash included.
+    "created changed in one": lambda b: overwrite(b, b'"created":"', 3, b"1"),
+    "valid_from changed in one": lambda b: overwrite(b, b'"valid_from":"', 3, b"1"),
+    "spec_version changed in one": lambda b: swap(
+        b, b'"spec_version":"2.1","type":"indicator"', b'"spec_version":"2.0","type":"indicator"'
+    ),
     "truncated": lambda b: b[: len(b) // 2] + b'],"type":"bundle"}',
     "nested deep": lambda b: swap(b, b'"quality":87', b'"quality":' + b"[" * 5000 + b"]" * 5000),
 }
