@@ -58,14 +58,20 @@ def pull_watching_indexes(receiver: Store, origin_store: Store) -> list[set[str]
     return seen
 
 
-def test_a_first_sync_writes_rows_before_the_analyst_indexes_and_builds_them_after(
-    tmp_path: Path,
-) -> None:
+def published_to_empty(tmp_path: Path) -> tuple[Store, Store]:
+    """An origin that published three entries (six indicators), and an empty node pinning it."""
     origin_store, receiver = Store(tmp_path / "origin.db"), Store(tmp_path / "receiver.db")
     publisher = make_publisher(origin_store)
     for n in range(3):
         contribute(publisher, pdq_signal(n), md5_signal(n))
     pin(receiver, "ngo", ORIGIN)
+    return origin_store, receiver
+
+
+def test_a_first_sync_writes_rows_before_the_analyst_indexes_and_builds_them_after(
+    tmp_path: Path,
+) -> None:
+    origin_store, receiver = published_to_empty(tmp_path)
 
     seen = pull_watching_indexes(receiver, origin_store)
     assert receiver.wait_for_indexes(30)  # built by a thread of the store once the pull ended
@@ -89,11 +95,7 @@ def test_a_first_sync_writes_rows_before_the_analyst_indexes_and_builds_them_aft
 def test_a_first_sync_returns_before_its_indexes_are_built_and_the_node_works_meanwhile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    origin_store, receiver = Store(tmp_path / "origin.db"), Store(tmp_path / "receiver.db")
-    publisher = make_publisher(origin_store)
-    for n in range(3):
-        contribute(publisher, pdq_signal(n), md5_signal(n))
-    pin(receiver, "ngo", ORIGIN)
+    origin_store, receiver = published_to_empty(tmp_path)
     gate, build = threading.Event(), Store._build_deferred
 
     def build_when_let(store: Store) -> None:
