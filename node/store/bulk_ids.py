@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,17 +91,20 @@ class KeyRuns:
     def __init__(self) -> None:
         self._keys: list[_Keys] = []
         self._values: list[_Keys] = []
+        self._lock = threading.Lock()  # the writer changes runs while readers look ids up
 
     def __len__(self) -> int:
-        return sum(len(k) for k in self._keys)
+        with self._lock:
+            return sum(len(k) for k in self._keys)
 
     def find(self, keys: _Keys) -> _Keys:
         """The value of each key, -1 where the key is absent."""
         found = np.full(len(keys), -1, dtype=np.int64)
-        for run, values in zip(self._keys, self._values, strict=True):
-            at = np.minimum(np.searchsorted(run, keys), len(run) - 1)
-            hit = run[at] == keys
-            found[hit] = values[at[hit]]
+        with self._lock:
+            for run, values in zip(self._keys, self._values, strict=True):
+                at = np.minimum(np.searchsorted(run, keys), len(run) - 1)
+                hit = run[at] == keys
+                found[hit] = values[at[hit]]
         return found
 
     def add(self, keys: _Keys, values: _Keys) -> None:
@@ -108,23 +112,25 @@ class KeyRuns:
         if not len(keys):
             return
         order = np.argsort(keys, kind="stable")
-        self._keys.append(keys[order])
-        self._values.append(values[order])
-        while len(self._keys) > 1 and len(self._keys[-1]) * 2 >= len(self._keys[-2]):
-            merged_keys = np.concatenate((self._keys.pop(-2), self._keys.pop()))
-            merged_values = np.concatenate((self._values.pop(-2), self._values.pop()))
-            order = np.argsort(merged_keys, kind="stable")
-            self._keys.append(merged_keys[order])
-            self._values.append(merged_values[order])
+        with self._lock:
+            self._keys.append(keys[order])
+            self._values.append(values[order])
+            while len(self._keys) > 1 and len(self._keys[-1]) * 2 >= len(self._keys[-2]):
+                merged_keys = np.concatenate((self._keys.pop(-2), self._keys.pop()))
+                merged_values = np.concatenate((self._values.pop(-2), self._values.pop()))
+                order = np.argsort(merged_keys, kind="stable")
+                self._keys.append(merged_keys[order])
+                self._values.append(merged_values[order])
 
     def set(self, key: int, value: int) -> None:
         """Change the value of a key that is present."""
         probe = np.array([key], dtype=np.int64)
-        for run, values in zip(self._keys, self._values, strict=True):
-            at = int(np.searchsorted(run, probe)[0])
-            if at < len(run) and run[at] == key:
-                values[at] = value
-                return
+        with self._lock:
+            for run, values in zip(self._keys, self._values, strict=True):
+                at = int(np.searchsorted(run, probe)[0])
+                if at < len(run) and run[at] == key:
+                    values[at] = value
+                    return
         raise KeyError(key)
 
 
@@ -257,8 +263,11 @@ class DeferredIds:
         )
 
     def change_ids(self, ids: Sequence[str]) -> list[int]:
-        """The change ids of the stored rows ``ids`` may name (checked by the caller's query)."""
-        assert self._runs is not None
-        keys = _keys(ids)
-        found = self._runs.find(keys)
+        """The change ids of the rows ``ids`` may name, as this process last wrote them (the
+        caller's query checks each row's id: a reader's snapshot may hold an older version
+        under another change id, or not yet a row written since). Empty once it ended."""
+        runs = self._runs
+        if runs is None or not ids:
+            return []
+        found = runs.find(_keys(ids))
         return [int(c) for c in found[found >= 0]]

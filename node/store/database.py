@@ -488,15 +488,32 @@ class Store(FeedbackReads):
         """The current versions of the given indicators."""
         wanted = list(dict.fromkeys(ids))
         found: dict[str, Indicator] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+        deferred = self._deferred_ids
+        if deferred is not None:
+            # This process's first sync has not built the id index yet (a serving node matches
+            # meanwhile): its rows are found by the change ids it stored, and only what that
+            # misses (absent, or written since this snapshot) is looked for by scanning.
+            asked = set(wanted)
+            by_change = self._indicators_where("change_id", deferred.change_ids(wanted))
+            found.update((i, indicator) for i, indicator in by_change.items() if i in asked)
+            wanted = [i for i in wanted if i not in found]
+        found.update(self._indicators_where("id", wanted))
+        return self._with_notes(found)
+
+    def _indicators_where(self, column: str, values: Sequence[object]) -> dict[str, Indicator]:
+        """Indicators whose ``column`` (``id`` or ``change_id``) is one of ``values``, by id."""
+        if column not in ("id", "change_id"):
+            raise ValueError(f"not a key column: {column}")
+        found: dict[str, Indicator] = {}
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self.reader.execute(
-                f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE id IN ({marks})",  # noqa: S608
+                f"SELECT {INDICATOR_COLUMNS} FROM indicators WHERE {column} IN ({marks})",  # noqa: S608
                 chunk,
             )
             found.update((row[0], indicator_from_row(row)) for row in rows)
-        return self._with_notes(found)
+        return found
 
     def with_notes(self, indicators: Sequence[Indicator]) -> list[Indicator]:
         """``indicators`` with their notes attached (reads that select rows themselves)."""
