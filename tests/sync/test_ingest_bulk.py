@@ -127,6 +127,7 @@ def test_a_sync_into_a_node_that_holds_indicators_keeps_every_index(tmp_path: Pa
     contribute(publisher, pdq_signal(1))
     pin(receiver, "ngo", ORIGIN)
     pull_watching_indexes(receiver, origin_store)
+    assert receiver.wait_for_indexes(30)  # the first sync's, built after it returned
     contribute(publisher, pdq_signal(2))
 
     seen = pull_watching_indexes(receiver, origin_store)
