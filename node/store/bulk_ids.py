@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from node.store.codec import UPSERT_WIDTH
+from node.store.codec import INSERT_INDICATORS, ROW_PLACEHOLDERS, UPSERT_WIDTH
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,6 @@ _ID, _ORIGIN, _SIGNAL_TYPE, _VALUE = 0, 1, 2, 3
 _CATEGORY, _CONTENT_TYPE, _TLP, _QUALITY, _MODIFIED, _VALID_UNTIL, _REVOKED = 4, 5, 6, 7, 9, 10, 11
 _ENTRY_SEQ, _CHANGE_ID = 12, 13
 
-_INSERT_HEAD = (
-    "INSERT INTO indicators (id, origin, signal_type, value, category, content_type, tlp, quality,"
-    " created, modified, valid_until, revoked, entry_seq, change_id, local) VALUES "
-)
-_ROW = "(" + ", ".join("?" * UPSERT_WIDTH) + ")"
 # ON CONFLICT (id) DO UPDATE ... WHERE, for the row the key found (node/store/transaction.py).
 _UPDATE = """
 UPDATE indicators SET category = ?, content_type = ?, tlp = ?, quality = ?, modified = ?,
@@ -212,7 +207,7 @@ class DeferredIds:
             values = params
         else:
             values = [v for n in positions for v in params[n * UPSERT_WIDTH : (n + 1) * UPSERT_WIDTH]]
-        conn.execute(_INSERT_HEAD + ", ".join([_ROW] * len(positions)), values)
+        conn.execute(INSERT_INDICATORS + ", ".join([ROW_PLACEHOLDERS] * len(positions)), values)
         return len(positions)
 
     @staticmethod

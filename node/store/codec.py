@@ -106,6 +106,10 @@ def indicator_to_row(indicator: Indicator) -> tuple[Any, ...]:
 
 # The upsert's parameters, row after row: INDICATOR_COLUMNS, then entry_seq, change_id, local.
 UPSERT_WIDTH = 15
+# The insert both upserts share (the ordinary one adds ON CONFLICT; a deferred id index's does
+# not): its column list and one row's placeholders.
+INSERT_INDICATORS = f"INSERT INTO indicators ({INDICATOR_COLUMNS}, entry_seq, change_id, local) VALUES "  # noqa: S608
+ROW_PLACEHOLDERS = "(" + ", ".join("?" * UPSERT_WIDTH) + ")"
 _CHANGE_ID_SLOT = 13
 ROWS_PER_STATEMENT = 2000  # 30,000 variables: below SQLite's default limit of 32,766
 

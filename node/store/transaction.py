@@ -16,8 +16,8 @@ from node.model.audit import AuditRecord
 from node.model.clock import format_timestamp, utc_now
 from node.store.bulk_ids import DeferredIds, build_id_index, id_index_exists
 from node.store.codec import (
-    INDICATOR_COLUMNS,
-    UPSERT_WIDTH,
+    INSERT_INDICATORS,
+    ROW_PLACEHOLDERS,
     UpsertBatch,
     signatures_to_text,
     upsert_batch,
@@ -28,8 +28,6 @@ from node.store.records import RefusedCall, StoredBody
 # The column list is a constant of this package, not input. Rows go in as multi-row VALUES:
 # one statement (one step, GIL released throughout) per chunk instead of one per row, which
 # keeps SQLite's work off the GIL while a pull prepares the next entry in another thread.
-_ROW = "(" + ", ".join("?" * UPSERT_WIDTH) + ")"
-_UPSERT_HEAD = f"INSERT INTO indicators ({INDICATOR_COLUMNS}, entry_seq, change_id, local) VALUES "  # noqa: S608
 _UPSERT_TAIL = """
 ON CONFLICT (id) DO UPDATE SET
     category = excluded.category, content_type = excluded.content_type, tlp = excluded.tlp,
@@ -52,7 +50,7 @@ SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM indicators WHERE id = ? AND mod
 @lru_cache(maxsize=8)
 def _upsert_rows(count: int) -> str:
     """The upsert of ``count`` rows. Rows are applied in order, as separate inserts would be."""
-    return _UPSERT_HEAD + ", ".join([_ROW] * count) + _UPSERT_TAIL
+    return INSERT_INDICATORS + ", ".join([ROW_PLACEHOLDERS] * count) + _UPSERT_TAIL
 
 
 class WriteTx(FeedbackWrites):
