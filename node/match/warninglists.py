@@ -8,21 +8,23 @@ indicator whose value is on one is stored and counted but never enters the match
 (:class:`node.match.lists.MatchLists`); ``accord contribute`` refuses it unless forced.
 
 The lists hold about 220,000 values (11 MiB of JSON, ~0.2 s to read), so they are read on
-first use, once per process: commands that never match or contribute never pay for them.
+first use, once per process: commands that never match or contribute never pay for them. The
+package's JSON is read directly: importing ``pymispwarninglists`` loads jsonschema's format
+checkers (~1.2 s, a lark grammar), which every CLI command would pay for at start.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import pymispwarninglists
-from pymispwarninglists.api import WarningList
-
+from node.errors import ConfigError
 from node.model import Signal, SignalType
 
 HASH_LISTS = (
@@ -46,15 +48,16 @@ class Warninglists:
     by_type: dict[SignalType, dict[str, str]]  # type → lowercase hex value → list name
 
     @classmethod
-    def of(cls, lists: Iterable[WarningList]) -> Warninglists:
-        """The exact-hash entries of ``lists`` (the first list naming a value names it)."""
+    def of(cls, lists: Iterable[Mapping[str, Any]]) -> Warninglists:
+        """The exact-hash entries of ``lists``, each a MISP warninglist's JSON (``name``,
+        ``list``); the first list naming a value names it."""
         by_length: dict[int, dict[str, str]] = {n: {} for n in _TYPE_BY_LENGTH}
         for warninglist in lists:
-            for entry in warninglist.list:
+            for entry in warninglist["list"]:
                 value = entry.strip().lower()
                 found = by_length.get(len(value))
                 if found is not None and value not in found and _HEX.fullmatch(value):
-                    found[value] = warninglist.name
+                    found[value] = warninglist["name"]
         return cls({_TYPE_BY_LENGTH[n]: values for n, values in by_length.items()})
 
     def list_of(self, signal: Signal) -> str | None:
@@ -75,10 +78,18 @@ def builtin_warninglists() -> Warninglists:
     global _builtin  # noqa: PLW0603 - one read per process, shared by every node it opens
     with _lock:
         if _builtin is None:
-            root = Path(pymispwarninglists.__file__).parent / "data" / "misp-warninglists" / "lists"
+            root = _package_dir() / "data" / "misp-warninglists" / "lists"
             lists = []
             for name in HASH_LISTS:
                 with (root / name / "list.json").open(encoding="utf-8") as stream:
-                    lists.append(WarningList(json.load(stream)))
+                    lists.append(json.load(stream))
             _builtin = Warninglists.of(lists)
         return _builtin
+
+
+def _package_dir() -> Path:
+    """Where ``pymispwarninglists`` is installed, found without importing it."""
+    spec = importlib.util.find_spec("pymispwarninglists")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("pymispwarninglists is not installed: reinstall Accord (pip install -e .)")
+    return Path(next(iter(spec.submodule_search_locations)))

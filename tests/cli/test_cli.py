@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -314,3 +316,12 @@ def test_every_help_page_of_the_whole_tree_renders(command: tuple[str, ...]) -> 
     assert result.exit_code == 0 and "Usage: accord" in result.output
     if not isinstance(cli.get_command(click.Context(cli), command[0]), click.Group):
         assert "--home" in result.output
+
+
+def test_the_cli_starts_without_loading_the_warninglists_schema_machinery() -> None:
+    """Every command starts a process: importing ``pymispwarninglists`` pulled in jsonschema's
+    format checkers (~1.2 s, a third of each command's start), for lists only matching reads."""
+    heavy = ("pymispwarninglists", "jsonschema", "rfc3987_syntax")
+    probe = f"import sys, node.cli.main; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == ""
