@@ -61,7 +61,7 @@ proto-check: install-dev
 	$(BIN)/python proto/generate.py --check
 
 test: install-dev
-	$(BIN)/pytest -q -p no:cacheprovider -n 4 --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -q -p no:cacheprovider -n 4 --dist worksteal --cov --cov-report=term:skip-covered
 
 # `make bench` runs every benchmark in its quick mode (minutes); `make bench BENCH=` runs the full
 # sizes (1M/10M lists, a 10M-indicator home built once under .bench-data/; see bench/README.md).
