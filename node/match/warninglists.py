@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ HASH_LISTS = (
 )
 """The MISP warninglists (by folder name) whose entries are file hashes."""
 
-_HEX = re.compile(r"[0-9a-f]+")
+_HEX_DIGITS = "0123456789abcdef"
 _TYPE_BY_LENGTH = {32: SignalType.MD5, 40: SignalType.SHA1, 64: SignalType.SHA256}
 """Hex digits of each exact signal type; other lengths (sha224, sha512, ssdeep) are not ours."""
 
@@ -53,11 +52,12 @@ class Warninglists:
         ``list``); the first list naming a value names it."""
         by_length: dict[int, dict[str, str]] = {n: {} for n in _TYPE_BY_LENGTH}
         for warninglist in lists:
-            for entry in warninglist["list"]:
-                value = entry.strip().lower()
+            name = warninglist["name"]
+            for value in map(str.lower, map(str.strip, warninglist["list"])):
                 found = by_length.get(len(value))
-                if found is not None and value not in found and _HEX.fullmatch(value):
-                    found[value] = warninglist["name"]
+                # All hex digits when stripping them leaves nothing (lengths above are not 0).
+                if found is not None and value not in found and not value.strip(_HEX_DIGITS):
+                    found[value] = name
         return cls({_TYPE_BY_LENGTH[n]: values for n, values in by_length.items()})
 
     def list_of(self, signal: Signal) -> str | None:
