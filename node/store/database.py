@@ -56,6 +56,7 @@ from node.store.records import (
     EncryptionKeyRecord,
     EvidenceRecord,
     IndicatorChange,
+    PdqStretch,
     PeerHead,
     RefusedCall,
     StoredEntry,
@@ -592,6 +593,44 @@ class Store(FeedbackReads):
             (change_id, limit),
         )
         return [IndicatorChange(c, i, t, v, not r) for c, i, t, v, r in rows]
+
+    def pdq_stretch_since(self, change_id: int, *, limit: int, pdq: str) -> PdqStretch | None:
+        """The next ``limit`` rows of the change stream after ``change_id``, the active rows of
+        signal type ``pdq`` as columns (for a bulk list load); None when there are none.
+
+        Read in one snapshot (the three queries see the same commit). Indicator ids are
+        ``indicator--<uuid4>`` (no spaces) and PDQ values 64 hex digits, so SQLite can join them.
+        """
+        conn = self.reader
+        conn.execute("BEGIN")
+        try:
+            last = conn.execute(
+                "SELECT max(change_id) FROM"
+                " (SELECT change_id FROM indicators WHERE change_id > ? ORDER BY change_id LIMIT ?)",
+                (change_id, limit),
+            ).fetchone()[0]
+            if last is None:
+                return None
+            ids, values = conn.execute(
+                "SELECT group_concat(id, ' '), group_concat(value, '') FROM indicators"
+                " WHERE change_id > ? AND change_id <= ? AND signal_type = ? AND revoked = 0"
+                " AND origin NOT IN (SELECT origin FROM evidence)",
+                (change_id, last, pdq),
+            ).fetchone()
+            others = conn.execute(
+                "SELECT change_id, id, signal_type, value, revoked OR origin IN (SELECT origin FROM evidence)"
+                " FROM indicators WHERE change_id > ? AND change_id <= ? AND signal_type != ?"
+                " ORDER BY change_id",
+                (change_id, last, pdq),
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        return PdqStretch(
+            last_change_id=last,
+            pdq_ids=ids.split(" ") if ids else [],
+            pdq_hashes=bytes.fromhex(values) if values else b"",
+            others=[IndicatorChange(c, i, t, v, not r) for c, i, t, v, r in others],
+        )
 
     def active_changes_upto(
         self, change_id: int, signal_types: Sequence[str], *, batch: int

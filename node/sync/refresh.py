@@ -79,14 +79,12 @@ class ListRefresher:
 
     def _pdq_batches(self) -> Iterator[tuple[list[str], np.ndarray]]:
         """Active PDQ rows of the whole stream as (ids, hashes); other rows are applied as read."""
-        while changes := self._store.changes_since(self._cursor, limit=_BATCH):
-            pdq = [c for c in changes if c.signal_type == _PDQ and c.active]
-            others = [c for c in changes if c.signal_type != _PDQ and c.active]
-            self._lists.apply(_updates(others))
-            self._cursor = changes[-1].change_id
-            if pdq:
-                raw = bytes.fromhex("".join(c.value for c in pdq))
-                yield [c.indicator_id for c in pdq], np.frombuffer(raw, dtype=np.uint8).reshape(-1, 32)
+        while stretch := self._store.pdq_stretch_since(self._cursor, limit=_BATCH, pdq=_PDQ):
+            self._lists.apply(_updates([c for c in stretch.others if c.active]))
+            self._cursor = stretch.last_change_id
+            if stretch.pdq_ids:
+                hashes = np.frombuffer(stretch.pdq_hashes, dtype=np.uint8).reshape(-1, 32)
+                yield stretch.pdq_ids, hashes
 
     def resume(self, *, cursor: int, exact_listed: bool) -> int:
         """Continue from saved indexes that reflect ``cursor`` (already adopted by the lists):
