@@ -80,6 +80,9 @@ READER_CACHE_KIB = 8 * 1024
 # ~3 GB/s here, appends that grow a file at 0.3-0.6 GB/s.
 WAL_CHECKPOINT_PAGES = 65_536
 WAL_SIZE_LIMIT_BYTES = 512 * 1024 * 1024
+_INACTIVE = "(revoked OR origin IN (SELECT origin FROM evidence))"
+"""An indicator row the match lists must not hold: revoked, or its origin quarantined (its
+indicators were re-issued when it was)."""
 
 
 def _connect(path: Path, *, cache_kib: int) -> sqlite3.Connection:
@@ -588,7 +591,7 @@ class Store(FeedbackReads):
         """Indicator writes committed after ``change_id``, in commit order."""
         # A quarantined origin's indicators are inactive: they were re-issued when it was.
         rows = self.reader.execute(
-            "SELECT change_id, id, signal_type, value, revoked OR origin IN (SELECT origin FROM evidence)"
+            f"SELECT change_id, id, signal_type, value, {_INACTIVE}"  # noqa: S608
             " FROM indicators WHERE change_id > ? ORDER BY change_id LIMIT ?",
             (change_id, limit),
         )
@@ -612,13 +615,12 @@ class Store(FeedbackReads):
             if last is None:
                 return None
             ids, values = conn.execute(
-                "SELECT group_concat(id, ' '), group_concat(value, '') FROM indicators"
-                " WHERE change_id > ? AND change_id <= ? AND signal_type = ? AND revoked = 0"
-                " AND origin NOT IN (SELECT origin FROM evidence)",
+                "SELECT group_concat(id, ' '), group_concat(value, '') FROM indicators"  # noqa: S608
+                f" WHERE change_id > ? AND change_id <= ? AND signal_type = ? AND NOT {_INACTIVE}",
                 (change_id, last, pdq),
             ).fetchone()
             others = conn.execute(
-                "SELECT change_id, id, signal_type, value, revoked OR origin IN (SELECT origin FROM evidence)"
+                f"SELECT change_id, id, signal_type, value, {_INACTIVE}"  # noqa: S608
                 " FROM indicators WHERE change_id > ? AND change_id <= ? AND signal_type != ?"
                 " ORDER BY change_id",
                 (change_id, last, pdq),
