@@ -238,8 +238,13 @@ class ExchangingMixin(NodeParts):
 
     def maintain(self) -> int:
         """The serve loop's periodic work: apply new rows to the match lists, write the match
-        log and, every ``sync.sightings_seconds``, report sightings. Returns the rows applied."""
+        log and, every ``sync.sightings_seconds``, report sightings. Returns the rows applied.
+
+        Reviewers' safelist entries decided by another process (``accord review decide``) are
+        picked up here too."""
         applied = self.refresher.refresh()
+        if self.review_safelist.follow():
+            self.matcher.safelist_changed()
         self.match_log.flush()  # the matches counted since the last refresh
         now = time.monotonic()
         if now - self._sightings_at >= self.config.sync.sightings_seconds:

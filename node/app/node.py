@@ -25,16 +25,22 @@ from node.app.encryption_keys import load_encryption_keys
 from node.app.exchanging import ExchangingMixin, PushReport
 from node.app.flood import FloodGuard
 from node.app.home import Home, require_home, tls_credentials
+from node.app.matcher_parts import (
+    ReviewSafelist,
+    local_safelist,
+    new_matcher,
+    pdq_thresholds,
+    safelist_file_updates,
+    video_thresholds,
+)
 from node.app.near_queries import near_from_lists
 from node.app.partnering import PartneringMixin
 from node.app.responding import RespondingMixin
 from node.app.scan_snapshot import SnapshotSource
 from node.config import NodeConfig, load_config
 from node.feed import NodeIdentity
-from node.hashing import ListRefusal, read_hash_list
 from node.hashing.gate import MediaGate
-from node.match import ListUpdate, MatchLists, builtin_warninglists
-from node.model import PdqThresholds, VideoThresholds
+from node.match import MatchLists, builtin_warninglists
 from node.model.clock import utc_now
 from node.store import Store
 from node.sync.ingest import Ingestor
@@ -44,7 +50,6 @@ from node.sync.opinions import OpinionDesk
 from node.sync.provenance import ProvenanceCache
 from node.sync.publish import Publisher
 from node.sync.pull import Puller
-from node.sync.query import Matcher
 from node.sync.refresh import ListRefresher
 from node.sync.sightings import MatchCounter, SightingReporter
 from node.sync.tape import MatchTape
@@ -99,24 +104,16 @@ class AccordNode(
             names=self.names,
             source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
         )
-        self.safelist = self._local_safelist()
-        self._load_review_safelist()
-        self.matcher = Matcher(
+        self.safelist = local_safelist(home.root, self.config)
+        self.review_safelist = ReviewSafelist(self.store, self.safelist)
+        self.review_safelist.follow()
+        self.matcher = new_matcher(
+            self.config,
             lists=self.lists,
-            store=self.provenance,
-            thresholds=self._thresholds(),
-            names=self.provenance.names,
-            video=VideoThresholds(
-                frame_threshold=self.config.match.vpdq_frame_threshold,
-                query_match_percent=self.config.match.vpdq_query_match_percent,
-                compared_match_percent=self.config.match.vpdq_compared_match_percent,
-            ),
-            record=self.tape.append,
+            provenance=self.provenance,
             safelist=self.safelist,
-            safelist_threshold=self.config.match.safelist_pdq_threshold,
-            self_key=self.origin,
-            source_trust=self.provenance.source_trust,
-            sync=self.provenance.sync,
+            origin=self.origin,
+            record=self.tape.append,
         )
         self.publisher = Publisher(
             store=self.store,
@@ -172,41 +169,6 @@ class AccordNode(
         )
         self.outbox_wake = threading.Event()  # act_on sets it: serve's deliverer goes at once
 
-    def _video_thresholds(self) -> VideoThresholds:
-        match = self.config.match
-        return VideoThresholds(
-            frame_threshold=match.vpdq_frame_threshold,
-            query_match_percent=match.vpdq_query_match_percent,
-            compared_match_percent=match.vpdq_compared_match_percent,
-        )
-
-    def _thresholds(self) -> PdqThresholds:
-        match = self.config.match
-        return PdqThresholds(
-            default=match.pdq_threshold,
-            by_category=match.category_thresholds,
-            by_partner=match.partner_thresholds,
-        )
-
-    def _local_safelist(self) -> MatchLists:
-        """The operator's safelist file (``match.safelist``), as a small index of its own."""
-        safelist = MatchLists()
-        safelist.apply(self._safelist_updates())
-        safelist.ready = True
-        return safelist
-
-    def _safelist_updates(self) -> list[ListUpdate]:
-        if not self.config.match.safelist:
-            return []
-        path = self.home.root / self.config.match.safelist
-        updates = []
-        for item in read_hash_list(path):
-            if isinstance(item, ListRefusal):
-                log.warning("safelist %s line %d refused: %s", path, item.line, item.reason)
-                continue
-            updates.append(ListUpdate(f"safelist:{item.line}", item.signal, active=True))
-        return updates
-
     @cached_property
     def media_gate(self) -> MediaGate:
         """One pixel budget for all the media hashes the node's servers run at once (the gRPC
@@ -236,9 +198,9 @@ class AccordNode(
             store=self.store,
             names=self.names(),
             source_trust={s.origin: s.trust for s in self.bridges.sources()},
-            thresholds=self._thresholds(),
-            video=self._video_thresholds(),
-            safelist=[(u.indicator_id, u.signal) for u in self._safelist_updates()],
+            thresholds=pdq_thresholds(self.config),
+            video=video_thresholds(self.config),
+            safelist=[(u.indicator_id, u.signal) for u in safelist_file_updates(self.home.root, self.config)],
             safelist_threshold=self.config.match.safelist_pdq_threshold,
             self_key=self.origin,
         )

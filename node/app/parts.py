@@ -9,6 +9,7 @@ from node.app.audit import AuditLog
 from node.app.bridges import Bridges
 from node.app.encryption_keys import EncryptionKeys
 from node.app.home import Home
+from node.app.matcher_parts import ReviewSafelist, origin_names
 from node.config import NodeConfig
 from node.feed import NodeIdentity, TlsCredentials
 from node.match import MatchLists
@@ -40,6 +41,7 @@ class NodeParts:
     store: Store
     origin: KeyId
     lists: MatchLists
+    review_safelist: ReviewSafelist  # reviewers' entries in the in-memory safelist
     counter: MatchCounter
     refresher: ListRefresher
     matcher: Matcher
@@ -63,10 +65,7 @@ class NodeParts:
 
     def names(self) -> dict[KeyId, str]:
         """Display names of known origins: partners and unsigned sources by local name, and ourselves."""
-        names = {p.key_id: p.name for p in self.store.partners()}
-        names |= {s.origin: s.name for s in self.bridges.sources()}  # unsigned sources, by their local name
-        names[self.key_id] = self.config.node.name
-        return names
+        return origin_names(self.store, origin=self.key_id, own_name=self.config.node.name)
 
     def _follow_commits(self) -> None:
         """Bring this process's lists up to date with what we just committed (as before)."""

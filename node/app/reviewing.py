@@ -21,7 +21,7 @@ from node.app.audit import local_actor
 from node.app.flood import FloodGuard
 from node.app.parts import NodeParts
 from node.errors import AlreadyExists, InvalidInput, NotFound
-from node.match import ListUpdate, MatchLists
+from node.match import MatchLists
 from node.model import Indicator, MatchResult, OpinionValue, Signal, Tlp
 from node.model.clock import utc_now
 from node.model.review import (
@@ -206,7 +206,7 @@ class ReviewingMixin(NodeParts):
                 rows.add_safelist(tx, added, decision_id=decision_id, at=record.decided_at)
             if release:
                 self.flood.release(tx, ids, by=record.reviewer)
-        self._apply_safelist(decision_id, added, active=True)
+        self._follow_safelist(added)
         return decision_id
 
     def _state_opinions(
@@ -252,20 +252,15 @@ class ReviewingMixin(NodeParts):
             rows.mark_undone(tx, current.id, by=who, at=now)
             rows.set_item_status(tx, item_id, ItemStatus.OPEN, at=now)
             removed = rows.remove_safelist(tx, current.id)
-        self._apply_safelist(current.id, removed, active=False)
+        self._follow_safelist(removed)
         details = {"item": item_id, "decision": current.decision.value, "entries": seqs}
         self.audit.record("review-undo", details, actor=who)
         return self._item(item_id)
 
-    def _apply_safelist(self, decision_id: int, signals: Sequence[Signal], *, active: bool) -> None:
-        if signals:
-            self.safelist.apply(ListUpdate(f"review:{decision_id}:{s}", s, active=active) for s in signals)
+    def _follow_safelist(self, changed: Sequence[Signal]) -> None:
+        """A decision of ours changed the reviewers' safelist: apply it before returning."""
+        if changed and self.review_safelist.follow():
             self.matcher.safelist_changed()
-
-    def _load_review_safelist(self) -> None:
-        """Put the reviewers' safelist entries into the in-memory safelist (at open)."""
-        entries = rows.safelist_entries(self.store)
-        self.safelist.apply(ListUpdate(f"review:{d}:{s}", s, active=True) for d, s in entries)
 
     # --- appeals -----------------------------------------------------------------------------
 
