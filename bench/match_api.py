@@ -1,7 +1,8 @@
 """Match API over gRPC loopback: single-signal ``Local.Match`` calls/s from concurrent clients.
 
-    .venv/bin/python -m bench.match_api [--indicators 1000000] [--quick] [--clients 4]
-                                        [--threads 4] [--seconds 20] [--data DIR]
+    .venv/bin/python -m bench.match_api [--indicators 1000000] [--quick] [--clients 2]
+                                        [--threads 2] [--seconds 15] [--data DIR]
+                                        [--match-workers 2] [--rounds 2]
 
 A real ``accord serve`` process holds N random PDQ indicators (a home built once through the
 node's publisher and cached under ``--data``, default ``.bench-data/``). Client processes, each
@@ -10,6 +11,11 @@ half are listed hashes with up to 31 bits flipped (they match), half random (the
 Measured in the same run, as baselines: the raw index (``MatchLists.query_many``) and the same
 engine called in-process (``Matcher.match`` on one signal, no gRPC), one thread each,
 interleaved block by block over the same signals. Clients and server share this machine's two cores.
+
+The server runs with ``network.match_workers`` match processes (node/app/match_workers.py).
+Each round measures the same clients against the node's local port (one process: the baseline)
+and then spread round-robin over the match processes (each client channel targets every
+match port), so both figures come from the same minutes of this machine.
 
 Targets (issue 16): ``Matcher.match`` ≥ 0.8x the raw index's rate; ≥ 2,000 gRPC calls/s with
 p99 ≤ 10 ms. ``--quick``: 20,000 indicators, 5 s of calls.
@@ -132,14 +138,16 @@ def client_process(address: str, texts: list[str], threads: int, conn: Connectio
         client.close()
 
 
-def api_rate(address: str, texts: list[str], *, clients: int, threads: int, seconds: float) -> float:
+def api_rate(
+    address: str, texts: list[str], *, clients: int, threads: int, seconds: float, label: str = "grpc"
+) -> float:
     """Run the client processes against the server; print and return calls/s and latency."""
     calls = run_together(
         client_process, [(address, texts[n::clients], threads) for n in range(clients)], seconds
     )
     p99 = calls.percentile_ms(0.99)
     print(
-        f"grpc      {clients} client processes x {threads} threads, {len(calls.latencies):,} calls in"
+        f"{label:<9} {clients} client processes x {threads} threads, {len(calls.latencies):,} calls in"
         f" {calls.seconds:.1f} s ({calls.failed} failed): {calls.rate:,.0f} calls/s; latency p50"
         f" {calls.percentile_ms(0.5):.1f} ms, p99 {p99:.1f} ms"
     )
@@ -151,14 +159,26 @@ def api_rate(address: str, texts: list[str], *, clients: int, threads: int, seco
     return calls.rate
 
 
+def match_addresses(log: Path) -> str:
+    """The match processes' addresses as ``serve`` announced them, comma-separated ("" if none)."""
+    for line in log.read_text().splitlines():
+        if "Match API also on " in line:
+            return line.split("Match API also on ", 1)[1].split(" (", 1)[0].replace(" ", "")
+    return ""
+
+
 def main() -> None:
     """Parse arguments, build or reuse the home, start the server and measure."""
     parser = argparse.ArgumentParser(prog="python -m bench.match_api", description=__doc__.split("\n")[0])
     parser.add_argument("--indicators", type=int, default=FULL_COUNT, help="indicators the node holds")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_COUNT:,} indicators, 5 s of calls")
-    parser.add_argument("--clients", type=int, default=4, help="client processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per client process")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long the clients call")
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--threads", type=int, default=2, help="threads per client process")
+    parser.add_argument("--seconds", type=float, default=15.0, help="how long the clients call")
+    parser.add_argument(
+        "--match-workers", type=int, default=2, help="match processes of the server (0: the local port only)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of local port, then match processes")
     parser.add_argument("--data", type=Path, default=REPO / ".bench-data", help="where homes are cached")
     args = parser.parse_args()
     count, seconds = (QUICK_COUNT, 5.0) if args.quick else (args.indicators, args.seconds)
@@ -185,19 +205,44 @@ def main() -> None:
         f"127.0.0.1:{free_port()}",
     ]
     command += ["--local-listen", f"127.0.0.1:{local}"]
-    env = {**os.environ, "ACCORD_MATCH_INDEX_SAVE_SECONDS": "0", "ACCORD_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "ACCORD_MATCH_INDEX_SAVE_SECONDS": "0",
+        "ACCORD_LOG_LEVEL": "WARNING",
+        "ACCORD_NETWORK_MATCH_WORKERS": str(args.match_workers),
+        "ACCORD_NETWORK_MATCH_LISTEN": "127.0.0.1:0",
+    }
     log = root.parent / "match-api-serve.log"
     with log.open("w") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
         try:
             wait_serving(f"127.0.0.1:{local}", server)
-            rate = api_rate(
-                f"127.0.0.1:{local}", texts, clients=args.clients, threads=args.threads, seconds=seconds
-            )
+            spread = match_addresses(log)
+            for _ in range(args.rounds):
+                rate = api_rate(
+                    f"127.0.0.1:{local}",
+                    texts,
+                    clients=args.clients,
+                    threads=args.threads,
+                    seconds=seconds,
+                    label="local",
+                )
+                if spread:
+                    rated = api_rate(
+                        spread,
+                        texts,
+                        clients=args.clients,
+                        threads=args.threads,
+                        seconds=seconds,
+                        label=f"{args.match_workers} procs",
+                    )
+                    print(
+                        f"ratio     {args.match_workers} match processes / the local port: {rated / rate:.2f}"
+                    )
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(120)
-    print(f"ratio     gRPC calls/s / in-process engine calls/s: {rate / engine:.2f}")
+    print(f"ratio     gRPC calls/s (local port) / in-process engine calls/s: {rate / engine:.2f}")
     print(f"machine   load average {os.getloadavg()[0]:.2f} at the end")
 
 

@@ -23,6 +23,7 @@ from node.errors import ConfigError
 CONFIG_FILE = "accord.toml"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _TLS_MODES = ("auto", "always")
+MAX_MATCH_WORKERS = 64  # network.match_workers: each process holds a copy of the lists
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _PILLOW_BOMB_PIXELS = (
     89_478_485  # Pillow refuses (or warns about) images above this: PIL.Image.MAX_IMAGE_PIXELS
@@ -67,6 +68,13 @@ class NetworkSection:
     # Calls one claimed partner key may run at once (before its signature is checked too), so
     # callers naming one key cannot take the slots of the others.
     max_calls_per_partner: int = 8
+    # The Match API from several processes (issue 16): one Python process answers ~1,500
+    # single-signal calls/s here, its threads contending for one GIL. With N > 0, N match
+    # processes each hold the lists and answer Match on their own loopback port, from
+    # match_listen's port upwards (port 0: free ports); callers spread calls over them
+    # (round-robin). The local port still answers everything, Match included.
+    match_workers: int = 0
+    match_listen: str = "127.0.0.1:7710"
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +415,8 @@ class NodeConfig:
             or self.network.rpc_timeout_seconds <= 0
         ):
             raise ConfigError("sync intervals, the page timeout and the rpc timeout must be positive")
+        if not 0 <= self.network.match_workers <= MAX_MATCH_WORKERS:
+            raise ConfigError(f"network.match_workers must be between 0 and {MAX_MATCH_WORKERS}")
         if self.network.max_concurrent_rpcs < 1 or self.network.max_message_bytes < 1024:
             raise ConfigError("network.max_concurrent_rpcs must be at least 1, max_message_bytes 1 KiB")
         if sync.jitter_seconds < 0 or sync.max_backoff_seconds < 0 or self.network.grace_seconds < 0:

@@ -17,6 +17,7 @@ from types import FrameType
 from node.app.delivering import Deliverer, start_deliverer
 from node.app.http_api import http_server, media_signals, taxii_server
 from node.app.locks import serve_lock
+from node.app.match_workers import MatchProcesses
 from node.app.metrics import NodeMetrics
 from node.app.node import AccordNode
 from node.errors import AccordError, NodeBusy
@@ -85,11 +86,7 @@ def _serve(
         f"local API on {_host(node.config.network.local_listen)}:{servers.local_port}"
     )
     _start_web(taxii_api, taxii_address, http_api, http_address, announce)
-    loaded, resumed = node.open_lists()
-    warm_up()  # numba compiles (or loads from its cache) here, not in the first match
-    servers.set_serving(True)
-    source = "saved index + changes since" if resumed else "database"
-    announce(f"accord: match lists loaded from {source} ({loaded} indicators); SERVING")
+    matchers = _load_and_serve(node, servers, metrics, announce)
     scheduler = _scheduler(node)
     scheduler.start()
     saver, stop_deliverer = _start_index_saver(node, stop), _start_deliverer(node, stop)  # + webhook outbox
@@ -105,6 +102,8 @@ def _serve(
         if http_api is not None:
             http_api.stop()
         servers.stop(node.config.network.grace_seconds)
+        if matchers is not None:
+            matchers.stop(node.config.network.grace_seconds)
         if saver is not None:
             saver.join()
         _save_indexes(node)
@@ -129,6 +128,47 @@ def _start_web(
         http_api.start()  # /v1/health answers 503 until the match lists are loaded
         scheme = "http" if http_api.tls is None else "https"
         announce(f"accord: HTTP API on {scheme}://{_host(http_address or '')}:{http_api.port}/v1/")
+
+
+def _load_and_serve(
+    node: AccordNode, servers: Servers, metrics: NodeMetrics, announce: Callable[[str], None]
+) -> MatchProcesses | None:
+    """Load the lists, start the match processes, then report SERVING."""
+    loaded, resumed = node.open_lists()
+    warm_up()  # numba compiles (or loads from its cache) here, not in the first match
+    try:
+        matchers = _start_match_processes(node, metrics, announce)
+    except BaseException:
+        servers.stop(0)
+        raise
+    servers.set_serving(True)
+    source = "saved index + changes since" if resumed else "database"
+    announce(f"accord: match lists loaded from {source} ({loaded} indicators); SERVING")
+    return matchers
+
+
+def _start_match_processes(
+    node: AccordNode, metrics: NodeMetrics, announce: Callable[[str], None]
+) -> MatchProcesses | None:
+    """The match processes of ``network.match_workers`` (None when 0), answering once this
+    returns. They adopt the indexes saved here, so each loads in seconds, not a rebuild."""
+    network = node.config.network
+    if network.match_workers == 0:
+        return None
+    _save_indexes(node)
+    processes = MatchProcesses(
+        root=node.home.root,
+        count=network.match_workers,
+        listen=network.match_listen,
+        count_matches=node.tape.append,
+        observe=metrics.observe_match,
+    )
+    addresses = processes.start()
+    announce(
+        f"accord: Match API also on {', '.join(addresses)} ({len(addresses)} match processes;"
+        f" spread calls over them: gRPC target ipv4:{','.join(addresses)}, round_robin)"
+    )
+    return processes
 
 
 def _start_index_saver(node: AccordNode, stop: threading.Event) -> threading.Thread | None:

@@ -12,7 +12,7 @@ from node.app import AccordNode, Home, init_home, serve
 from node.cli import logs
 from node.cli.options import home_option, json_option, open_node, resolve_home, write_json_option
 from node.cli.output import emit, print_json, print_table
-from node.config import NodeConfig
+from node.config import MAX_MATCH_WORKERS, NodeConfig
 
 
 @click.command("init")
@@ -75,6 +75,14 @@ def identity_cmd(home: Path | None, as_json: bool) -> None:
     metavar="HOST:PORT",
     help="Also serve the HTTP API here (TLS off loopback) [default: http.listen, off].",
 )
+@click.option(
+    "--match-workers",
+    type=click.IntRange(0, MAX_MATCH_WORKERS),
+    default=None,
+    metavar="N",
+    help="Also answer Match from N processes, each on its own loopback port from"
+    " network.match_listen [default: network.match_workers, 0].",
+)
 def serve_cmd(
     home: Path | None,
     listen: str | None,
@@ -83,6 +91,7 @@ def serve_cmd(
     insecure_plaintext: bool,
     taxii: str | None,
     http: str | None,
+    match_workers: int | None,
 ) -> None:
     """Serve partners and the local Match API; pull from partners on a schedule.
 
@@ -101,6 +110,8 @@ def serve_cmd(
         node.config = _with_local_listen(node, local_listen)
     if insecure_plaintext:
         node.config = replace(node.config, network=replace(node.config.network, insecure_plaintext=True))
+    if match_workers is not None:
+        node.config = replace(node.config, network=replace(node.config.network, match_workers=match_workers))
     json_lines = node.config.log.format == "json"
     serve(
         node,

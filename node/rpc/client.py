@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -9,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import grpc
 
-from node.errors import PeerError, PlaintextRefused
+from node.errors import InvalidInput, PeerError, PlaintextRefused
 from node.feed import NodeIdentity
 from node.model import CertFingerprint, Envelope, KeyId, Seq, SignedEntry, is_loopback_endpoint
 from node.rpc.auth import sign_request
@@ -27,6 +28,25 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, str | int]]:
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
     ]
+
+
+def local_target(endpoint: str) -> tuple[str, list[tuple[str, str | int]]]:
+    """The gRPC target and channel options for ``endpoint``: one ``HOST:PORT`` as it is;
+    several ``ADDRESS:PORT`` (IP literals, comma-separated) as one ``ipv4:``/``ipv6:`` target
+    with round-robin load balancing, so every call goes to the next address."""
+    parts = [p.strip() for p in endpoint.split(",") if p.strip()]
+    if len(parts) < 2:
+        return endpoint.strip(), []
+    family = "ipv6" if parts[0].startswith("[") else "ipv4"
+    for part in parts:
+        host = part.rpartition(":")[0].strip("[]")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise InvalidInput(f"{part!r}: several endpoints must be IP addresses with ports") from None
+        if (address.version == 6) != (family == "ipv6"):
+            raise InvalidInput(f"{endpoint!r}: do not mix IPv4 and IPv6 endpoints")
+    return f"{family}:{','.join(parts)}", [("grpc.lb_policy_name", "round_robin")]
 
 
 class PeerClient:
@@ -231,9 +251,12 @@ class LocalClient:
     """The operator's client of a running node's Local API (loopback)."""
 
     def __init__(self, endpoint: str, *, timeout: float) -> None:
+        """``endpoint`` is ``HOST:PORT``, or several IP ``ADDRESS:PORT`` joined by commas (the
+        match processes of ``network.match_workers``): calls then go round-robin over them."""
         self._endpoint = endpoint
         self._timeout = timeout
-        self._channel = grpc.insecure_channel(endpoint)
+        target, options = local_target(endpoint)
+        self._channel = grpc.insecure_channel(target, options=options)
         self._stub = local_pb2_grpc.LocalStub(self._channel)
 
     def close(self) -> None:

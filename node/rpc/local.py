@@ -20,6 +20,8 @@ from node.sync.query import Matcher, signals_of_media
 
 log = logging.getLogger(__name__)
 
+ONLY_MATCH = "this port answers Match and MatchStream only: ask the node's local port (network.local_listen)"
+
 
 class LocalServicer(local_pb2_grpc.LocalServicer):
     """Match API for the upload pipeline, and status for operators' tools."""
@@ -28,7 +30,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         self,
         *,
         matcher: Matcher,
-        status: Callable[[], local_pb2.StatusResponse],
+        status: Callable[[], local_pb2.StatusResponse] | None,
         max_batch: int,
         observe: Callable[[float, int], None] | None = None,
         query: Callable[[IndicatorQuery], QueryAnswer] | None = None,
@@ -87,7 +89,7 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
     ) -> local_pb2.QueryResponse:
         """Indicators the node holds, filtered like ``accord query`` (never TLP:RED)."""
         if self._query is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server does not answer queries")
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, ONLY_MATCH)
         try:
             return answer_to_proto(self._query(query_from_proto(request)))
         except AccordError as exc:
@@ -98,6 +100,8 @@ class LocalServicer(local_pb2_grpc.LocalServicer):
         self, request: local_pb2.StatusRequest, context: grpc.ServicerContext
     ) -> local_pb2.StatusResponse:
         """Identity, partners with their last pull, counts and refusals."""
+        if self._status is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, ONLY_MATCH)
         return self._status()
 
     def _queries(

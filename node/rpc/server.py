@@ -111,6 +111,37 @@ def start_servers(
     return servers
 
 
+@dataclass(slots=True)
+class MatchServer:
+    """A match process's server: the Local service's Match calls and health, on one port."""
+
+    server: grpc.Server
+    health: health.HealthServicer
+    port: int
+
+    def stop(self, grace: float) -> None:
+        """NOT_SERVING, refuse new calls, let in-flight calls finish within ``grace`` seconds."""
+        for name in (LOCAL_SERVICE, ""):
+            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server.stop(grace).wait(grace + 1)
+
+
+def start_match_server(local: LocalServicer, address: str, network: NetworkSection) -> MatchServer:
+    """Bind ``address`` (loopback only) and serve ``local`` there, SERVING at once: a match
+    process starts its server once its lists are loaded."""
+    if not is_loopback_endpoint(address):
+        raise ConfigError(f"network.match_listen must be a loopback address, not {address}")
+    checker = health.HealthServicer()
+    server = _server(network)
+    local_pb2_grpc.add_LocalServicer_to_server(local, server)
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    port = _bind(server, address)
+    for name in (LOCAL_SERVICE, ""):
+        checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+    server.start()
+    return MatchServer(server=server, health=checker, port=port)
+
+
 def admission_limits(network: NetworkSection) -> AdmissionLimits:
     """The partner port's budgets from ``[network]``."""
     return AdmissionLimits(
