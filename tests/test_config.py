@@ -295,3 +295,11 @@ def test_scan_workers_is_a_count_of_processes(tmp_path: Path) -> None:
     assert (config.scan.dask, config.scan.cluster, config.scan.workers) == (True, "tcp://10.0.0.5:8786", 0)
     with pytest.raises(ConfigError, match=r"scan\.workers"):
         load_config(tmp_path, env={"ACCORD_SCAN_WORKERS": "-1"})
+
+
+@pytest.mark.parametrize("count", ["-1", "65"])
+def test_match_workers_is_a_bounded_count_of_processes(tmp_path: Path, count: str) -> None:
+    config = load_config(tmp_path, env={"ACCORD_NETWORK_MATCH_WORKERS": "2"})
+    assert (config.network.match_workers, config.network.match_listen) == (2, "127.0.0.1:7710")
+    with pytest.raises(ConfigError, match=r"network\.match_workers must be between 0 and 64"):
+        load_config(tmp_path, env={"ACCORD_NETWORK_MATCH_WORKERS": count})

@@ -33,9 +33,7 @@ from pathlib import Path
 from node.app import keyfiles
 from node.app.home import require_home
 from node.app.matcher_parts import (
-    ReviewSafelist,
-    local_safelist,
-    new_matcher,
+    matcher_parts,
     origin_names,
     source_trust,
 )
@@ -81,17 +79,16 @@ class MatchReplica:
             names=partial(origin_names, self.store, origin=self.origin, own_name=self.config.node.name),
             source_trust=partial(source_trust, self.store),
         )
-        self.safelist = local_safelist(root, self.config)
-        self.reviewed = ReviewSafelist(self.store, self.safelist)
-        self.reviewed.follow()
-        self.matcher = new_matcher(
+        parts = matcher_parts(
             self.config,
+            root=root,
+            store=self.store,
             lists=self.lists,
             provenance=self.provenance,
-            safelist=self.safelist,
             origin=self.origin,
             record=record.append,
         )
+        self.matcher, self.reviewed = parts.matcher, parts.reviewed
         limits = self.config.limits
         # This process's own pixel budget: N match processes may hash N budgets' worth at once.
         self._gate = MediaGate(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from node.config import NodeConfig
@@ -107,18 +108,33 @@ def source_trust(store: Store) -> dict[KeyId, Trust]:
     return {s.origin: s.trust for s in sources.list_sources(store)}
 
 
-def new_matcher(
+@dataclass(frozen=True, slots=True)
+class MatcherParts:
+    """A node's Matcher and the safelist it consults (the operator's file and the reviewers'
+    entries, kept current by ``reviewed``)."""
+
+    matcher: Matcher
+    safelist: MatchLists
+    reviewed: ReviewSafelist
+
+
+def matcher_parts(
     config: NodeConfig,
     *,
+    root: Path,
+    store: Store,
     lists: MatchLists,
     provenance: ProvenanceCache,
-    safelist: MatchLists,
     origin: KeyId,
     record: MatchRecorder | None,
-) -> Matcher:
+) -> MatcherParts:
     """The node's Matcher over ``lists``, explained from ``provenance`` (kept current by the
-    change stream, whichever process commits), with the operator's and reviewers' ``safelist``."""
-    return Matcher(
+    change stream, whichever process commits), with the operator's safelist file and the
+    reviewers' entries now in the store."""
+    safelist = local_safelist(root, config)
+    reviewed = ReviewSafelist(store, safelist)
+    reviewed.follow()
+    matcher = Matcher(
         lists=lists,
         store=provenance,
         thresholds=pdq_thresholds(config),
@@ -131,3 +147,4 @@ def new_matcher(
         source_trust=provenance.source_trust,
         sync=provenance.sync,
     )
+    return MatcherParts(matcher=matcher, safelist=safelist, reviewed=reviewed)

@@ -26,9 +26,7 @@ from node.app.exchanging import ExchangingMixin, PushReport
 from node.app.flood import FloodGuard
 from node.app.home import Home, require_home, tls_credentials
 from node.app.matcher_parts import (
-    ReviewSafelist,
-    local_safelist,
-    new_matcher,
+    matcher_parts,
     pdq_thresholds,
     safelist_file_updates,
     video_thresholds,
@@ -104,17 +102,16 @@ class AccordNode(
             names=self.names,
             source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
         )
-        self.safelist = local_safelist(home.root, self.config)
-        self.review_safelist = ReviewSafelist(self.store, self.safelist)
-        self.review_safelist.follow()
-        self.matcher = new_matcher(
+        parts = matcher_parts(
             self.config,
+            root=home.root,
+            store=self.store,
             lists=self.lists,
             provenance=self.provenance,
-            safelist=self.safelist,
             origin=self.origin,
             record=self.tape.append,
         )
+        self.matcher, self.safelist, self.review_safelist = parts.matcher, parts.safelist, parts.reviewed
         self.publisher = Publisher(
             store=self.store,
             identity=self.identity,

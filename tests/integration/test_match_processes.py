@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ import grpc
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from node.errors import InvalidInput, PeerError
+from node.app.match_workers import MatchProcesses
+from node.errors import ConfigError, InvalidInput, PeerError
 from node.model import Signal, SignalType
 from node.rpc.client import LocalClient, local_target
 from node.rpc.local import ONLY_MATCH
@@ -266,32 +268,9 @@ def test_serve_stops_its_match_processes_in_order(serving: ServeProcess) -> None
     assert "did not stop in time" not in serving.log.read_text()
 
 
-def test_a_busy_match_port_stops_the_start_with_its_reason(home: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        started = accord(
-            "serve",
-            "--home",
-            home,
-            "--listen",
-            f"127.0.0.1:{free_port()}",
-            "--local-listen",
-            f"127.0.0.1:{free_port()}",
-            "--match-workers",
-            "1",
-            env={"ACCORD_NETWORK_MATCH_LISTEN": f"127.0.0.1:{port}"},
-            timeout=60,
-        )
-    assert started.returncode != 0
-    assert f"match process 0 (127.0.0.1:{port}) did not start" in started.stderr
-    assert "cannot listen" in started.stderr
-    assert "SERVING" not in started.stderr
-
-
-def test_a_match_port_off_loopback_is_refused(home: Path) -> None:
-    started = accord(
+def start_with_match_port(home: Path, match_listen: str) -> subprocess.CompletedProcess[str]:
+    """``accord serve --match-workers 1`` with ``network.match_listen``, run until it exits."""
+    return accord(
         "serve",
         "--home",
         home,
@@ -301,9 +280,25 @@ def test_a_match_port_off_loopback_is_refused(home: Path) -> None:
         f"127.0.0.1:{free_port()}",
         "--match-workers",
         "1",
-        env={"ACCORD_NETWORK_MATCH_LISTEN": "0.0.0.0:7710"},
+        env={"ACCORD_NETWORK_MATCH_LISTEN": match_listen},
         timeout=60,
     )
+
+
+def test_a_busy_match_port_stops_the_start_with_its_reason(home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = start_with_match_port(home, f"127.0.0.1:{port}")
+    assert started.returncode != 0
+    assert f"match process 0 (127.0.0.1:{port}) did not start" in started.stderr
+    assert "cannot listen" in started.stderr
+    assert "SERVING" not in started.stderr
+
+
+def test_a_match_port_off_loopback_is_refused(home: Path) -> None:
+    started = start_with_match_port(home, "0.0.0.0:7710")
     assert started.returncode != 0
     assert "network.match_listen must be a loopback address" in started.stderr
 
@@ -319,3 +314,8 @@ def test_several_endpoints_become_one_round_robin_target() -> None:
         local_target("localhost:7710,localhost:7711")
     with pytest.raises(InvalidInput, match="mix"):
         local_target("127.0.0.1:7710,[::1]:7711")
+
+
+def test_match_ports_must_fit_below_65536(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no 2 ports from 65535 up"):
+        MatchProcesses(root=tmp_path, count=2, listen="127.0.0.1:65535", count_matches=lambda *_: None)
