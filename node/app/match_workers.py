@@ -105,22 +105,26 @@ class MatchProcesses:
                 )
         return self.addresses
 
-    def stop(self, grace: float) -> None:
-        """Ask every process to stop (in-flight calls get ``grace`` seconds), then wait for them."""
+    def ask_to_stop(self) -> None:
+        """Tell every process to stop answering and exit (in-flight calls get the grace
+        period); do not wait. ``serve`` asks first, then stops its own servers meanwhile."""
         self._stopping.set()
         for slot in self._slots:
             _send(slot.conn, match_replica.STOP)
-        for slot in self._slots:
-            process = slot.process
-            if process is None:
-                continue
-            process.join(grace + 5)
-            if process.is_alive():
-                log.warning("match process %d did not stop in time: terminating it", slot.number)
-                process.terminate()
-                process.join(5)
+
+    def stop(self, grace: float) -> None:
+        """Ask every process to stop (in-flight calls get ``grace`` seconds), then wait for them;
+        one still running after that is killed. Only a process's supervising thread waits on
+        the process itself (two threads reaping one child race)."""
+        self.ask_to_stop()
+        deadline = time.monotonic() + grace + 5
         for thread in self._threads:
-            thread.join(grace + 5)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for slot, thread in zip(self._slots, self._threads, strict=True):
+            if thread.is_alive() and slot.process is not None:
+                log.warning("match process %d did not stop in time: killing it", slot.number)
+                slot.process.kill()
+                thread.join(10)
 
     def _supervise(self, slot: _Slot) -> None:
         """Run ``slot``'s process, read what it sends, and restart it when it dies."""
@@ -132,6 +136,9 @@ class MatchProcesses:
             process = slot.process
             if process is not None:
                 process.join(10)
+                if process.is_alive():  # closed its pipe but does not exit
+                    process.kill()
+                    process.join(5)
             if self._stopping.is_set() or not slot.ready.is_set():
                 return  # stopped, or never started: start() reports it
             if slot.failure is not None:

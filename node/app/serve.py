@@ -95,6 +95,8 @@ def _serve(
     finally:
         announce("accord: shutting down")
         stop_deliverer()
+        if matchers is not None:
+            matchers.ask_to_stop()  # they stop beside our own servers, not after them
         servers.set_serving(False)
         scheduler.stop()
         if taxii_api is not None:

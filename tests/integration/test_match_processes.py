@@ -263,9 +263,9 @@ def test_serve_stops_its_match_processes_in_order(serving: ServeProcess) -> None
     workers = children(serving.process.pid)
     started = time.monotonic()
     assert serving.stop(30) == 0
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 10  # inside Docker's 10 s stop window
     assert not any(alive(p) for p in workers)
-    assert "did not stop in time" not in serving.log.read_text()
+    assert "did not stop in time" not in serving.log.read_text(), serving.log.read_text()
 
 
 def start_with_match_port(home: Path, match_listen: str) -> subprocess.CompletedProcess[str]:
