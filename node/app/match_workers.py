@@ -43,6 +43,7 @@ class _Slot:
     number: int
     address: str
     ready: threading.Event = field(default_factory=threading.Event)
+    answering: bool = False  # READY received from the current process, which is still running
     failure: str | None = None
     process: BaseProcess | None = None
     conn: Connection | None = None
@@ -84,6 +85,14 @@ class MatchProcesses:
     def addresses(self) -> list[str]:
         """Every match process's ``HOST:PORT`` (ports as bound)."""
         return [slot.address for slot in self._slots]
+
+    def answering(self) -> int:
+        """How many processes answer now (a dead one being restarted does not)."""
+        return sum(slot.answering for slot in self._slots)
+
+    def restarts(self) -> int:
+        """How many times a process was restarted after it exited unasked."""
+        return sum(slot.restarts for slot in self._slots)
 
     def start(self) -> list[str]:
         """Start every process and wait until each answers; returns their addresses. A process
@@ -181,6 +190,7 @@ class MatchProcesses:
             kind = message[0]
             if kind == match_replica.READY:
                 slot.address = f"{slot.address.rpartition(':')[0]}:{message[1]}"  # a restart reuses it
+                slot.answering = True
                 slot.ready.set()
             elif kind == match_replica.FAILED:
                 slot.failure = str(message[1])
@@ -188,7 +198,7 @@ class MatchProcesses:
             elif kind == match_replica.MATCHES:
                 self._count(message[1], message[2])
         conn.close()
-        slot.conn = None
+        slot.conn, slot.answering = None, False
 
     def _count(
         self, calls: Sequence[tuple[datetime, list[str], list[str]]], observed: Sequence[tuple[float, int]]

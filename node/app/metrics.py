@@ -46,6 +46,10 @@ class NodeMetrics:
         self._latency.observe(seconds)
         self._signals.inc(signals)
 
+    def watch_match_processes(self, answering: Callable[[], int], restarts: Callable[[], int]) -> None:
+        """Export the match processes' state (``network.match_workers``), read at scrape time."""
+        self.registry.register(_MatchProcessCollector(answering, restarts))
+
     def serve(self, address: str) -> Callable[[], None]:
         """Serve ``/metrics`` on a loopback ``HOST:PORT``; returns a function that stops it."""
         if not is_loopback_endpoint(address):
@@ -60,6 +64,27 @@ class NodeMetrics:
             thread.join(timeout=5)
 
         return stop
+
+
+class _MatchProcessCollector(Collector):
+    """How many match processes answer now, and how often one was restarted."""
+
+    def __init__(self, answering: Callable[[], int], restarts: Callable[[], int]) -> None:
+        self._answering = answering
+        self._restarts = restarts
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "accord_match_processes", "Match processes answering now.", value=self._answering()
+        )
+        yield CounterMetricFamily(
+            "accord_match_process_restarts",
+            "Match processes restarted after they exited unasked.",
+            value=self._restarts(),
+        )
 
 
 class _StoreCollector(Collector):

@@ -166,6 +166,7 @@ def _start_match_processes(
         observe=metrics.observe_match,
     )
     addresses = processes.start()
+    metrics.watch_match_processes(processes.answering, processes.restarts)
     announce(
         f"accord: Match API also on {', '.join(addresses)} ({len(addresses)} match processes;"
         f" spread calls over them: gRPC target ipv4:{','.join(addresses)}, round_robin)"

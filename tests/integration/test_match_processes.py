@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,17 @@ def matched(address: str, signal: str) -> bool:
         return bool(client.match([signal]).results[0].matches)
     finally:
         client.close()
+
+
+def scraped(node: ServeProcess, name: str) -> float:
+    """The value of metric ``name`` on the node's ``/metrics``."""
+    lines = node.log.read_text().splitlines()
+    address = next(line.split("metrics on ", 1)[1].strip() for line in lines if "metrics on " in line)
+    with urllib.request.urlopen(address, timeout=10) as page:  # loopback, the node's own
+        for line in page.read().decode().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} not exported")
 
 
 def children(pid: int) -> list[int]:
@@ -134,7 +146,7 @@ def serving(home: Path, tmp_path: Path) -> Iterator[ServeProcess]:
         listen=free_port(),
         local=free_port(),
         log=tmp_path / "serve.log",
-        env=WORKERS,
+        env={**WORKERS, "ACCORD_NETWORK_METRICS_LISTEN": f"127.0.0.1:{free_port()}"},
         extra=("--match-workers", "2"),
         ready_timeout=60,
     )
@@ -236,6 +248,8 @@ def test_a_killed_match_process_comes_back_on_its_port(serving: ServeProcess) ->
     workers = addresses(serving)
     before = children(serving.process.pid)
     assert len(before) == 2
+    assert scraped(serving, "accord_match_processes") == 2
+    assert scraped(serving, "accord_match_process_restarts_total") == 0
     os.kill(before[0], signal.SIGKILL)
     wait_for(lambda: "restarting it" in serving.log.read_text(), timeout=15)
     listed = str(pdq_signal(1))
@@ -249,6 +263,8 @@ def test_a_killed_match_process_comes_back_on_its_port(serving: ServeProcess) ->
     wait_for(answering, timeout=60)
     after = children(serving.process.pid)
     assert len(after) == 2 and before[0] not in after and before[1] in after
+    assert scraped(serving, "accord_match_processes") == 2
+    assert scraped(serving, "accord_match_process_restarts_total") == 1
 
 
 def test_match_processes_do_not_outlive_a_killed_serve(serving: ServeProcess) -> None:
