@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -98,6 +99,8 @@ class MatchProcesses:
         """Start every process and wait until each answers; returns their addresses. A process
         that cannot start (a port in use, an unreadable home) stops them all: ConfigError."""
         for slot in self._slots:
+            _check_free(slot)  # a busy port is named now, not after a process loaded its lists
+        for slot in self._slots:
             thread = threading.Thread(
                 target=self._supervise, args=(slot,), name=f"match-process-{slot.number}", daemon=True
             )
@@ -155,7 +158,12 @@ class MatchProcesses:
                     log.error("match process %d could not restart: %s", slot.number, slot.failure)
                 return
             code = process.exitcode if process is not None else None
-            delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, MAX_RESTART_DELAY)
+            # 1 s after a process that ran a minute; doubling (up to 30 s) while they keep dying.
+            delay = (
+                1.0
+                if slot.restarts == 0 or time.monotonic() - started > 60
+                else min(delay * 2, MAX_RESTART_DELAY)
+            )
             slot.restarts += 1
             log.warning(
                 "match process %d (%s) exited (code %s): restarting it in %.0f s",
@@ -208,6 +216,22 @@ class MatchProcesses:
         if self._observe is not None:
             for seconds, signals in observed:
                 self._observe(seconds, signals)
+
+
+def _check_free(slot: _Slot) -> None:
+    """ConfigError when ``slot``'s fixed port cannot be bound now (port 0 always can)."""
+    host, _, port = slot.address.rpartition(":")
+    if port == "0":
+        return
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: TIME_WAIT is no reason
+        try:
+            probe.bind((host.strip("[]"), int(port)))
+        except OSError as exc:
+            raise ConfigError(
+                f"match process {slot.number} cannot listen on {slot.address}: {exc.strerror or exc}"
+            ) from None
 
 
 def _send(conn: Connection | None, message: object) -> None:
