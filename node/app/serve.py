@@ -9,6 +9,7 @@ in-flight calls get the grace period → indexes saved.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -157,6 +158,14 @@ def _start_match_processes(
     network = node.config.network
     if network.match_workers == 0:
         return None
+    cores = os.cpu_count() or 1
+    if network.match_workers > cores:
+        log.warning(
+            "network.match_workers = %d on %d cores: more processes than cores only add copies"
+            " of the lists (memory), not speed",
+            network.match_workers,
+            cores,
+        )
     _save_indexes(node)
     processes = MatchProcesses(
         root=node.home.root,
