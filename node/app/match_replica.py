@@ -30,8 +30,7 @@ from functools import partial
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from node.app import keyfiles
-from node.app.home import require_home
+from node.app.home import Home
 from node.app.matcher_parts import (
     matcher_parts,
     origin_names,
@@ -39,7 +38,7 @@ from node.app.matcher_parts import (
 )
 from node.app.snapshots import resume_from_saved
 from node.config import NodeConfig, load_config
-from node.feed import NodeIdentity
+from node.errors import NotFound
 from node.hashing.credentials import load_trust_anchors, read_credentials
 from node.hashing.gate import MediaGate
 from node.match import MatchLists, builtin_warninglists
@@ -66,12 +65,16 @@ STOP = "stop"  # from serve: stop answering and exit
 class MatchReplica:
     """The matching parts of a node, opened from its home without writing to it."""
 
-    def __init__(self, root: Path, *, record: MatchTape) -> None:
-        home = require_home(root)
+    def __init__(self, root: Path, *, origin: KeyId, record: MatchTape) -> None:
+        """``origin`` is the node's key id, from ``serve``: a match process never reads the
+        node's private keys."""
+        home = Home(root)  # serve checked it; its identity key is not ours to read
+        if not home.db_path.exists():
+            raise NotFound(f"no node database at {home.db_path}")
         self.root = root
         self.config: NodeConfig = load_config(root)
         self.store = Store(home.db_path)
-        self.origin: KeyId = keyfiles.origin_id(home, NodeIdentity.load(home.key_path))
+        self.origin = origin
         self.lists = MatchLists(warninglists=builtin_warninglists)
         self.refresher = ListRefresher(store=self.store, lists=self.lists)
         self.provenance = ProvenanceCache(
@@ -177,14 +180,14 @@ class Outbox:
                 return drained
 
 
-def run(root: str, number: int, address: str, conn: Connection) -> None:
+def run(root: str, origin: str, number: int, address: str, conn: Connection) -> None:
     """A match process's life (the target ``serve`` spawns): load, answer, follow, stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches serve, which stops us in order
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     outbox = Outbox(conn)
     try:
-        replica = MatchReplica(Path(root), record=outbox.tape)
+        replica = MatchReplica(Path(root), origin=KeyId(origin), record=outbox.tape)
         _configure_logging(replica.config, number)
         listed = replica.open_lists()
         warm_up()

@@ -58,6 +58,7 @@ class MatchProcesses:
         self,
         *,
         root: Path,
+        origin: str,
         count: int,
         listen: str,
         count_matches: CountMatches,
@@ -74,6 +75,7 @@ class MatchProcesses:
         if not 0 <= first <= 65535 - count:
             raise ConfigError(f"network.match_listen: no {count} ports from {first} up")
         self._root = root
+        self._origin = origin
         self._count_matches = count_matches
         self._observe = observe
         self._start_seconds = start_seconds
@@ -178,7 +180,7 @@ class MatchProcesses:
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=match_replica.run,
-            args=(str(self._root), slot.number, slot.address, theirs),
+            args=(str(self._root), self._origin, slot.number, slot.address, theirs),
             name=f"accord-match-{slot.number}",
             daemon=True,
         )

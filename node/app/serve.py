@@ -169,6 +169,7 @@ def _start_match_processes(
     _save_indexes(node)
     processes = MatchProcesses(
         root=node.home.root,
+        origin=node.origin,
         count=network.match_workers,
         listen=network.match_listen,
         count_matches=node.tape.append,

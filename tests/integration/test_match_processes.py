@@ -244,12 +244,16 @@ def test_matches_answered_by_match_processes_are_counted_by_the_node(
     wait_for(counted, timeout=10)
 
 
-def test_a_killed_match_process_comes_back_on_its_port(serving: ServeProcess) -> None:
+def test_a_killed_match_process_comes_back_on_its_port(serving: ServeProcess, home: Path) -> None:
     workers = addresses(serving)
     before = children(serving.process.pid)
     assert len(before) == 2
     assert scraped(serving, "accord_match_processes") == 2
     assert scraped(serving, "accord_match_process_restarts_total") == 0
+    # A match process never reads the node's private keys: it restarts without them.
+    keys = [home / "identity.key", home / "encryption.key"]
+    for key in keys:
+        key.rename(key.with_suffix(".aside"))
     os.kill(before[0], signal.SIGKILL)
     wait_for(lambda: "restarting it" in serving.log.read_text(), timeout=15)
     listed = str(pdq_signal(1))
@@ -261,6 +265,8 @@ def test_a_killed_match_process_comes_back_on_its_port(serving: ServeProcess) ->
             return False
 
     wait_for(answering, timeout=60)
+    for key in keys:
+        key.with_suffix(".aside").rename(key)
     after = children(serving.process.pid)
     assert len(after) == 2 and before[0] not in after and before[1] in after
     assert scraped(serving, "accord_match_processes") == 2
@@ -333,4 +339,6 @@ def test_several_endpoints_become_one_round_robin_target() -> None:
 
 def test_match_ports_must_fit_below_65536(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no 2 ports from 65535 up"):
-        MatchProcesses(root=tmp_path, count=2, listen="127.0.0.1:65535", count_matches=lambda *_: None)
+        MatchProcesses(
+            root=tmp_path, origin="0" * 64, count=2, listen="127.0.0.1:65535", count_matches=lambda *_: None
+        )
