@@ -29,6 +29,7 @@ from node.app.matcher_parts import (
     matcher_parts,
     pdq_thresholds,
     safelist_file_updates,
+    source_trust,
     video_thresholds,
 )
 from node.app.near_queries import near_from_lists
@@ -100,7 +101,7 @@ class AccordNode(
         self.provenance = ProvenanceCache(
             store=self.store,
             names=self.names,
-            source_trust=lambda: {s.origin: s.trust for s in self.bridges.sources()},
+            source_trust=partial(source_trust, self.store),
         )
         parts = matcher_parts(
             self.config,
@@ -194,7 +195,7 @@ class AccordNode(
             lists=self.lists,
             store=self.store,
             names=self.names(),
-            source_trust={s.origin: s.trust for s in self.bridges.sources()},
+            source_trust=source_trust(self.store),
             thresholds=pdq_thresholds(self.config),
             video=video_thresholds(self.config),
             safelist=[(u.indicator_id, u.signal) for u in safelist_file_updates(self.home.root, self.config)],
