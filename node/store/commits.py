@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,10 @@ WAL_INDEX_HEADER_BYTES = 48
 """The first copy of the WAL-index header at the start of a WAL database's ``-shm`` file
 (https://sqlite.org/walformat.html): format version, a counter every write transaction
 increments, the last valid frame, the database size, checksums and salts."""
+
+
+_LAST_FRAME_OFFSET = 16  # mxFrame: the last valid frame of the WAL, in the header
+_BACKFILL_OFFSET = 2 * WAL_INDEX_HEADER_BYTES  # nBackfill: the checkpoint-info after the header's two copies
 
 
 class CommitWatch:
@@ -45,6 +50,24 @@ class CommitWatch:
         if len(header) < WAL_INDEX_HEADER_BYTES or not header[12]:
             return None
         return header
+
+    def backlog(self) -> int | None:
+        """Frames committed to the WAL and not yet copied into the database file by a
+        checkpoint (the header's ``mxFrame`` less the checkpoint's ``nBackfill``, both in the
+        host's byte order); None when the file cannot be read."""
+        header = self.look()
+        fd = self._fd
+        if header is None or fd is None:
+            return None
+        try:
+            info = os.pread(fd, 4, _BACKFILL_OFFSET)
+        except OSError:
+            return None
+        if len(info) < 4:
+            return None
+        last_frame: int = struct.unpack_from("=I", header, _LAST_FRAME_OFFSET)[0]
+        backfilled: int = struct.unpack("=I", info)[0]
+        return max(0, last_frame - backfilled)
 
     def close(self) -> None:
         """Close the file (later looks return None)."""

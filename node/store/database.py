@@ -39,6 +39,7 @@ from node.model import (
 from node.model.clock import format_timestamp, utc_now
 from node.store import bulk
 from node.store.bulk_ids import ID_INDEX, DeferredIds
+from node.store.checkpoints import Checkpointer
 from node.store.codec import (
     ENTRY_COLUMNS,
     INDICATOR_COLUMNS,
@@ -119,6 +120,7 @@ class Store(FeedbackReads):
         self._bulk_lock: int | None = None
         self._deferred_ids: DeferredIds | None = None  # while this process defers the id index
         self._builder: threading.Thread | None = None  # builds what a first sync deferred
+        self._checkpointer: Checkpointer | None = None  # checkpoints while a first sync loads
         self._recover_deferred_indexes()  # a first sync that crashed left them unbuilt
 
     def close(self) -> None:
@@ -153,16 +155,35 @@ class Store(FeedbackReads):
                 self._bulk_lock = lock
             self._bulk_loads += 1
             deferred = bool(self.deferred_indexes())
+            if deferred and self._bulk_lock is not None and self._checkpointer is None:
+                self._checkpoint_aside()
         try:
             yield deferred
         finally:
             with self._bulk_guard:
                 self._bulk_loads -= 1
+                if self._bulk_loads == 0 and self._checkpointer is not None:
+                    self._checkpoint_inline()
                 if self._bulk_loads == 0 and self._bulk_lock is not None and self._builder is None:
                     self._builder = threading.Thread(
                         target=self._build_deferred, name="accord-index-build", daemon=True
                     )
                     self._builder.start()
+
+    def _checkpoint_aside(self) -> None:
+        """While this process loads a first sync: checkpoints on a thread of their own
+        (node/store/checkpoints.py), not inside the pulling thread's commits."""
+        with self._write_lock:
+            self._writer.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        self._checkpointer = Checkpointer(self.path)
+
+    def _checkpoint_inline(self) -> None:
+        """The load is over: the writer's commits checkpoint again, as at open."""
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
+        with self._write_lock:
+            self._writer.conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
 
     def _build_deferred(self) -> None:
         """The index builder's thread: each deferred index in its own transaction (the id index
