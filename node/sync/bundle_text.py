@@ -27,7 +27,7 @@ and reads the whole body as before, which decides (and names) what is wrong.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Final
 
 from node.errors import InvalidInput, MalformedEntry
@@ -62,8 +62,7 @@ class _Template:
     between: str
     pattern: re.Pattern[str]
     after: str
-    read: Indicator
-    fields: dict[str, Any]  # ``read``'s fields, each later indicator's but for its id and signal
+    read: Indicator  # each later indicator is its sibling (another id and signal)
 
     def fit(self, text: str, position: int) -> tuple[str, str, int] | None:
         """The id and hash of the object at ``position`` if it has this shape, and where it
@@ -122,11 +121,10 @@ class _Walk:
                 continue
             id_, value, end = fits
             try:
-                # Built through the model's checks, as dataclasses.replace would (at half the cost):
-                # they hold the id to INDICATOR_ID, so one that is not (a quote in it, another
-                # length) is read, and named, by the ordinary path.
-                signal = Signal(template.read.signal.type, value)
-                indicator = Indicator(**{**template.fields, "id": id_, "signal": signal})
+                # Built through the model's checks (Indicator.sibling): they hold the id to
+                # INDICATOR_ID, so one that is not (a quote in it, another length) is read, and
+                # named, by the ordinary path.
+                indicator = template.read.sibling(id_, Signal(template.read.signal.type, value))
             except InvalidInput:
                 break
             self.reader.take_indicator(index, indicator)
@@ -168,5 +166,4 @@ def _template(stix: dict[str, Any], indicator: Indicator, text: str) -> _Templat
         pattern,
         after,
         indicator,
-        {field.name: getattr(indicator, field.name) for field in fields(Indicator)},
     )

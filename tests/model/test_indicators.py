@@ -55,6 +55,26 @@ def test_bad_ids_are_refused(bad_id: str) -> None:
         make(id=bad_id)
 
 
+def test_a_sibling_is_what_the_constructor_makes_with_that_id_and_signal() -> None:
+    first = make(valid_until=T0 + timedelta(days=30), revoked=True)
+    other_id, other_pdq = "indicator--0a1b2c3d-4e5f-4a6b-8c7d-8e9fa0b1c2d3", Signal(SignalType.PDQ, "0" * 64)
+    twin = first.sibling(other_id, other_pdq)
+    assert twin == make(id=other_id, signal=other_pdq, valid_until=T0 + timedelta(days=30), revoked=True)
+    assert (twin.id, twin.signal) == (other_id, other_pdq) and (first.id, first.signal) == (ID, PDQ)
+
+
+@pytest.mark.parametrize("bad_id", ["indicator--8e2e2d2b-17d4-1cbf-938f-98ee46b3cd3f", 'indicator--"', ""])
+def test_a_sibling_s_id_is_checked_as_the_constructor_checks_it(bad_id: str) -> None:
+    with pytest.raises(InvalidInput, match="indicator--<uuid4>"):
+        make().sibling(bad_id, PDQ)
+
+
+def test_a_sibling_keeps_its_signal_type() -> None:
+    # The PDQ quality floor was checked for a PDQ signal: an md5 sibling would skip its rule.
+    with pytest.raises(InvalidInput, match="signal's type"):
+        make().sibling(ID, Signal(SignalType.MD5, "0" * 32))
+
+
 def test_parse_indicator_id_refuses_non_text() -> None:
     with pytest.raises(InvalidInput):
         parse_indicator_id(None)  # type: ignore[arg-type]
