@@ -5,8 +5,10 @@ from __future__ import annotations
 import difflib
 import enum
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import overload
 
 from node.errors import InvalidInput
 from node.model.ids import KeyId
@@ -155,3 +157,95 @@ class Indicator:
 _new_object = object.__new__
 _set_attribute = object.__setattr__  # frozen: the constructor sets its fields the same way
 _SHARED_BY_SIBLINGS = tuple(name for name in Indicator.__slots__ if name not in ("id", "signal"))
+
+
+@dataclass(slots=True)
+class Siblings:
+    """Indicators alike but for their id and signal value: ``first``'s siblings
+    (:meth:`Indicator.sibling`), in order, held as two lists of text rather than as objects.
+    Whoever adds to them has checked each id (``INDICATOR_ID``) and each value (in its normal
+    form for ``first``'s signal type): :class:`Indicators` builds the objects only when asked."""
+
+    first: Indicator  # the one they are alike to (not itself one of them)
+    ids: list[str]
+    values: list[str]
+
+
+class Indicators(Sequence[Indicator]):
+    """A bundle's indicators in order, as single indicators and runs of :class:`Siblings`.
+
+    An entry of 20,000 indicators mostly differs only in ids and hashes; a reader of its text
+    (node/sync/bundle_text.py) keeps those as text, and storing them (node/store/codec.py)
+    builds rows from :meth:`parts` without making 20,000 objects. Iterating or indexing makes
+    the indicators, equal to what the constructor makes."""
+
+    __slots__ = ("_count", "_parts")
+
+    def __init__(self, indicators: Iterable[Indicator] = ()) -> None:
+        self._parts: list[Indicator | Siblings] = list(indicators)
+        self._count = len(self._parts)
+
+    def append(self, indicator: Indicator) -> None:
+        """Add one indicator at the end."""
+        self._parts.append(indicator)
+        self._count += 1
+
+    def append_sibling(self, first: Indicator, id_: str, value: str) -> None:
+        """Add ``first``'s sibling with ``id_`` and ``value`` at the end (both checked by the
+        caller, see :class:`Siblings`)."""
+        last = self._parts[-1] if self._parts else None
+        if isinstance(last, Siblings) and last.first is first:
+            last.ids.append(id_)
+            last.values.append(value)
+        else:
+            self._parts.append(Siblings(first, [id_], [value]))
+        self._count += 1
+
+    def extend(self, part: Indicator | Siblings) -> None:
+        """Add a part of another :class:`Indicators` (a run is shared, not copied)."""
+        if isinstance(part, Siblings):
+            self._parts.append(part)
+            self._count += len(part.ids)
+        else:
+            self.append(part)
+
+    def parts(self) -> Iterator[Indicator | Siblings]:
+        """The single indicators and runs of siblings, in order."""
+        return iter(self._parts)
+
+    def ids(self) -> Iterator[str]:
+        """Each indicator's id, in order, without making the indicators."""
+        for part in self._parts:
+            if isinstance(part, Siblings):
+                yield from part.ids
+            else:
+                yield part.id
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Indicator]:
+        for part in self._parts:
+            if isinstance(part, Siblings):
+                first, kind = part.first, part.first.signal.type
+                for id_, value in zip(part.ids, part.values, strict=True):
+                    yield first.sibling(id_, Signal(kind, value))
+            else:
+                yield part
+
+    @overload
+    def __getitem__(self, index: int) -> Indicator: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Indicator]: ...
+    def __getitem__(self, index: int | slice) -> Indicator | list[Indicator]:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Indicators | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a list
+
+    def __repr__(self) -> str:
+        return f"Indicators({list(self)!r})"

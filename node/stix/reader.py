@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 from node.errors import InvalidInput, MalformedStix, TooLarge
-from node.model import Indicator, KeyId, Opinion, Sighting, Tlp
+from node.model import Indicator, Indicators, KeyId, Opinion, Sighting, Tlp
 from node.model.indicators import parse_indicator_id
 from node.stix.fastpath import SharedFields
 from node.stix.fields import (
@@ -48,13 +48,14 @@ _DESCRIPTIVE_ID: Final = re.compile(
     r"(identity|extension-definition|marking-definition)--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 )
 
+_REPEATED: Final = "repeats an {kind} version (same id and modified)"  # the same version twice is ambiguous
 _INDICATOR_CONSTANTS: Final = (("spec_version", "2.1"), ("pattern_type", "stix"), ("pattern_version", "2.1"))
 
 
 class BundleContents(NamedTuple):
     """What an entry's bundle holds: indicators, and opinions and sightings with their TLP."""
 
-    indicators: list[Indicator]
+    indicators: Indicators
     opinions: list[tuple[Opinion, Tlp]]
     sightings: list[tuple[Sighting, Tlp]]
     dropped: Sequence[str] = ()  # objects left out, each named with why (never their values)
@@ -68,7 +69,7 @@ def read_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> list[Indi
     outside the profile is dropped (:func:`read_entry_bundle` names it, its index, the field and
     the rule, never a hash value). Opinions are checked like everything else and left out.
     """
-    return read_entry_bundle(bundle, origin=origin, max_objects=max_objects).indicators
+    return list(read_entry_bundle(bundle, origin=origin, max_objects=max_objects).indicators)
 
 
 def read_entry_bundle(bundle: object, *, origin: KeyId, max_objects: int) -> BundleContents:
@@ -94,7 +95,9 @@ class BundleReader:
         self.creator = origin_identity_id(origin)
         self.shared = SharedFields(origin=origin, creator=self.creator)
         self._dropped: list[str] = []
-        self.contents = BundleContents(indicators=[], opinions=[], sightings=[], dropped=self._dropped)
+        self.contents = BundleContents(
+            indicators=Indicators(), opinions=[], sightings=[], dropped=self._dropped
+        )
         self._versions: set[tuple[str, datetime]] = set()
 
     def take(self, index: int, stix: object) -> Indicator | None:
@@ -118,11 +121,17 @@ class BundleReader:
             return found if fast else None
         return None
 
-    def take_indicator(self, index: int, indicator: Indicator) -> None:
-        """Object ``index`` is ``indicator``, read by a caller that holds its fast path's proof
-        (the same bytes as an indicator :meth:`take` returned, but for its id and signal)."""
-        if self._new_version(index, indicator):
-            self.contents.indicators.append(indicator)
+    def take_sibling(self, index: int, first: Indicator, id_: str, value: str) -> None:
+        """Object ``index`` is ``first``'s sibling with ``id_`` and ``value``, read by a caller
+        that holds its fast path's proof: the same bytes as ``first`` (an indicator :meth:`take`
+        returned) but for an id that is ``INDICATOR_ID`` and a value in ``first``'s signal
+        type's normal form."""
+        version = (id_, first.modified)
+        if version in self._versions:
+            self._dropped.append(f"bundle object {index}: {_REPEATED.format(kind='indicator')}")
+            return
+        self._versions.add(version)
+        self.contents.indicators.append_sibling(first, id_, value)
 
     def _new_version(self, index: int, found: Indicator | Opinion | Sighting) -> bool:
         # Two versions of one object may travel together; the same version twice is ambiguous.
@@ -130,8 +139,7 @@ class BundleReader:
         if version not in self._versions:
             self._versions.add(version)
             return True
-        kind = type(found).__name__.lower()
-        self._dropped.append(f"bundle object {index}: repeats an {kind} version (same id and modified)")
+        self._dropped.append(f"bundle object {index}: {_REPEATED.format(kind=type(found).__name__.lower())}")
         # _read_object already added a read opinion or sighting: the dropped repeat goes too.
         if isinstance(found, Opinion):
             self.contents.opinions.pop()

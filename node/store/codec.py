@@ -15,8 +15,10 @@ from node.model import (
     Envelope,
     EnvelopeSignature,
     Indicator,
+    Indicators,
     KeyId,
     Seq,
+    Siblings,
     Signal,
     SignalType,
     Tlp,
@@ -136,14 +138,27 @@ class UpsertBatch:
 
 def upsert_batch(indicators: Sequence[Indicator], *, entry_seq: int, local: bool) -> UpsertBatch:
     """:func:`indicator_to_row` of each indicator with ``entry_seq`` and ``local``, in chunks of
-    :data:`ROWS_PER_STATEMENT` rows; the change ids are placeholders until assigned."""
+    :data:`ROWS_PER_STATEMENT` rows; the change ids are placeholders until assigned. A run of
+    siblings (:class:`node.model.Indicators`) takes its first's row with each id and value."""
     flag = int(local)
-    chunks = []
-    for start in range(0, len(indicators), ROWS_PER_STATEMENT):
-        chunk = indicators[start : start + ROWS_PER_STATEMENT]
-        chunks.append(list(chain.from_iterable((*indicator_to_row(i), entry_seq, 0, flag) for i in chunk)))
-    notes = tuple(note_row(i) for i in indicators if i.note is not None)
-    return UpsertBatch(tuple(chunks), notes)
+    params: list[Any] = []
+    notes: list[tuple[str, str, str, str, str]] = []
+    parts = indicators.parts() if isinstance(indicators, Indicators) else iter(indicators)
+    for part in parts:
+        if isinstance(part, Siblings):
+            first = (*indicator_to_row(part.first), entry_seq, 0, flag)
+            origin, kind, rest = first[1], first[2], first[4:]
+            pairs = zip(part.ids, part.values, strict=True)
+            params.extend(chain.from_iterable((i, origin, kind, v, *rest) for i, v in pairs))
+            if part.first.note is not None:
+                note = note_row(part.first)
+                notes.extend((i, *note[1:]) for i in part.ids)
+        else:
+            params.extend((*indicator_to_row(part), entry_seq, 0, flag))
+            if part.note is not None:
+                notes.append(note_row(part))
+    step = ROWS_PER_STATEMENT * UPSERT_WIDTH
+    return UpsertBatch(tuple(params[at : at + step] for at in range(0, len(params), step)), tuple(notes))
 
 
 def note_row(indicator: Indicator) -> tuple[str, str, str, str, str]:

@@ -14,8 +14,10 @@ Why this is exactly what parsing would give: canonical JSON has one text per val
 string of UUID or hex characters needs no escape; so an object whose text fits the template is
 the canonical text of the learned object's value with that id and hash, parsed it has no
 duplicate key, and the fast path would read it as the learned indicator with that id and
-signal (every other field is the same text). Its indicator is built through the model's own
-checks (the model's constructor), and repeats of a version are dropped by the same reader.
+signal (every other field is the same text). It is kept as that id and hash, a sibling of
+the learned indicator (node.model.Siblings: the id held to ``INDICATOR_ID`` as the model's
+constructor holds it, the hash already in its normal form), so that storing an entry builds
+its rows without an object per indicator; repeats of a version are dropped by the same reader.
 
 Anything else takes the ordinary path with no difference in outcome: an object that fits no
 template is parsed strictly where it starts and read by the same reader, and the moment the text
@@ -30,10 +32,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from node.errors import InvalidInput, MalformedEntry
+from node.errors import MalformedEntry
 from node.feed.canonical import canonical_json
 from node.feed.entries import strict_json_at
-from node.model import Indicator, KeyId, Signal, SignalType
+from node.model import Indicator, KeyId, SignalType
+from node.model.indicators import INDICATOR_ID
 from node.stix.fastpath import hash_pattern
 from node.stix.reader import BundleContents, BundleReader
 
@@ -120,14 +123,12 @@ class _Walk:
             if fits is None:
                 continue
             id_, value, end = fits
-            try:
-                # Built through the model's checks (Indicator.sibling): they hold the id to
-                # INDICATOR_ID, so one that is not (a quote in it, another length) is read, and
-                # named, by the ordinary path.
-                indicator = template.read.sibling(id_, Signal(template.read.signal.type, value))
-            except InvalidInput:
+            # Held to what Indicator.sibling checks: an id that is not INDICATOR_ID (a quote in
+            # it, another length) is read, and named, by the ordinary path. The value is the
+            # signal's normal form: the template's pattern is the fast path's own.
+            if not INDICATOR_ID.fullmatch(id_):
                 break
-            self.reader.take_indicator(index, indicator)
+            self.reader.take_sibling(index, template.read, id_, value)
             return end
         try:
             stix, after = strict_json_at(self.text, position)

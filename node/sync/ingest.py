@@ -56,10 +56,11 @@ from node.model import (
     ENTRY_PAYLOAD_TYPE_V1,
     EntryHeader,
     Envelope,
-    Indicator,
+    Indicators,
     KeyId,
     Opinion,
     Seq,
+    Siblings,
     Sighting,
     SignedEntry,
     SigningKey,
@@ -95,7 +96,7 @@ class Contents:
 
     plaintext: bytes
     audience: frozenset[KeyId] = frozenset()  # who the origin sealed it to (readers learn it)
-    indicators: list[Indicator] = field(default_factory=list)
+    indicators: Indicators = field(default_factory=Indicators)
     opinions: list[tuple[Opinion, Tlp]] = field(default_factory=list)
     sightings: list[tuple[Sighting, Tlp]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
@@ -559,11 +560,12 @@ class Ingestor:
 def _keep_marked(read: BundleContents, tlp: Tlp, contents: Contents) -> None:
     """Keep the objects marked with the header's TLP; an object marked otherwise is dropped (a
     body never widens what its header says)."""
-    for indicator in read.indicators:
-        if indicator.tlp is tlp:
-            contents.indicators.append(indicator)
+    for part in read.indicators.parts():  # siblings share their first's marking
+        if (part.first if isinstance(part, Siblings) else part).tlp is tlp:
+            contents.indicators.extend(part)
         else:
-            contents.dropped.append(f"indicator {indicator.id}: its TLP marking differs from the entry's")
+            ids = part.ids if isinstance(part, Siblings) else [part.id]
+            contents.dropped.extend(f"indicator {i}: its TLP marking differs from the entry's" for i in ids)
     for opinion, marked in read.opinions:
         if marked is tlp:
             contents.opinions.append((opinion, marked))
@@ -583,7 +585,7 @@ def _apply(tx: WriteTx, header: EntryHeader, contents: Contents) -> None:
     if contents.rows is not None:
         written = tx.upsert_batch(contents.rows)
         if written < len(contents.indicators):
-            foreign = tx.foreign_indicator_ids([i.id for i in contents.indicators], header.origin)
+            foreign = tx.foreign_indicator_ids(list(contents.indicators.ids()), header.origin)
             contents.dropped.extend(f"indicator {i}: another origin created it" for i in foreign)
     tx.upsert_opinions(contents.opinions, entry_seq=header.seq)
     tx.add_sightings(contents.sightings, entry_seq=header.seq)

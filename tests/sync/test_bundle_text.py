@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from node.errors import MalformedEntry, MalformedStix, TooLarge
 from node.feed import decode_bundle
 from node.feed.canonical import canonical_json
-from node.model import SignalType, Tlp
+from node.model import Siblings, SignalType, Tlp
 from node.stix import build_bundle, read_entry_bundle
 from node.stix.profile import TLP_BY_MARKING
 from node.stix.reader import BundleContents
@@ -65,6 +65,9 @@ def test_an_ordinary_entry_is_read_from_its_text_and_mostly_not_parsed(
     new = walked(body)
     assert new is not None and len(new.indicators) == 500 and not new.dropped
     assert len(parses) < 10  # two shapes learned, plus the bundle's descriptive objects
+    # ... and the rest are kept as the ids and hashes of two runs of siblings, not as objects
+    runs = [p for p in new.indicators.parts() if isinstance(p, Siblings)]
+    assert [len(r.ids) for r in runs] == [299, 199]
 
 
 def test_every_kind_and_every_tlp_reads_the_same() -> None:

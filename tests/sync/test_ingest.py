@@ -245,6 +245,28 @@ def test_an_indicator_marked_differently_from_the_entry_is_dropped(store, pinned
     assert held(store) == ({ngo.origin: 1}, 1)
 
 
+def test_runs_of_alike_indicators_marked_otherwise_are_dropped_by_id(store, pinned, ingestor, ngo) -> None:
+    # Alike but for their hashes, most are read from the text as siblings of the first of their
+    # shape (node/sync/bundle_text.py): a run marked otherwise than its GREEN entry (CLEAR would
+    # widen it) goes as a whole, each indicator named by id; the run marked GREEN is stored.
+    wider = [indicator(ngo.origin, pdq_signal(n), tlp=Tlp.CLEAR) for n in range(5)]
+    marked = [indicator(ngo.origin, pdq_signal(10 + n), tlp=Tlp.GREEN) for n in range(4)]
+    other = indicator(ngo.origin, md5_signal(1), tlp=Tlp.AMBER)
+    envelope = ngo.entry([*wider, *marked, other], distribution=Distribution(Tlp.GREEN))
+    dropped: list[str] = []
+    ingestor._count_dropped = lambda reasons, **_: dropped.extend(reasons)  # type: ignore[method-assign]
+
+    accepted = ingestor.ingest(envelope, pinned=pinned, via="ngo")
+
+    assert (accepted.indicators, accepted.dropped) == (4, 6)
+    assert sorted(dropped) == sorted(
+        f"indicator {i.id}: its TLP marking differs from the entry's" for i in [*wider, other]
+    )
+    stored = store.indicators_by_id([i.id for i in [*wider, *marked, other]])
+    assert sorted(stored) == sorted(i.id for i in marked)
+    assert all(stored[i.id] == i for i in marked)
+
+
 def test_an_origin_cannot_version_another_origins_indicator(store, pinned, ingestor, ngo, lab) -> None:
     theirs = indicator(ngo.origin, pdq_signal(1))
     ingestor.ingest(ngo.entry([theirs]), pinned=pinned, via="ngo")
