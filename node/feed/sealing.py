@@ -264,9 +264,15 @@ def open_sealed(
     plaintext_digest: Digest,
     keys: Sequence[EncryptionKeyPair],
     content_key: bytes | None = None,
+    parse: bool = True,
 ) -> OpenedBody | None:
     """Like :func:`open_body` (or :func:`open_body_with_key` given ``content_key``), with the
-    audience the origin named."""
+    audience the origin named.
+
+    ``parse=False`` leaves out the strict parse that proves the bundle is one JSON object (its
+    ``document`` is None): the caller must prove it another way before it trusts the body, or
+    call :func:`sealed_bundle_document` (ingest reads the canonical text object by object,
+    node/sync/bundle_text.py, which proves it, and parses only when that reader steps aside)."""
     key = content_key if content_key is not None else open_content_key(stanzas, keys)
     if key is None:
         return None
@@ -279,6 +285,8 @@ def open_sealed(
         if audience
         else frozenset()
     )
+    if not parse:
+        return OpenedBody(bundle=_bundle_slice(plaintext), audience=named)
     bundle, document = _parsed_bundle(plaintext)
     return OpenedBody(bundle=bundle, audience=named, document=document)
 
@@ -295,16 +303,27 @@ def _parsed_bundle(plaintext: bytes) -> tuple[bytes, dict[str, Any]]:
     A fixed prefix, a fixed-form suffix and a middle that is one JSON object (checked by a strict
     parse) make the whole exactly ``{"bundle":{...},"salt":"<hex>"}``.
     """
+    bundle = _bundle_slice(plaintext)
+    return bundle, sealed_bundle_document(bundle)
+
+
+def _bundle_slice(plaintext: bytes) -> bytes:
+    """The bytes between the fixed prefix and the fixed-form suffix (not yet proven JSON)."""
     suffix = _SUFFIX.search(plaintext)
     audience = _AUDIENCE_PREFIX.match(plaintext)
     start = audience.end() if audience else len(_PREFIX)
     if not (audience or plaintext.startswith(_PREFIX)) or suffix is None:
         raise SealedBodyInvalid('a sealed body is not {["audience":[...],]"bundle":...,"salt":"<32 hex>"}')
-    bundle = plaintext[start : suffix.start()]
+    return plaintext[start : suffix.start()]
+
+
+def sealed_bundle_document(bundle: bytes) -> dict[str, Any]:
+    """The strict parse of a sealed body's bundle bytes; SealedBodyInvalid when they are not
+    one JSON object (then the body was never the ``{"bundle":...,"salt":...}`` it claims)."""
     try:
         document = strict_json(bundle, what="a sealed body's bundle")
     except MalformedEntry as exc:
         raise SealedBodyInvalid("a sealed body's bundle is not one JSON object") from exc
     if not isinstance(document, dict):
         raise SealedBodyInvalid("a sealed body's bundle is not one JSON object")
-    return bundle, document
+    return document

@@ -50,7 +50,13 @@ from node.errors import (
 )
 from node.feed import VerifiedPayload, check_body, decode_bundle, decode_header, open_envelope, signed_by
 from node.feed.encryption import EncryptionKeyPair, encryption_key_id
-from node.feed.sealing import NONCE_BYTES, TAG_BYTES, open_content_key, open_sealed
+from node.feed.sealing import (
+    NONCE_BYTES,
+    TAG_BYTES,
+    open_content_key,
+    open_sealed,
+    sealed_bundle_document,
+)
 from node.model import (
     ENTRY_PAYLOAD_TYPE,
     ENTRY_PAYLOAD_TYPE_V1,
@@ -225,8 +231,17 @@ class Ingestor:
             return held, None, exc
         if opened is None:
             return held, None, None  # sealed to others: stored and forwarded, never read
-        plaintext, audience, document = opened
-        contents = self._contents(header, plaintext, document)
+        plaintext, audience = opened
+        # The canonical text's common shapes first (node/sync/bundle_text.py); else parse it all.
+        read = self._walk(header, plaintext)
+        document = None
+        if read is None and header.seal is not None:
+            # Only the walk or a strict parse proves a sealed body's bundle is one JSON object.
+            try:
+                document = sealed_bundle_document(plaintext)
+            except SealedBodyInvalid as exc:
+                return held, None, exc
+        contents = self._contents(header, plaintext, read=read, document=document)
         contents.audience = audience
         readable = StoredBody(
             digest=held.digest,
@@ -243,11 +258,11 @@ class Ingestor:
 
     def _open(
         self, header: EntryHeader, body: bytes, *, content_key: bytes | None
-    ) -> tuple[bytes, frozenset[KeyId], dict[str, Any] | None] | None:
-        """The bundle bytes, the audience of ``body`` and (sealed: the opening parsed it
-        strictly) the bundle as parsed JSON; None when it is sealed to others."""
+    ) -> tuple[bytes, frozenset[KeyId]] | None:
+        """The bundle bytes and the audience of ``body``; None when it is sealed to others. A
+        sealed bundle is not yet proven JSON: :meth:`_prepare_body` does that."""
         if header.seal is None:
-            return body, frozenset(), None
+            return body, frozenset()
         opened = open_sealed(
             body,
             origin=header.origin,
@@ -256,22 +271,33 @@ class Ingestor:
             plaintext_digest=header.seal.plaintext_digest,
             keys=self._encryption_keys(),
             content_key=content_key,
+            parse=False,
         )
-        return None if opened is None else (opened.bundle, opened.audience, opened.document)
+        return None if opened is None else (opened.bundle, opened.audience)
 
-    def _contents(self, header: EntryHeader, plaintext: bytes, document: dict[str, Any] | None) -> Contents:
+    def _walk(self, header: EntryHeader, plaintext: bytes) -> BundleContents | None:
+        """:func:`read_entry_text`, or None where it steps aside (the full read then names why)."""
+        try:
+            limit = self._limits.max_objects_per_entry
+            return read_entry_text(plaintext, origin=header.origin, max_objects=limit)
+        except (MalformedEntry, MalformedStix, TooLarge):
+            return None
+
+    def _contents(
+        self,
+        header: EntryHeader,
+        plaintext: bytes,
+        *,
+        read: BundleContents | None,
+        document: dict[str, Any] | None,
+    ) -> Contents:
         """Read the bundle object by object; what breaks the profile or carries another TLP
-        than the header's is dropped and named. ``document`` is ``plaintext`` already parsed
-        as strictly as :func:`decode_bundle` does (a sealed body's opening does that)."""
+        than the header's is dropped and named. ``read`` is what the text walk read, if it did;
+        else ``document`` is ``plaintext`` already parsed as strictly as :func:`decode_bundle`
+        does (a sealed body's check does that), or None to parse it here."""
         contents = Contents(plaintext=plaintext)
         limit = self._limits.max_objects_per_entry
         try:
-            # The canonical text's common shapes first (node/sync/bundle_text.py); else parse it all.
-            read = (
-                None
-                if document is not None
-                else read_entry_text(plaintext, origin=header.origin, max_objects=limit)
-            )
             if read is None:
                 bundle = decode_bundle(plaintext) if document is None else document
                 read = read_entry_bundle(bundle, origin=header.origin, max_objects=limit)

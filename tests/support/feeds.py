@@ -131,8 +131,10 @@ class FeedWriter:
         advance: bool = True,
         encryption_key: bytes | None = None,
         grants: Sequence[Grant] = (),
+        raw: bytes | None = None,
     ) -> SignedEntry:
-        """The next signed entry (override seq / prev / bundle to make a hostile one).
+        """The next signed entry (override seq / prev / bundle, or give the bundle's ``raw``
+        bytes, to make a hostile one).
 
         A restricted ``distribution`` seals the body to ``readers`` (X25519 public keys) and to
         this feed's own encryption key, as a node does.
@@ -143,7 +145,9 @@ class FeedWriter:
             bundle if bundle is not None else build_bundle(indicators, origin_names={self.origin: self.name})
         )
         audience = distribution.recipients if distribution else frozenset()
-        body, seal = self._body(canonical_json(data), tlp, next_seq, readers, audience)
+        body, seal = self._body(
+            canonical_json(data) if raw is None else raw, tlp, next_seq, readers, audience
+        )
         header = EntryHeader(
             origin=self.origin,
             seq=next_seq,

@@ -8,10 +8,12 @@ import pytest
 
 from node import errors
 from node.config import LimitsSection
+from node.feed.canonical import canonical_json
 from node.feed.encryption import EncryptionKeyPair
 from node.model import Distribution, KeyId, Tlp
 from node.stix import build_bundle
 from node.store import Store
+from node.sync import ingest
 from node.sync.ingest import Ingestor
 from tests.support.feeds import (
     FeedWriter,
@@ -265,6 +267,51 @@ def test_runs_of_alike_indicators_marked_otherwise_are_dropped_by_id(store, pinn
     stored = store.indicators_by_id([i.id for i in [*wider, *marked, other]])
     assert sorted(stored) == sorted(i.id for i in marked)
     assert all(stored[i.id] == i for i in marked)
+
+
+def test_a_sealed_entry_is_read_from_its_text_without_a_whole_parse(
+    store, pinned, ingestor, ngo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parses: list[bytes] = []
+    real = ingest.sealed_bundle_document
+    monkeypatch.setattr(ingest, "sealed_bundle_document", lambda b: parses.append(b) or real(b))
+    shared = [indicator(ngo.origin, pdq_signal(n), tlp=Tlp.AMBER) for n in range(6)]
+
+    accepted = ingestor.ingest(ngo.entry(shared), pinned=pinned, via="ngo")
+
+    assert (accepted.readable, accepted.indicators, accepted.dropped) == (True, 6, 0)
+    assert parses == []  # the text walk read it, which proves the bundle is one JSON object
+    stored = store.indicators_by_id([i.id for i in shared])
+    assert [stored[i.id] for i in shared] == shared
+
+
+def valid_bundle_text(ngo: FeedWriter) -> bytes:
+    return canonical_json(
+        build_bundle(
+            [indicator(ngo.origin, pdq_signal(1), tlp=Tlp.AMBER)], origin_names={ngo.origin: ngo.name}
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        lambda ngo: b'{"a":1},"b":{"c":2}',  # two objects where one bundle belongs
+        lambda ngo: valid_bundle_text(ngo) + b',"x":' + valid_bundle_text(ngo),  # a bundle, then more
+        lambda ngo: valid_bundle_text(ngo)[:-1] + b',"type":"bundle"}',  # a repeated key
+    ],
+    ids=["two-objects", "bundle-then-more", "duplicate-key"],
+)
+def test_a_sealed_body_that_is_not_one_bundle_is_held_and_not_read(store, pinned, ingestor, ngo, raw) -> None:
+    # A hostile origin seals bytes that are not the {"bundle":{...},"salt":...} it claims: the
+    # text walk steps aside, the strict parse refuses them, the body is held (the origin signed
+    # it) but nothing of it is read, and the refusal is counted.
+    amber = [indicator(ngo.origin, pdq_signal(9), tlp=Tlp.AMBER)]  # the header's TLP; the body is ``raw``
+    accepted = ingestor.ingest(ngo.entry(amber, raw=raw(ngo)), pinned=pinned, via="ngo")
+
+    assert (accepted.readable, accepted.indicators) == (False, 0)
+    assert held(store) == ({ngo.origin: 1}, 0)
+    assert store.rejection_counts().get("sealed_body_invalid") == 1
 
 
 def test_an_origin_cannot_version_another_origins_indicator(store, pinned, ingestor, ngo, lab) -> None:
