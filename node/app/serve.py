@@ -8,6 +8,7 @@ in-flight calls get the grace period → indexes saved.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -68,6 +69,9 @@ def _serve(
 ) -> None:
     stop = threading.Event()
     _install_signal_handlers(stop)
+    # A native crash (a C extension's segfault, an abort) otherwise ends the process with no
+    # word in its log: print the Python stack of every thread to stderr first.
+    faulthandler.enable(all_threads=True)
     address = listen or node.config.network.listen
     _warn_about_plaintext(node, address)
     metrics = NodeMetrics(node)

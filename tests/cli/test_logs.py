@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 from pathlib import Path
 
 from node.cli.logs import JsonFormatter, status_line
@@ -35,3 +36,16 @@ def test_serve_writes_only_json_lines_when_configured(tmp_path: Path) -> None:
     documents = [json.loads(line) for line in lines]  # every line parses
     messages = " ".join(d["message"] for d in documents)
     assert "SERVING" in messages and "metrics on http://127.0.0.1:" in messages
+
+
+def test_a_native_crash_of_serve_leaves_its_stacks_in_the_log(tmp_path: Path) -> None:
+    # A segfault in a C extension used to end `accord serve` with no word in its log.
+    home = tmp_path / "node"
+    assert accord("init", "--home", home, "--name", "crash").returncode == 0
+    node = ServeProcess(home, listen=free_port(), local=free_port(), log=tmp_path / "serve.log")
+    node.process.send_signal(signal.SIGSEGV)
+    node.process.wait(30)
+    assert node.stop() == -signal.SIGSEGV
+    log = node.log.read_text()
+    assert "Fatal Python error: Segmentation fault" in log
+    assert "most recent call first" in log  # the Python stacks of its threads
