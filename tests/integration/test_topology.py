@@ -59,10 +59,14 @@ class Federation:
         assert added.returncode == 0, added.stderr
 
     def start(self) -> None:
-        for name, port in self.ports.items():
-            self.processes[name] = ServeProcess(
-                self.home(name), listen=port, local=free_port(), log=self.root / f"{name}.log", env=FAST
-            )
+        try:
+            for name, port in self.ports.items():
+                self.processes[name] = ServeProcess(
+                    self.home(name), listen=port, local=free_port(), log=self.root / f"{name}.log", env=FAST
+                )
+        except BaseException:
+            self.stop()  # the ones that started must not outlive a failed start
+            raise
 
     def stop(self) -> None:
         for process in self.processes.values():
