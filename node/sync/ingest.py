@@ -22,11 +22,8 @@ commit`); the order above holds for every entry, and refusals are recorded in fe
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +74,7 @@ from node.model.clock import format_timestamp
 from node.stix import BundleContents, read_entry_bundle
 from node.store import Store, StoredBody, UpsertBatch, WriteTx, upsert_batch
 from node.sync.bundle_text import read_entry_text
+from node.sync.process_wide import collector_paused
 
 log = logging.getLogger(__name__)
 
@@ -628,35 +626,3 @@ def _refusal(verdict: Succession, header: EntryHeader) -> Rejected:
     if verdict is Succession.GAP:
         return Gap(f"{where} arrives before the entries that precede it; waiting for them")
     return BrokenChain(f"{where} does not name the digest of the previous entry as its prev")
-
-
-_pause_guard = threading.Lock()
-_pauses = 0
-_collector_was_enabled = False
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while an entry's objects are built and stored.
-
-    An entry of 20,000 indicators makes ~100,000 short-lived, acyclic objects (parsed JSON,
-    indicators, rows) that reference counting frees when the entry is done. With the collector
-    on, they trigger hundreds of collections per entry that traverse them again and again, which
-    costs as much as the parsing itself. Pause around the whole of a job (a pull, an ingest) so
-    that its objects are freed before the collector resumes: what is still alive then gets
-    traversed once. Pauses nest and overlap across threads; the collector resumes when the last
-    one ends, and only if it was enabled when the first one began.
-    """
-    global _pauses, _collector_was_enabled  # noqa: PLW0603 - one process-wide collector
-    with _pause_guard:
-        if _pauses == 0:
-            _collector_was_enabled = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_guard:
-            _pauses -= 1
-            if _pauses == 0 and _collector_was_enabled:
-                gc.enable()

@@ -47,7 +47,7 @@ from node.model.provenance import ATTESTED_CATEGORY, IndicatorNote
 from node.stix import build_bundle
 from node.store import Store, StoredBody, WriteTx
 from node.store.feedback import MatchCount
-from node.sync.ingest import collector_paused
+from node.sync.process_wide import collector_paused
 from node.sync.restore import ensure_may_publish
 
 log = logging.getLogger(__name__)

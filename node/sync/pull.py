@@ -31,9 +31,9 @@ from node.model import Envelope, KeyId, Partner, Seq, SignedEntry
 from node.model.clock import utc_now
 from node.store import Store
 from node.sync.encryption import confirm_passed_on
-from node.sync.handover import quick_handover
 from node.sync.heads import HeadsReport, check_heads, stale_origins
-from node.sync.ingest import Ingestor, Prepared, collector_paused
+from node.sync.ingest import Ingestor, Prepared
+from node.sync.process_wide import collector_paused, quick_handover
 from node.sync.restore import MAJORITY, settle_after_heads
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ import numpy as np
 from node.match import ListUpdate, MatchLists
 from node.model import Signal, SignalType
 from node.store import IndicatorChange, Store
-from node.sync.ingest import collector_paused
+from node.sync.process_wide import collector_paused
 
 _BATCH = 50_000  # rows per read: bounds memory while catching up on a large backlog
 # The store writes only known type names; a dict lookup is ~10x cheaper than SignalType(name).

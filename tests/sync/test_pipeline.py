@@ -6,7 +6,6 @@ trust, what it records and what it stops must be exactly what one-by-one ingest 
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections.abc import Iterator, Mapping
 
@@ -16,7 +15,7 @@ from node import errors
 from node.config import LimitsSection
 from node.model import KeyId, Partner, Seq, SignedEntry
 from node.store import Store
-from node.sync.ingest import Ingestor, collector_paused
+from node.sync.ingest import Ingestor
 from node.sync.pull import Puller
 from tests.support.feeds import FeedWriter, flip_byte, identity, indicator, pdq_signal, with_payload
 
@@ -104,50 +103,3 @@ def test_a_peer_error_mid_stream_fails_the_pull_and_keeps_what_was_committed(sto
     partner = Partner(name="ngo", key_id=ngo.origin, public_key=ngo.signer.public_key)
     report = make_puller(store).pull(partner, ListSource(entries, errors.PeerError("reset")))
     assert report.error == "reset" and report.accepted == 2
-
-
-# --- the collector pause ------------------------------------------------------------------------
-
-
-def test_pauses_nest_and_restore_the_collector() -> None:
-    assert gc.isenabled()
-    with collector_paused():
-        assert not gc.isenabled()
-        with collector_paused():
-            assert not gc.isenabled()
-        assert not gc.isenabled()
-    assert gc.isenabled()
-
-
-def test_a_pause_leaves_a_disabled_collector_disabled() -> None:
-    gc.disable()
-    try:
-        with collector_paused():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
-def test_overlapping_pauses_in_threads_resume_when_the_last_one_ends() -> None:
-    inside, release = threading.Event(), threading.Event()
-
-    def other() -> None:
-        with collector_paused():
-            inside.set()
-            release.wait(5)
-
-    thread = threading.Thread(target=other)
-    with collector_paused():
-        thread.start()
-        inside.wait(5)
-    assert not gc.isenabled()  # the other thread's pause is still open
-    release.set()
-    thread.join(5)
-    assert gc.isenabled()
-
-
-def test_a_pause_ends_when_its_block_raises() -> None:
-    with pytest.raises(ValueError, match="x"), collector_paused():
-        raise ValueError("x")
-    assert gc.isenabled()

@@ -1,8 +1,10 @@
-"""While a pull runs, the GIL changes hands every millisecond (node/sync/handover.py), and the
-process gets its own interval back afterwards, whatever happened to the pull."""
+"""Process-wide settings held while jobs run (node/sync/process_wide.py): the collector paused,
+and during a pull the GIL changing hands every millisecond. The process gets its own settings
+back when the last overlapping job ends, whatever happened to the jobs."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from collections.abc import Iterator
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from node.sync.handover import PULL_SWITCH_INTERVAL, quick_handover
+from node.sync.process_wide import PULL_SWITCH_INTERVAL, collector_paused, quick_handover
 from tests.sync.test_ingest_bulk import published_to_empty
 from tests.sync.test_publish_pull_serve import StoreSource, puller
 
@@ -41,31 +43,61 @@ def test_a_pull_commits_with_the_quick_handover_and_restores_the_interval(tmp_pa
     assert sys.getswitchinterval() == pytest.approx(0.005)
 
 
-def test_the_interval_comes_back_after_a_failure_and_only_when_the_last_span_ends() -> None:
-    def failing_pull() -> None:
-        with quick_handover():
-            assert sys.getswitchinterval() == pytest.approx(PULL_SWITCH_INTERVAL)
+SETTINGS = {
+    "collector": (collector_paused, lambda: not gc.isenabled(), gc.isenabled),
+    "switch interval": (
+        quick_handover,
+        lambda: sys.getswitchinterval() == pytest.approx(PULL_SWITCH_INTERVAL),
+        lambda: sys.getswitchinterval() == pytest.approx(0.005),
+    ),
+}
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_spans_nest_overlap_across_threads_and_restore_when_the_last_ends(setting: str) -> None:
+    span, changed, restored = SETTINGS[setting]
+    assert restored()
+    with span():
+        assert changed()
+        with span():
+            assert changed()
+        assert changed()  # the outer span is still open
+    assert restored()
+
+    def failing_job() -> None:
+        with span():
+            assert changed()
             raise RuntimeError("a pull that failed")
 
     with pytest.raises(RuntimeError):
-        failing_pull()
-    assert sys.getswitchinterval() == pytest.approx(0.005)
+        failing_job()
+    assert restored()
 
     inside, leave = threading.Event(), threading.Event()
 
-    def other_pull() -> None:
-        with quick_handover():
+    def other_job() -> None:
+        with span():
             inside.set()
             leave.wait(10)
 
-    other = threading.Thread(target=other_pull)
-    with quick_handover():
+    other = threading.Thread(target=other_job)
+    with span():
         other.start()
         assert inside.wait(10)
-    assert sys.getswitchinterval() == pytest.approx(PULL_SWITCH_INTERVAL)  # the other pull runs on
+    assert changed()  # the other thread's span is still open
     leave.set()
     other.join(10)
-    assert sys.getswitchinterval() == pytest.approx(0.005)
+    assert restored()
+
+
+def test_a_pause_leaves_a_disabled_collector_disabled() -> None:
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_an_operator_s_shorter_interval_is_kept() -> None:
