@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +33,7 @@ FAST = {
     "ACCORD_SYNC_JITTER_SECONDS": "0.1",
     "ACCORD_SYNC_REFRESH_SECONDS": "0.2",
 }
+PULLS = "SELECT partner, last_attempt, last_success, last_error FROM sync_state"
 LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 
 
@@ -71,6 +72,21 @@ class Federation:
     def stop(self) -> None:
         for process in self.processes.values():
             process.stop()
+
+    def describe(self) -> str:
+        """Every node's process state, log tail and pull state: what a failed wait reports."""
+        parts = [process.describe() for process in self.processes.values()]
+        for name in self.processes:
+            try:
+                rows = self.query(name, PULLS)
+                rows += self.query(name, "SELECT 'head', origin, seq, NULL FROM heads")
+            except sqlite3.Error as error:
+                rows = [(f"(unreadable: {error})",)]
+            parts.append(f"{name} sync_state: {rows}")
+        return "\n".join(parts)
+
+    def wait_for(self, predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> float:
+        return wait_for(predicate, timeout=timeout, interval=interval, explain=self.describe)
 
     def query(self, name: str, sql: str, *args: object) -> list[tuple[object, ...]]:
         with sqlite3.connect(f"file:{self.home(name) / 'accord.db'}?mode=ro", uri=True) as conn:
@@ -151,8 +167,8 @@ def test_five_nodes_each_end_with_exactly_what_they_may_read(five: Federation, c
     # The origin seals only to keys partners confirmed to it: the hub's comes with its pulls,
     # the recipient's is passed on by the hub (signed by the recipient).
     confirmed = "SELECT COUNT(*) FROM encryption_keys WHERE node = ?"
-    wait_for(lambda: five.query("origin", confirmed, recipient_key)[0][0] >= 1, timeout=60)
-    wait_for(lambda: five.query("origin", confirmed, hub_key)[0][0] >= 1, timeout=60)
+    five.wait_for(lambda: five.query("origin", confirmed, recipient_key)[0][0] >= 1, timeout=60)
+    five.wait_for(lambda: five.query("origin", confirmed, hub_key)[0][0] >= 1, timeout=60)
 
     def share(name: str, tlp: str, *to: str) -> None:
         ok("contribute", "--home", origin, "--signal", sig[name], "--category", "csam", "--tlp", tlp, *to)
@@ -166,12 +182,12 @@ def test_five_nodes_each_end_with_exactly_what_they_may_read(five: Federation, c
     holders = ("hub", "recipient", "nonrecipient")
     revoked = "SELECT revoked FROM indicators WHERE value = ?"
     for name in holders:  # every node holds g1 before it is revoked
-        wait_for(lambda name=name: five.query(name, revoked, value["g1"]) == [(0,)], timeout=60)
+        five.wait_for(lambda name=name: five.query(name, revoked, value["g1"]) == [(0,)], timeout=60)
     revoking = time.monotonic()
     ok("revoke", "--home", origin, sig["g1"])  # 7
     delays = {}
     for name in holders:  # directly (hub, nonrecipient) and through the hub (recipient)
-        wait_for(
+        five.wait_for(
             lambda name=name: five.query(name, revoked, value["g1"]) == [(1,)], timeout=60, interval=0.05
         )
         delays[name] = time.monotonic() - revoking
@@ -191,7 +207,7 @@ def test_five_nodes_each_end_with_exactly_what_they_may_read(five: Federation, c
     )
     old_recipient_key = five.query("origin", "SELECT key FROM encryption_keys WHERE node = ?", recipient_key)
     ok("key", "rotate", "--encryption", "--home", five.home("recipient"))  # its feed: seq 1
-    wait_for(lambda: five.query("origin", confirmed, recipient_key)[0][0] == 2, timeout=60)
+    five.wait_for(lambda: five.query("origin", confirmed, recipient_key)[0][0] == 2, timeout=60)
     share("g3", "green")  # 12
     share("r2", "red", "--to", "recipient")  # 13: sealed to the recipient's new key
     ok("group", "grant", "--home", origin, "hotlines", "hub")  # 14: the hub joins late
@@ -199,11 +215,11 @@ def test_five_nodes_each_end_with_exactly_what_they_may_read(five: Federation, c
     assert head == 14
 
     for name in ("hub", "recipient", "nonrecipient"):
-        wait_for(lambda name=name: five.head(name, "origin") == head, timeout=90)
-    wait_for(lambda: utc_now() > datetime.fromisoformat(expires.replace("Z", "+00:00")), timeout=20)
+        five.wait_for(lambda name=name: five.head(name, "origin") == head, timeout=90)
+    five.wait_for(lambda: utc_now() > datetime.fromisoformat(expires.replace("Z", "+00:00")), timeout=20)
     settled = format_timestamp(utc_now())  # two more rounds of pulls in every direction
     for _ in range(2):
-        wait_for(
+        five.wait_for(
             lambda since=settled: all(
                 five.synced_since(n, since) for n in ("origin", "hub", "recipient", "nonrecipient")
             ),
@@ -270,14 +286,14 @@ def test_a_revocation_crosses_three_hops_and_a_replay_cannot_undo_it(
     signal = f"md5:{secrets.token_hex(16)}"
     added = accord("contribute", "--home", line.home("a"), "--signal", signal, "--category", "ncii")
     assert added.returncode == 0, added.stderr
-    wait_for(lambda: line.matches("c", signal), timeout=60)
+    line.wait_for(lambda: line.matches("c", signal), timeout=60)
 
     value, sql = signal.split(":")[1], "SELECT revoked FROM indicators WHERE value = ?"
     revoking = time.monotonic()  # includes the revoke command's own start-up and commit
     assert accord("revoke", "--home", line.home("a"), signal).returncode == 0
     delays = {"a": time.monotonic() - revoking}
     for name in ("b", "c"):  # measured on the databases: polling them costs milliseconds
-        wait_for(lambda name=name: line.query(name, sql, value) == [(1,)], timeout=60, interval=0.05)
+        line.wait_for(lambda name=name: line.query(name, sql, value) == [(1,)], timeout=60, interval=0.05)
         delays[name] = time.monotonic() - revoking
     assert not line.matches("b", signal) and not line.matches("c", signal)
     with capsys.disabled():

@@ -85,14 +85,22 @@ def accord_json(*args: str | Path) -> Any:
     return json.loads(result.stdout)
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.2) -> float:
-    """Seconds until ``predicate`` held; AssertionError after ``timeout``."""
+def wait_for(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.2,
+    explain: Callable[[], str] | None = None,
+) -> float:
+    """Seconds until ``predicate`` held; AssertionError after ``timeout``, with what ``explain``
+    says about the state the condition was waiting on (which process died, what its log said)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if predicate():
             return time.monotonic() - start
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    detail = f"\n{explain()}" if explain is not None else ""
+    raise AssertionError(f"condition not met within {timeout} s{detail}")
 
 
 class ServeProcess:
@@ -138,7 +146,18 @@ class ServeProcess:
             self._log_handle.close()
             raise
         if self.process.poll() is not None:
+            self._log_handle.close()
             raise RuntimeError(f"accord serve exited early:\n{log.read_text()}")
+
+    def describe(self, lines: int = 12) -> str:
+        """Whether the process runs (or how it ended) and the last lines of its log."""
+        code = self.process.poll()
+        state = "running" if code is None else f"exited with {code}"
+        try:
+            tail = self.log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError as error:
+            tail = [f"(log unreadable: {error})"]
+        return "\n".join([f"{self.home.name} (pid {self.process.pid}): {state}", *("  " + t for t in tail)])
 
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM, then wait; kill only if it does not stop in time. Returns the exit code."""
