@@ -146,5 +146,6 @@ def matcher_parts(
         self_key=origin,
         source_trust=provenance.source_trust,
         sync=provenance.sync,
+        generation=provenance.generation,
     )
     return MatcherParts(matcher=matcher, safelist=safelist, reviewed=reviewed)

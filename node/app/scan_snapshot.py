@@ -204,6 +204,7 @@ def _matcher(document: dict[str, Any], pdq: PdqIndex, video: VideoIndex) -> Matc
         clock=utc_now,
         self_key=KeyId(document["self_key"]),
         source_trust=lambda: trust,
+        generation=lambda: 0,  # a snapshot never changes: each indicator's answer is worked out once
     )
 
 

@@ -83,6 +83,12 @@ class ProvenanceCache:
         self._tables: _Tables | None = None
         self._indicators = _Cache()
         self._opinions = _Cache()
+        self._generation = 0
+
+    def generation(self) -> int:
+        """A number that grows whenever a :meth:`sync` found anything changed: what is derived
+        from these copies (the Matcher's per-indicator answers) holds while it stays the same."""
+        return self._generation
 
     def sync(self) -> None:
         """Bring the copies up to date with the store: nothing to do, without a SQLite call,
@@ -113,6 +119,7 @@ class ProvenanceCache:
         elif now.indicators != was.indicators:
             self._indicators.drop(indicator_ids_changed(self._store, was.indicators, now.indicators))
         self._versions = now
+        self._generation += 1  # last: a reader that sees the new number finds the new copies
 
     def _read_tables(self) -> _Tables:
         return _Tables(

@@ -8,6 +8,7 @@ origin. The node reports every match; the operator's policy decides what to do.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -80,6 +81,49 @@ class ProvenanceSource(Protocol):
 
 _DEFAULT_POLICY = PartnerPolicy()
 
+MAX_PREPARED = 200_000
+"""Indicators whose match answer is kept between calls; a full memo starts again."""
+
+_ABSENT = object()  # not in the memo (None is a kept answer: "may not match")
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """An indicator that may match, apart from its ``valid_until`` (checked on every call), with
+    what a match of it says: worked out from the provenance once, not on every hit."""
+
+    indicator: Indicator
+    within: int  # the distance at which it matches (0 for exact signal types)
+    safe_within: int  # the distance at which it suppresses matches (``benign`` ones)
+    name: str
+    trust: Trust
+    tally: OpinionTally
+
+    def live(self, now: datetime) -> bool:
+        valid_until = self.indicator.valid_until
+        return valid_until is None or valid_until > now
+
+    def match(self, hit: IndexHit, corroboration: int) -> Match:
+        ind, tally = self.indicator, self.tally
+        video = hit if isinstance(hit, VideoHit) else None
+        return Match(
+            indicator_id=ind.id,
+            origin=ind.origin,
+            origin_name=self.name,
+            category=ind.category,
+            signal_type=ind.signal.type,
+            content_type=ind.content_type,
+            distance=hit.distance,
+            tlp=ind.tlp,
+            query_match_percent=None if video is None else video.query_match_percent,
+            compared_match_percent=None if video is None else video.compared_match_percent,
+            agreed=tally.agreed,
+            disputed=tally.disputed,
+            corroboration=corroboration,
+            trust=self.trust,
+            c2pa=None if ind.note is None else ind.note.c2pa,
+        )
+
 
 class Matcher:
     """Matches signals against the lists and explains each match.
@@ -108,13 +152,15 @@ class Matcher:
         self_key: KeyId | None = None,
         source_trust: Callable[[], Mapping[KeyId, Trust]] | None = None,
         sync: Callable[[], None] | None = None,
+        generation: Callable[[], int] | None = None,
     ) -> None:
         """``safelist`` holds the operator's local safelist file; benign indicators come from
         ``lists``. ``record`` keeps each call's matches (the node's match tape, which counts them
         for the match log, flood protection and sightings). ``source_trust``
         gives the trust level of unsigned sources' origins (partners' comes with their policy).
         ``sync``, called first on every match, brings an in-memory ``store`` up to date
-        (node/sync/provenance.py)."""
+        (node/sync/provenance.py); its ``generation``, which grows whenever that found a change,
+        lets each indicator's answer be worked out once and kept while it stays the same."""
         self._lists = lists
         self._store = store
         self._thresholds = thresholds
@@ -132,6 +178,10 @@ class Matcher:
         self._self_key = self_key
         self._source_trust = source_trust
         self._sync = sync
+        self._generation = generation
+        # (generation, answers): replaced together, so a reader never pairs one generation with
+        # another's answers.
+        self._prepared: tuple[int, dict[str, _Listed | None]] = (-1, {})
 
     def match(self, signals: Sequence[Signal]) -> list[MatchResult]:
         """One result per query signal, matches nearest first."""
@@ -139,40 +189,29 @@ class Matcher:
             self._sync()
         hits = self._lists.query_many(signals, pdq_threshold=self._widest, video=self._video)
         safe = self._local_safelist_flags(signals)
-        indicators = self._store.indicators_by_id(h.indicator_id for batch in hits for h in batch)
-        if not indicators and not any(safe):
+        if not any(hits) and not any(safe):
             return [MatchResult(query=signal, matches=()) for signal in signals]
         now = self.clock()  # one time for the whole call: liveness, the match log, sightings
-        names = self._names()
-        policies = self._policies()
-        listed = self._listed(indicators, policies, now)
-        # Only other origins' opinions count: an origin agreeing with itself corroborates nothing.
-        tallies = {
-            id_: OpinionTally.of(o for o in opinions if o.origin != listed[id_].origin)
-            for id_, opinions in self._store.opinions_about(listed).items()
-        }
+        listed = self._listed(h.indicator_id for batch in hits for h in batch)
         results: list[MatchResult] = []
         for signal, batch, on_safelist in zip(signals, hits, safe, strict=True):
-            live = [(hit, ind) for hit in batch if (ind := listed.get(hit.indicator_id)) is not None]
-            benign = any(ind.category == BENIGN and h.distance <= self._safe_within(ind) for h, ind in live)
-            found = [
-                (hit, ind)
-                for hit, ind in live
-                if ind.category not in _NOT_BLOCKING and hit.distance <= self._within(ind, names)
+            live = [
+                (hit, entry)
+                for hit in batch
+                if (entry := listed.get(hit.indicator_id)) is not None and entry.live(now)
             ]
-            attested = self._attestations(signal, live, names)
-            corroboration = len({ind.origin for _, ind in found})
-            matches = tuple(
-                self._match(
-                    ind,
-                    hit,
-                    names=names,
-                    policies=policies,
-                    tally=tallies.get(ind.id),
-                    corroboration=corroboration,
-                )
-                for hit, ind in found
+            benign = any(
+                entry.indicator.category == BENIGN and hit.distance <= entry.safe_within
+                for hit, entry in live
             )
+            found = [
+                (hit, entry)
+                for hit, entry in live
+                if entry.indicator.category not in _NOT_BLOCKING and hit.distance <= entry.within
+            ]
+            attested = self._attestations(signal, live)
+            corroboration = len({entry.indicator.origin for _, entry in found})
+            matches = tuple(entry.match(hit, corroboration) for hit, entry in found)
             if benign or on_safelist:
                 results.append(
                     MatchResult(
@@ -188,15 +227,16 @@ class Matcher:
         return results
 
     def _attestations(
-        self, signal: Signal, live: Sequence[tuple[IndexHit, Indicator]], names: Mapping[KeyId, str]
+        self, signal: Signal, live: Sequence[tuple[IndexHit, _Listed]]
     ) -> tuple[AttestationMatch, ...]:
         """The attested originals among ``live`` hits within reach, nearest first. A video
         attestation with frame times says which of its segments the query's frames match."""
         found: list[AttestationMatch] = []
-        for hit, ind in live:
+        for hit, entry in live:
+            ind = entry.indicator
             note = ind.note
             record = note.attestation if note is not None else None
-            if note is None or record is None or hit.distance > self._within(ind, names):
+            if note is None or record is None or hit.distance > entry.within:
                 continue
             segments: tuple[Segment, ...] = ()
             if signal.type is SignalType.VPDQ and record.frames:
@@ -207,7 +247,7 @@ class Matcher:
                 AttestationMatch(
                     indicator_id=ind.id,
                     origin=ind.origin,
-                    origin_name=names.get(ind.origin, ind.origin[:12]),
+                    origin_name=entry.name,
                     signal_type=ind.signal.type,
                     distance=hit.distance,
                     tlp=ind.tlp,
@@ -218,6 +258,79 @@ class Matcher:
             )
         return tuple(sorted(found, key=lambda m: m.distance))
 
+    def _listed(self, ids: Iterable[str]) -> dict[str, _Listed]:
+        """Those of ``ids`` that may match (apart from ``valid_until``), each with its answer:
+        kept from earlier calls while the provenance's generation stays the same, the rest
+        worked out now."""
+        if self._generation is None:
+            return self._prepare(ids)
+        generation = self._generation()
+        kept_generation, kept = self._prepared
+        if kept_generation != generation:
+            kept = {}
+            if generation > kept_generation:  # an older generation never replaces a newer one
+                self._prepared = (generation, kept)
+        found: dict[str, _Listed] = {}
+        missing: list[str] = []
+        for id_ in ids:
+            entry = kept.get(id_, _ABSENT)
+            if entry is _ABSENT:
+                missing.append(id_)
+            elif entry is not None:
+                found[id_] = entry  # type: ignore[assignment]
+        if missing:
+            prepared = self._prepare(missing)
+            if len(kept) + len(missing) > MAX_PREPARED:
+                kept.clear()
+            for id_ in missing:
+                kept[id_] = prepared.get(id_)
+            found.update(prepared)
+        return found
+
+    def _prepare(self, ids: Iterable[str]) -> dict[str, _Listed]:
+        """The indicators of ``ids`` that may match, from the store: not revoked, of an origin
+        not quarantined, trusted to match (not ``observe``) and accepted by its origin's policy,
+        and not from a compromised key's later entries; with their names, thresholds, trust and
+        other origins' opinions."""
+        indicators = self._store.indicators_by_id(ids)
+        if not indicators:
+            return {}
+        names = self._names()
+        policies = self._policies()
+        quarantined = self._store.quarantined_origins()
+        admitted = {
+            id_: ind
+            for id_, ind in indicators.items()
+            if not ind.revoked
+            and ind.origin not in quarantined
+            and _admits(policies.get(ind.origin, _DEFAULT_POLICY), ind)
+        }
+        compromised = self._store.compromises()
+        suspect = [id_ for id_, ind in admitted.items() if ind.origin in compromised]
+        if suspect:
+            seqs = self._store.entry_seqs_of(suspect)
+            for id_ in suspect:
+                if compromised[admitted[id_].origin].covers(seqs.get(id_, 0)):
+                    del admitted[id_]
+        # Only other origins' opinions count: an origin agreeing with itself corroborates nothing.
+        tallies = {
+            id_: OpinionTally.of(o for o in opinions if o.origin != admitted[id_].origin)
+            for id_, opinions in self._store.opinions_about(admitted).items()
+        }
+        return {
+            id_: _Listed(
+                indicator=ind,
+                within=self._within(ind, names),
+                safe_within=self._safe_within(ind),
+                name=names.get(ind.origin, ind.origin[:12]),
+                trust=Trust.OWN
+                if ind.origin == self._self_key
+                else policies.get(ind.origin, _DEFAULT_POLICY).trust,
+                tally=tallies.get(id_) or OpinionTally(),
+            )
+            for id_, ind in admitted.items()
+        }
+
     def _policies(self) -> dict[KeyId, PartnerPolicy]:
         """Each origin's policy: partners' as the operator set it, unsigned sources' trust."""
         policies = dict(self._store.partner_policies())
@@ -225,61 +338,6 @@ class Matcher:
             for origin, trust in self._source_trust().items():
                 policies.setdefault(origin, PartnerPolicy(trust=trust))
         return policies
-
-    def _listed(
-        self, indicators: Mapping[str, Indicator], policies: Mapping[KeyId, PartnerPolicy], now: datetime
-    ) -> dict[str, Indicator]:
-        """The indicators that may match: live (not revoked, not expired; the lists may lag by
-        one refresh, the store is the truth), of an origin not quarantined, trusted to match
-        (not ``observe``) and accepted by its origin's policy, and not from a compromised key's
-        later entries."""
-        quarantined = self._store.quarantined_origins()
-        listed = {
-            id_: ind
-            for id_, ind in indicators.items()
-            if _live(ind, now)
-            and ind.origin not in quarantined
-            and _admits(policies.get(ind.origin, _DEFAULT_POLICY), ind)
-        }
-        compromised = self._store.compromises()
-        suspect = [id_ for id_, ind in listed.items() if ind.origin in compromised]
-        if suspect:
-            seqs = self._store.entry_seqs_of(suspect)
-            for id_ in suspect:
-                if compromised[listed[id_].origin].covers(seqs.get(id_, 0)):
-                    del listed[id_]
-        return listed
-
-    def _match(
-        self,
-        ind: Indicator,
-        hit: IndexHit,
-        *,
-        names: Mapping[KeyId, str],
-        policies: Mapping[KeyId, PartnerPolicy],
-        tally: OpinionTally | None,
-        corroboration: int,
-    ) -> Match:
-        trust = Trust.OWN if ind.origin == self._self_key else policies.get(ind.origin, _DEFAULT_POLICY).trust
-        tally = tally or OpinionTally()
-        video = hit if isinstance(hit, VideoHit) else None
-        return Match(
-            indicator_id=ind.id,
-            origin=ind.origin,
-            origin_name=names.get(ind.origin, ind.origin[:12]),
-            category=ind.category,
-            signal_type=ind.signal.type,
-            content_type=ind.content_type,
-            distance=hit.distance,
-            tlp=ind.tlp,
-            query_match_percent=None if video is None else video.query_match_percent,
-            compared_match_percent=None if video is None else video.compared_match_percent,
-            agreed=tally.agreed,
-            disputed=tally.disputed,
-            corroboration=corroboration,
-            trust=trust,
-            c2pa=None if ind.note is None else ind.note.c2pa,
-        )
 
     def safelist_changed(self) -> None:
         """The local safelist was changed in place (a reviewer's false positive): look again
@@ -317,11 +375,6 @@ def _admits(policy: PartnerPolicy, indicator: Indicator) -> bool:
     return policy.trust.matches and policy.accepts(
         category=indicator.category, signal_type=indicator.signal.type
     )
-
-
-def _live(indicator: Indicator, now: datetime) -> bool:
-    """Neither revoked nor past its ``valid_until``."""
-    return not indicator.revoked and (indicator.valid_until is None or indicator.valid_until > now)
 
 
 def signals_of_media(

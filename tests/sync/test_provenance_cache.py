@@ -24,6 +24,7 @@ from node.model import (
     Signal,
     Trust,
 )
+from node.model.clock import utc_now
 from node.store import Store
 from node.sync.ingest import Ingestor
 from node.sync.provenance import ProvenanceCache
@@ -35,15 +36,25 @@ from tests.sync.test_opinions_ingest import opinion_entry, opinion_of
 
 
 def matchers(store: Store, names: dict[Any, str]) -> tuple[Matcher, Matcher, ProvenanceCache]:
-    """A Matcher reading the store, and one reading memory, over the same fresh lists."""
+    """A Matcher reading the store, and one reading memory and keeping each indicator's answer
+    while the copies' generation holds (as a node's), over the same fresh lists."""
     lists = MatchLists()
     ListRefresher(store=store, lists=lists).load()
     cache = ProvenanceCache(store=store, names=lambda: names, source_trust=dict)
     plain = Matcher(lists=lists, store=store, thresholds=PdqThresholds(default=31), names=lambda: names)
     cached = Matcher(
-        lists=lists, store=cache, thresholds=PdqThresholds(default=31), names=cache.names, sync=cache.sync
+        lists=lists,
+        store=cache,
+        thresholds=PdqThresholds(default=31),
+        names=cache.names,
+        sync=cache.sync,
+        generation=cache.generation,
+        clock=lambda: now[0],
     )
     return plain, cached, cache
+
+
+now = [utc_now()]  # the cached Matcher's clock (an expiry test moves it)
 
 
 @pytest.fixture
@@ -164,3 +175,72 @@ def test_a_row_read_while_a_change_commits_is_not_kept(
         store.indicators_by_id = original  # type: ignore[method-assign]
     fresh.sync()
     assert fresh.indicators_by_id([match.indicator_id])[match.indicator_id].revoked is True
+
+
+def test_an_expiry_applies_at_its_moment_with_no_change_to_see(
+    store: Store, pinned, ingestor: Ingestor, ngo: FeedWriter, lab: FeedWriter
+) -> None:
+    """The answer kept for an indicator does not keep it matching past its ``valid_until``:
+    nothing is committed at that moment, so only the clock can say."""
+    expiring = replace(indicator(ngo.origin, md5_signal(7)), valid_until=utc_now() + timedelta(hours=1))
+    ingestor.ingest(ngo.entry([expiring]), pinned=pinned, via="ngo")
+    _, cached, _ = matchers(store, {ngo.origin: "ngo"})
+    now[0] = utc_now()
+    try:
+        assert cached.match([md5_signal(7)])[0].matches  # kept from here on
+        now[0] = utc_now() + timedelta(hours=2)
+        assert cached.match([md5_signal(7)])[0].matches == ()
+    finally:
+        now[0] = utc_now()
+
+
+def test_an_answer_worked_out_while_a_change_commits_is_not_kept(
+    store: Store, pinned, ingestor: Ingestor, listed: list[Signal], ngo: FeedWriter, lab: FeedWriter
+) -> None:
+    """A match that read an indicator just before its revocation committed (and another match
+    saw the change) answers as it read; the next match does not reuse that answer."""
+    _, cached, cache = matchers(store, {ngo.origin: "ngo", lab.origin: "lab"})
+    [match] = cached.match([pdq_signal(2)])[0].matches
+    current = store.indicators_by_id([match.indicator_id])[match.indicator_id]
+    revoked = replace(current, revoked=True, modified=current.modified + timedelta(days=1))
+    stale = Matcher._prepare
+
+    def prepare_while_revoking(self: Matcher, ids: Any) -> Any:
+        answers = stale(self, ids)  # read before the revocation
+        Matcher._prepare = stale  # type: ignore[method-assign]
+        ingestor.ingest(ngo.entry([revoked]), pinned=pinned, via="ngo")
+        cache.sync()  # another thread's match sees the change
+        return answers
+
+    fresh = Matcher(
+        lists=cached._lists,
+        store=cache,
+        thresholds=PdqThresholds(default=31),
+        names=cache.names,
+        sync=cache.sync,
+        generation=cache.generation,
+    )
+    Matcher._prepare = prepare_while_revoking  # type: ignore[method-assign]
+    try:
+        assert fresh.match([pdq_signal(2)])[0].matches  # this call's read
+    finally:
+        Matcher._prepare = stale  # type: ignore[method-assign]
+    assert fresh.match([pdq_signal(2)])[0].matches == ()
+    assert cached.match([pdq_signal(2)])[0].matches == ()
+
+
+def test_answers_are_kept_between_matches_until_something_changes(
+    store: Store, listed: list[Signal], ngo: FeedWriter, lab: FeedWriter
+) -> None:
+    """What the memo is for: a repeated hit reads nothing from the provenance; a change does."""
+    _, cached, cache = matchers(store, {ngo.origin: "ngo", lab.origin: "lab"})
+    cached.match(listed)
+    reads: list[object] = []
+    original = cache.indicators_by_id
+    cache.indicators_by_id = lambda ids: reads.append(list(ids)) or original(ids)  # type: ignore[method-assign]
+    cached.match(listed)
+    assert reads == []
+    with store.write() as tx:
+        tx.set_partner_policy(ngo.origin, PartnerPolicy(trust=Trust.REVIEW))
+    [match] = cached.match([pdq_signal(2)])[0].matches
+    assert match.trust is Trust.REVIEW and len(reads) == 1
