@@ -39,10 +39,15 @@ class Checkpointer:
     frames are waiting in its WAL, until :meth:`stop`. The writer's own automatic checkpoints
     are the caller's to turn off while this runs (and back on after)."""
 
-    def __init__(self, database: Path, *, pages: int = BULK_CHECKPOINT_PAGES) -> None:
+    def __init__(
+        self, database: Path, *, watch: CommitWatch | None = None, pages: int = BULK_CHECKPOINT_PAGES
+    ) -> None:
+        """``watch``: the store's commit watch, read and left open (a watch of its own is
+        opened, and closed at :meth:`stop`, only without one)."""
         self._database = database
         self._pages = pages
-        self._watch = CommitWatch(database)
+        self._own_watch = watch is None
+        self._watch = watch if watch is not None else CommitWatch(database)
         self._stopping = threading.Event()
         self.checkpoints = 0  # how many ran (each copied at least one frame)
         self._thread = threading.Thread(target=self._run, name="accord-checkpoint", daemon=True)
@@ -52,7 +57,8 @@ class Checkpointer:
         """Stop after the checkpoint under way, if any; the WAL may still hold frames."""
         self._stopping.set()
         self._thread.join()
-        self._watch.close()
+        if self._own_watch:
+            self._watch.close()
 
     def _run(self) -> None:
         conn = sqlite3.connect(str(self._database), check_same_thread=False)

@@ -19,6 +19,68 @@ _LAST_FRAME_OFFSET = 16  # mxFrame: the last valid frame of the WAL, in the head
 _BACKFILL_OFFSET = 2 * WAL_INDEX_HEADER_BYTES  # nBackfill: the checkpoint-info after the header's two copies
 
 
+class _SharedDescriptors:
+    """One read-only descriptor per ``-shm`` file per process, shared by every
+    :class:`CommitWatch` on it and closed when the last of them closes.
+
+    Why not one per watch: POSIX record locks belong to the process, and closing *any*
+    descriptor of a file releases all of the process's locks on it. SQLite's connections hold
+    such a lock on the ``-shm`` file (the byte that tells other processes the WAL-index is in
+    use). A watch that closed its own descriptor while this process's connections stayed open
+    (the first-sync checkpoint thread's did, when the load ended) dropped that lock: the next
+    process to open the database found nobody using it, truncated and rebuilt the ``-shm``,
+    and this process's next commit wrote through its mapping past the end of the file and died
+    of SIGBUS (CI of 2026-12-07, a topology test's hub and recipient). SQLite keeps its own
+    descriptors the same way (one per file per process, closed last). A file replaced under the
+    same name (a restore) is another inode and gets its own descriptor."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[tuple[int, int], list[int]] = {}  # (device, inode) -> [fd, users]
+        self._spare: list[int] = []  # descriptors never to close (see acquire)
+
+    def acquire(self, path: Path) -> tuple[tuple[int, int], int] | None:
+        """A descriptor of ``path`` (shared if this process has one open), or None."""
+        with self._lock:
+            try:
+                found = os.stat(path)
+            except OSError:
+                return None
+            key = (found.st_dev, found.st_ino)
+            held = self._open.get(key)
+            if held is None:
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    return None
+                opened = os.fstat(fd)
+                if (opened.st_dev, opened.st_ino) != key:  # replaced between stat and open
+                    key = (opened.st_dev, opened.st_ino)
+                    held = self._open.get(key)
+                    if held is not None:
+                        # This process has the new file open already; closing this second
+                        # descriptor would release its locks, so it is kept, unused.
+                        self._spare.append(fd)
+                if held is None:
+                    held = self._open[key] = [fd, 0]
+            held[1] += 1
+            return key, held[0]
+
+    def release(self, key: tuple[int, int]) -> None:
+        """One user fewer; the last one closes the descriptor."""
+        with self._lock:
+            held = self._open.get(key)
+            if held is None:
+                return
+            held[1] -= 1
+            if held[1] <= 0:
+                del self._open[key]
+                os.close(held[0])
+
+
+_DESCRIPTORS = _SharedDescriptors()
+
+
 class CommitWatch:
     """Whether anything may have been committed to a WAL database since a given look.
 
@@ -29,12 +91,16 @@ class CommitWatch:
     between them; unequal looks (a commit, a checkpoint, a read torn by a concurrent writer)
     only mean "read the store again". Without a readable ``-shm`` file (not WAL mode, not yet
     created) :meth:`look` returns None, meaning "maybe changed", every time.
+
+    Every watch of this process on one file reads through one shared descriptor
+    (:class:`_SharedDescriptors`): closing a watch never releases SQLite's locks on the file.
     """
 
     def __init__(self, database: Path) -> None:
         self._path = Path(f"{database}-shm")
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._key: tuple[int, int] | None = None
         self._closed = False
 
     def look(self) -> bytes | None:
@@ -70,20 +136,20 @@ class CommitWatch:
         return max(0, last_frame - backfilled)
 
     def close(self) -> None:
-        """Close the file (later looks return None)."""
+        """Stop watching (later looks return None); the shared descriptor closes with the last
+        watch of this process on the file."""
         with self._lock:
             self._closed = True
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            key, self._key, self._fd = self._key, None, None
+        if key is not None:
+            _DESCRIPTORS.release(key)
 
     def _open(self) -> int | None:
         with self._lock:
             if self._fd is None and not self._closed:
-                try:
-                    self._fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC)
-                except OSError:
-                    return None
+                shared = _DESCRIPTORS.acquire(self._path)
+                if shared is not None:
+                    self._key, self._fd = shared
             return self._fd
 
 

@@ -114,7 +114,10 @@ class Store(FeedbackReads):
         self._writer = Database(_connect_writer(path))
         with self._write_lock:
             migrations.apply(self._writer)
-        self.commits = CommitWatch(path)  # the WAL-index header: did anyone commit since?
+        # The WAL-index header: did anyone commit since? Opened now and closed after the writer
+        # (node/store/commits.py says why): while this store is open, the descriptor is held.
+        self.commits = CommitWatch(path)
+        self.commits.look()
         self._bulk_guard = threading.Lock()
         self._bulk_loads = 0
         self._bulk_lock: int | None = None
@@ -127,8 +130,8 @@ class Store(FeedbackReads):
         """Close the writer connection (reader connections close with their threads), once the
         indexes a first sync deferred are built."""
         self.wait_for_indexes()
-        self.commits.close()
         self._writer.close()
+        self.commits.close()  # after the writer: its descriptor's close releases this process's locks
 
     @contextmanager
     def bulk_load(self) -> Iterator[bool]:
@@ -175,7 +178,7 @@ class Store(FeedbackReads):
         (node/store/checkpoints.py), not inside the pulling thread's commits."""
         with self._write_lock:
             self._writer.conn.execute("PRAGMA wal_autocheckpoint = 0")
-        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer = Checkpointer(self.path, watch=self.commits)
 
     def _checkpoint_inline(self) -> None:
         """The load is over: the writer's commits checkpoint again, as at open."""
