@@ -8,7 +8,7 @@ origin. The node reports every match; the operator's policy decides what to do.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -87,7 +87,7 @@ MAX_PREPARED = 200_000
 _ABSENT = object()  # not in the memo (None is a kept answer: "may not match")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class _Listed:
     """An indicator that may match, apart from its ``valid_until`` (checked on every call), with
     what a match of it says: worked out from the provenance once, not on every hit."""
@@ -98,12 +98,25 @@ class _Listed:
     name: str
     trust: Trust
     tally: OpinionTally
+    attested: bool  # it carries an attestation record (provenance of an original)
+    made: dict[tuple[int, int], Match] = field(default_factory=dict)
 
     def live(self, now: datetime) -> bool:
         valid_until = self.indicator.valid_until
         return valid_until is None or valid_until > now
 
     def match(self, hit: IndexHit, corroboration: int) -> Match:
+        """The match of this indicator for ``hit``: an image or exact hit's is made once per
+        distance and corroboration and shared (a Match is immutable), a video hit's every time."""
+        if isinstance(hit, VideoHit):
+            return self._make(hit, corroboration)
+        key = (hit.distance, corroboration)
+        made = self.made.get(key)
+        if made is None:
+            made = self.made[key] = self._make(hit, corroboration)
+        return made
+
+    def _make(self, hit: IndexHit, corroboration: int) -> Match:
         ind, tally = self.indicator, self.tally
         video = hit if isinstance(hit, VideoHit) else None
         return Match(
@@ -209,7 +222,7 @@ class Matcher:
                 for hit, entry in live
                 if entry.indicator.category not in _NOT_BLOCKING and hit.distance <= entry.within
             ]
-            attested = self._attestations(signal, live)
+            attested = self._attestations(signal, live) if any(e.attested for _, e in live) else ()
             corroboration = len({entry.indicator.origin for _, entry in found})
             matches = tuple(entry.match(hit, corroboration) for hit, entry in found)
             if benign or on_safelist:
@@ -327,6 +340,7 @@ class Matcher:
                 if ind.origin == self._self_key
                 else policies.get(ind.origin, _DEFAULT_POLICY).trust,
                 tally=tallies.get(id_) or OpinionTally(),
+                attested=ind.note is not None and ind.note.attestation is not None,
             )
             for id_, ind in admitted.items()
         }

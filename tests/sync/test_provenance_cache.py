@@ -71,10 +71,17 @@ def listed(store: Store, pinned, ingestor: Ingestor, ngo: FeedWriter, lab: FeedW
     return [md5_signal(1), pdq_signal(2), md5_signal(3), md5_signal(4)]
 
 
+def flipped(signal: Signal, bits: int) -> Signal:
+    """``signal`` (PDQ) with its first ``bits`` bits flipped: that far from it."""
+    value = int(signal.value, 16) ^ ((1 << bits) - 1)
+    return Signal(signal.type, f"{value:064x}")
+
+
 def shape(results: list[MatchResult]) -> list[list[tuple[object, ...]]]:
     return [
         sorted(
-            (m.indicator_id, m.origin_name, m.trust, m.agreed, m.disputed, m.corroboration) for m in r.matches
+            (m.indicator_id, m.origin_name, m.trust, m.agreed, m.disputed, m.corroboration, m.distance)
+            for m in r.matches
         )
         for r in results
     ]
@@ -84,8 +91,11 @@ def test_results_from_memory_equal_results_from_the_store(
     store: Store, listed: list[Signal], ngo: FeedWriter, lab: FeedWriter
 ) -> None:
     plain, cached, _ = matchers(store, {ngo.origin: "ngo", lab.origin: "lab"})
+    near = [flipped(pdq_signal(2), bits) for bits in (3, 0, 9, 3)]  # one indicator, several distances
     for _ in range(2):  # the second round is served from the filled caches
         assert shape(cached.match(listed)) == shape(plain.match(listed))
+        assert shape(cached.match(near)) == shape(plain.match(near))
+    assert [r.matches[0].distance for r in cached.match(near)] == [3, 0, 9, 3]
     assert shape(cached.match(listed[2:3]))[0][0][4] == 1  # the dispute counts
 
 
