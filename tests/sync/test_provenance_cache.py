@@ -16,6 +16,7 @@ import pytest
 from node.feed import payload_digest
 from node.match import MatchLists
 from node.model import (
+    Compromise,
     MatchResult,
     OpinionValue,
     PartnerPolicy,
@@ -254,3 +255,17 @@ def test_answers_are_kept_between_matches_until_something_changes(
         tx.set_partner_policy(ngo.origin, PartnerPolicy(trust=Trust.REVIEW))
     [match] = cached.match([pdq_signal(2)])[0].matches
     assert match.trust is Trust.REVIEW and len(reads) == 1
+
+
+def test_a_compromise_mark_stops_kept_answers_from_the_stolen_range_at_the_next_match(
+    store: Store, listed: list[Signal], ngo: FeedWriter, lab: FeedWriter
+) -> None:
+    """A partner's signing key was stolen: the operator marks it compromised from entry 2 on.
+    The answers kept for its indicators must not keep the forged range matching."""
+    _, cached, _ = matchers(store, {ngo.origin: "ngo", lab.origin: "lab"})
+    assert cached.match([pdq_signal(2)])[0].matches  # entry 2's indicator, kept from here on
+    assert ngo.origin in {m.origin for m in cached.match([md5_signal(1)])[0].matches}  # entry 1's
+    with store.write() as tx:
+        tx.mark_compromised(Compromise(ngo.origin, Seq(2), utc_now()))
+    assert cached.match([pdq_signal(2)])[0].matches == ()
+    assert ngo.origin in {m.origin for m in cached.match([md5_signal(1)])[0].matches}  # before the theft
